@@ -1,0 +1,110 @@
+"""The full benchmark suite of issue 5: minidl against the naive loops, pure Python,
+numpy's matmul on the same GEMM and PyTorch, per op and end to end, at 1 and 2 threads.
+
+    python benchmarks/bench_suite.py                       # full run (several minutes)
+    python benchmarks/bench_suite.py --quick               # what `python -m minidl bench` runs
+    python benchmarks/bench_suite.py --threads 1 --ops conv2d,max_pool2d --json out.json
+    python benchmarks/bench_suite.py --end-to-end          # only LeNet training / inference
+
+Run it on a quiet machine: every row interleaves minidl's repeats with the comparator's,
+which cancels slow drift but not another process competing for the cores.
+"""
+import argparse
+import sys
+
+from minidl.bench import suite
+from minidl.bench import report
+
+
+def _csv(text):
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true",
+                      help="quick mode (LeNet-digits and CIFAR-like shapes, few repeats)")
+    mode.add_argument("--tiny", action="store_true",
+                      help="one repeat at the smallest shapes (what the tests run)")
+    parser.add_argument("--repeats", type=int, help="interleaved samples per side and row")
+    parser.add_argument("--naive-repeats", type=int, help="samples of the slow naive loops")
+    parser.add_argument("--naive-budget", type=float,
+                        help="seconds one naive call may take; the batch is cut to fit and "
+                             "the time scaled by N (default: 1.0)")
+    parser.add_argument("--min-time", type=float, help="seconds per sample (default 0.02)")
+    parser.add_argument("--threads", type=str, help='thread counts, e.g. "1,2" (default)')
+    parser.add_argument("--families", type=str,
+                        help="shape families, comma-separated: " + ", ".join(suite.shapes.FAMILIES))
+    parser.add_argument("--compare", type=str,
+                        help="comparators, comma-separated: " + ", ".join(suite.COMPARATORS))
+    selection = parser.add_mutually_exclusive_group()
+    selection.add_argument("--ops", type=str,
+                           help="only these ops (no end-to-end): " + ", ".join(suite.OPS))
+    selection.add_argument("--end-to-end", action="store_true",
+                           help="only the LeNet training epoch and inference")
+    parser.add_argument("--no-end-to-end", action="store_true", help="skip LeNet end to end")
+    parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    parser.add_argument("--plot", metavar="PATH", help="bar chart of the speedups (matplotlib)")
+    return parser.parse_args(argv)
+
+
+def config_from_args(args):
+    config = suite.preset("quick" if args.quick else "tiny" if args.tiny else "full")
+    changes = {}
+    for name in ("repeats", "naive_repeats", "naive_budget", "min_time"):
+        value = getattr(args, name)
+        if value is not None:
+            changes[name] = value
+    if args.threads:
+        changes["threads"] = tuple(int(t) for t in _csv(args.threads))
+    if args.families:
+        unknown = set(_csv(args.families)) - set(suite.shapes.FAMILIES)
+        if unknown:
+            raise SystemExit(f"unknown families {sorted(unknown)}; choose from {suite.shapes.FAMILIES}")
+        changes["families"] = _csv(args.families)
+    if args.compare:
+        unknown = set(_csv(args.compare)) - set(suite.COMPARATORS)
+        if unknown:
+            raise SystemExit(f"unknown comparators {sorted(unknown)}; choose from {suite.COMPARATORS}")
+        changes["comparators"] = _csv(args.compare)
+    if args.ops:
+        unknown = set(_csv(args.ops)) - set(suite.OPS)
+        if unknown:
+            raise SystemExit(f"unknown ops {sorted(unknown)}; choose from {suite.OPS}")
+        changes["ops"] = _csv(args.ops)
+        changes["end_to_end"] = False
+    if args.end_to_end:
+        changes["ops"] = ()
+        changes["end_to_end"] = True
+    if args.no_end_to_end:
+        changes["end_to_end"] = False
+    if args.no_torch:
+        changes["use_torch"] = False
+    return config.replace(**changes)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    config = config_from_args(args)
+    if args.plot:  # fail before a long run, not after it
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise SystemExit("--plot needs matplotlib: pip install matplotlib") from None
+    results = suite.run_suite(config, log=lambda line: print(line, flush=True))
+    print()
+    print(report.format_table(results))
+    if args.json:
+        report.write_json(results, args.json)
+        print(f"results written to {args.json}")
+    if args.plot:
+        report.write_plot(results, args.plot)
+        print(f"plot written to {args.plot}")
+    return 1 if any(r.get("error") for r in results["rows"]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Build-time helpers for minidl (not installed with the package)."""

@@ -1,0 +1,93 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Standalone im2col / col2im for (N, C, H, W) batches, parallel over (n, c) planes.
+
+Each (n, c) plane is handled by one thread from start to end, so col2im sums the
+overlapping windows of a plane in one fixed order: results are bit-identical for any
+thread count.  The per-plane routines live in _helpers.pxd and are shared with _conv.pyx.
+"""
+import numpy as np
+cimport numpy as cnp
+from cython.parallel cimport prange
+from libc.string cimport memset
+from cython cimport floating
+
+from minidl._kernels._helpers cimport (
+    MINIDL_OPENMP, MINIDL_BUILD_FLAGS, choose_threads, im2col_plane, col2im_plane,
+)
+
+cnp.import_array()
+
+
+def openmp_enabled():
+    """True when the kernels were compiled with OpenMP (else they run on one thread)."""
+    return bool(MINIDL_OPENMP)
+
+
+def build_flags():
+    """Extra compiler flags the kernels were built with (informational)."""
+    return MINIDL_BUILD_FLAGS.decode()
+
+
+cdef void _im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols,
+                  int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw,
+                  int Ho, int Wo, int num_threads):
+    cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t p, n, c, planes = <Py_ssize_t>N * C
+    cdef int nt = choose_threads(num_threads, <double>planes * kh * kw * Ho * Wo, planes)
+    with nogil:
+        for p in prange(planes, num_threads=nt, schedule='static'):
+            n = p // C
+            c = p % C
+            im2col_plane(&x[n, c, 0, 0], &cols[n, c * kh * kw, 0],
+                         H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+
+
+cdef void _col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] x,
+                  int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw,
+                  int Ho, int Wo, int num_threads):
+    cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t p, n, c, planes = <Py_ssize_t>N * C
+    cdef int nt = choose_threads(num_threads, <double>planes * (kh * kw * Ho * Wo + H * W), planes)
+    with nogil:
+        for p in prange(planes, num_threads=nt, schedule='static'):
+            n = p // C
+            c = p % C
+            memset(&x[n, c, 0, 0], 0, H * W * sizeof(floating))
+            col2im_plane(&cols[n, c * kh * kw, 0], &x[n, c, 0, 0],
+                         H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+
+
+def im2col(x, kernel_size, stride, padding, dilation, int num_threads):
+    """Unfold x (N, C, H, W) into cols (N, C*kh*kw, Ho*Wo), zero padding.
+
+    Row index c*kh*kw + i*kw + j, column index oh*Wo + ow."""
+    cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef int kh = kernel_size[0], kw = kernel_size[1], sh = stride[0], sw = stride[1]
+    cdef int ph = padding[0], pw = padding[1], dh = dilation[0], dw = dilation[1]
+    cdef int Ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    cdef int Wo = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    cols = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype)
+    if cols.size == 0:
+        return cols
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
+        _im2col[float](x, cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, num_threads)
+    else:
+        _im2col[double](x, cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, num_threads)
+    return cols
+
+
+def col2im(cols, input_shape, kernel_size, stride, padding, dilation, int num_threads):
+    """Fold cols (N, C*kh*kw, Ho*Wo) back into x (N, C, H, W), summing overlaps."""
+    cdef int N = input_shape[0], C = input_shape[1], H = input_shape[2], W = input_shape[3]
+    cdef int kh = kernel_size[0], kw = kernel_size[1], sh = stride[0], sw = stride[1]
+    cdef int ph = padding[0], pw = padding[1], dh = dilation[0], dw = dilation[1]
+    cdef int Ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    cdef int Wo = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    x = np.empty((N, C, H, W), dtype=cols.dtype)
+    if x.size == 0:
+        return x
+    if cnp.PyArray_TYPE(cols) == cnp.NPY_FLOAT:
+        _col2im[float](cols, x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, num_threads)
+    else:
+        _col2im[double](cols, x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, num_threads)
+    return x

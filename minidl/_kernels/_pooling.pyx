@@ -1,0 +1,281 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Max and average pooling, forward and backward, parallel over (n, c) planes.
+
+Every plane of the output (forward) or of grad_input (backward) is written by exactly
+one thread, so nothing races and results do not depend on the thread count.
+
+Max pooling stores, per output element, the flat index ih*W + iw of its window's
+maximum in the input plane (int64).  Padding never wins (it acts as -inf); ties go to
+the first maximum in row-major window order; a NaN in the window wins, the last NaN
+if there are several -- the same rule as PyTorch's CPU kernel.
+"""
+import numpy as np
+cimport numpy as cnp
+from cython.parallel cimport prange
+from libc.string cimport memset
+from libc.math cimport isnan, INFINITY
+from libc.stdint cimport int64_t
+from cython cimport floating
+
+from minidl._kernels._helpers cimport choose_threads, _valid_columns as _valid_range
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* Branch-free "take ? a : b" (compilers turn the float select into a branch,
+       which random data mispredicts half the time). */
+    static inline float minidl_select_f(int take, float a, float b) {
+        uint32_t x, y, m = (uint32_t)0 - (uint32_t)take;
+        memcpy(&x, &a, 4); memcpy(&y, &b, 4);
+        x = (x & m) | (y & ~m);
+        memcpy(&a, &x, 4);
+        return a;
+    }
+    static inline double minidl_select_d(int take, double a, double b) {
+        uint64_t x, y, m = (uint64_t)0 - (uint64_t)take;
+        memcpy(&x, &a, 8); memcpy(&y, &b, 8);
+        x = (x & m) | (y & ~m);
+        memcpy(&a, &x, 8);
+        return a;
+    }
+    static inline int64_t minidl_select_i(int take, int64_t a, int64_t b) {
+        uint64_t m = (uint64_t)0 - (uint64_t)take;
+        return (int64_t)(((uint64_t)a & m) | ((uint64_t)b & ~m));
+    }
+    """
+    float minidl_select_f(int take, float a, float b) noexcept nogil
+    double minidl_select_d(int take, double a, double b) noexcept nogil
+    int64_t minidl_select_i(int take, int64_t a, int64_t b) noexcept nogil
+
+cnp.import_array()
+
+
+cdef struct PoolGeometry:
+    int N, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo
+    bint count_include_pad
+
+
+cdef PoolGeometry _geometry(tuple xshape, kernel_size, stride, padding):
+    cdef PoolGeometry g
+    g.N = xshape[0]; g.C = xshape[1]; g.H = xshape[2]; g.W = xshape[3]
+    g.kh = kernel_size[0]; g.kw = kernel_size[1]
+    g.sh = stride[0]; g.sw = stride[1]
+    g.ph = padding[0]; g.pw = padding[1]
+    g.Ho = (g.H + 2 * g.ph - g.kh) // g.sh + 1
+    g.Wo = (g.W + 2 * g.pw - g.kw) // g.sw + 1
+    g.count_include_pad = True
+    return g
+
+
+cdef inline int _imax(int a, int b) noexcept nogil:
+    return a if a > b else b
+
+
+cdef inline int _imin(int a, int b) noexcept nogil:
+    return a if a < b else b
+
+
+# --------------------------------------------------------------------------- max pool
+
+cdef void _max_plane(const PoolGeometry* g, const floating* xp, floating* yp,
+                     int64_t* ip) noexcept nogil:
+    """One (n, c) plane.  For each output row, the window offsets (i, j) are the outer
+    loops and the output column the inner one: consecutive outputs are independent, so
+    the loop pipelines (a per-window loop is one long compare-select chain).  Windows
+    are still scanned in row-major order per output, so ties keep the first maximum."""
+    cdef int H = g.H, W = g.W, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw
+    cdef int ph = g.ph, pw = g.pw, Ho = g.Ho, Wo = g.Wo
+    cdef int oh, ow, ih, i, j, h0, lo, hi, offset
+    cdef floating v
+    cdef floating* yrow
+    cdef int64_t* irow
+    cdef const floating* src
+    cdef int64_t base
+    cdef int take
+    for oh in range(Ho):
+        yrow = yp + <Py_ssize_t>oh * Wo
+        irow = ip + <Py_ssize_t>oh * Wo
+        h0 = _imax(oh * sh - ph, 0)
+        for ow in range(Wo):
+            # padding acts as -inf; the index starts at the window's first real element
+            yrow[ow] = -INFINITY
+            irow[ow] = <int64_t>h0 * W + _imax(ow * sw - pw, 0)
+        for i in range(kh):
+            ih = oh * sh - ph + i
+            if ih < 0 or ih >= H:
+                continue
+            for j in range(kw):
+                offset = j - pw
+                _valid_range(W, Wo, sw, offset, &lo, &hi)
+                src = xp + <Py_ssize_t>ih * W + offset
+                base = <int64_t>ih * W + offset
+                for ow in range(lo, hi):
+                    v = src[ow * sw]
+                    take = (v > yrow[ow]) | (v != v)
+                    if floating is float:
+                        yrow[ow] = minidl_select_f(take, v, yrow[ow])
+                    else:
+                        yrow[ow] = minidl_select_d(take, v, yrow[ow])
+                    irow[ow] = minidl_select_i(take, base + ow * sw, irow[ow])
+
+
+cdef _max_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+                  int64_t[:, :, :, ::1] idx, PoolGeometry g, int num_threads):
+    cdef Py_ssize_t p, planes = <Py_ssize_t>g.N * g.C
+    cdef int nt = choose_threads(num_threads, <double>planes * g.Ho * g.Wo * g.kh * g.kw, planes)
+    with nogil:
+        for p in prange(planes, num_threads=nt, schedule='static'):
+            _max_plane(&g, &x[p // g.C, p % g.C, 0, 0], &y[p // g.C, p % g.C, 0, 0],
+                       &idx[p // g.C, p % g.C, 0, 0])
+
+
+def max_pool2d_forward(x, kernel_size, stride, padding, int num_threads):
+    """(y, indices) both (N, C, Ho, Wo); indices int64 flat ih*W + iw into the plane."""
+    cdef PoolGeometry g = _geometry(x.shape, kernel_size, stride, padding)
+    y = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=x.dtype)
+    idx = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.int64)
+    if y.size == 0:
+        return y, idx
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
+        _max_forward[float](x, y, idx, g, num_threads)
+    else:
+        _max_forward[double](x, y, idx, g, num_threads)
+    return y, idx
+
+
+cdef void _max_backward_plane(const floating* dyp, const int64_t* ip, floating* dxp,
+                              Py_ssize_t plane_in, Py_ssize_t plane_out) noexcept nogil:
+    cdef Py_ssize_t k
+    memset(dxp, 0, plane_in * sizeof(floating))
+    for k in range(plane_out):
+        dxp[ip[k]] += dyp[k]
+
+
+cdef _max_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, ::1] idx,
+                   floating[:, :, :, ::1] dx, int num_threads):
+    cdef int N = dx.shape[0], C = dx.shape[1]
+    cdef Py_ssize_t plane_in = dx.shape[2] * dx.shape[3]
+    cdef Py_ssize_t plane_out = dy.shape[2] * dy.shape[3]
+    cdef Py_ssize_t p, planes = <Py_ssize_t>N * C
+    cdef int nt = choose_threads(num_threads, <double>planes * (plane_in + 2 * plane_out), planes)
+    with nogil:
+        for p in prange(planes, num_threads=nt, schedule='static'):
+            _max_backward_plane(&dy[p // C, p % C, 0, 0], &idx[p // C, p % C, 0, 0],
+                                &dx[p // C, p % C, 0, 0], plane_in, plane_out)
+
+
+def max_pool2d_backward(grad_out, indices, input_shape, int num_threads):
+    """grad_input (N, C, H, W): each grad_out element added at its stored argmax."""
+    dx = np.empty(tuple(input_shape), dtype=grad_out.dtype)
+    if dx.size == 0:
+        return dx
+    if grad_out.size == 0:
+        dx.fill(0)
+        return dx
+    if cnp.PyArray_TYPE(grad_out) == cnp.NPY_FLOAT:
+        _max_backward[float](grad_out, indices, dx, num_threads)
+    else:
+        _max_backward[double](grad_out, indices, dx, num_threads)
+    return dx
+
+
+# --------------------------------------------------------------------------- avg pool
+
+cdef inline double _divisor(const PoolGeometry* g, int oh, int ow) noexcept nogil:
+    cdef int h0, h1, w0, w1
+    if g.count_include_pad:
+        return <double>g.kh * g.kw
+    h0 = oh * g.sh - g.ph
+    w0 = ow * g.sw - g.pw
+    h1 = _imin(h0 + g.kh, g.H)
+    w1 = _imin(w0 + g.kw, g.W)
+    h0 = _imax(h0, 0)
+    w0 = _imax(w0, 0)
+    return <double>(h1 - h0) * (w1 - w0)
+
+
+cdef void _avg_plane(const PoolGeometry* g, const floating* xp, floating* yp) noexcept nogil:
+    cdef int oh, ow, ih, iw, h0, h1, w0, w1
+    cdef double s
+    for oh in range(g.Ho):
+        h0 = oh * g.sh - g.ph
+        h1 = _imin(h0 + g.kh, g.H)
+        h0 = _imax(h0, 0)
+        for ow in range(g.Wo):
+            w0 = ow * g.sw - g.pw
+            w1 = _imin(w0 + g.kw, g.W)
+            w0 = _imax(w0, 0)
+            s = 0
+            for ih in range(h0, h1):
+                for iw in range(w0, w1):
+                    s = s + xp[ih * g.W + iw]
+            yp[oh * g.Wo + ow] = <floating>(s / _divisor(g, oh, ow))
+
+
+cdef void _avg_backward_plane(const PoolGeometry* g, const floating* dyp,
+                              floating* dxp) noexcept nogil:
+    cdef int oh, ow, ih, iw, h0, h1, w0, w1
+    cdef floating share
+    memset(dxp, 0, <size_t>g.H * g.W * sizeof(floating))
+    for oh in range(g.Ho):
+        h0 = oh * g.sh - g.ph
+        h1 = _imin(h0 + g.kh, g.H)
+        h0 = _imax(h0, 0)
+        for ow in range(g.Wo):
+            w0 = ow * g.sw - g.pw
+            w1 = _imin(w0 + g.kw, g.W)
+            w0 = _imax(w0, 0)
+            share = <floating>(dyp[oh * g.Wo + ow] / _divisor(g, oh, ow))
+            for ih in range(h0, h1):
+                for iw in range(w0, w1):
+                    dxp[ih * g.W + iw] += share
+
+
+cdef _avg_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+                  PoolGeometry g, int num_threads):
+    cdef Py_ssize_t p, planes = <Py_ssize_t>g.N * g.C
+    cdef int nt = choose_threads(num_threads, <double>planes * g.Ho * g.Wo * g.kh * g.kw, planes)
+    with nogil:
+        for p in prange(planes, num_threads=nt, schedule='static'):
+            _avg_plane(&g, &x[p // g.C, p % g.C, 0, 0], &y[p // g.C, p % g.C, 0, 0])
+
+
+cdef _avg_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx,
+                   PoolGeometry g, int num_threads):
+    cdef Py_ssize_t p, planes = <Py_ssize_t>g.N * g.C
+    cdef int nt = choose_threads(
+        num_threads, <double>planes * (g.Ho * g.Wo * g.kh * g.kw + g.H * g.W), planes)
+    with nogil:
+        for p in prange(planes, num_threads=nt, schedule='static'):
+            _avg_backward_plane(&g, &dy[p // g.C, p % g.C, 0, 0], &dx[p // g.C, p % g.C, 0, 0])
+
+
+def avg_pool2d_forward(x, kernel_size, stride, padding, bint count_include_pad,
+                       int num_threads):
+    """y (N, C, Ho, Wo): window means (divisor kh*kw, or the non-padding count)."""
+    cdef PoolGeometry g = _geometry(x.shape, kernel_size, stride, padding)
+    g.count_include_pad = count_include_pad
+    y = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=x.dtype)
+    if y.size == 0:
+        return y
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
+        _avg_forward[float](x, y, g, num_threads)
+    else:
+        _avg_forward[double](x, y, g, num_threads)
+    return y
+
+
+def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride, padding,
+                        bint count_include_pad, int num_threads):
+    """grad_input (N, C, H, W): each grad_out element spread evenly over its window."""
+    cdef PoolGeometry g = _geometry(tuple(input_shape), kernel_size, stride, padding)
+    g.count_include_pad = count_include_pad
+    dx = np.empty((g.N, g.C, g.H, g.W), dtype=grad_out.dtype)
+    if dx.size == 0:
+        return dx
+    if cnp.PyArray_TYPE(grad_out) == cnp.NPY_FLOAT:
+        _avg_backward[float](grad_out, dx, g, num_threads)
+    else:
+        _avg_backward[double](grad_out, dx, g, num_threads)
+    return dx

@@ -1,0 +1,230 @@
+"""Input checks shared by every op: one clear ValueError / TypeError per problem.
+
+The kernels trust their arguments, so everything that could make them read or write out
+of bounds is checked here first. The checks are written to be cheap on the happy path
+(tiny networks spend most of their time in op overhead).
+"""
+import numpy as np
+
+_INT = (int, np.integer)
+
+
+# ---- small scalars ------------------------------------------------------------------
+def dim_index(dim, ndim, what):
+    """``dim`` as a non-negative axis of an ``ndim``-dimensional tensor."""
+    if type(dim) is not int and (isinstance(dim, bool) or not isinstance(dim, _INT)):
+        raise TypeError(f"{what}: dim must be an int, got {dim!r}")
+    n = ndim if ndim else 1
+    if not -n <= dim < n:
+        raise IndexError(f"{what}: dim {dim} out of range for a tensor with {ndim} dimensions")
+    return int(dim) % n
+
+
+def reduction(value, what):
+    if value not in ("mean", "sum", "none"):
+        raise ValueError(f"{what}: reduction must be 'mean', 'sum' or 'none', got {value!r}")
+
+
+def probability(p, what):
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{what}: p must be a number, got {type(p).__name__}")
+    if not 0 <= p <= 1:  # also rejects NaN
+        raise ValueError(f"{what}: p must be in [0, 1], got {p}")
+
+
+# ---- dtypes -------------------------------------------------------------------------
+def same_float_dtype(what, **arrays):
+    """All given arrays (None skipped) share one float dtype, else a TypeError naming them."""
+    first_name = first = None
+    for name, arr in arrays.items():
+        if arr is None:
+            continue
+        dt = arr.dtype
+        if dt.kind != "f":
+            raise TypeError(f"{what}: {name} must be float32 or float64, got dtype {dt}")
+        if first is None:
+            first_name, first = name, dt
+        elif dt is not first and dt != first:
+            raise TypeError(
+                f"{what}: mixed dtypes: {first_name} is {first} but {name} is {dt}; "
+                f"convert one (e.g. .float() or .double())")
+    return first
+
+
+def float_image(what, x):
+    if x.dtype.kind != "f":
+        raise TypeError(f"{what}: input must be a float32 or float64 image, got dtype {x.dtype}")
+
+
+# ---- losses -------------------------------------------------------------------------
+def class_targets(target, logits, what):
+    """Integer class indices matching logits (N, C[, d1, ...]) as an int64 ndarray."""
+    from minidl.autograd import Tensor
+
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if logits.dtype.kind != "f":
+        raise TypeError(f"{what}: input must be float logits, got dtype {logits.dtype}")
+    if t.dtype.kind not in "iu":
+        raise TypeError(
+            f"{what}: target must hold integer class indices, got dtype {t.dtype}")
+    if logits.ndim == 0:
+        raise ValueError(f"{what}: input must have shape (N, C) or (C,), got a 0-d tensor")
+    expected = () if logits.ndim == 1 else (logits.shape[0],) + logits.shape[2:]
+    if t.shape != expected:
+        raise ValueError(
+            f"{what}: target shape {t.shape} does not match input shape {logits.shape} "
+            f"(expected target shape {expected})")
+    n_classes = logits.shape[0 if logits.ndim == 1 else 1]
+    if t.size:
+        lo, hi = t.min(), t.max()
+        if lo < 0 or hi >= n_classes:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{what}: target {bad} is out of range for {n_classes} classes "
+                             f"(valid: 0..{n_classes - 1})")
+    return t.astype(np.int64, copy=False)
+
+
+# ---- linear -------------------------------------------------------------------------
+def linear_args(x, w, b):
+    if w.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {w.shape}")
+    if x.ndim == 0 or x.shape[-1] != w.shape[1]:
+        raise ValueError(
+            f"linear: input shape {x.shape} does not match weight shape {w.shape} "
+            f"(input's last dim must be in_features={w.shape[1]})")
+    if b is not None and b.shape != (w.shape[0],):
+        raise ValueError(f"linear: bias shape {b.shape} does not match weight shape {w.shape} "
+                         f"(expected ({w.shape[0]},))")
+    dx, dw = x.dtype, w.dtype
+    if dx is not dw or (b is not None and b.dtype is not dw):
+        same_float_dtype("linear", input=x, weight=w, bias=b)
+    elif dx.kind != "f":
+        raise TypeError(f"linear: input must be float32 or float64, got dtype {dx}")
+
+
+# ---- convolution and pooling ---------------------------------------------------------
+def pair(value, name, what, n=2):
+    """An int or a length-n tuple/list of ints as an n-tuple of Python ints."""
+    if type(value) is int:
+        return (value,) * n
+    if isinstance(value, (tuple, list)):
+        if len(value) != n:
+            raise ValueError(f"{what}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+        for v in value:
+            if isinstance(v, bool) or not isinstance(v, _INT):
+                raise TypeError(f"{what}: {name} must contain ints, got {value!r}")
+        return tuple(int(v) for v in value)
+    if isinstance(value, _INT) and not isinstance(value, bool):
+        return (int(value),) * n
+    raise TypeError(f"{what}: {name} must be an int or a tuple of {n} ints, got {type(value).__name__} {value!r}")
+
+
+def _conv_output_size(what, size, kernel, stride, padding, dilation, input_shape):
+    out = []
+    for axis in range(len(size)):
+        extent = size[axis] + 2 * padding[axis] - dilation[axis] * (kernel[axis] - 1) - 1
+        n = extent // stride[axis] + 1 if extent >= 0 else 0
+        out.append(n)
+    if min(out) < 1:
+        raise ValueError(
+            f"{what}: computed output size {'x'.join(map(str, out))} is too small "
+            f"(input shape {input_shape}, kernel {kernel}, stride {stride}, padding {padding}, "
+            f"dilation {dilation})")
+    return tuple(out)
+
+
+def hyper(what, stride, padding, dilation):
+    """Normalised and range-checked (stride, padding, dilation) pairs."""
+    stride = pair(stride, "stride", what)
+    padding = pair(padding, "padding", what)
+    dilation = pair(dilation, "dilation", what)
+    if stride[0] < 1 or stride[1] < 1:
+        raise ValueError(f"{what}: stride must be >= 1, got {stride}")
+    if padding[0] < 0 or padding[1] < 0:
+        raise ValueError(f"{what}: padding must be >= 0, got {padding}")
+    if dilation[0] < 1 or dilation[1] < 1:
+        raise ValueError(f"{what}: dilation must be >= 1, got {dilation}")
+    return stride, padding, dilation
+
+
+def groups_arg(what, groups):
+    if isinstance(groups, bool) or not isinstance(groups, _INT):
+        raise TypeError(f"{what}: groups must be an int, got {groups!r}")
+    if groups < 1:
+        raise ValueError(f"{what}: groups must be >= 1, got {groups}")
+    return int(groups)
+
+
+def conv_arrays(what, x, w, b, transposed=False):
+    """Shape and dtype checks for conv2d (transposed=False) / conv_transpose2d inputs.
+
+    x (N, C, H, W); conv2d weight (F, C/groups, kh, kw); transposed weight
+    (C, F/groups, kh, kw); bias (F,). Dtype and rank only: channels need ``groups``.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"{what}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+    if w.ndim != 4:
+        raise ValueError(f"{what}: expected a 4-D weight, got shape {w.shape}")
+    dt = x.dtype
+    if dt is not w.dtype or (b is not None and b.dtype is not dt) or dt.kind != "f":
+        float_image(what, x)
+        same_float_dtype(what, input=x, weight=w, bias=b)
+    if b is not None and b.ndim != 1:
+        raise ValueError(f"{what}: bias must be 1-D, got shape {b.shape}")
+
+
+def conv_channels(what, x, w, b, groups, transposed=False):
+    """Channel consistency; returns the number of output channels."""
+    c = x.shape[1]
+    if transposed:
+        if w.shape[0] != c:
+            raise ValueError(f"{what}: input shape {x.shape} has {c} channels but weight shape "
+                             f"{w.shape} expects {w.shape[0]} (weight is (C_in, C_out/groups, kh, kw))")
+        if c % groups:
+            raise ValueError(f"{what}: groups={groups} does not divide the {c} input channels")
+        f = w.shape[1] * groups
+    else:
+        f = w.shape[0]
+        if c % groups:
+            raise ValueError(f"{what}: groups={groups} does not divide the {c} input channels "
+                             f"(input shape {x.shape})")
+        if f % groups:
+            raise ValueError(f"{what}: groups={groups} does not divide the {f} output channels "
+                             f"(weight shape {w.shape})")
+        if w.shape[1] * groups != c:
+            raise ValueError(
+                f"{what}: input shape {x.shape} has {c} channels but weight shape {w.shape} "
+                f"expects {w.shape[1] * groups} (= {w.shape[1]} x groups={groups})")
+    if b is not None and b.shape[0] != f:
+        raise ValueError(f"{what}: bias shape {b.shape} does not match {f} output channels "
+                         f"(weight shape {w.shape})")
+    if 0 in x.shape or 0 in w.shape:
+        raise ValueError(f"{what}: empty input or weight (shapes {x.shape} and {w.shape})")
+    return f
+
+
+def conv_output_size(what, x_shape, kernel, stride, padding, dilation):
+    return _conv_output_size(what, x_shape[2:], kernel, stride, padding, dilation, x_shape)
+
+
+def pool_args(what, x, kernel_size, stride, padding):
+    """(kernel, stride, padding, output (Ho, Wo)) for max/avg pooling of x (N, C, H, W)."""
+    if x.ndim != 4:
+        raise ValueError(f"{what}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+    float_image(what, x)
+    if 0 in x.shape:
+        raise ValueError(f"{what}: empty input of shape {x.shape}")
+    kernel = pair(kernel_size, "kernel_size", what)
+    stride = kernel if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) \
+        else pair(stride, "stride", what)
+    padding = pair(padding, "padding", what)
+    if kernel[0] < 1 or kernel[1] < 1:
+        raise ValueError(f"{what}: kernel_size must be >= 1, got {kernel}")
+    if stride[0] < 1 or stride[1] < 1:
+        raise ValueError(f"{what}: stride must be >= 1, got {stride}")
+    if padding[0] < 0 or padding[1] < 0:
+        raise ValueError(f"{what}: padding must be >= 0, got {padding}")
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(f"{what}: padding {padding} must be at most half the kernel size {kernel}")
+    out = _conv_output_size(what, x.shape[2:], kernel, stride, padding, (1, 1), x.shape)
+    return kernel, stride, padding, out

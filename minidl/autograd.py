@@ -1,0 +1,427 @@
+"""Tensor and the reverse-mode tape.
+
+Every differentiable op computes its forward with numpy (or a kernel) and calls
+``record(out_data, inputs, backward)``. When grad mode is on and some input requires a
+gradient, ``record`` creates one tape entry (the inputs, a backward closure and a sequence
+number) and returns the output Tensor pointing at it. ``Tensor.backward()`` collects the
+entries the output depends on, replays them in decreasing sequence number (reverse
+recording order), accumulates into the leaves' ``.grad`` and frees each entry it used.
+
+Nothing global holds an entry: a forward pass that is never differentiated is freed by
+reference counting when its output goes away. Grad mode is per thread.
+"""
+import itertools
+import threading
+
+import numpy as np
+
+__all__ = [
+    "Tensor", "tensor", "record", "no_grad", "enable_grad", "set_grad_enabled",
+    "is_grad_enabled", "backward",
+]
+
+
+class _GradMode(threading.local):
+    enabled = True  # class attribute: the default each new thread starts with
+
+
+_grad_mode = _GradMode()
+
+# Sequence numbers only need to increase along every path of the graph. One global
+# counter (next() on itertools.count is atomic under the GIL) gives that even when a
+# graph is built partly in one thread and partly in another.
+_sequence = itertools.count()
+
+
+def is_grad_enabled():
+    """True when ops record onto the tape in this thread."""
+    return _grad_mode.enabled
+
+
+class set_grad_enabled:
+    """Context manager / decorator switching recording on or off in this thread."""
+
+    def __init__(self, mode=True):
+        self._mode = bool(mode)
+        self._saved = []
+
+    def __enter__(self):
+        self._saved.append(_grad_mode.enabled)
+        _grad_mode.enabled = self._mode
+        return self
+
+    def __exit__(self, *exc):
+        _grad_mode.enabled = self._saved.pop()
+        return False
+
+    def __call__(self, func):
+        import functools
+
+        mode = self._mode
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(set_grad_enabled):
+    """``with minidl.no_grad():`` or ``@minidl.no_grad()``: nothing is recorded inside."""
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    """Switch recording back on inside a ``no_grad`` block."""
+
+    def __init__(self):
+        super().__init__(True)
+
+
+class _Entry:
+    """One recorded op: its inputs, the closure computing their gradients, its order."""
+
+    __slots__ = ("inputs", "backward", "seq", "name", "__weakref__")
+
+    def __init__(self, inputs, backward, seq):
+        self.inputs = inputs
+        self.backward = backward
+        self.seq = seq
+
+    def __repr__(self):
+        state = "freed" if self.backward is None else "live"
+        return f"<tape entry #{self.seq} ({state})>"
+
+
+_DEFAULT_FLOAT = np.dtype(np.float32)
+
+
+def _as_array(data, dtype=None, copy=False):
+    """ndarray for ``data`` with minidl's dtype rules (Python floats -> float32)."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        return np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
+    if isinstance(data, (np.ndarray, np.generic)):
+        return np.array(data, copy=True) if copy else np.asarray(data)
+    arr = np.asarray(data)
+    if arr.dtype == np.float64:
+        arr = arr.astype(_DEFAULT_FLOAT)
+    elif arr.dtype.kind not in "biuf":
+        raise TypeError(f"cannot make a tensor from data of dtype {arr.dtype}")
+    return arr
+
+
+class Tensor:
+    """An ndarray plus what the tape needs: ``.data``, ``.grad``, ``.requires_grad``.
+
+    ``Tensor(data, requires_grad=False)`` wraps ``data`` without copying when it is
+    already an ndarray (a Tensor argument shares its array); ``minidl.tensor`` copies.
+    Python floats become float32, Python ints int64; float ndarrays keep their dtype.
+    Only floating-point tensors may require a gradient.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_entry", "__weakref__")
+    __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected op
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        self.data = _as_array(data, dtype)
+        self.grad = None
+        self._entry = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ---- attributes -------------------------------------------------------------
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def is_leaf(self):
+        return self._entry is None
+
+    @property
+    def grad_fn(self):
+        """The tape entry that produced this tensor (None for leaves)."""
+        return self._entry
+
+    def size(self, dim=None):
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def dim(self):
+        return self.data.ndim
+
+    def numel(self):
+        return self.data.size
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(
+                f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    # ---- conversions ------------------------------------------------------------
+    def numpy(self):
+        return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is None:
+            return self.data
+        return self.data.astype(dtype, copy=False)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(
+                f"only one-element tensors can be converted to Python scalars, got shape {self.data.shape}")
+        return self.data.item()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(
+                f"the truth value of a tensor with {self.data.size} elements is ambiguous")
+        return bool(self.data.item())
+
+    def __index__(self):
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self.data.item())
+
+    def detach(self):
+        """A new leaf sharing this tensor's data, outside the graph."""
+        return Tensor(self.data)
+
+    def clone(self):
+        return _ops.clone(self)
+
+    def zero_(self):
+        self.data[...] = 0
+        return self
+
+    def fill_(self, value):
+        self.data[...] = value
+        return self
+
+    def copy_(self, other):
+        self.data[...] = _as_array(other)
+        return self
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extra = ""
+        if self.data.dtype != _DEFAULT_FLOAT and self.data.dtype != np.int64:
+            extra += f", dtype={self.data.dtype}"
+        if self._entry is not None:
+            extra += ", grad_fn=<tape entry>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    # ---- autograd ---------------------------------------------------------------
+    def backward(self, grad=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (see ``backward``)."""
+        backward(self, grad, retain_graph)
+
+    # The differentiable methods (+, -, exp, sum, reshape, ...) are attached below,
+    # bound straight to the op functions of minidl.nn._ops_math and _ops_nn.
+
+
+def tensor(data, requires_grad=False, dtype=None):
+    """A new leaf Tensor holding a copy of ``data`` (like ``torch.tensor``)."""
+    t = Tensor.__new__(Tensor)
+    t.data = _as_array(data, dtype, copy=True)
+    t.grad = None
+    t._entry = None
+    t.requires_grad = False
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def record(out_data, inputs, backward):
+    """The output Tensor of an op, recorded on the tape when a gradient is needed.
+
+    inputs: tuple of Tensors. backward(grad_out) -> tuple with one ndarray (shaped like
+    that input) or None per input; it is called at most once unless retain_graph.
+    """
+    if type(out_data) is not np.ndarray:
+        out_data = np.asarray(out_data)
+    out = Tensor.__new__(Tensor)
+    out.data = out_data
+    out.grad = None
+    if _grad_mode.enabled:
+        for t in inputs:
+            if t.requires_grad:
+                out.requires_grad = True
+                out._entry = _Entry(inputs, backward, next(_sequence))
+                return out
+    out.requires_grad = False
+    out._entry = None
+    return out
+
+
+_FREED = ("Trying to backward through the graph a second time (or directly access saved "
+          "tensors after they have already been freed). Specify retain_graph=True if you "
+          "need to backward through the graph a second time.")
+
+
+def _accumulate_leaf(leaf, g):
+    if g.shape != leaf.data.shape:  # an op's backward returned a wrongly-shaped gradient
+        raise RuntimeError(
+            f"internal error: gradient of shape {g.shape} for a tensor of shape {leaf.data.shape}")
+    if leaf.grad is None:
+        leaf.grad = np.array(g, dtype=leaf.data.dtype, copy=True)
+    else:
+        leaf.grad = leaf.grad + g
+
+
+def backward(output, grad=None, retain_graph=False):
+    """Reverse-mode pass from ``output``: replay its entries, newest first.
+
+    grad: the gradient of some scalar with respect to ``output`` (defaults to 1 for a
+    one-element output; required otherwise). Leaves' ``.grad`` accumulate across calls.
+    Entries used are freed unless ``retain_graph``.
+    """
+    if not output.requires_grad:
+        raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+    data = output.data
+    if grad is None:
+        if data.size != 1:
+            raise RuntimeError(
+                f"grad can be implicitly created only for scalar outputs; got an output of "
+                f"shape {data.shape}: pass backward(grad) with a gradient of that shape")
+        grad = np.ones_like(data)
+    else:
+        grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
+        if grad.shape != data.shape:
+            raise ValueError(f"backward: grad has shape {grad.shape} but the output has shape {data.shape}")
+        if grad.dtype != data.dtype:
+            grad = grad.astype(data.dtype)
+
+    root = output._entry
+    if root is None:
+        _accumulate_leaf(output, grad)
+        return
+    if root.backward is None:
+        raise RuntimeError(_FREED)
+
+    # Entries the output depends on; each input tensor's entry is reached once.
+    entries = [root]
+    seen = {root}
+    stack = [root]
+    while stack:
+        for t in stack.pop().inputs:
+            e = t._entry
+            if e is not None and e not in seen:
+                if e.backward is None:
+                    raise RuntimeError(_FREED)
+                seen.add(e)
+                entries.append(e)
+                stack.append(e)
+    entries.sort(key=_seq_of, reverse=True)
+
+    grads = {root: grad}
+    for e in entries:
+        g = grads.pop(e, None)
+        inputs = e.inputs
+        if g is not None:
+            input_grads = e.backward(g)
+            for t, gi in zip(inputs, input_grads):
+                if gi is None or not t.requires_grad:
+                    continue
+                pe = t._entry
+                if pe is None:
+                    _accumulate_leaf(t, gi)
+                elif pe in grads:
+                    grads[pe] = grads[pe] + gi
+                else:
+                    grads[pe] = gi
+        if not retain_graph:
+            e.inputs = None
+            e.backward = None
+
+
+def _seq_of(entry):
+    return entry.seq
+
+
+# ---- the differentiable methods -------------------------------------------------
+from minidl.nn import _ops_math as _ops  # noqa: E402  (needs Tensor and record above)
+from minidl.nn import _ops_nn as _nn_ops  # noqa: E402
+
+Tensor.__add__ = _ops.add
+Tensor.__radd__ = _ops.radd
+Tensor.__sub__ = _ops.sub
+Tensor.__rsub__ = _ops.rsub
+Tensor.__mul__ = _ops.mul
+Tensor.__rmul__ = _ops.rmul
+Tensor.__truediv__ = _ops.div
+Tensor.__rtruediv__ = _ops.rdiv
+Tensor.__pow__ = _ops.pow
+Tensor.__rpow__ = _ops.rpow
+Tensor.__matmul__ = _ops.matmul
+Tensor.__rmatmul__ = _ops.rmatmul
+Tensor.__neg__ = _ops.neg
+Tensor.__pos__ = lambda self: self
+Tensor.__abs__ = _ops.abs
+Tensor.__getitem__ = _ops.getitem
+Tensor.__lt__ = _ops.lt
+Tensor.__le__ = _ops.le
+Tensor.__gt__ = _ops.gt
+Tensor.__ge__ = _ops.ge
+Tensor.__eq__ = _ops.eq
+Tensor.__ne__ = _ops.ne
+Tensor.add = _ops.add
+Tensor.sub = _ops.sub
+Tensor.mul = _ops.mul
+Tensor.div = _ops.div
+Tensor.matmul = _ops.matmul
+Tensor.neg = _ops.neg
+Tensor.abs = _ops.abs
+Tensor.exp = _ops.exp
+Tensor.log = _ops.log
+Tensor.sqrt = _ops.sqrt
+Tensor.sum = _ops.sum
+Tensor.mean = _ops.mean
+Tensor.max = _ops.max
+Tensor.argmax = _ops.argmax
+Tensor.reshape = _ops.reshape
+Tensor.view = _ops.reshape
+Tensor.flatten = _ops.flatten
+Tensor.transpose = _ops.transpose
+Tensor.permute = _ops.permute
+Tensor.T = property(_ops.t)
+Tensor.to = _ops.to
+Tensor.float = _ops.float
+Tensor.double = _ops.double
+Tensor.relu = _nn_ops.relu
+Tensor.sigmoid = _nn_ops.sigmoid
+Tensor.tanh = _nn_ops.tanh
+Tensor.softmax = _nn_ops.softmax
+Tensor.log_softmax = _nn_ops.log_softmax

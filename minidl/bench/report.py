@@ -1,0 +1,176 @@
+"""Print, save and plot the suite's results; check them against the targets of issue 5."""
+import json
+
+from minidl.bench.ops import FWD_BWD, NAIVE, NUMPY_GEMM, TORCH
+
+
+def format_time(seconds):
+    if seconds is None:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def _stats_cell(stats):
+    if not stats:
+        return "-"
+    return (f"{format_time(stats['median'])} "
+            f"[{format_time(stats['min'])}, {format_time(stats['max'])}]")
+
+
+def ratio_cell(row):
+    """'x12.3' = the comparator takes 12.3 times minidl's time; GEMM rows: % of BLAS."""
+    if row.get("error"):
+        return "ERROR"
+    ratio = row.get("ratio")
+    if ratio is None:
+        return "-"
+    if row["comparator"] == NUMPY_GEMM:
+        return f"{100 * ratio:.0f}% of BLAS"
+    return f"x{ratio:.3g}" if ratio < 1000 else f"x{ratio:,.0f}"
+
+
+def _gflops_cell(row):
+    if "minidl_gflops" not in row:
+        return ""
+    text = f"{row['minidl_gflops']:.1f} GF/s"
+    if "other_gflops" in row:
+        text += f" vs {row['other_gflops']:.1f}"
+    return text
+
+
+COLUMNS = ("op", "shape", "pass", "thr", "vs", "minidl median [min, max]",
+           "other median [min, max]", "ratio", "GFLOP/s", "note")
+
+
+def _cells(row):
+    return (row["op"], f"{row['shape']} ({row['label']})", row["pass"], str(row["threads"]),
+            row["comparator"] or "-", _stats_cell(row["minidl"]), _stats_cell(row["other"]),
+            ratio_cell(row), _gflops_cell(row), row.get("error") or row.get("note") or "")
+
+
+def format_row_line(row):
+    return " | ".join(_cells(row))
+
+
+def format_table(results):
+    rows = [COLUMNS] + [_cells(r) for r in results["rows"]]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS) - 1)]
+    lines = []
+    for index, cells in enumerate(rows):
+        line = "  ".join(c.ljust(w) for c, w in zip(cells, widths)) + "  " + cells[-1]
+        lines.append(line.rstrip())
+        if index == 0:
+            lines.append("-" * min(len(line), 200))
+    lines.append("")
+    lines.append("ratio: the comparator's median time / minidl's (x3 = minidl 3 times faster);"
+                 " numpy-gemm rows: minidl's GFLOP/s as % of numpy's matmul on the same GEMM.")
+    meta = results.get("meta", {})
+    if meta:
+        blas = ", ".join(f"{p.get('internal_api')} {p.get('version')} ({p.get('architecture')})"
+                         for p in meta.get("blas", []) if p.get("user_api") == "blas")
+        lines.append(f"machine: {meta.get('cpu')}, {meta.get('cores_available')} cores; "
+                     f"numpy {meta.get('numpy')}, torch {meta.get('torch')}, BLAS {blas or '?'}; "
+                     f"{meta.get('seconds', 0):.1f} s")
+    if results.get("targets"):
+        lines.append("")
+        lines.append(format_targets(results["targets"]))
+    return "\n".join(lines)
+
+
+# ---- targets of issue 5 ----------------------------------------------------------------
+def _find(rows, **match):
+    return [r for r in rows if not r.get("error") and r.get("ratio") is not None
+            and all(r.get(k) == v if not callable(v) else v(r.get(k)) for k, v in match.items())]
+
+
+def targets(rows):
+    """[(target, threads, worst measured value, goal, met)] for the rows present."""
+    checks = []
+
+    def add(name, found, goal, higher_is_better=True):
+        by_threads = {}
+        for r in found:
+            by_threads.setdefault(r["threads"], []).append(r["ratio"])
+        for threads, ratios in sorted(by_threads.items()):
+            worst = min(ratios) if higher_is_better else max(ratios)
+            met = worst >= goal if higher_is_better else worst <= goal
+            checks.append({"target": name, "threads": threads, "worst": worst,
+                           "goal": goal, "met": bool(met)})
+
+    add("LeNet epoch: torch time / minidl >= 2",
+        _find(rows, op="lenet-train-epoch", comparator=TORCH), 2.0)
+    add("LeNet inference: torch / minidl >= 2",
+        _find(rows, op="lenet-inference", comparator=TORCH), 2.0)
+    add("conv2d fwd+bwd LeNet shapes: torch / minidl >= 2",
+        _find(rows, op="conv2d", comparator=TORCH, **{"pass": FWD_BWD},
+              shape=lambda s: s.startswith("LeNet-digits")), 2.0)
+    add("max pool fwd+bwd LeNet shapes: torch / minidl >= 5",
+        _find(rows, op="max_pool2d", comparator=TORCH, **{"pass": FWD_BWD},
+              shape=lambda s: s.startswith("LeNet-digits")), 5.0)
+    add("conv2d fwd+bwd CIFAR shapes: torch / minidl >= 1/1.5",
+        _find(rows, op="conv2d", comparator=TORCH, **{"pass": FWD_BWD},
+              shape=lambda s: s.startswith("CIFAR-like")), 1 / 1.5)
+    add("conv2d fwd CIFAR shapes: >= 70% of numpy GEMM GFLOP/s",
+        _find(rows, op="conv2d", comparator=NUMPY_GEMM, **{"pass": "fwd"},
+              shape=lambda s: s.startswith("CIFAR-like")), 0.7)
+    add("conv2d fwd+bwd vs naive loops >= 1000x (every shape)",
+        _find(rows, op="conv2d", comparator=NAIVE, **{"pass": FWD_BWD}), 1000.0)
+    return checks
+
+
+def format_targets(checks):
+    lines = ["targets (issue 5), worst row per thread count:"]
+    for c in checks:
+        status = "met" if c["met"] else "MISSED"
+        lines.append(f"  [{status:6}] {c['target']} @ {c['threads']} thread(s): "
+                     f"{c['worst']:.3g}")
+    return "\n".join(lines)
+
+
+# ---- files -----------------------------------------------------------------------------
+def write_json(results, path):
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1, default=str)
+
+
+def write_plot(results, path):
+    """A bar chart of the speedups (log scale), one panel per comparator and thread count."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit("--plot needs matplotlib, which is not installed: "
+                         "pip install matplotlib (or run without --plot)") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in results["rows"] if r.get("ratio") and not r.get("error")]
+    panels = sorted({(r["comparator"] or "-", r["threads"]) for r in rows})
+    if not panels:
+        raise ValueError("no successful rows to plot")
+    fig, axes = plt.subplots(len(panels), 1, figsize=(12, 2.2 + 0.28 * max(
+        sum(1 for r in rows if (r["comparator"] or "-", r["threads"]) == p) for p in panels)
+        * len(panels)), squeeze=False)
+    for ax, (comparator, threads) in zip(axes[:, 0], panels):
+        mine = [r for r in rows if (r["comparator"] or "-", r["threads"]) == (comparator, threads)]
+        labels = [f"{r['op']} {r['shape']} {r['pass']}" for r in mine]
+        values = [r["ratio"] * (100 if comparator == NUMPY_GEMM else 1) for r in mine]
+        colors = ["tab:green" if (v >= (100 if comparator == NUMPY_GEMM else 1)) else "tab:red"
+                  for v in values]
+        ax.barh(range(len(mine)), values, color=colors)
+        ax.set_yticks(range(len(mine)))
+        ax.set_yticklabels(labels, fontsize=7)
+        ax.invert_yaxis()
+        if comparator == NUMPY_GEMM:
+            ax.axvline(100, color="black", linewidth=0.8)
+            ax.set_xlabel("minidl GFLOP/s as % of numpy matmul on the same GEMM")
+        else:
+            ax.set_xscale("log")
+            ax.axvline(1, color="black", linewidth=0.8)
+            ax.set_xlabel(f"speedup of minidl over {comparator} (time ratio, log scale)")
+        ax.set_title(f"minidl vs {comparator}, {threads} thread(s)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

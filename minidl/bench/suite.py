@@ -1,0 +1,317 @@
+"""Plan and run the suite: which rows to measure, measured side by side, at each thread count.
+
+A row is one comparison: (op, shape, pass, threads, comparator). minidl's and the
+comparator's repeats are interleaved within the row (see timing.time_interleaved).
+"""
+import dataclasses
+import gc
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from minidl.bench import ops, shapes
+from minidl.bench.ops import FWD, FWD_BWD, NAIVE, NUMPY_GEMM, PURE_PYTHON, TORCH
+from minidl.bench.threads import thread_count
+from minidl.bench.timing import Stats, time_interleaved
+
+OPS = ("conv2d", "max_pool2d", "avg_pool2d", "linear", "cross_entropy")
+COMPARATORS = (NAIVE, PURE_PYTHON, NUMPY_GEMM, TORCH)
+END_TO_END = ("lenet-train-epoch", "lenet-inference")
+
+
+@dataclass
+class SuiteConfig:
+    """What to run and how long. See ``preset`` for the full, quick and tiny modes."""
+
+    mode: str = "full"
+    families: tuple = shapes.FAMILIES
+    threads: tuple = (1, 2)
+    ops: tuple = OPS
+    comparators: tuple = COMPARATORS
+    end_to_end: bool = True
+    repeats: int = 11           # interleaved samples per side and row
+    min_time: float = 0.02      # seconds per sample (calls are repeated up to this)
+    naive_repeats: int = 3      # the naive loops are slow: fewer samples
+    naive_budget: float = 1.0   # seconds per naive call; the batch is cut to fit, time scaled
+    e2e_repeats: int = 7
+    max_train: int = None       # training images for the end-to-end epoch (None: all)
+    use_torch: bool = True
+    seed: int = 0
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+def preset(mode):
+    """The named modes: ``full`` (benchmarks/bench_suite.py), ``quick`` (``python -m
+    minidl bench``, under ~30 s) and ``tiny`` (tests: one repeat, smallest shapes)."""
+    if mode == "full":
+        return SuiteConfig()
+    if mode == "quick":
+        return SuiteConfig(mode="quick", families=("LeNet-digits", "CIFAR-like"), repeats=5,
+                           min_time=0.005, naive_repeats=1, naive_budget=0.15, e2e_repeats=3)
+    if mode == "tiny":
+        return SuiteConfig(mode="tiny", families=shapes.TINY_FAMILIES, threads=(1,), repeats=1,
+                           min_time=0.0,
+                           naive_repeats=1, naive_budget=0.0, e2e_repeats=1, max_train=128)
+    raise ValueError(f"unknown mode {mode!r}: expected 'full', 'quick' or 'tiny'")
+
+
+def import_torch():
+    """torch, or None when it is not installed (its columns are then skipped)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+# ---- the plan ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RowSpec:
+    op: str
+    shape: object
+    pass_: str
+    threads: int
+    comparator: str
+
+    @property
+    def key(self):
+        return (self.op, self.shape.name, self.pass_, self.threads, self.comparator)
+
+
+def _op_shapes(op, families):
+    conv = shapes.select(shapes.CONV_SHAPES, families)
+    if op == "conv2d":
+        return conv
+    if op in ("max_pool2d", "avg_pool2d"):
+        return shapes.pool_shapes(conv)
+    if op == "linear":
+        return shapes.select(shapes.LINEAR_SHAPES, families)
+    if op == "cross_entropy":
+        return shapes.select(shapes.LOSS_SHAPES, families)
+    raise ValueError(f"unknown op {op!r}; expected one of {OPS}")
+
+
+def _applies(comparator, op, shape, pass_):
+    if comparator == NAIVE:
+        return op in ("conv2d", "max_pool2d", "avg_pool2d")
+    if comparator == PURE_PYTHON:
+        return op == "conv2d" and pass_ == FWD and shape.family == "LeNet-digits"
+    if comparator == NUMPY_GEMM:
+        return op in ("conv2d", "linear")
+    if comparator == TORCH:
+        return True
+    raise ValueError(f"unknown comparator {comparator!r}; expected one of {COMPARATORS}")
+
+
+def plan_rows(config, torch_available):
+    rows = []
+    for threads in config.threads:
+        for op in config.ops:
+            for shape in _op_shapes(op, config.families):
+                for pass_ in (FWD, FWD_BWD):
+                    for comparator in config.comparators:
+                        if comparator == TORCH and not torch_available:
+                            continue
+                        if not _applies(comparator, op, shape, pass_):
+                            continue
+                        if comparator == PURE_PYTHON:
+                            shape_here = shape.with_n(shapes.PURE_PYTHON_BATCH)
+                        else:
+                            shape_here = shape
+                        rows.append(RowSpec(op, shape_here, pass_, threads, comparator))
+    return rows
+
+
+def expected_end_to_end(config, torch_available):
+    if not config.end_to_end:
+        return []
+    comparator = TORCH if torch_available and TORCH in config.comparators else None
+    return [(name, threads, comparator) for threads in config.threads for name in END_TO_END]
+
+
+# ---- measuring -----------------------------------------------------------------------
+def _naive_batch(call_for_n, n_total, budget):
+    """The largest batch whose naive call fits in ``budget`` seconds (at least 1 image)."""
+    probe = call_for_n(1)
+    start = time.perf_counter()
+    probe()
+    per_image = time.perf_counter() - start
+    n = int(budget / per_image) if per_image > 0 else n_total
+    return max(1, min(n_total, n))
+
+
+def _scaled(stats, factor):
+    return Stats(stats.median * factor, stats.min * factor, stats.max * factor,
+                 stats.repeats, stats.number)
+
+
+def measure_row(spec, config, torch):
+    rng = np.random.default_rng(config.seed)
+    arrays = ops.arrays_for(spec.op, spec.shape, rng)
+    minidl_fn = ops.minidl_call(spec.op, spec.shape, spec.pass_, arrays)
+    note = ""
+    scale = 1.0
+    override = {}
+    flops = ops.op_flops(spec.op, spec.shape, spec.pass_)
+    if spec.comparator == TORCH:
+        other_fn = ops.torch_call(torch, spec.op, spec.shape, spec.pass_, arrays)
+    elif spec.comparator == NAIVE:
+        def naive_for(n):
+            return ops.naive_call(spec.op, spec.shape, spec.pass_, arrays, n)
+        n_naive = _naive_batch(naive_for, spec.shape.n, config.naive_budget)
+        other_fn = naive_for(n_naive)
+        scale = spec.shape.n / n_naive
+        override = {"other": config.naive_repeats}
+        note = f"naive loops: {config.naive_repeats} repeat(s)"
+        if n_naive < spec.shape.n:
+            note += f", timed on N={n_naive} and scaled x{scale:g} (loops are linear in N)"
+    elif spec.comparator == PURE_PYTHON:
+        other_fn = ops.pure_python_call(spec.shape, arrays)
+        override = {"other": config.naive_repeats}
+        note = f"pure-Python lists: {config.naive_repeats} repeat(s)"
+    elif spec.comparator == NUMPY_GEMM:
+        other_fn, flops = ops.gemm_problem(spec.op, spec.shape, spec.pass_, rng)
+        m, k, n = (spec.shape.gemm if spec.op == "conv2d"
+                   else (spec.shape.n, spec.shape.in_features, spec.shape.out_features))
+        note = f"GEMM {m}x{k} @ {k}x{n}" + (" (+2 backward GEMMs)" if spec.pass_ == FWD_BWD else "")
+    else:
+        raise ValueError(f"unknown comparator {spec.comparator!r}")
+
+    warmup = 0 if spec.comparator in (NAIVE, PURE_PYTHON) else 1
+    # the naive side's warm-up is its batch probe; minidl always warms up
+    minidl_fn()
+    stats = time_interleaved({"minidl": minidl_fn, "other": other_fn}, config.repeats,
+                             min_time=config.min_time, warmup=warmup,
+                             repeats_override=override)
+    other = _scaled(stats["other"], scale)
+    row = _row_dict(spec.op, spec.shape, spec.pass_, spec.threads, spec.comparator,
+                    stats["minidl"], other, note)
+    if flops:
+        row["minidl_gflops"] = flops / stats["minidl"].median / 1e9
+        if spec.comparator == NUMPY_GEMM:
+            row["other_gflops"] = flops / other.median / 1e9
+    return row
+
+
+def _row_dict(op, shape, pass_, threads, comparator, minidl_stats, other_stats, note):
+    ratio = None
+    if minidl_stats is not None and other_stats is not None:
+        ratio = other_stats.median / minidl_stats.median
+    return {
+        "section": "op" if op not in END_TO_END else "end-to-end",
+        "op": op,
+        "shape": shape if isinstance(shape, str) else shape.name,
+        "label": shape if isinstance(shape, str) else shape.label,
+        "pass": pass_,
+        "threads": threads,
+        "comparator": comparator,
+        "minidl": minidl_stats.to_dict() if minidl_stats else None,
+        "other": other_stats.to_dict() if other_stats else None,
+        "ratio": ratio,
+        "note": note,
+        "error": None,
+    }
+
+
+def measure_end_to_end(config, torch, threads, log):
+    from minidl.bench import end_to_end
+
+    calls, about = end_to_end.build(torch, max_train=config.max_train)
+    rows = []
+    for name, key, label in (("lenet-train-epoch", "epoch",
+                              f"{about['train_images']} images, {about['batches_per_epoch']} "
+                              f"steps of {about['batch_size']}, {about['optimizer']}"),
+                             ("lenet-inference", "inference",
+                              f"{about['test_images']} test images, one batch")):
+        fns = {"minidl": calls["minidl"][key]}
+        if "torch" in calls:
+            fns["other"] = calls["torch"][key]
+        stats = time_interleaved(fns, config.e2e_repeats,
+                                 min_time=config.min_time if key == "inference" else 0.0)
+        row = _row_dict(name, "LeNet digits", "epoch" if key == "epoch" else "fwd", threads,
+                        TORCH if "other" in stats else None, stats["minidl"],
+                        stats.get("other"), "same initial weights, data in memory")
+        row["label"] = label
+        rows.append(row)
+        log(row)
+    return rows, about
+
+
+def run_suite(config=None, log=print, strict=False):
+    """Measure every planned row; returns {"meta", "config", "rows", "targets"}.
+
+    A row that fails is kept with its ``error`` (or re-raised when ``strict``)."""
+    config = config or preset("full")
+    torch = import_torch() if config.use_torch else None
+    torch_available = torch is not None and TORCH in config.comparators
+    # Move everything alive now (torch's many objects) out of the collector's sight, so
+    # that the one collection per row before timing costs milliseconds, not 0.1 s.
+    gc.collect()
+    gc.freeze()
+    try:
+        return _run_rows(config, torch, torch_available, log, strict)
+    finally:
+        gc.unfreeze()
+
+
+def _run_rows(config, torch, torch_available, log, strict):
+    from minidl.bench import machine, report
+
+    results = []
+    started = time.perf_counter()
+    for threads in config.threads:
+        with thread_count(threads, torch):
+            for spec in plan_rows(config.replace(threads=(threads,)), torch_available):
+                try:
+                    row = measure_row(spec, config, torch)
+                except Exception as exc:  # keep going: one broken row must not hide the rest
+                    if strict:
+                        raise
+                    row = _row_dict(spec.op, spec.shape, spec.pass_, threads,
+                                    spec.comparator, None, None, "")
+                    row["error"] = f"{type(exc).__name__}: {exc}"
+                results.append(row)
+                if log:
+                    log(report.format_row_line(row))
+            if config.end_to_end:
+                try:
+                    e2e_rows, _ = measure_end_to_end(
+                        config, torch if torch_available else None, threads,
+                        (lambda r: log(report.format_row_line(r))) if log else (lambda r: None))
+                    results.extend(e2e_rows)
+                except Exception as exc:
+                    if strict:
+                        raise
+                    for name in END_TO_END:
+                        row = _row_dict(name, "LeNet digits", "epoch", threads,
+                                        TORCH if torch_available else None, None, None, "")
+                        row["error"] = f"{type(exc).__name__}: {exc}"
+                        results.append(row)
+    meta = machine.describe(torch)
+    meta["seconds"] = time.perf_counter() - started
+    return {"meta": meta, "config": _config_dict(config), "rows": results,
+            "targets": report.targets(results)}
+
+
+def _config_dict(config):
+    out = dataclasses.asdict(config)
+    out["families"] = list(config.families)
+    return out
+
+
+def run_quick(print_table=True):
+    """The quick mode behind ``python -m minidl bench``: prints the table, returns results."""
+    from minidl.bench import report
+
+    results = run_suite(preset("quick"), log=None)
+    if print_table:
+        print(report.format_table(results))
+    return results
+
+
+def run_tiny():
+    """One repeat at the smallest shapes: what the tests run so that the suite cannot rot."""
+    return run_suite(preset("tiny"), log=None)

@@ -1,0 +1,92 @@
+"""Side-by-side timing: interleave repeats of two callables so that drift hits both.
+
+A *sample* is the mean time of ``number`` back-to-back calls, where ``number`` is chosen
+per callable so that one sample lasts at least ``min_time`` seconds (one call for slow
+callables such as the naive loops). Repeats alternate which callable runs first.
+"""
+import gc
+import statistics
+import time
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class Stats:
+    """Seconds per call over the repeats of one callable."""
+
+    median: float
+    min: float
+    max: float
+    repeats: int
+    number: int  # calls per sample
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def _calibrate(fn, min_time):
+    """Calls per sample so that a sample lasts at least ``min_time`` seconds."""
+    start = time.perf_counter()
+    fn()
+    once = time.perf_counter() - start
+    if once >= min_time:
+        return 1
+    number = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_time:
+            return number
+        # aim slightly above min_time from the current estimate, grow at least 2x
+        number = max(2 * number, int(number * min_time * 1.2 / max(elapsed, 1e-9)))
+
+
+def _sample(fn, number):
+    start = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - start) / number
+
+
+def time_interleaved(fns, repeats, min_time=0.01, warmup=1, repeats_override=None):
+    """Time every callable of ``fns`` (name -> callable), interleaving their repeats.
+
+    ``repeats_override`` maps a name to a smaller repeat count (the naive loops): that
+    callable takes part only in the first rounds. Returns name -> Stats.
+    """
+    repeats_override = repeats_override or {}
+    numbers = {}
+    for name, fn in fns.items():
+        for _ in range(warmup):
+            fn()
+        slow = name in repeats_override
+        numbers[name] = 1 if slow else _calibrate(fn, min_time)
+    samples = {name: [] for name in fns}
+    names = list(fns)
+    # As timeit: no garbage collection while timing (one collection first, not one per
+    # sample: with torch loaded a full collection costs ~0.1 s).
+    gc_was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for round_index in range(repeats):
+            order = names if round_index % 2 == 0 else names[::-1]
+            for name in order:
+                if round_index >= repeats_override.get(name, repeats):
+                    continue
+                samples[name].append(_sample(fns[name], numbers[name]))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return {
+        name: Stats(
+            median=statistics.median(values),
+            min=min(values),
+            max=max(values),
+            repeats=len(values),
+            number=numbers[name],
+        )
+        for name, values in samples.items()
+    }

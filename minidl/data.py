@@ -1,0 +1,112 @@
+"""The digits data set, mini-batching and a shift augmentation.
+
+Images are (N, C, H, W) float32 arrays; labels are int64 arrays of shape (N,).
+"""
+import math
+
+import numpy as np
+
+from minidl.random import get_generator
+
+
+def load_digits(test_size=0.2, random_state=0):
+    """scikit-learn's bundled 8x8 digits, split stratified by label.
+
+    Returns ``(X_train, y_train, X_test, y_test)``: images float32 (N, 1, 8, 8) with
+    pixels scaled from 0..16 into [0, 1], labels int64 (N,).
+    """
+    from sklearn.datasets import load_digits as _sk_load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = _sk_load_digits()
+    images = (digits.images / 16.0).astype(np.float32)[:, None, :, :]
+    labels = digits.target.astype(np.int64)
+    X_train, X_test, y_train, y_test = train_test_split(
+        images, labels, test_size=test_size, random_state=random_state, stratify=labels)
+    return X_train, y_train, X_test, y_test
+
+
+def random_shift(max_shift=1, seed=None):
+    """A transform that moves each image of a batch by up to ``max_shift`` pixels.
+
+    The shift (dy, dx) is drawn per image, uniformly from -max_shift..max_shift on each
+    axis; pixels moved in from outside are zero. The returned function maps an
+    (N, C, H, W) array to a new array of the same shape. With ``seed=None`` it draws from
+    minidl's global generator (so ``minidl.manual_seed`` makes it repeat).
+    """
+    if isinstance(max_shift, bool) or not isinstance(max_shift, (int, np.integer)) or max_shift < 0:
+        raise ValueError(f"random_shift: max_shift must be an int >= 0, got {max_shift!r}")
+    s = int(max_shift)
+    own_rng = None if seed is None else np.random.default_rng(seed)
+
+    def shift(images):
+        images = np.asarray(images)
+        if images.ndim != 4:
+            raise ValueError(f"random_shift expects (N, C, H, W) images, got shape {images.shape}")
+        if s == 0:
+            return images.copy()
+        rng = own_rng if own_rng is not None else get_generator()
+        n, _, h, w = images.shape
+        padded = np.pad(images, ((0, 0), (0, 0), (s, s), (s, s)))
+        dy = rng.integers(-s, s + 1, size=n)
+        dx = rng.integers(-s, s + 1, size=n)
+        out = np.empty_like(images)
+        for sy in range(-s, s + 1):  # one vectorised copy per distinct shift
+            for sx in range(-s, s + 1):
+                chosen = (dy == sy) & (dx == sx)
+                out[chosen] = padded[chosen, :, s - sy:s - sy + h, s - sx:s - sx + w]
+        return out
+
+    return shift
+
+
+class DataLoader:
+    """Iterate over ``(xb, yb)`` mini-batches of arrays ``X`` (N, ...) and ``y`` (N, ...).
+
+    ``xb`` is a :class:`minidl.Tensor` (after ``transform``, if given, is applied to the
+    batch array); ``yb`` is the ndarray slice of ``y``. With ``shuffle=True`` the order is
+    redrawn every epoch from the loader's own generator: ``np.random.default_rng(seed)``,
+    or minidl's global generator when ``seed`` is None.
+    """
+
+    def __init__(self, X, y, batch_size=1, shuffle=False, seed=None, drop_last=False,
+                 transform=None):
+        X = np.asarray(X)
+        y = np.asarray(y)
+        if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):
+            raise ValueError(f"DataLoader: X and y need the same first dimension, got shapes "
+                             f"{X.shape} and {y.shape}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be an int >= 1, got {batch_size!r}")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"DataLoader: transform must be callable, got {type(transform).__name__}")
+        self.X, self.y = X, y
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.transform = transform
+        self.seed = seed
+        self._rng = None if seed is None else np.random.default_rng(seed)
+
+    def __len__(self):
+        n = len(self.X)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self):
+        from minidl.autograd import tensor
+
+        n = len(self.X)
+        if self.shuffle:
+            rng = self._rng if self._rng is not None else get_generator()
+            order = rng.permutation(n)
+        else:
+            order = None
+        for b in range(len(self)):
+            start = b * self.batch_size
+            index = slice(start, start + self.batch_size) if order is None \
+                else order[start:start + self.batch_size]
+            xb, yb = self.X[index], self.y[index]
+            if self.transform is not None:
+                xb = self.transform(xb)
+            yield tensor(np.ascontiguousarray(xb)), yb

@@ -1,0 +1,52 @@
+"""What ``python -m minidl info`` prints: versions, OpenMP, threads, BLAS in use."""
+import platform
+import sys
+
+
+def info_text():
+    """Return the report as one string (lines joined by newlines).
+
+    Never raises: a part that cannot be determined is reported as such."""
+    import numpy
+    import minidl
+    from minidl import _threads
+
+    lines = [
+        f"minidl {minidl.__version__}",
+        f"Python {platform.python_version()} ({sys.executable})",
+        f"numpy {numpy.__version__}",
+    ]
+    try:
+        import scipy
+        lines.append(f"scipy {scipy.__version__}")
+    except ImportError:
+        lines.append("scipy: not installed")
+
+    try:
+        from minidl import _kernels
+        openmp = "yes" if _kernels.openmp_enabled() else "no (kernels run on one thread)"
+        lines.append(f"kernels: built, OpenMP {openmp}")
+        lines.append(f"kernel compile flags: {_kernels.build_flags()}")
+    except ImportError as exc:
+        lines.append(f"kernels: NOT BUILT ({exc}); run `pip install .` or "
+                     "`python setup.py build_ext --inplace`")
+    lines.append(f"threads: {_threads.get_num_threads()} (minidl.set_num_threads / OMP_NUM_THREADS)")
+
+    libs = _threads.blas_libraries()
+    if not libs:
+        lines.append("BLAS: none found by threadpoolctl (or threadpoolctl missing)")
+    for lib in libs:
+        owner = {"numpy": "numpy's", "scipy": "scipy's (used by the conv kernels)",
+                 "shared": "shared by numpy and scipy"}[lib["owner"]]
+        lines.append(
+            f"BLAS {owner}: {lib.get('internal_api', '?')} {lib.get('version', '?')}, "
+            f"architecture {lib.get('architecture', '?')}, "
+            f"threading {lib.get('threading_layer', '?')}, "
+            f"num_threads {lib.get('num_threads', '?')}"
+        )
+        lines.append(f"    {lib.get('filepath', '?')}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(info_text())

@@ -1,0 +1,191 @@
+"""Convolution and pooling on the Cython kernels, each with its backward.
+
+Every argument is validated (minidl._validation) and every array made C-contiguous
+before a kernel sees it: the kernels trust their inputs.
+"""
+import numpy as np
+
+from minidl import _kernels as K
+from minidl import _validation as V
+from minidl._threads import get_num_threads
+from minidl.autograd import Tensor, record
+
+_contiguous = np.ascontiguousarray
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Cross-correlation: input (N, C, H, W), weight (F, C/groups, kh, kw), bias (F,)
+    -> (N, F, Ho, Wo) with Ho = (H + 2*ph - dh*(kh-1) - 1) // sh + 1 (likewise Wo)."""
+    return _conv2d(input, weight, bias, stride, padding, dilation, groups, "conv2d")
+
+
+def _conv2d(input, weight, bias, stride, padding, dilation, groups, what):
+    x = input.data
+    w = weight.data
+    b = None if bias is None else bias.data
+    V.conv_arrays(what, x, w, b)
+    stride, padding, dilation = V.hyper(what, stride, padding, dilation)
+    groups = V.groups_arg(what, groups) if type(groups) is not int or groups < 1 else groups
+    V.conv_channels(what, x, w, b, groups)
+    V.conv_output_size(what, x.shape, w.shape[2:], stride, padding, dilation)
+    x = _contiguous(x)
+    w = _contiguous(w)
+    if b is not None:
+        b = _contiguous(b)
+    out = K.conv2d_forward(x, w, b, stride, padding, dilation, groups, get_num_threads())
+    if bias is None:
+        inputs = (input, weight)
+    else:
+        inputs = (input, weight, bias)
+
+    def backward(g):
+        g = _contiguous(g)
+        nt = get_num_threads()
+        gx = gw = gb = None
+        if input.requires_grad:
+            gx = K.conv2d_backward_input(g, w, x.shape, stride, padding, dilation, groups, nt)
+        need_b = bias is not None and bias.requires_grad
+        if weight.requires_grad:
+            gw, gb = K.conv2d_backward_weight(x, g, w.shape, stride, padding, dilation, groups,
+                                              need_b, nt)
+        elif need_b:
+            gb = g.sum(axis=(0, 2, 3))
+        return gx, gw, gb
+
+    return record(out, inputs, backward)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """input (N, C, L), weight (F, C/groups, k), bias (F,) -> (N, F, Lo): conv2d with H=1."""
+    what = "conv1d"
+    x = input.data
+    w = weight.data
+    if x.ndim != 3:
+        raise ValueError(f"{what}: expected a 3-D input (N, C, L), got shape {x.shape}")
+    if w.ndim != 3:
+        raise ValueError(f"{what}: expected a 3-D weight (F, C/groups, k), got shape {w.shape}")
+    (s,) = V.pair(stride, "stride", what, 1)
+    (p,) = V.pair(padding, "padding", what, 1)
+    (d,) = V.pair(dilation, "dilation", what, 1)
+    n, c, length = x.shape
+    f, cg, k = w.shape
+    V.conv_channels(what, x, w, None if bias is None else bias.data,
+                    V.groups_arg(what, groups))
+    out = _conv2d(input.reshape(n, c, 1, length), weight.reshape(f, cg, 1, k), bias,
+                  (1, s), (0, p), (1, d), groups, what)
+    return out.reshape(n, f, out.data.shape[3])
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                     groups=1, dilation=1):
+    """Transposed convolution (the gradient of conv2d with respect to its input).
+
+    input (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw), bias (C_out,) ->
+    (N, C_out, Ho, Wo) with Ho = (H-1)*sh - 2*ph + dh*(kh-1) + output_padding_h + 1.
+    """
+    what = "conv_transpose2d"
+    x = input.data
+    w = weight.data
+    b = None if bias is None else bias.data
+    V.conv_arrays(what, x, w, b)
+    stride, padding, dilation = V.hyper(what, stride, padding, dilation)
+    groups = V.groups_arg(what, groups)
+    out_pad = V.pair(output_padding, "output_padding", what)
+    for axis in range(2):
+        if out_pad[axis] < 0 or out_pad[axis] >= max(stride[axis], dilation[axis]):
+            raise ValueError(
+                f"{what}: output_padding {out_pad} must be >= 0 and smaller than either "
+                f"stride {stride} or dilation {dilation}")
+    c_out = V.conv_channels(what, x, w, b, groups, transposed=True)
+    n, _, h, wd = x.shape
+    kh, kw = w.shape[2:]
+    out_hw = tuple(
+        (size - 1) * stride[a] - 2 * padding[a] + dilation[a] * (k - 1) + out_pad[a] + 1
+        for a, (size, k) in enumerate(((h, kh), (wd, kw))))
+    if out_hw[0] < 1 or out_hw[1] < 1:
+        raise ValueError(f"{what}: computed output size {out_hw[0]}x{out_hw[1]} is too small "
+                         f"(input shape {x.shape}, weight shape {w.shape}, stride {stride}, "
+                         f"padding {padding}, dilation {dilation})")
+    out_shape = (n, c_out) + out_hw
+    # The conv2d whose input gradient this is maps out_shape to conv_hw; conv_hw exceeds
+    # (H, W) only when output_padding >= stride: the extra positions see zeros.
+    conv_hw = tuple((out_hw[a] + 2 * padding[a] - dilation[a] * ((kh, kw)[a] - 1) - 1)
+                    // stride[a] + 1 for a in range(2))
+    x = _contiguous(x)
+    w = _contiguous(w)
+    if conv_hw != (h, wd):
+        xp = np.zeros((n, x.shape[1]) + conv_hw, dtype=x.dtype)
+        xp[:, :, :h, :wd] = x
+    else:
+        xp = x
+    nt = get_num_threads()
+    out = K.conv2d_backward_input(xp, w, out_shape, stride, padding, dilation, groups, nt)
+    if b is not None:
+        out += b.reshape(1, -1, 1, 1)
+    inputs = (input, weight) if bias is None else (input, weight, bias)
+
+    def backward(g):
+        g = _contiguous(g)
+        nt = get_num_threads()
+        gx = gw = gb = None
+        if input.requires_grad:
+            gx = K.conv2d_forward(g, w, None, stride, padding, dilation, groups, nt)
+            if conv_hw != (h, wd):
+                gx = gx[:, :, :h, :wd]
+        if weight.requires_grad:
+            gw, _ = K.conv2d_backward_weight(g, xp, w.shape, stride, padding, dilation, groups,
+                                             False, nt)
+        if bias is not None and bias.requires_grad:
+            gb = g.sum(axis=(0, 2, 3))
+        return gx, gw, gb
+
+    return record(out, inputs, backward)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Max over kh x kw windows of input (N, C, H, W) (padding counts as -inf).
+
+    stride defaults to kernel_size; padding must be at most half the kernel. Only
+    dilation=1 and ceil_mode=False are supported. The gradient goes to each window's
+    (first) maximum. With return_indices, also returns the flat h*W + w positions.
+    """
+    what = "max_pool2d"
+    if dilation != 1 and V.pair(dilation, "dilation", what) != (1, 1):
+        raise ValueError(f"{what}: only dilation=1 is supported, got {dilation!r}")
+    if ceil_mode:
+        raise ValueError(f"{what}: ceil_mode=True is not supported")
+    x = input.data
+    kernel, stride, padding, _ = V.pool_args(what, x, kernel_size, stride, padding)
+    x = _contiguous(x)
+    out, indices = K.max_pool2d_forward(x, kernel, stride, padding, get_num_threads())
+    shape = x.shape
+    result = record(out, (input,), lambda g: (
+        K.max_pool2d_backward(_contiguous(g), indices, shape, get_num_threads()),))
+    if return_indices:
+        return result, Tensor(indices)
+    return result
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """Mean over kh x kw windows of input (N, C, H, W).
+
+    stride defaults to kernel_size; padding must be at most half the kernel. The
+    divisor is kh*kw when count_include_pad (default), else the number of non-padding
+    elements. ceil_mode=True and divisor_override are not supported.
+    """
+    what = "avg_pool2d"
+    if ceil_mode:
+        raise ValueError(f"{what}: ceil_mode=True is not supported")
+    if divisor_override is not None:
+        raise ValueError(f"{what}: divisor_override is not supported")
+    x = input.data
+    kernel, stride, padding, _ = V.pool_args(what, x, kernel_size, stride, padding)
+    include = bool(count_include_pad)
+    x = _contiguous(x)
+    out = K.avg_pool2d_forward(x, kernel, stride, padding, include, get_num_threads())
+    shape = x.shape
+    return record(out, (input,), lambda g: (
+        K.avg_pool2d_backward(_contiguous(g), shape, kernel, stride, padding, include,
+                              get_num_threads()),))

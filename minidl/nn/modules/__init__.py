@@ -1,0 +1,13 @@
+"""The layers of ``minidl.nn``."""
+from minidl.nn.modules.activation import ReLU, Sigmoid, Tanh
+from minidl.nn.modules.container import Sequential
+from minidl.nn.modules.conv import Conv1d, Conv2d, ConvTranspose2d
+from minidl.nn.modules.linear import Linear
+from minidl.nn.modules.loss import CrossEntropyLoss, MSELoss
+from minidl.nn.modules.misc import Dropout, Flatten
+from minidl.nn.modules.module import Module
+from minidl.nn.modules.pooling import AvgPool2d, MaxPool2d
+
+__all__ = ["Module", "Sequential", "Conv1d", "Conv2d", "ConvTranspose2d", "Linear",
+           "MaxPool2d", "AvgPool2d", "ReLU", "Sigmoid", "Tanh", "Flatten", "Dropout",
+           "CrossEntropyLoss", "MSELoss"]

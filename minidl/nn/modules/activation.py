@@ -1,0 +1,29 @@
+"""Element-wise activations as modules: ReLU, Sigmoid, Tanh."""
+from minidl.nn import functional as F
+from minidl.nn.modules.module import Module
+
+
+class ReLU(Module):
+    """max(0, x). ``inplace`` is accepted for compatibility; the result is a new Tensor."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.relu(input)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class Sigmoid(Module):
+    """1 / (1 + exp(-x))."""
+
+    def forward(self, input):
+        return F.sigmoid(input)
+
+
+class Tanh(Module):
+    def forward(self, input):
+        return F.tanh(input)

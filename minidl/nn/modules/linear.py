@@ -1,0 +1,40 @@
+"""Linear (fully connected) layer: y = x @ weight.T + bias."""
+import math
+
+import numpy as np
+
+from minidl.nn import functional as F
+from minidl.nn import init
+from minidl.nn.modules._utils import positive_int
+from minidl.nn.modules.module import Module
+from minidl.nn.parameter import Parameter
+
+
+class Linear(Module):
+    """(N, *, in_features) -> (N, *, out_features); weight (out_features, in_features)."""
+
+    def __init__(self, in_features, out_features, bias=True, dtype=None):
+        super().__init__()
+        self.in_features = positive_int(in_features, "in_features")
+        self.out_features = positive_int(out_features, "out_features")
+        dtype = np.dtype(np.float32 if dtype is None else dtype)
+        self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
+        if bias:
+            self.bias = Parameter(np.empty(out_features, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """PyTorch's default: kaiming-uniform(a=sqrt(5)) weight, U(+-1/sqrt(fan_in)) bias."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features)
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input):
+        return F.linear(input, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")

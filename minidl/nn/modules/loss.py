@@ -1,0 +1,27 @@
+"""Loss modules: CrossEntropyLoss (logits + class indices), MSELoss."""
+from minidl.nn import functional as F
+from minidl.nn.modules.module import Module
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+class _Loss(Module):
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        self.reduction = reduction
+
+
+class CrossEntropyLoss(_Loss):
+    """input (N, classes) logits, target (N,) int class indices -> mean of -log softmax."""
+
+    def forward(self, input, target):
+        return F.cross_entropy(input, target, reduction=self.reduction)
+
+
+class MSELoss(_Loss):
+    """Mean (or sum) of squared differences; input and target of the same shape."""
+
+    def forward(self, input, target):
+        return F.mse_loss(input, target, reduction=self.reduction)

@@ -1,0 +1,21 @@
+"""``Parameter``: a Tensor that a Module registers as learnable (requires_grad=True)."""
+import numpy as np
+
+from minidl.autograd import Tensor
+
+
+class Parameter(Tensor):
+    """A leaf Tensor that, assigned as a Module attribute, joins ``module.parameters()``.
+
+    ``Parameter(data)`` shares ``data``'s array (like ``torch.nn.Parameter``).
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data=None, requires_grad=True):
+        if data is None:
+            data = np.empty(0, dtype=np.float32)
+        super().__init__(data, requires_grad=requires_grad)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()

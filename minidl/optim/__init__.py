@@ -1,0 +1,7 @@
+"""Optimisers (SGD, Adam) and learning-rate schedules, as ``torch.optim``."""
+from minidl.optim import lr_scheduler
+from minidl.optim.adam import Adam
+from minidl.optim.optimizer import Optimizer
+from minidl.optim.sgd import SGD
+
+__all__ = ["Optimizer", "SGD", "Adam", "lr_scheduler"]

@@ -1,0 +1,168 @@
+"""Optimizer base class: parameter groups, per-parameter state, zero_grad, state_dict.
+
+Follows ``torch.optim.Optimizer``: ``param_groups`` is a list of dicts holding
+``"params"`` (a list of Parameters) and the hyper-parameters of the group; ``state``
+maps each parameter to a dict of arrays. ``state_dict()`` numbers parameters 0, 1, ...
+across the groups in order, as PyTorch does.
+"""
+import copy
+
+import numpy as np
+
+
+class _Required:
+    def __repr__(self):
+        return "<required parameter>"
+
+
+required = _Required()
+
+
+class _ParamState(dict):
+    """``optimizer.state``: keyed by the parameter object itself (by identity)."""
+
+    def __getitem__(self, param):
+        return dict.__getitem__(self, id(param))
+
+    def __setitem__(self, param, value):
+        dict.__setitem__(self, id(param), value)
+
+    def __contains__(self, param):
+        return dict.__contains__(self, id(param))
+
+    def get(self, param, default=None):
+        return dict.get(self, id(param), default)
+
+
+class Optimizer:
+    """Base class of every optimiser. Subclasses implement ``step()``."""
+
+    def __init__(self, params, defaults):
+        self.defaults = defaults
+        self.state = _ParamState()
+        self.param_groups = []
+        if hasattr(params, "data") and hasattr(params, "grad"):
+            raise TypeError("params argument given to the optimizer should be an iterable of "
+                            "Tensors or dicts, but got a single Tensor")
+        param_groups = list(params)
+        if len(param_groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for group in param_groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, param_group):
+        """Add a dict ``{"params": [...], **hyper_parameters}``; missing ones take the defaults."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param group must be a dict, got {type(param_group).__name__}")
+        params = param_group["params"]
+        params = [params] if hasattr(params, "grad") else list(params)
+        for p in params:
+            if not (hasattr(p, "data") and hasattr(p, "grad")):
+                raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
+            if not p.requires_grad:
+                raise ValueError("optimizer can only optimize Tensors with requires_grad=True")
+        group = {"params": params}
+        for name, default in self.defaults.items():
+            value = param_group.get(name, default)
+            if value is required:
+                raise ValueError(f"parameter group didn't specify a value of required "
+                                 f"optimization parameter {name}")
+            group[name] = value
+        for name, value in param_group.items():
+            group.setdefault(name, value)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if len({id(p) for p in params}) != len(params) or seen & {id(p) for p in params}:
+            raise ValueError("some parameters appear more than once in the optimizer's groups")
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradients: set ``p.grad = None`` (default) or fill them with zeros."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad[...] = 0
+
+    def step(self):
+        raise NotImplementedError
+
+    def _params(self):
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def state_dict(self):
+        """``{"state": {index: {name: value}}, "param_groups": [{..., "params": [index]}]}``.
+
+        Arrays are copies, so the result does not change as training goes on.
+        """
+        index_of = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            packed["params"] = []
+            for p in group["params"]:
+                index_of.setdefault(id(p), len(index_of))
+                packed["params"].append(index_of[id(p)])
+            groups.append(packed)
+        state = {}
+        for p in self._params():
+            if p in self.state:
+                state[index_of[id(p)]] = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                                          for k, v in self.state[p].items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore hyper-parameters and per-parameter state saved by :meth:`state_dict`."""
+        if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
+            raise ValueError("optimizer state_dict must be a dict with keys 'state' and "
+                             "'param_groups'")
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"loaded state dict has {len(saved_groups)} parameter groups, "
+                             f"the optimizer has {len(self.param_groups)}")
+        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"parameter group {i}: loaded state dict has "
+                                 f"{len(saved['params'])} parameters, the optimizer has "
+                                 f"{len(group['params'])}")
+        param_of = {}
+        for saved, group in zip(saved_groups, self.param_groups):
+            for index, p in zip(saved["params"], group["params"]):
+                param_of[int(index)] = p
+        new_state = _ParamState()
+        for index, saved_state in state_dict["state"].items():
+            index = int(index)
+            if index not in param_of:
+                raise ValueError(f"loaded optimizer state names parameter {index}, which is not "
+                                 f"in any parameter group")
+            p = param_of[index]
+            restored = {}
+            for name, value in saved_state.items():
+                if isinstance(value, np.ndarray) and value.ndim > 0:
+                    if value.shape != p.data.shape:
+                        raise ValueError(f"optimizer state {name!r} of parameter {index} has "
+                                         f"shape {value.shape}, the parameter has shape "
+                                         f"{p.data.shape}")
+                    value = value.astype(p.data.dtype, copy=True)
+                elif isinstance(value, np.ndarray):
+                    value = value.item()
+                restored[name] = value
+            new_state[p] = restored
+        for saved, group in zip(saved_groups, self.param_groups):
+            for name, value in saved.items():
+                if name != "params":
+                    group[name] = copy.deepcopy(value)
+        self.state = new_state
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(k for k in group if k != "params"):
+                lines.append(f"    {key}: {group[key]}")
+        lines.append(")")
+        return "\n".join(lines)

@@ -1,0 +1,393 @@
+"""Naive reference implementations, written straight from the lecture notes.
+
+This module is the oracle the kernel tests compare against and the baseline the
+benchmarks measure, so every function here is written to be obviously correct, not fast:
+numpy loops over the batch n, the filter f and the output position (i, j), as in the
+naive forward pass of seed 002.
+
+Layouts (as PyTorch):
+    input   x        (N, C, H, W)
+    weight  w        (F, C // groups, kh, kw)
+    bias    b        (F,)
+    output  y        (N, F, Ho, Wo)
+
+Every pair argument (kernel_size, stride, padding, dilation) is an ``(h, w)`` tuple; a
+plain int means the same value on both axes. Convolution here means cross-correlation (no
+filter flip), as in PyTorch; ``true_conv2d`` flips the filter.
+
+Output size per axis (seed 000, extended with dilation):
+    Ho = (H + 2*ph - dh*(kh - 1) - 1) // sh + 1
+"""
+import numpy as np
+
+__all__ = [
+    "output_size",
+    "conv2d_forward",
+    "conv2d_backward",
+    "conv2d_backward_loops",
+    "true_conv2d",
+    "conv1d_forward",
+    "im2col",
+    "col2im",
+    "max_pool2d_forward",
+    "max_pool2d_backward",
+    "avg_pool2d_forward",
+    "avg_pool2d_backward",
+]
+
+
+def _pair(value):
+    if isinstance(value, (tuple, list)):
+        h, w = value
+        return int(h), int(w)
+    return int(value), int(value)
+
+
+def output_size(in_size, kernel, stride=1, padding=0, dilation=1):
+    """Output length along one axis: (in + 2*padding - dilation*(kernel-1) - 1)//stride + 1.
+
+    With dilation 1 this is seed 000's floor((W_in - W_k + 2P) / S) + 1.
+    """
+    return (in_size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _pad(x, padding, value=0.0):
+    """Pad the two spatial axes of an (N, C, H, W) array by (ph, pw) on each side."""
+    ph, pw = padding
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+
+
+def _window(planes, i, j, kernel_size, stride, dilation):
+    """The (..., kh, kw) patch that output position (i, j) sees in padded (..., H, W) planes."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
+    top, left = i * sh, j * sw
+    return planes[..., top : top + dh * (kh - 1) + 1 : dh, left : left + dw * (kw - 1) + 1 : dw]
+
+
+# --------------------------------------------------------------------------------------
+# Convolution
+# --------------------------------------------------------------------------------------
+
+
+def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Cross-correlation y = w * x + b.
+
+    x (N, C, H, W), weight (F, C // groups, kh, kw), bias (F,) or None -> y (N, F, Ho, Wo).
+    Filter f of group g = f // (F // groups) sees input channels g*Cg ... g*Cg + Cg - 1.
+    """
+    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    N, C, H, W = x.shape
+    F, Cg, kh, kw = weight.shape
+    Ho = output_size(H, kh, stride[0], padding[0], dilation[0])
+    Wo = output_size(W, kw, stride[1], padding[1], dilation[1])
+    filters_per_group = F // groups
+
+    x_pad = _pad(x, padding)
+    y = np.zeros((N, F, Ho, Wo), dtype=x.dtype)
+    for n in range(N):
+        for f in range(F):
+            first_channel = (f // filters_per_group) * Cg
+            x_group = x_pad[n, first_channel : first_channel + Cg]  # (Cg, Hp, Wp)
+            for i in range(Ho):
+                for j in range(Wo):
+                    patch = _window(x_group, i, j, (kh, kw), stride, dilation)  # (Cg, kh, kw)
+                    y[n, f, i, j] = np.sum(patch * weight[f])
+            if bias is not None:
+                y[n, f] += bias[f]
+    return y
+
+
+def _dilate(a, factor):
+    """Insert (factor - 1) zeros between neighbouring entries of a 2-D array, per axis.
+
+    A stride-s convolution is a stride-1 convolution whose outputs are dropped between
+    every s-th one (seed 000); dilating dY by s puts the kept outputs back in place.
+    """
+    fh, fw = factor
+    rows, cols = a.shape
+    out = np.zeros(((rows - 1) * fh + 1, (cols - 1) * fw + 1), dtype=a.dtype)
+    out[::fh, ::fw] = a
+    return out
+
+
+def _correlate_valid(a, k):
+    """2-D 'valid' cross-correlation of a plane a (A, B) with a kernel k (P, Q), loops."""
+    P, Q = k.shape
+    out = np.zeros((a.shape[0] - P + 1, a.shape[1] - Q + 1), dtype=np.result_type(a, k))
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = np.sum(a[i : i + P, j : j + Q] * k)
+    return out
+
+
+def _full_convolution(rotated_filter, grad):
+    """Seed 001's 'full convolution': slide the 180°-rotated filter over grad, zero-padded
+    by (kernel - 1) on every side, so that every input position gets every output that
+    touched it.  Result shape: grad.shape + kernel.shape - 1."""
+    P, Q = rotated_filter.shape
+    grad_padded = np.pad(grad, ((P - 1, P - 1), (Q - 1, Q - 1)))
+    return _correlate_valid(grad_padded, rotated_filter)
+
+
+def conv2d_backward(x, weight, grad_out, stride=1, padding=0, dilation=1, groups=1):
+    """Gradients of conv2d_forward, written as the two convolutions of seeds 000 and 001.
+
+    x (N, C, H, W), weight (F, C // groups, kh, kw), grad_out dY (N, F, Ho, Wo)
+    -> (dx (N, C, H, W), dw (F, C // groups, kh, kw), db (F,)).
+
+        db = sum of dY over n, i, j
+        dW = correlation(padded input X, dY)              (seed 001 "Convolution(X, dL/dO)")
+        dX = full convolution(rot180(W), dY), then crop    (seed 001)
+
+    Stride s: dY is first dilated with (s - 1) zeros between entries (stride only drops
+    outputs, so the dropped ones get zero gradient).  Dilation d: the filter is dilated
+    with (d - 1) zeros between taps, and dW is read off at the dilated tap offsets.
+    Padding p: the convolutions work on the padded input; dX drops the p-wide border.
+    """
+    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    N, C, H, W = x.shape
+    F, Cg, kh, kw = weight.shape
+    (sh, sw), (ph, pw), (dh, dw_) = stride, padding, dilation
+    filters_per_group = F // groups
+    dtype = np.result_type(x, weight, grad_out)
+
+    x_pad = _pad(x, padding)
+    Hp, Wp = x_pad.shape[2:]
+    dx_pad = np.zeros((N, C, Hp, Wp), dtype=dtype)
+    dw = np.zeros(weight.shape, dtype=dtype)
+    db = grad_out.sum(axis=(0, 2, 3)).astype(dtype)
+
+    for n in range(N):
+        for f in range(F):
+            first_channel = (f // filters_per_group) * Cg
+            dy = _dilate(grad_out[n, f], stride)  # ((Ho-1)*sh+1, (Wo-1)*sw+1)
+            for c in range(Cg):
+                plane = x_pad[n, first_channel + c]  # (Hp, Wp)
+
+                # dW: correlation of the padded input with dY, read at the filter taps.
+                correlation = _correlate_valid(plane, dy)
+                dw[f, c] += correlation[: dh * (kh - 1) + 1 : dh, : dw_ * (kw - 1) + 1 : dw_]
+
+                # dX: full convolution of the rotated (dilated) filter with dY.
+                rotated = _dilate(weight[f, c], dilation)[::-1, ::-1]
+                contribution = _full_convolution(rotated, dy)
+                # Input rows/cols past the last window (when (Hp - k_eff) % s != 0) were
+                # never read by the forward pass, so their gradient stays zero.
+                rows, cols = contribution.shape
+                dx_pad[n, first_channel + c, :rows, :cols] += contribution
+
+    dx = dx_pad[:, :, ph : ph + H, pw : pw + W]
+    return np.ascontiguousarray(dx), dw, db
+
+
+def conv2d_backward_loops(x, weight, grad_out, stride=1, padding=0, dilation=1, groups=1):
+    """The same gradients as conv2d_backward, as seed 002's loops over n, f, i, j: each
+    output (i, j) sends dY * window to dW and dY * W back onto its window of dX.
+
+    Same shapes as conv2d_backward.  This is the naive baseline the benchmarks time (it
+    does as many numpy calls as the naive forward), while conv2d_backward, written as
+    the lecture notes' two convolutions, is the one that reads like the maths.
+    """
+    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    N, C, H, W = x.shape
+    F, Cg, kh, kw = weight.shape
+    Ho, Wo = grad_out.shape[2:]
+    (ph, pw), filters_per_group = padding, F // groups
+    dtype = np.result_type(x, weight, grad_out)
+
+    x_pad = _pad(x, padding)
+    dx_pad = np.zeros(x_pad.shape, dtype=dtype)
+    dw = np.zeros(weight.shape, dtype=dtype)
+    db = grad_out.sum(axis=(0, 2, 3)).astype(dtype)
+    for n in range(N):
+        for f in range(F):
+            channels = slice((f // filters_per_group) * Cg, (f // filters_per_group + 1) * Cg)
+            for i in range(Ho):
+                for j in range(Wo):
+                    dy = grad_out[n, f, i, j]
+                    dw[f] += _window(x_pad[n, channels], i, j, (kh, kw), stride, dilation) * dy
+                    _window(dx_pad[n, channels], i, j, (kh, kw), stride, dilation)[...] += \
+                        weight[f] * dy
+    return np.ascontiguousarray(dx_pad[:, :, ph : ph + H, pw : pw + W]), dw, db
+
+
+def true_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """True (textbook) convolution: cross-correlation with the filter rotated by 180°
+    (seed 003).  Same shapes as conv2d_forward."""
+    flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1])
+    return conv2d_forward(x, flipped, bias, stride, padding, dilation, groups)
+
+
+def conv1d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D cross-correlation: x (N, C, L), weight (F, C // groups, k) -> y (N, F, Lo).
+
+    It is conv2d on images of height 1 with (1, k) filters."""
+    y = conv2d_forward(x[:, :, None, :], weight[:, :, None, :], bias,
+                       (1, int(stride)), (0, int(padding)), (1, int(dilation)), groups)
+    return y[:, :, 0, :]
+
+
+# --------------------------------------------------------------------------------------
+# im2col / col2im
+# --------------------------------------------------------------------------------------
+
+
+def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
+    """Unfold every window into a column.
+
+    x (N, C, H, W) -> cols (N, C*kh*kw, Ho*Wo); row c*kh*kw + u*kw + v, column i*Wo + j
+    holds x_padded[n, c, i*sh + u*dh, j*sw + v*dw] (zero padding).
+    """
+    (kh, kw), (sh, sw) = _pair(kernel_size), _pair(stride)
+    (ph, pw), (dh, dw) = _pair(padding), _pair(dilation)
+    N, C, H, W = x.shape
+    Ho, Wo = output_size(H, kh, sh, ph, dh), output_size(W, kw, sw, pw, dw)
+    x_pad = _pad(x, (ph, pw))
+    cols = np.zeros((N, C * kh * kw, Ho * Wo), dtype=x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for u in range(kh):
+                for v in range(kw):
+                    for i in range(Ho):
+                        for j in range(Wo):
+                            cols[n, c * kh * kw + u * kw + v, i * Wo + j] = \
+                                x_pad[n, c, i * sh + u * dh, j * sw + v * dw]
+    return cols
+
+
+def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1):
+    """Fold columns back into an image, summing overlapping windows (adjoint of im2col).
+
+    cols (N, C*kh*kw, Ho*Wo) -> x (N, C, H, W) with input_shape = (N, C, H, W).
+    """
+    (kh, kw), (sh, sw) = _pair(kernel_size), _pair(stride)
+    (ph, pw), (dh, dw) = _pair(padding), _pair(dilation)
+    N, C, H, W = input_shape
+    Ho, Wo = output_size(H, kh, sh, ph, dh), output_size(W, kw, sw, pw, dw)
+    x_pad = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+    for n in range(N):
+        for c in range(C):
+            for u in range(kh):
+                for v in range(kw):
+                    for i in range(Ho):
+                        for j in range(Wo):
+                            x_pad[n, c, i * sh + u * dh, j * sw + v * dw] += \
+                                cols[n, c * kh * kw + u * kw + v, i * Wo + j]
+    return np.ascontiguousarray(x_pad[:, :, ph : ph + H, pw : pw + W])
+
+
+# --------------------------------------------------------------------------------------
+# Pooling
+# --------------------------------------------------------------------------------------
+
+
+def _pool_windows(H, W, kernel_size, stride, padding):
+    """Yield (i, j, positions) for every output position, where positions lists the
+    non-padding input coordinates (h, w) of the window in row-major window order."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    Ho, Wo = output_size(H, kh, sh, ph), output_size(W, kw, sw, pw)
+    for i in range(Ho):
+        for j in range(Wo):
+            positions = [
+                (i * sh - ph + u, j * sw - pw + v)
+                for u in range(kh)
+                for v in range(kw)
+                if 0 <= i * sh - ph + u < H and 0 <= j * sw - pw + v < W
+            ]
+            yield i, j, positions
+
+
+def _resolve_stride(kernel_size, stride):
+    return kernel_size if stride is None else _pair(stride)
+
+
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
+    """Max pooling with argmax: x (N, C, H, W) -> (y (N, C, Ho, Wo), indices int64).
+
+    indices[n, c, i, j] = h*W + w, the flat position in the input plane of the window's
+    maximum.  Padding acts as -inf (it never wins).  Ties go to the first maximum in
+    row-major window order; a NaN wins over any number (PyTorch's rule
+    ``val > best or isnan(val)``, so with several NaNs the last one is kept).
+    stride defaults to the kernel size.
+    """
+    kernel_size = _pair(kernel_size)
+    stride, padding = _resolve_stride(kernel_size, stride), _pair(padding)
+    N, C, H, W = x.shape
+    Ho = output_size(H, kernel_size[0], stride[0], padding[0])
+    Wo = output_size(W, kernel_size[1], stride[1], padding[1])
+    y = np.zeros((N, C, Ho, Wo), dtype=x.dtype)
+    indices = np.zeros((N, C, Ho, Wo), dtype=np.int64)
+    for n in range(N):
+        for c in range(C):
+            plane = x[n, c]
+            for i, j, positions in _pool_windows(H, W, kernel_size, stride, padding):
+                best_value, best_index = -np.inf, positions[0][0] * W + positions[0][1]
+                for h, w in positions:
+                    value = plane[h, w]
+                    if value > best_value or np.isnan(value):
+                        best_value, best_index = value, h * W + w
+                y[n, c, i, j] = best_value
+                indices[n, c, i, j] = best_index
+    return y, indices
+
+
+def max_pool2d_backward(grad_out, indices, input_shape):
+    """Route each dY to the input position that won its window (seed 001: 'the error is
+    just assigned to where it comes from'); overlapping windows add up.
+
+    grad_out (N, C, Ho, Wo), indices int64 (N, C, Ho, Wo) -> dx with input_shape (N, C, H, W).
+    """
+    N, C, H, W = input_shape
+    dx = np.zeros(input_shape, dtype=grad_out.dtype)
+    for n in range(N):
+        for c in range(C):
+            flat = dx[n, c].reshape(-1)  # a view of the plane
+            for i in range(grad_out.shape[2]):
+                for j in range(grad_out.shape[3]):
+                    flat[indices[n, c, i, j]] += grad_out[n, c, i, j]
+    return dx
+
+
+def _avg_divisor(positions, kernel_size, count_include_pad):
+    return kernel_size[0] * kernel_size[1] if count_include_pad else len(positions)
+
+
+def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """Mean pooling: x (N, C, H, W) -> y (N, C, Ho, Wo).
+
+    Each window's sum is divided by kh*kw when count_include_pad (padded zeros count, the
+    PyTorch default), else by the number of non-padding elements in the window.
+    """
+    kernel_size = _pair(kernel_size)
+    stride, padding = _resolve_stride(kernel_size, stride), _pair(padding)
+    N, C, H, W = x.shape
+    Ho = output_size(H, kernel_size[0], stride[0], padding[0])
+    Wo = output_size(W, kernel_size[1], stride[1], padding[1])
+    y = np.zeros((N, C, Ho, Wo), dtype=x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for i, j, positions in _pool_windows(H, W, kernel_size, stride, padding):
+                total = sum(x[n, c, h, w] for h, w in positions)
+                y[n, c, i, j] = total / _avg_divisor(positions, kernel_size, count_include_pad)
+    return y
+
+
+def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None, padding=0,
+                        count_include_pad=True):
+    """Spread each dY / divisor over its window (seed 001: 'multiplied by 1/(N x N) and
+    assigned to the whole pooling block'); padded positions receive nothing.
+
+    grad_out (N, C, Ho, Wo) -> dx with input_shape (N, C, H, W).
+    """
+    kernel_size = _pair(kernel_size)
+    stride, padding = _resolve_stride(kernel_size, stride), _pair(padding)
+    N, C, H, W = input_shape
+    dx = np.zeros(input_shape, dtype=grad_out.dtype)
+    for n in range(N):
+        for c in range(C):
+            for i, j, positions in _pool_windows(H, W, kernel_size, stride, padding):
+                share = grad_out[n, c, i, j] / _avg_divisor(positions, kernel_size,
+                                                            count_include_pad)
+                for h, w in positions:
+                    dx[n, c, h, w] += share
+    return dx

@@ -1,0 +1,130 @@
+"""The benchmark suite runs in its tiny mode (one repeat, smallest shapes) so it cannot rot.
+
+No timing is asserted: only that every expected row was produced, ran without error and
+measured something. The pure-Python baseline is also checked for correctness.
+"""
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+from minidl import bench
+from minidl.bench import report, suite
+from minidl.bench.pure_python import conv2d_lists
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def _expected_tiny_keys(threads, with_torch):
+    """(op, shape, pass, threads, comparator) of every row the tiny mode must produce,
+    spelled out here rather than taken from the suite's own plan."""
+    per_op = {
+        "conv2d": (("LeNet-digits conv1", "LeNet-digits conv2"),
+                   {"fwd": ["naive", "pure-python", "numpy-gemm", "torch"],
+                    "fwd+bwd": ["naive", "numpy-gemm", "torch"]}),
+        "max_pool2d": (("LeNet-digits pool1", "LeNet-digits pool2"),
+                       {"fwd": ["naive", "torch"], "fwd+bwd": ["naive", "torch"]}),
+        "avg_pool2d": (("LeNet-digits pool1", "LeNet-digits pool2"),
+                       {"fwd": ["naive", "torch"], "fwd+bwd": ["naive", "torch"]}),
+        "linear": (("LeNet-digits fc",),
+                   {"fwd": ["numpy-gemm", "torch"], "fwd+bwd": ["numpy-gemm", "torch"]}),
+        "cross_entropy": (("LeNet-digits loss",), {"fwd": ["torch"], "fwd+bwd": ["torch"]}),
+    }
+    keys = set()
+    for op, (shape_names, passes) in per_op.items():
+        for shape in shape_names:
+            for pass_, comparators in passes.items():
+                for comparator in comparators:
+                    if comparator == "torch" and not with_torch:
+                        continue
+                    keys.add((op, shape, pass_, threads, comparator))
+    e2e_comparator = "torch" if with_torch else None
+    keys.add(("lenet-train-epoch", "LeNet digits", "epoch", threads, e2e_comparator))
+    keys.add(("lenet-inference", "LeNet digits", "fwd", threads, e2e_comparator))
+    return keys
+
+
+def _key(row):
+    return (row["op"], row["shape"], row["pass"], row["threads"], row["comparator"])
+
+
+@pytest.fixture(scope="module")
+def tiny_results():
+    return bench.run_tiny()
+
+
+def test_tiny_mode_produces_every_expected_row(tiny_results):
+    produced = [_key(r) for r in tiny_results["rows"]]
+    assert len(produced) == len(set(produced)), "a row was measured twice"
+    assert set(produced) == _expected_tiny_keys(1, HAS_TORCH)
+
+
+def test_tiny_mode_rows_ran_without_error(tiny_results):
+    errors = [(_key(r), r["error"]) for r in tiny_results["rows"] if r["error"]]
+    assert errors == []
+    for row in tiny_results["rows"]:
+        assert row["minidl"]["median"] > 0 and row["minidl"]["repeats"] == 1
+        if row["comparator"] is not None:
+            assert row["other"]["median"] > 0 and row["ratio"] > 0
+
+
+def test_tiny_results_render_as_table_and_json(tiny_results, tmp_path):
+    table = report.format_table(tiny_results)
+    for row in tiny_results["rows"]:
+        assert report.format_row_line(row).split(" | ")[0] in table
+    path = tmp_path / "bench.json"
+    report.write_json(tiny_results, path)
+    loaded = json.loads(path.read_text())
+    assert len(loaded["rows"]) == len(tiny_results["rows"])
+    assert loaded["meta"]["cpu"] and loaded["meta"]["numpy"]
+
+
+def test_plot_is_written(tiny_results, tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "speedups.png"
+    report.write_plot(tiny_results, path)
+    assert path.stat().st_size > 0
+
+
+def test_without_torch_its_rows_are_skipped():
+    config = suite.preset("tiny").replace(use_torch=False, ops=("max_pool2d",),
+                                          end_to_end=False)
+    results = suite.run_suite(config, log=None)
+    keys = {_key(r) for r in results["rows"]}
+    assert keys == {("max_pool2d", f"LeNet-digits pool{i}", p, 1, "naive")
+                    for i in (1, 2) for p in ("fwd", "fwd+bwd")}
+    assert all(r["error"] is None for r in results["rows"])
+
+
+def test_pure_python_conv_matches_the_reference():
+    from minidl.reference import conv2d_forward
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 5, 4))
+    w = rng.standard_normal((4, 3, 3, 3))
+    b = rng.standard_normal(4)
+    for padding in (0, 1, 2):
+        ours = np.array(conv2d_lists(x.tolist(), w.tolist(), b.tolist(), padding))
+        expected = conv2d_forward(x, w, b, stride=1, padding=padding)
+        np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_command_line_options_select_the_run():
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", "bench_suite.py")
+    spec = importlib.util.spec_from_file_location("bench_suite", path)
+    bench_suite = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_suite)
+
+    args = bench_suite.parse_args(["--quick", "--threads", "1,2", "--ops", "conv2d,linear",
+                                   "--repeats", "4"])
+    config = bench_suite.config_from_args(args)
+    assert config.mode == "quick" and config.threads == (1, 2)
+    assert config.ops == ("conv2d", "linear") and not config.end_to_end
+    assert config.repeats == 4
+
+    config = bench_suite.config_from_args(bench_suite.parse_args(["--end-to-end"]))
+    assert config.ops == () and config.end_to_end and config.mode == "full"
+    with pytest.raises(SystemExit):
+        bench_suite.config_from_args(bench_suite.parse_args(["--ops", "conv3d"]))

@@ -1,0 +1,66 @@
+"""python -m minidl train / info: a short training run, checkpoints, divergence."""
+import json
+
+import numpy as np
+import pytest
+
+import minidl
+from minidl import cli
+from minidl.models import LeNet
+
+
+def test_train_two_epochs_writes_checkpoint_and_metrics(tmp_path, capsys):
+    ckpt, metrics = tmp_path / "w.npz", tmp_path / "m.json"
+    threads = minidl.get_num_threads()
+    try:
+        code = cli.main(["train", "--epochs", "2", "--batch-size", "64", "--threads", "1",
+                         "--save", str(ckpt), "--metrics-json", str(metrics)])
+    finally:
+        minidl.set_num_threads(threads)
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines[:2]] == [["epoch", "1/2"], ["epoch", "2/2"]]
+    assert all("test acc" in line for line in lines[:2])
+    assert lines[-1].startswith("final test accuracy")
+    m = json.loads(metrics.read_text())
+    assert m["epochs"] == 2 and 0 <= m["test_accuracy"] <= 1 and m["train_seconds"] > 0
+    assert m["test_accuracy"] > 0.3  # two epochs already learn something (chance is 0.1)
+    model = LeNet()
+    model.load_state_dict(minidl.load(ckpt))
+    assert cli.accuracy(model, *minidl.data.load_digits()[2:]) == m["test_accuracy"]
+
+
+def test_same_seed_gives_identical_weights():
+    runs = [cli.train(epochs=1, batch_size=64, seed=7, log=lambda *a: None)[0].state_dict()
+            for _ in range(2)]
+    assert list(runs[0]) == list(runs[1])
+    for key in runs[0]:
+        assert np.array_equal(runs[0][key], runs[1][key]), key
+    other = cli.train(epochs=1, batch_size=64, seed=8, log=lambda *a: None)[0].state_dict()
+    assert not np.array_equal(other["features.0.weight"], runs[0]["features.0.weight"])
+
+
+def test_non_finite_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path, capsys):
+    ckpt = tmp_path / "w.npz"
+    minidl.save({"previous": np.arange(3)}, ckpt)
+    code = cli.main(["train", "--epochs", "2", "--lr", "1e12", "--optimizer", "sgd",
+                     "--save", str(ckpt)])
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "loss became" in err and "--lr" in err
+    assert list(minidl.load(ckpt)) == ["previous"]  # the diverged epoch was not saved
+
+
+@pytest.mark.parametrize("argv", [["train", "--epochs", "0"], ["train", "--lr", "-1"],
+                                  ["train", "--optimizer", "rmsprop"], ["nope"]])
+def test_bad_arguments_exit_with_usage(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    assert "usage" in capsys.readouterr().err
+
+
+def test_info_prints_something(capsys):
+    pytest.importorskip("minidl.info")
+    assert cli.main(["info"]) == 0
+    assert capsys.readouterr().out.strip()

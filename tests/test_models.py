@@ -1,0 +1,52 @@
+"""LeNet for 8x8 digits and its 28x28 variant."""
+import numpy as np
+import pytest
+
+import minidl
+from minidl.models import LeNet
+
+
+def test_lenet_digits_shapes_and_names():
+    model = LeNet()
+    out = model(minidl.tensor(np.zeros((5, 1, 8, 8), dtype=np.float32)))
+    assert out.shape == (5, 10) and out.dtype == np.float32
+    names = list(model.state_dict())
+    assert names[:2] == ["features.0.weight", "features.0.bias"]
+    assert names[-1] == "classifier.3.bias"
+
+
+def test_lenet28_shapes():
+    model = LeNet(input_size=28)
+    assert model(minidl.tensor(np.zeros((2, 1, 28, 28), dtype=np.float32))).shape == (2, 10)
+    sd = model.state_dict()
+    # classic LeNet-5 sizes: 6 and 16 maps of 5x5 filters, then 120 and 84 hidden units
+    assert sd["features.0.weight"].shape == (6, 1, 5, 5)
+    assert sd["features.3.weight"].shape == (16, 6, 5, 5)
+    assert sd["classifier.1.weight"].shape == (120, 400)
+    assert sd["classifier.3.weight"].shape == (84, 120)
+    assert sd["classifier.5.weight"].shape == (10, 84)
+
+
+def test_lenet_rejects_unknown_input_size():
+    with pytest.raises(ValueError, match="input_size"):
+        LeNet(input_size=32)
+
+
+def test_lenet_matches_the_same_torch_network():
+    torch = pytest.importorskip("torch")
+    tnn = torch.nn
+    ours = LeNet(widths=(4, 6, 12)).double()
+    c1, c2, h = 4, 6, 12
+    theirs = torch.nn.Module()
+    theirs.features = tnn.Sequential(tnn.Conv2d(1, c1, 3, padding=1), tnn.ReLU(),
+                                     tnn.MaxPool2d(2), tnn.Conv2d(c1, c2, 3, padding=1),
+                                     tnn.ReLU(), tnn.MaxPool2d(2))
+    theirs.classifier = tnn.Sequential(tnn.Flatten(), tnn.Linear(c2 * 4, h), tnn.ReLU(),
+                                       tnn.Linear(h, 10))
+    theirs = theirs.double()
+    assert {k: tuple(v.shape) for k, v in theirs.state_dict().items()} == \
+        {k: v.shape for k, v in ours.state_dict().items()}
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(0).random((3, 1, 8, 8))
+    expected = theirs.classifier(theirs.features(torch.from_numpy(x))).detach().numpy()
+    np.testing.assert_allclose(ours(minidl.tensor(x)).data, expected, rtol=1e-10)
