@@ -48,6 +48,7 @@ def parse_args(argv=None):
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
     parser.add_argument("--plot", metavar="PATH", help="bar chart of the speedups (matplotlib)")
+    parser.add_argument("--markdown", metavar="PATH", help="write the table as markdown")
     return parser.parse_args(argv)
 
 
@@ -100,6 +101,9 @@ def main(argv=None):
     if args.json:
         report.write_json(results, args.json)
         print(f"results written to {args.json}")
+    if args.markdown:
+        report.write_markdown(results, args.markdown)
+        print(f"markdown table written to {args.markdown}")
     if args.plot:
         report.write_plot(results, args.plot)
         print(f"plot written to {args.plot}")

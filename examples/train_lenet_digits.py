@@ -13,6 +13,7 @@ from minidl.models import LeNet
 
 EPOCHS, BATCH_SIZE, LR, SEED = 30, 32, 0.05, 0
 
+minidl.set_num_threads(1)  # this model is too small to gain from more threads
 minidl.manual_seed(SEED)
 X_train, y_train, X_test, y_test = data.load_digits()
 loader = data.DataLoader(X_train, y_train, batch_size=BATCH_SIZE, shuffle=True, seed=SEED,

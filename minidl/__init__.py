@@ -1,32 +1,22 @@
 """minidl: a small, fast deep-learning framework for the CPU.
 
-Python on top, Cython kernels (nogil, OpenMP) underneath. See README.md.
+Python on top, Cython kernels (nogil, OpenMP) underneath; names and semantics follow
+PyTorch. The layers, bottom up: ``minidl._kernels`` (Cython), ``minidl.nn.functional``
+(differentiable ops), ``minidl.autograd`` (Tensor and the tape), ``minidl.nn`` (modules),
+and ``minidl.optim`` / ``minidl.data`` / ``minidl.models`` / ``python -m minidl`` (training).
 """
-import importlib
-
 __version__ = "0.1.0"
 
 from minidl._threads import get_num_threads, set_num_threads
+from minidl.autograd import (Tensor, enable_grad, is_grad_enabled, no_grad,
+                             set_grad_enabled, tensor)
+from minidl.gradcheck import GradcheckError, gradcheck
 from minidl.random import manual_seed
+from minidl.serialization import load, save
+from minidl import data, models, nn, optim  # noqa: E402  (after Tensor: they build on it)
 
-# Resolved on first use so that the kernels can be imported and tested on their own
-# while the layers above them are built.  (Replaced by plain imports once all exist.)
-_LAZY = {
-    "Tensor": "minidl.autograd",
-    "tensor": "minidl.autograd",
-    "no_grad": "minidl.autograd",
-    "enable_grad": "minidl.autograd",
-    "is_grad_enabled": "minidl.autograd",
-    "gradcheck": "minidl.gradcheck",
-    "save": "minidl.serialization",
-    "load": "minidl.serialization",
-}
-_SUBMODULES = {"nn", "optim", "data", "models", "reference"}
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in _SUBMODULES:
-        return importlib.import_module(f"minidl.{name}")
-    raise AttributeError(f"module 'minidl' has no attribute {name!r}")
+__all__ = [
+    "Tensor", "tensor", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "gradcheck", "GradcheckError", "manual_seed", "set_num_threads", "get_num_threads",
+    "save", "load", "nn", "optim", "data", "models", "__version__",
+]

@@ -120,21 +120,21 @@ def pair(value, name, what, n=2):
 
 
 def _conv_output_size(what, size, kernel, stride, padding, dilation, input_shape):
-    out = []
-    for axis in range(len(size)):
-        extent = size[axis] + 2 * padding[axis] - dilation[axis] * (kernel[axis] - 1) - 1
-        n = extent // stride[axis] + 1 if extent >= 0 else 0
-        out.append(n)
-    if min(out) < 1:
-        raise ValueError(
-            f"{what}: computed output size {'x'.join(map(str, out))} is too small "
-            f"(input shape {input_shape}, kernel {kernel}, stride {stride}, padding {padding}, "
-            f"dilation {dilation})")
-    return tuple(out)
+    eh = size[0] + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1
+    ew = size[1] + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1
+    if eh >= 0 and ew >= 0:
+        return (eh // stride[0] + 1, ew // stride[1] + 1)
+    out = "x".join(str(e // s + 1 if e >= 0 else 0) for e, s in ((eh, stride[0]), (ew, stride[1])))
+    raise ValueError(
+        f"{what}: computed output size {out} is too small (input shape {input_shape}, "
+        f"kernel {kernel}, stride {stride}, padding {padding}, dilation {dilation})")
 
 
 def hyper(what, stride, padding, dilation):
     """Normalised and range-checked (stride, padding, dilation) pairs."""
+    if type(stride) is int and type(padding) is int and type(dilation) is int \
+            and stride >= 1 and padding >= 0 and dilation >= 1:  # the common case, fast
+        return (stride, stride), (padding, padding), (dilation, dilation)
     stride = pair(stride, "stride", what)
     padding = pair(padding, "padding", what)
     dilation = pair(dilation, "dilation", what)

@@ -3,7 +3,6 @@ import argparse
 import importlib.util
 import json
 import math
-import os
 import sys
 import time
 
@@ -15,6 +14,9 @@ DEFAULT_BATCH_SIZE = 32
 DEFAULT_OPTIMIZER = "sgd"
 DEFAULT_LR = {"sgd": 0.05, "adam": 3e-3}
 DEFAULT_SAVE = "lenet_digits.npz"
+# LeNet on 8x8 digits is too small to split across cores: one thread was fastest in every
+# measurement (2 threads was 10x slower on a busy 2-core machine, see EXPERIMENTS.md).
+DEFAULT_TRAIN_THREADS = 1
 
 
 class TrainingDiverged(RuntimeError):
@@ -34,8 +36,9 @@ def build_parser():
                        help="peak learning rate (default: %s)" % ", ".join(
                            f"{k} {v}" for k, v in sorted(DEFAULT_LR.items())))
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--threads", type=int, default=None,
-                       help="threads for minidl's kernels (default: all cores)")
+    train.add_argument("--threads", type=int, default=DEFAULT_TRAIN_THREADS,
+                       help=f"threads for minidl's kernels (default: {DEFAULT_TRAIN_THREADS}; "
+                            f"this model is too small to gain from more)")
     train.add_argument("--save", metavar="PATH", default=DEFAULT_SAVE,
                        help=f"where the weights go, after every epoch (default: {DEFAULT_SAVE})")
     train.add_argument("--metrics-json", metavar="PATH", default=None,
@@ -56,7 +59,7 @@ def _check_train_args(parser, args):
         parser.error("--lr must be a positive number")
     if args.seed < 0:
         parser.error("--seed must be >= 0")
-    if args.threads is not None and args.threads < 1:
+    if args.threads < 1:
         parser.error("--threads must be >= 1")
 
 
@@ -155,8 +158,8 @@ def train(epochs=DEFAULT_EPOCHS, batch_size=DEFAULT_BATCH_SIZE, optimizer=DEFAUL
 def _run_train(args):
     import minidl
 
-    if args.threads is not None:
-        minidl.set_num_threads(args.threads)
+    previous_threads = minidl.get_num_threads()
+    minidl.set_num_threads(args.threads)
     interactive = sys.stdout.isatty()
     log = print if not interactive else __import__("tqdm").tqdm.write
     try:
@@ -165,9 +168,11 @@ def _run_train(args):
     except TrainingDiverged as exc:
         print(f"minidl train: error: {exc}. Try a smaller --lr.", file=sys.stderr)
         return 1
+    finally:
+        minidl.set_num_threads(previous_threads)
     print(f"final test accuracy {metrics['test_accuracy']:.4f} "
-          f"({metrics['train_seconds']:.1f} s, {metrics['num_threads']} threads); "
-          f"weights saved to {args.save}")
+          f"({metrics['train_seconds']:.1f} s, {metrics['num_threads']} thread"
+          f"{'s' if metrics['num_threads'] > 1 else ''}); weights saved to {args.save}")
     if args.metrics_json:
         with open(args.metrics_json, "w") as f:
             json.dump(metrics, f, indent=2)

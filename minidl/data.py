@@ -80,7 +80,8 @@ class DataLoader:
                 or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be an int >= 1, got {batch_size!r}")
         if transform is not None and not callable(transform):
-            raise TypeError(f"DataLoader: transform must be callable, got {type(transform).__name__}")
+            raise TypeError(f"DataLoader: transform must be callable, got "
+                            f"{type(transform).__name__}")
         self.X, self.y = X, y
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)

@@ -1,7 +1,4 @@
 """Finite-difference check of the tape's gradients: ``minidl.gradcheck(fn, inputs)``."""
-import sys
-import types
-
 import numpy as np
 
 from minidl.autograd import Tensor, enable_grad
@@ -86,13 +83,3 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
                 f"analytic {float(a_grad[worst])!r} vs numeric {float(numeric[worst])!r} "
                 f"(atol={atol}, rtol={rtol}, eps={eps})")
     return True
-
-
-class _CallableModule(types.ModuleType):
-    """Importing this submodule rebinds ``minidl.gradcheck`` to the module; keep it callable."""
-
-    def __call__(self, *args, **kwargs):
-        return gradcheck(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -147,7 +147,7 @@ def conv2d_backward(x, weight, grad_out, stride=1, padding=0, dilation=1, groups
     stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
     N, C, H, W = x.shape
     F, Cg, kh, kw = weight.shape
-    (sh, sw), (ph, pw), (dh, dw_) = stride, padding, dilation
+    (ph, pw), (dil_h, dil_w) = padding, dilation
     filters_per_group = F // groups
     dtype = np.result_type(x, weight, grad_out)
 
@@ -166,7 +166,8 @@ def conv2d_backward(x, weight, grad_out, stride=1, padding=0, dilation=1, groups
 
                 # dW: correlation of the padded input with dY, read at the filter taps.
                 correlation = _correlate_valid(plane, dy)
-                dw[f, c] += correlation[: dh * (kh - 1) + 1 : dh, : dw_ * (kw - 1) + 1 : dw_]
+                dw[f, c] += correlation[: dil_h * (kh - 1) + 1 : dil_h,
+                                        : dil_w * (kw - 1) + 1 : dil_w]
 
                 # dX: full convolution of the rotated (dilated) filter with dY.
                 rotated = _dilate(weight[f, c], dilation)[::-1, ::-1]

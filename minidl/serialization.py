@@ -1,37 +1,95 @@
 """Saving and loading state dicts as ``.npz`` files (no pickle).
 
+A flat ``{name: array}`` mapping (a module's ``state_dict()``) is stored as a plain npz
+with the same keys. Nested containers (an optimizer's ``state_dict()``: dicts with int
+keys, lists, tuples, numbers, strings) are stored too: their arrays as npz entries and the
+structure as JSON text in the entry ``__minidl_tree__``; ``load`` rebuilds them.
+
 ``save`` writes to a temporary file in the destination folder and then moves it into
 place with ``os.replace``, so a crash never leaves a half-written checkpoint. ``load``
 opens the file with ``allow_pickle=False``: loading an untrusted file cannot run code.
 """
+import json
 import os
 import tempfile
 
 import numpy as np
 
+_TREE_KEY = "__minidl_tree__"
+
+
+def _is_tensor(value):
+    return hasattr(value, "detach") and hasattr(value, "grad") and hasattr(value, "data")
+
 
 def _as_array(key, value):
-    if hasattr(value, "detach") and hasattr(value, "data"):  # a Tensor or Parameter
+    if _is_tensor(value):
         value = value.data
     array = np.asarray(value)
-    if array.dtype == object:
-        raise TypeError(f"save: value for key {key!r} is not numeric (object array of "
-                        f"{type(value).__name__}); only arrays, Tensors and numbers can be saved")
+    if array.dtype == object or array.dtype.kind not in "biufcSU":
+        raise TypeError(f"save: value for key {key!r} is not numeric ({type(value).__name__}); "
+                        f"only arrays, Tensors and numbers can be saved")
     return array
 
 
-def save(state_dict, path):
-    """Save a mapping ``{name: ndarray or Tensor}`` to ``path`` (npz; the name is kept as is).
+def _is_array_like(value):
+    return isinstance(value, (np.ndarray, np.generic)) or _is_tensor(value)
 
-    Keys must be strings; their order is preserved by ``load``.
+
+def _encode(value, arrays, path):
+    """JSON-able skeleton of ``value``; its arrays go into ``arrays`` under path names."""
+    if _is_array_like(value):
+        name = "/".join(path) or "array"
+        arrays[name] = _as_array(name, value)
+        return {"$array": name}
+    if isinstance(value, dict):
+        items = []
+        for k, v in value.items():
+            if isinstance(k, bool) or not isinstance(k, (str, int)):
+                raise TypeError(f"save: nested dict keys must be str or int, got {k!r}")
+            items.append([k, _encode(v, arrays, path + [str(k)])])
+        return {"$dict": items}
+    if isinstance(value, (list, tuple)):
+        tag = "$list" if isinstance(value, list) else "$tuple"
+        return {tag: [_encode(v, arrays, path + [str(i)]) for i, v in enumerate(value)]}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"save: cannot store {type(value).__name__} at {'/'.join(path)!r}")
+
+
+def _decode(node, archive):
+    if isinstance(node, dict):
+        if "$array" in node:
+            return archive[node["$array"]]
+        if "$dict" in node:
+            return {k: _decode(v, archive) for k, v in node["$dict"]}
+        if "$list" in node:
+            return [_decode(v, archive) for v in node["$list"]]
+        if "$tuple" in node:
+            return tuple(_decode(v, archive) for v in node["$tuple"])
+        raise ValueError(f"load: unknown node in the stored structure: {sorted(node)}")
+    return node
+
+
+def save(obj, path):
+    """Save ``obj`` to ``path`` (npz; the file name is used as given).
+
+    ``obj`` is a mapping ``{name: ndarray or Tensor}`` (its key order is kept by
+    :func:`load`), or a nested dict of such values, lists, tuples, numbers and strings.
     """
-    if not hasattr(state_dict, "items"):
-        raise TypeError(f"save expects a dict of arrays, got {type(state_dict).__name__}")
-    arrays = {}
-    for key, value in state_dict.items():
-        if not isinstance(key, str):
+    if not isinstance(obj, dict) and not (hasattr(obj, "items") and hasattr(obj, "keys")):
+        raise TypeError(f"save expects a dict (e.g. a state_dict), got {type(obj).__name__}")
+    for key in obj.keys():
+        if not isinstance(key, str) and not (isinstance(key, int) and not isinstance(key, bool)):
             raise TypeError(f"save: keys must be str, got {key!r} ({type(key).__name__})")
-        arrays[key] = _as_array(key, value)
+    flat = all(isinstance(k, str) and k != _TREE_KEY for k in obj.keys()) and \
+        all(not isinstance(v, (dict, list, tuple, str)) and v is not None for v in obj.values())
+    if flat:
+        arrays = {key: _as_array(key, value) for key, value in obj.items()}
+    else:
+        arrays = {}
+        tree = _encode(dict(obj), arrays, [])
+        arrays[_TREE_KEY] = np.frombuffer(json.dumps(tree).encode("utf-8"), dtype=np.uint8)
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
@@ -48,6 +106,11 @@ def save(state_dict, path):
 
 
 def load(path):
-    """Load a file written by :func:`save`; returns ``{name: ndarray}`` in the saved order."""
+    """Load a file written by :func:`save`: ``{name: ndarray}`` in the saved order, or the
+    nested structure that was saved."""
     with np.load(os.fspath(path), allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
+        arrays = {key: archive[key] for key in archive.files}
+    if _TREE_KEY in arrays:
+        tree = json.loads(arrays.pop(_TREE_KEY).tobytes().decode("utf-8"))
+        return _decode(tree, arrays)
+    return arrays

@@ -15,7 +15,8 @@ def summary_text(model, input_shape, dtype=np.float32):
         raise TypeError(f"summary expects an nn.Module, got {type(model).__name__}")
     shape = tuple(input_shape)
     if not all(isinstance(d, (int, np.integer)) and d > 0 for d in shape):
-        raise ValueError(f"input_shape must be positive ints without the batch dim, got {input_shape!r}")
+        raise ValueError(f"input_shape must be positive ints without the batch dim, got "
+                         f"{input_shape!r}")
     rows, handles = [], []
 
     def record_row(module, inputs, output):

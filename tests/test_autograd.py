@@ -342,3 +342,18 @@ def test_memory_stays_flat_over_a_training_loop():
     assert current_3000 - current_1000 < 16 * 1024, (current_1000, current_3000)
     # Peaks jitter by tens of kB (interpreter-internal buffers), so only gross growth fails.
     assert peak_2000_3000 - peak_1000_2000 < 256 * 1024, (peak_1000_2000, peak_2000_3000)
+
+
+def test_overhead_benchmark_tiny_mode_runs():
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "benchmarks", "bench_overhead.py")
+    spec = importlib.util.spec_from_file_location("bench_overhead", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = bench.overhead_rows(quick=True)
+    assert {r["op"] for r in rows} >= {"conv2d forward (1x1x1x1)", "add (recorded, 1 element)"}
+    assert all(r["minidl_us"] > 0 for r in rows)
+    assert "conv2d forward" in bench.format_rows(rows)

@@ -12,25 +12,32 @@ from minidl.models import LeNet
 def test_train_two_epochs_writes_checkpoint_and_metrics(tmp_path, capsys):
     ckpt, metrics = tmp_path / "w.npz", tmp_path / "m.json"
     threads = minidl.get_num_threads()
-    try:
-        code = cli.main(["train", "--epochs", "2", "--batch-size", "64", "--threads", "1",
-                         "--save", str(ckpt), "--metrics-json", str(metrics)])
-    finally:
-        minidl.set_num_threads(threads)
+    code = cli.main(["train", "--epochs", "2", "--batch-size", "64", "--threads", "1",
+                     "--save", str(ckpt), "--metrics-json", str(metrics)])
     assert code == 0
+    assert minidl.get_num_threads() == threads  # main() restores the thread count
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[:2] for line in lines[:2]] == [["epoch", "1/2"], ["epoch", "2/2"]]
     assert all("test acc" in line for line in lines[:2])
     assert lines[-1].startswith("final test accuracy")
     m = json.loads(metrics.read_text())
     assert m["epochs"] == 2 and 0 <= m["test_accuracy"] <= 1 and m["train_seconds"] > 0
+    assert m["num_threads"] == 1
     assert m["test_accuracy"] > 0.3  # two epochs already learn something (chance is 0.1)
     model = LeNet()
     model.load_state_dict(minidl.load(ckpt))
     assert cli.accuracy(model, *minidl.data.load_digits()[2:]) == m["test_accuracy"]
 
 
-def test_same_seed_gives_identical_weights():
+@pytest.fixture
+def one_thread():
+    threads = minidl.get_num_threads()
+    minidl.set_num_threads(1)
+    yield
+    minidl.set_num_threads(threads)
+
+
+def test_same_seed_gives_identical_weights(one_thread):
     runs = [cli.train(epochs=1, batch_size=64, seed=7, log=lambda *a: None)[0].state_dict()
             for _ in range(2)]
     assert list(runs[0]) == list(runs[1])
@@ -64,3 +71,10 @@ def test_info_prints_something(capsys):
     pytest.importorskip("minidl.info")
     assert cli.main(["info"]) == 0
     assert capsys.readouterr().out.strip()
+
+
+def test_bench_calls_the_suites_quick_mode(monkeypatch):
+    bench = pytest.importorskip("minidl.bench")
+    calls = []
+    monkeypatch.setattr(bench, "run_quick", lambda: calls.append("quick") or {"rows": []})
+    assert cli.main(["bench"]) == 0 and calls == ["quick"]

@@ -332,14 +332,6 @@ def conv_config(draw, transposed=False):
                 padding=padding, dilation=dilation, groups=groups)
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
-
-
 @SOME
 @given(conv_config(), st.booleans(), seeds)
 def test_conv2d_gradcheck_random_configs(cfg, with_bias, seed):
@@ -421,8 +413,6 @@ def test_conv_ops_match_torch():
     import torch.nn.functional as TF
 
     rng = np.random.default_rng(5)
-    for _ in range(10):
-        cfg = conv_config().example() if False else None  # noqa: F841  (configs below)
     cases = [dict(stride=1, padding=0, dilation=1, groups=1),
              dict(stride=(2, 1), padding=(1, 2), dilation=(2, 1), groups=2),
              dict(stride=3, padding=1, dilation=2, groups=4)]

@@ -358,3 +358,7 @@ def test_one_pixel_images(dtype):
     w3 = np.arange(18, dtype=dtype).reshape(1, 2, 3, 3)
     y = K.conv2d_forward(x, w3, None, (1, 1), (1, 1), (1, 1), 1, THREADS)
     np.testing.assert_array_equal(y, [[[[2.0 * w3[0, 0, 1, 1] - 3.0 * w3[0, 1, 1, 1]]]]])
+
+
+def test_openmp_enabled_reports_a_bool():
+    assert isinstance(kernels().openmp_enabled(), bool)

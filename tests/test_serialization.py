@@ -48,12 +48,32 @@ def test_a_failed_save_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monk
 
 def test_pickled_content_is_refused_on_save_and_load(tmp_path):
     with pytest.raises(TypeError, match="'bad'"):
-        minidl.save({"bad": {"nested": 1}}, tmp_path / "x.npz")
+        minidl.save({"bad": object()}, tmp_path / "x.npz")
     with pytest.raises(TypeError, match="keys must be str"):
-        minidl.save({1: np.ones(1)}, tmp_path / "x.npz")
+        minidl.save({1.5: np.ones(1)}, tmp_path / "x.npz")
     with pytest.raises(TypeError):
         minidl.save([np.ones(1)], tmp_path / "x.npz")
     evil = tmp_path / "evil.npz"
     np.savez(evil, obj=np.array([{"a": 1}], dtype=object))
     with pytest.raises(ValueError, match="pickle"):
         minidl.load(evil)
+
+
+def test_nested_optimizer_state_round_trips(tmp_path):
+    from minidl import nn, optim
+
+    p = nn.Parameter(np.array([1.0, 2.0], dtype=np.float32))
+    opt = optim.Adam([p], lr=0.01, betas=(0.8, 0.9))
+    p.grad = np.array([0.5, -0.5], dtype=np.float32)
+    opt.step()
+    state = opt.state_dict()
+    minidl.save(state, tmp_path / "opt.npz")
+    loaded = minidl.load(tmp_path / "opt.npz")
+    assert loaded["param_groups"] == state["param_groups"]  # tuples, floats, bools kept
+    assert list(loaded["state"]) == [0] and loaded["state"][0]["step"] == 1
+    for name in ("exp_avg", "exp_avg_sq"):
+        assert np.array_equal(loaded["state"][0][name], state["state"][0][name])
+        assert loaded["state"][0][name].dtype == np.float32
+    resumed = optim.Adam([nn.Parameter(p.data.copy())], lr=0.01, betas=(0.8, 0.9))
+    resumed.load_state_dict(loaded)
+    assert resumed.state_dict()["param_groups"] == state["param_groups"]

@@ -18,11 +18,11 @@ import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
 from libc.stdlib cimport malloc, calloc, free
-from libc.string cimport memset
 from cython cimport floating
 
 from minidl._kernels._helpers cimport (
     MIN_WORK_PER_THREAD, choose_threads, gemm, im2col_plane, col2im_plane,
+    new_gather_table,
 )
 
 cnp.import_array()
@@ -36,6 +36,8 @@ cdef struct Geometry:
     int N, C, H, W, F, groups, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo
     Py_ssize_t HoWo, CK, CKg, Fg
     bint identity_cols     # 1x1 kernel, stride 1, no padding: cols_n is x[n] itself
+    const int* table       # im2col gather table for small planes, or NULL
+    Py_ssize_t buf_len     # per-thread buffer: cols (CK, HoWo) then H*W + 1 scratch
 
 
 cdef Geometry _geometry(tuple xshape, tuple wshape, stride, padding, dilation, int groups):
@@ -54,6 +56,8 @@ cdef Geometry _geometry(tuple xshape, tuple wshape, stride, padding, dilation, i
     g.Fg = g.F // groups
     g.identity_cols = (g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1
                        and g.ph == 0 and g.pw == 0)
+    g.table = NULL
+    g.buf_len = g.CK * g.HoWo + <Py_ssize_t>g.H * g.W + 1
     return g
 
 
@@ -65,19 +69,29 @@ cdef inline const floating* _cols_of_sample(const Geometry* g, const floating* x
         return xn
     for c in range(g.C):
         im2col_plane(xn + <Py_ssize_t>c * g.H * g.W, buf + c * g.kh * g.kw * g.HoWo,
-                     g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.Ho, g.Wo)
+                     g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.Ho, g.Wo,
+                     g.table, buf + g.CK * g.HoWo)
     return buf
 
 
-cdef floating* _alloc_buffers(const Geometry* g, int nt, floating dummy) except? NULL:
-    """One im2col buffer per thread (NULL when no buffer is needed)."""
+cdef floating* _alloc_buffers(Geometry* g, int nt, floating dummy) except? NULL:
+    """One im2col buffer per thread (NULL when no buffer is needed); also builds the
+    gather table (freed by _free_buffers)."""
     cdef floating* p
     if g.identity_cols:
         return NULL
-    p = <floating*>malloc(<size_t>nt * g.CK * g.HoWo * sizeof(floating))
+    p = <floating*>malloc(<size_t>nt * g.buf_len * sizeof(floating))
     if p == NULL:
         raise MemoryError("minidl conv2d: cannot allocate the im2col buffer")
+    g.table = new_gather_table(g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw,
+                               g.Ho, g.Wo)
     return p
+
+
+cdef void _free_buffers(Geometry* g, void* buffers) noexcept:
+    free(<void*>g.table)
+    g.table = NULL
+    free(buffers)
 
 
 # ----------------------------------------------------------------------------- forward
@@ -113,9 +127,9 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     with nogil:
         for n in prange(g.N, num_threads=nt, schedule='static'):
             if buffers != NULL:
-                buf = buffers + threadid() * g.CK * g.HoWo
+                buf = buffers + threadid() * g.buf_len
             _forward_sample(&g, &x[n, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[n, 0, 0, 0], buf)
-    free(buffers)
+    _free_buffers(&g, buffers)
 
 
 def conv2d_forward(x, weight, bias, stride, padding, dilation, int groups, int num_threads):
@@ -144,10 +158,10 @@ cdef void _backward_input_sample(const Geometry* g, const floating* dyn, const f
              <floating>0, cols + grp * g.CKg * g.HoWo, <int>g.HoWo)
     if g.identity_cols:
         return
-    memset(dxn, 0, <size_t>g.C * g.H * g.W * sizeof(floating))
     for c in range(g.C):
         col2im_plane(buf + c * g.kh * g.kw * g.HoWo, dxn + <Py_ssize_t>c * g.H * g.W,
-                     g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.Ho, g.Wo)
+                     g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.Ho, g.Wo,
+                     g.table, buf + g.CK * g.HoWo)
 
 
 cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] w,
@@ -159,9 +173,9 @@ cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::
     with nogil:
         for n in prange(g.N, num_threads=nt, schedule='static'):
             if buffers != NULL:
-                buf = buffers + threadid() * g.CK * g.HoWo
+                buf = buffers + threadid() * g.buf_len
             _backward_input_sample(&g, &dy[n, 0, 0, 0], &w[0, 0, 0, 0], &dx[n, 0, 0, 0], buf)
-    free(buffers)
+    _free_buffers(&g, buffers)
 
 
 def conv2d_backward_input(grad_out, weight, input_shape, stride, padding, dilation,
@@ -237,28 +251,32 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     if db is not None:
         dbp = <double*>calloc(nchunks * g.F, sizeof(double))
     if (nchunks > 1 and partials == NULL) or (db is not None and dbp == NULL):
-        free(buffers); free(partials); free(dbp)
+        _free_buffers(&g, buffers); free(partials); free(dbp)
         raise MemoryError("minidl conv2d: cannot allocate weight-gradient buffers")
     with nogil:
         for ch in prange(nchunks, num_threads=nt, schedule='static'):
             if buffers != NULL:
-                buf = buffers + threadid() * g.CK * g.HoWo
+                buf = buffers + threadid() * g.buf_len
             dst = dwp if ch == 0 else partials + (ch - 1) * weight_size
             dbc = dbp + ch * g.F if dbp != NULL else NULL
             _weight_grad_chunk(&g, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
                                ch * g.N // nchunks, (ch + 1) * g.N // nchunks,
                                dst, dbc, buf)
         if nchunks > 1:
-            for e in prange(weight_size, num_threads=choose_threads(
-                    num_threads, <double>weight_size * nchunks, weight_size), schedule='static'):
-                _sum_partials(dwp + e, partials + e, nchunks - 1, weight_size)
+            nt = choose_threads(num_threads, <double>weight_size * nchunks, weight_size)
+            if nt > 1:
+                for e in prange(weight_size, num_threads=nt, schedule='static'):
+                    _sum_partials(dwp + e, partials + e, nchunks - 1, weight_size)
+            else:  # no parallel region at all: cheaper than a team of one
+                for e in range(weight_size):
+                    _sum_partials(dwp + e, partials + e, nchunks - 1, weight_size)
         if dbp != NULL:
             for f in range(g.F):
                 s = 0
                 for ch in range(nchunks):
                     s = s + dbp[ch * g.F + f]
                 db[f] = <floating>s
-    free(buffers)
+    _free_buffers(&g, buffers)
     free(partials)
     free(dbp)
 

@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, cdivision=True, boundscheck=False, wraparound=False
 """Inline helpers shared by every kernel module (declared once, compiled into each).
 
 - OpenMP detection that compiles with or without -fopenmp (verbatim C, #ifdef _OPENMP).
@@ -12,6 +12,7 @@ Layout conventions (all row-major, C-contiguous):
   its im2col rows      rows[i*kw + j, oh*Wo + ow] (kh*kw, Ho*Wo)
 """
 from libc.string cimport memset, memcpy
+from libc.stdlib cimport malloc
 cimport cython
 from cython cimport floating
 from scipy.linalg.cython_blas cimport sgemm, dgemm
@@ -86,16 +87,70 @@ cdef inline void _valid_columns(int W, int Wo, int sw, int offset,
     hi[0] = b
 
 
+# Small planes: instead of walking rows of Wo elements (per-row overhead dominates when
+# Wo is small), im2col gathers through a table built once per call: entry e of the
+# (kh*kw, Ho*Wo) rows reads plane[table[e]], where index H*W is a zero (padding).  Both
+# methods visit the rows in the same (i, j, oh, ow) order, so col2im sums identically.
+cdef enum:
+    GATHER_MAX_WO = 16
+
+
+cdef inline bint use_gather_table(int Wo) noexcept nogil:
+    return Wo < GATHER_MAX_WO
+
+
+cdef inline void build_gather_table(int* table, int H, int W, int kh, int kw, int sh, int sw,
+                                    int ph, int pw, int dh, int dw,
+                                    int Ho, int Wo) noexcept nogil:
+    cdef int i, j, oh, ow, ih, iw
+    cdef Py_ssize_t e = 0
+    for i in range(kh):
+        for j in range(kw):
+            for oh in range(Ho):
+                ih = oh * sh - ph + i * dh
+                for ow in range(Wo):
+                    iw = ow * sw - pw + j * dw
+                    if ih < 0 or ih >= H or iw < 0 or iw >= W:
+                        table[e] = H * W
+                    else:
+                        table[e] = ih * W + iw
+                    e += 1
+
+
+cdef inline int* new_gather_table(int H, int W, int kh, int kw, int sh, int sw,
+                                  int ph, int pw, int dh, int dw,
+                                  int Ho, int Wo) noexcept nogil:
+    """malloc'ed table (caller frees), or NULL when rows are walked instead (or no memory:
+    the row method needs no table, so NULL is always safe)."""
+    cdef int* table
+    if not use_gather_table(Wo):
+        return NULL
+    table = <int*>malloc(<size_t>kh * kw * Ho * Wo * sizeof(int))
+    if table != NULL:
+        build_gather_table(table, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+    return table
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 cdef inline void im2col_plane(const floating* xp, floating* rows,
                               int H, int W, int kh, int kw, int sh, int sw,
                               int ph, int pw, int dh, int dw,
-                              int Ho, int Wo) noexcept nogil:
-    """Unfold one (H, W) plane into its (kh*kw, Ho*Wo) rows, zero padding."""
+                              int Ho, int Wo, const int* table,
+                              floating* scratch) noexcept nogil:
+    """Unfold one (H, W) plane into its (kh*kw, Ho*Wo) rows, zero padding.
+
+    With a gather ``table`` (see new_gather_table), ``scratch`` holds H*W + 1 elements."""
     cdef int i, j, oh, ow, ih, lo, hi, offset
+    cdef Py_ssize_t e, HW = <Py_ssize_t>H * W, count = <Py_ssize_t>kh * kw * Ho * Wo
     cdef floating* out
     cdef const floating* src
+    if table != NULL:
+        memcpy(scratch, xp, HW * sizeof(floating))
+        scratch[HW] = 0
+        for e in range(count):
+            rows[e] = scratch[table[e]]
+        return
     for i in range(kh):
         for j in range(kw):
             offset = j * dw - pw
@@ -109,8 +164,11 @@ cdef inline void im2col_plane(const floating* xp, floating* rows,
                     src = xp + <Py_ssize_t>ih * W + offset
                     for ow in range(lo):
                         out[ow] = 0
-                    if sw == 1:
+                    if sw == 1 and hi - lo >= 32:
                         memcpy(out + lo, src + lo, (hi - lo) * sizeof(floating))
+                    elif sw == 1:
+                        for ow in range(lo, hi):
+                            out[ow] = src[ow]
                     else:
                         for ow in range(lo, hi):
                             out[ow] = src[ow * sw]
@@ -124,14 +182,23 @@ cdef inline void im2col_plane(const floating* xp, floating* rows,
 cdef inline void col2im_plane(const floating* rows, floating* xp,
                               int H, int W, int kh, int kw, int sh, int sw,
                               int ph, int pw, int dh, int dw,
-                              int Ho, int Wo) noexcept nogil:
-    """Add one plane's (kh*kw, Ho*Wo) rows back into the (H, W) plane ``xp``.
+                              int Ho, int Wo, const int* table,
+                              floating* scratch) noexcept nogil:
+    """Fold one plane's (kh*kw, Ho*Wo) rows into the (H, W) plane ``xp`` (overwritten).
 
     Overlapping windows are summed in a fixed order (i, j, oh, ow), so the result does
-    not depend on how planes are spread over threads.  The caller zeroes ``xp``."""
+    not depend on how planes are spread over threads, nor on the method."""
     cdef int i, j, oh, ow, ih, lo, hi, offset
+    cdef Py_ssize_t e, HW = <Py_ssize_t>H * W, count = <Py_ssize_t>kh * kw * Ho * Wo
     cdef const floating* row
     cdef floating* dst
+    if table != NULL:
+        memset(scratch, 0, (HW + 1) * sizeof(floating))
+        for e in range(count):
+            scratch[table[e]] += rows[e]
+        memcpy(xp, scratch, HW * sizeof(floating))
+        return
+    memset(xp, 0, HW * sizeof(floating))
     for i in range(kh):
         for j in range(kw):
             offset = j * dw - pw

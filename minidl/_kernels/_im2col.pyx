@@ -7,12 +7,13 @@ thread count.  The per-plane routines live in _helpers.pxd and are shared with _
 """
 import numpy as np
 cimport numpy as cnp
-from cython.parallel cimport prange
-from libc.string cimport memset
+from cython.parallel cimport prange, threadid
+from libc.stdlib cimport malloc, free
 from cython cimport floating
 
 from minidl._kernels._helpers cimport (
     MINIDL_OPENMP, MINIDL_BUILD_FLAGS, choose_threads, im2col_plane, col2im_plane,
+    new_gather_table,
 )
 
 cnp.import_array()
@@ -34,12 +35,24 @@ cdef void _im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols,
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t p, n, c, planes = <Py_ssize_t>N * C
     cdef int nt = choose_threads(num_threads, <double>planes * kh * kw * Ho * Wo, planes)
+    cdef int* table = new_gather_table(H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+    cdef floating* scratch = NULL
+    cdef floating* mine = NULL
+    if table != NULL:
+        scratch = <floating*>malloc(<size_t>nt * (H * W + 1) * sizeof(floating))
+        if scratch == NULL:
+            free(table)
+            table = NULL
     with nogil:
         for p in prange(planes, num_threads=nt, schedule='static'):
             n = p // C
             c = p % C
+            if scratch != NULL:
+                mine = scratch + threadid() * (H * W + 1)
             im2col_plane(&x[n, c, 0, 0], &cols[n, c * kh * kw, 0],
-                         H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+                         H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, table, mine)
+    free(table)
+    free(scratch)
 
 
 cdef void _col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] x,
@@ -48,13 +61,24 @@ cdef void _col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] x,
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t p, n, c, planes = <Py_ssize_t>N * C
     cdef int nt = choose_threads(num_threads, <double>planes * (kh * kw * Ho * Wo + H * W), planes)
+    cdef int* table = new_gather_table(H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+    cdef floating* scratch = NULL
+    cdef floating* mine = NULL
+    if table != NULL:
+        scratch = <floating*>malloc(<size_t>nt * (H * W + 1) * sizeof(floating))
+        if scratch == NULL:
+            free(table)
+            table = NULL
     with nogil:
         for p in prange(planes, num_threads=nt, schedule='static'):
             n = p // C
             c = p % C
-            memset(&x[n, c, 0, 0], 0, H * W * sizeof(floating))
+            if scratch != NULL:
+                mine = scratch + threadid() * (H * W + 1)
             col2im_plane(&cols[n, c * kh * kw, 0], &x[n, c, 0, 0],
-                         H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+                         H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, table, mine)
+    free(table)
+    free(scratch)
 
 
 def im2col(x, kernel_size, stride, padding, dilation, int num_threads):

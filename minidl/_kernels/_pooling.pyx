@@ -51,6 +51,10 @@ cdef extern from *:
 cnp.import_array()
 
 
+cdef enum:
+    MAX_FAST_KW = 32
+
+
 cdef struct PoolGeometry:
     int N, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo
     bint count_include_pad
@@ -78,12 +82,104 @@ cdef inline int _imin(int a, int b) noexcept nogil:
 
 # --------------------------------------------------------------------------- max pool
 
-cdef void _max_plane(const PoolGeometry* g, const floating* xp, floating* yp,
+cdef inline floating _select(int take, floating a, floating b) noexcept nogil:
+    if floating is float:
+        return minidl_select_f(take, a, b)
+    else:
+        return minidl_select_d(take, a, b)
+
+
+cdef void _max_plane_2x2(const PoolGeometry* g, const floating* xp, floating* yp,
+                         int64_t* ip) noexcept nogil:
+    """The common case kernel 2x2, stride 2, no padding, without loops over the window.
+
+    A tournament: each row pair keeps its first maximum, then the bottom pair replaces
+    the top one only if strictly larger.  That picks the first maximum in row-major
+    order, and with NaNs ("a NaN wins", so a later NaN beats an earlier one) the last
+    NaN -- the same answers as the sequential scan of _max_plane_nan."""
+    cdef int W = g.W, Ho = g.Ho, Wo = g.Wo
+    cdef int oh, ow, tb, bb, tt
+    cdef const floating* p
+    cdef floating a, b, c, d, top, bot
+    cdef int64_t ti, bi, base
+    for oh in range(Ho):
+        for ow in range(Wo):
+            base = <int64_t>(2 * oh) * W + 2 * ow
+            p = xp + base
+            a = p[0]
+            b = p[1]
+            c = p[W]
+            d = p[W + 1]
+            tb = (b > a) | (b != b)
+            bb = (d > c) | (d != d)
+            top = _select(tb, b, a)
+            bot = _select(bb, d, c)
+            tt = (bot > top) | (bot != bot)
+            ti = tb
+            bi = W + bb
+            yp[oh * Wo + ow] = _select(tt, bot, top)
+            ip[oh * Wo + ow] = base + minidl_select_i(tt, bi, ti)
+
+
+cdef bint _max_plane(const PoolGeometry* g, const floating* xp, floating* yp,
                      int64_t* ip) noexcept nogil:
-    """One (n, c) plane.  For each output row, the window offsets (i, j) are the outer
-    loops and the output column the inner one: consecutive outputs are independent, so
-    the loop pipelines (a per-window loop is one long compare-select chain).  Windows
-    are still scanned in row-major order per output, so ties keep the first maximum."""
+    """One (n, c) plane; returns False, leaving the work to _max_plane_nan, if the plane
+    holds a NaN or kw > MAX_FAST_KW.  For each output row, the window offsets (i, j)
+    are the outer loops and the output column the inner one: consecutive outputs are
+    independent, so the loop pipelines (a per-window loop is one long compare-select
+    chain).  Each output still
+    sees its window in row-major order, and only a strictly larger value replaces the
+    current maximum, so ties keep the first maximum."""
+    cdef int H = g.H, W = g.W, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw
+    cdef int ph = g.ph, pw = g.pw, Ho = g.Ho, Wo = g.Wo
+    cdef int oh, ow, ih, i, j, h0, lo, hi, offset
+    cdef floating v, m
+    cdef floating* yrow
+    cdef int64_t* irow
+    cdef const floating* src
+    cdef int64_t base
+    cdef int nan_seen = 0, take
+    # valid output-column range per kernel column j (independent of oh and i)
+    cdef int los[MAX_FAST_KW]
+    cdef int his[MAX_FAST_KW]
+    if kw > MAX_FAST_KW:
+        return False
+    for j in range(kw):
+        _valid_range(W, Wo, sw, j - pw, &los[j], &his[j])
+    for oh in range(Ho):
+        yrow = yp + <Py_ssize_t>oh * Wo
+        irow = ip + <Py_ssize_t>oh * Wo
+        h0 = _imax(oh * sh - ph, 0)
+        for ow in range(Wo):
+            # padding acts as -inf; the index starts at the window's first real element
+            yrow[ow] = -INFINITY
+            irow[ow] = <int64_t>h0 * W + _imax(ow * sw - pw, 0)
+        for i in range(kh):
+            ih = oh * sh - ph + i
+            if ih < 0 or ih >= H:
+                continue
+            for j in range(kw):
+                offset = j - pw
+                lo = los[j]
+                hi = his[j]
+                src = xp + <Py_ssize_t>ih * W + offset
+                base = <int64_t>ih * W + offset
+                for ow in range(lo, hi):
+                    v = src[ow * sw]
+                    m = yrow[ow]
+                    nan_seen |= v != v
+                    take = v > m
+                    irow[ow] = minidl_select_i(take, base + ow * sw, irow[ow])
+                    if floating is float:
+                        yrow[ow] = minidl_select_f(take, v, m)
+                    else:
+                        yrow[ow] = minidl_select_d(take, v, m)
+    return not nan_seen
+
+
+cdef void _max_plane_nan(const PoolGeometry* g, const floating* xp, floating* yp,
+                     int64_t* ip) noexcept nogil:
+    """_max_plane for a plane that holds a NaN: a NaN wins its window (the last one)."""
     cdef int H = g.H, W = g.W, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw
     cdef int ph = g.ph, pw = g.pw, Ho = g.Ho, Wo = g.Wo
     cdef int oh, ow, ih, i, j, h0, lo, hi, offset
@@ -123,11 +219,19 @@ cdef void _max_plane(const PoolGeometry* g, const floating* xp, floating* yp,
 cdef _max_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                   int64_t[:, :, :, ::1] idx, PoolGeometry g, int num_threads):
     cdef Py_ssize_t p, planes = <Py_ssize_t>g.N * g.C
+    cdef Py_ssize_t plane_in = <Py_ssize_t>g.H * g.W, plane_out = <Py_ssize_t>g.Ho * g.Wo
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef floating* yp = &y[0, 0, 0, 0]
+    cdef int64_t* ip = &idx[0, 0, 0, 0]
     cdef int nt = choose_threads(num_threads, <double>planes * g.Ho * g.Wo * g.kh * g.kw, planes)
+    cdef bint two_by_two = (g.kh == 2 and g.kw == 2 and g.sh == 2 and g.sw == 2
+                            and g.ph == 0 and g.pw == 0)
     with nogil:
         for p in prange(planes, num_threads=nt, schedule='static'):
-            _max_plane(&g, &x[p // g.C, p % g.C, 0, 0], &y[p // g.C, p % g.C, 0, 0],
-                       &idx[p // g.C, p % g.C, 0, 0])
+            if two_by_two:
+                _max_plane_2x2(&g, xp + p * plane_in, yp + p * plane_out, ip + p * plane_out)
+            elif not _max_plane(&g, xp + p * plane_in, yp + p * plane_out, ip + p * plane_out):
+                _max_plane_nan(&g, xp + p * plane_in, yp + p * plane_out, ip + p * plane_out)
 
 
 def max_pool2d_forward(x, kernel_size, stride, padding, int num_threads):
@@ -159,10 +263,13 @@ cdef _max_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, ::1] 
     cdef Py_ssize_t plane_out = dy.shape[2] * dy.shape[3]
     cdef Py_ssize_t p, planes = <Py_ssize_t>N * C
     cdef int nt = choose_threads(num_threads, <double>planes * (plane_in + 2 * plane_out), planes)
+    cdef const floating* dyp = &dy[0, 0, 0, 0]
+    cdef const int64_t* ip = &idx[0, 0, 0, 0]
+    cdef floating* dxp = &dx[0, 0, 0, 0]
     with nogil:
         for p in prange(planes, num_threads=nt, schedule='static'):
-            _max_backward_plane(&dy[p // C, p % C, 0, 0], &idx[p // C, p % C, 0, 0],
-                                &dx[p // C, p % C, 0, 0], plane_in, plane_out)
+            _max_backward_plane(dyp + p * plane_out, ip + p * plane_out, dxp + p * plane_in,
+                                plane_in, plane_out)
 
 
 def max_pool2d_backward(grad_out, indices, input_shape, int num_threads):
@@ -235,20 +342,26 @@ cdef void _avg_backward_plane(const PoolGeometry* g, const floating* dyp,
 cdef _avg_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                   PoolGeometry g, int num_threads):
     cdef Py_ssize_t p, planes = <Py_ssize_t>g.N * g.C
+    cdef Py_ssize_t plane_in = <Py_ssize_t>g.H * g.W, plane_out = <Py_ssize_t>g.Ho * g.Wo
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef floating* yp = &y[0, 0, 0, 0]
     cdef int nt = choose_threads(num_threads, <double>planes * g.Ho * g.Wo * g.kh * g.kw, planes)
     with nogil:
         for p in prange(planes, num_threads=nt, schedule='static'):
-            _avg_plane(&g, &x[p // g.C, p % g.C, 0, 0], &y[p // g.C, p % g.C, 0, 0])
+            _avg_plane(&g, xp + p * plane_in, yp + p * plane_out)
 
 
 cdef _avg_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx,
                    PoolGeometry g, int num_threads):
     cdef Py_ssize_t p, planes = <Py_ssize_t>g.N * g.C
+    cdef Py_ssize_t plane_in = <Py_ssize_t>g.H * g.W, plane_out = <Py_ssize_t>g.Ho * g.Wo
+    cdef const floating* dyp = &dy[0, 0, 0, 0]
+    cdef floating* dxp = &dx[0, 0, 0, 0]
     cdef int nt = choose_threads(
         num_threads, <double>planes * (g.Ho * g.Wo * g.kh * g.kw + g.H * g.W), planes)
     with nogil:
         for p in prange(planes, num_threads=nt, schedule='static'):
-            _avg_backward_plane(&g, &dy[p // g.C, p % g.C, 0, 0], &dx[p // g.C, p % g.C, 0, 0])
+            _avg_backward_plane(&g, dyp + p * plane_out, dxp + p * plane_in)
 
 
 def avg_pool2d_forward(x, kernel_size, stride, padding, bint count_include_pad,

@@ -32,6 +32,19 @@ def blas_pools():
     return pools
 
 
+def _torch_backend(torch):
+    """PyTorch's CPU kernels: SIMD level, oneDNN (MKL-DNN) and MKL availability."""
+    if torch is None:
+        return None
+    try:
+        capability = torch.backends.cpu.get_cpu_capability()
+    except Exception:
+        capability = None
+    return {"cpu_capability": capability,
+            "mkldnn": bool(torch.backends.mkldnn.is_available()),
+            "mkl": bool(torch.backends.mkl.is_available())}
+
+
 def describe(torch=None):
     import numpy
 
@@ -56,6 +69,7 @@ def describe(torch=None):
         "minidl_openmp": openmp,
         "numpy": numpy.__version__,
         "torch": getattr(torch, "__version__", None),
+        "torch_backend": _torch_backend(torch),
         "blas": blas_pools(),
         "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
                                                 "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",

@@ -174,3 +174,33 @@ def write_plot(results, path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def format_markdown(results):
+    """The table as GitHub markdown (for benchmarks/RESULTS.md), then the targets."""
+    head = ("| op | shape | pass | threads | vs | minidl median [min, max] | "
+            "other median [min, max] | ratio | GFLOP/s |")
+    lines = [head, "|" + "---|" * 9]
+    for row in results["rows"]:
+        cells = _cells(row)
+        shape = cells[1].replace("->", "→")
+        lines.append("| " + " | ".join([cells[0], shape, cells[2], cells[3], cells[4], cells[5],
+                                        cells[6], cells[7], cells[8]]) + " |")
+    lines.append("")
+    lines.append("ratio: the comparator's median time / minidl's (x3 = minidl 3 times faster); "
+                 "numpy-gemm rows: minidl's GFLOP/s as % of numpy's matmul on the same GEMM.")
+    notes = sorted({r["note"] for r in results["rows"] if r.get("note")})
+    if notes:
+        lines.append("")
+        lines.append("Notes on rows: " + "; ".join(notes) + ".")
+    if results.get("targets"):
+        lines.append("")
+        lines.append("```")
+        lines.append(format_targets(results["targets"]))
+        lines.append("```")
+    return "\n".join(lines)
+
+
+def write_markdown(results, path):
+    with open(path, "w") as f:
+        f.write(format_markdown(results) + "\n")

@@ -34,6 +34,7 @@ class SuiteConfig:
     min_time: float = 0.02      # seconds per sample (calls are repeated up to this)
     naive_repeats: int = 3      # the naive loops are slow: fewer samples
     naive_budget: float = 1.0   # seconds per naive call; the batch is cut to fit, time scaled
+    naive_families: tuple = None  # families where the naive loops run (None: all)
     e2e_repeats: int = 7
     max_train: int = None       # training images for the end-to-end epoch (None: all)
     use_torch: bool = True
@@ -49,8 +50,12 @@ def preset(mode):
     if mode == "full":
         return SuiteConfig()
     if mode == "quick":
-        return SuiteConfig(mode="quick", families=("LeNet-digits", "CIFAR-like"), repeats=5,
-                           min_time=0.005, naive_repeats=1, naive_budget=0.15, e2e_repeats=3)
+        # one thread count (minidl's current one); the naive loops only where they are short
+        import minidl
+        return SuiteConfig(mode="quick", families=("LeNet-digits", "CIFAR-like"),
+                           threads=(minidl.get_num_threads(),), repeats=5, min_time=0.005,
+                           naive_repeats=1, naive_budget=0.1, naive_families=("LeNet-digits",),
+                           e2e_repeats=3)
     if mode == "tiny":
         return SuiteConfig(mode="tiny", families=shapes.TINY_FAMILIES, threads=(1,), repeats=1,
                            min_time=0.0,
@@ -94,9 +99,10 @@ def _op_shapes(op, families):
     raise ValueError(f"unknown op {op!r}; expected one of {OPS}")
 
 
-def _applies(comparator, op, shape, pass_):
+def _applies(comparator, op, shape, pass_, config):
     if comparator == NAIVE:
-        return op in ("conv2d", "max_pool2d", "avg_pool2d")
+        return (op in ("conv2d", "max_pool2d", "avg_pool2d")
+                and (config.naive_families is None or shape.family in config.naive_families))
     if comparator == PURE_PYTHON:
         return op == "conv2d" and pass_ == FWD and shape.family == "LeNet-digits"
     if comparator == NUMPY_GEMM:
@@ -115,7 +121,7 @@ def plan_rows(config, torch_available):
                     for comparator in config.comparators:
                         if comparator == TORCH and not torch_available:
                             continue
-                        if not _applies(comparator, op, shape, pass_):
+                        if not _applies(comparator, op, shape, pass_, config):
                             continue
                         if comparator == PURE_PYTHON:
                             shape_here = shape.with_n(shapes.PURE_PYTHON_BATCH)
@@ -230,10 +236,11 @@ def measure_end_to_end(config, torch, threads, log):
         if "torch" in calls:
             fns["other"] = calls["torch"][key]
         stats = time_interleaved(fns, config.e2e_repeats,
-                                 min_time=config.min_time if key == "inference" else 0.0)
+                                 min_time=config.min_time if key == "inference" else 0.0,
+                                 disable_gc=False)
         row = _row_dict(name, "LeNet digits", "epoch" if key == "epoch" else "fwd", threads,
                         TORCH if "other" in stats else None, stats["minidl"],
-                        stats.get("other"), "same initial weights, data in memory")
+                        stats.get("other"), "same initial weights, data in memory, GC on")
         row["label"] = label
         rows.append(row)
         log(row)

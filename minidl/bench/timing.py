@@ -50,11 +50,14 @@ def _sample(fn, number):
     return (time.perf_counter() - start) / number
 
 
-def time_interleaved(fns, repeats, min_time=0.01, warmup=1, repeats_override=None):
+def time_interleaved(fns, repeats, min_time=0.01, warmup=1, repeats_override=None,
+                     disable_gc=True):
     """Time every callable of ``fns`` (name -> callable), interleaving their repeats.
 
     ``repeats_override`` maps a name to a smaller repeat count (the naive loops): that
-    callable takes part only in the first rounds. Returns name -> Stats.
+    callable takes part only in the first rounds. ``disable_gc``: as timeit, no garbage
+    collection while timing (end-to-end training keeps it on: it is part of the cost a
+    user pays). Returns name -> Stats.
     """
     repeats_override = repeats_override or {}
     numbers = {}
@@ -69,7 +72,8 @@ def time_interleaved(fns, repeats, min_time=0.01, warmup=1, repeats_override=Non
     # sample: with torch loaded a full collection costs ~0.1 s).
     gc_was_enabled = gc.isenabled()
     gc.collect()
-    gc.disable()
+    if disable_gc:
+        gc.disable()
     try:
         for round_index in range(repeats):
             order = names if round_index % 2 == 0 else names[::-1]

@@ -54,15 +54,16 @@ class Optimizer:
 
     def add_param_group(self, param_group):
         """Add a dict ``{"params": [...], **hyper_parameters}``; missing ones take the defaults."""
-        if not isinstance(param_group, dict):
-            raise TypeError(f"param group must be a dict, got {type(param_group).__name__}")
+        if not isinstance(param_group, dict) or "params" not in param_group:
+            raise TypeError("param group must be a dict with a 'params' entry, got "
+                            f"{type(param_group).__name__}")
         params = param_group["params"]
         params = [params] if hasattr(params, "grad") else list(params)
         for p in params:
             if not (hasattr(p, "data") and hasattr(p, "grad")):
                 raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
-            if not p.requires_grad:
-                raise ValueError("optimizer can only optimize Tensors with requires_grad=True")
+            if not getattr(p, "is_leaf", True):
+                raise ValueError("can't optimize a non-leaf Tensor (one computed by an op)")
         group = {"params": params}
         for name, default in self.defaults.items():
             value = param_group.get(name, default)
