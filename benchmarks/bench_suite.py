@@ -11,9 +11,13 @@ which cancels slow drift but not another process competing for the cores.
 """
 import argparse
 import sys
+from pathlib import Path
 
-from minidl.bench import suite
-from minidl.bench import report
+try:
+    import minidl  # noqa: F401
+except ImportError:  # run from a source checkout without installing: use the checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from minidl.bench import report, suite  # noqa: E402
 
 
 def _csv(text):

@@ -61,6 +61,15 @@ cdef Geometry _geometry(tuple xshape, tuple wshape, stride, padding, dilation, i
     return g
 
 
+cdef inline double _cost(const Geometry* g) noexcept nogil:
+    """Work of one conv kernel call in choose_threads' unit (element moves).
+
+    Per sample: the im2col/col2im moves (C*kh*kw*HoWo) plus the GEMM's multiply-adds,
+    which BLAS does ~16 per element move's time."""
+    cdef double moves = 0 if g.identity_cols else <double>g.CK * g.HoWo
+    return <double>g.N * (moves + <double>g.F * g.CKg * g.HoWo / 16)
+
+
 cdef inline const floating* _cols_of_sample(const Geometry* g, const floating* xn,
                                             floating* buf) noexcept nogil:
     """im2col of one sample (C*kh*kw, HoWo) into buf (or x[n] itself when 1x1)."""
@@ -119,7 +128,7 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
               Geometry g, int num_threads):
     cdef const floating* bp = NULL
     cdef Py_ssize_t n
-    cdef int nt = choose_threads(num_threads, <double>g.N * g.F * g.CKg * g.HoWo, g.N)
+    cdef int nt = choose_threads(num_threads, _cost(&g), g.N)
     cdef floating* buffers = _alloc_buffers(&g, nt, <floating>0)
     cdef floating* buf = NULL
     if bias is not None:
@@ -167,7 +176,7 @@ cdef void _backward_input_sample(const Geometry* g, const floating* dyn, const f
 cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] w,
                      floating[:, :, :, ::1] dx, Geometry g, int num_threads):
     cdef Py_ssize_t n
-    cdef int nt = choose_threads(num_threads, <double>g.N * g.F * g.CKg * g.HoWo, g.N)
+    cdef int nt = choose_threads(num_threads, _cost(&g), g.N)
     cdef floating* buffers = _alloc_buffers(&g, nt, <floating>0)
     cdef floating* buf = NULL
     with nogil:
@@ -225,7 +234,7 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
                       floating[:, :, :, ::1] dw, floating[::1] db,
                       Geometry g, int num_threads):
     cdef Py_ssize_t weight_size = g.F * g.CKg
-    cdef double work = <double>g.N * g.F * g.CKg * g.HoWo
+    cdef double work = _cost(&g)
     # Number of chunks: a function of the problem only (never of the thread count).
     cdef Py_ssize_t nchunks = <Py_ssize_t>(work / MIN_WORK_PER_THREAD)
     if nchunks > MAX_WEIGHT_CHUNKS:

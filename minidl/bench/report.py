@@ -137,7 +137,8 @@ def write_json(results, path):
 
 
 def write_plot(results, path):
-    """A bar chart of the speedups (log scale), one panel per comparator and thread count."""
+    """Bar charts of the speedups: one row of panels per comparator, one column per
+    thread count (log scale; numpy-gemm panels show % of the BLAS GFLOP/s)."""
     try:
         import matplotlib
     except ImportError:
@@ -147,32 +148,36 @@ def write_plot(results, path):
     import matplotlib.pyplot as plt
 
     rows = [r for r in results["rows"] if r.get("ratio") and not r.get("error")]
-    panels = sorted({(r["comparator"] or "-", r["threads"]) for r in rows})
-    if not panels:
+    if not rows:
         raise ValueError("no successful rows to plot")
-    fig, axes = plt.subplots(len(panels), 1, figsize=(12, 2.2 + 0.28 * max(
-        sum(1 for r in rows if (r["comparator"] or "-", r["threads"]) == p) for p in panels)
-        * len(panels)), squeeze=False)
-    for ax, (comparator, threads) in zip(axes[:, 0], panels):
-        mine = [r for r in rows if (r["comparator"] or "-", r["threads"]) == (comparator, threads)]
-        labels = [f"{r['op']} {r['shape']} {r['pass']}" for r in mine]
-        values = [r["ratio"] * (100 if comparator == NUMPY_GEMM else 1) for r in mine]
-        colors = ["tab:green" if (v >= (100 if comparator == NUMPY_GEMM else 1)) else "tab:red"
-                  for v in values]
-        ax.barh(range(len(mine)), values, color=colors)
-        ax.set_yticks(range(len(mine)))
-        ax.set_yticklabels(labels, fontsize=7)
-        ax.invert_yaxis()
-        if comparator == NUMPY_GEMM:
-            ax.axvline(100, color="black", linewidth=0.8)
-            ax.set_xlabel("minidl GFLOP/s as % of numpy matmul on the same GEMM")
-        else:
-            ax.set_xscale("log")
-            ax.axvline(1, color="black", linewidth=0.8)
-            ax.set_xlabel(f"speedup of minidl over {comparator} (time ratio, log scale)")
-        ax.set_title(f"minidl vs {comparator}, {threads} thread(s)", fontsize=9)
+    comparators = sorted({r["comparator"] for r in rows})
+    threads = sorted({r["threads"] for r in rows})
+    counts = {c: max(sum(1 for r in rows if r["comparator"] == c and r["threads"] == t)
+                     for t in threads) for c in comparators}
+    heights = [0.6 + 0.13 * counts[c] for c in comparators]
+    fig, axes = plt.subplots(len(comparators), len(threads), squeeze=False,
+                             figsize=(6.5 * len(threads), sum(heights) + 0.4),
+                             gridspec_kw={"height_ratios": heights})
+    for i, comparator in enumerate(comparators):
+        gemm = comparator == NUMPY_GEMM
+        for j, nthreads in enumerate(threads):
+            ax = axes[i, j]
+            mine = [r for r in rows if r["comparator"] == comparator and r["threads"] == nthreads]
+            values = [r["ratio"] * (100 if gemm else 1) for r in mine]
+            par = 100 if gemm else 1
+            ax.barh(range(len(mine)), values,
+                    color=["tab:green" if v >= par else "tab:red" for v in values])
+            ax.set_yticks(range(len(mine)))
+            ax.set_yticklabels([f"{r['op']} {r['shape']} {r['pass']}" for r in mine], fontsize=5)
+            ax.set_ylim(len(mine) - 0.5, -0.5)
+            ax.axvline(par, color="black", linewidth=0.8)
+            ax.tick_params(axis="x", labelsize=6)
+            if not gemm:
+                ax.set_xscale("log")
+            what = "% of numpy matmul GFLOP/s" if gemm else "speedup (time ratio)"
+            ax.set_title(f"minidl vs {comparator}, {nthreads} thread(s): {what}", fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 

@@ -6,7 +6,7 @@ comparator's repeats are interleaved within the row (see timing.time_interleaved
 import dataclasses
 import gc
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
