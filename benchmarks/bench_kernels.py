@@ -26,11 +26,7 @@ Structure (for benchmarks built on this one): ``run(...)`` returns a list of row
 ``derive_ratios(rows)`` adds the comparisons, ``format_table(rows)`` prints them.
 """
 import argparse
-import statistics
 import sys
-import time
-from dataclasses import dataclass
-
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +37,11 @@ except ImportError:  # run from a source checkout without installing: use the ch
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import minidl
 from minidl import reference
+from minidl.bench import ops as suite_ops
+from minidl.bench.shapes import CONV_SHAPES
+from minidl.bench.suite import import_torch
+from minidl.bench.threads import thread_count
+from minidl.bench.timing import Stats, gflops, time_calls
 
 try:
     from minidl import _kernels
@@ -49,76 +50,31 @@ except ImportError as exc:  # a benchmark without kernels has nothing to measure
                      "python setup.py build_ext --inplace") from exc
 
 
-@dataclass(frozen=True)
-class ConvShape:
-    """One convolution layer: x (N, C, H, W) * w (F, C, k, k), stride, padding."""
-    name: str
-    N: int
-    C: int
-    H: int
-    W: int
-    F: int
-    k: int = 3
-    stride: int = 1
-    padding: int = 1
-
-    @property
-    def out_hw(self):
-        ho = (self.H + 2 * self.padding - self.k) // self.stride + 1
-        wo = (self.W + 2 * self.padding - self.k) // self.stride + 1
-        return ho, wo
-
-    @property
-    def gemm_flops(self):
-        ho, wo = self.out_hw
-        return 2.0 * self.F * self.C * self.k * self.k * self.N * ho * wo
-
-    def with_batch(self, n):
-        return ConvShape(self.name, n, self.C, self.H, self.W, self.F, self.k,
-                         self.stride, self.padding)
-
-    def describe(self):
-        return (f"N={self.N} {self.C}->{self.F} @{self.H}x{self.W} k{self.k} "
-                f"s{self.stride} p{self.padding}")
-
-
-SHAPES = [
-    ConvShape("lenet-digits-1", N=64, C=1, H=8, W=8, F=6),
-    ConvShape("lenet-digits-2", N=64, C=6, H=4, W=4, F=16),
-    ConvShape("cifar-1", N=64, C=3, H=32, W=32, F=32),
-    ConvShape("cifar-2", N=64, C=32, H=16, W=16, F=64),
-    ConvShape("cs231n", N=100, C=3, H=31, W=31, F=25, k=3, stride=2, padding=1),
-]
+# The suite's conv layers (minidl.bench.shapes) this benchmark times, by its short names
+# (its --shapes flag and its table's shape column).
+SHORT_NAMES = {
+    "LeNet-digits conv1": "lenet-digits-1",
+    "LeNet-digits conv2": "lenet-digits-2",
+    "CIFAR-like conv1": "cifar-1",
+    "CIFAR-like conv2": "cifar-2",
+    "CS231n conv": "cs231n",
+}
+SHAPES = [shape for shape in CONV_SHAPES if shape.name in SHORT_NAMES]
 QUICK_BATCH = 2
 
 
-def time_call(fn, repeats, warmup=1):
-    """Seconds per call for `repeats` calls of fn() (after `warmup` untimed calls)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def _stats(times, scale=1.0):
-    return {"min": min(times) * scale, "median": statistics.median(times) * scale,
-            "max": max(times) * scale, "repeats": len(times)}
+def short_name(shape):
+    return SHORT_NAMES.get(shape.name, shape.name)
 
 
 def make_arrays(shape, dtype, seed=0):
     rng = np.random.default_rng(seed)
+    x, w, b, dy = suite_ops.conv_arrays(shape, rng, dtype)
     ho, wo = shape.out_hw
-    x = rng.standard_normal((shape.N, shape.C, shape.H, shape.W)).astype(dtype)
-    w = rng.standard_normal((shape.F, shape.C, shape.k, shape.k)).astype(dtype)
-    b = rng.standard_normal(shape.F).astype(dtype)
-    dy = rng.standard_normal((shape.N, shape.F, ho, wo)).astype(dtype)
     # pooling input: the conv's output (cropped to even size so 2x2/2 covers it)
-    p = rng.standard_normal((shape.N, shape.F, max(2, ho - ho % 2), max(2, wo - wo % 2)))
-    return {"x": x, "w": w, "b": b, "dy": dy, "pool_x": p.astype(dtype)}
+    p = rng.standard_normal((shape.n, shape.f, max(2, ho - ho % 2), max(2, wo - wo % 2)),
+                            dtype=dtype)
+    return {"x": x, "w": w, "b": b, "dy": dy, "pool_x": p}
 
 
 def kernel_ops(shape, a, threads):
@@ -165,14 +121,10 @@ def reference_ops(shape, a, samples):
     }
 
 
-def torch_ops(shape, a, threads):
-    """name -> callable running PyTorch (None when torch is not installed)."""
-    try:
-        import torch
-        import torch.nn.functional as TF
-    except ImportError:
-        return None
-    torch.set_num_threads(threads)
+def torch_ops(torch, shape, a):
+    """name -> callable running PyTorch (its thread count is set by the caller)."""
+    import torch.nn.functional as TF
+
     s, p = shape.stride, shape.padding
     x = torch.from_numpy(a["x"]).requires_grad_(True)
     w = torch.from_numpy(a["w"]).requires_grad_(True)
@@ -182,7 +134,7 @@ def torch_ops(shape, a, threads):
 
     def conv_backward():
         # forward outside the timer is not possible with autograd; use the aten backward
-        torch.ops.aten.convolution_backward(dy, x, w, [shape.F], [s, s], [p, p], [1, 1],
+        torch.ops.aten.convolution_backward(dy, x, w, [shape.f], [s, s], [p, p], [1, 1],
                                             False, [0, 0], 1, [True, True, True])
 
     def pool():
@@ -197,20 +149,20 @@ def torch_ops(shape, a, threads):
 
 
 def gemm_op(shape, dtype, seed=1):
-    rng = np.random.default_rng(seed)
-    ho, wo = shape.out_hw
-    ck = shape.C * shape.k * shape.k
-    A = rng.standard_normal((shape.F, ck)).astype(dtype)
-    B = rng.standard_normal((ck, shape.N * ho * wo)).astype(dtype)
-    out = np.empty((shape.F, B.shape[1]), dtype=dtype)
-    return lambda: np.matmul(A, B, out=out)
+    """numpy matmul (F, C*kh*kw) @ (C*kh*kw, N*Ho*Wo), the GEMM of conv_forward."""
+    fn, _ = suite_ops.gemm_problem("conv2d", shape, suite_ops.FWD,
+                                   np.random.default_rng(seed), dtype)
+    return fn
 
 
-def _row(shape, dtype, threads, op, impl, stats, note=""):
-    row = {"shape": shape.name, "config": shape.describe(), "dtype": dtype,
-           "threads": threads, "op": op, "impl": impl, "note": note, **stats}
+def _row(shape, dtype, threads, op, impl, times, scale=1.0, note=""):
+    stats = Stats.of(times).scaled(scale)
+    row = {"shape": short_name(shape), "config": shape.label, "dtype": dtype,
+           "threads": threads, "op": op, "impl": impl, "note": note,
+           "min": stats.min, "median": stats.median, "max": stats.max,
+           "repeats": stats.repeats}
     if op in ("conv_forward", "gemm"):
-        row["gflops"] = shape.gemm_flops / stats["median"] / 1e9
+        row["gflops"] = gflops(shape.flops, stats.median)
     return row
 
 
@@ -220,46 +172,41 @@ def run(shapes=None, dtypes=("float32", "float64"), threads=(1, 2), repeats=10,
     """Time everything; return a list of row dicts (times in seconds).
 
     quick: batch of QUICK_BATCH samples per shape, repeats capped at 3 — only to check
-    that the benchmark runs.  shapes: a list of ConvShape (default SHAPES).
+    that the benchmark runs.  shapes: a list of minidl.bench.shapes.ConvShape (default
+    SHAPES).
     """
-    from threadpoolctl import threadpool_limits
-
     shapes = list(SHAPES if shapes is None else shapes)
     if quick:
-        shapes = [s.with_batch(min(s.N, QUICK_BATCH)) for s in shapes]
+        shapes = [s.with_n(min(s.n, QUICK_BATCH)) for s in shapes]
         repeats = min(repeats, 3)
+    torch = import_torch() if with_torch else None
     rows = []
-    saved_threads = minidl.get_num_threads()
-    try:
-        for shape in shapes:
-            for dtype in dtypes:
-                arrays = make_arrays(shape, np.dtype(dtype))
-                if with_reference:
-                    samples = min(shape.N, reference_samples)
-                    scale = shape.N / samples
-                    note = (f"{reference_repeats} run(s) on {samples} of {shape.N} samples, "
-                            f"scaled x{scale:g}")
-                    for op, fn in reference_ops(shape, arrays, samples).items():
-                        if progress:
-                            progress(f"{shape.name} {dtype} reference {op}")
-                        stats = _stats(time_call(fn, reference_repeats, warmup=0), scale)
-                        rows.append(_row(shape, dtype, 1, op, "reference", stats, note))
-                for t in threads:
-                    minidl.set_num_threads(t)
+    for shape in shapes:
+        name = short_name(shape)
+        for dtype in dtypes:
+            arrays = make_arrays(shape, np.dtype(dtype))
+            if with_reference:
+                samples = min(shape.n, reference_samples)
+                scale = shape.n / samples
+                note = (f"{reference_repeats} run(s) on {samples} of {shape.n} samples, "
+                        f"scaled x{scale:g}")
+                for op, fn in reference_ops(shape, arrays, samples).items():
                     if progress:
-                        progress(f"{shape.name} {dtype} {t} thread(s)")
-                    for op, fn in kernel_ops(shape, arrays, t).items():
-                        rows.append(_row(shape, dtype, t, op, "minidl",
-                                         _stats(time_call(fn, repeats))))
-                    with threadpool_limits(limits=t, user_api="blas"):
-                        rows.append(_row(shape, dtype, t, "gemm", "numpy",
-                                         _stats(time_call(gemm_op(shape, dtype), repeats))))
-                    ops = torch_ops(shape, arrays, t) if with_torch else None
-                    for op, fn in (ops or {}).items():
-                        rows.append(_row(shape, dtype, t, op, "torch",
-                                         _stats(time_call(fn, repeats))))
-    finally:
-        minidl.set_num_threads(saved_threads)
+                        progress(f"{name} {dtype} reference {op}")
+                    times = time_calls(fn, reference_repeats, warmup=0)
+                    rows.append(_row(shape, dtype, 1, op, "reference", times, scale, note))
+            for t in threads:
+                if progress:
+                    progress(f"{name} {dtype} {t} thread(s)")
+                with thread_count(t, torch):
+                    timed = [("minidl", kernel_ops(shape, arrays, t)),
+                             ("numpy", {"gemm": gemm_op(shape, dtype)})]
+                    if torch is not None:
+                        timed.append(("torch", torch_ops(torch, shape, arrays)))
+                    for impl, fns in timed:
+                        for op, fn in fns.items():
+                            rows.append(_row(shape, dtype, t, op, impl,
+                                             time_calls(fn, repeats)))
     return rows
 
 
@@ -347,8 +294,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", default="1,2", help="comma-separated, e.g. 1,2")
     parser.add_argument("--dtypes", default="float32,float64")
-    parser.add_argument("--shapes", default=",".join(s.name for s in SHAPES),
-                        help="comma-separated names from: " + ", ".join(s.name for s in SHAPES))
+    names = [short_name(s) for s in SHAPES]
+    parser.add_argument("--shapes", default=",".join(names),
+                        help="comma-separated names from: " + ", ".join(names))
     parser.add_argument("--reference-repeats", type=int, default=1)
     parser.add_argument("--reference-samples", type=int, default=2)
     parser.add_argument("--no-reference", action="store_true")
@@ -357,7 +305,7 @@ def main(argv=None):
                         help="tiny batches and few repeats: only checks that it runs")
     args = parser.parse_args(argv)
 
-    by_name = {s.name: s for s in SHAPES}
+    by_name = {short_name(s): s for s in SHAPES}
     unknown = [n for n in args.shapes.split(",") if n not in by_name]
     if unknown:
         parser.error(f"unknown shape(s) {unknown}; choose from {list(by_name)}")

@@ -24,6 +24,15 @@ def _csv(text):
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _names(text, allowed, what):
+    """The comma-separated names of ``text``; exits naming those not in ``allowed``."""
+    names = _csv(text)
+    unknown = set(names) - set(allowed)
+    if unknown:
+        raise SystemExit(f"unknown {what} {sorted(unknown)}; choose from {allowed}")
+    return names
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -66,20 +75,11 @@ def config_from_args(args):
     if args.threads:
         changes["threads"] = tuple(int(t) for t in _csv(args.threads))
     if args.families:
-        unknown = set(_csv(args.families)) - set(suite.shapes.FAMILIES)
-        if unknown:
-            raise SystemExit(f"unknown families {sorted(unknown)}; choose from {suite.shapes.FAMILIES}")
-        changes["families"] = _csv(args.families)
+        changes["families"] = _names(args.families, suite.shapes.FAMILIES, "families")
     if args.compare:
-        unknown = set(_csv(args.compare)) - set(suite.COMPARATORS)
-        if unknown:
-            raise SystemExit(f"unknown comparators {sorted(unknown)}; choose from {suite.COMPARATORS}")
-        changes["comparators"] = _csv(args.compare)
+        changes["comparators"] = _names(args.compare, suite.COMPARATORS, "comparators")
     if args.ops:
-        unknown = set(_csv(args.ops)) - set(suite.OPS)
-        if unknown:
-            raise SystemExit(f"unknown ops {sorted(unknown)}; choose from {suite.OPS}")
-        changes["ops"] = _csv(args.ops)
+        changes["ops"] = _names(args.ops, suite.OPS, "ops")
         changes["end_to_end"] = False
     if args.end_to_end:
         changes["ops"] = ()

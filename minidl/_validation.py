@@ -75,13 +75,14 @@ def class_targets(target, logits, what):
             f"{what}: target shape {t.shape} does not match input shape {logits.shape} "
             f"(expected target shape {expected})")
     n_classes = logits.shape[0 if logits.ndim == 1 else 1]
-    if t.size:
+    t = t.astype(np.int64, copy=False)
+    # one reduction checks both ends: negative indices are huge as unsigned integers
+    if t.size and t.view(np.uint64).max() >= n_classes:
         lo, hi = t.min(), t.max()
-        if lo < 0 or hi >= n_classes:
-            bad = lo if lo < 0 else hi
-            raise ValueError(f"{what}: target {bad} is out of range for {n_classes} classes "
-                             f"(valid: 0..{n_classes - 1})")
-    return t.astype(np.int64, copy=False)
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"{what}: target {bad} is out of range for {n_classes} classes "
+                         f"(valid: 0..{n_classes - 1})")
+    return t
 
 
 # ---- linear -------------------------------------------------------------------------
@@ -107,6 +108,8 @@ def pair(value, name, what, n=2):
     """An int or a length-n tuple/list of ints as an n-tuple of Python ints."""
     if type(value) is int:
         return (value,) * n
+    if type(value) is tuple and len(value) == n and all(type(v) is int for v in value):
+        return value  # the common case (a module's stored tuple), fast
     if isinstance(value, (tuple, list)):
         if len(value) != n:
             raise ValueError(f"{what}: {name} must be an int or a tuple of {n} ints, got {value!r}")

@@ -11,6 +11,8 @@ Nothing global holds an entry: a forward pass that is never differentiated is fr
 reference counting when its output goes away. Grad mode is per thread.
 """
 import itertools
+import operator
+import sys
 import threading
 
 import numpy as np
@@ -301,6 +303,23 @@ def _accumulate_leaf(leaf, g):
         leaf.grad = leaf.grad + g
 
 
+def _unshared_refcount():
+    """sys.getrefcount of a gradient array that only the backward loop below holds.
+
+    Measured with the same loop shape as ``backward``'s, so it stays right whatever the
+    interpreter counts; an array with a higher count is held elsewhere too.
+    """
+    inputs = (None,)
+    input_grads = (np.empty(1),)
+    for _, gi in zip(inputs, input_grads):
+        return _getrefcount(gi)
+
+
+_getrefcount = sys.getrefcount
+_UNSHARED = _unshared_refcount()
+_ndarray = np.ndarray
+
+
 def backward(output, grad=None, retain_graph=False):
     """Reverse-mode pass from ``output``: replay its entries, newest first.
 
@@ -316,7 +335,7 @@ def backward(output, grad=None, retain_graph=False):
             raise RuntimeError(
                 f"grad can be implicitly created only for scalar outputs; got an output of "
                 f"shape {data.shape}: pass backward(grad) with a gradient of that shape")
-        grad = np.ones_like(data)
+        grad = np.ones(data.shape, data.dtype)
     else:
         grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
         if grad.shape != data.shape:
@@ -344,31 +363,41 @@ def backward(output, grad=None, retain_graph=False):
                 seen.add(e)
                 entries.append(e)
                 stack.append(e)
-    entries.sort(key=_seq_of, reverse=True)
+    if len(entries) > 1:
+        entries.sort(key=_seq_of, reverse=True)
 
     grads = {root: grad}
+    del grad
     for e in entries:
         g = grads.pop(e, None)
         inputs = e.inputs
         if g is not None:
             input_grads = e.backward(g)
+            g = None
             for t, gi in zip(inputs, input_grads):
                 if gi is None or not t.requires_grad:
                     continue
                 pe = t._entry
-                if pe is None:
-                    _accumulate_leaf(t, gi)
-                elif pe in grads:
-                    grads[pe] = grads[pe] + gi
+                if pe is not None:
+                    if pe in grads:
+                        grads[pe] = grads[pe] + gi
+                    else:
+                        grads[pe] = gi
+                elif (t.grad is None and type(gi) is _ndarray and gi.base is None
+                      and _getrefcount(gi) == _UNSHARED and gi.dtype == t.data.dtype
+                      and gi.shape == t.data.shape and gi.flags.writeable):
+                    # The first gradient of a leaf, a fresh array nothing else holds:
+                    # take it over instead of copying it.
+                    t.grad = gi
                 else:
-                    grads[pe] = gi
+                    _accumulate_leaf(t, gi)
+            input_grads = None
         if not retain_graph:
             e.inputs = None
             e.backward = None
 
 
-def _seq_of(entry):
-    return entry.seq
+_seq_of = operator.attrgetter("seq")
 
 
 # ---- the differentiable methods -------------------------------------------------

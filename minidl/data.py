@@ -46,16 +46,18 @@ def random_shift(max_shift=1, seed=None):
         if s == 0:
             return images.copy()
         rng = own_rng if own_rng is not None else get_generator()
-        n, _, h, w = images.shape
-        padded = np.pad(images, ((0, 0), (0, 0), (s, s), (s, s)))
-        dy = rng.integers(-s, s + 1, size=n)
-        dx = rng.integers(-s, s + 1, size=n)
-        out = np.empty_like(images)
-        for sy in range(-s, s + 1):  # one vectorised copy per distinct shift
-            for sx in range(-s, s + 1):
-                chosen = (dy == sy) & (dx == sx)
-                out[chosen] = padded[chosen, :, s - sy:s - sy + h, s - sx:s - sx + w]
-        return out
+        n, c, h, w = images.shape
+        padded = np.zeros((n, c, h + 2 * s, w + 2 * s), images.dtype)
+        padded[:, :, s:s + h, s:s + w] = images
+        # one draw of 2n shifts: the same numbers as drawing dy then dx (n each)
+        dy, dx = rng.integers(-s, s + 1, size=(2, n))
+        # windows[i, c, a, b] is the h x w window of image i whose top-left corner is
+        # (a, b) in the padded image; image i shifted by (dy, dx) is the one at
+        # (s - dy, s - dx): one gather picks every image's window at once.
+        strides = padded.strides
+        windows = np.lib.stride_tricks.as_strided(
+            padded, (n, c, 2 * s + 1, 2 * s + 1, h, w), strides + strides[2:], writeable=False)
+        return windows[np.arange(n), :, s - dy, s - dx]
 
     return shift
 
@@ -95,7 +97,7 @@ class DataLoader:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self):
-        from minidl.autograd import tensor
+        from minidl.autograd import Tensor, tensor
 
         n = len(self.X)
         if self.shuffle:
@@ -110,4 +112,8 @@ class DataLoader:
             xb, yb = self.X[index], self.y[index]
             if self.transform is not None:
                 xb = self.transform(xb)
-            yield tensor(np.ascontiguousarray(xb)), yb
+            if type(xb) is np.ndarray and xb.flags.c_contiguous and xb.flags.writeable \
+                    and not np.may_share_memory(xb, self.X):
+                yield Tensor(xb), yb  # a fresh batch array (a gather): no second copy
+            else:
+                yield tensor(np.ascontiguousarray(xb)), yb

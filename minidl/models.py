@@ -1,4 +1,8 @@
-"""LeNet-style networks: conv-relu-pool, conv-relu-pool, flatten, MLP (seed 004).
+"""LeNet-style networks: conv-pool-relu, conv-pool-relu, flatten, MLP (seed 004).
+
+Pooling comes before the ReLU: max and relu are both monotone, so max_pool(relu(x)) ==
+relu(max_pool(x)) exactly (and the gradients agree), and this order does a quarter of
+the ReLU work. The conv layers keep the Sequential indices 0 and 3 either way.
 
 ``LeNet()`` is the model ``minidl train`` trains on the 8x8 digits; ``LeNet(input_size=28)``
 is the classic LeNet-5 layout for 1x28x28 images (MNIST-sized).
@@ -30,8 +34,8 @@ class LeNet(nn.Module):
         c1, c2, hidden = widths[0], widths[1], widths[2:]
         second_padding = padding if input_size == 8 else 0
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, c1, kernel, padding=padding), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, kernel, padding=second_padding), nn.ReLU(), nn.MaxPool2d(2))
+            nn.Conv2d(in_channels, c1, kernel, padding=padding), nn.MaxPool2d(2), nn.ReLU(),
+            nn.Conv2d(c1, c2, kernel, padding=second_padding), nn.MaxPool2d(2), nn.ReLU())
         layers = [nn.Flatten()]
         size = c2 * final * final
         for h in hidden:

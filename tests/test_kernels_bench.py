@@ -23,7 +23,7 @@ def load_bench():
 
 def test_bench_kernels_tiny_run_returns_rows_ratios_and_a_table():
     bench = load_bench()
-    shape = bench.SHAPES[1].with_batch(2)  # LeNet-digits layer 2, two samples
+    shape = bench.SHAPES[1].with_n(2)  # LeNet-digits layer 2, two samples
     rows = bench.run(shapes=[shape], dtypes=("float64",), threads=(1, 2), repeats=1,
                      with_torch=False)
     ops = {(r["impl"], r["op"], r["threads"]) for r in rows}
@@ -42,11 +42,12 @@ def test_bench_kernels_tiny_run_returns_rows_ratios_and_a_table():
     assert all("x_vs_1_thread" in e for e in ratios if e["threads"] == 2)
     assert all("pct_of_gemm" in e for e in ratios if e["op"] == "conv_forward")
     table = bench.format_table(rows, ratios)
-    assert shape.name in table and "x vs ref" in table
+    assert bench.short_name(shape) == "lenet-digits-2"
+    assert "lenet-digits-2" in table and "x vs ref" in table
 
 
 def test_bench_kernels_gemm_flop_count_matches_the_conv():
     bench = load_bench()
-    cs231n = next(s for s in bench.SHAPES if s.name == "cs231n")
+    cs231n = next(s for s in bench.SHAPES if bench.short_name(s) == "cs231n")
     assert cs231n.out_hw == (16, 16)  # (31 + 2 - 3) // 2 + 1
-    assert cs231n.gemm_flops == 2 * 25 * (3 * 3 * 3) * (100 * 16 * 16)
+    assert cs231n.flops == 2 * 25 * (3 * 3 * 3) * (100 * 16 * 16)

@@ -38,9 +38,9 @@ def test_lenet_matches_the_same_torch_network():
     ours = LeNet(widths=(4, 6, 12)).double()
     c1, c2, h = 4, 6, 12
     theirs = torch.nn.Module()
-    theirs.features = tnn.Sequential(tnn.Conv2d(1, c1, 3, padding=1), tnn.ReLU(),
-                                     tnn.MaxPool2d(2), tnn.Conv2d(c1, c2, 3, padding=1),
-                                     tnn.ReLU(), tnn.MaxPool2d(2))
+    theirs.features = tnn.Sequential(tnn.Conv2d(1, c1, 3, padding=1), tnn.MaxPool2d(2),
+                                     tnn.ReLU(), tnn.Conv2d(c1, c2, 3, padding=1),
+                                     tnn.MaxPool2d(2), tnn.ReLU())
     theirs.classifier = tnn.Sequential(tnn.Flatten(), tnn.Linear(c2 * 4, h), tnn.ReLU(),
                                        tnn.Linear(h, 10))
     theirs = theirs.double()
@@ -50,3 +50,25 @@ def test_lenet_matches_the_same_torch_network():
     x = np.random.default_rng(0).random((3, 1, 8, 8))
     expected = theirs.classifier(theirs.features(torch.from_numpy(x))).detach().numpy()
     np.testing.assert_allclose(ours(minidl.tensor(x)).data, expected, rtol=1e-10)
+
+
+def test_pool_then_relu_equals_relu_then_pool_with_gradients():
+    # LeNet pools before its ReLUs (a quarter of the ReLU work); the classic order must
+    # give exactly the same outputs and gradients.
+    from minidl import nn
+
+    minidl.manual_seed(3)
+    model = LeNet(widths=(4, 6, 12))
+    f = model.features
+    classic = nn.Sequential(f[0], nn.ReLU(), nn.MaxPool2d(2), f[3], nn.ReLU(), nn.MaxPool2d(2))
+    x = np.random.default_rng(1).standard_normal((5, 1, 8, 8)).astype(np.float32)
+    outputs, grads = [], []
+    for features in (f, classic):
+        model.zero_grad()
+        out = model.classifier(features(minidl.tensor(x)))
+        (out * minidl.tensor(np.arange(10, dtype=np.float32))).sum().backward()
+        outputs.append(out.data)
+        grads.append([p.grad.copy() for p in model.parameters()])
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(a, b)

@@ -1,43 +1,55 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """2-D convolution (cross-correlation, as PyTorch) on im2col + BLAS GEMM, with groups.
 
-Per sample n (samples are spread over threads with a static prange):
-  forward          y[n]_g (F_g, HoWo)  = W_g (F_g, CK_g) @ cols_n,g (CK_g, HoWo) + b
-  backward input   cols_n,g            = W_gᵀ @ dY[n]_g ;  dx[n] = col2im(cols_n)
-  backward weight  dW_g               += dY[n]_g @ cols_n,gᵀ ;  db = Σ dY
-where CK_g = (C/groups)*kh*kw and cols_n is sample n's im2col (C*kh*kw, Ho*Wo) in a
-per-thread buffer.  BLAS is column-major, so each row-major product above is passed
-as its transpose: no copies, GEMM output lands directly in y / the buffer / dW.
+Samples are processed in batches of nb consecutive samples (nb depends on the problem
+only).  A batch's im2col puts its samples side by side, cols (C*kh*kw, nb*HoWo), so one
+GEMM per group serves the whole batch (small planes would otherwise give GEMMs with a
+tiny dimension HoWo):
+  forward          Y_g (F_g, nb*HoWo)  = W_g (F_g, CK_g) @ cols_g ;  y[n] = Y[:, n] + b
+  backward input   cols_g              = W_gᵀ @ dY_g ;  dx[n] = col2im(cols[:, n])
+  backward weight  dW_g               += dY_g @ cols_gᵀ ;  db = Σ dY
+where CK_g = (C/groups)*kh*kw and dY (F, nb*HoWo) is the batch's grad_out gathered side
+by side.  With nb == 1 (large planes) the GEMMs read/write y[n], dy[n] directly.  BLAS is
+column-major, so each row-major product above is passed as its transpose.
 
-Determinism: forward and backward-input work per sample is thread-independent.  The
-weight gradient sums samples in fixed chunks (their number depends on the problem
-size only, never on the thread count), each chunk into its own partial, and the
-partials are reduced in chunk order, so 1 and 2 threads give identical bits.
+Determinism: batches (and the weight gradient's chunks of batches, each summed into its
+own partial and reduced in chunk order) depend on the problem size only, never on the
+thread count, so every output is computed by the same operations for 1 and 2 threads.
 """
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
 from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memcpy
 from cython cimport floating
 
 from minidl._kernels._helpers cimport (
-    MIN_WORK_PER_THREAD, choose_threads, gemm, im2col_plane, col2im_plane,
+    choose_threads, gemm, im2col_plane, col2im_plane,
     new_gather_table,
 )
 
 cnp.import_array()
 
 cdef enum:
-    MAX_WEIGHT_CHUNKS = 16
     MAX_PARTIAL_ELEMENTS = 1 << 24   # cap on the memory used by weight-grad partials
+    BATCH_COLS_BUDGET = 1 << 18      # elements of one batch's im2col buffer
+    BATCH_MAX_HOWO = 64              # forward / input grad: batch only smaller planes
+    # Below this much work (_cost units) a call is not split: a second thread's wake-up
+    # and join (a futex with OMP_WAIT_POLICY=passive) cost more than it saves.  LeNet-size
+    # layers (~1e5) stay on one thread, a CIFAR-size layer (~1e7) uses two.
+    MIN_SPLIT_WORK = 1 << 18
+    MAX_SPLIT = 8
 
 
 cdef struct Geometry:
     int N, C, H, W, F, groups, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo
     Py_ssize_t HoWo, CK, CKg, Fg
-    bint identity_cols     # 1x1 kernel, stride 1, no padding: cols_n is x[n] itself
+    bint identity_cols     # 1x1 kernel, stride 1, no padding: cols of x[n] is x[n] itself
     const int* table       # im2col gather table for small planes, or NULL
-    Py_ssize_t buf_len     # per-thread buffer: cols (CK, HoWo) then H*W + 1 scratch
+    Py_ssize_t nb          # samples per batch
+    Py_ssize_t nbatches
+    Py_ssize_t ld          # nb*HoWo: row stride of a batch's cols and gathered dY
+    Py_ssize_t buf_len     # per-thread buffer: cols (CK, ld), dY/Y (F, ld), H*W + 1 scratch
 
 
 cdef Geometry _geometry(tuple xshape, tuple wshape, stride, padding, dilation, int groups):
@@ -57,7 +69,7 @@ cdef Geometry _geometry(tuple xshape, tuple wshape, stride, padding, dilation, i
     g.identity_cols = (g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1
                        and g.ph == 0 and g.pw == 0)
     g.table = NULL
-    g.buf_len = g.CK * g.HoWo + <Py_ssize_t>g.H * g.W + 1
+    _set_batches(&g, 1)
     return g
 
 
@@ -70,26 +82,80 @@ cdef inline double _cost(const Geometry* g) noexcept nogil:
     return <double>g.N * (moves + <double>g.F * g.CKg * g.HoWo / 16)
 
 
-cdef inline const floating* _cols_of_sample(const Geometry* g, const floating* xn,
-                                            floating* buf) noexcept nogil:
-    """im2col of one sample (C*kh*kw, HoWo) into buf (or x[n] itself when 1x1)."""
+cdef inline Py_ssize_t _ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return (a + b - 1) // b
+
+
+cdef void _set_batches(Geometry* g, Py_ssize_t nb) noexcept nogil:
+    """Use batches of nb samples (the last one may be smaller), evened out."""
+    if nb < 1:
+        nb = 1
+    if nb > g.N:
+        nb = g.N
+    g.nbatches = _ceil_div(g.N, nb)
+    g.nb = _ceil_div(g.N, g.nbatches)
+    g.ld = g.nb * g.HoWo
+    g.buf_len = (g.CK + g.F) * g.ld + <Py_ssize_t>g.H * g.W + 1
+
+
+cdef void _choose_batches(Geometry* g, bint small_planes_only, Py_ssize_t min_batches) noexcept nogil:
+    """As many samples per batch as fit the cols budget, but at least ``min_batches``
+    batches (to have work to split).  Depends on the problem only."""
+    cdef Py_ssize_t nb = BATCH_COLS_BUDGET // (g.CK * g.HoWo)
+    if small_planes_only and g.HoWo >= BATCH_MAX_HOWO:
+        nb = 1
+    if min_batches > 1 and nb > _ceil_div(g.N, min_batches):
+        nb = _ceil_div(g.N, min_batches)
+    _set_batches(g, nb)
+
+
+cdef inline Py_ssize_t _split_units(const Geometry* g) noexcept nogil:
+    """How many parts the call is worth splitting into (a function of the size only)."""
+    cdef double units = _cost(g) / MIN_SPLIT_WORK
+    if units >= MAX_SPLIT:
+        return MAX_SPLIT
+    return <Py_ssize_t>units if units >= 1 else 1
+
+
+cdef inline const floating* _unfold_batch(const Geometry* g, const floating* x,
+                                          Py_ssize_t n0, Py_ssize_t m,
+                                          floating* cols) noexcept nogil:
+    """im2col of samples n0..n0+m-1 side by side: (C*kh*kw, ld), sample s at column
+    s*HoWo.  With one sample per batch and a 1x1 kernel, x[n0] itself."""
+    cdef Py_ssize_t s
     cdef int c
-    if g.identity_cols:
-        return xn
-    for c in range(g.C):
-        im2col_plane(xn + <Py_ssize_t>c * g.H * g.W, buf + c * g.kh * g.kw * g.HoWo,
-                     g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.Ho, g.Wo,
-                     g.table, buf + g.CK * g.HoWo)
-    return buf
+    cdef const floating* xn
+    cdef floating* scratch = cols + (g.CK + g.F) * g.ld
+    if g.identity_cols and g.nb == 1:
+        return x + n0 * g.C * g.H * g.W
+    for s in range(m):
+        xn = x + (n0 + s) * g.C * g.H * g.W
+        for c in range(g.C):
+            im2col_plane(xn + <Py_ssize_t>c * g.H * g.W,
+                         cols + c * g.kh * g.kw * g.ld + s * g.HoWo, g.ld,
+                         g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw,
+                         g.Ho, g.Wo, g.table, scratch)
+    return cols
+
+
+cdef inline const floating* _gather_batch(const Geometry* g, const floating* dy,
+                                          Py_ssize_t n0, Py_ssize_t m,
+                                          floating* out) noexcept nogil:
+    """dy[n0..n0+m-1] (m, F, HoWo) side by side as (F, ld); with nb == 1, dy[n0] itself."""
+    cdef Py_ssize_t s, f
+    if g.nb == 1:
+        return dy + n0 * g.F * g.HoWo
+    for s in range(m):
+        for f in range(g.F):
+            memcpy(out + f * g.ld + s * g.HoWo, dy + ((n0 + s) * g.F + f) * g.HoWo,
+                   g.HoWo * sizeof(floating))
+    return out
 
 
 cdef floating* _alloc_buffers(Geometry* g, int nt, floating dummy) except? NULL:
-    """One im2col buffer per thread (NULL when no buffer is needed); also builds the
-    gather table (freed by _free_buffers)."""
-    cdef floating* p
-    if g.identity_cols:
-        return NULL
-    p = <floating*>malloc(<size_t>nt * g.buf_len * sizeof(floating))
+    """One batch buffer per thread; also builds the gather table (both freed by
+    _free_buffers)."""
+    cdef floating* p = <floating*>malloc(<size_t>nt * g.buf_len * sizeof(floating))
     if p == NULL:
         raise MemoryError("minidl conv2d: cannot allocate the im2col buffer")
     g.table = new_gather_table(g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw,
@@ -105,39 +171,53 @@ cdef void _free_buffers(Geometry* g, void* buffers) noexcept:
 
 # ----------------------------------------------------------------------------- forward
 
-cdef void _forward_sample(const Geometry* g, const floating* xn, const floating* w,
-                          const floating* bias, floating* yn, floating* buf) noexcept nogil:
-    cdef const floating* cols = _cols_of_sample(g, xn, buf)
-    cdef Py_ssize_t f, k
+cdef void _forward_batch(const Geometry* g, const floating* x, const floating* w,
+                         const floating* bias, floating* y, Py_ssize_t n0, Py_ssize_t m,
+                         floating* buf) noexcept nogil:
+    """y[n0..n0+m-1] (m, F, HoWo) = W ⋆ x + b for one batch."""
+    cdef const floating* cols = _unfold_batch(g, x, n0, m, buf)
+    cdef floating* out = buf + g.CK * g.ld if g.nb > 1 else y + n0 * g.F * g.HoWo
+    cdef floating* yn
+    cdef const floating* src
+    cdef floating b
+    cdef Py_ssize_t s, f, k
     cdef int grp
-    cdef floating beta = 0
-    if bias != NULL:
-        for f in range(g.F):
-            for k in range(g.HoWo):
-                yn[f * g.HoWo + k] = bias[f]
-        beta = 1
     for grp in range(g.groups):
-        gemm(c'N', c'N', <int>g.HoWo, <int>g.Fg, <int>g.CKg,
-             <floating>1, cols + grp * g.CKg * g.HoWo, <int>g.HoWo,
+        gemm(c'N', c'N', <int>(m * g.HoWo), <int>g.Fg, <int>g.CKg,
+             <floating>1, cols + grp * g.CKg * g.ld, <int>g.ld,
              w + grp * g.Fg * g.CKg, <int>g.CKg,
-             beta, yn + grp * g.Fg * g.HoWo, <int>g.HoWo)
+             <floating>0, out + grp * g.Fg * g.ld, <int>g.ld)
+    # bias added (and a batch scattered to y) right after the GEMM, while in cache
+    for s in range(m):
+        for f in range(g.F):
+            b = bias[f] if bias != NULL else 0
+            yn = y + ((n0 + s) * g.F + f) * g.HoWo
+            if g.nb == 1:
+                if bias != NULL:
+                    for k in range(g.HoWo):
+                        yn[k] = yn[k] + b
+            else:
+                src = out + f * g.ld + s * g.HoWo
+                for k in range(g.HoWo):
+                    yn[k] = src[k] + b
 
 
 cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
               const floating[::1] bias, floating[:, :, :, ::1] y,
               Geometry g, int num_threads):
     cdef const floating* bp = NULL
-    cdef Py_ssize_t n
-    cdef int nt = choose_threads(num_threads, _cost(&g), g.N)
+    cdef Py_ssize_t i
+    _choose_batches(&g, True, _split_units(&g))
+    cdef int nt = choose_threads(num_threads, _cost(&g), min(g.nbatches, _split_units(&g)))
     cdef floating* buffers = _alloc_buffers(&g, nt, <floating>0)
-    cdef floating* buf = NULL
+    cdef floating* buf
     if bias is not None:
         bp = &bias[0]
     with nogil:
-        for n in prange(g.N, num_threads=nt, schedule='static'):
-            if buffers != NULL:
-                buf = buffers + threadid() * g.buf_len
-            _forward_sample(&g, &x[n, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[n, 0, 0, 0], buf)
+        for i in prange(g.nbatches, num_threads=nt, schedule='static'):
+            buf = buffers + threadid() * g.buf_len
+            _forward_batch(&g, &x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0],
+                           i * g.nb, min(g.nb, g.N - i * g.nb), buf)
     _free_buffers(&g, buffers)
 
 
@@ -156,34 +236,46 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, int groups, int n
 
 # ------------------------------------------------------------------------ backward: dx
 
-cdef void _backward_input_sample(const Geometry* g, const floating* dyn, const floating* w,
-                                 floating* dxn, floating* buf) noexcept nogil:
+cdef void _backward_input_batch(const Geometry* g, const floating* dy, const floating* w,
+                                floating* dx, Py_ssize_t n0, Py_ssize_t m,
+                                floating* buf) noexcept nogil:
+    """dx[n0..n0+m-1] (m, C, H, W) = col2im(Wᵀ @ dY) for one batch."""
+    cdef const floating* dyb = _gather_batch(g, dy, n0, m, buf + g.CK * g.ld)
+    cdef floating* scratch = buf + (g.CK + g.F) * g.ld
+    cdef floating* cols = buf
+    cdef floating* dxn
+    cdef Py_ssize_t s
     cdef int grp, c
-    cdef floating* cols = dxn if g.identity_cols else buf
+    if g.identity_cols and g.nb == 1:
+        cols = dx + n0 * g.C * g.H * g.W   # 1x1: the GEMM writes dx[n0] directly
     for grp in range(g.groups):
-        gemm(c'N', c'T', <int>g.HoWo, <int>g.CKg, <int>g.Fg,
-             <floating>1, dyn + grp * g.Fg * g.HoWo, <int>g.HoWo,
+        gemm(c'N', c'T', <int>(m * g.HoWo), <int>g.CKg, <int>g.Fg,
+             <floating>1, dyb + grp * g.Fg * g.ld, <int>g.ld,
              w + grp * g.Fg * g.CKg, <int>g.CKg,
-             <floating>0, cols + grp * g.CKg * g.HoWo, <int>g.HoWo)
-    if g.identity_cols:
+             <floating>0, cols + grp * g.CKg * g.ld, <int>g.ld)
+    if cols != buf:
         return
-    for c in range(g.C):
-        col2im_plane(buf + c * g.kh * g.kw * g.HoWo, dxn + <Py_ssize_t>c * g.H * g.W,
-                     g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.Ho, g.Wo,
-                     g.table, buf + g.CK * g.HoWo)
+    for s in range(m):
+        dxn = dx + (n0 + s) * g.C * g.H * g.W
+        for c in range(g.C):
+            col2im_plane(cols + c * g.kh * g.kw * g.ld + s * g.HoWo, g.ld,
+                         dxn + <Py_ssize_t>c * g.H * g.W,
+                         g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw,
+                         g.Ho, g.Wo, g.table, scratch)
 
 
 cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] w,
                      floating[:, :, :, ::1] dx, Geometry g, int num_threads):
-    cdef Py_ssize_t n
-    cdef int nt = choose_threads(num_threads, _cost(&g), g.N)
+    cdef Py_ssize_t i
+    _choose_batches(&g, True, _split_units(&g))
+    cdef int nt = choose_threads(num_threads, _cost(&g), min(g.nbatches, _split_units(&g)))
     cdef floating* buffers = _alloc_buffers(&g, nt, <floating>0)
-    cdef floating* buf = NULL
+    cdef floating* buf
     with nogil:
-        for n in prange(g.N, num_threads=nt, schedule='static'):
-            if buffers != NULL:
-                buf = buffers + threadid() * g.buf_len
-            _backward_input_sample(&g, &dy[n, 0, 0, 0], &w[0, 0, 0, 0], &dx[n, 0, 0, 0], buf)
+        for i in prange(g.nbatches, num_threads=nt, schedule='static'):
+            buf = buffers + threadid() * g.buf_len
+            _backward_input_batch(&g, &dy[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0],
+                                  i * g.nb, min(g.nb, g.N - i * g.nb), buf)
     _free_buffers(&g, buffers)
 
 
@@ -203,53 +295,66 @@ def conv2d_backward_input(grad_out, weight, input_shape, stride, padding, dilati
 
 # -------------------------------------------------------------------- backward: dW, db
 
+cdef inline double _row_sum(const floating* v, Py_ssize_t n) noexcept nogil:
+    """Σ v[0:n] in double with 4 independent accumulators (a fixed order)."""
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef Py_ssize_t k = 0
+    while k + 4 <= n:
+        s0 += v[k]
+        s1 += v[k + 1]
+        s2 += v[k + 2]
+        s3 += v[k + 3]
+        k += 4
+    while k < n:
+        s0 += v[k]
+        k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
 cdef void _weight_grad_chunk(const Geometry* g, const floating* x, const floating* dy,
-                             Py_ssize_t n0, Py_ssize_t n1, floating* dw, double* db,
+                             Py_ssize_t b0, Py_ssize_t b1, floating* dw, double* db,
                              floating* buf) noexcept nogil:
-    """dw = Σ_{n0<=n<n1} dY_n·cols_nᵀ (overwrites dw); db (if not NULL) += Σ dY_n."""
-    cdef Py_ssize_t n, f, k
+    """dw = Σ over batches b0..b1-1 of dY·colsᵀ (overwrites dw); db (if not NULL) += Σ dY."""
+    cdef Py_ssize_t bi, n0, m, f
     cdef int grp
     cdef const floating* cols
-    cdef const floating* dyn
+    cdef const floating* dyb
     cdef floating beta
-    cdef double s
-    for n in range(n0, n1):
-        cols = _cols_of_sample(g, x + n * g.C * g.H * g.W, buf)
-        dyn = dy + n * g.F * g.HoWo
-        beta = 0 if n == n0 else 1
+    for bi in range(b0, b1):
+        n0 = bi * g.nb
+        m = min(g.nb, g.N - n0)
+        cols = _unfold_batch(g, x, n0, m, buf)
+        dyb = _gather_batch(g, dy, n0, m, buf + g.CK * g.ld)
+        beta = 0 if bi == b0 else 1
         for grp in range(g.groups):
-            gemm(c'T', c'N', <int>g.CKg, <int>g.Fg, <int>g.HoWo,
-                 <floating>1, cols + grp * g.CKg * g.HoWo, <int>g.HoWo,
-                 dyn + grp * g.Fg * g.HoWo, <int>g.HoWo,
+            gemm(c'T', c'N', <int>g.CKg, <int>g.Fg, <int>(m * g.HoWo),
+                 <floating>1, cols + grp * g.CKg * g.ld, <int>g.ld,
+                 dyb + grp * g.Fg * g.ld, <int>g.ld,
                  beta, dw + grp * g.Fg * g.CKg, <int>g.CKg)
         if db != NULL:
             for f in range(g.F):
-                s = 0
-                for k in range(g.HoWo):
-                    s += dyn[f * g.HoWo + k]
-                db[f] += s
+                db[f] += _row_sum(dyb + f * g.ld, m * g.HoWo)
 
 
 cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dy,
                       floating[:, :, :, ::1] dw, floating[::1] db,
                       Geometry g, int num_threads):
     cdef Py_ssize_t weight_size = g.F * g.CKg
-    cdef double work = _cost(&g)
-    # Number of chunks: a function of the problem only (never of the thread count).
-    cdef Py_ssize_t nchunks = <Py_ssize_t>(work / MIN_WORK_PER_THREAD)
-    if nchunks > MAX_WEIGHT_CHUNKS:
-        nchunks = MAX_WEIGHT_CHUNKS
+    # Number of chunks (partials): a function of the problem only, never of the threads.
+    cdef Py_ssize_t nchunks = _split_units(&g)
     if nchunks > MAX_PARTIAL_ELEMENTS // weight_size:
         nchunks = MAX_PARTIAL_ELEMENTS // weight_size
-    if nchunks > g.N:
-        nchunks = g.N
     if nchunks < 1:
         nchunks = 1
-    cdef int nt = choose_threads(num_threads, work, nchunks)
+    _choose_batches(&g, False, nchunks)
+    if nchunks > g.nbatches:
+        nchunks = g.nbatches
+    cdef int nt = choose_threads(num_threads, _cost(&g), nchunks)
     cdef floating* buffers = _alloc_buffers(&g, nt, <floating>0)
-    cdef floating* buf = NULL
+    cdef floating* buf
     cdef floating* partials = NULL
     cdef floating* dst
+    cdef floating* part
     cdef double* dbp = NULL
     cdef double* dbc
     cdef double s
@@ -264,21 +369,17 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
         raise MemoryError("minidl conv2d: cannot allocate weight-gradient buffers")
     with nogil:
         for ch in prange(nchunks, num_threads=nt, schedule='static'):
-            if buffers != NULL:
-                buf = buffers + threadid() * g.buf_len
+            buf = buffers + threadid() * g.buf_len
             dst = dwp if ch == 0 else partials + (ch - 1) * weight_size
             dbc = dbp + ch * g.F if dbp != NULL else NULL
             _weight_grad_chunk(&g, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
-                               ch * g.N // nchunks, (ch + 1) * g.N // nchunks,
+                               ch * g.nbatches // nchunks, (ch + 1) * g.nbatches // nchunks,
                                dst, dbc, buf)
-        if nchunks > 1:
-            nt = choose_threads(num_threads, <double>weight_size * nchunks, weight_size)
-            if nt > 1:
-                for e in prange(weight_size, num_threads=nt, schedule='static'):
-                    _sum_partials(dwp + e, partials + e, nchunks - 1, weight_size)
-            else:  # no parallel region at all: cheaper than a team of one
-                for e in range(weight_size):
-                    _sum_partials(dwp + e, partials + e, nchunks - 1, weight_size)
+        # partials reduced in chunk order, row-wise (contiguous, vectorisable)
+        for ch in range(1, nchunks):
+            part = partials + (ch - 1) * weight_size
+            for e in range(weight_size):
+                dwp[e] = dwp[e] + part[e]
         if dbp != NULL:
             for f in range(g.F):
                 s = 0
@@ -288,15 +389,6 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     _free_buffers(&g, buffers)
     free(partials)
     free(dbp)
-
-
-cdef inline void _sum_partials(floating* out, const floating* parts, Py_ssize_t count,
-                               Py_ssize_t stride) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating acc = out[0]
-    for i in range(count):
-        acc = acc + parts[i * stride]
-    out[0] = acc
 
 
 def conv2d_backward_weight(x, grad_out, weight_shape, stride, padding, dilation,

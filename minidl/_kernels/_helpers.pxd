@@ -9,7 +9,8 @@
 
 Layout conventions (all row-major, C-contiguous):
   one input plane      x[h, w]                    (H, W)
-  its im2col rows      rows[i*kw + j, oh*Wo + ow] (kh*kw, Ho*Wo)
+  its im2col rows      rows[(i*kw + j)*ld + oh*Wo + ow]   (kh*kw rows of Ho*Wo, row
+                       stride ld >= Ho*Wo so that several samples can sit side by side)
 """
 from libc.string cimport memset, memcpy
 from libc.stdlib cimport malloc
@@ -87,16 +88,26 @@ cdef inline void _valid_columns(int W, int Wo, int sw, int offset,
     hi[0] = b
 
 
-# Small planes: instead of walking rows of Wo elements (per-row overhead dominates when
-# Wo is small), im2col gathers through a table built once per call: entry e of the
-# (kh*kw, Ho*Wo) rows reads plane[table[e]], where index H*W is a zero (padding).  Both
-# methods visit the rows in the same (i, j, oh, ow) order, so col2im sums identically.
+# How one plane is unfolded (all three visit the rows in the same (i, j, oh, ow) order,
+# so col2im sums identically whichever is used):
+# - "shift" (stride 1 and Wo == W >= 8, e.g. every 'same' convolution): row (i, j) of the
+#   unfolded plane is the plane itself shifted by a constant offset, i.e. one memcpy,
+#   then the few entries that fall in the padding are zeroed.
+# - gather table (other small planes, Wo < GATHER_MAX_WO): entry e of the (kh*kw, Ho*Wo) rows
+#   reads plane[table[e]], where index H*W is a zero (padding).  Per-row overhead would
+#   dominate the row method there.
+# - row method otherwise: one short copy per output row.
 cdef enum:
     GATHER_MAX_WO = 16
+    SHIFT_MIN_W = 8     # below, the libc calls per row cost more than the gather
 
 
-cdef inline bint use_gather_table(int Wo) noexcept nogil:
-    return Wo < GATHER_MAX_WO
+cdef inline bint use_shift(int W, int sh, int sw, int Wo) noexcept nogil:
+    return sh == 1 and sw == 1 and Wo == W and W >= SHIFT_MIN_W
+
+
+cdef inline bint use_gather_table(int W, int sh, int sw, int Wo) noexcept nogil:
+    return Wo < GATHER_MAX_WO and not use_shift(W, sh, sw, Wo)
 
 
 cdef inline void build_gather_table(int* table, int H, int W, int kh, int kw, int sh, int sw,
@@ -123,7 +134,7 @@ cdef inline int* new_gather_table(int H, int W, int kh, int kw, int sh, int sw,
     """malloc'ed table (caller frees), or NULL when rows are walked instead (or no memory:
     the row method needs no table, so NULL is always safe)."""
     cdef int* table
-    if not use_gather_table(Wo):
+    if not use_gather_table(W, sh, sw, Wo):
         return NULL
     table = <int*>malloc(<size_t>kh * kw * Ho * Wo * sizeof(int))
     if table != NULL:
@@ -131,31 +142,85 @@ cdef inline int* new_gather_table(int H, int W, int kh, int kw, int sh, int sw,
     return table
 
 
+cdef inline void _im2col_shift(const floating* xp, floating* rows, Py_ssize_t ld,
+                               int H, int W, int kh, int kw, int ph, int pw, int dh, int dw,
+                               int Ho) noexcept nogil:
+    """im2col_plane for stride 1 and Wo == W: out[k] = plane[k + off] on valid entries."""
+    cdef int i, j, oh, ow, lo, hi, oh_lo, oh_hi
+    cdef Py_ssize_t off, k0, k1, HW = <Py_ssize_t>H * W, HoWo = <Py_ssize_t>Ho * W
+    cdef floating* out
+    for i in range(kh):
+        oh_lo = ph - i * dh
+        if oh_lo < 0:
+            oh_lo = 0
+        if oh_lo > Ho:
+            oh_lo = Ho
+        oh_hi = H + ph - i * dh
+        if oh_hi > Ho:
+            oh_hi = Ho
+        if oh_hi < oh_lo:
+            oh_hi = oh_lo
+        for j in range(kw):
+            out = rows + <Py_ssize_t>(i * kw + j) * ld
+            off = <Py_ssize_t>(i * dh - ph) * W + (j * dw - pw)
+            _valid_columns(W, W, 1, j * dw - pw, &lo, &hi)
+            # copy [k0, k1), clipped so that the source stays inside the plane
+            k0 = <Py_ssize_t>oh_lo * W
+            k1 = <Py_ssize_t>oh_hi * W
+            if k0 < -off:
+                k0 = -off
+            if k1 > HW - off:
+                k1 = HW - off
+            if k0 > HoWo:
+                k0 = HoWo
+            if k1 < k0:
+                k1 = k0
+            memset(out, 0, k0 * sizeof(floating))
+            memcpy(out + k0, xp + k0 + off, (k1 - k0) * sizeof(floating))
+            memset(out + k1, 0, (HoWo - k1) * sizeof(floating))
+            if lo > 0 or hi < W:
+                # entries that wrapped around from the neighbouring input row
+                for oh in range(oh_lo, oh_hi):
+                    for ow in range(lo):
+                        out[oh * W + ow] = 0
+                    for ow in range(hi, W):
+                        out[oh * W + ow] = 0
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
-cdef inline void im2col_plane(const floating* xp, floating* rows,
+cdef inline void im2col_plane(const floating* xp, floating* rows, Py_ssize_t ld,
                               int H, int W, int kh, int kw, int sh, int sw,
                               int ph, int pw, int dh, int dw,
                               int Ho, int Wo, const int* table,
                               floating* scratch) noexcept nogil:
-    """Unfold one (H, W) plane into its (kh*kw, Ho*Wo) rows, zero padding.
+    """Unfold one (H, W) plane into its kh*kw rows of Ho*Wo elements, zero padding.
 
-    With a gather ``table`` (see new_gather_table), ``scratch`` holds H*W + 1 elements."""
-    cdef int i, j, oh, ow, ih, lo, hi, offset
-    cdef Py_ssize_t e, HW = <Py_ssize_t>H * W, count = <Py_ssize_t>kh * kw * Ho * Wo
+    Row r starts at rows + r*ld (ld >= Ho*Wo: rows of several samples may be
+    interleaved side by side).  With a gather ``table`` (see new_gather_table),
+    ``scratch`` holds H*W + 1 elements."""
+    cdef int i, j, oh, ow, ih, lo, hi, offset, r
+    cdef Py_ssize_t k, HW = <Py_ssize_t>H * W, HoWo = <Py_ssize_t>Ho * Wo
     cdef floating* out
     cdef const floating* src
+    cdef const int* trow
+    if use_shift(W, sh, sw, Wo):
+        _im2col_shift(xp, rows, ld, H, W, kh, kw, ph, pw, dh, dw, Ho)
+        return
     if table != NULL:
         memcpy(scratch, xp, HW * sizeof(floating))
         scratch[HW] = 0
-        for e in range(count):
-            rows[e] = scratch[table[e]]
+        for r in range(kh * kw):
+            out = rows + r * ld
+            trow = table + r * HoWo
+            for k in range(HoWo):
+                out[k] = scratch[trow[k]]
         return
     for i in range(kh):
         for j in range(kw):
             offset = j * dw - pw
             _valid_columns(W, Wo, sw, offset, &lo, &hi)
-            out = rows + <Py_ssize_t>(i * kw + j) * Ho * Wo
+            out = rows + <Py_ssize_t>(i * kw + j) * ld
             for oh in range(Ho):
                 ih = oh * sh - ph + i * dh
                 if ih < 0 or ih >= H:
@@ -164,11 +229,8 @@ cdef inline void im2col_plane(const floating* xp, floating* rows,
                     src = xp + <Py_ssize_t>ih * W + offset
                     for ow in range(lo):
                         out[ow] = 0
-                    if sw == 1 and hi - lo >= 32:
+                    if sw == 1:
                         memcpy(out + lo, src + lo, (hi - lo) * sizeof(floating))
-                    elif sw == 1:
-                        for ow in range(lo, hi):
-                            out[ow] = src[ow]
                     else:
                         for ow in range(lo, hi):
                             out[ow] = src[ow * sw]
@@ -179,23 +241,28 @@ cdef inline void im2col_plane(const floating* xp, floating* rows,
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-cdef inline void col2im_plane(const floating* rows, floating* xp,
+cdef inline void col2im_plane(const floating* rows, Py_ssize_t ld, floating* xp,
                               int H, int W, int kh, int kw, int sh, int sw,
                               int ph, int pw, int dh, int dw,
                               int Ho, int Wo, const int* table,
                               floating* scratch) noexcept nogil:
-    """Fold one plane's (kh*kw, Ho*Wo) rows into the (H, W) plane ``xp`` (overwritten).
+    """Fold one plane's kh*kw rows (row r at rows + r*ld) into the (H, W) plane ``xp``
+    (overwritten).
 
     Overlapping windows are summed in a fixed order (i, j, oh, ow), so the result does
     not depend on how planes are spread over threads, nor on the method."""
-    cdef int i, j, oh, ow, ih, lo, hi, offset
-    cdef Py_ssize_t e, HW = <Py_ssize_t>H * W, count = <Py_ssize_t>kh * kw * Ho * Wo
+    cdef int i, j, oh, ow, ih, lo, hi, offset, r
+    cdef Py_ssize_t k, HW = <Py_ssize_t>H * W, HoWo = <Py_ssize_t>Ho * Wo
     cdef const floating* row
+    cdef const int* trow
     cdef floating* dst
     if table != NULL:
         memset(scratch, 0, (HW + 1) * sizeof(floating))
-        for e in range(count):
-            scratch[table[e]] += rows[e]
+        for r in range(kh * kw):
+            row = rows + r * ld
+            trow = table + r * HoWo
+            for k in range(HoWo):
+                scratch[trow[k]] += row[k]
         memcpy(xp, scratch, HW * sizeof(floating))
         return
     memset(xp, 0, HW * sizeof(floating))
@@ -203,7 +270,7 @@ cdef inline void col2im_plane(const floating* rows, floating* xp,
         for j in range(kw):
             offset = j * dw - pw
             _valid_columns(W, Wo, sw, offset, &lo, &hi)
-            row = rows + <Py_ssize_t>(i * kw + j) * Ho * Wo
+            row = rows + <Py_ssize_t>(i * kw + j) * ld
             for oh in range(Ho):
                 ih = oh * sh - ph + i * dh
                 if ih >= 0 and ih < H:

@@ -49,7 +49,7 @@ cdef void _im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols,
             c = p % C
             if scratch != NULL:
                 mine = scratch + threadid() * (H * W + 1)
-            im2col_plane(&x[n, c, 0, 0], &cols[n, c * kh * kw, 0],
+            im2col_plane(&x[n, c, 0, 0], &cols[n, c * kh * kw, 0], <Py_ssize_t>Ho * Wo,
                          H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, table, mine)
     free(table)
     free(scratch)
@@ -75,7 +75,7 @@ cdef void _col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] x,
             c = p % C
             if scratch != NULL:
                 mine = scratch + threadid() * (H * W + 1)
-            col2im_plane(&cols[n, c * kh * kw, 0], &x[n, c, 0, 0],
+            col2im_plane(&cols[n, c * kh * kw, 0], <Py_ssize_t>Ho * Wo, &x[n, c, 0, 0],
                          H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, table, mine)
     free(table)
     free(scratch)

@@ -80,6 +80,12 @@ cdef inline int _imin(int a, int b) noexcept nogil:
     return a if a < b else b
 
 
+cdef inline bint _is_2x2(const PoolGeometry* g) noexcept nogil:
+    """kernel 2x2, stride 2, no padding: the windows tile the plane (the divisor is 4
+    whatever count_include_pad says)."""
+    return g.kh == 2 and g.kw == 2 and g.sh == 2 and g.sw == 2 and g.ph == 0 and g.pw == 0
+
+
 # --------------------------------------------------------------------------- max pool
 
 cdef inline floating _select(int take, floating a, floating b) noexcept nogil:
@@ -89,36 +95,45 @@ cdef inline floating _select(int take, floating a, floating b) noexcept nogil:
         return minidl_select_d(take, a, b)
 
 
-cdef void _max_plane_2x2(const PoolGeometry* g, const floating* xp, floating* yp,
+cdef bint _max_plane_2x2(const PoolGeometry* g, const floating* xp, floating* yp,
                          int64_t* ip) noexcept nogil:
-    """The common case kernel 2x2, stride 2, no padding, without loops over the window.
+    """The common case kernel 2x2, stride 2, no padding, without loops over the window;
+    returns False, leaving the plane to _max_plane_nan, if the plane holds a NaN.
 
     A tournament: each row pair keeps its first maximum, then the bottom pair replaces
-    the top one only if strictly larger.  That picks the first maximum in row-major
-    order, and with NaNs ("a NaN wins", so a later NaN beats an earlier one) the last
-    NaN -- the same answers as the sequential scan of _max_plane_nan."""
+    the top one only if strictly larger, which picks the first maximum in row-major
+    order.  Values are selected in registers ("b > a ? b : a" is one maxss; reloading
+    them through the chosen offset made the loads wait on earlier stores) and offsets
+    with integer selects (cmov): no branch on the data."""
     cdef int W = g.W, Ho = g.Ho, Wo = g.Wo
-    cdef int oh, ow, tb, bb, tt
+    cdef int oh, ow, ti, bi, tt
     cdef const floating* p
+    cdef const floating* row
+    cdef floating* yrow
+    cdef int64_t* irow
     cdef floating a, b, c, d, top, bot
-    cdef int64_t ti, bi, base
+    cdef int64_t base
+    cdef bint nan_seen = False
     for oh in range(Ho):
+        row = xp + <Py_ssize_t>(2 * oh) * W
+        yrow = yp + <Py_ssize_t>oh * Wo
+        irow = ip + <Py_ssize_t>oh * Wo
+        base = <int64_t>(2 * oh) * W
         for ow in range(Wo):
-            base = <int64_t>(2 * oh) * W + 2 * ow
-            p = xp + base
+            p = row + 2 * ow
             a = p[0]
             b = p[1]
             c = p[W]
             d = p[W + 1]
-            tb = (b > a) | (b != b)
-            bb = (d > c) | (d != d)
-            top = _select(tb, b, a)
-            bot = _select(bb, d, c)
-            tt = (bot > top) | (bot != bot)
-            ti = tb
-            bi = W + bb
-            yp[oh * Wo + ow] = _select(tt, bot, top)
-            ip[oh * Wo + ow] = base + minidl_select_i(tt, bi, ti)
+            nan_seen |= (a != a) | (b != b) | (c != c) | (d != d)
+            ti = b > a
+            top = b if b > a else a
+            bi = d > c
+            bot = d if d > c else c
+            tt = bot > top
+            yrow[ow] = bot if bot > top else top
+            irow[ow] = base + 2 * ow + (W + bi if tt else ti)
+    return not nan_seen
 
 
 cdef bint _max_plane(const PoolGeometry* g, const floating* xp, floating* yp,
@@ -224,12 +239,14 @@ cdef _max_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
     cdef floating* yp = &y[0, 0, 0, 0]
     cdef int64_t* ip = &idx[0, 0, 0, 0]
     cdef int nt = choose_threads(num_threads, <double>planes * g.Ho * g.Wo * g.kh * g.kw, planes)
-    cdef bint two_by_two = (g.kh == 2 and g.kw == 2 and g.sh == 2 and g.sw == 2
-                            and g.ph == 0 and g.pw == 0)
+    cdef bint two_by_two = _is_2x2(&g)
     with nogil:
         for p in prange(planes, num_threads=nt, schedule='static'):
             if two_by_two:
-                _max_plane_2x2(&g, xp + p * plane_in, yp + p * plane_out, ip + p * plane_out)
+                if not _max_plane_2x2(&g, xp + p * plane_in, yp + p * plane_out,
+                                      ip + p * plane_out):
+                    _max_plane_nan(&g, xp + p * plane_in, yp + p * plane_out,
+                                   ip + p * plane_out)
             elif not _max_plane(&g, xp + p * plane_in, yp + p * plane_out, ip + p * plane_out):
                 _max_plane_nan(&g, xp + p * plane_in, yp + p * plane_out, ip + p * plane_out)
 
@@ -339,6 +356,32 @@ cdef void _avg_backward_plane(const PoolGeometry* g, const floating* dyp,
                     dxp[ih * g.W + iw] += share
 
 
+cdef void _avg_plane_2x2(const PoolGeometry* g, const floating* xp, floating* yp) noexcept nogil:
+    cdef int W = g.W, Wo = g.Wo, oh, ow
+    cdef const floating* p
+    for oh in range(g.Ho):
+        for ow in range(Wo):
+            p = xp + <Py_ssize_t>(2 * oh) * W + 2 * ow
+            yp[oh * Wo + ow] = <floating>((<double>p[0] + p[1] + p[W] + p[W + 1]) / 4)
+
+
+cdef void _avg_backward_plane_2x2(const PoolGeometry* g, const floating* dyp,
+                                  floating* dxp) noexcept nogil:
+    cdef int W = g.W, Wo = g.Wo, oh, ow
+    cdef floating share
+    cdef floating* p
+    if g.H != 2 * g.Ho or W != 2 * Wo:  # a last odd row/column gets no gradient
+        memset(dxp, 0, <size_t>g.H * W * sizeof(floating))
+    for oh in range(g.Ho):
+        for ow in range(Wo):
+            share = <floating>(dyp[oh * Wo + ow] / 4.0)
+            p = dxp + <Py_ssize_t>(2 * oh) * W + 2 * ow
+            p[0] = share
+            p[1] = share
+            p[W] = share
+            p[W + 1] = share
+
+
 cdef _avg_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                   PoolGeometry g, int num_threads):
     cdef Py_ssize_t p, planes = <Py_ssize_t>g.N * g.C
@@ -346,9 +389,13 @@ cdef _avg_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef floating* yp = &y[0, 0, 0, 0]
     cdef int nt = choose_threads(num_threads, <double>planes * g.Ho * g.Wo * g.kh * g.kw, planes)
+    cdef bint two_by_two = _is_2x2(&g)
     with nogil:
         for p in prange(planes, num_threads=nt, schedule='static'):
-            _avg_plane(&g, xp + p * plane_in, yp + p * plane_out)
+            if two_by_two:
+                _avg_plane_2x2(&g, xp + p * plane_in, yp + p * plane_out)
+            else:
+                _avg_plane(&g, xp + p * plane_in, yp + p * plane_out)
 
 
 cdef _avg_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx,
@@ -359,9 +406,13 @@ cdef _avg_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx,
     cdef floating* dxp = &dx[0, 0, 0, 0]
     cdef int nt = choose_threads(
         num_threads, <double>planes * (g.Ho * g.Wo * g.kh * g.kw + g.H * g.W), planes)
+    cdef bint two_by_two = _is_2x2(&g)
     with nogil:
         for p in prange(planes, num_threads=nt, schedule='static'):
-            _avg_backward_plane(&g, dyp + p * plane_out, dxp + p * plane_in)
+            if two_by_two:
+                _avg_backward_plane_2x2(&g, dyp + p * plane_out, dxp + p * plane_in)
+            else:
+                _avg_backward_plane(&g, dyp + p * plane_out, dxp + p * plane_in)
 
 
 def avg_pool2d_forward(x, kernel_size, stride, padding, bint count_include_pad,

@@ -7,6 +7,7 @@ that does not apply or is not installed are never called (see suite.plan_rows).
 import numpy as np
 
 from minidl.bench.pure_python import conv2d_lists
+from minidl.bench.shapes import gemm_flops
 
 FWD, FWD_BWD = "fwd", "fwd+bwd"
 MINIDL, NAIVE, PURE_PYTHON, NUMPY_GEMM, TORCH = (
@@ -14,14 +15,14 @@ MINIDL, NAIVE, PURE_PYTHON, NUMPY_GEMM, TORCH = (
 
 
 # ---- inputs ---------------------------------------------------------------------------
-def conv_arrays(shape, rng):
-    """x (N, C, H, W), weight (F, C, k, k), bias (F,), grad_out (N, F, Ho, Wo), float32."""
-    x = rng.standard_normal((shape.n, shape.c, shape.h, shape.w), dtype=np.float32)
+def conv_arrays(shape, rng, dtype=np.float32):
+    """x (N, C, H, W), weight (F, C, k, k), bias (F,), grad_out (N, F, Ho, Wo) of ``dtype``."""
+    x = rng.standard_normal((shape.n, shape.c, shape.h, shape.w), dtype=dtype)
     fan_in = shape.c * shape.k * shape.k
-    w = rng.standard_normal((shape.f, shape.c, shape.k, shape.k), dtype=np.float32)
-    w /= np.float32(np.sqrt(fan_in))
-    b = rng.standard_normal(shape.f, dtype=np.float32)
-    g = rng.standard_normal(shape.out_shape, dtype=np.float32)
+    w = rng.standard_normal((shape.f, shape.c, shape.k, shape.k), dtype=dtype)
+    w /= w.dtype.type(np.sqrt(fan_in))
+    b = rng.standard_normal(shape.f, dtype=dtype)
+    g = rng.standard_normal(shape.out_shape, dtype=dtype)
     return x, w, b, g
 
 
@@ -61,105 +62,78 @@ def arrays_for(op, shape, rng):
 
 
 # ---- one framework, one op: (forward function, differentiable inputs, grad_out) -------
-def _minidl_problem(op, shape, arrays):
-    import minidl
-    import minidl.nn.functional as F
-
+def _problem(F, leaf, constant, op, shape, arrays):
+    """F: the framework's functional module; leaf(ndarray) -> a tensor that requires grad;
+    constant(ndarray) -> what the framework takes for grad_out and targets."""
     if op == "conv2d":
         x, w, b, g = arrays
-        ins = [minidl.tensor(a, requires_grad=True) for a in (x, w, b)]
-        return (lambda x, w, b: F.conv2d(x, w, b, stride=shape.stride, padding=shape.padding)), ins, g
-    if op == "max_pool2d":
+        return ((lambda x, w, b: F.conv2d(x, w, b, stride=shape.stride, padding=shape.padding)),
+                [leaf(a) for a in (x, w, b)], constant(g))
+    if op in ("max_pool2d", "avg_pool2d"):
         x, g = arrays
-        return (lambda x: F.max_pool2d(x, shape.k)), [minidl.tensor(x, requires_grad=True)], g
-    if op == "avg_pool2d":
-        x, g = arrays
-        return (lambda x: F.avg_pool2d(x, shape.k)), [minidl.tensor(x, requires_grad=True)], g
+        pool = getattr(F, op)
+        return (lambda x: pool(x, shape.k)), [leaf(x)], constant(g)
     if op == "linear":
         x, w, b, g = arrays
-        return F.linear, [minidl.tensor(a, requires_grad=True) for a in (x, w, b)], g
+        return F.linear, [leaf(a) for a in (x, w, b)], constant(g)
     if op == "cross_entropy":
         logits, target = arrays
-        return ((lambda z: F.cross_entropy(z, target)),
-                [minidl.tensor(logits, requires_grad=True)], None)
+        target = constant(target)
+        return (lambda z: F.cross_entropy(z, target)), [leaf(logits)], None
     raise ValueError(f"unknown op {op!r}")
 
 
-def _torch_problem(torch, op, shape, arrays):
+def _call(no_grad, problem, pass_):
+    """One call of the problem's op: under ``no_grad`` for fwd, with autograd for fwd+bwd."""
+    forward, inputs, grad_out = problem
+    if pass_ == FWD:
+        def call():
+            with no_grad():
+                forward(*inputs)
+        return call
+
+    def call_backward():
+        for t in inputs:
+            t.grad = None
+        out = forward(*inputs)
+        if grad_out is None:
+            out.backward()
+        else:
+            out.backward(grad_out)
+    return call_backward
+
+
+def minidl_call(op, shape, pass_, arrays):
+    """One minidl call through the public ops (grad_out and targets stay ndarrays)."""
+    import minidl
+    import minidl.nn.functional as F
+
+    def leaf(a):
+        return minidl.tensor(a, requires_grad=True)
+
+    return _call(minidl.no_grad, _problem(F, leaf, lambda a: a, op, shape, arrays), pass_)
+
+
+def torch_call(torch, op, shape, pass_, arrays):
+    """One PyTorch eager call of the same op on copies of the same arrays."""
     import torch.nn.functional as TF
 
     def leaf(a):
         return torch.tensor(a, requires_grad=True)
 
-    if op == "conv2d":
-        x, w, b, g = arrays
-        return ((lambda x, w, b: TF.conv2d(x, w, b, stride=shape.stride, padding=shape.padding)),
-                [leaf(a) for a in (x, w, b)], torch.tensor(g))
-    if op == "max_pool2d":
-        x, g = arrays
-        return (lambda x: TF.max_pool2d(x, shape.k)), [leaf(x)], torch.tensor(g)
-    if op == "avg_pool2d":
-        x, g = arrays
-        return (lambda x: TF.avg_pool2d(x, shape.k)), [leaf(x)], torch.tensor(g)
-    if op == "linear":
-        x, w, b, g = arrays
-        return TF.linear, [leaf(a) for a in (x, w, b)], torch.tensor(g)
-    if op == "cross_entropy":
-        logits, target = arrays
-        target_t = torch.tensor(target)
-        return (lambda z: TF.cross_entropy(z, target_t)), [leaf(logits)], None
-    raise ValueError(f"unknown op {op!r}")
-
-
-def minidl_call(op, shape, pass_, arrays):
-    """One minidl call through the public ops (autograd recording for fwd+bwd only)."""
-    import minidl
-
-    forward, inputs, grad_out = _minidl_problem(op, shape, arrays)
-    if pass_ == FWD:
-        def call():
-            with minidl.no_grad():
-                forward(*inputs)
-        return call
-
-    def call_backward():
-        for t in inputs:
-            t.grad = None
-        out = forward(*inputs)
-        if grad_out is None:
-            out.backward()
-        else:
-            out.backward(grad_out)
-    return call_backward
-
-
-def torch_call(torch, op, shape, pass_, arrays):
-    """One PyTorch eager call: under no_grad for fwd, with autograd for fwd+bwd."""
-    forward, inputs, grad_out = _torch_problem(torch, op, shape, arrays)
-    if pass_ == FWD:
-        def call():
-            with torch.no_grad():
-                forward(*inputs)
-        return call
-
-    def call_backward():
-        for t in inputs:
-            t.grad = None
-        out = forward(*inputs)
-        if grad_out is None:
-            out.backward()
-        else:
-            out.backward(grad_out)
-    return call_backward
+    return _call(torch.no_grad, _problem(TF, leaf, torch.tensor, op, shape, arrays), pass_)
 
 
 # ---- naive reference loops (minidl.reference), on the first n_images of the batch ------
 def naive_call(op, shape, pass_, arrays, n_images):
     from minidl import reference as ref
 
+    def first(a):
+        return np.ascontiguousarray(a[:n_images])
+
     if op == "conv2d":
         x, w, b, g = arrays
-        x, g = np.ascontiguousarray(x[:n_images]), np.ascontiguousarray(g[:n_images])
+        x, g = first(x), first(g)
         kw = dict(stride=shape.stride, padding=shape.padding)
         if pass_ == FWD:
             return lambda: ref.conv2d_forward(x, w, b, **kw)
@@ -172,42 +146,33 @@ def naive_call(op, shape, pass_, arrays, n_images):
             ref.conv2d_forward(x, w, b, **kw)
             backward(x, w, g, **kw)
         return conv_fwd_bwd
-    if op == "max_pool2d":
-        x, g = arrays
-        x, g = np.ascontiguousarray(x[:n_images]), np.ascontiguousarray(g[:n_images])
+    if op in ("max_pool2d", "avg_pool2d"):
+        x, g = (first(a) for a in arrays)
+        forward = getattr(ref, f"{op}_forward")
         if pass_ == FWD:
-            return lambda: ref.max_pool2d_forward(x, shape.k)
-
-        def max_fwd_bwd():
-            _, indices = ref.max_pool2d_forward(x, shape.k)
-            ref.max_pool2d_backward(g, indices, x.shape)
-        return max_fwd_bwd
-    if op == "avg_pool2d":
-        x, g = arrays
-        x, g = np.ascontiguousarray(x[:n_images]), np.ascontiguousarray(g[:n_images])
-        if pass_ == FWD:
-            return lambda: ref.avg_pool2d_forward(x, shape.k)
-
-        def avg_fwd_bwd():
-            ref.avg_pool2d_forward(x, shape.k)
-            ref.avg_pool2d_backward(g, x.shape, shape.k)
-        return avg_fwd_bwd
+            return lambda: forward(x, shape.k)
+        if op == "max_pool2d":
+            def pool_fwd_bwd():
+                _, indices = forward(x, shape.k)
+                ref.max_pool2d_backward(g, indices, x.shape)
+        else:
+            def pool_fwd_bwd():
+                forward(x, shape.k)
+                ref.avg_pool2d_backward(g, x.shape, shape.k)
+        return pool_fwd_bwd
     raise ValueError(f"no naive reference for {op!r}")
 
 
 # ---- numpy's matmul on the GEMM(s) of the same shape: the BLAS limit --------------------
-def gemm_problem(op, shape, pass_, rng):
+def gemm_problem(op, shape, pass_, rng, dtype=np.float32):
     """(callable, flops): the GEMM a conv2d / linear performs (fwd: 1 GEMM; fwd+bwd: 3)."""
-    if op == "conv2d":
-        m, k, n = shape.gemm  # weight (F, C*k*k) @ cols (C*k*k, N*Ho*Wo)
-    elif op == "linear":
-        m, k, n = shape.n, shape.in_features, shape.out_features
-    else:
+    if op not in ("conv2d", "linear"):
         raise ValueError(f"no GEMM for {op!r}")
-    a = rng.standard_normal((m, k), dtype=np.float32)
-    bmat = rng.standard_normal((k, n), dtype=np.float32)
-    c = np.empty((m, n), dtype=np.float32)
-    flops = 2.0 * m * k * n
+    m, k, n = shape.gemm  # conv2d: weight (F, C*k*k) @ cols (C*k*k, N*Ho*Wo)
+    a = rng.standard_normal((m, k), dtype=dtype)
+    bmat = rng.standard_normal((k, n), dtype=dtype)
+    c = np.empty((m, n), dtype=dtype)
+    flops = gemm_flops(m, k, n)
     if pass_ == FWD:
         return (lambda: np.matmul(a, bmat, out=c)), flops
     da = np.empty_like(a)

@@ -1,15 +1,17 @@
-"""The shapes every benchmark runs at (those of benchmarks/bench_kernels.py, issue 2).
+"""The shapes every benchmark runs at (benchmarks/bench_kernels.py, issue 2, times the
+conv layers of every family but MNIST-like; the suite of issue 5 times them all).
 
 Each family has convolution layers; pooling (2x2, stride 2) runs on each layer's conv
 output, linear on a classifier-sized GEMM of the same family, cross-entropy on (N, 10)
 logits.
 """
+import dataclasses
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class ConvShape:
-    """One conv2d layer: input (n, c, h, w), weight (f, c, k, k)."""
+class _ImageShape:
+    """The input (n, c, h, w) of one layer of a shape family."""
 
     family: str
     layer: str
@@ -17,14 +19,24 @@ class ConvShape:
     c: int
     h: int
     w: int
-    f: int
-    k: int
-    stride: int = 1
-    padding: int = 0
 
     @property
     def name(self):
         return f"{self.family} {self.layer}"
+
+    def with_n(self, n):
+        """The same layer at batch size ``n``."""
+        return dataclasses.replace(self, n=n)
+
+
+@dataclass(frozen=True)
+class ConvShape(_ImageShape):
+    """One conv2d layer: input (n, c, h, w), weight (f, c, k, k)."""
+
+    f: int
+    k: int
+    stride: int = 1
+    padding: int = 0
 
     @property
     def label(self):
@@ -50,29 +62,14 @@ class ConvShape:
 
     @property
     def flops(self):
-        m, k, n = self.gemm
-        return 2.0 * m * k * n
-
-    def with_n(self, n):
-        return ConvShape(self.family, self.layer, n, self.c, self.h, self.w, self.f,
-                         self.k, self.stride, self.padding)
+        return gemm_flops(*self.gemm)
 
 
 @dataclass(frozen=True)
-class PoolShape:
+class PoolShape(_ImageShape):
     """Pooling input (n, c, h, w), window k, stride k."""
 
-    family: str
-    layer: str
-    n: int
-    c: int
-    h: int
-    w: int
     k: int = 2
-
-    @property
-    def name(self):
-        return f"{self.family} {self.layer}"
 
     @property
     def label(self):
@@ -97,8 +94,13 @@ class LinearShape:
         return f"N={self.n} {self.in_features}->{self.out_features}"
 
     @property
+    def gemm(self):
+        """(M, K, N) of the forward GEMM x (n, in) @ weight.T (in, out)."""
+        return self.n, self.in_features, self.out_features
+
+    @property
     def flops(self):
-        return 2.0 * self.n * self.in_features * self.out_features
+        return gemm_flops(*self.gemm)
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,11 @@ LOSS_SHAPES = (
     LossShape("CIFAR-like", 64),
     LossShape("CS231n", 100),
 )
+
+
+def gemm_flops(m, k, n):
+    """Floating-point operations of one (m, k) @ (k, n) matrix product."""
+    return 2.0 * m * k * n
 
 
 def select(shapes, families):

@@ -13,7 +13,7 @@ import numpy as np
 from minidl.bench import ops, shapes
 from minidl.bench.ops import FWD, FWD_BWD, NAIVE, NUMPY_GEMM, PURE_PYTHON, TORCH
 from minidl.bench.threads import thread_count
-from minidl.bench.timing import Stats, time_interleaved
+from minidl.bench.timing import gflops, time_interleaved
 
 OPS = ("conv2d", "max_pool2d", "avg_pool2d", "linear", "cross_entropy")
 COMPARATORS = (NAIVE, PURE_PYTHON, NUMPY_GEMM, TORCH)
@@ -149,11 +149,6 @@ def _naive_batch(call_for_n, n_total, budget):
     return max(1, min(n_total, n))
 
 
-def _scaled(stats, factor):
-    return Stats(stats.median * factor, stats.min * factor, stats.max * factor,
-                 stats.repeats, stats.number)
-
-
 def measure_row(spec, config, torch):
     rng = np.random.default_rng(config.seed)
     arrays = ops.arrays_for(spec.op, spec.shape, rng)
@@ -180,8 +175,7 @@ def measure_row(spec, config, torch):
         note = f"pure-Python lists: {config.naive_repeats} repeat(s)"
     elif spec.comparator == NUMPY_GEMM:
         other_fn, flops = ops.gemm_problem(spec.op, spec.shape, spec.pass_, rng)
-        m, k, n = (spec.shape.gemm if spec.op == "conv2d"
-                   else (spec.shape.n, spec.shape.in_features, spec.shape.out_features))
+        m, k, n = spec.shape.gemm
         note = f"GEMM {m}x{k} @ {k}x{n}" + (" (+2 backward GEMMs)" if spec.pass_ == FWD_BWD else "")
     else:
         raise ValueError(f"unknown comparator {spec.comparator!r}")
@@ -192,13 +186,13 @@ def measure_row(spec, config, torch):
     stats = time_interleaved({"minidl": minidl_fn, "other": other_fn}, config.repeats,
                              min_time=config.min_time, warmup=warmup,
                              repeats_override=override)
-    other = _scaled(stats["other"], scale)
+    other = stats["other"].scaled(scale)
     row = _row_dict(spec.op, spec.shape, spec.pass_, spec.threads, spec.comparator,
                     stats["minidl"], other, note)
     if flops:
-        row["minidl_gflops"] = flops / stats["minidl"].median / 1e9
+        row["minidl_gflops"] = gflops(flops, stats["minidl"].median)
         if spec.comparator == NUMPY_GEMM:
-            row["other_gflops"] = flops / other.median / 1e9
+            row["other_gflops"] = gflops(flops, other.median)
     return row
 
 

@@ -20,8 +20,36 @@ class Stats:
     repeats: int
     number: int  # calls per sample
 
+    @classmethod
+    def of(cls, samples, number=1):
+        """Median, min and max of ``samples`` (seconds per call)."""
+        return cls(median=statistics.median(samples), min=min(samples), max=max(samples),
+                   repeats=len(samples), number=number)
+
+    def scaled(self, factor):
+        """The same statistics times ``factor`` (a time measured on part of a batch)."""
+        return Stats(self.median * factor, self.min * factor, self.max * factor,
+                     self.repeats, self.number)
+
     def to_dict(self):
         return asdict(self)
+
+
+def gflops(flops, seconds):
+    return flops / seconds / 1e9
+
+
+def time_calls(fn, repeats, warmup=1):
+    """Seconds of each of ``repeats`` back-to-back calls of fn() (after ``warmup`` untimed
+    calls), one call per sample and no interleaving."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def _calibrate(fn, min_time):
@@ -84,13 +112,4 @@ def time_interleaved(fns, repeats, min_time=0.01, warmup=1, repeats_override=Non
     finally:
         if gc_was_enabled:
             gc.enable()
-    return {
-        name: Stats(
-            median=statistics.median(values),
-            min=min(values),
-            max=max(values),
-            repeats=len(values),
-            number=numbers[name],
-        )
-        for name, values in samples.items()
-    }
+    return {name: Stats.of(values, numbers[name]) for name, values in samples.items()}

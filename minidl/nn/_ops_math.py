@@ -380,6 +380,8 @@ def reshape(x, *shape):
 
 
 def _dim(d, ndim, what):
+    if type(d) is int and -ndim <= d < ndim:  # the common case, fast
+        return d % ndim
     if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
         raise TypeError(f"{what}: dim must be an int, got {d!r}")
     n = builtins.max(ndim, 1)

@@ -10,7 +10,14 @@ from minidl import random as _random
 def relu(input):
     xd = input.data
     out = np.maximum(xd, 0)
-    return record(out, (input,), lambda g: (g * (xd > 0),))
+
+    def backward(g):
+        # the float mask (x > 0) written straight into the result, then scaled by g in
+        # place: no bool temporary, no bool -> float cast pass
+        gx = np.greater(xd, 0, out=np.empty(xd.shape, g.dtype))
+        return (np.multiply(gx, g, out=gx),)
+
+    return record(out, (input,), backward)
 
 
 def sigmoid(input):
@@ -35,8 +42,10 @@ def softmax(input, dim):
 
 
 def _log_softmax(xd, axis):
-    shifted = xd - np.max(xd, axis=axis, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    # ufunc methods rather than the np.max / np.sum wrappers: same results, fewer calls
+    shifted = xd - np.maximum.reduce(xd, axis=axis, keepdims=True)
+    return np.subtract(shifted, np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True)),
+                       out=shifted)
 
 
 def log_softmax(input, dim):
@@ -49,6 +58,20 @@ def log_softmax(input, dim):
 
 
 # ---- losses -------------------------------------------------------------------------
+_ROWS = {}  # n -> read-only arange(n): the row index of the (N, C) fast path
+
+
+def _rows(n):
+    rows = _ROWS.get(n)
+    if rows is None:
+        if len(_ROWS) > 64:
+            _ROWS.clear()
+        rows = np.arange(n)
+        rows.flags.writeable = False
+        _ROWS[n] = rows
+    return rows
+
+
 def cross_entropy(input, target, reduction="mean"):
     """Softmax cross-entropy of logits ``input`` (N, C) (or (C,), or (N, C, d1, ...))
     against integer class indices ``target`` (N,) (or (), or (N, d1, ...)).
@@ -57,28 +80,37 @@ def cross_entropy(input, target, reduction="mean"):
     """
     xd = input.data
     td = V.class_targets(target, xd, "cross_entropy")
-    V.reduction(reduction, "cross_entropy")
-    logp = _log_softmax(xd, 0 if xd.ndim == 1 else 1)
-    picked = np.expand_dims(td, 0 if xd.ndim == 1 else 1)
-    losses = -np.squeeze(np.take_along_axis(logp, picked, 0 if xd.ndim == 1 else 1),
-                         0 if xd.ndim == 1 else 1)
-    if reduction == "none":
-        out = losses
-    elif reduction == "sum":
-        out = losses.sum()
-    else:
-        out = losses.mean() if losses.size else np.asarray(np.nan, xd.dtype)
+    if reduction != "mean":
+        V.reduction(reduction, "cross_entropy")
     axis = 0 if xd.ndim == 1 else 1
-    count = losses.size
+    logp = _log_softmax(xd, axis)
+    if xd.ndim == 2:  # the common case: one fancy-index pick per row
+        index = (_rows(xd.shape[0]), td)
+        picked = logp[index]
+    else:
+        index = np.expand_dims(td, axis)
+        picked = np.take_along_axis(logp, index, axis).reshape(td.shape)
+    count = picked.size
+    if reduction == "none":
+        out = np.negative(picked, out=picked)
+    elif reduction == "sum":
+        out = -np.add.reduce(picked, axis=None)
+    elif count:
+        out = -np.add.reduce(picked, axis=None) / count
+    else:
+        out = np.asarray(np.nan, xd.dtype)
 
     def backward(g):
-        gx = np.exp(logp)  # softmax
-        np.put_along_axis(gx, picked, np.take_along_axis(gx, picked, axis) - 1, axis)
+        gx = np.exp(logp)  # softmax (a new array: logp must survive a retained graph)
+        if xd.ndim == 2:
+            gx[index] -= 1
+        else:
+            np.put_along_axis(gx, index, np.take_along_axis(gx, index, axis) - 1, axis)
         if reduction == "none":
-            return (gx * np.expand_dims(g, axis),)
+            return (np.multiply(gx, np.expand_dims(g, axis), out=gx),)
         if reduction == "mean":
             g = g / count
-        return (gx * g,)
+        return (np.multiply(gx, g, out=gx),)
 
     return record(np.asarray(out, dtype=xd.dtype), (input,), backward)
 

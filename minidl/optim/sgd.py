@@ -35,25 +35,32 @@ class SGD(Optimizer):
 
     def step(self):
         """Update every parameter that has a gradient, in place."""
+        state = self.state
+        state_of = dict.get  # the state is keyed by id(p); skip _ParamState's wrapper
+        multiply, subtract = np.multiply, np.subtract
         for group in self.param_groups:
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             weight_decay, nesterov = group["weight_decay"], group["nesterov"]
+            maximize = group["maximize"]
             for p in group["params"]:
-                if p.grad is None:
+                d_p = p.grad
+                if d_p is None:
                     continue
-                d_p = np.asarray(p.grad)
-                if group["maximize"]:
+                data = p.data
+                if maximize:
                     d_p = -d_p
                 if weight_decay != 0:
-                    d_p = d_p + weight_decay * p.data
+                    d_p = d_p + weight_decay * data
                 if momentum != 0:
-                    state = self.state.get(p)
-                    if state is None or state.get("momentum_buffer") is None:
-                        buf = np.array(d_p, dtype=p.data.dtype, copy=True)
-                        self.state[p] = {"momentum_buffer": buf}
+                    st = state_of(state, id(p))
+                    buf = None if st is None else st.get("momentum_buffer")
+                    if buf is None:
+                        buf = np.array(d_p, dtype=data.dtype, copy=True)
+                        state[p] = {"momentum_buffer": buf}
                     else:
-                        buf = state["momentum_buffer"]
-                        buf *= momentum
+                        multiply(buf, momentum, out=buf)
                         buf += d_p if dampening == 0 else (1 - dampening) * d_p
                     d_p = d_p + momentum * buf if nesterov else buf
-                p.data -= lr * d_p
+                # p -= lr * d_p (the product rounded first, as before)
+                step = multiply(d_p, lr)
+                subtract(data, step, out=data)

@@ -1,0 +1,58 @@
+"""The shortcuts taken for speed in the data path and ``minidl train`` keep their meaning."""
+import gc
+
+import numpy as np
+import pytest
+
+from minidl.cli import gc_quiet
+from minidl.data import DataLoader, random_shift
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("transform", [None, lambda x: x, "view_of_X"])
+def test_batches_never_alias_the_data(shuffle, transform):
+    X = np.arange(10 * 1 * 2 * 2, dtype=np.float32).reshape(10, 1, 2, 2)
+    y = np.arange(10)
+    saved = X.copy()
+    if transform == "view_of_X":
+        def transform(xb):  # a (bad) transform returning part of X itself
+            return X[:len(xb)]
+    loader = DataLoader(X, y, batch_size=4, shuffle=shuffle, seed=0, transform=transform)
+    for xb, _ in loader:
+        assert not np.shares_memory(xb.data, X)
+        xb.data[...] = -1
+    np.testing.assert_array_equal(X, saved)
+
+
+def _shift_by(image, dy, dx):
+    out = np.zeros_like(image)
+    h, w = image.shape[1:]
+    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        image[:, max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    return out
+
+
+@pytest.mark.parametrize("max_shift", [1, 2])
+def test_random_shift_matches_a_per_image_shift_with_the_drawn_offsets(max_shift):
+    images = np.random.default_rng(0).random((40, 2, 5, 6)).astype(np.float32)
+    shifted = random_shift(max_shift, seed=3)(images)
+    # the offsets are the generator's first 2n draws: dy for every image, then dx
+    dy, dx = np.random.default_rng(3).integers(-max_shift, max_shift + 1, size=(2, 40))
+    for i in range(40):
+        np.testing.assert_array_equal(shifted[i], _shift_by(images[i], dy[i], dx[i]))
+    assert shifted.flags.c_contiguous and shifted.flags.writeable
+
+
+def test_gc_quiet_restores_the_collector_and_leaves_a_callers_freeze_alone():
+    assert gc.get_freeze_count() == 0
+    with gc_quiet():
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with gc_quiet():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
