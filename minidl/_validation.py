@@ -9,6 +9,23 @@ import numpy as np
 _INT = (int, np.integer)
 
 
+# ---- tensor arguments -----------------------------------------------------------------
+def data_of(what, name, value):
+    """The ndarray of a Tensor argument; a TypeError naming the argument for anything else
+    (an ndarray's own ``.data`` is a memoryview, so it is caught here too)."""
+    data = getattr(value, "data", None)
+    if type(data) is np.ndarray and hasattr(value, "requires_grad"):
+        return data
+    hint = " (wrap arrays with minidl.tensor(...))" if isinstance(value, np.ndarray) else ""
+    raise TypeError(f"{what}: argument '{name}' must be a minidl.Tensor, "
+                    f"not {type(value).__name__}{hint}")
+
+
+def optional_data_of(what, name, value):
+    """data_of for an argument that may be None (a bias)."""
+    return None if value is None else data_of(what, name, value)
+
+
 # ---- small scalars ------------------------------------------------------------------
 def dim_index(dim, ndim, what):
     """``dim`` as a non-negative axis of an ``ndim``-dimensional tensor."""

@@ -59,6 +59,7 @@ def random_shift(max_shift=1, seed=None):
             padded, (n, c, 2 * s + 1, 2 * s + 1, h, w), strides + strides[2:], writeable=False)
         return windows[np.arange(n), :, s - dy, s - dx]
 
+    shift.returns_new_array = True  # DataLoader need not copy the result
     return shift
 
 
@@ -105,6 +106,13 @@ class DataLoader:
             order = rng.permutation(n)
         else:
             order = None
+        # A shuffled batch is a gather (a new array) and so is the output of a transform
+        # that says so (random_shift): those are wrapped as they are, anything else
+        # (a slice of X, a user transform's array) is copied.
+        if self.transform is None:
+            fresh = order is not None
+        else:
+            fresh = getattr(self.transform, "returns_new_array", False)
         for b in range(len(self)):
             start = b * self.batch_size
             index = slice(start, start + self.batch_size) if order is None \
@@ -112,8 +120,8 @@ class DataLoader:
             xb, yb = self.X[index], self.y[index]
             if self.transform is not None:
                 xb = self.transform(xb)
-            if type(xb) is np.ndarray and xb.flags.c_contiguous and xb.flags.writeable \
-                    and not np.may_share_memory(xb, self.X):
-                yield Tensor(xb), yb  # a fresh batch array (a gather): no second copy
+            if fresh and type(xb) is np.ndarray and xb.flags.c_contiguous \
+                    and xb.flags.writeable and not np.may_share_memory(xb, self.X):
+                yield Tensor(xb), yb  # a new array made for this batch: no second copy
             else:
                 yield tensor(np.ascontiguousarray(xb)), yb

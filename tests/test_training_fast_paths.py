@@ -24,6 +24,20 @@ def test_batches_never_alias_the_data(shuffle, transform):
     np.testing.assert_array_equal(X, saved)
 
 
+def test_a_transform_reusing_its_output_array_still_gives_separate_batches():
+    X = np.arange(8 * 4, dtype=np.float32).reshape(8, 1, 2, 2)
+    buffer = np.empty((2, 1, 2, 2), np.float32)
+
+    def into_buffer(xb):
+        np.copyto(buffer, xb)
+        return buffer
+
+    batches = [xb for xb, _ in DataLoader(X, np.arange(8), batch_size=2, shuffle=True,
+                                          seed=0, transform=into_buffer)]
+    assert len({id(b.data) for b in batches}) == 4
+    assert not any(np.shares_memory(b.data, buffer) for b in batches)
+
+
 def _shift_by(image, dy, dx):
     out = np.zeros_like(image)
     h, w = image.shape[1:]

@@ -87,6 +87,26 @@ CASES = [
     ("T(3, 4) @ T(5, 2)", ValueError, r"\(3, 4\).*\(5, 2\)"),
     ("T(3, 4).reshape(5, 5)", ValueError, r"\(3, 4\).*\(5, 5\)"),
     ("T(3, 4).sum(dim=3)", IndexError, r"dim 3 out of range"),
+    # arguments that are not Tensors at all (an ndarray's .data is a memoryview)
+    (f"F.conv2d(np.ones((2, 3, 8, 8), np.float32), {W})", TypeError, r"conv2d: argument 'input' must be a minidl.Tensor, not ndarray"),
+    (f"F.conv2d({X}, np.ones((4, 3, 3, 3), np.float32))", TypeError, r"argument 'weight'.*not ndarray"),
+    (f"F.conv2d({X}, {W}, np.ones(4, np.float32))", TypeError, r"argument 'bias'.*not ndarray"),
+    ("F.conv1d([[[1.0]]], T(1, 1, 1))", TypeError, r"conv1d: argument 'input'.*not list"),
+    ("F.conv_transpose2d(None, T(3, 4, 3, 3))", TypeError, r"argument 'input'.*NoneType"),
+    ("F.max_pool2d(np.ones((1, 1, 4, 4)), 2)", TypeError, r"max_pool2d: argument 'input'"),
+    ("F.avg_pool2d('x', 2)", TypeError, r"avg_pool2d: argument 'input'.*str"),
+    ("F.linear(np.ones((2, 3), np.float32), T(4, 3))", TypeError, r"linear: argument 'input'"),
+    ("F.linear(T(2, 3), np.ones((4, 3), np.float32))", TypeError, r"linear: argument 'weight'"),
+    ("F.linear(T(2, 3), T(4, 3), [0.0] * 4)", TypeError, r"linear: argument 'bias'"),
+    ("F.relu(np.ones(3))", TypeError, r"relu: argument 'input'"),
+    ("F.sigmoid(np.ones(3))", TypeError, r"sigmoid: argument 'input'"),
+    ("F.tanh(1.0)", TypeError, r"tanh: argument 'input'.*float"),
+    ("F.softmax(np.ones((2, 3)), 1)", TypeError, r"softmax: argument 'input'"),
+    ("F.log_softmax(np.ones((2, 3)), 1)", TypeError, r"log_softmax: argument 'input'"),
+    ("F.cross_entropy(np.ones((2, 3)), np.array([0, 1]))", TypeError, r"cross_entropy: argument 'input'"),
+    ("F.mse_loss(np.ones(3), T(3))", TypeError, r"mse_loss: argument 'input'"),
+    ("F.dropout(np.ones(3), 0.5)", TypeError, r"dropout: argument 'input'"),
+    ("F.flatten(np.ones((2, 3)))", TypeError, r"flatten: argument 'input'"),
 ]
 
 

@@ -24,14 +24,25 @@ from minidl._kernels._conv import (  # noqa: E402
 from minidl._kernels._pooling import (  # noqa: E402
     max_pool2d_forward, max_pool2d_backward, avg_pool2d_forward, avg_pool2d_backward,
 )
+from minidl._kernels import _conv, _im2col, _pooling  # noqa: E402
 from minidl import _threads  # noqa: E402
 
 # scipy's BLAS (called from inside our OpenMP regions) is now loaded: pin its threads.
 _threads._configure_blas()
 
+
+
+def planned_threads(kernel):
+    """How many threads the last call of ``kernel`` (a function of this package) planned:
+    at most its ``num_threads``, fewer when the job is too small to split."""
+    modules = {"minidl._kernels._conv": _conv, "minidl._kernels._im2col": _im2col,
+               "minidl._kernels._pooling": _pooling}
+    return modules[kernel.__module__].planned_threads()
+
+
 __all__ = [
     "openmp_enabled", "im2col", "col2im",
     "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
     "max_pool2d_forward", "max_pool2d_backward",
-    "avg_pool2d_forward", "avg_pool2d_backward",
+    "avg_pool2d_forward", "avg_pool2d_backward", "planned_threads",
 ]

@@ -9,7 +9,9 @@ tiny dimension HoWo):
   backward input   cols_g              = W_gᵀ @ dY_g ;  dx[n] = col2im(cols[:, n])
   backward weight  dW_g               += dY_g @ cols_gᵀ ;  db = Σ dY
 where CK_g = (C/groups)*kh*kw and dY (F, nb*HoWo) is the batch's grad_out gathered side
-by side.  With nb == 1 (large planes) the GEMMs read/write y[n], dy[n] directly.  BLAS is
+by side.  With nb == 1 (large planes; always for the input gradient) the GEMMs read/write
+y[n], dy[n] directly.  The forward can keep its im2col of the whole input (keep_cols) for
+the weight gradient, which then skips its own.  BLAS is
 column-major, so each row-major product above is passed as its transpose.
 
 Determinism: batches (and the weight gradient's chunks of batches, each summed into its
@@ -24,8 +26,8 @@ from libc.string cimport memcpy
 from cython cimport floating
 
 from minidl._kernels._helpers cimport (
-    choose_threads, gemm, im2col_plane, col2im_plane,
-    new_gather_table,
+    minidl_planned_threads, choose_threads, gemm, im2col_plane, col2im_plane,
+    new_gather_table, plane_scratch_len, use_padded, pad_plane, unfold_padded,
 )
 
 cnp.import_array()
@@ -39,6 +41,7 @@ cdef enum:
     # layers (~1e5) stay on one thread, a CIFAR-size layer (~1e7) uses two.
     MIN_SPLIT_WORK = 1 << 18
     MAX_SPLIT = 8
+    LD_PAD = 16
 
 
 cdef struct Geometry:
@@ -49,7 +52,10 @@ cdef struct Geometry:
     Py_ssize_t nb          # samples per batch
     Py_ssize_t nbatches
     Py_ssize_t ld          # nb*HoWo: row stride of a batch's cols and gathered dY
-    Py_ssize_t buf_len     # per-thread buffer: cols (CK, ld), dY/Y (F, ld), H*W + 1 scratch
+    Py_ssize_t buf_len     # per-thread buffer: cols (CK, ld), dY/Y (F, ld), plane scratch
+    void* saved_cols       # the whole im2col (CK, saved_ld), sample n at column n*HoWo,
+    Py_ssize_t saved_ld    # kept by the forward for the weight gradient; or NULL
+    bint fill_saved        # forward: write saved_cols; weight gradient: read it
 
 
 cdef Geometry _geometry(tuple xshape, tuple wshape, stride, padding, dilation, int groups):
@@ -69,6 +75,9 @@ cdef Geometry _geometry(tuple xshape, tuple wshape, stride, padding, dilation, i
     g.identity_cols = (g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1
                        and g.ph == 0 and g.pw == 0)
     g.table = NULL
+    g.saved_cols = NULL
+    g.saved_ld = 0
+    g.fill_saved = False
     _set_batches(&g, 1)
     return g
 
@@ -86,6 +95,10 @@ cdef inline Py_ssize_t _ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
 
 
+cdef inline Py_ssize_t _padded_len(const Geometry* g) noexcept nogil:
+    return <Py_ssize_t>(g.H + 2 * g.ph) * (g.W + 2 * g.pw)
+
+
 cdef void _set_batches(Geometry* g, Py_ssize_t nb) noexcept nogil:
     """Use batches of nb samples (the last one may be smaller), evened out."""
     if nb < 1:
@@ -95,7 +108,13 @@ cdef void _set_batches(Geometry* g, Py_ssize_t nb) noexcept nogil:
     g.nbatches = _ceil_div(g.N, nb)
     g.nb = _ceil_div(g.N, g.nbatches)
     g.ld = g.nb * g.HoWo
-    g.buf_len = (g.CK + g.F) * g.ld + <Py_ssize_t>g.H * g.W + 1
+    if g.nb > 1:
+        # rows a multiple of 4 KiB apart alias in the L1 cache and in the store buffer's
+        # address check, which stalled the im2col copies; 16 elements of slack avoid it
+        g.ld += LD_PAD
+    g.buf_len = (g.CK + g.F) * g.ld + plane_scratch_len(g.H, g.W, g.ph, g.pw)
+    if use_padded(g.W, g.sh, g.sw, g.Wo):   # _unfold_batch pads all planes first
+        g.buf_len += g.nb * g.C * _padded_len(g)
 
 
 cdef void _choose_batches(Geometry* g, bint small_planes_only, Py_ssize_t min_batches) noexcept nogil:
@@ -118,24 +137,50 @@ cdef inline Py_ssize_t _split_units(const Geometry* g) noexcept nogil:
 
 
 cdef inline const floating* _unfold_batch(const Geometry* g, const floating* x,
-                                          Py_ssize_t n0, Py_ssize_t m,
-                                          floating* cols) noexcept nogil:
-    """im2col of samples n0..n0+m-1 side by side: (C*kh*kw, ld), sample s at column
-    s*HoWo.  With one sample per batch and a 1x1 kernel, x[n0] itself."""
+                                          Py_ssize_t n0, Py_ssize_t m, floating* buf,
+                                          Py_ssize_t* ld) noexcept nogil:
+    """im2col of samples n0..n0+m-1 side by side: (C*kh*kw, ld[0]), sample s at column
+    s*HoWo.  Written to the batch buffer ``buf`` (ld g.ld), or with g.saved_cols to its
+    columns n0*HoWo.. (ld g.saved_ld; only read if not g.fill_saved).  With one sample
+    per batch and a 1x1 kernel, x[n0] itself."""
+    cdef floating* cols = buf
+    ld[0] = g.ld
+    if g.saved_cols != NULL:
+        ld[0] = g.saved_ld
+        cols = <floating*>g.saved_cols + n0 * g.HoWo
+        if not g.fill_saved:
+            return cols
+    elif g.identity_cols and g.nb == 1:
+        return x + n0 * g.C * g.H * g.W
+    _im2col_batch(g, x, n0, m, cols, ld[0], buf + (g.CK + g.F) * g.ld)
+    return cols
+
+
+cdef inline void _im2col_batch(const Geometry* g, const floating* x, Py_ssize_t n0,
+                               Py_ssize_t m, floating* cols, Py_ssize_t ld,
+                               floating* scratch) noexcept nogil:
     cdef Py_ssize_t s
     cdef int c
     cdef const floating* xn
-    cdef floating* scratch = cols + (g.CK + g.F) * g.ld
-    if g.identity_cols and g.nb == 1:
-        return x + n0 * g.C * g.H * g.W
+    cdef Py_ssize_t p, plen = _padded_len(g)
+    cdef floating* padded = scratch + plane_scratch_len(g.H, g.W, g.ph, g.pw)
+    if use_padded(g.W, g.sh, g.sw, g.Wo):
+        # small planes: pad them all, then unfold (see unfold_padded)
+        for p in range(m * g.C):
+            pad_plane(x + (n0 * g.C + p) * g.H * g.W, padded + p * plen, g.H, g.W, g.ph, g.pw)
+        for s in range(m):
+            for c in range(g.C):
+                unfold_padded(padded + (s * g.C + c) * plen, g.W + 2 * g.pw,
+                              cols + c * g.kh * g.kw * ld + s * g.HoWo, ld,
+                              g.kh, g.kw, g.sh, g.dh, g.dw, g.Ho, g.Wo)
+        return
     for s in range(m):
         xn = x + (n0 + s) * g.C * g.H * g.W
         for c in range(g.C):
             im2col_plane(xn + <Py_ssize_t>c * g.H * g.W,
-                         cols + c * g.kh * g.kw * g.ld + s * g.HoWo, g.ld,
+                         cols + c * g.kh * g.kw * ld + s * g.HoWo, ld,
                          g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw,
                          g.Ho, g.Wo, g.table, scratch)
-    return cols
 
 
 cdef inline const floating* _gather_batch(const Geometry* g, const floating* dy,
@@ -175,7 +220,8 @@ cdef void _forward_batch(const Geometry* g, const floating* x, const floating* w
                          const floating* bias, floating* y, Py_ssize_t n0, Py_ssize_t m,
                          floating* buf) noexcept nogil:
     """y[n0..n0+m-1] (m, F, HoWo) = W ⋆ x + b for one batch."""
-    cdef const floating* cols = _unfold_batch(g, x, n0, m, buf)
+    cdef Py_ssize_t ld
+    cdef const floating* cols = _unfold_batch(g, x, n0, m, buf, &ld)
     cdef floating* out = buf + g.CK * g.ld if g.nb > 1 else y + n0 * g.F * g.HoWo
     cdef floating* yn
     cdef const floating* src
@@ -184,7 +230,7 @@ cdef void _forward_batch(const Geometry* g, const floating* x, const floating* w
     cdef int grp
     for grp in range(g.groups):
         gemm(c'N', c'N', <int>(m * g.HoWo), <int>g.Fg, <int>g.CKg,
-             <floating>1, cols + grp * g.CKg * g.ld, <int>g.ld,
+             <floating>1, cols + grp * g.CKg * ld, <int>ld,
              w + grp * g.Fg * g.CKg, <int>g.CKg,
              <floating>0, out + grp * g.Fg * g.ld, <int>g.ld)
     # bias added (and a batch scattered to y) right after the GEMM, while in cache
@@ -221,17 +267,28 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     _free_buffers(&g, buffers)
 
 
-def conv2d_forward(x, weight, bias, stride, padding, dilation, int groups, int num_threads):
-    """y (N, F, Ho, Wo) = weight (F, C/groups, kh, kw) ⋆ x (N, C, H, W) + bias (F,) or None."""
+def conv2d_forward(x, weight, bias, stride, padding, dilation, int groups, int num_threads,
+                   bint keep_cols=False):
+    """y (N, F, Ho, Wo) = weight (F, C/groups, kh, kw) ⋆ x (N, C, H, W) + bias (F,) or None.
+
+    With keep_cols, returns (y, cols): cols is the im2col of the whole input,
+    (C*kh*kw, >= N*Ho*Wo) with sample n at columns n*Ho*Wo.., for
+    conv2d_backward_weight(..., cols=cols); or None where the weight gradient needs no
+    im2col (1x1 kernel, stride 1, no padding)."""
     cdef Geometry g = _geometry(x.shape, weight.shape, stride, padding, dilation, groups)
     y = np.empty((g.N, g.F, g.Ho, g.Wo), dtype=x.dtype)
-    if y.size == 0:
-        return y
-    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
-        _forward[float](x, weight, bias, y, g, num_threads)
-    else:
-        _forward[double](x, weight, bias, y, g, num_threads)
-    return y
+    cols = None
+    if keep_cols and not g.identity_cols and y.size != 0:
+        cols = np.empty((g.CK, g.N * g.HoWo + LD_PAD), dtype=x.dtype)
+        g.saved_cols = cnp.PyArray_DATA(cols)
+        g.saved_ld = cols.shape[1]
+        g.fill_saved = True
+    if y.size != 0:
+        if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
+            _forward[float](x, weight, bias, y, g, num_threads)
+        else:
+            _forward[double](x, weight, bias, y, g, num_threads)
+    return (y, cols) if keep_cols else y
 
 
 # ------------------------------------------------------------------------ backward: dx
@@ -267,7 +324,10 @@ cdef void _backward_input_batch(const Geometry* g, const floating* dy, const flo
 cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] w,
                      floating[:, :, :, ::1] dx, Geometry g, int num_threads):
     cdef Py_ssize_t i
-    _choose_batches(&g, True, _split_units(&g))
+    # One sample per batch: the GEMM reads dy[n] in place.  Batching small planes (as the
+    # forward does) measured 5-15% slower here (LeNet conv2, 4x4): gathering dY costs
+    # more than the wider GEMM saves.
+    _set_batches(&g, 1)
     cdef int nt = choose_threads(num_threads, _cost(&g), min(g.nbatches, _split_units(&g)))
     cdef floating* buffers = _alloc_buffers(&g, nt, <floating>0)
     cdef floating* buf
@@ -315,7 +375,7 @@ cdef void _weight_grad_chunk(const Geometry* g, const floating* x, const floatin
                              Py_ssize_t b0, Py_ssize_t b1, floating* dw, double* db,
                              floating* buf) noexcept nogil:
     """dw = Σ over batches b0..b1-1 of dY·colsᵀ (overwrites dw); db (if not NULL) += Σ dY."""
-    cdef Py_ssize_t bi, n0, m, f
+    cdef Py_ssize_t bi, n0, m, f, ld
     cdef int grp
     cdef const floating* cols
     cdef const floating* dyb
@@ -323,12 +383,12 @@ cdef void _weight_grad_chunk(const Geometry* g, const floating* x, const floatin
     for bi in range(b0, b1):
         n0 = bi * g.nb
         m = min(g.nb, g.N - n0)
-        cols = _unfold_batch(g, x, n0, m, buf)
+        cols = _unfold_batch(g, x, n0, m, buf, &ld)
         dyb = _gather_batch(g, dy, n0, m, buf + g.CK * g.ld)
         beta = 0 if bi == b0 else 1
         for grp in range(g.groups):
             gemm(c'T', c'N', <int>g.CKg, <int>g.Fg, <int>(m * g.HoWo),
-                 <floating>1, cols + grp * g.CKg * g.ld, <int>g.ld,
+                 <floating>1, cols + grp * g.CKg * ld, <int>ld,
                  dyb + grp * g.Fg * g.ld, <int>g.ld,
                  beta, dw + grp * g.Fg * g.CKg, <int>g.CKg)
         if db != NULL:
@@ -392,10 +452,16 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
 
 
 def conv2d_backward_weight(x, grad_out, weight_shape, stride, padding, dilation,
-                           int groups, bint need_bias_grad, int num_threads):
-    """(grad_weight (F, C/groups, kh, kw), grad_bias (F,) or None) from x and grad_out."""
+                           int groups, bint need_bias_grad, int num_threads, cols=None):
+    """(grad_weight (F, C/groups, kh, kw), grad_bias (F,) or None) from x and grad_out.
+
+    ``cols``: conv2d_forward(..., keep_cols=True)'s cols for this same x and geometry
+    (skips the im2col), or None."""
     wshape = tuple(weight_shape)
     cdef Geometry g = _geometry(x.shape, wshape, stride, padding, dilation, groups)
+    if cols is not None:
+        g.saved_cols = cnp.PyArray_DATA(cols)
+        g.saved_ld = cols.shape[1]
     dw = np.empty(wshape, dtype=x.dtype)
     db = np.empty(g.F, dtype=x.dtype) if need_bias_grad else None
     if g.N == 0 or g.HoWo == 0:
@@ -408,3 +474,8 @@ def conv2d_backward_weight(x, grad_out, weight_shape, stride, padding, dilation,
     else:
         _backward_weight[double](x, grad_out, dw, db, g, num_threads)
     return dw, db
+
+
+def planned_threads():
+    """Threads the last call of this module's kernels planned to use (for tests)."""
+    return minidl_planned_threads

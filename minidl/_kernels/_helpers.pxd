@@ -29,14 +29,21 @@ cdef extern from *:
     #ifndef MINIDL_BUILD_FLAGS
     #define MINIDL_BUILD_FLAGS "unknown"
     #endif
+    /* The thread count the last kernel call of this module planned (one per module:
+       read by the tests through minidl._kernels.planned_threads). */
+    static int minidl_planned_threads = 0;
     """
     int MINIDL_OPENMP
     const char* MINIDL_BUILD_FLAGS
+    int minidl_planned_threads
 
 # Below this many multiply-adds (or element moves) per thread, an extra thread costs
-# more to wake and join than it saves.
+# more to wake and join than it saves.  With OMP_WAIT_POLICY=passive the wake-up is a
+# futex, measured at 5-20 us on an idle machine and ~100 us when the other core is
+# busy: LeNet-size pooling (~1e5 units, 20-80 us) ran 2-5x slower on 2 threads with
+# the former 32768, while CIFAR-size layers (~2e6 units) gain 1.6-1.9x.
 cdef enum:
-    MIN_WORK_PER_THREAD = 32768
+    MIN_WORK_PER_THREAD = 1 << 18
 
 
 @cython.cdivision(True)
@@ -46,12 +53,16 @@ cdef inline int choose_threads(int requested, double work, Py_ssize_t units) noe
     cdef double by_work = work / MIN_WORK_PER_THREAD
     cdef int nt = requested
     if not MINIDL_OPENMP:
-        return 1
+        nt = 1
     if by_work < nt:
         nt = <int>by_work
     if units < nt:
         nt = <int>units
-    return nt if nt >= 1 else 1
+    if nt < 1:
+        nt = 1
+    global minidl_planned_threads
+    minidl_planned_threads = nt
+    return nt
 
 
 cdef inline void gemm(char transa, char transb, int m, int n, int k,
@@ -88,26 +99,122 @@ cdef inline void _valid_columns(int W, int Wo, int sw, int offset,
     hi[0] = b
 
 
-# How one plane is unfolded (all three visit the rows in the same (i, j, oh, ow) order,
-# so col2im sums identically whichever is used):
+# How one plane is unfolded (the choice depends on the shape only, so results never
+# depend on the thread count; col2im's "padded" method sums in (j, i, oh) order, the
+# others in (i, j, oh)):
 # - "shift" (stride 1 and Wo == W >= 8, e.g. every 'same' convolution): row (i, j) of the
 #   unfolded plane is the plane itself shifted by a constant offset, i.e. one memcpy,
 #   then the few entries that fall in the padding are zeroed.
-# - gather table (other small planes, Wo < GATHER_MAX_WO): entry e of the (kh*kw, Ho*Wo) rows
-#   reads plane[table[e]], where index H*W is a zero (padding).  Per-row overhead would
-#   dominate the row method there.
+# - small planes (Wo < SMALL_MAX_WO), where per-row libc calls would dominate:
+#   - "padded" (column stride 1): the plane is copied once into a zero-padded scratch
+#     plane, then every output row is a short copy without bounds checks;
+#   - gather table (other strides): entry e of the (kh*kw, Ho*Wo) rows reads
+#     plane[table[e]], where index H*W is a zero (padding).
 # - row method otherwise: one short copy per output row.
 cdef enum:
-    GATHER_MAX_WO = 16
-    SHIFT_MIN_W = 8     # below, the libc calls per row cost more than the gather
+    SMALL_MAX_WO = 16
+    SHIFT_MIN_W = 8     # below, the libc calls per row cost more than the padded copy
 
 
 cdef inline bint use_shift(int W, int sh, int sw, int Wo) noexcept nogil:
     return sh == 1 and sw == 1 and Wo == W and W >= SHIFT_MIN_W
 
 
+cdef inline bint use_padded(int W, int sh, int sw, int Wo) noexcept nogil:
+    return Wo < SMALL_MAX_WO and sw == 1 and not use_shift(W, sh, sw, Wo)
+
+
 cdef inline bint use_gather_table(int W, int sh, int sw, int Wo) noexcept nogil:
-    return Wo < GATHER_MAX_WO and not use_shift(W, sh, sw, Wo)
+    return Wo < SMALL_MAX_WO and sw != 1
+
+
+cdef inline bint needs_plane_scratch(int W, int sh, int sw, int Wo) noexcept nogil:
+    return use_padded(W, sh, sw, Wo) or use_gather_table(W, sh, sw, Wo)
+
+
+cdef inline Py_ssize_t plane_scratch_len(int H, int W, int ph, int pw) noexcept nogil:
+    """Elements of the per-thread scratch im2col_plane/col2im_plane need: the padded
+    plane, or the plane plus one zero for the gather table."""
+    cdef Py_ssize_t padded = <Py_ssize_t>(H + 2 * ph) * (W + 2 * pw)
+    return padded if padded > <Py_ssize_t>H * W + 1 else <Py_ssize_t>H * W + 1
+
+
+cdef inline void _copy_short(floating* out, const floating* src, int n) noexcept nogil:
+    """out[0:n] = src[0:n] for short rows; the common widths compile to a single move
+    (a libc memcpy call costs more than the copy itself)."""
+    cdef int k
+    if n == 4:
+        memcpy(out, src, 4 * sizeof(floating))
+    elif n == 8:
+        memcpy(out, src, 8 * sizeof(floating))
+    else:
+        for k in range(n):
+            out[k] = src[k]
+
+
+cdef inline void _add_short(floating* out, const floating* src, int n) noexcept nogil:
+    """out[0:n] += src[0:n] for short rows (the common widths unrolled)."""
+    cdef int k
+    cdef floating a, b, c, d
+    if n == 4:
+        a = out[0] + src[0]
+        b = out[1] + src[1]
+        c = out[2] + src[2]
+        d = out[3] + src[3]
+        out[0] = a
+        out[1] = b
+        out[2] = c
+        out[3] = d
+    else:
+        for k in range(n):
+            out[k] += src[k]
+
+
+cdef inline void pad_plane(const floating* xp, floating* padded, int H, int W,
+                           int ph, int pw) noexcept nogil:
+    """Copy the (H, W) plane into the middle of the zeroed (H + 2*ph, W + 2*pw) plane."""
+    cdef int h, Wp = W + 2 * pw
+    memset(padded, 0, <size_t>(H + 2 * ph) * Wp * sizeof(floating))
+    for h in range(H):
+        _copy_short(padded + (h + ph) * Wp + pw, xp + h * W, W)
+
+
+cdef inline void unfold_padded(const floating* padded, int Wp, floating* rows,
+                               Py_ssize_t ld, int kh, int kw, int sh, int dh, int dw,
+                               int Ho, int Wo) noexcept nogil:
+    """im2col_plane's rows from a plane already padded by pad_plane (column stride 1).
+
+    Callers that can should pad many planes before unfolding any: reading a plane just
+    written by pad_plane stalls on store forwarding (the unaligned loads straddle
+    several pending stores)."""
+    cdef int i, j, oh
+    cdef floating* out
+    for i in range(kh):
+        for j in range(kw):
+            out = rows + <Py_ssize_t>(i * kw + j) * ld
+            for oh in range(Ho):
+                _copy_short(out + oh * Wo, padded + (oh * sh + i * dh) * Wp + j * dw, Wo)
+
+
+cdef inline void _col2im_padded(const floating* rows, Py_ssize_t ld, floating* xp,
+                                int H, int W, int kh, int kw, int sh,
+                                int ph, int pw, int dh, int dw, int Ho, int Wo,
+                                floating* padded) noexcept nogil:
+    """col2im_plane counterpart of _im2col_padded (sums into the padded scratch plane,
+    then keeps its interior)."""
+    cdef int i, j, oh, h, Wp = W + 2 * pw
+    cdef const floating* row
+    memset(padded, 0, <size_t>(H + 2 * ph) * Wp * sizeof(floating))
+    # j outside i: successive adds mostly hit columns just written at the same offset, so
+    # a load matches an earlier store exactly and is forwarded (measured 1.1-1.4x faster
+    # than i outside j, where each load overlaps a shifted store in flight and stalls)
+    for j in range(kw):
+        for i in range(kh):
+            row = rows + <Py_ssize_t>(i * kw + j) * ld
+            for oh in range(Ho):
+                _add_short(padded + (oh * sh + i * dh) * Wp + j * dw, row + oh * Wo, Wo)
+    for h in range(H):
+        _copy_short(xp + h * W, padded + (h + ph) * Wp + pw, W)
 
 
 cdef inline void build_gather_table(int* table, int H, int W, int kh, int kw, int sh, int sw,
@@ -131,7 +238,7 @@ cdef inline void build_gather_table(int* table, int H, int W, int kh, int kw, in
 cdef inline int* new_gather_table(int H, int W, int kh, int kw, int sh, int sw,
                                   int ph, int pw, int dh, int dw,
                                   int Ho, int Wo) noexcept nogil:
-    """malloc'ed table (caller frees), or NULL when rows are walked instead (or no memory:
+    """malloc'ed table (caller frees), or NULL when another method is used (or no memory:
     the row method needs no table, so NULL is always safe)."""
     cdef int* table
     if not use_gather_table(W, sh, sw, Wo):
@@ -197,8 +304,8 @@ cdef inline void im2col_plane(const floating* xp, floating* rows, Py_ssize_t ld,
     """Unfold one (H, W) plane into its kh*kw rows of Ho*Wo elements, zero padding.
 
     Row r starts at rows + r*ld (ld >= Ho*Wo: rows of several samples may be
-    interleaved side by side).  With a gather ``table`` (see new_gather_table),
-    ``scratch`` holds H*W + 1 elements."""
+    interleaved side by side).  ``scratch`` (plane_scratch_len elements, or NULL: then
+    the row method) serves the small-plane methods; ``table`` is new_gather_table's."""
     cdef int i, j, oh, ow, ih, lo, hi, offset, r
     cdef Py_ssize_t k, HW = <Py_ssize_t>H * W, HoWo = <Py_ssize_t>Ho * Wo
     cdef floating* out
@@ -206,6 +313,10 @@ cdef inline void im2col_plane(const floating* xp, floating* rows, Py_ssize_t ld,
     cdef const int* trow
     if use_shift(W, sh, sw, Wo):
         _im2col_shift(xp, rows, ld, H, W, kh, kw, ph, pw, dh, dw, Ho)
+        return
+    if use_padded(W, sh, sw, Wo) and scratch != NULL:
+        pad_plane(xp, scratch, H, W, ph, pw)
+        unfold_padded(scratch, W + 2 * pw, rows, ld, kh, kw, sh, dh, dw, Ho, Wo)
         return
     if table != NULL:
         memcpy(scratch, xp, HW * sizeof(floating))
@@ -256,6 +367,9 @@ cdef inline void col2im_plane(const floating* rows, Py_ssize_t ld, floating* xp,
     cdef const floating* row
     cdef const int* trow
     cdef floating* dst
+    if use_padded(W, sh, sw, Wo) and scratch != NULL:
+        _col2im_padded(rows, ld, xp, H, W, kh, kw, sh, ph, pw, dh, dw, Ho, Wo, scratch)
+        return
     if table != NULL:
         memset(scratch, 0, (HW + 1) * sizeof(floating))
         for r in range(kh * kw):

@@ -12,8 +12,8 @@ from libc.stdlib cimport malloc, free
 from cython cimport floating
 
 from minidl._kernels._helpers cimport (
-    MINIDL_OPENMP, MINIDL_BUILD_FLAGS, choose_threads, im2col_plane, col2im_plane,
-    new_gather_table,
+    MINIDL_OPENMP, MINIDL_BUILD_FLAGS, minidl_planned_threads, choose_threads, im2col_plane, col2im_plane,
+    new_gather_table, needs_plane_scratch, plane_scratch_len,
 )
 
 cnp.import_array()
@@ -36,11 +36,12 @@ cdef void _im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols,
     cdef Py_ssize_t p, n, c, planes = <Py_ssize_t>N * C
     cdef int nt = choose_threads(num_threads, <double>planes * kh * kw * Ho * Wo, planes)
     cdef int* table = new_gather_table(H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+    cdef Py_ssize_t scratch_len = plane_scratch_len(H, W, ph, pw)
     cdef floating* scratch = NULL
     cdef floating* mine = NULL
-    if table != NULL:
-        scratch = <floating*>malloc(<size_t>nt * (H * W + 1) * sizeof(floating))
-        if scratch == NULL:
+    if needs_plane_scratch(W, sh, sw, Wo):
+        scratch = <floating*>malloc(<size_t>nt * scratch_len * sizeof(floating))
+        if scratch == NULL:   # the row method needs neither
             free(table)
             table = NULL
     with nogil:
@@ -48,7 +49,7 @@ cdef void _im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols,
             n = p // C
             c = p % C
             if scratch != NULL:
-                mine = scratch + threadid() * (H * W + 1)
+                mine = scratch + threadid() * scratch_len
             im2col_plane(&x[n, c, 0, 0], &cols[n, c * kh * kw, 0], <Py_ssize_t>Ho * Wo,
                          H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, table, mine)
     free(table)
@@ -62,11 +63,12 @@ cdef void _col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] x,
     cdef Py_ssize_t p, n, c, planes = <Py_ssize_t>N * C
     cdef int nt = choose_threads(num_threads, <double>planes * (kh * kw * Ho * Wo + H * W), planes)
     cdef int* table = new_gather_table(H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+    cdef Py_ssize_t scratch_len = plane_scratch_len(H, W, ph, pw)
     cdef floating* scratch = NULL
     cdef floating* mine = NULL
-    if table != NULL:
-        scratch = <floating*>malloc(<size_t>nt * (H * W + 1) * sizeof(floating))
-        if scratch == NULL:
+    if needs_plane_scratch(W, sh, sw, Wo):
+        scratch = <floating*>malloc(<size_t>nt * scratch_len * sizeof(floating))
+        if scratch == NULL:   # the row method needs neither
             free(table)
             table = NULL
     with nogil:
@@ -74,7 +76,7 @@ cdef void _col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] x,
             n = p // C
             c = p % C
             if scratch != NULL:
-                mine = scratch + threadid() * (H * W + 1)
+                mine = scratch + threadid() * scratch_len
             col2im_plane(&cols[n, c * kh * kw, 0], <Py_ssize_t>Ho * Wo, &x[n, c, 0, 0],
                          H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, table, mine)
     free(table)
@@ -115,3 +117,8 @@ def col2im(cols, input_shape, kernel_size, stride, padding, dilation, int num_th
     else:
         _col2im[double](cols, x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, num_threads)
     return x
+
+
+def planned_threads():
+    """Threads the last call of this module's kernels planned to use (for tests)."""
+    return minidl_planned_threads

@@ -11,13 +11,14 @@ if there are several -- the same rule as PyTorch's CPU kernel.
 """
 import numpy as np
 cimport numpy as cnp
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
+from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 from libc.math cimport isnan, INFINITY
 from libc.stdint cimport int64_t
 from cython cimport floating
 
-from minidl._kernels._helpers cimport choose_threads, _valid_columns as _valid_range
+from minidl._kernels._helpers cimport minidl_planned_threads, choose_threads, _valid_columns as _valid_range
 
 cdef extern from *:
     """
@@ -53,6 +54,7 @@ cnp.import_array()
 
 cdef enum:
     MAX_FAST_KW = 32
+    CHUNK_OUTPUTS = 1024   # outputs per chunk of stacked planes in the 2x2 max pool
 
 
 cdef struct PoolGeometry:
@@ -88,52 +90,54 @@ cdef inline bint _is_2x2(const PoolGeometry* g) noexcept nogil:
 
 # --------------------------------------------------------------------------- max pool
 
-cdef inline floating _select(int take, floating a, floating b) noexcept nogil:
-    if floating is float:
-        return minidl_select_f(take, a, b)
-    else:
-        return minidl_select_d(take, a, b)
+cdef bint _max_rows_2x2(int W, int Wo, Py_ssize_t rows, const floating* xp, floating* yp,
+                        int64_t* ip, const int64_t* corner, floating* vmax,
+                        int* vsel) noexcept nogil:
+    """Kernel 2x2, stride 2, no padding, W even: ``rows`` output rows (Wo each) from the
+    2*rows input rows (W each) at xp -- one plane, or several stacked planes when H is
+    even.  Returns False, writing nothing valid, if the input holds a NaN (the caller
+    then uses _max_plane_nan).
 
-
-cdef bint _max_plane_2x2(const PoolGeometry* g, const floating* xp, floating* yp,
-                         int64_t* ip) noexcept nogil:
-    """The common case kernel 2x2, stride 2, no padding, without loops over the window;
-    returns False, leaving the plane to _max_plane_nan, if the plane holds a NaN.
-
-    A tournament: each row pair keeps its first maximum, then the bottom pair replaces
-    the top one only if strictly larger, which picks the first maximum in row-major
-    order.  Values are selected in registers ("b > a ? b : a" is one maxss; reloading
-    them through the chosen offset made the loads wait on earlier stores) and offsets
-    with integer selects (cmov): no branch on the data."""
-    cdef int W = g.W, Ho = g.Ho, Wo = g.Wo
-    cdef int oh, ow, ti, bi, tt
-    cdef const floating* p
-    cdef const floating* row
-    cdef floating* yrow
-    cdef int64_t* irow
-    cdef floating a, b, c, d, top, bot
-    cdef int64_t base
-    cdef bint nan_seen = False
-    for oh in range(Ho):
-        row = xp + <Py_ssize_t>(2 * oh) * W
-        yrow = yp + <Py_ssize_t>oh * Wo
-        irow = ip + <Py_ssize_t>oh * Wo
-        base = <int64_t>(2 * oh) * W
-        for ow in range(Wo):
-            p = row + 2 * ow
-            a = p[0]
-            b = p[1]
-            c = p[W]
-            d = p[W + 1]
-            nan_seen |= (a != a) | (b != b) | (c != c) | (d != d)
-            ti = b > a
-            top = b if b > a else a
-            bi = d > c
-            bot = d if d > c else c
-            tt = bot > top
-            yrow[ow] = bot if bot > top else top
-            irow[ow] = base + 2 * ow + (W + bi if tt else ti)
-    return not nan_seen
+    Two branch-free passes that vectorise (a branch on the data mispredicts half the time
+    on random data, ~10 ns per output):
+    pass 1 (inner loop over the W columns): vmax[r, w] = larger of rows 2r and 2r+1,
+    vsel[r, w] = W if the bottom one is strictly larger, else 0 (ties keep the top one);
+    pass 2 (linear over the outputs): the larger of the column pair; the right one wins
+    if strictly larger, or on a tie when it comes from the top row and the left one from
+    the bottom (it is then first in row-major order).
+    ``corner[k]`` is the in-plane flat index of output k's top-left input.  Scratch:
+    ``vmax`` and ``vsel`` hold rows*W elements."""
+    cdef Py_ssize_t r, w, k, n_out = rows * Wo
+    cdef int take, sl, sr
+    cdef const floating* top
+    cdef const floating* bot
+    cdef floating* vrow
+    cdef int* srow
+    cdef floating t, b, left, right
+    cdef int nan_seen = 0
+    for r in range(rows):
+        top = xp + 2 * r * W
+        bot = top + W
+        vrow = vmax + r * W
+        srow = vsel + r * W
+        for w in range(W):
+            t = top[w]
+            b = bot[w]
+            nan_seen |= (t != t) | (b != b)
+            vrow[w] = b if b > t else t
+            srow[w] = (b > t) * W
+    if nan_seen:
+        return False
+    # (rows, W) = (rows, Wo, 2): output k's column pair is vmax[2k], vmax[2k+1]
+    for k in range(n_out):
+        left = vmax[2 * k]
+        right = vmax[2 * k + 1]
+        sl = vsel[2 * k]
+        sr = vsel[2 * k + 1]
+        take = (right > left) | ((right == left) & (sl > sr))
+        yp[k] = right if take else left
+        ip[k] = corner[k] + (sl + ((-take) & (1 + sr - sl)))
+    return True
 
 
 cdef bint _max_plane(const PoolGeometry* g, const floating* xp, floating* yp,
@@ -239,16 +243,54 @@ cdef _max_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
     cdef floating* yp = &y[0, 0, 0, 0]
     cdef int64_t* ip = &idx[0, 0, 0, 0]
     cdef int nt = choose_threads(num_threads, <double>planes * g.Ho * g.Wo * g.kh * g.kw, planes)
-    cdef bint two_by_two = _is_2x2(&g)
+    cdef bint two_by_two = _is_2x2(&g) and g.W % 2 == 0
+    if two_by_two:
+        _max_forward_2x2(xp, yp, ip, &g, nt)
+        return
     with nogil:
         for p in prange(planes, num_threads=nt, schedule='static'):
-            if two_by_two:
-                if not _max_plane_2x2(&g, xp + p * plane_in, yp + p * plane_out,
-                                      ip + p * plane_out):
-                    _max_plane_nan(&g, xp + p * plane_in, yp + p * plane_out,
-                                   ip + p * plane_out)
-            elif not _max_plane(&g, xp + p * plane_in, yp + p * plane_out, ip + p * plane_out):
+            if not _max_plane(&g, xp + p * plane_in, yp + p * plane_out, ip + p * plane_out):
                 _max_plane_nan(&g, xp + p * plane_in, yp + p * plane_out, ip + p * plane_out)
+
+
+cdef _max_forward_2x2(const floating* xp, floating* yp, int64_t* ip, PoolGeometry* g, int nt):
+    """_max_rows_2x2 over chunks of consecutive planes (stacked when H is even, which
+    saves the per-plane overhead on small planes)."""
+    cdef Py_ssize_t planes = <Py_ssize_t>g.N * g.C
+    cdef Py_ssize_t plane_in = <Py_ssize_t>g.H * g.W, plane_out = <Py_ssize_t>g.Ho * g.Wo
+    cdef Py_ssize_t per_chunk = 1, nchunks, ch, p, p0, p1, k
+    cdef int tid
+    if g.H % 2 == 0 and plane_out < CHUNK_OUTPUTS:
+        per_chunk = CHUNK_OUTPUTS // plane_out
+    if per_chunk > planes:
+        per_chunk = planes
+    nchunks = (planes + per_chunk - 1) // per_chunk
+    cdef Py_ssize_t rows = per_chunk * g.Ho
+    cdef int oh, ow
+    cdef floating* vmax = <floating*>malloc(<size_t>nt * rows * g.W * sizeof(floating))
+    cdef int* vsel = <int*>malloc(<size_t>nt * rows * g.W * sizeof(int))
+    cdef int64_t* corner = <int64_t*>malloc(<size_t>rows * g.Wo * sizeof(int64_t))
+    if vmax == NULL or vsel == NULL or corner == NULL:
+        free(vmax); free(vsel); free(corner)
+        raise MemoryError("minidl max_pool2d: cannot allocate scratch")
+    k = 0
+    for p in range(per_chunk):
+        for oh in range(g.Ho):
+            for ow in range(g.Wo):
+                corner[k] = 2 * oh * g.W + 2 * ow
+                k += 1
+    with nogil:
+        for ch in prange(nchunks, num_threads=nt, schedule='static'):
+            tid = threadid()
+            p0 = ch * per_chunk
+            p1 = min(p0 + per_chunk, planes)
+            if not _max_rows_2x2(g.W, g.Wo, (p1 - p0) * g.Ho, xp + p0 * plane_in,
+                                 yp + p0 * plane_out, ip + p0 * plane_out, corner,
+                                 vmax + tid * rows * g.W, vsel + tid * rows * g.W):
+                for p in range(p0, p1):
+                    _max_plane_nan(g, xp + p * plane_in, yp + p * plane_out,
+                                   ip + p * plane_out)
+    free(vmax); free(vsel); free(corner)
 
 
 def max_pool2d_forward(x, kernel_size, stride, padding, int num_threads):
@@ -443,3 +485,8 @@ def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride, padding,
     else:
         _avg_backward[double](grad_out, dx, g, num_threads)
     return dx
+
+
+def planned_threads():
+    """Threads the last call of this module's kernels planned to use (for tests)."""
+    return minidl_planned_threads

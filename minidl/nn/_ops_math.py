@@ -10,6 +10,7 @@ from collections import namedtuple
 import numpy as np
 
 from minidl.autograd import Tensor, record
+from minidl import _validation as V
 
 
 def _unbroadcast(g, shape):
@@ -392,7 +393,7 @@ def _dim(d, ndim, what):
 
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge dims start_dim..end_dim into one (as torch.flatten)."""
-    shape = x.data.shape
+    shape = V.data_of("flatten", "input", x).shape
     if len(shape) == 0:
         return reshape(x, 1)
     s = _dim(start_dim, len(shape), "flatten")

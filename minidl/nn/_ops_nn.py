@@ -8,7 +8,7 @@ from minidl import random as _random
 
 # ---- activations --------------------------------------------------------------------
 def relu(input):
-    xd = input.data
+    xd = V.data_of("relu", "input", input)
     out = np.maximum(xd, 0)
 
     def backward(g):
@@ -22,18 +22,18 @@ def relu(input):
 
 def sigmoid(input):
     # exp(-log(1 + exp(-x))): no overflow for either sign, full precision in both tails
-    out = np.exp(-np.logaddexp(0, -input.data))
+    out = np.exp(-np.logaddexp(0, -V.data_of("sigmoid", "input", input)))
     return record(out, (input,), lambda g: (g * out * (1 - out),))
 
 
 def tanh(input):
-    out = np.tanh(input.data)
+    out = np.tanh(V.data_of("tanh", "input", input))
     return record(out, (input,), lambda g: (g * (1 - out * out),))
 
 
 def softmax(input, dim):
     """exp(x) / sum(exp(x)) along ``dim`` (computed with the maximum subtracted)."""
-    xd = input.data
+    xd = V.data_of("softmax", "input", input)
     axis = V.dim_index(dim, xd.ndim, "softmax")
     e = np.exp(xd - np.max(xd, axis=axis, keepdims=True))
     out = e / np.sum(e, axis=axis, keepdims=True)
@@ -50,7 +50,7 @@ def _log_softmax(xd, axis):
 
 def log_softmax(input, dim):
     """x - logsumexp(x) along ``dim``, stable for logits of any magnitude."""
-    xd = input.data
+    xd = V.data_of("log_softmax", "input", input)
     axis = V.dim_index(dim, xd.ndim, "log_softmax")
     out = _log_softmax(xd, axis)
     return record(out, (input,), lambda g: (
@@ -78,7 +78,7 @@ def cross_entropy(input, target, reduction="mean"):
 
     reduction: "mean" (over all targets), "sum" or "none" (shape of ``target``).
     """
-    xd = input.data
+    xd = V.data_of("cross_entropy", "input", input)
     td = V.class_targets(target, xd, "cross_entropy")
     if reduction != "mean":
         V.reduction(reduction, "cross_entropy")
@@ -117,10 +117,10 @@ def cross_entropy(input, target, reduction="mean"):
 
 def mse_loss(input, target, reduction="mean"):
     """Mean (or sum, or none) of (input - target)**2; shapes must match."""
+    xd = V.data_of("mse_loss", "input", input)
     if not isinstance(target, Tensor):  # ndarrays keep their dtype (checked below)
         target = Tensor(target if isinstance(target, np.ndarray)
-                        else np.asarray(target, dtype=input.data.dtype))
-    xd = input.data
+                        else np.asarray(target, dtype=xd.dtype))
     td = target.data
     V.same_float_dtype("mse_loss", input=xd, target=td)
     if xd.shape != td.shape:
@@ -145,9 +145,9 @@ def mse_loss(input, target, reduction="mean"):
 # ---- linear -------------------------------------------------------------------------
 def linear(input, weight, bias=None):
     """input (..., in) @ weight.T (out, in) + bias (out,) -> (..., out)."""
-    xd = input.data
-    wd = weight.data
-    V.linear_args(xd, wd, None if bias is None else bias.data)
+    xd = V.data_of("linear", "input", input)
+    wd = V.data_of("linear", "weight", weight)
+    V.linear_args(xd, wd, V.optional_data_of("linear", "bias", bias))
     out = xd @ wd.T
     if bias is not None:
         out += bias.data
@@ -179,7 +179,7 @@ def dropout(input, p=0.5, training=True):
     V.probability(p, "dropout")
     if not training or p == 0:
         return input
-    xd = input.data
+    xd = V.data_of("dropout", "input", input)
     if xd.dtype.kind != "f":
         raise TypeError(f"dropout: needs a floating-point tensor, got dtype {xd.dtype}")
     if p == 1:

@@ -1,0 +1,103 @@
+"""The kernels' special cases that random configurations rarely reach, and the
+per-call thread decision.
+
+* 2x2 / stride 2 / no padding pooling has its own vectorised path (every pool in LeNet and
+  CIFAR-style nets): checked against the reference with ties, +-0, +-inf, NaN, odd sizes
+  and many planes, at 1 and 2 threads.
+* ``minidl._kernels.planned_threads(kernel)`` reports how many threads the last call
+  planned: a batch of one 8x8 image must stay on one thread, and no call may plan more
+  than it was given.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minidl import _kernels as K
+from minidl import reference as R
+
+DTYPES = [np.float32, np.float64]
+
+
+def _tricky_planes(rng, shape, dtype, specials):
+    """Small integers (so ties are common) with +-0, +-inf and NaN sprinkled in."""
+    x = rng.integers(-2, 3, size=shape).astype(dtype)
+    if specials:
+        picks = rng.random(shape)
+        x[picks < 0.05] = np.inf
+        x[(picks >= 0.05) & (picks < 0.10)] = -np.inf
+        x[(picks >= 0.10) & (picks < 0.15)] = -0.0
+        x[(picks >= 0.15) & (picks < 0.18)] = np.nan
+    return x
+
+
+@settings(max_examples=60)
+@given(n=st.integers(1, 3), c=st.integers(1, 40), h=st.integers(2, 11), w=st.integers(2, 11),
+       dtype=st.sampled_from(DTYPES), specials=st.booleans(), threads=st.sampled_from([1, 2]),
+       seed=st.integers(0, 2**31 - 1))
+def test_max_pool_2x2_fast_path_matches_reference(n, c, h, w, dtype, specials, threads, seed):
+    x = _tricky_planes(np.random.default_rng(seed), (n, c, h, w), dtype, specials)
+    y, idx = K.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), threads)
+    y_ref, idx_ref = R.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))
+    np.testing.assert_array_equal(idx, idx_ref)
+    np.testing.assert_array_equal(y, y_ref.astype(dtype))  # NaN == NaN here
+    g = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
+    dx = K.max_pool2d_backward(g, idx, x.shape, threads)
+    np.testing.assert_array_equal(dx, R.max_pool2d_backward(g, idx_ref, x.shape).astype(dtype))
+
+
+@settings(max_examples=40)
+@given(n=st.integers(1, 3), c=st.integers(1, 40), h=st.integers(2, 11), w=st.integers(2, 11),
+       dtype=st.sampled_from(DTYPES), threads=st.sampled_from([1, 2]),
+       seed=st.integers(0, 2**31 - 1))
+def test_avg_pool_2x2_fast_path_matches_reference(n, c, h, w, dtype, threads, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    y = K.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0), True, threads)
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(y, R.avg_pool2d_forward(x.astype(np.float64), (2, 2)),
+                               rtol=tol, atol=tol)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    dx = K.avg_pool2d_backward(g, x.shape, (2, 2), (2, 2), (0, 0), True, threads)
+    np.testing.assert_allclose(dx, R.avg_pool2d_backward(g.astype(np.float64), x.shape, (2, 2)),
+                               rtol=tol, atol=tol)
+
+
+def _one_of_each(x, threads):
+    """Call every kernel on x (N, C, H, W) with a 3x3 conv (pad 1) and a 2x2 pool; return
+    {kernel: planned threads}."""
+    pair = (1, 1)
+    w = np.ones((6, x.shape[1], 3, 3), x.dtype)
+    y = K.conv2d_forward(x, w, None, pair, pair, pair, 1, threads)
+    plans = {"conv2d_forward": K.planned_threads(K.conv2d_forward)}
+    K.conv2d_backward_input(y, w, x.shape, pair, pair, pair, 1, threads)
+    plans["conv2d_backward_input"] = K.planned_threads(K.conv2d_backward_input)
+    K.conv2d_backward_weight(x, y, w.shape, pair, pair, pair, 1, True, threads)
+    plans["conv2d_backward_weight"] = K.planned_threads(K.conv2d_backward_weight)
+    cols = K.im2col(x, (3, 3), pair, pair, pair, threads)
+    plans["im2col"] = K.planned_threads(K.im2col)
+    K.col2im(cols, x.shape, (3, 3), pair, pair, pair, threads)
+    plans["col2im"] = K.planned_threads(K.col2im)
+    p, idx = K.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), threads)
+    plans["max_pool2d_forward"] = K.planned_threads(K.max_pool2d_forward)
+    K.max_pool2d_backward(p, idx, x.shape, threads)
+    plans["max_pool2d_backward"] = K.planned_threads(K.max_pool2d_backward)
+    a = K.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0), True, threads)
+    plans["avg_pool2d_forward"] = K.planned_threads(K.avg_pool2d_forward)
+    K.avg_pool2d_backward(a, x.shape, (2, 2), (2, 2), (0, 0), True, threads)
+    plans["avg_pool2d_backward"] = K.planned_threads(K.avg_pool2d_backward)
+    return plans
+
+
+@pytest.mark.parametrize("threads", [2, 8])
+def test_one_8x8_image_stays_on_one_thread(threads):
+    plans = _one_of_each(np.ones((1, 1, 8, 8), np.float32), threads)
+    assert plans == {name: 1 for name in plans}
+
+
+def test_a_large_job_uses_the_threads_it_is_given():
+    x = np.ones((64, 32, 32, 32), np.float32)
+    plans = _one_of_each(x, 2)
+    expected = 2 if K.openmp_enabled() else 1
+    assert plans == {name: expected for name in plans}
+    assert _one_of_each(x, 1) == {name: 1 for name in plans}
