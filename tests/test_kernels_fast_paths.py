@@ -101,3 +101,34 @@ def test_a_large_job_uses_the_threads_it_is_given():
     expected = 2 if K.openmp_enabled() else 1
     assert plans == {name: expected for name in plans}
     assert _one_of_each(x, 1) == {name: 1 for name in plans}
+
+
+@settings(max_examples=60)
+@given(n=st.integers(1, 70), c_per_group=st.integers(1, 4), f_per_group=st.integers(1, 4),
+       groups=st.sampled_from([1, 2]), size=st.integers(3, 9), k=st.integers(1, 3),
+       stride=st.integers(1, 2), padding=st.integers(0, 1), dilation=st.integers(1, 2),
+       dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**31 - 1))
+def test_weight_gradient_from_the_forwards_cached_cols_is_bit_identical(
+        n, c_per_group, f_per_group, groups, size, k, stride, padding, dilation, dtype, seed):
+    """conv2d_forward(..., keep_cols=True) hands its im2col to conv2d_backward_weight; the
+    forward and the weight gradient must not change by a bit (1 or 2 threads), and both
+    must match the naive reference."""
+    if (size + 2 * padding - dilation * (k - 1) - 1) < 0:
+        return  # output would be empty: not a valid configuration
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c_per_group * groups, size, size)).astype(dtype)
+    w = rng.standard_normal((f_per_group * groups, c_per_group, k, k)).astype(dtype)
+    hyper = ((stride, stride), (padding, padding), (dilation, dilation), groups)
+    y_cached, cols = K.conv2d_forward(x, w, None, *hyper, 2, True)
+    y_plain = K.conv2d_forward(x, w, None, *hyper, 1)
+    np.testing.assert_array_equal(y_cached, y_plain)
+    g = rng.standard_normal(y_plain.shape).astype(dtype)
+    dw_cached, db_cached = K.conv2d_backward_weight(x, g, w.shape, *hyper, True, 2, cols)
+    dw_plain, db_plain = K.conv2d_backward_weight(x, g, w.shape, *hyper, True, 1)
+    np.testing.assert_array_equal(dw_cached, dw_plain)
+    np.testing.assert_array_equal(db_cached, db_plain)
+    _, dw_ref, db_ref = R.conv2d_backward(x.astype(np.float64), w.astype(np.float64),
+                                          g.astype(np.float64), *hyper)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(dw_plain, dw_ref, rtol=tol, atol=tol * np.abs(dw_ref).max())
+    np.testing.assert_allclose(db_plain, db_ref, rtol=tol, atol=tol * np.abs(db_ref).max())
