@@ -50,13 +50,17 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train LeNet on scikit-learn's 8x8 digits")
-    train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
-    train.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
-    train.add_argument("--optimizer", choices=sorted(DEFAULT_LR), default=DEFAULT_OPTIMIZER)
+    train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
+                       help=f"passes over the training set (default: {DEFAULT_EPOCHS})")
+    train.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                       help=f"images per step (default: {DEFAULT_BATCH_SIZE})")
+    train.add_argument("--optimizer", choices=sorted(DEFAULT_LR), default=DEFAULT_OPTIMIZER,
+                       help=f"(default: {DEFAULT_OPTIMIZER})")
     train.add_argument("--lr", type=float, default=None,
                        help="peak learning rate (default: %s)" % ", ".join(
                            f"{k} {v}" for k, v in sorted(DEFAULT_LR.items())))
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0,
+                       help="seeds the weights, the shuffling and the shifts (default: 0)")
     train.add_argument("--threads", type=int, default=DEFAULT_TRAIN_THREADS,
                        help=f"threads for minidl's kernels (default: {DEFAULT_TRAIN_THREADS}; "
                             f"this model is too small to gain from more)")
@@ -212,7 +216,7 @@ def _run_train(args):
 
 def _run_bench():
     if importlib.util.find_spec("minidl.bench") is None:
-        print("minidl bench: the benchmark suite is not installed (minidl/bench.py is missing)")
+        print("minidl bench: the benchmark suite is not installed (no minidl.bench package)")
         return 1
     from minidl import bench
     result = bench.run_quick()
