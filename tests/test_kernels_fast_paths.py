@@ -4,6 +4,8 @@ per-call thread decision.
 * 2x2 / stride 2 / no padding pooling has its own vectorised path (every pool in LeNet and
   CIFAR-style nets): checked against the reference with ties, +-0, +-inf, NaN, odd sizes
   and many planes, at 1 and 2 threads.
+* max_pool2d_forward(..., need_indices=False) (used under no_grad) returns the same y bit
+  for bit as the indices path, on the 2x2 values-only path and on other configurations.
 * ``minidl._kernels.planned_threads(kernel)`` reports how many threads the last call
   planned: a batch of one 8x8 image must stay on one thread, and no call may plan more
   than it was given.
@@ -44,6 +46,35 @@ def test_max_pool_2x2_fast_path_matches_reference(n, c, h, w, dtype, specials, t
     g = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
     dx = K.max_pool2d_backward(g, idx, x.shape, threads)
     np.testing.assert_array_equal(dx, R.max_pool2d_backward(g, idx_ref, x.shape).astype(dtype))
+
+
+@st.composite
+def _max_pool_configs(draw):
+    """Mostly the 2x2 / stride 2 / no padding values-only path, sometimes another
+    kernel / stride / padding (which computes the indices and drops them)."""
+    if draw(st.booleans()):
+        return (2, 2), (2, 2), (0, 0)
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2)))
+    return kernel, stride, padding
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 40), h=st.integers(3, 11), w=st.integers(3, 11),
+       config=_max_pool_configs(), dtype=st.sampled_from(DTYPES), specials=st.booleans(),
+       threads=st.sampled_from([1, 2]), seed=st.integers(0, 2**31 - 1))
+def test_max_pool_values_only_is_bit_identical_to_the_indices_path(
+        n, c, h, w, config, dtype, specials, threads, seed):
+    kernel, stride, padding = config
+    x = _tricky_planes(np.random.default_rng(seed), (n, c, h, w), dtype, specials)
+    y, none = K.max_pool2d_forward(x, kernel, stride, padding, threads, need_indices=False)
+    y_with, _ = K.max_pool2d_forward(x, kernel, stride, padding, threads)
+    y_ref, _ = R.max_pool2d_forward(x, kernel, stride, padding)
+    assert none is None
+    assert y.dtype == dtype and y.shape == y_with.shape
+    assert y.tobytes() == y_with.tobytes()  # bit for bit: +-0 and NaN included
+    np.testing.assert_array_equal(y, y_ref.astype(dtype))  # NaN == NaN here
 
 
 @settings(max_examples=40)
@@ -132,3 +163,25 @@ def test_weight_gradient_from_the_forwards_cached_cols_is_bit_identical(
     tol = 1e-4 if dtype == np.float32 else 1e-10
     np.testing.assert_allclose(dw_plain, dw_ref, rtol=tol, atol=tol * np.abs(dw_ref).max())
     np.testing.assert_allclose(db_plain, db_ref, rtol=tol, atol=tol * np.abs(db_ref).max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kernel_size, stride, padding", [(2, None, 0), (3, 2, 1)])
+def test_max_pool2d_without_grad_gives_the_values_it_gives_with_grad(
+        dtype, kernel_size, stride, padding):
+    import minidl
+    import minidl.nn.functional as F
+    x_data = _tricky_planes(np.random.default_rng(7), (3, 5, 8, 8), dtype, specials=True)
+    x = minidl.tensor(x_data, requires_grad=True)
+    with_grad = F.max_pool2d(x, kernel_size, stride, padding)
+    assert with_grad.requires_grad
+    with minidl.no_grad():
+        without = F.max_pool2d(x, kernel_size, stride, padding)
+    plain = F.max_pool2d(minidl.tensor(x_data), kernel_size, stride, padding)
+    for y in (without, plain):
+        assert not y.requires_grad
+        assert y.data.dtype == dtype
+        assert y.data.tobytes() == with_grad.data.tobytes()
+    with minidl.no_grad():
+        y, idx = F.max_pool2d(x, kernel_size, stride, padding, return_indices=True)
+    assert y.data.tobytes() == with_grad.data.tobytes() and idx.data.dtype == np.int64

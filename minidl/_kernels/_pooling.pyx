@@ -40,6 +40,31 @@ cdef extern from *:
         memcpy(&a, &x, 8);
         return a;
     }
+    /* Row-pair maxima for the values-only 2x2 max pool: y[r, :] = larger of
+       h[2r, :] and h[2r+1, :] (rows of length wo; the top one on a tie).  Small
+       widths get a constant trip count so the compiler emits straight vector code
+       instead of a short loop with alias checks per row. */
+    #define MINIDL_ROW_PAIR_MAX(NAME, T)                                          \
+    static void NAME(const T* restrict h, T* restrict y, Py_ssize_t rows,        \
+                     Py_ssize_t wo) {                                             \
+        Py_ssize_t r, k;                                                          \
+        if (wo == 2) {                                                            \
+            for (r = 0; r < rows; r++, h += 4, y += 2)                            \
+                for (k = 0; k < 2; k++) y[k] = h[2 + k] > h[k] ? h[2 + k] : h[k]; \
+        } else if (wo == 4) {                                                     \
+            for (r = 0; r < rows; r++, h += 8, y += 4)                            \
+                for (k = 0; k < 4; k++) y[k] = h[4 + k] > h[k] ? h[4 + k] : h[k]; \
+        } else if (wo == 8) {                                                     \
+            for (r = 0; r < rows; r++, h += 16, y += 8)                           \
+                for (k = 0; k < 8; k++) y[k] = h[8 + k] > h[k] ? h[8 + k] : h[k]; \
+        } else {                                                                  \
+            for (r = 0; r < rows; r++, h += 2 * wo, y += wo)                      \
+                for (k = 0; k < wo; k++)                                          \
+                    y[k] = h[wo + k] > h[k] ? h[wo + k] : h[k];                   \
+        }                                                                         \
+    }
+    MINIDL_ROW_PAIR_MAX(minidl_row_pair_max_f, float)
+    MINIDL_ROW_PAIR_MAX(minidl_row_pair_max_d, double)
     static inline int64_t minidl_select_i(int take, int64_t a, int64_t b) {
         uint64_t m = (uint64_t)0 - (uint64_t)take;
         return (int64_t)(((uint64_t)a & m) | ((uint64_t)b & ~m));
@@ -48,6 +73,8 @@ cdef extern from *:
     float minidl_select_f(int take, float a, float b) noexcept nogil
     double minidl_select_d(int take, double a, double b) noexcept nogil
     int64_t minidl_select_i(int take, int64_t a, int64_t b) noexcept nogil
+    void minidl_row_pair_max_f(const float* h, float* y, Py_ssize_t rows, Py_ssize_t wo) noexcept nogil
+    void minidl_row_pair_max_d(const double* h, double* y, Py_ssize_t rows, Py_ssize_t wo) noexcept nogil
 
 cnp.import_array()
 
@@ -293,18 +320,93 @@ cdef _max_forward_2x2(const floating* xp, floating* yp, int64_t* ip, PoolGeometr
     free(vmax); free(vsel); free(corner)
 
 
-def max_pool2d_forward(x, kernel_size, stride, padding, int num_threads):
-    """(y, indices) both (N, C, Ho, Wo); indices int64 flat ih*W + iw into the plane."""
+
+cdef bint _max_rows_2x2_values(int Wo, Py_ssize_t rows, const floating* xp, floating* yp,
+                               floating* hmax) noexcept nogil:
+    """_max_rows_2x2 without the indices (W = 2*Wo).  Returns False, writing nothing
+    valid, if the input holds a NaN (the caller then uses _max_plane_nan).
+
+    pass 1 (linear over the 2*rows*Wo column pairs): hmax = larger of the pair, the left
+    one on a tie; pass 2 (per output row): the larger of the two rows' pair maxima, the
+    top one on a tie.  So each output is the first maximum of its window in row-major
+    order, bit for bit what the indices path writes (a tie can be +0 against -0).
+    Scratch: ``hmax`` holds 2*rows*Wo elements."""
+    cdef Py_ssize_t j, n_pairs = 2 * rows * Wo
+    cdef floating a, b
+    cdef int nan_seen = 0
+    for j in range(n_pairs):
+        a = xp[2 * j]
+        b = xp[2 * j + 1]
+        nan_seen |= (a != a) | (b != b)
+        hmax[j] = b if b > a else a
+    if nan_seen:
+        return False
+    if floating is float:
+        minidl_row_pair_max_f(hmax, yp, rows, Wo)
+    else:
+        minidl_row_pair_max_d(hmax, yp, rows, Wo)
+    return True
+
+
+cdef _max_values_2x2(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+                     PoolGeometry g, int num_threads):
+    """Values-only 2x2 max pool (W even) over the same chunks of planes as
+    _max_forward_2x2; a chunk holding a NaN goes through _max_plane_nan with a scratch
+    index buffer."""
+    cdef Py_ssize_t planes = <Py_ssize_t>g.N * g.C
+    cdef Py_ssize_t plane_in = <Py_ssize_t>g.H * g.W, plane_out = <Py_ssize_t>g.Ho * g.Wo
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef floating* yp = &y[0, 0, 0, 0]
+    cdef int nt = choose_threads(num_threads, <double>planes * g.Ho * g.Wo * g.kh * g.kw, planes)
+    cdef Py_ssize_t per_chunk = 1, nchunks, ch, p, p0, p1
+    cdef int tid
+    if g.H % 2 == 0 and plane_out < CHUNK_OUTPUTS:
+        per_chunk = CHUNK_OUTPUTS // plane_out
+    if per_chunk > planes:
+        per_chunk = planes
+    nchunks = (planes + per_chunk - 1) // per_chunk
+    cdef Py_ssize_t rows = per_chunk * g.Ho
+    cdef floating* hmax = <floating*>malloc(<size_t>nt * rows * g.W * sizeof(floating))
+    cdef int64_t* iscratch = <int64_t*>malloc(<size_t>nt * plane_out * sizeof(int64_t))
+    if hmax == NULL or iscratch == NULL:
+        free(hmax); free(iscratch)
+        raise MemoryError("minidl max_pool2d: cannot allocate scratch")
+    with nogil:
+        for ch in prange(nchunks, num_threads=nt, schedule='static'):
+            tid = threadid()
+            p0 = ch * per_chunk
+            p1 = min(p0 + per_chunk, planes)
+            if not _max_rows_2x2_values(g.Wo, (p1 - p0) * g.Ho, xp + p0 * plane_in,
+                                        yp + p0 * plane_out, hmax + tid * rows * g.W):
+                for p in range(p0, p1):
+                    _max_plane_nan(&g, xp + p * plane_in, yp + p * plane_out,
+                                   iscratch + tid * plane_out)
+    free(hmax); free(iscratch)
+
+
+def max_pool2d_forward(x, kernel_size, stride, padding, int num_threads,
+                       bint need_indices=True):
+    """(y, indices) both (N, C, Ho, Wo); indices int64 flat ih*W + iw into the plane.
+
+    need_indices=False returns (y, None) with the same y bit for bit: a values-only path
+    for 2x2 / stride 2 / no padding with even W (writing the indices is most of the cost
+    there); other configurations compute the indices anyway and drop them."""
     cdef PoolGeometry g = _geometry(x.shape, kernel_size, stride, padding)
     y = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=x.dtype)
+    if not need_indices and y.size != 0 and _is_2x2(&g) and g.W % 2 == 0:
+        if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
+            _max_values_2x2[float](x, y, g, num_threads)
+        else:
+            _max_values_2x2[double](x, y, g, num_threads)
+        return y, None
     idx = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.int64)
     if y.size == 0:
-        return y, idx
+        return y, (idx if need_indices else None)
     if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
         _max_forward[float](x, y, idx, g, num_threads)
     else:
         _max_forward[double](x, y, idx, g, num_threads)
-    return y, idx
+    return y, (idx if need_indices else None)
 
 
 cdef void _max_backward_plane(const floating* dyp, const int64_t* ip, floating* dxp,

@@ -192,6 +192,12 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x = V.data_of(what, "input", input)
     kernel, stride, padding, _ = V.pool_args(what, x, kernel_size, stride, padding)
     x = _contiguous(x)
+    if not return_indices and not (is_grad_enabled() and input.requires_grad):
+        # nothing is recorded (no backward): the kernel's values-only path skips the
+        # int64 indices, which cost most of the pooling time
+        out, _ = K.max_pool2d_forward(x, kernel, stride, padding, get_num_threads(),
+                                      need_indices=False)
+        return record(out, (input,), None)
     out, indices = K.max_pool2d_forward(x, kernel, stride, padding, get_num_threads())
     shape = x.shape
     result = record(out, (input,), lambda g: (
