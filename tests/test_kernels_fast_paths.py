@@ -15,6 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import minidl
+import minidl.nn.functional as F
 from minidl import _kernels as K
 from minidl import reference as R
 
@@ -96,27 +98,32 @@ def test_avg_pool_2x2_fast_path_matches_reference(n, c, h, w, dtype, threads, se
 
 def _one_of_each(x, threads):
     """Call every kernel on x (N, C, H, W) with a 3x3 conv (pad 1) and a 2x2 pool; return
-    {kernel: planned threads}."""
-    pair = (1, 1)
+    {kernel name: planned threads}."""
+    one, two, none = (1, 1), (2, 2), (0, 0)
     w = np.ones((6, x.shape[1], 3, 3), x.dtype)
-    y = K.conv2d_forward(x, w, None, pair, pair, pair, 1, threads)
-    plans = {"conv2d_forward": K.planned_threads(K.conv2d_forward)}
-    K.conv2d_backward_input(y, w, x.shape, pair, pair, pair, 1, threads)
-    plans["conv2d_backward_input"] = K.planned_threads(K.conv2d_backward_input)
-    K.conv2d_backward_weight(x, y, w.shape, pair, pair, pair, 1, True, threads)
-    plans["conv2d_backward_weight"] = K.planned_threads(K.conv2d_backward_weight)
-    cols = K.im2col(x, (3, 3), pair, pair, pair, threads)
-    plans["im2col"] = K.planned_threads(K.im2col)
-    K.col2im(cols, x.shape, (3, 3), pair, pair, pair, threads)
-    plans["col2im"] = K.planned_threads(K.col2im)
-    p, idx = K.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), threads)
-    plans["max_pool2d_forward"] = K.planned_threads(K.max_pool2d_forward)
-    K.max_pool2d_backward(p, idx, x.shape, threads)
-    plans["max_pool2d_backward"] = K.planned_threads(K.max_pool2d_backward)
-    a = K.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0), True, threads)
-    plans["avg_pool2d_forward"] = K.planned_threads(K.avg_pool2d_forward)
-    K.avg_pool2d_backward(a, x.shape, (2, 2), (2, 2), (0, 0), True, threads)
-    plans["avg_pool2d_backward"] = K.planned_threads(K.avg_pool2d_backward)
+    y = K.conv2d_forward(x, w, None, one, one, one, 1, threads)
+    cols = K.im2col(x, (3, 3), one, one, one, threads)
+    pooled, indices = K.max_pool2d_forward(x, two, two, none, threads)
+    averaged = K.avg_pool2d_forward(x, two, two, none, True, threads)
+    calls = {
+        K.conv2d_forward: lambda: K.conv2d_forward(x, w, None, one, one, one, 1, threads),
+        K.conv2d_backward_input: lambda: K.conv2d_backward_input(
+            y, w, x.shape, one, one, one, 1, threads),
+        K.conv2d_backward_weight: lambda: K.conv2d_backward_weight(
+            x, y, w.shape, one, one, one, 1, True, threads),
+        K.im2col: lambda: K.im2col(x, (3, 3), one, one, one, threads),
+        K.col2im: lambda: K.col2im(cols, x.shape, (3, 3), one, one, one, threads),
+        K.max_pool2d_forward: lambda: K.max_pool2d_forward(x, two, two, none, threads),
+        K.max_pool2d_backward: lambda: K.max_pool2d_backward(pooled, indices, x.shape,
+                                                             threads),
+        K.avg_pool2d_forward: lambda: K.avg_pool2d_forward(x, two, two, none, True, threads),
+        K.avg_pool2d_backward: lambda: K.avg_pool2d_backward(averaged, x.shape, two, two,
+                                                             none, True, threads),
+    }
+    plans = {}
+    for kernel, call in calls.items():
+        call()
+        plans[kernel.__name__] = K.planned_threads(kernel)
     return plans
 
 
@@ -169,8 +176,6 @@ def test_weight_gradient_from_the_forwards_cached_cols_is_bit_identical(
 @pytest.mark.parametrize("kernel_size, stride, padding", [(2, None, 0), (3, 2, 1)])
 def test_max_pool2d_without_grad_gives_the_values_it_gives_with_grad(
         dtype, kernel_size, stride, padding):
-    import minidl
-    import minidl.nn.functional as F
     x_data = _tricky_planes(np.random.default_rng(7), (3, 5, 8, 8), dtype, specials=True)
     x = minidl.tensor(x_data, requires_grad=True)
     with_grad = F.max_pool2d(x, kernel_size, stride, padding)
