@@ -125,33 +125,6 @@ def _train_one_epoch(model, batches, opt, schedule):
     return {"loss": total_loss / seen, "train_accuracy": correct / seen}
 
 
-def _train_epochs(model, loader, opt, schedule, epochs, lr, save, progress, log, X_test, y_test):
-    """The epochs of ``train``; returns the history rows (one dict per epoch)."""
-    import minidl
-
-    history = []
-    for epoch in range(1, epochs + 1):
-        batches = loader
-        if progress:
-            from tqdm import tqdm
-            batches = tqdm(loader, desc=f"epoch {epoch}/{epochs}", leave=False,
-                           file=sys.stdout, unit="batch")
-        with np.errstate(over="ignore", invalid="ignore"):  # non-finite losses raise below
-            row = _train_one_epoch(model, batches, opt, schedule)
-        if row is None:
-            raise TrainingDiverged(
-                f"loss became non-finite in epoch {epoch} (lr={lr}); training stopped"
-                + (f", {save} holds the last good epoch ({epoch - 1})"
-                   if save and epoch > 1 else ""))
-        row = {"epoch": epoch, **row, "test_accuracy": accuracy(model, X_test, y_test)}
-        history.append(row)
-        if save:
-            minidl.save(model.state_dict(), save)
-        log(f"epoch {epoch:3d}/{epochs}  loss {row['loss']:.4f}  "
-            f"train acc {row['train_accuracy']:.4f}  test acc {row['test_accuracy']:.4f}")
-    return history
-
-
 def train(epochs=DEFAULT_EPOCHS, batch_size=DEFAULT_BATCH_SIZE, optimizer=DEFAULT_OPTIMIZER,
           lr=None, seed=0, augment=True, save=None, progress=False, log=print, widths=None):
     """Train ``LeNet()`` on the digits; returns (model, metrics dict).
@@ -177,10 +150,28 @@ def train(epochs=DEFAULT_EPOCHS, batch_size=DEFAULT_BATCH_SIZE, optimizer=DEFAUL
                              seed=seed, transform=transform)
     schedule = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(loader))
 
+    history = []
     with gc_quiet():
         start = time.perf_counter()
-        history = _train_epochs(model, loader, opt, schedule, epochs, lr, save, progress, log,
-                                X_test, y_test)
+        for epoch in range(1, epochs + 1):
+            batches = loader
+            if progress:
+                from tqdm import tqdm
+                batches = tqdm(loader, desc=f"epoch {epoch}/{epochs}", leave=False,
+                               file=sys.stdout, unit="batch")
+            with np.errstate(over="ignore", invalid="ignore"):  # non-finite losses raise below
+                row = _train_one_epoch(model, batches, opt, schedule)
+            if row is None:
+                raise TrainingDiverged(
+                    f"loss became non-finite in epoch {epoch} (lr={lr}); training stopped"
+                    + (f", {save} holds the last good epoch ({epoch - 1})"
+                       if save and epoch > 1 else ""))
+            row = {"epoch": epoch, **row, "test_accuracy": accuracy(model, X_test, y_test)}
+            history.append(row)
+            if save:
+                minidl.save(model.state_dict(), save)
+            log(f"epoch {epoch:3d}/{epochs}  loss {row['loss']:.4f}  "
+                f"train acc {row['train_accuracy']:.4f}  test acc {row['test_accuracy']:.4f}")
         seconds = time.perf_counter() - start
     metrics = {"test_accuracy": history[-1]["test_accuracy"], "train_seconds": seconds,
                "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer, "lr": lr,

@@ -1,4 +1,5 @@
 """What ``python -m minidl info`` prints: versions, OpenMP, threads, BLAS in use."""
+import os
 import platform
 import sys
 
@@ -27,7 +28,6 @@ def info_text():
         openmp = "yes" if _kernels.openmp_enabled() else "no (kernels run on one thread)"
         lines.append(f"kernels: built, OpenMP {openmp}")
         lines.append(f"kernel compile flags: {_kernels.build_flags()}")
-        import os
         policy = os.environ.get("OMP_WAIT_POLICY", "default")
         spin = os.environ.get("GOMP_SPINCOUNT")
         lines.append(f"OpenMP wait policy: {policy}" + (f", GOMP_SPINCOUNT={spin}" if spin else ""))

@@ -115,6 +115,17 @@ def test_random_shift_moves_each_image_by_at_most_one_pixel():
     assert len(found) == 9  # all nine shifts occur on 200 images
 
 
+@pytest.mark.parametrize("max_shift", [1, 2])
+def test_random_shift_matches_a_per_image_shift_with_the_drawn_offsets(max_shift):
+    images = np.random.default_rng(0).random((40, 2, 5, 6)).astype(np.float32)
+    shifted = random_shift(max_shift, seed=3)(images)
+    # the offsets are the generator's first 2n draws: dy for every image, then dx
+    dy, dx = np.random.default_rng(3).integers(-max_shift, max_shift + 1, size=(2, 40))
+    for i in range(40):
+        np.testing.assert_array_equal(shifted[i], _shift_by(images[i], dy[i], dx[i]))
+    assert shifted.flags.c_contiguous and shifted.flags.writeable
+
+
 def test_random_shift_is_seeded():
     images = np.random.default_rng(1).random((20, 1, 8, 8)).astype(np.float32)
     a, b = random_shift(1, seed=7), random_shift(1, seed=7)

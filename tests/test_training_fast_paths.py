@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from minidl.cli import gc_quiet
-from minidl.data import DataLoader, random_shift
+from minidl.data import DataLoader
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
@@ -36,25 +36,6 @@ def test_a_transform_reusing_its_output_array_still_gives_separate_batches():
                                           seed=0, transform=into_buffer)]
     assert len({id(b.data) for b in batches}) == 4
     assert not any(np.shares_memory(b.data, buffer) for b in batches)
-
-
-def _shift_by(image, dy, dx):
-    out = np.zeros_like(image)
-    h, w = image.shape[1:]
-    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-        image[:, max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
-    return out
-
-
-@pytest.mark.parametrize("max_shift", [1, 2])
-def test_random_shift_matches_a_per_image_shift_with_the_drawn_offsets(max_shift):
-    images = np.random.default_rng(0).random((40, 2, 5, 6)).astype(np.float32)
-    shifted = random_shift(max_shift, seed=3)(images)
-    # the offsets are the generator's first 2n draws: dy for every image, then dx
-    dy, dx = np.random.default_rng(3).integers(-max_shift, max_shift + 1, size=(2, 40))
-    for i in range(40):
-        np.testing.assert_array_equal(shifted[i], _shift_by(images[i], dy[i], dx[i]))
-    assert shifted.flags.c_contiguous and shifted.flags.writeable
 
 
 def test_gc_quiet_restores_the_collector_and_leaves_a_callers_freeze_alone():

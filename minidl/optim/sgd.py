@@ -36,8 +36,6 @@ class SGD(Optimizer):
     def step(self):
         """Update every parameter that has a gradient, in place."""
         state = self.state
-        state_of = dict.get  # the state is keyed by id(p); skip _ParamState's wrapper
-        multiply, subtract = np.multiply, np.subtract
         for group in self.param_groups:
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             weight_decay, nesterov = group["weight_decay"], group["nesterov"]
@@ -52,15 +50,13 @@ class SGD(Optimizer):
                 if weight_decay != 0:
                     d_p = d_p + weight_decay * data
                 if momentum != 0:
-                    st = state_of(state, id(p))
+                    st = state.get(p)
                     buf = None if st is None else st.get("momentum_buffer")
                     if buf is None:
                         buf = np.array(d_p, dtype=data.dtype, copy=True)
                         state[p] = {"momentum_buffer": buf}
                     else:
-                        multiply(buf, momentum, out=buf)
+                        buf *= momentum
                         buf += d_p if dampening == 0 else (1 - dampening) * d_p
                     d_p = d_p + momentum * buf if nesterov else buf
-                # p -= lr * d_p (the product rounded first, as before)
-                step = multiply(d_p, lr)
-                subtract(data, step, out=data)
+                data -= lr * d_p
