@@ -30,14 +30,13 @@ from minidl import _threads  # noqa: E402
 # scipy's BLAS (called from inside our OpenMP regions) is now loaded: pin its threads.
 _threads._configure_blas()
 
+_MODULES = {m.__name__: m for m in (_conv, _im2col, _pooling)}
 
 
 def planned_threads(kernel):
     """How many threads the last call of ``kernel`` (a function of this package) planned:
     at most its ``num_threads``, fewer when the job is too small to split."""
-    modules = {"minidl._kernels._conv": _conv, "minidl._kernels._im2col": _im2col,
-               "minidl._kernels._pooling": _pooling}
-    return modules[kernel.__module__].planned_threads()
+    return _MODULES[kernel.__module__].planned_threads()
 
 
 __all__ = [

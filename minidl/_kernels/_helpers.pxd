@@ -200,8 +200,8 @@ cdef inline void _col2im_padded(const floating* rows, Py_ssize_t ld, floating* x
                                 int H, int W, int kh, int kw, int sh,
                                 int ph, int pw, int dh, int dw, int Ho, int Wo,
                                 floating* padded) noexcept nogil:
-    """col2im_plane counterpart of _im2col_padded (sums into the padded scratch plane,
-    then keeps its interior)."""
+    """col2im_plane counterpart of pad_plane + unfold_padded (sums into the padded
+    scratch plane, then keeps its interior)."""
     cdef int i, j, oh, h, Wp = W + 2 * pw
     cdef const floating* row
     memset(padded, 0, <size_t>(H + 2 * ph) * Wp * sizeof(floating))

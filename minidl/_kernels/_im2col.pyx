@@ -29,21 +29,34 @@ def build_flags():
     return MINIDL_BUILD_FLAGS.decode()
 
 
+cdef void* _plane_work(int nt, Py_ssize_t scratch_len, size_t itemsize, int** table,
+                       int H, int W, int kh, int kw, int sh, int sw, int ph, int pw,
+                       int dh, int dw, int Ho, int Wo) noexcept nogil:
+    """The per-thread plane scratch (nt * scratch_len items) and, through ``table``, the
+    gather table that im2col_plane/col2im_plane use for small planes; the caller frees
+    both.  Both NULL when the plane method needs no scratch or the scratch malloc fails;
+    the table alone NULL when only its malloc fails (the row method needs neither)."""
+    cdef void* scratch
+    table[0] = NULL
+    if not needs_plane_scratch(W, sh, sw, Wo):
+        return NULL
+    scratch = malloc(<size_t>nt * scratch_len * itemsize)
+    if scratch != NULL:
+        table[0] = new_gather_table(H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+    return scratch
+
+
 cdef void _im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols,
                   int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw,
                   int Ho, int Wo, int num_threads):
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t p, n, c, planes = <Py_ssize_t>N * C
     cdef int nt = choose_threads(num_threads, <double>planes * kh * kw * Ho * Wo, planes)
-    cdef int* table = new_gather_table(H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+    cdef int* table = NULL
     cdef Py_ssize_t scratch_len = plane_scratch_len(H, W, ph, pw)
-    cdef floating* scratch = NULL
+    cdef floating* scratch = <floating*>_plane_work(nt, scratch_len, sizeof(floating), &table,
+                                                    H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
     cdef floating* mine = NULL
-    if needs_plane_scratch(W, sh, sw, Wo):
-        scratch = <floating*>malloc(<size_t>nt * scratch_len * sizeof(floating))
-        if scratch == NULL:   # the row method needs neither
-            free(table)
-            table = NULL
     with nogil:
         for p in prange(planes, num_threads=nt, schedule='static'):
             n = p // C
@@ -62,15 +75,11 @@ cdef void _col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] x,
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t p, n, c, planes = <Py_ssize_t>N * C
     cdef int nt = choose_threads(num_threads, <double>planes * (kh * kw * Ho * Wo + H * W), planes)
-    cdef int* table = new_gather_table(H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+    cdef int* table = NULL
     cdef Py_ssize_t scratch_len = plane_scratch_len(H, W, ph, pw)
-    cdef floating* scratch = NULL
+    cdef floating* scratch = <floating*>_plane_work(nt, scratch_len, sizeof(floating), &table,
+                                                    H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
     cdef floating* mine = NULL
-    if needs_plane_scratch(W, sh, sw, Wo):
-        scratch = <floating*>malloc(<size_t>nt * scratch_len * sizeof(floating))
-        if scratch == NULL:   # the row method needs neither
-            free(table)
-            table = NULL
     with nogil:
         for p in prange(planes, num_threads=nt, schedule='static'):
             n = p // C

@@ -167,6 +167,16 @@ cdef bint _max_rows_2x2(int W, int Wo, Py_ssize_t rows, const floating* xp, floa
     return True
 
 
+cdef inline void _init_window_row(floating* yrow, int64_t* irow, int Wo, int64_t row0,
+                                  int sw, int pw) noexcept nogil:
+    """Start one output row of max pooling: padding acts as -inf, and the index starts at
+    the window's first real element (row0 = first real input row * W)."""
+    cdef int ow
+    for ow in range(Wo):
+        yrow[ow] = -INFINITY
+        irow[ow] = row0 + _imax(ow * sw - pw, 0)
+
+
 cdef bint _max_plane(const PoolGeometry* g, const floating* xp, floating* yp,
                      int64_t* ip) noexcept nogil:
     """One (n, c) plane; returns False, leaving the work to _max_plane_nan, if the plane
@@ -178,7 +188,7 @@ cdef bint _max_plane(const PoolGeometry* g, const floating* xp, floating* yp,
     current maximum, so ties keep the first maximum."""
     cdef int H = g.H, W = g.W, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw
     cdef int ph = g.ph, pw = g.pw, Ho = g.Ho, Wo = g.Wo
-    cdef int oh, ow, ih, i, j, h0, lo, hi, offset
+    cdef int oh, ow, ih, i, j, lo, hi, offset
     cdef floating v, m
     cdef floating* yrow
     cdef int64_t* irow
@@ -195,11 +205,7 @@ cdef bint _max_plane(const PoolGeometry* g, const floating* xp, floating* yp,
     for oh in range(Ho):
         yrow = yp + <Py_ssize_t>oh * Wo
         irow = ip + <Py_ssize_t>oh * Wo
-        h0 = _imax(oh * sh - ph, 0)
-        for ow in range(Wo):
-            # padding acts as -inf; the index starts at the window's first real element
-            yrow[ow] = -INFINITY
-            irow[ow] = <int64_t>h0 * W + _imax(ow * sw - pw, 0)
+        _init_window_row(yrow, irow, Wo, <int64_t>_imax(oh * sh - ph, 0) * W, sw, pw)
         for i in range(kh):
             ih = oh * sh - ph + i
             if ih < 0 or ih >= H:
@@ -228,7 +234,7 @@ cdef void _max_plane_nan(const PoolGeometry* g, const floating* xp, floating* yp
     """_max_plane for a plane that holds a NaN: a NaN wins its window (the last one)."""
     cdef int H = g.H, W = g.W, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw
     cdef int ph = g.ph, pw = g.pw, Ho = g.Ho, Wo = g.Wo
-    cdef int oh, ow, ih, i, j, h0, lo, hi, offset
+    cdef int oh, ow, ih, i, j, lo, hi, offset
     cdef floating v
     cdef floating* yrow
     cdef int64_t* irow
@@ -238,11 +244,7 @@ cdef void _max_plane_nan(const PoolGeometry* g, const floating* xp, floating* yp
     for oh in range(Ho):
         yrow = yp + <Py_ssize_t>oh * Wo
         irow = ip + <Py_ssize_t>oh * Wo
-        h0 = _imax(oh * sh - ph, 0)
-        for ow in range(Wo):
-            # padding acts as -inf; the index starts at the window's first real element
-            yrow[ow] = -INFINITY
-            irow[ow] = <int64_t>h0 * W + _imax(ow * sw - pw, 0)
+        _init_window_row(yrow, irow, Wo, <int64_t>_imax(oh * sh - ph, 0) * W, sw, pw)
         for i in range(kh):
             ih = oh * sh - ph + i
             if ih < 0 or ih >= H:
