@@ -29,6 +29,8 @@ def optional_data_of(what, name, value):
 # ---- small scalars ------------------------------------------------------------------
 def dim_index(dim, ndim, what):
     """``dim`` as a non-negative axis of an ``ndim``-dimensional tensor."""
+    if type(dim) is int and -ndim <= dim < ndim:  # the common case, fast
+        return dim % ndim
     if type(dim) is not int and (isinstance(dim, bool) or not isinstance(dim, _INT)):
         raise TypeError(f"{what}: dim must be an int, got {dim!r}")
     n = ndim if ndim else 1

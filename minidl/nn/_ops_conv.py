@@ -25,22 +25,27 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv2d(input, weight, bias, stride, padding, dilation, groups, "conv2d")
 
 
-def _conv2d(input, weight, bias, stride, padding, dilation, groups, what):
+def _conv2d(input, weight, bias, stride, padding, dilation, groups, what,
+            channels_checked=False):
+    """conv2d under the name ``what``; channels_checked: the caller (conv1d) has already
+    run V.conv_channels (on its own shapes, for its messages)."""
     x = V.data_of(what, "input", input)
     w = V.data_of(what, "weight", weight)
     b = V.optional_data_of(what, "bias", bias)
     V.conv_arrays(what, x, w, b)
     stride, padding, dilation = V.hyper(what, stride, padding, dilation)
     groups = V.groups_arg(what, groups) if type(groups) is not int or groups < 1 else groups
-    V.conv_channels(what, x, w, b, groups)
-    V.conv_output_size(what, x.shape, w.shape[2:], stride, padding, dilation)
+    if not channels_checked:
+        V.conv_channels(what, x, w, b, groups)
+    ho, wo = V.conv_output_size(what, x.shape, w.shape[2:], stride, padding, dilation)
     x = _contiguous(x)
     w = _contiguous(w)
     if b is not None:
         b = _contiguous(b)
     cols = None
-    if weight.requires_grad and is_grad_enabled() and _cols_bytes(x, w, stride, padding,
-                                                                  dilation) <= MAX_SAVED_COLS_BYTES:
+    if weight.requires_grad and is_grad_enabled() and (  # im2col: (C*kh*kw, N*Ho*Wo)
+            x.shape[1] * w.shape[2] * w.shape[3] * x.shape[0] * ho * wo * x.itemsize
+            <= MAX_SAVED_COLS_BYTES):
         out, cols = K.conv2d_forward(x, w, b, stride, padding, dilation, groups,
                                      get_num_threads(), True)
     else:
@@ -80,15 +85,6 @@ def true_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, group
     return _conv2d(input, weight, bias, stride, padding, dilation, groups, "true_conv2d")
 
 
-def _cols_bytes(x, w, stride, padding, dilation):
-    """Size of conv2d's im2col of x (N, C, H, W) for weight (F, C/groups, kh, kw)."""
-    n, c, h, wd = x.shape
-    kh, kw = w.shape[2:]
-    ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    wo = (wd + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    return c * kh * kw * n * ho * wo * x.itemsize
-
-
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """input (N, C, L), weight (F, C/groups, k), bias (F,) -> (N, F, Lo): conv2d with H=1."""
     what = "conv1d"
@@ -106,7 +102,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     V.conv_channels(what, x, w, V.optional_data_of(what, "bias", bias),
                     V.groups_arg(what, groups))
     out = _conv2d(input.reshape(n, c, 1, length), weight.reshape(f, cg, 1, k), bias,
-                  (1, s), (0, p), (1, d), groups, what)
+                  (1, s), (0, p), (1, d), groups, what, channels_checked=True)
     return out.reshape(n, f, out.data.shape[3])
 
 
@@ -192,13 +188,11 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x = V.data_of(what, "input", input)
     kernel, stride, padding, _ = V.pool_args(what, x, kernel_size, stride, padding)
     x = _contiguous(x)
-    if not return_indices and not (is_grad_enabled() and input.requires_grad):
-        # nothing is recorded (no backward): the kernel's values-only path skips the
-        # int64 indices, which cost most of the pooling time
-        out, _ = K.max_pool2d_forward(x, kernel, stride, padding, get_num_threads(),
-                                      need_indices=False)
-        return record(out, (input,), None)
-    out, indices = K.max_pool2d_forward(x, kernel, stride, padding, get_num_threads())
+    # when nothing is recorded (no backward) and no indices are returned, the kernel's
+    # values-only path skips the int64 indices, which cost most of the pooling time
+    need_indices = return_indices or (input.requires_grad and is_grad_enabled())
+    out, indices = K.max_pool2d_forward(x, kernel, stride, padding, get_num_threads(),
+                                        need_indices)
     shape = x.shape
     result = record(out, (input,), lambda g: (
         K.max_pool2d_backward(_contiguous(g), indices, shape, get_num_threads()),))

@@ -380,24 +380,13 @@ def reshape(x, *shape):
     return record(out, (x,), lambda g: (g.reshape(in_shape),))
 
 
-def _dim(d, ndim, what):
-    if type(d) is int and -ndim <= d < ndim:  # the common case, fast
-        return d % ndim
-    if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
-        raise TypeError(f"{what}: dim must be an int, got {d!r}")
-    n = builtins.max(ndim, 1)
-    if not -n <= d < n:
-        raise IndexError(f"{what}: dim {d} out of range for a tensor with {ndim} dimensions")
-    return int(d) % n
-
-
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge dims start_dim..end_dim into one (as torch.flatten)."""
     shape = V.data_of("flatten", "input", x).shape
     if len(shape) == 0:
         return reshape(x, 1)
-    s = _dim(start_dim, len(shape), "flatten")
-    e = _dim(end_dim, len(shape), "flatten")
+    s = V.dim_index(start_dim, len(shape), "flatten")
+    e = V.dim_index(end_dim, len(shape), "flatten")
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     merged = 1
@@ -408,8 +397,8 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 def transpose(x, dim0, dim1):
     xd = x.data
-    d0 = _dim(dim0, xd.ndim, "transpose")
-    d1 = _dim(dim1, xd.ndim, "transpose")
+    d0 = V.dim_index(dim0, xd.ndim, "transpose")
+    d1 = V.dim_index(dim1, xd.ndim, "transpose")
     if xd.ndim < 2:
         return record(xd, (x,), lambda g: (g,))
     return record(np.swapaxes(xd, d0, d1), (x,), lambda g: (np.swapaxes(g, d0, d1),))
@@ -419,7 +408,7 @@ def permute(x, *dims):
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
     xd = x.data
-    axes = tuple(_dim(d, xd.ndim, "permute") for d in dims)
+    axes = tuple(V.dim_index(d, xd.ndim, "permute") for d in dims)
     if sorted(axes) != list(range(xd.ndim)):
         raise ValueError(f"permute: {dims} is not a permutation of the {xd.ndim} dims of shape {xd.shape}")
     inverse = tuple(np.argsort(axes))

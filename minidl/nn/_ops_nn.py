@@ -80,8 +80,7 @@ def cross_entropy(input, target, reduction="mean"):
     """
     xd = V.data_of("cross_entropy", "input", input)
     td = V.class_targets(target, xd, "cross_entropy")
-    if reduction != "mean":
-        V.reduction(reduction, "cross_entropy")
+    V.reduction(reduction, "cross_entropy")
     axis = 0 if xd.ndim == 1 else 1
     logp = _log_softmax(xd, axis)
     if xd.ndim == 2:  # the common case: one fancy-index pick per row
