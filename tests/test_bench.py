@@ -41,8 +41,9 @@ def _expected_tiny_keys(threads, with_torch):
                         continue
                     keys.add((op, shape, pass_, threads, comparator))
     e2e_comparator = "torch" if with_torch else None
-    keys.add(("lenet-train-epoch", "LeNet digits", "epoch", threads, e2e_comparator))
-    keys.add(("lenet-inference", "LeNet digits", "fwd", threads, e2e_comparator))
+    for model in ("LeNet-digits", "LeNet() default"):
+        keys.add(("lenet-train-epoch", model, "epoch", threads, e2e_comparator))
+        keys.add(("lenet-inference", model, "fwd", threads, e2e_comparator))
     return keys
 
 

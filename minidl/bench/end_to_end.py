@@ -1,5 +1,12 @@
 """LeNet on the digits in minidl and in an equivalent PyTorch model, side by side.
 
+Two architectures are timed (``MODELS``):
+- ``LeNet-digits``: the network whose layers are the LeNet-digits shapes of the kernel
+  benchmarks (conv 1->6 at 8x8, k3 p1; conv 6->16 at 4x4, k3 p1; then LeNet-5's 120-84
+  MLP), the small network issue 5's end-to-end targets are about;
+- ``LeNet() default``: the wider model ``minidl train`` trains (widths 32/64/128), whose
+  conv 32->64 makes the forward pass GEMM-bound.
+
 The PyTorch model is an ``nn.Sequential`` mirroring minidl's LeNet leaf by leaf, with the
 weights copied from minidl's state_dict, and checked to give the same outputs before
 anything is timed. Both train on the same batches (already in memory, one fixed shuffled
@@ -7,7 +14,10 @@ order), batch size 64, SGD with momentum 0.9, at the same thread count.
 """
 import numpy as np
 
+END_TO_END = ("lenet-train-epoch", "lenet-inference")  # the suite's op names for the rows
 BATCH_SIZE = 64
+# shape name in the suite's rows -> LeNet(widths=...) (None: LeNet()'s defaults)
+MODELS = (("LeNet-digits", (6, 16, 120, 84)), ("LeNet() default", None))
 LR = 0.05
 MOMENTUM = 0.9
 
@@ -80,10 +90,9 @@ def _batches(n, batch_size, seed=0):
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
-def build(torch=None, max_train=None):
-    """Callables {framework: {"epoch": f, "inference": f}} and a description dict.
-
-    ``max_train`` limits the training images (the tiny test mode)."""
+def build(torch=None, max_train=None, widths=None):
+    """Callables {framework: {"epoch": f, "inference": f}} and a description dict for
+    ``LeNet(widths=widths)``. ``max_train`` limits the training images (the tiny test mode)."""
     import minidl
     import minidl.nn.functional as F
     from minidl import optim
@@ -96,8 +105,8 @@ def build(torch=None, max_train=None):
     index_batches = _batches(len(X_train), BATCH_SIZE)
 
     minidl.manual_seed(0)
-    model = LeNet()
-    inference_model = LeNet()
+    model = LeNet(widths=widths)
+    inference_model = LeNet(widths=widths)
     inference_model.load_state_dict(model.state_dict())
     inference_model.eval()
     optimizer = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)

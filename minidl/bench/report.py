@@ -1,6 +1,7 @@
 """Print, save and plot the suite's results; check them against the targets of issue 5."""
 import json
 
+from minidl.bench.end_to_end import MODELS
 from minidl.bench.ops import FWD_BWD, NAIVE, NUMPY_GEMM, TORCH
 
 
@@ -100,10 +101,11 @@ def targets(rows):
             checks.append({"target": name, "threads": threads, "worst": worst,
                            "goal": goal, "met": bool(met)})
 
-    add("LeNet epoch: torch time / minidl >= 2",
-        _find(rows, op="lenet-train-epoch", comparator=TORCH), 2.0)
-    add("LeNet inference: torch / minidl >= 2",
-        _find(rows, op="lenet-inference", comparator=TORCH), 2.0)
+    for model, _ in MODELS:
+        add(f"{model} epoch: torch time / minidl >= 2",
+            _find(rows, op="lenet-train-epoch", comparator=TORCH, shape=model), 2.0)
+        add(f"{model} inference: torch / minidl >= 2",
+            _find(rows, op="lenet-inference", comparator=TORCH, shape=model), 2.0)
     add("conv2d fwd+bwd LeNet shapes: torch / minidl >= 2",
         _find(rows, op="conv2d", comparator=TORCH, **{"pass": FWD_BWD},
               shape=lambda s: s.startswith("LeNet-digits")), 2.0)

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from minidl.bench import ops, shapes
+from minidl.bench.end_to_end import END_TO_END, MODELS
 from minidl.bench.ops import FWD, FWD_BWD, NAIVE, NUMPY_GEMM, PURE_PYTHON, TORCH
 from minidl.bench.threads import thread_count
 from minidl.bench.timing import gflops, time_interleaved
 
 OPS = ("conv2d", "max_pool2d", "avg_pool2d", "linear", "cross_entropy")
 COMPARATORS = (NAIVE, PURE_PYTHON, NUMPY_GEMM, TORCH)
-END_TO_END = ("lenet-train-epoch", "lenet-inference")
 
 
 @dataclass
@@ -135,7 +135,8 @@ def expected_end_to_end(config, torch_available):
     if not config.end_to_end:
         return []
     comparator = TORCH if torch_available and TORCH in config.comparators else None
-    return [(name, threads, comparator) for threads in config.threads for name in END_TO_END]
+    return [(name, model, threads, comparator) for threads in config.threads
+            for model, _ in MODELS for name in END_TO_END]
 
 
 # ---- measuring -----------------------------------------------------------------------
@@ -216,10 +217,11 @@ def _row_dict(op, shape, pass_, threads, comparator, minidl_stats, other_stats, 
     }
 
 
-def measure_end_to_end(config, torch, threads, log):
+def measure_end_to_end(config, torch, threads, log, model, widths):
+    """The epoch and inference rows of one architecture (end_to_end.MODELS)."""
     from minidl.bench import end_to_end
 
-    calls, about = end_to_end.build(torch, max_train=config.max_train)
+    calls, about = end_to_end.build(torch, max_train=config.max_train, widths=widths)
     rows = []
     for name, key, label in (("lenet-train-epoch", "epoch",
                               f"{about['train_images']} images, {about['batches_per_epoch']} "
@@ -232,7 +234,7 @@ def measure_end_to_end(config, torch, threads, log):
         stats = time_interleaved(fns, config.e2e_repeats,
                                  min_time=config.min_time if key == "inference" else 0.0,
                                  disable_gc=False)
-        row = _row_dict(name, "LeNet digits", "epoch" if key == "epoch" else "fwd", threads,
+        row = _row_dict(name, model, "epoch" if key == "epoch" else "fwd", threads,
                         TORCH if "other" in stats else None, stats["minidl"],
                         stats.get("other"), "same initial weights, data in memory, GC on")
         row["label"] = label
@@ -277,17 +279,18 @@ def _run_rows(config, torch, torch_available, log, strict):
                 results.append(row)
                 if log:
                     log(report.format_row_line(row))
-            if config.end_to_end:
+            for model, widths in (MODELS if config.end_to_end else ()):
                 try:
                     e2e_rows, _ = measure_end_to_end(
                         config, torch if torch_available else None, threads,
-                        (lambda r: log(report.format_row_line(r))) if log else (lambda r: None))
+                        (lambda r: log(report.format_row_line(r))) if log else (lambda r: None),
+                        model, widths)
                     results.extend(e2e_rows)
                 except Exception as exc:
                     if strict:
                         raise
                     for name in END_TO_END:
-                        row = _row_dict(name, "LeNet digits", "epoch", threads,
+                        row = _row_dict(name, model, "epoch", threads,
                                         TORCH if torch_available else None, None, None, "")
                         row["error"] = f"{type(exc).__name__}: {exc}"
                         results.append(row)
