@@ -6,6 +6,9 @@ per-call thread decision.
   and many planes, at 1 and 2 threads.
 * max_pool2d_forward(..., need_indices=False) (used under no_grad) returns the same y bit
   for bit as the indices path, on the 2x2 values-only path and on other configurations.
+* max_pool2d_2x2_forward / _backward (what autograd records for an even plane) store a
+  window code per output: the same y bit for bit, the same argmax as the reference's
+  indices, the same gradient bit for bit, at 1, 2 and 3 threads.
 * ``minidl._kernels.planned_threads(kernel)`` reports how many threads the last call
   planned: a batch of one 8x8 image must stay on one thread, and no call may plan more
   than it was given.
@@ -48,6 +51,50 @@ def test_max_pool_2x2_fast_path_matches_reference(n, c, h, w, dtype, specials, t
     g = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
     dx = K.max_pool2d_backward(g, idx, x.shape, threads)
     np.testing.assert_array_equal(dx, R.max_pool2d_backward(g, idx_ref, x.shape).astype(dtype))
+
+
+def _codes_of(indices, width):
+    """Reference flat indices ih*W + iw of 2x2 windows -> window positions 0..3."""
+    _, _, ho, wo = indices.shape
+    oh = np.arange(ho)[:, None]
+    ow = np.arange(wo)[None, :]
+    return 2 * (indices // width - 2 * oh) + (indices % width - 2 * ow)
+
+
+@settings(max_examples=60)
+@given(n=st.integers(1, 3), c=st.integers(1, 40), half_h=st.integers(1, 6),
+       half_w=st.integers(1, 6), dtype=st.sampled_from(DTYPES), specials=st.booleans(),
+       threads=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**31 - 1))
+def test_max_pool_2x2_window_codes_match_reference(n, c, half_h, half_w, dtype, specials,
+                                                   threads, seed):
+    shape = (n, c, 2 * half_h, 2 * half_w)
+    x = _tricky_planes(np.random.default_rng(seed), shape, dtype, specials)
+    y, codes = K.max_pool2d_2x2_forward(x, threads)
+    y_ref, idx_ref = R.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))
+    y_flat, idx_flat = K.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), threads)
+    assert codes.dtype == np.uint8 and codes.shape == y_ref.shape
+    np.testing.assert_array_equal(codes, _codes_of(idx_ref, shape[3]))
+    np.testing.assert_array_equal(y, y_ref.astype(dtype))  # NaN == NaN here
+    assert y.tobytes() == y_flat.tobytes()  # bit for bit: +-0 and NaN included
+    g = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
+    g.flat[::7] = -0.0
+    dx = K.max_pool2d_2x2_backward(g, codes, threads)
+    np.testing.assert_array_equal(dx, R.max_pool2d_backward(g, idx_ref, shape).astype(dtype))
+    assert dx.tobytes() == K.max_pool2d_backward(g, idx_flat, shape, threads).tobytes()
+
+
+def test_max_pool_records_window_codes_on_even_planes_and_indices_otherwise():
+    """F.max_pool2d's gradient is the same through both recordings."""
+    rng = np.random.default_rng(3)
+    for shape in [(4, 8, 6, 8), (4, 8, 7, 8)]:  # even plane: codes; odd: flat indices
+        x = minidl.tensor(rng.standard_normal(shape).astype(np.float64), requires_grad=True)
+        g = rng.standard_normal((4, 8, 3, 4))
+        F.max_pool2d(x, 2).backward(g)
+        _, idx_ref = R.max_pool2d_forward(x.data, (2, 2), (2, 2), (0, 0))
+        np.testing.assert_array_equal(x.grad, R.max_pool2d_backward(g, idx_ref, shape))
+    assert minidl.gradcheck(lambda t: F.max_pool2d(t, 2),
+                            (minidl.tensor(rng.permutation(64).reshape(1, 1, 8, 8) / 8.0,
+                                           requires_grad=True),))
 
 
 @st.composite
@@ -104,6 +151,7 @@ def _one_of_each(x, threads):
     y = K.conv2d_forward(x, w, None, one, one, one, 1, threads)
     cols = K.im2col(x, (3, 3), one, one, one, threads)
     pooled, indices = K.max_pool2d_forward(x, two, two, none, threads)
+    _, codes = K.max_pool2d_2x2_forward(x, threads)
     averaged = K.avg_pool2d_forward(x, two, two, none, True, threads)
     calls = {
         K.conv2d_forward: lambda: K.conv2d_forward(x, w, None, one, one, one, 1, threads),
@@ -116,6 +164,8 @@ def _one_of_each(x, threads):
         K.max_pool2d_forward: lambda: K.max_pool2d_forward(x, two, two, none, threads),
         K.max_pool2d_backward: lambda: K.max_pool2d_backward(pooled, indices, x.shape,
                                                              threads),
+        K.max_pool2d_2x2_forward: lambda: K.max_pool2d_2x2_forward(x, threads),
+        K.max_pool2d_2x2_backward: lambda: K.max_pool2d_2x2_backward(pooled, codes, threads),
         K.avg_pool2d_forward: lambda: K.avg_pool2d_forward(x, two, two, none, True, threads),
         K.avg_pool2d_backward: lambda: K.avg_pool2d_backward(averaged, x.shape, two, two,
                                                              none, True, threads),

@@ -22,15 +22,19 @@ from minidl._kernels._conv import (  # noqa: E402
     conv2d_forward, conv2d_backward_input, conv2d_backward_weight,
 )
 from minidl._kernels._pooling import (  # noqa: E402
-    max_pool2d_forward, max_pool2d_backward, avg_pool2d_forward, avg_pool2d_backward,
+    max_pool2d_forward, max_pool2d_backward, max_pool2d_2x2_forward, max_pool2d_2x2_backward,
+    avg_pool2d_forward, avg_pool2d_backward,
 )
-from minidl._kernels import _conv, _im2col, _pooling  # noqa: E402
+from minidl._kernels._winograd import (  # noqa: E402
+    winograd3x3_forward, winograd3x3_backward_input, winograd3x3_backward_weight,
+)
+from minidl._kernels import _conv, _im2col, _pooling, _winograd  # noqa: E402
 from minidl import _threads  # noqa: E402
 
 # scipy's BLAS (called from inside our OpenMP regions) is now loaded: pin its threads.
 _threads._configure_blas()
 
-_MODULES = {m.__name__: m for m in (_conv, _im2col, _pooling)}
+_MODULES = {m.__name__: m for m in (_conv, _im2col, _pooling, _winograd)}
 
 
 def planned_threads(kernel):
@@ -42,6 +46,9 @@ def planned_threads(kernel):
 __all__ = [
     "openmp_enabled", "im2col", "col2im",
     "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
-    "max_pool2d_forward", "max_pool2d_backward",
-    "avg_pool2d_forward", "avg_pool2d_backward", "planned_threads",
+    "max_pool2d_forward", "max_pool2d_backward", "max_pool2d_2x2_forward",
+    "max_pool2d_2x2_backward",
+    "avg_pool2d_forward", "avg_pool2d_backward",
+    "winograd3x3_forward", "winograd3x3_backward_input", "winograd3x3_backward_weight",
+    "planned_threads",
 ]

@@ -15,7 +15,7 @@ from cython.parallel cimport prange, threadid
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 from libc.math cimport isnan, INFINITY
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 from cython cimport floating
 
 from minidl._kernels._helpers cimport minidl_planned_threads, choose_threads, _valid_columns as _valid_range
@@ -65,6 +65,68 @@ cdef extern from *:
     }
     MINIDL_ROW_PAIR_MAX(minidl_row_pair_max_f, float)
     MINIDL_ROW_PAIR_MAX(minidl_row_pair_max_d, double)
+    /* 2x2 max pool with window codes (stride 2, no padding, H and W even), as
+       ``rows`` output rows (wo each) from pairs of input rows (2*wo each).  code = the
+       row-major position 0..3 of the window's first maximum.  Pass 1, linear over the
+       column pairs: hm = the larger of the pair, hs = 1 if the right one is strictly
+       larger; pass 2, per output row: the bottom pair wins only if strictly larger.
+       Written without branches (a data-dependent branch mispredicts half the time) and
+       with constant trip counts for small widths, so both passes vectorise.  Returns
+       nonzero, with nothing valid written, if a NaN was seen.  Scratch: hm and hs hold
+       2*rows*wo elements. */
+    #define MINIDL_CODES_PASS2(T, WO)                                                \
+        for (r = 0; r < rows; r++, hm += 2 * (WO), hs += 2 * (WO), y += (WO), code += (WO)) \
+            for (k = 0; k < (WO); k++) {                                             \
+                T a = hm[k], b = hm[(WO) + k];                                       \
+                int32_t t = b > a;                                                   \
+                y[k] = b > a ? b : a;                                                \
+                code[k] = (unsigned char)(hs[k] + t * (2 + hs[(WO) + k] - hs[k]));   \
+            }
+    #define MINIDL_MAX_CODES_2X2(NAME, T)                                            \
+    static int NAME(const T* restrict x, T* restrict y, unsigned char* restrict code, \
+                    Py_ssize_t rows, Py_ssize_t wo, T* restrict hm, int32_t* restrict hs) { \
+        Py_ssize_t j, r, k, n_pairs = 2 * rows * wo;                                 \
+        int nan_seen = 0;                                                            \
+        for (j = 0; j < n_pairs; j++) {                                              \
+            T a = x[2 * j], b = x[2 * j + 1];                                        \
+            nan_seen |= (a != a) | (b != b);                                         \
+            hm[j] = b > a ? b : a;                                                   \
+            hs[j] = b > a;                                                           \
+        }                                                                            \
+        if (nan_seen) return 1;                                                      \
+        if (wo == 2) { MINIDL_CODES_PASS2(T, 2) }                                    \
+        else if (wo == 4) { MINIDL_CODES_PASS2(T, 4) }                               \
+        else { MINIDL_CODES_PASS2(T, wo) }                                           \
+        return 0;                                                                    \
+    }
+    MINIDL_MAX_CODES_2X2(minidl_max_codes_2x2_f, float)
+    MINIDL_MAX_CODES_2X2(minidl_max_codes_2x2_d, double)
+    /* Its backward: every input element written, the gradient (as 0 + g, what the
+       flat-index backward's zero-fill-then-add gives) at the coded position and +0
+       elsewhere, selected with bit masks so the loop vectorises. */
+    #define MINIDL_CODES_BACKWARD_ROWS(T, U, WO)                                     \
+        for (r = 0; r < rows; r++, g += (WO), code += (WO), dx += 4 * (WO)) {        \
+            T* bot = dx + 2 * (WO);                                                  \
+            for (k = 0; k < (WO); k++) {                                             \
+                T v = (T)0 + g[k];                                                   \
+                U bits, c = code[k], o;                                              \
+                memcpy(&bits, &v, sizeof(T));                                        \
+                o = bits & ((U)0 - (U)(c == 0)); memcpy(dx + 2 * k, &o, sizeof(T));     \
+                o = bits & ((U)0 - (U)(c == 1)); memcpy(dx + 2 * k + 1, &o, sizeof(T)); \
+                o = bits & ((U)0 - (U)(c == 2)); memcpy(bot + 2 * k, &o, sizeof(T));    \
+                o = bits & ((U)0 - (U)(c == 3)); memcpy(bot + 2 * k + 1, &o, sizeof(T)); \
+            }                                                                        \
+        }
+    #define MINIDL_MAX_CODES_2X2_BACKWARD(NAME, T, U)                                \
+    static void NAME(const T* restrict g, const unsigned char* restrict code,        \
+                     T* restrict dx, Py_ssize_t rows, Py_ssize_t wo) {               \
+        Py_ssize_t r, k;                                                             \
+        if (wo == 2) { MINIDL_CODES_BACKWARD_ROWS(T, U, 2) }                         \
+        else if (wo == 4) { MINIDL_CODES_BACKWARD_ROWS(T, U, 4) }                    \
+        else { MINIDL_CODES_BACKWARD_ROWS(T, U, wo) }                                \
+    }
+    MINIDL_MAX_CODES_2X2_BACKWARD(minidl_max_codes_2x2_backward_f, float, uint32_t)
+    MINIDL_MAX_CODES_2X2_BACKWARD(minidl_max_codes_2x2_backward_d, double, uint64_t)
     static inline int64_t minidl_select_i(int take, int64_t a, int64_t b) {
         uint64_t m = (uint64_t)0 - (uint64_t)take;
         return (int64_t)(((uint64_t)a & m) | ((uint64_t)b & ~m));
@@ -75,6 +137,14 @@ cdef extern from *:
     int64_t minidl_select_i(int take, int64_t a, int64_t b) noexcept nogil
     void minidl_row_pair_max_f(const float* h, float* y, Py_ssize_t rows, Py_ssize_t wo) noexcept nogil
     void minidl_row_pair_max_d(const double* h, double* y, Py_ssize_t rows, Py_ssize_t wo) noexcept nogil
+    int minidl_max_codes_2x2_f(const float* x, float* y, uint8_t* code, Py_ssize_t rows,
+                               Py_ssize_t wo, float* hm, int32_t* hs) noexcept nogil
+    int minidl_max_codes_2x2_d(const double* x, double* y, uint8_t* code, Py_ssize_t rows,
+                               Py_ssize_t wo, double* hm, int32_t* hs) noexcept nogil
+    void minidl_max_codes_2x2_backward_f(const float* g, const uint8_t* code, float* dx,
+                                         Py_ssize_t rows, Py_ssize_t wo) noexcept nogil
+    void minidl_max_codes_2x2_backward_d(const double* g, const uint8_t* code, double* dx,
+                                         Py_ssize_t rows, Py_ssize_t wo) noexcept nogil
 
 cnp.import_array()
 
@@ -113,6 +183,16 @@ cdef inline bint _is_2x2(const PoolGeometry* g) noexcept nogil:
     """kernel 2x2, stride 2, no padding: the windows tile the plane (the divisor is 4
     whatever count_include_pad says)."""
     return g.kh == 2 and g.kw == 2 and g.sh == 2 and g.sw == 2 and g.ph == 0 and g.pw == 0
+
+
+cdef Py_ssize_t _planes_per_chunk(const PoolGeometry* g) noexcept nogil:
+    """Consecutive (n, c) planes the 2x2 paths stack into one chunk: small planes are
+    batched (fewer calls per output) when H is even, so planes stack row after row."""
+    cdef Py_ssize_t planes = <Py_ssize_t>g.N * g.C, plane_out = <Py_ssize_t>g.Ho * g.Wo
+    cdef Py_ssize_t per_chunk = 1
+    if g.H % 2 == 0 and plane_out < CHUNK_OUTPUTS:
+        per_chunk = CHUNK_OUTPUTS // plane_out
+    return per_chunk if per_chunk < planes else planes
 
 
 # --------------------------------------------------------------------------- max pool
@@ -287,13 +367,9 @@ cdef _max_forward_2x2(const floating* xp, floating* yp, int64_t* ip, PoolGeometr
     saves the per-plane overhead on small planes)."""
     cdef Py_ssize_t planes = <Py_ssize_t>g.N * g.C
     cdef Py_ssize_t plane_in = <Py_ssize_t>g.H * g.W, plane_out = <Py_ssize_t>g.Ho * g.Wo
-    cdef Py_ssize_t per_chunk = 1, nchunks, ch, p, p0, p1, k
+    cdef Py_ssize_t per_chunk = _planes_per_chunk(g), ch, p, p0, p1, k
+    cdef Py_ssize_t nchunks = (planes + per_chunk - 1) // per_chunk
     cdef int tid
-    if g.H % 2 == 0 and plane_out < CHUNK_OUTPUTS:
-        per_chunk = CHUNK_OUTPUTS // plane_out
-    if per_chunk > planes:
-        per_chunk = planes
-    nchunks = (planes + per_chunk - 1) // per_chunk
     cdef Py_ssize_t rows = per_chunk * g.Ho
     cdef int oh, ow
     cdef floating* vmax = <floating*>malloc(<size_t>nt * rows * g.W * sizeof(floating))
@@ -360,13 +436,9 @@ cdef _max_values_2x2(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef floating* yp = &y[0, 0, 0, 0]
     cdef int nt = choose_threads(num_threads, <double>planes * g.Ho * g.Wo * g.kh * g.kw, planes)
-    cdef Py_ssize_t per_chunk = 1, nchunks, ch, p, p0, p1
+    cdef Py_ssize_t per_chunk = _planes_per_chunk(&g), ch, p, p0, p1
+    cdef Py_ssize_t nchunks = (planes + per_chunk - 1) // per_chunk
     cdef int tid
-    if g.H % 2 == 0 and plane_out < CHUNK_OUTPUTS:
-        per_chunk = CHUNK_OUTPUTS // plane_out
-    if per_chunk > planes:
-        per_chunk = planes
-    nchunks = (planes + per_chunk - 1) // per_chunk
     cdef Py_ssize_t rows = per_chunk * g.Ho
     cdef floating* hmax = <floating*>malloc(<size_t>nt * rows * g.W * sizeof(floating))
     cdef int64_t* iscratch = <int64_t*>malloc(<size_t>nt * plane_out * sizeof(int64_t))
@@ -409,6 +481,120 @@ def max_pool2d_forward(x, kernel_size, stride, padding, int num_threads,
     else:
         _max_forward[double](x, y, idx, g, num_threads)
     return y, (idx if need_indices else None)
+
+
+# 2x2 max pool with window codes: what autograd records for the common pooling layer.
+# A uint8 code per output (the window position of its maximum) instead of an int64 flat
+# index is 8x less to write and read back, and since 2x2 windows tile an even plane the
+# backward writes every input element once, with no zero-fill and no scatter.
+
+def max_pool2d_2x2_forward(x, int num_threads):
+    """Kernel 2x2, stride 2, no padding, H and W even: (y, codes), both (N, C, H/2, W/2);
+    codes uint8, the row-major position (0..3) of each window's maximum, chosen by the
+    same rules as the flat indices of max_pool2d_forward (first maximum; a NaN wins, the
+    last NaN); y is bit for bit max_pool2d_forward's."""
+    cdef PoolGeometry g = _geometry(x.shape, (2, 2), (2, 2), (0, 0))
+    y = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=x.dtype)
+    codes = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.uint8)
+    if y.size == 0:
+        return y, codes
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
+        _max_codes_2x2[float](x, y, codes, g, num_threads)
+    else:
+        _max_codes_2x2[double](x, y, codes, g, num_threads)
+    return y, codes
+
+
+cdef void _codes_from_indices(const int64_t* ip, uint8_t* cp, int W, int Ho,
+                              int Wo) noexcept nogil:
+    """Flat indices ih*W + iw of one plane's 2x2 windows -> window codes."""
+    cdef int oh, ow
+    cdef int64_t k
+    for oh in range(Ho):
+        for ow in range(Wo):
+            k = ip[oh * Wo + ow]
+            cp[oh * Wo + ow] = <uint8_t>(2 * (k // W - 2 * oh) + (k % W - 2 * ow))
+
+
+cdef _max_codes_2x2(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+                    uint8_t[:, :, :, ::1] codes, PoolGeometry g, int num_threads):
+    cdef Py_ssize_t planes = <Py_ssize_t>g.N * g.C
+    cdef Py_ssize_t plane_in = <Py_ssize_t>g.H * g.W, plane_out = <Py_ssize_t>g.Ho * g.Wo
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef floating* yp = &y[0, 0, 0, 0]
+    cdef uint8_t* cp = &codes[0, 0, 0, 0]
+    cdef int nt = choose_threads(num_threads, <double>planes * plane_in, planes)
+    cdef Py_ssize_t per_chunk = _planes_per_chunk(&g)
+    cdef Py_ssize_t nchunks = (planes + per_chunk - 1) // per_chunk
+    cdef Py_ssize_t ch, p, p0, p1
+    cdef int tid, nan_seen
+    cdef Py_ssize_t scratch = per_chunk * plane_in  # pair maxima: 2*rows*Wo per chunk
+    cdef floating* hm = <floating*>malloc(<size_t>nt * scratch * sizeof(floating))
+    cdef int32_t* hs = <int32_t*>malloc(<size_t>nt * scratch * sizeof(int32_t))
+    cdef int64_t* iscratch = <int64_t*>malloc(<size_t>nt * plane_out * sizeof(int64_t))
+    if hm == NULL or hs == NULL or iscratch == NULL:
+        free(hm); free(hs); free(iscratch)
+        raise MemoryError("minidl max_pool2d: cannot allocate scratch")
+    with nogil:
+        for ch in prange(nchunks, num_threads=nt, schedule='static'):
+            tid = threadid()
+            p0 = ch * per_chunk
+            p1 = min(p0 + per_chunk, planes)
+            if floating is float:
+                nan_seen = minidl_max_codes_2x2_f(
+                    xp + p0 * plane_in, yp + p0 * plane_out, cp + p0 * plane_out,
+                    (p1 - p0) * g.Ho, g.Wo, hm + tid * scratch, hs + tid * scratch)
+            else:
+                nan_seen = minidl_max_codes_2x2_d(
+                    xp + p0 * plane_in, yp + p0 * plane_out, cp + p0 * plane_out,
+                    (p1 - p0) * g.Ho, g.Wo, hm + tid * scratch, hs + tid * scratch)
+            if nan_seen:
+                for p in range(p0, p1):
+                    _max_plane_nan(&g, xp + p * plane_in, yp + p * plane_out,
+                                   iscratch + tid * plane_out)
+                    _codes_from_indices(iscratch + tid * plane_out, cp + p * plane_out,
+                                        g.W, g.Ho, g.Wo)
+    free(hm); free(hs); free(iscratch)
+
+
+def max_pool2d_2x2_backward(grad_out, codes, int num_threads):
+    """grad_input (N, C, 2*Ho, 2*Wo) from grad_out and the codes of
+    max_pool2d_2x2_forward, both (N, C, Ho, Wo)."""
+    cdef Py_ssize_t N = grad_out.shape[0], C = grad_out.shape[1]
+    cdef Py_ssize_t Ho = grad_out.shape[2], Wo = grad_out.shape[3]
+    dx = np.empty((N, C, 2 * Ho, 2 * Wo), dtype=grad_out.dtype)
+    if dx.size == 0:
+        return dx
+    if cnp.PyArray_TYPE(grad_out) == cnp.NPY_FLOAT:
+        _max_codes_2x2_backward[float](grad_out, codes, dx, num_threads)
+    else:
+        _max_codes_2x2_backward[double](grad_out, codes, dx, num_threads)
+    return dx
+
+
+cdef _max_codes_2x2_backward(const floating[:, :, :, ::1] dy, const uint8_t[:, :, :, ::1] codes,
+                             floating[:, :, :, ::1] dx, int num_threads):
+    cdef PoolGeometry g = _geometry((dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3]),
+                                    (2, 2), (2, 2), (0, 0))
+    cdef Py_ssize_t planes = <Py_ssize_t>g.N * g.C
+    cdef Py_ssize_t plane_in = <Py_ssize_t>g.H * g.W, plane_out = <Py_ssize_t>g.Ho * g.Wo
+    cdef const floating* dyp = &dy[0, 0, 0, 0]
+    cdef const uint8_t* cp = &codes[0, 0, 0, 0]
+    cdef floating* dxp = &dx[0, 0, 0, 0]
+    cdef int nt = choose_threads(num_threads, <double>planes * plane_in, planes)
+    cdef Py_ssize_t per_chunk = _planes_per_chunk(&g)
+    cdef Py_ssize_t nchunks = (planes + per_chunk - 1) // per_chunk
+    cdef Py_ssize_t ch, p0, p1
+    with nogil:
+        for ch in prange(nchunks, num_threads=nt, schedule='static'):
+            p0 = ch * per_chunk
+            p1 = min(p0 + per_chunk, planes)
+            if floating is float:
+                minidl_max_codes_2x2_backward_f(dyp + p0 * plane_out, cp + p0 * plane_out,
+                                                dxp + p0 * plane_in, (p1 - p0) * g.Ho, g.Wo)
+            else:
+                minidl_max_codes_2x2_backward_d(dyp + p0 * plane_out, cp + p0 * plane_out,
+                                                dxp + p0 * plane_in, (p1 - p0) * g.Ho, g.Wo)
 
 
 cdef void _max_backward_plane(const floating* dyp, const int64_t* ip, floating* dxp,

@@ -18,6 +18,43 @@ _contiguous = np.ascontiguousarray
 # layer (19 MB: a fresh buffer that size costs page faults and cache misses).
 MAX_SAVED_COLS_BYTES = 2 * 2**20
 
+# Winograd F(2x2, 3x3) (minidl._kernels._winograd) for 3x3, stride 1, dilation 1,
+# groups 1, padding <= 2 layers.  It saves GEMM work (C*F per output: 2.25x fewer
+# multiply-adds) but pays transforms (~C + F per output) and a fixed cost per call, so it
+# wins once r = C*F/(C+F) and the work n = N*Ho*Wo*C*F are large enough.  Measured
+# (benchmarks/bench_winograd.py and a sweep of the same kind; 1 thread, float32, p1,
+# medians of interleaved repeats; im2col ms -> Winograd ms; "cols": the im2col weight
+# gradient with the forward's saved cols):
+#   N   C->F   plane   r     n     forward        input          weight
+#   64  1->6   8x8    0.9   .02M  0.034->0.106   0.029->0.100   0.034->0.080 (cols 0.023)
+#   64  6->16  4x4    4.4   0.1M  0.048->0.053   0.078->0.093   0.093->0.084 (cols 0.046)
+#   64  1->32  8x8    1.0   0.1M  0.069->0.238   0.051->0.432   0.165->0.265
+#   64  3->32  32x32  2.8   6.3M  1.88->4.85     2.40->8.06     5.24->6.06
+#   64  3->64  16x16  2.9   3.1M  0.899->2.50    1.17->4.71     1.98->3.06
+#   64  8->16  8x8    5.3   0.5M  0.153->0.194   0.243->0.234   0.306->0.225 (cols 0.216)
+#   64  16->16 4x4    8.0   .26M  0.122->0.085   0.149->0.084   0.167->0.095 (cols 0.095)
+#   64  16->16 8x8    8.0   1.0M  0.353->0.353   0.564->0.383   0.654->0.449
+#   64  12->24 8x8    8.0   1.2M  0.295->0.322   0.422->0.398   0.506->0.472 (cols 0.388)
+#   64  16->32 8x8   10.7   2.1M  0.701->0.651   0.908->0.842   1.07->0.776
+#   64  32->32 8x8   16.0   4.2M  1.47->0.988    1.93->1.02     1.95->1.29
+#   4   32->64 4x4   21.3   .13M  0.056->0.057   0.052->0.082   0.058->0.074
+#   8   32->64 4x4   21.3   .26M  0.102->0.076   0.097->0.106   0.106->0.105
+#   64  32->64 4x4   21.3   2.1M  0.765->0.404   0.727->0.471   0.929->0.590 (cols 0.659)
+#   360 32->64 4x4   21.3    12M  4.25->2.20     4.28->2.58     4.83->3.19
+#   64  32->64 16x16 21.3    34M  9.02->6.44     10.5->7.63     12.2->9.94
+#   64  64->64 8x8   32.0    17M  5.22->2.47     6.56->2.62     5.92->3.55
+# (a shared, busy machine: absolute times drift up to 1.5x between runs, ratios less;
+# the forward at r 8-11 on 8x8 planes measured 0.8-1.1x in three runs.)
+# So: forward r >= 16, input r >= 8, weight r >= 5, and n >= 2**18 for all three (the
+# forward rule leaves the 1.4x of 16->16 4x4 on the table: r alone does not separate it
+# from 16->16 8x8).  The weight gradient keeps im2col whenever the forward saved its
+# cols (MAX_SAVED_COLS_BYTES: the 8->16, 16->16 4x4 and 12->24 rows, where "cols" is as
+# fast or faster); a Winograd forward saves none.  Tests monkeypatch these to send small layers through Winograd.
+WINOGRAD_MIN_CHANNEL_RATIO = {"forward": 16.0, "input": 8.0, "weight": 5.0}
+WINOGRAD_MIN_WORK = {"forward": 2**18, "input": 2**18, "weight": 2**18}
+# How many times each Winograd pass ran (for the tests).
+WINOGRAD_CALLS = {"forward": 0, "input": 0, "weight": 0}
+
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Cross-correlation: input (N, C, H, W), weight (F, C/groups, kh, kw), bias (F,)
@@ -43,7 +80,11 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what,
     if b is not None:
         b = _contiguous(b)
     cols = None
-    if weight.requires_grad and is_grad_enabled() and (  # im2col: (C*kh*kw, N*Ho*Wo)
+    winograd = _winograd_eligible(w.shape, stride, padding, dilation, groups)
+    if winograd and _winograd_pays("forward", x.shape, w.shape, ho, wo):
+        WINOGRAD_CALLS["forward"] += 1
+        out = K.winograd3x3_forward(x, w, b, padding, get_num_threads())
+    elif weight.requires_grad and is_grad_enabled() and (  # im2col: (C*kh*kw, N*Ho*Wo)
             x.shape[1] * w.shape[2] * w.shape[3] * x.shape[0] * ho * wo * x.itemsize
             <= MAX_SAVED_COLS_BYTES):
         out, cols = K.conv2d_forward(x, w, b, stride, padding, dilation, groups,
@@ -60,16 +101,43 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what,
         nt = get_num_threads()
         gx = gw = gb = None
         if input.requires_grad:
-            gx = K.conv2d_backward_input(g, w, x.shape, stride, padding, dilation, groups, nt)
+            if winograd and _winograd_pays("input", x.shape, w.shape, ho, wo):
+                WINOGRAD_CALLS["input"] += 1
+                gx = K.winograd3x3_backward_input(g, w, x.shape, padding, nt)
+            else:
+                gx = K.conv2d_backward_input(g, w, x.shape, stride, padding, dilation,
+                                             groups, nt)
         need_b = bias is not None and bias.requires_grad
         if weight.requires_grad:
-            gw, gb = K.conv2d_backward_weight(x, g, w.shape, stride, padding, dilation, groups,
-                                              need_b, nt, cols)
+            # saved cols (small layers) make the im2col weight gradient the faster one
+            if cols is None and winograd and _winograd_pays("weight", x.shape, w.shape, ho, wo):
+                WINOGRAD_CALLS["weight"] += 1
+                gw, gb = K.winograd3x3_backward_weight(x, g, padding, need_b, nt)
+            else:
+                gw, gb = K.conv2d_backward_weight(x, g, w.shape, stride, padding, dilation,
+                                                  groups, need_b, nt, cols)
         elif need_b:
             gb = g.sum(axis=(0, 2, 3))
         return gx, gw, gb
 
     return record(out, inputs, backward)
+
+
+def _winograd_eligible(wshape, stride, padding, dilation, groups):
+    """The Winograd kernels apply: 3x3, stride 1, dilation 1, groups 1, padding <= 2
+    (the input gradient runs the forward with padding 2 - p)."""
+    return (wshape[2] == 3 and wshape[3] == 3 and stride == (1, 1) and dilation == (1, 1)
+            and groups == 1 and padding[0] <= 2 and padding[1] <= 2)
+
+
+def _winograd_pays(which, xshape, wshape, ho, wo):
+    """Winograd is expected to beat im2col for pass ``which`` (see the constants above)."""
+    n, c = xshape[0], xshape[1]
+    f = wshape[0]
+    if ho < 1 or wo < 1 or c < 1 or f < 1:
+        return False
+    return (c * f / (c + f) >= WINOGRAD_MIN_CHANNEL_RATIO[which]
+            and n * ho * wo * c * f >= WINOGRAD_MIN_WORK[which])
 
 
 def true_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -188,11 +256,18 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x = V.data_of(what, "input", input)
     kernel, stride, padding, _ = V.pool_args(what, x, kernel_size, stride, padding)
     x = _contiguous(x)
+    recorded = input.requires_grad and is_grad_enabled()
+    if (recorded and not return_indices and kernel == stride == (2, 2)
+            and padding == (0, 0) and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0):
+        # the common pooling layer: a uint8 window code per output is what the backward
+        # needs, 8x less to write and read back than an int64 index
+        out, codes = K.max_pool2d_2x2_forward(x, get_num_threads())
+        return record(out, (input,), lambda g: (
+            K.max_pool2d_2x2_backward(_contiguous(g), codes, get_num_threads()),))
     # when nothing is recorded (no backward) and no indices are returned, the kernel's
     # values-only path skips the int64 indices, which cost most of the pooling time
-    need_indices = return_indices or (input.requires_grad and is_grad_enabled())
     out, indices = K.max_pool2d_forward(x, kernel, stride, padding, get_num_threads(),
-                                        need_indices)
+                                        return_indices or recorded)
     shape = x.shape
     result = record(out, (input,), lambda g: (
         K.max_pool2d_backward(_contiguous(g), indices, shape, get_num_threads()),))

@@ -1,0 +1,112 @@
+"""3x3 stride-1 conv2d: the im2col + GEMM kernels vs Winograd F(2x2, 3x3) vs PyTorch.
+
+Per pass (forward, backward-input, backward-weight with the bias gradient), float32, at
+the LeNet-digits, LeNet default and CIFAR-like 3x3 layers, 1 and 2 threads; medians of
+interleaved repeats (minidl.bench.timing).  The im2col weight gradient is timed both
+with its own im2col ("im2col") and with the forward's saved cols ("im2col+cols", what
+F.conv2d does when the cols fit MAX_SAVED_COLS_BYTES; its forward then costs
+"im2col+keep" instead of "im2col").  Every path is checked against the im2col one first.
+
+    python benchmarks/bench_winograd.py [--threads 1 2] [--repeats 9] [--shapes 0 3]
+"""
+import argparse
+
+import numpy as np
+
+from minidl import _kernels as K
+from minidl.bench.ops import conv_arrays
+from minidl.bench.shapes import ConvShape
+from minidl.bench.threads import thread_count
+from minidl.bench.timing import time_interleaved
+
+SHAPES = (
+    ConvShape("LeNet-digits", "conv1", 64, 1, 8, 8, 6, 3, 1, 1),
+    ConvShape("LeNet-digits", "conv2", 64, 6, 4, 4, 16, 3, 1, 1),
+    ConvShape("LeNet default", "conv1", 64, 1, 8, 8, 32, 3, 1, 1),
+    ConvShape("LeNet default", "conv2", 64, 32, 4, 4, 64, 3, 1, 1),
+    ConvShape("LeNet default", "conv2", 360, 32, 4, 4, 64, 3, 1, 1),
+    ConvShape("CIFAR-like", "conv1", 64, 3, 32, 32, 32, 3, 1, 1),
+    ConvShape("CIFAR-like", "conv2", 64, 32, 16, 16, 64, 3, 1, 1),
+)
+ONE = (1, 1)
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def paths(shape, x, w, b, g, nt, torch):
+    """pass -> {path name: callable}."""
+    p = (shape.padding, shape.padding)
+    _, cols = K.conv2d_forward(x, w, b, ONE, p, ONE, 1, nt, True)
+    fwd = {
+        "im2col": lambda: K.conv2d_forward(x, w, b, ONE, p, ONE, 1, nt),
+        "im2col+keep": lambda: K.conv2d_forward(x, w, b, ONE, p, ONE, 1, nt, True),
+        "winograd": lambda: K.winograd3x3_forward(x, w, b, p, nt),
+    }
+    bwd_x = {
+        "im2col": lambda: K.conv2d_backward_input(g, w, x.shape, ONE, p, ONE, 1, nt),
+        "winograd": lambda: K.winograd3x3_backward_input(g, w, x.shape, p, nt),
+    }
+    bwd_w = {
+        "im2col": lambda: K.conv2d_backward_weight(x, g, w.shape, ONE, p, ONE, 1, True, nt),
+        "im2col+cols": lambda: K.conv2d_backward_weight(x, g, w.shape, ONE, p, ONE, 1, True,
+                                                        nt, cols),
+        "winograd": lambda: K.winograd3x3_backward_weight(x, g, p, True, nt),
+    }
+    if torch is not None:
+        tx, tw, tb, tg = (torch.from_numpy(a) for a in (x, w, b, g))
+        conv_bwd = torch.ops.aten.convolution_backward
+        fwd["torch"] = lambda: torch.nn.functional.conv2d(tx, tw, tb, 1, p)
+        bwd_x["torch"] = lambda: conv_bwd(tg, tx, tw, [shape.f], [1, 1], list(p), [1, 1],
+                                          False, [0, 0], 1, [True, False, False])
+        bwd_w["torch"] = lambda: conv_bwd(tg, tx, tw, [shape.f], [1, 1], list(p), [1, 1],
+                                          False, [0, 0], 1, [False, True, True])
+    return {"fwd": fwd, "bwd_input": bwd_x, "bwd_weight": bwd_w}
+
+
+def _result(fn):
+    out = fn()
+    if isinstance(out, tuple):
+        out = out[0] if out[0] is not None else out[1]
+    return np.asarray(out)
+
+
+def check(table):
+    for name, fns in table.items():
+        want = _result(fns["im2col"])
+        for path, fn in fns.items():
+            got = _result(fn)
+            scale = np.abs(want).max() + 1e-30
+            assert np.abs(got - want).max() <= 1e-4 * scale, (name, path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--shapes", type=int, nargs="+", default=None,
+                        help="indices into SHAPES (default: all)")
+    args = parser.parse_args()
+    torch = _torch()
+    shapes = SHAPES if args.shapes is None else [SHAPES[i] for i in args.shapes]
+    for nt in args.threads:
+        with thread_count(nt, torch):
+            for shape in shapes:
+                x, w, b, g = conv_arrays(shape, np.random.default_rng(0))
+                table = paths(shape, x, w, b, g, nt, torch)
+                check(table)
+                for name, fns in table.items():
+                    stats = time_interleaved(fns, repeats=args.repeats, min_time=0.02)
+                    cells = "  ".join(f"{path} {s.median * 1e3:7.3f}"
+                                      for path, s in stats.items())
+                    print(f"{nt} thr  {shape.family:13s} {shape.label:26s} {name:10s} "
+                          f"ms: {cells}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

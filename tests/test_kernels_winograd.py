@@ -1,0 +1,298 @@
+"""The Winograd F(2x2, 3x3) kernels (minidl._kernels._winograd) and their dispatch.
+
+- each kernel against the naive reference (minidl.reference) on hypothesis-drawn shapes:
+  1x1, 2x2 and odd planes, padding 0, 1 or 2 per axis independently, float32 and
+  float64;
+- 1, 2 and 3 threads give bit-identical results at a shape big enough to split;
+- F.conv2d sends eligible big layers through these kernels (and only eligible ones), and
+  a float64 gradcheck passes through them.
+
+Tolerance.  Winograd's rounding error is normwise, not per element: each tile's
+transforms mix all 16 input values (and the output transform's 16 products), which then
+largely cancel, so an output whose own sum is small still carries rounding errors on the
+scale of its neighbours'.  (Measured, float32: the per-element ratio
+|got - want| / (|want| + magnitude) of tests/test_kernels.py reached 7e-5 for dW, at
+a 1x1-tile dW entry whose single product is much smaller than the tile's other values.)
+So the scale here is |want| + max(magnitude) over the whole result, magnitude = the same
+sums over absolute values: |got - want| <= tol * (|want| + max magnitude), tol 1e-12 in
+float64 and 1e-5 in float32, where the worst seen over 1500 random shapes (C, F up to
+40) was 3e-7, i.e. ~5 unit roundoffs (2^-24 = 6e-8): see /work/notes/winograd.md.
+"""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minidl
+from minidl import reference as R
+from minidl.nn import functional as F
+
+try:
+    from minidl import _kernels
+    from minidl._kernels import _winograd
+    _KERNEL_IMPORT_ERROR = None
+except ImportError as exc:
+    _kernels = _winograd = None
+    _KERNEL_IMPORT_ERROR = exc
+
+THREADS = 2
+SCALE = float(os.environ.get("MINIDL_HYPOTHESIS_SCALE", "1"))
+TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def examples(n):
+    return max(1, int(n * SCALE))
+
+
+def kernels():
+    if _kernels is None:
+        pytest.fail(f"minidl._kernels cannot be imported: {_KERNEL_IMPORT_ERROR}")
+    return _kernels
+
+
+def assert_close(got, want, magnitude, dtype, what):
+    """got (kernel, dtype) vs want (float64 reference), scaled by the largest magnitude
+    (see top)."""
+    assert got.dtype == dtype, f"{what}: dtype {got.dtype}, expected {np.dtype(dtype)}"
+    assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
+    error = np.abs(got.astype(np.float64) - want)
+    bound = TOLERANCE[dtype] * (np.abs(want) + magnitude.max())   # normwise: see top
+    bad = ~(error <= bound)  # NaN counts as bad
+    if bad.any():
+        k = tuple(int(i) for i in np.unravel_index(
+            np.argmax(np.where(bad, error / np.maximum(bound, 1e-300), 0)), got.shape))
+        raise AssertionError(
+            f"{what} ({np.dtype(dtype)}): {bad.sum()} of {got.size} entries out of "
+            f"tolerance; max abs error {np.nanmax(error):.3g}; worst at {k}: got {got[k]!r}, "
+            f"want {want[k]!r}, bound {bound[k]:.3g}")
+
+
+@st.composite
+def winograd_configs(draw):
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    # output Ho = H + 2p - 2 >= 1: H >= 3 - 2p (1x1 and 2x2 planes with padding >= 1)
+    size = [draw(st.integers(max(1, 3 - 2 * p), max(1, 3 - 2 * p) + 7)) for p in padding]
+    return dict(N=draw(st.integers(1, 3)), C=draw(st.integers(1, 5)),
+                F=draw(st.integers(1, 5)), H=size[0], W=size[1], padding=padding,
+                bias=draw(st.booleans()), dtype=draw(st.sampled_from([np.float32, np.float64])),
+                seed=draw(st.integers(0, 2**32 - 1)))
+
+
+def arrays(cfg):
+    rng = np.random.default_rng(cfg["seed"])
+    dtype = cfg["dtype"]
+    x = rng.standard_normal((cfg["N"], cfg["C"], cfg["H"], cfg["W"])).astype(dtype)
+    w = rng.standard_normal((cfg["F"], cfg["C"], 3, 3)).astype(dtype)
+    b = rng.standard_normal(cfg["F"]).astype(dtype) if cfg["bias"] else None
+    ho, wo = (s + 2 * p - 2 for s, p in zip((cfg["H"], cfg["W"]), cfg["padding"]))
+    dy = rng.standard_normal((cfg["N"], cfg["F"], ho, wo)).astype(dtype)
+    return x, w, b, dy
+
+
+def f64(a):
+    return None if a is None else a.astype(np.float64)
+
+
+def absf64(a):
+    return None if a is None else np.abs(a.astype(np.float64))
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(winograd_configs())
+def test_winograd_forward_against_reference(cfg):
+    K = kernels()
+    x, w, b, _ = arrays(cfg)
+    p = cfg["padding"]
+    got = K.winograd3x3_forward(x, w, b, p, THREADS)
+    want = R.conv2d_forward(f64(x), f64(w), f64(b), 1, p)
+    magnitude = R.conv2d_forward(absf64(x), absf64(w), absf64(b), 1, p)
+    assert_close(got, want, magnitude, cfg["dtype"], "winograd3x3_forward")
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(winograd_configs())
+def test_winograd_backward_against_reference(cfg):
+    K = kernels()
+    x, w, _, dy = arrays(cfg)
+    p = cfg["padding"]
+    dx = K.winograd3x3_backward_input(dy, w, tuple(x.shape), p, THREADS)
+    dw, db = K.winograd3x3_backward_weight(x, dy, p, cfg["bias"], THREADS)
+    want_dx, want_dw, want_db = R.conv2d_backward(f64(x), f64(w), f64(dy), 1, p)
+    mag_dx, mag_dw, mag_db = R.conv2d_backward(absf64(x), absf64(w), absf64(dy), 1, p)
+    assert_close(dx, want_dx, mag_dx, cfg["dtype"], "winograd3x3_backward_input")
+    assert_close(dw, want_dw, mag_dw, cfg["dtype"], "winograd3x3_backward_weight dW")
+    if cfg["bias"]:
+        assert_close(db, want_db, mag_db, cfg["dtype"], "winograd3x3_backward_weight db")
+    else:
+        assert db is None, "need_bias=False must return None for the bias gradient"
+
+
+# (N, C, F, H, W, padding): big enough for several blocks, threads and weight-gradient
+# chunks; odd outputs (clipped tiles) and unequal padding
+SPLIT_SHAPES = [
+    (16, 16, 32, 16, 16, (1, 1)),
+    (32, 12, 20, 15, 13, (1, 2)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SPLIT_SHAPES)
+def test_winograd_bit_identical_for_1_2_3_threads(shape, dtype):
+    K = kernels()
+    N, C, Fo, H, W, p = shape
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((Fo, C, 3, 3)).astype(dtype)
+    b = rng.standard_normal(Fo).astype(dtype)
+    dy = rng.standard_normal((N, Fo, H + 2 * p[0] - 2, W + 2 * p[1] - 2)).astype(dtype)
+    results, plans = [], []
+    for nt in (1, 2, 3):
+        y = K.winograd3x3_forward(x, w, b, p, nt)
+        plan = [K.planned_threads(K.winograd3x3_forward)]
+        dx = K.winograd3x3_backward_input(dy, w, x.shape, p, nt)
+        plan.append(K.planned_threads(K.winograd3x3_backward_input))
+        dw, db = K.winograd3x3_backward_weight(x, dy, p, True, nt)
+        plan.append(K.planned_threads(K.winograd3x3_backward_weight))
+        results.append((y, dx, dw, db))
+        plans.append(plan)
+    if _kernels.openmp_enabled():
+        assert all(n >= 2 for n in plans[1]), f"the shape was not split: {plans}"
+    for nt, other in zip((2, 3), results[1:]):
+        for name, a, c in zip(("y", "dx", "dw", "db"), results[0], other):
+            assert np.array_equal(a, c), f"{name} differs between 1 and {nt} threads"
+    # against the im2col kernels in float64 (themselves checked against the reference in
+    # test_kernels*.py; the naive reference loops take 30 s at these shapes)
+    one = (1, 1)
+
+    def direct(x, w, b, dy):
+        x, w, dy = f64(x), f64(w), f64(dy)
+        y = K.conv2d_forward(x, w, f64(b), one, p, one, 1, 1)
+        dx = K.conv2d_backward_input(dy, w, x.shape, one, p, one, 1, 1)
+        dw, db = K.conv2d_backward_weight(x, dy, w.shape, one, p, one, 1, True, 1)
+        return y, dx, dw, db
+
+    wants = direct(x, w, b, dy)
+    magnitudes = direct(np.abs(x), np.abs(w), np.abs(b), np.abs(dy))
+    for name, got, want, mag in zip(("y", "dx", "dw", "db"), results[0], wants, magnitudes):
+        assert_close(got, want, mag, dtype, f"{name} at a split shape")
+
+
+# --------------------------------------------------------------------------------------
+# dispatch from F.conv2d
+# --------------------------------------------------------------------------------------
+
+
+def _ops():
+    kernels()
+    from minidl.nn import _ops_conv
+    return _ops_conv
+
+
+def _calls():
+    return dict(_ops().WINOGRAD_CALLS)
+
+
+def _run_conv(x, w, b, **kw):
+    xt = minidl.Tensor(x, requires_grad=True)
+    wt = minidl.Tensor(w, requires_grad=True)
+    bt = minidl.Tensor(b, requires_grad=True)
+    y = F.conv2d(xt, wt, bt, **kw)
+    g = np.random.default_rng(5).standard_normal(y.shape).astype(x.dtype)
+    y.backward(g)
+    return y.data, xt.grad, wt.grad, bt.grad, g
+
+
+def test_conv2d_takes_the_winograd_path_for_a_big_eligible_layer():
+    ops = _ops()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 32, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    assert ops._winograd_pays("forward", x.shape, w.shape, 8, 8), "not big enough for the rule"
+    before = _calls()
+    y, gx, gw, gb, g = _run_conv(x, w, b, padding=1)
+    after = _calls()
+    assert {k: after[k] - before[k] for k in after} == {"forward": 1, "input": 1, "weight": 1}
+    K = kernels()
+    one = (1, 1)
+    np.testing.assert_allclose(y, K.conv2d_forward(x, w, b, one, one, one, 1, 1),
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gx, K.conv2d_backward_input(g, w, x.shape, one, one, one, 1, 1),
+                               rtol=1e-4, atol=1e-4)
+    want_gw, want_gb = K.conv2d_backward_weight(x, g, w.shape, one, one, one, 1, True, 1)
+    np.testing.assert_allclose(gw, want_gw, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(gb, want_gb, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("kw, wshape", [
+    (dict(padding=1, stride=2), (8, 4, 3, 3)),
+    (dict(padding=1, dilation=2), (8, 4, 3, 3)),
+    (dict(padding=3), (8, 4, 3, 3)),
+    (dict(padding=1, groups=2), (8, 2, 3, 3)),
+    (dict(padding=2), (8, 4, 5, 5)),
+    (dict(padding=(1, 0)), (8, 4, 3, 1)),
+])
+def test_conv2d_keeps_im2col_for_ineligible_layers(monkeypatch, kw, wshape):
+    ops = _ops()
+    for which in ops.WINOGRAD_MIN_WORK:   # everything eligible would go through Winograd
+        monkeypatch.setitem(ops.WINOGRAD_MIN_WORK, which, 0)
+        monkeypatch.setitem(ops.WINOGRAD_MIN_CHANNEL_RATIO, which, 0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 4, 9, 9))
+    w = rng.standard_normal(wshape)
+    b = rng.standard_normal(wshape[0])
+    before = _calls()
+    y, gx, gw, gb, g = _run_conv(x, w, b, **kw)
+    assert _calls() == before
+    want_y = R.conv2d_forward(x, w, b, kw.get("stride", 1), kw["padding"], kw.get("dilation", 1),
+                              kw.get("groups", 1))
+    np.testing.assert_allclose(y, want_y, rtol=1e-10, atol=1e-10)
+
+
+def test_conv2d_small_layers_stay_on_im2col():
+    before = _calls()
+    rng = np.random.default_rng(0)
+    _run_conv(rng.standard_normal((8, 1, 8, 8)).astype(np.float32),
+              rng.standard_normal((6, 1, 3, 3)).astype(np.float32),
+              rng.standard_normal(6).astype(np.float32), padding=1)
+    assert _calls() == before
+
+
+@pytest.mark.parametrize("padding", [1, (0, 2), (2, 1)])
+def test_conv2d_gradcheck_through_winograd(monkeypatch, padding):
+    ops = _ops()
+    for which in ops.WINOGRAD_MIN_WORK:
+        monkeypatch.setitem(ops.WINOGRAD_MIN_WORK, which, 0)
+        monkeypatch.setitem(ops.WINOGRAD_MIN_CHANNEL_RATIO, which, 0)
+    rng = np.random.default_rng(3)
+    x = minidl.Tensor(rng.standard_normal((2, 2, 5, 4)), requires_grad=True)
+    w = minidl.Tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    b = minidl.Tensor(rng.standard_normal(3), requires_grad=True)
+    before = _calls()
+    assert minidl.gradcheck(lambda p, q, r: F.conv2d(p, q, r, padding=padding), [x, w, b])
+    after = _calls()
+    assert all(after[k] > before[k] for k in after), (before, after)
+
+
+def test_weight_gradient_keeps_saved_cols_when_the_forward_stays_on_im2col(monkeypatch):
+    """A forward on im2col keeps its cols for small layers: the weight gradient then uses
+    them (keep_cols logic) rather than Winograd."""
+    ops = _ops()
+    monkeypatch.setitem(ops.WINOGRAD_MIN_CHANNEL_RATIO, "forward", float("inf"))
+    for which in ("input", "weight"):
+        monkeypatch.setitem(ops.WINOGRAD_MIN_WORK, which, 0)
+        monkeypatch.setitem(ops.WINOGRAD_MIN_CHANNEL_RATIO, which, 0)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 2, 6, 5))
+    w = rng.standard_normal((4, 2, 3, 3))
+    b = rng.standard_normal(4)
+    before = _calls()
+    y, gx, gw, gb, g = _run_conv(x, w, b, padding=1)
+    after = _calls()
+    assert {k: after[k] - before[k] for k in after} == {"forward": 0, "input": 1, "weight": 0}
+    want_dx, want_dw, want_db = R.conv2d_backward(x, w, g, 1, 1)
+    np.testing.assert_allclose(gx, want_dx, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gw, want_dw, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gb, want_db, rtol=1e-10, atol=1e-10)
