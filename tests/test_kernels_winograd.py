@@ -16,7 +16,7 @@ a 1x1-tile dW entry whose single product is much smaller than the tile's other v
 So the scale here is |want| + max(magnitude) over the whole result, magnitude = the same
 sums over absolute values: |got - want| <= tol * (|want| + max magnitude), tol 1e-12 in
 float64 and 1e-5 in float32, where the worst seen over 1500 random shapes (C, F up to
-40) was 3e-7, i.e. ~5 unit roundoffs (2^-24 = 6e-8): see /work/notes/winograd.md.
+40) was 3e-7, i.e. ~5 unit roundoffs (2^-24 = 6e-8).
 """
 import os
 

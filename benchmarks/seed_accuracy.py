@@ -1,0 +1,52 @@
+"""Test accuracy of ``minidl train``'s defaults over several seeds, with the Winograd
+convolution as shipped and with it switched off (every conv pass on im2col + GEMM).
+
+Winograd rounds differently from im2col (float32), so single runs differ; this shows
+whether the distribution of the final accuracy moved.  Each run is a fresh process.
+
+    python benchmarks/seed_accuracy.py [--seeds 10]        # ~1 minute per 10 runs
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+RUN = r'''
+import sys
+import minidl.nn._ops_conv as conv
+if sys.argv[2] == "im2col":  # no layer is big enough for Winograd any more
+    conv.WINOGRAD_MIN_WORK = {k: float("inf") for k in conv.WINOGRAD_MIN_WORK}
+from minidl.cli import main
+sys.exit(main(["train", "--seed", sys.argv[1], "--metrics-json", sys.argv[3],
+               "--save", sys.argv[4]]))
+'''
+
+
+def accuracies(mode, seeds, folder):
+    out = []
+    metrics, weights = os.path.join(folder, "m.json"), os.path.join(folder, "w.npz")
+    for seed in range(seeds):
+        subprocess.run([sys.executable, "-c", RUN, str(seed), mode, metrics, weights],
+                       check=True, capture_output=True)
+        with open(metrics) as f:
+            out.append(json.load(f)["test_accuracy"])
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        for mode in ("winograd", "im2col"):
+            accs = accuracies(mode, args.seeds, folder)
+            print(f"{mode:9s}", " ".join(f"{a:.4f}" for a in accs),
+                  f"mean {np.mean(accs):.4f} min {np.min(accs):.4f}")
+
+
+if __name__ == "__main__":
+    main()
