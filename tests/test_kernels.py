@@ -16,8 +16,6 @@ If minidl._kernels cannot be imported, every test here FAILS (it never skips).
 For a deeper hunt, scale every test's number of examples:
     MINIDL_HYPOTHESIS_SCALE=10 pytest tests/test_kernels.py
 """
-import os
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -25,44 +23,9 @@ from hypothesis import strategies as st
 
 from minidl import reference as R
 
-try:
-    from minidl import _kernels
-    _KERNEL_IMPORT_ERROR = None
-except ImportError as exc:
-    _kernels = None
-    _KERNEL_IMPORT_ERROR = exc
+from kernel_checks import THREADS, absf64, assert_close, examples, f64, kernels
 
-THREADS = 2
-SCALE = float(os.environ.get("MINIDL_HYPOTHESIS_SCALE", "1"))
-TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
 DTYPES = st.sampled_from([np.float32, np.float64])
-
-
-def examples(n):
-    return max(1, int(n * SCALE))
-
-
-def kernels():
-    if _kernels is None:
-        pytest.fail(f"minidl._kernels cannot be imported: {_KERNEL_IMPORT_ERROR}")
-    return _kernels
-
-
-def assert_close(got, want, magnitude, dtype, what):
-    """got (kernel, dtype) vs want (float64 reference), scaled by magnitude (see top)."""
-    assert got.dtype == dtype, f"{what}: dtype {got.dtype}, expected {np.dtype(dtype)}"
-    assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
-    tol = TOLERANCE[dtype]
-    error = np.abs(got.astype(np.float64) - want)
-    bound = tol * (np.abs(want) + magnitude)
-    bad = ~(error <= bound)  # NaN counts as bad
-    if bad.any():
-        k = tuple(int(i) for i in np.unravel_index(
-            np.argmax(np.where(bad, error / np.maximum(bound, 1e-300), 0)), got.shape))
-        raise AssertionError(
-            f"{what} ({np.dtype(dtype)}): {bad.sum()} of {got.size} entries out of "
-            f"tolerance; max abs error {np.nanmax(error):.3g}; worst at {k}: got {got[k]!r}, "
-            f"want {want[k]!r}, bound {bound[k]:.3g}")
 
 
 # --------------------------------------------------------------------------------------
@@ -124,14 +87,6 @@ def pool_input(cfg):
     else:
         x = rng.integers(-2, 3, shape).astype(np.float64)
     return rng, x.astype(cfg["dtype"])
-
-
-def f64(a):
-    return None if a is None else a.astype(np.float64)
-
-
-def absf64(a):
-    return None if a is None else np.abs(a.astype(np.float64))
 
 
 def geometry(cfg):

@@ -14,29 +14,7 @@ import pytest
 
 from minidl import reference as R
 
-try:
-    from minidl import _kernels
-    _KERNEL_IMPORT_ERROR = None
-except ImportError as exc:
-    _kernels = None
-    _KERNEL_IMPORT_ERROR = exc
-
-TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
-
-
-def kernels():
-    if _kernels is None:
-        pytest.fail(f"minidl._kernels cannot be imported: {_KERNEL_IMPORT_ERROR}")
-    return _kernels
-
-
-def assert_close(got, want, magnitude, dtype, what):
-    assert got.dtype == dtype and got.shape == want.shape, what
-    error = np.abs(got.astype(np.float64) - want)
-    bound = TOLERANCE[dtype] * (np.abs(want) + magnitude)
-    bad = ~(error <= bound)
-    assert not bad.any(), (f"{what} ({np.dtype(dtype)}): {bad.sum()} of {got.size} out of "
-                           f"tolerance, max abs error {np.nanmax(error):.3g}")
+from kernel_checks import assert_close, kernels
 
 
 # (N, C, H, W, F, kernel, stride, padding, dilation, groups)

@@ -18,8 +18,6 @@ sums over absolute values: |got - want| <= tol * (|want| + max magnitude), tol 1
 float64 and 1e-5 in float32, where the worst seen over 1500 random shapes (C, F up to
 40) was 3e-7, i.e. ~5 unit roundoffs (2^-24 = 6e-8).
 """
-import os
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -29,44 +27,7 @@ import minidl
 from minidl import reference as R
 from minidl.nn import functional as F
 
-try:
-    from minidl import _kernels
-    from minidl._kernels import _winograd
-    _KERNEL_IMPORT_ERROR = None
-except ImportError as exc:
-    _kernels = _winograd = None
-    _KERNEL_IMPORT_ERROR = exc
-
-THREADS = 2
-SCALE = float(os.environ.get("MINIDL_HYPOTHESIS_SCALE", "1"))
-TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
-
-
-def examples(n):
-    return max(1, int(n * SCALE))
-
-
-def kernels():
-    if _kernels is None:
-        pytest.fail(f"minidl._kernels cannot be imported: {_KERNEL_IMPORT_ERROR}")
-    return _kernels
-
-
-def assert_close(got, want, magnitude, dtype, what):
-    """got (kernel, dtype) vs want (float64 reference), scaled by the largest magnitude
-    (see top)."""
-    assert got.dtype == dtype, f"{what}: dtype {got.dtype}, expected {np.dtype(dtype)}"
-    assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
-    error = np.abs(got.astype(np.float64) - want)
-    bound = TOLERANCE[dtype] * (np.abs(want) + magnitude.max())   # normwise: see top
-    bad = ~(error <= bound)  # NaN counts as bad
-    if bad.any():
-        k = tuple(int(i) for i in np.unravel_index(
-            np.argmax(np.where(bad, error / np.maximum(bound, 1e-300), 0)), got.shape))
-        raise AssertionError(
-            f"{what} ({np.dtype(dtype)}): {bad.sum()} of {got.size} entries out of "
-            f"tolerance; max abs error {np.nanmax(error):.3g}; worst at {k}: got {got[k]!r}, "
-            f"want {want[k]!r}, bound {bound[k]:.3g}")
+from kernel_checks import THREADS, absf64, assert_close, examples, f64, kernels
 
 
 @st.composite
@@ -91,14 +52,6 @@ def arrays(cfg):
     return x, w, b, dy
 
 
-def f64(a):
-    return None if a is None else a.astype(np.float64)
-
-
-def absf64(a):
-    return None if a is None else np.abs(a.astype(np.float64))
-
-
 @settings(max_examples=examples(200), deadline=None)
 @given(winograd_configs())
 def test_winograd_forward_against_reference(cfg):
@@ -108,7 +61,8 @@ def test_winograd_forward_against_reference(cfg):
     got = K.winograd3x3_forward(x, w, b, p, THREADS)
     want = R.conv2d_forward(f64(x), f64(w), f64(b), 1, p)
     magnitude = R.conv2d_forward(absf64(x), absf64(w), absf64(b), 1, p)
-    assert_close(got, want, magnitude, cfg["dtype"], "winograd3x3_forward")
+    assert_close(got, want, magnitude, cfg["dtype"], "winograd3x3_forward",
+                 normwise=True)
 
 
 @settings(max_examples=examples(200), deadline=None)
@@ -121,10 +75,12 @@ def test_winograd_backward_against_reference(cfg):
     dw, db = K.winograd3x3_backward_weight(x, dy, p, cfg["bias"], THREADS)
     want_dx, want_dw, want_db = R.conv2d_backward(f64(x), f64(w), f64(dy), 1, p)
     mag_dx, mag_dw, mag_db = R.conv2d_backward(absf64(x), absf64(w), absf64(dy), 1, p)
-    assert_close(dx, want_dx, mag_dx, cfg["dtype"], "winograd3x3_backward_input")
-    assert_close(dw, want_dw, mag_dw, cfg["dtype"], "winograd3x3_backward_weight dW")
+    assert_close(dx, want_dx, mag_dx, cfg["dtype"], "winograd3x3_backward_input", normwise=True)
+    assert_close(dw, want_dw, mag_dw, cfg["dtype"], "winograd3x3_backward_weight dW",
+                 normwise=True)
     if cfg["bias"]:
-        assert_close(db, want_db, mag_db, cfg["dtype"], "winograd3x3_backward_weight db")
+        assert_close(db, want_db, mag_db, cfg["dtype"], "winograd3x3_backward_weight db",
+                     normwise=True)
     else:
         assert db is None, "need_bias=False must return None for the bias gradient"
 
@@ -157,7 +113,7 @@ def test_winograd_bit_identical_for_1_2_3_threads(shape, dtype):
         plan.append(K.planned_threads(K.winograd3x3_backward_weight))
         results.append((y, dx, dw, db))
         plans.append(plan)
-    if _kernels.openmp_enabled():
+    if kernels().openmp_enabled():
         assert all(n >= 2 for n in plans[1]), f"the shape was not split: {plans}"
     for nt, other in zip((2, 3), results[1:]):
         for name, a, c in zip(("y", "dx", "dw", "db"), results[0], other):
@@ -176,7 +132,7 @@ def test_winograd_bit_identical_for_1_2_3_threads(shape, dtype):
     wants = direct(x, w, b, dy)
     magnitudes = direct(np.abs(x), np.abs(w), np.abs(b), np.abs(dy))
     for name, got, want, mag in zip(("y", "dx", "dw", "db"), results[0], wants, magnitudes):
-        assert_close(got, want, mag, dtype, f"{name} at a split shape")
+        assert_close(got, want, mag, dtype, f"{name} at a split shape", normwise=True)
 
 
 # --------------------------------------------------------------------------------------

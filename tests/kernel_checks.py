@@ -1,0 +1,61 @@
+"""What the kernel tests share: the kernels (a failure, never a skip, when they cannot be
+imported), the example-count scale, float64 copies and the tolerance check.
+
+Tolerance: |got - want| <= tol * (|want| + magnitude), with ``want`` the float64
+reference and ``magnitude`` the same sums over absolute values (the scale rounding errors
+are proportional to); tol = 1e-5 in float32 and 1e-12 in float64.  ``normwise=True``
+takes the largest magnitude of the whole result instead of each element's own, for
+algorithms whose rounding is spread over neighbouring outputs (Winograd's transforms).
+"""
+import os
+
+import numpy as np
+import pytest
+
+try:
+    from minidl import _kernels
+    _KERNEL_IMPORT_ERROR = None
+except ImportError as exc:
+    _kernels = None
+    _KERNEL_IMPORT_ERROR = exc
+
+THREADS = 2
+SCALE = float(os.environ.get("MINIDL_HYPOTHESIS_SCALE", "1"))
+TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def examples(n):
+    """n hypothesis examples, times MINIDL_HYPOTHESIS_SCALE."""
+    return max(1, int(n * SCALE))
+
+
+def kernels():
+    """minidl._kernels; the calling test fails if it cannot be imported."""
+    if _kernels is None:
+        pytest.fail(f"minidl._kernels cannot be imported: {_KERNEL_IMPORT_ERROR}")
+    return _kernels
+
+
+def f64(a):
+    return None if a is None else a.astype(np.float64)
+
+
+def absf64(a):
+    return None if a is None else np.abs(a.astype(np.float64))
+
+
+def assert_close(got, want, magnitude, dtype, what, normwise=False):
+    """got (kernel output, dtype) against want (float64 reference); see the top."""
+    assert got.dtype == dtype, f"{what}: dtype {got.dtype}, expected {np.dtype(dtype)}"
+    assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
+    error = np.abs(got.astype(np.float64) - want)
+    scale = magnitude.max() if normwise else magnitude
+    bound = TOLERANCE[dtype] * (np.abs(want) + scale)
+    bad = ~(error <= bound)  # NaN counts as bad
+    if bad.any():
+        k = tuple(int(i) for i in np.unravel_index(
+            np.argmax(np.where(bad, error / np.maximum(bound, 1e-300), 0)), got.shape))
+        raise AssertionError(
+            f"{what} ({np.dtype(dtype)}): {bad.sum()} of {got.size} entries out of "
+            f"tolerance; max abs error {np.nanmax(error):.3g}; worst at {k}: got {got[k]!r}, "
+            f"want {want[k]!r}, bound {bound[k]:.3g}")
