@@ -28,22 +28,17 @@ from cython cimport floating
 from minidl._kernels._helpers cimport (
     minidl_planned_threads, choose_threads, gemm, im2col_plane, col2im_plane,
     new_gather_table, plane_scratch_len, use_padded, pad_plane, unfold_padded,
+    split_units, partial_chunks, add_partials, sum_bias_partials,
 )
 
 cnp.import_array()
 
 cdef enum:
-    MAX_PARTIAL_ELEMENTS = 1 << 24   # cap on the memory used by weight-grad partials
     BATCH_COLS_BUDGET = 1 << 18      # elements of one batch's im2col buffer (weight grad)
     # forward: a smaller batch keeps its cols and GEMM output in L2; measured 5-8% faster
     # at LeNet's conv2 (N=360, 32x4x4 -> 64x4x4) than the weight gradient's budget
     FORWARD_COLS_BUDGET = 1 << 16
     BATCH_MAX_HOWO = 64              # forward / input grad: batch only smaller planes
-    # Below this much work (_cost units) a call is not split: a second thread's wake-up
-    # and join (a futex with OMP_WAIT_POLICY=passive) cost more than it saves.  LeNet-size
-    # layers (~1e5) stay on one thread, a CIFAR-size layer (~1e7) uses two.
-    MIN_SPLIT_WORK = 1 << 18
-    MAX_SPLIT = 8
     LD_PAD = 16
 
 
@@ -133,11 +128,9 @@ cdef void _choose_batches(Geometry* g, bint small_planes_only, Py_ssize_t min_ba
 
 
 cdef inline Py_ssize_t _split_units(const Geometry* g) noexcept nogil:
-    """How many parts the call is worth splitting into (a function of the size only)."""
-    cdef double units = _cost(g) / MIN_SPLIT_WORK
-    if units >= MAX_SPLIT:
-        return MAX_SPLIT
-    return <Py_ssize_t>units if units >= 1 else 1
+    """How many parts the call is worth splitting into (a function of the size only:
+    LeNet-size layers (~1e5 units) stay whole, a CIFAR-size layer (~1e7) splits)."""
+    return split_units(_cost(g))
 
 
 cdef inline const floating* _unfold_batch(const Geometry* g, const floating* x,
@@ -405,11 +398,7 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
                       Geometry g, int num_threads):
     cdef Py_ssize_t weight_size = g.F * g.CKg
     # Number of chunks (partials): a function of the problem only, never of the threads.
-    cdef Py_ssize_t nchunks = _split_units(&g)
-    if nchunks > MAX_PARTIAL_ELEMENTS // weight_size:
-        nchunks = MAX_PARTIAL_ELEMENTS // weight_size
-    if nchunks < 1:
-        nchunks = 1
+    cdef Py_ssize_t nchunks = partial_chunks(_cost(&g), weight_size, g.N)
     _choose_batches(&g, False, nchunks, BATCH_COLS_BUDGET)
     if nchunks > g.nbatches:
         nchunks = g.nbatches
@@ -418,11 +407,9 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     cdef floating* buf
     cdef floating* partials = NULL
     cdef floating* dst
-    cdef floating* part
     cdef double* dbp = NULL
     cdef double* dbc
-    cdef double s
-    cdef Py_ssize_t ch, e, f
+    cdef Py_ssize_t ch
     cdef floating* dwp = &dw[0, 0, 0, 0]
     if nchunks > 1:
         partials = <floating*>malloc(<size_t>(nchunks - 1) * weight_size * sizeof(floating))
@@ -439,17 +426,9 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
             _weight_grad_chunk(&g, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
                                ch * g.nbatches // nchunks, (ch + 1) * g.nbatches // nchunks,
                                dst, dbc, buf)
-        # partials reduced in chunk order, row-wise (contiguous, vectorisable)
-        for ch in range(1, nchunks):
-            part = partials + (ch - 1) * weight_size
-            for e in range(weight_size):
-                dwp[e] = dwp[e] + part[e]
+        add_partials(dwp, partials, nchunks - 1, weight_size)   # chunk 0 wrote dw itself
         if dbp != NULL:
-            for f in range(g.F):
-                s = 0
-                for ch in range(nchunks):
-                    s = s + dbp[ch * g.F + f]
-                db[f] = <floating>s
+            sum_bias_partials(dbp, nchunks, g.F, &db[0])
     _free_buffers(&g, buffers)
     free(partials)
     free(dbp)

@@ -65,6 +65,62 @@ cdef inline int choose_threads(int requested, double work, Py_ssize_t units) noe
     return nt
 
 
+# A call is split into at most MAX_SPLIT parts of >= MIN_SPLIT_WORK work each (the
+# same unit as choose_threads).  Partial sums (the weight gradients) are split this way
+# too, so their number depends on the problem only, never on the thread count: that is
+# what makes the results bit-identical for any number of threads.
+cdef enum:
+    MIN_SPLIT_WORK = 1 << 18
+    MAX_SPLIT = 8
+    MAX_PARTIAL_ELEMENTS = 1 << 24   # cap on the memory of all partials together
+
+
+@cython.cdivision(True)
+cdef inline Py_ssize_t split_units(double work) noexcept nogil:
+    """How many parts a call of ``work`` is worth splitting into (1..MAX_SPLIT)."""
+    cdef double units = work / MIN_SPLIT_WORK
+    if units >= MAX_SPLIT:
+        return MAX_SPLIT
+    return <Py_ssize_t>units if units >= 1 else 1
+
+
+@cython.cdivision(True)
+cdef inline Py_ssize_t partial_chunks(double work, Py_ssize_t partial_len,
+                                      Py_ssize_t max_chunks) noexcept nogil:
+    """Number of partial sums of ``partial_len`` elements for a reduction of ``work``
+    over ``max_chunks`` independent pieces (a function of the problem only)."""
+    cdef Py_ssize_t n = split_units(work)
+    if n > MAX_PARTIAL_ELEMENTS // partial_len:
+        n = MAX_PARTIAL_ELEMENTS // partial_len
+    if n > max_chunks:
+        n = max_chunks
+    return n if n > 1 else 1
+
+
+cdef inline void add_partials(floating* total, const floating* partials, Py_ssize_t count,
+                              Py_ssize_t length) noexcept nogil:
+    """total += partials[0] + ... + partials[count - 1] (each ``length`` long), added in
+    that order, row-wise (contiguous, vectorises)."""
+    cdef Py_ssize_t c, e
+    cdef const floating* part
+    for c in range(count):
+        part = partials + c * length
+        for e in range(length):
+            total[e] = total[e] + part[e]
+
+
+cdef inline void sum_bias_partials(const double* partials, Py_ssize_t count, Py_ssize_t F,
+                                   floating* db) noexcept nogil:
+    """db[f] = Σ over the ``count`` chunks of partials[chunk * F + f], in chunk order."""
+    cdef Py_ssize_t f, c
+    cdef double s
+    for f in range(F):
+        s = 0
+        for c in range(count):
+            s = s + partials[c * F + f]
+        db[f] = <floating>s
+
+
 cdef inline void gemm(char transa, char transb, int m, int n, int k,
                       floating alpha, const floating* a, int lda,
                       const floating* b, int ldb,

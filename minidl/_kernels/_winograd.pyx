@@ -49,7 +49,10 @@ from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy, memset
 from cython cimport floating
 
-from minidl._kernels._helpers cimport minidl_planned_threads, choose_threads, gemm
+from minidl._kernels._helpers cimport (
+    minidl_planned_threads, choose_threads, gemm, split_units, partial_chunks, add_partials,
+    sum_bias_partials,
+)
 
 cnp.import_array()
 
@@ -152,8 +155,8 @@ cdef extern from *:
                              Py_ssize_t m) noexcept nogil
 
 cdef enum:
-    # Elements of one block's V + M (per thread): 2^17 float32 = 512 KiB fits L2 (4 MiB
-    # shared by 2 cores here) with U; measured best among 2^15..2^18 (see notes).
+    # Elements of one block's V + M (per thread): 2^17 float32 = 512 KiB stays in L2
+    # with U; measured best among 2^15..2^18.
     BLOCK_BUDGET = 1 << 17
     MIN_BLOCK_TILES = 16
     # the weight gradient's GEMMs sum over the tiles (k = tb): longer blocks amortise
@@ -166,11 +169,6 @@ cdef enum:
     # zero-padded planes, so that every tile reads four plain rows (no masked edge
     # gather): LeNet's 4x4 planes with padding 1 have no tile inside the plane at all.
     PAD_BUDGET = 1 << 15
-    # A call is split into at most MAX_SPLIT parts of >= MIN_SPLIT_WORK work each (as
-    # _conv.pyx): the weight gradient's number of partials depends on this only.
-    MIN_SPLIT_WORK = 1 << 18
-    MAX_SPLIT = 8
-    MAX_PARTIAL_ELEMENTS = 1 << 24
 
 
 cdef struct Plan:
@@ -228,11 +226,6 @@ cdef inline double _cost(const Plan* p) noexcept nogil:
     return <double>p.T * 16 * ((<double>p.C + p.F) + <double>p.C * p.F / 16)
 
 
-cdef inline Py_ssize_t _split_units(const Plan* p) noexcept nogil:
-    cdef double units = _cost(p) / MIN_SPLIT_WORK
-    if units >= MAX_SPLIT:
-        return MAX_SPLIT
-    return <Py_ssize_t>units if units >= 1 else 1
 
 
 # --------------------------------------------------------------- the three transforms
@@ -545,7 +538,7 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
               const floating[::1] bias, floating[:, :, :, ::1] y, Plan p, int num_threads):
     cdef const floating* bp = NULL
     cdef Py_ssize_t blk
-    cdef int nt = choose_threads(num_threads, _cost(&p), min(p.nblocks, _split_units(&p)))
+    cdef int nt = choose_threads(num_threads, _cost(&p), min(p.nblocks, split_units(_cost(&p))))
     cdef floating* U = <floating*>malloc(<size_t>16 * _u_stride(p.F, p.C) * sizeof(floating))
     cdef floating* buffers = <floating*>malloc(<size_t>nt * p.buf_len * sizeof(floating))
     cdef TileInfo* infos = <TileInfo*>malloc(<size_t>nt * p.tb * sizeof(TileInfo))
@@ -636,13 +629,7 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
                       floating[:, :, :, ::1] dw, floating[::1] db, Plan p, int num_threads):
     cdef Py_ssize_t usize = 16 * _u_stride(p.F, p.C)
     # Number of chunks (partials): a function of the problem only, never of the threads.
-    cdef Py_ssize_t nchunks = _split_units(&p)
-    if nchunks > MAX_PARTIAL_ELEMENTS // usize:
-        nchunks = MAX_PARTIAL_ELEMENTS // usize
-    if nchunks > p.nblocks:
-        nchunks = p.nblocks
-    if nchunks < 1:
-        nchunks = 1
+    cdef Py_ssize_t nchunks = partial_chunks(_cost(&p), usize, p.nblocks)
     cdef int nt = choose_threads(num_threads, _cost(&p), nchunks)
     cdef floating* buffers = <floating*>malloc(<size_t>nt * p.buf_len * sizeof(floating))
     cdef floating* partials = <floating*>calloc(<size_t>nchunks * usize, sizeof(floating))
@@ -650,9 +637,7 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     cdef double* dbp = NULL
     cdef double* dbc
     cdef floating* buf
-    cdef floating* part
-    cdef double s
-    cdef Py_ssize_t ch, e, f
+    cdef Py_ssize_t ch
     if db is not None:
         dbp = <double*>calloc(nchunks * p.F, sizeof(double))
     if (buffers == NULL or partials == NULL or infos == NULL
@@ -666,18 +651,10 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
             _weight_grad_chunk(&p, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
                                ch * p.nblocks // nchunks, (ch + 1) * p.nblocks // nchunks,
                                partials + ch * usize, dbc, buf, infos + threadid() * p.tb)
-        # partials reduced in chunk order
-        for ch in range(1, nchunks):
-            part = partials + ch * usize
-            for e in range(usize):
-                partials[e] = partials[e] + part[e]
+        add_partials(partials, partials + usize, nchunks - 1, usize)
         _weight_untransform(partials, &dw[0, 0, 0, 0], p.F, p.C)
         if dbp != NULL:
-            for f in range(p.F):
-                s = 0
-                for ch in range(nchunks):
-                    s = s + dbp[ch * p.F + f]
-                db[f] = <floating>s
+            sum_bias_partials(dbp, nchunks, p.F, &db[0])
     free(buffers)
     free(partials)
     free(dbp)
