@@ -16,6 +16,7 @@ import numpy as np
 from minidl import _kernels as K
 from minidl.bench.ops import conv_arrays
 from minidl.bench.shapes import ConvShape
+from minidl.bench.suite import import_torch
 from minidl.bench.threads import thread_count
 from minidl.bench.timing import time_interleaved
 
@@ -29,14 +30,6 @@ SHAPES = (
     ConvShape("CIFAR-like", "conv2", 64, 32, 16, 16, 64, 3, 1, 1),
 )
 ONE = (1, 1)
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
 
 
 def paths(shape, x, w, b, g, nt, torch):
@@ -92,7 +85,7 @@ def main():
     parser.add_argument("--shapes", type=int, nargs="+", default=None,
                         help="indices into SHAPES (default: all)")
     args = parser.parse_args()
-    torch = _torch()
+    torch = import_torch()
     shapes = SHAPES if args.shapes is None else [SHAPES[i] for i in args.shapes]
     for nt in args.threads:
         with thread_count(nt, torch):

@@ -49,11 +49,10 @@ MAX_SAVED_COLS_BYTES = 2 * 2**20
 # forward rule leaves the 1.4x of 16->16 4x4 on the table: r alone does not separate it
 # from 16->16 8x8).  The weight gradient keeps im2col whenever the forward saved its
 # cols (MAX_SAVED_COLS_BYTES: the 8->16, 16->16 4x4 and 12->24 rows, where "cols" is as
-# fast or faster); a Winograd forward saves none.  Tests monkeypatch these to send small layers through Winograd.
+# fast or faster); a Winograd forward saves none.  Tests monkeypatch these to send small
+# layers through Winograd.
 WINOGRAD_MIN_CHANNEL_RATIO = {"forward": 16.0, "input": 8.0, "weight": 5.0}
 WINOGRAD_MIN_WORK = {"forward": 2**18, "input": 2**18, "weight": 2**18}
-# How many times each Winograd pass ran (for the tests).
-WINOGRAD_CALLS = {"forward": 0, "input": 0, "weight": 0}
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -80,9 +79,8 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what,
     if b is not None:
         b = _contiguous(b)
     cols = None
-    winograd = _winograd_eligible(w.shape, stride, padding, dilation, groups)
-    if winograd and _winograd_pays("forward", x.shape, w.shape, ho, wo):
-        WINOGRAD_CALLS["forward"] += 1
+    winograd = _winograd_passes(x.shape, w.shape, ho, wo, stride, padding, dilation, groups)
+    if "forward" in winograd:
         out = K.winograd3x3_forward(x, w, b, padding, get_num_threads())
     elif weight.requires_grad and is_grad_enabled() and (  # im2col: (C*kh*kw, N*Ho*Wo)
             x.shape[1] * w.shape[2] * w.shape[3] * x.shape[0] * ho * wo * x.itemsize
@@ -101,8 +99,7 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what,
         nt = get_num_threads()
         gx = gw = gb = None
         if input.requires_grad:
-            if winograd and _winograd_pays("input", x.shape, w.shape, ho, wo):
-                WINOGRAD_CALLS["input"] += 1
+            if "input" in winograd:
                 gx = K.winograd3x3_backward_input(g, w, x.shape, padding, nt)
             else:
                 gx = K.conv2d_backward_input(g, w, x.shape, stride, padding, dilation,
@@ -110,8 +107,7 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what,
         need_b = bias is not None and bias.requires_grad
         if weight.requires_grad:
             # saved cols (small layers) make the im2col weight gradient the faster one
-            if cols is None and winograd and _winograd_pays("weight", x.shape, w.shape, ho, wo):
-                WINOGRAD_CALLS["weight"] += 1
+            if cols is None and "weight" in winograd:
                 gw, gb = K.winograd3x3_backward_weight(x, g, padding, need_b, nt)
             else:
                 gw, gb = K.conv2d_backward_weight(x, g, w.shape, stride, padding, dilation,
@@ -123,11 +119,14 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what,
     return record(out, inputs, backward)
 
 
-def _winograd_eligible(wshape, stride, padding, dilation, groups):
-    """The Winograd kernels apply: 3x3, stride 1, dilation 1, groups 1, padding <= 2
-    (the input gradient runs the forward with padding 2 - p)."""
-    return (wshape[2] == 3 and wshape[3] == 3 and stride == (1, 1) and dilation == (1, 1)
-            and groups == 1 and padding[0] <= 2 and padding[1] <= 2)
+def _winograd_passes(xshape, wshape, ho, wo, stride, padding, dilation, groups):
+    """The passes ("forward", "input", "weight") to run on the Winograd kernels: they
+    apply to 3x3, stride 1, dilation 1, groups 1, padding <= 2 (the input gradient runs
+    the forward with padding 2 - p), and each pass must pay (see the constants above)."""
+    if not (wshape[2] == 3 and wshape[3] == 3 and stride == (1, 1) and dilation == (1, 1)
+            and groups == 1 and padding[0] <= 2 and padding[1] <= 2):
+        return ()
+    return tuple(p for p in WINOGRAD_MIN_WORK if _winograd_pays(p, xshape, wshape, ho, wo))
 
 
 def _winograd_pays(which, xshape, wshape, ho, wo):
