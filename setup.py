@@ -46,7 +46,7 @@ def kernel_extensions():
         Extension(
             "minidl._kernels." + os.path.splitext(os.path.basename(src))[0],
             [src],
-            include_dirs=[np.get_include()],
+            include_dirs=[np.get_include(), os.path.join("minidl", "_kernels")],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
             language="c",
         )

@@ -28,6 +28,9 @@ def info_text():
         openmp = "yes" if _kernels.openmp_enabled() else "no (kernels run on one thread)"
         lines.append(f"kernels: built, OpenMP {openmp}")
         lines.append(f"kernel compile flags: {_kernels.build_flags()}")
+        from minidl._kernels import _direct
+        lines.append(f"direct conv kernels: {_direct.level_name()} "
+                     "(MINIDL_DIRECT_LEVEL=0/1 turns them off / keeps them on AVX2)")
         policy = os.environ.get("OMP_WAIT_POLICY", "default")
         spin = os.environ.get("GOMP_SPINCOUNT")
         lines.append(f"OpenMP wait policy: {policy}" + (f", GOMP_SPINCOUNT={spin}" if spin else ""))

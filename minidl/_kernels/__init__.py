@@ -28,13 +28,20 @@ from minidl._kernels._pooling import (  # noqa: E402
 from minidl._kernels._winograd import (  # noqa: E402
     winograd3x3_forward, winograd3x3_backward_input, winograd3x3_backward_weight,
 )
-from minidl._kernels import _conv, _im2col, _pooling, _winograd  # noqa: E402
+from minidl._kernels._direct import (  # noqa: E402
+    conv2d_forward as direct_conv2d_forward,
+    conv2d_backward_input as direct_conv2d_backward_input,
+    conv2d_backward_weight as direct_conv2d_backward_weight,
+    level as direct_level,
+    efficiency as direct_efficiency,
+)
+from minidl._kernels import _conv, _direct, _im2col, _pooling, _winograd  # noqa: E402
 from minidl import _threads  # noqa: E402
 
 # scipy's BLAS (called from inside our OpenMP regions) is now loaded: pin its threads.
 _threads._configure_blas()
 
-_MODULES = {m.__name__: m for m in (_conv, _im2col, _pooling, _winograd)}
+_MODULES = {m.__name__: m for m in (_conv, _direct, _im2col, _pooling, _winograd)}
 
 
 def planned_threads(kernel):
@@ -50,5 +57,6 @@ __all__ = [
     "max_pool2d_2x2_backward",
     "avg_pool2d_forward", "avg_pool2d_backward",
     "winograd3x3_forward", "winograd3x3_backward_input", "winograd3x3_backward_weight",
-    "planned_threads",
+    "direct_conv2d_forward", "direct_conv2d_backward_input", "direct_conv2d_backward_weight",
+    "direct_level", "direct_efficiency", "planned_threads",
 ]

@@ -22,7 +22,7 @@ MAX_SAVED_COLS_BYTES = 2 * 2**20
 # groups 1, padding <= 2 layers.  It saves GEMM work (C*F per output: 2.25x fewer
 # multiply-adds) but pays transforms (~C + F per output) and a fixed cost per call, so it
 # wins once r = C*F/(C+F) and the work n = N*Ho*Wo*C*F are large enough.  Measured
-# (benchmarks/bench_winograd.py and a sweep of the same kind; 1 thread, float32, p1,
+# (benchmarks/bench_conv_paths.py and a sweep of the same kind; 1 thread, float32, p1,
 # medians of interleaved repeats; im2col ms -> Winograd ms; "cols": the im2col weight
 # gradient with the forward's saved cols):
 #   N   C->F   plane   r     n     forward        input          weight
@@ -54,6 +54,28 @@ MAX_SAVED_COLS_BYTES = 2 * 2**20
 WINOGRAD_MIN_CHANNEL_RATIO = {"forward": 16.0, "input": 8.0, "weight": 5.0}
 WINOGRAD_MIN_WORK = {"forward": 2**18, "input": 2**18, "weight": 2**18}
 
+# Direct kernels (minidl._kernels._direct: float32, stride 1, dilation 1, groups 1, on
+# CPUs with AVX2 + FMA or AVX-512) for the passes Winograd does not take.  They issue no
+# im2col, but waste lanes on the kw - 1 thrown-away positions of each row and on padding
+# F (C for the input gradient) to the register block: K.direct_efficiency gives the
+# useful share.  Measured (benchmarks/bench_conv_paths.py and a sweep of the same kind,
+# 1 thread, float32, AVX-512, medians of interleaved repeats; im2col (with saved cols
+# where the forward keeps them) -> direct, in us; efficiency in brackets):
+#   N   C->F   plane k   forward            input              weight
+#   64  6->16  12x12 5   401->355 (.67)     661->395 (.50)     561->521 (.67)
+#   64  1->6   28x28 5   477->276 (.64)     660->1256 (.11)    966->564 (.64)
+#   64  3->32  32x32 3   2477->2241 (.93)   2400->3733 (.35)   5052->4526 (.93)
+#   64  16->16 8x8   3   407->352 (.67)     (Winograd 325 / direct 234)   480->461 (.67)
+#   64  16->16 16x16 5   5185->2285 (.89)   4953->2070 (.89)   5706->3172 (.89)
+#   64  6->16  4x4   3   46->65 (.33)       53->66 (.25)       34->82 (.33)
+#   64  1->32  8x8   3   60->121 (.67)      52->271 (.08)      155->205 (.67)
+#   64  3->64  16x16 3   732->876 (.89)     968->1709 (.33)    1743->2255 (.89)
+# and where Winograd applies with r >= 16 (CIFAR 32->64 16x16, 64->64 8x8) it is 1.1-2x
+# faster than direct.  So: direct for efficiency >= 0.45 and N*Ho*Wo*C*F*kh*kw >= 2**21
+# multiply-adds (below, fixed costs and the cheap saved cols win), after Winograd.
+DIRECT_MIN_EFFICIENCY = 0.45
+DIRECT_MIN_WORK = 2**21
+
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Cross-correlation: input (N, C, H, W), weight (F, C/groups, kh, kw), bias (F,)
@@ -80,9 +102,12 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what,
         b = _contiguous(b)
     cols = None
     winograd = _winograd_passes(x.shape, w.shape, ho, wo, stride, padding, dilation, groups)
+    direct = _direct_passes(x, w.shape, ho, wo, stride, padding, dilation, groups, winograd)
     if "forward" in winograd:
         out = K.winograd3x3_forward(x, w, b, padding, get_num_threads())
-    elif weight.requires_grad and is_grad_enabled() and (  # im2col: (C*kh*kw, N*Ho*Wo)
+    elif "forward" in direct:
+        out = K.direct_conv2d_forward(x, w, b, padding, get_num_threads())
+    elif weight.requires_grad and is_grad_enabled() and "weight" not in direct and (
             x.shape[1] * w.shape[2] * w.shape[3] * x.shape[0] * ho * wo * x.itemsize
             <= MAX_SAVED_COLS_BYTES):
         out, cols = K.conv2d_forward(x, w, b, stride, padding, dilation, groups,
@@ -101,6 +126,8 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what,
         if input.requires_grad:
             if "input" in winograd:
                 gx = K.winograd3x3_backward_input(g, w, x.shape, padding, nt)
+            elif "input" in direct:
+                gx = K.direct_conv2d_backward_input(g, w, x.shape, padding, nt)
             else:
                 gx = K.conv2d_backward_input(g, w, x.shape, stride, padding, dilation,
                                              groups, nt)
@@ -109,6 +136,8 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what,
             # saved cols (small layers) make the im2col weight gradient the faster one
             if cols is None and "weight" in winograd:
                 gw, gb = K.winograd3x3_backward_weight(x, g, padding, need_b, nt)
+            elif "weight" in direct:
+                gw, gb = K.direct_conv2d_backward_weight(x, g, w.shape, padding, need_b, nt)
             else:
                 gw, gb = K.conv2d_backward_weight(x, g, w.shape, stride, padding, dilation,
                                                   groups, need_b, nt, cols)
@@ -127,6 +156,22 @@ def _winograd_passes(xshape, wshape, ho, wo, stride, padding, dilation, groups):
             and groups == 1 and padding[0] <= 2 and padding[1] <= 2):
         return ()
     return tuple(p for p in WINOGRAD_MIN_WORK if _winograd_pays(p, xshape, wshape, ho, wo))
+
+
+def _direct_passes(x, wshape, ho, wo, stride, padding, dilation, groups, winograd):
+    """The passes to run on the direct kernels (see the constants above): float32,
+    stride 1, dilation 1, groups 1, a CPU they were built for, enough work, and a useful
+    share of the issued multiply-adds >= DIRECT_MIN_EFFICIENCY; Winograd's passes first."""
+    if (x.dtype != np.float32 or stride != (1, 1) or dilation != (1, 1) or groups != 1
+            or not K.direct_level() or ho < 1 or wo < 1):
+        return ()
+    n, c = x.shape[:2]
+    f, _, kh, kw = wshape
+    if n * ho * wo * c * f * kh * kw < DIRECT_MIN_WORK:
+        return ()
+    useful = K.direct_efficiency(x.shape, wshape, padding)
+    return tuple(p for p, e in useful.items()
+                 if e >= DIRECT_MIN_EFFICIENCY and p not in winograd)
 
 
 def _winograd_pays(which, xshape, wshape, ho, wo):

@@ -1,13 +1,15 @@
-"""3x3 stride-1 conv2d: the im2col + GEMM kernels vs Winograd F(2x2, 3x3) vs PyTorch.
+"""Stride-1 conv2d, each pass on each kernel family: im2col + GEMM, Winograd F(2x2, 3x3)
+(3x3 layers), the direct kernels (where the CPU has AVX2 or AVX-512) and PyTorch.
 
 Per pass (forward, backward-input, backward-weight with the bias gradient), float32, at
-the LeNet-digits, LeNet default and CIFAR-like 3x3 layers, 1 and 2 threads; medians of
-interleaved repeats (minidl.bench.timing).  The im2col weight gradient is timed both
+the LeNet-digits, LeNet default, MNIST-like and CIFAR-like layers and a few others that
+bound F.conv2d's choice between them, 1 and 2 threads; medians of interleaved repeats
+(minidl.bench.timing).  The im2col weight gradient is timed both
 with its own im2col ("im2col") and with the forward's saved cols ("im2col+cols", what
 F.conv2d does when the cols fit MAX_SAVED_COLS_BYTES; its forward then costs
 "im2col+keep" instead of "im2col").  Every path is checked against the im2col one first.
 
-    python benchmarks/bench_winograd.py [--threads 1 2] [--repeats 9] [--shapes 0 3]
+    python benchmarks/bench_conv_paths.py [--threads 1 2] [--repeats 9] [--shapes 0 3]
 """
 import argparse
 
@@ -28,6 +30,11 @@ SHAPES = (
     ConvShape("LeNet default", "conv2", 360, 32, 4, 4, 64, 3, 1, 1),
     ConvShape("CIFAR-like", "conv1", 64, 3, 32, 32, 32, 3, 1, 1),
     ConvShape("CIFAR-like", "conv2", 64, 32, 16, 16, 64, 3, 1, 1),
+    ConvShape("MNIST-like", "conv1", 64, 1, 28, 28, 6, 5),
+    ConvShape("MNIST-like", "conv2", 64, 6, 12, 12, 16, 5),
+    ConvShape("other", "conv", 64, 16, 8, 8, 16, 3, 1, 1),
+    ConvShape("other", "conv", 64, 3, 16, 16, 64, 3, 1, 1),
+    ConvShape("other", "conv", 64, 16, 16, 16, 16, 5, 1, 2),
 )
 ONE = (1, 1)
 
@@ -39,18 +46,23 @@ def paths(shape, x, w, b, g, nt, torch):
     fwd = {
         "im2col": lambda: K.conv2d_forward(x, w, b, ONE, p, ONE, 1, nt),
         "im2col+keep": lambda: K.conv2d_forward(x, w, b, ONE, p, ONE, 1, nt, True),
-        "winograd": lambda: K.winograd3x3_forward(x, w, b, p, nt),
     }
     bwd_x = {
         "im2col": lambda: K.conv2d_backward_input(g, w, x.shape, ONE, p, ONE, 1, nt),
-        "winograd": lambda: K.winograd3x3_backward_input(g, w, x.shape, p, nt),
     }
     bwd_w = {
         "im2col": lambda: K.conv2d_backward_weight(x, g, w.shape, ONE, p, ONE, 1, True, nt),
         "im2col+cols": lambda: K.conv2d_backward_weight(x, g, w.shape, ONE, p, ONE, 1, True,
                                                         nt, cols),
-        "winograd": lambda: K.winograd3x3_backward_weight(x, g, p, True, nt),
     }
+    if shape.k == 3:
+        fwd["winograd"] = lambda: K.winograd3x3_forward(x, w, b, p, nt)
+        bwd_x["winograd"] = lambda: K.winograd3x3_backward_input(g, w, x.shape, p, nt)
+        bwd_w["winograd"] = lambda: K.winograd3x3_backward_weight(x, g, p, True, nt)
+    if K.direct_level():
+        fwd["direct"] = lambda: K.direct_conv2d_forward(x, w, b, p, nt)
+        bwd_x["direct"] = lambda: K.direct_conv2d_backward_input(g, w, x.shape, p, nt)
+        bwd_w["direct"] = lambda: K.direct_conv2d_backward_weight(x, g, w.shape, p, True, nt)
     if torch is not None:
         tx, tw, tb, tg = (torch.from_numpy(a) for a in (x, w, b, g))
         conv_bwd = torch.ops.aten.convolution_backward
@@ -97,7 +109,7 @@ def main():
                     stats = time_interleaved(fns, repeats=args.repeats, min_time=0.02)
                     cells = "  ".join(f"{path} {s.median * 1e3:7.3f}"
                                       for path, s in stats.items())
-                    print(f"{nt} thr  {shape.family:13s} {shape.label:26s} {name:10s} "
+                    print(f"{nt} thr  {shape.family:13s} {shape.label:28s} {name:10s} "
                           f"ms: {cells}", flush=True)
 
 

@@ -1,0 +1,221 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Direct float32 convolution for stride 1, dilation 1, one group (direct_conv.h).
+
+No im2col: each zero-padded input plane is stored with its rows back to back, so every
+tap of the filter is one constant shift of a run of output positions, and the three
+passes are register-blocked multiply-adds on explicit SIMD vectors (AVX-512 or AVX2 +
+FMA, chosen at run time; ``level()`` is 0 where neither is available, and the ops layer
+then stays on im2col + GEMM):
+  forward          y[n]  (F, Ho, Wo)  from x[n] (C, H, W)
+  backward input   dx[n] (C, H, W)    from dY[n], the same engine read the other way
+  backward weight  dW (F, C, kh, kw) = Σ_n dY[n] ⋆ x[n], and db = Σ dY
+
+Threads: the forward and input gradient split the batch into one run of samples per
+thread (each sample is computed by the same operations whatever the split).  The weight
+gradient sums chunks of samples into partials whose number depends on the problem only
+(partial_chunks), added in chunk order: bit-identical results for any thread count.
+"""
+import os
+
+import numpy as np
+cimport numpy as cnp
+from cython.parallel cimport prange, threadid
+from libc.stdlib cimport malloc, calloc, free
+
+from minidl._kernels._helpers cimport (
+    minidl_planned_threads, choose_threads, partial_chunks, add_partials, sum_bias_partials,
+)
+
+cnp.import_array()
+
+cdef extern from "direct_conv.h" nogil:
+    ctypedef struct minidl_direct_geom:
+        int N, C, H, W, F, kh, kw, ph, pw, Wp, Ho, Wo, fpad, cpad, taps
+        Py_ssize_t qlen
+    int MINIDL_DIRECT_COMPILED
+    int minidl_direct_level()
+    void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, int H, int W,
+                            int F, int kh, int kw, int ph, int pw)
+    Py_ssize_t minidl_direct_forward_scratch(const minidl_direct_geom* g)
+    Py_ssize_t minidl_direct_input_scratch(const minidl_direct_geom* g)
+    Py_ssize_t minidl_direct_weight_scratch(const minidl_direct_geom* g)
+    void minidl_direct_weight_for_forward(const minidl_direct_geom* g, const float* w,
+                                          float* wt)
+    void minidl_direct_weight_for_input(const minidl_direct_geom* g, const float* w,
+                                        float* wc)
+    void minidl_direct_forward(const minidl_direct_geom* g, const float* x, const float* wt,
+                               const float* bias, float* y, Py_ssize_t n0, Py_ssize_t n1,
+                               float* scratch)
+    void minidl_direct_input(const minidl_direct_geom* g, const float* dy, const float* wc,
+                             float* dx, Py_ssize_t n0, Py_ssize_t n1, float* scratch)
+    void minidl_direct_weight(const minidl_direct_geom* g, const float* x, const float* dy,
+                              Py_ssize_t n0, Py_ssize_t n1, float* dw, double* db,
+                              float* scratch)
+
+_LEVEL_NAMES = {0: "none", 1: "avx2", 2: "avx512"}
+
+
+def _detect_level():
+    """The CPU's level, capped by MINIDL_DIRECT_LEVEL (0 turns the direct kernels off,
+    1 keeps them on AVX2 where the CPU has AVX-512)."""
+    cdef int found = minidl_direct_level()
+    cap = os.environ.get("MINIDL_DIRECT_LEVEL")
+    if cap is None:
+        return found
+    if cap.strip() not in ("0", "1", "2"):
+        raise ValueError(f"MINIDL_DIRECT_LEVEL must be 0, 1 or 2, got {cap!r}")
+    return min(found, int(cap))
+
+
+cdef int _LEVEL = _detect_level()
+
+
+def level():
+    """The instruction set the direct kernels run on here: 0 (unavailable), 1 (AVX2 +
+    FMA) or 2 (AVX-512)."""
+    return _LEVEL
+
+
+def level_name():
+    return _LEVEL_NAMES[_LEVEL]
+
+
+def efficiency(input_shape, weight_shape, padding):
+    """{"forward", "input", "weight"}: the share of the multiply-adds each pass issues
+    that are useful at this shape (the rest are the thrown-away positions of each row
+    and the padding of F, or of C for the input gradient, to the register block)."""
+    cdef minidl_direct_geom g = _geometry(tuple(input_shape), tuple(weight_shape), padding)
+    cdef double lanes = <double>g.Ho * g.Wo / g.qlen
+    return {"forward": lanes * g.F / g.fpad, "input": lanes * g.C / g.cpad,
+            "weight": lanes * g.F / g.fpad}
+
+
+cdef tuple _shape(const float[:, :, :, ::1] a):
+    return (a.shape[0], a.shape[1], a.shape[2], a.shape[3])
+
+
+cdef minidl_direct_geom _geometry(tuple xshape, tuple wshape, padding):
+    if _LEVEL == 0:
+        raise RuntimeError("minidl: the direct convolution kernels are not available here")
+    cdef minidl_direct_geom g
+    minidl_direct_init(&g, _LEVEL, xshape[0], xshape[1], xshape[2], xshape[3],
+                       wshape[0], wshape[2], wshape[3], padding[0], padding[1])
+    return g
+
+
+cdef inline double _work(const minidl_direct_geom* g) noexcept nogil:
+    """choose_threads' unit (element moves; ~16 multiply-adds each, as in _conv)."""
+    return <double>g.N * g.F * g.C * g.taps * g.Ho * g.Wo / 16
+
+
+cdef class _Scratch:
+    """One 64-byte aligned scratch area a thread (aligned vector loads and stores)."""
+    cdef void* raw
+    cdef float* base
+    cdef Py_ssize_t stride
+
+    def __cinit__(self, Py_ssize_t per_thread, int threads):
+        self.stride = (per_thread + 15) // 16 * 16
+        self.raw = malloc(<size_t>(threads * self.stride + 16) * sizeof(float))
+        if self.raw == NULL:
+            raise MemoryError("minidl conv2d: cannot allocate the direct kernels' scratch")
+        self.base = <float*>((<size_t>self.raw + 63) // 64 * 64)
+
+    def __dealloc__(self):
+        free(self.raw)
+
+
+def conv2d_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] weight,
+                   bias, padding, int num_threads):
+    """y (N, F, Ho, Wo) from x (N, C, H, W), weight (F, C, kh, kw), bias (F,) or None."""
+    cdef minidl_direct_geom g = _geometry(_shape(x), _shape(weight), padding)
+    y = np.empty((g.N, g.F, g.Ho, g.Wo), dtype=np.float32)
+    if y.size == 0:
+        return y
+    cdef float[:, :, :, ::1] yv = y
+    cdef const float[::1] bv
+    cdef const float* bp = NULL
+    if bias is not None:
+        bv = bias
+        bp = &bv[0]
+    cdef float[::1] wt = np.empty(g.C * g.taps * g.fpad, dtype=np.float32)
+    minidl_direct_weight_for_forward(&g, &weight[0, 0, 0, 0], &wt[0])
+    cdef int nt = choose_threads(num_threads, _work(&g), g.N)
+    cdef _Scratch scratch = _Scratch(minidl_direct_forward_scratch(&g), nt)
+    cdef Py_ssize_t t
+    with nogil:
+        for t in prange(nt, num_threads=nt, schedule='static'):
+            minidl_direct_forward(&g, &x[0, 0, 0, 0], &wt[0], bp, &yv[0, 0, 0, 0],
+                                  t * g.N // nt, (t + 1) * g.N // nt,
+                                  scratch.base + threadid() * scratch.stride)
+    return y
+
+
+def conv2d_backward_input(const float[:, :, :, ::1] grad_out,
+                          const float[:, :, :, ::1] weight, input_shape, padding,
+                          int num_threads):
+    """grad_input (N, C, H, W) from grad_out (N, F, Ho, Wo) and weight (F, C, kh, kw)."""
+    cdef minidl_direct_geom g = _geometry(tuple(input_shape), _shape(weight), padding)
+    dx = np.empty((g.N, g.C, g.H, g.W), dtype=np.float32)
+    if dx.size == 0:
+        return dx
+    cdef float[:, :, :, ::1] dxv = dx
+    cdef float[::1] wc = np.empty(g.F * g.taps * g.cpad, dtype=np.float32)
+    minidl_direct_weight_for_input(&g, &weight[0, 0, 0, 0], &wc[0])
+    cdef int nt = choose_threads(num_threads, _work(&g), g.N)
+    cdef _Scratch scratch = _Scratch(minidl_direct_input_scratch(&g), nt)
+    cdef Py_ssize_t t
+    with nogil:
+        for t in prange(nt, num_threads=nt, schedule='static'):
+            minidl_direct_input(&g, &grad_out[0, 0, 0, 0], &wc[0], &dxv[0, 0, 0, 0],
+                                t * g.N // nt, (t + 1) * g.N // nt,
+                                scratch.base + threadid() * scratch.stride)
+    return dx
+
+
+def conv2d_backward_weight(const float[:, :, :, ::1] x, const float[:, :, :, ::1] grad_out,
+                           weight_shape, padding, bint need_bias_grad, int num_threads):
+    """(grad_weight (F, C, kh, kw), grad_bias (F,) or None) from x and grad_out."""
+    wshape = tuple(weight_shape)
+    cdef minidl_direct_geom g = _geometry(_shape(x), wshape, padding)
+    dw = np.zeros(wshape, dtype=np.float32)
+    db = np.zeros(g.F, dtype=np.float32) if need_bias_grad else None
+    if g.N == 0 or g.Ho * g.Wo == 0:
+        return dw, db
+    cdef Py_ssize_t weight_size = <Py_ssize_t>g.F * g.C * g.taps
+    # the number of partial sums depends on the problem only, never on the threads
+    cdef Py_ssize_t nchunks = partial_chunks(_work(&g), weight_size, g.N)
+    cdef int nt = choose_threads(num_threads, _work(&g), nchunks)
+    cdef _Scratch scratch = _Scratch(minidl_direct_weight_scratch(&g), nt)
+    cdef float[:, :, :, ::1] dwv = dw
+    cdef float[::1] dbv
+    cdef float* dwp = &dwv[0, 0, 0, 0]
+    cdef float* partials = NULL
+    cdef double* dbp = NULL
+    cdef Py_ssize_t ch
+    if nchunks > 1:
+        partials = <float*>malloc(<size_t>(nchunks - 1) * weight_size * sizeof(float))
+    if need_bias_grad:
+        dbp = <double*>calloc(nchunks * g.F, sizeof(double))
+    if (nchunks > 1 and partials == NULL) or (need_bias_grad and dbp == NULL):
+        free(partials); free(dbp)
+        raise MemoryError("minidl conv2d: cannot allocate weight-gradient buffers")
+    with nogil:
+        for ch in prange(nchunks, num_threads=nt, schedule='static'):
+            minidl_direct_weight(&g, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0],
+                                 ch * g.N // nchunks, (ch + 1) * g.N // nchunks,
+                                 dwp if ch == 0 else partials + (ch - 1) * weight_size,
+                                 dbp + ch * g.F if dbp != NULL else NULL,
+                                 scratch.base + threadid() * scratch.stride)
+        add_partials(dwp, partials, nchunks - 1, weight_size)   # chunk 0 wrote dw itself
+    if need_bias_grad:
+        dbv = db
+        sum_bias_partials(dbp, nchunks, g.F, &dbv[0])
+    free(partials)
+    free(dbp)
+    return dw, db
+
+
+def planned_threads():
+    """Threads the last call of this module's kernels planned to use (for tests)."""
+    return minidl_planned_threads

@@ -1,0 +1,208 @@
+/* Direct ("shifted rows") float32 convolution, stride 1, dilation 1, one group.
+ *
+ * Store each zero-padded (Hp, Wp) input plane with its rows back to back.  Output (oh, ow)
+ * then sits at position q = oh*Wp + ow of the same row pitch, and tap (ki, kj) reads the
+ * input at q + ki*Wp + kj: one constant shift per tap, so each tap is a multiply-add of a
+ * whole vector of consecutive positions.  The positions q with ow >= Wo (the last kw - 1
+ * of each row) are computed and thrown away; in exchange there is no im2col buffer, and
+ * the weights are broadcast from registers-sized blocks while the vector loads stream.
+ *
+ *   forward       y[f, q]  = sum_{c, ki, kj} w[f, c, ki, kj] * xp[c, q + ki*Wp + kj]
+ *   input grad    dxp[c, r] = sum_{f, ki, kj} w[f, c, ki, kj] * dy'[f, r - ki*Wp - kj]
+ *                 (dy' is dY in the same pitch, zero outside its Ho x Wo entries)
+ *   weight grad   dw[f, c, ki, kj] = sum_{n, q} dy'[n, f, q] * xp[n, c, q + ki*Wp + kj]
+ *
+ * The code body (direct_conv_impl.h) is compiled twice with GCC/Clang vector types: for
+ * AVX-512 (16 floats a vector) and for AVX2 + FMA (8), each with the target attribute, so
+ * the rest of the package keeps the baseline instruction set.  minidl_direct_level() picks
+ * one at run time; without either (or on another compiler or architecture) it returns 0
+ * and minidl uses im2col + GEMM.  Every routine works on a caller-given range of samples
+ * with a caller-given scratch buffer (one per thread); nothing here allocates. */
+#ifndef MINIDL_DIRECT_CONV_H
+#define MINIDL_DIRECT_CONV_H
+
+#include <stddef.h>
+#include <string.h>
+
+typedef struct {
+    int N, C, H, W, F, kh, kw, ph, pw;  /* the problem */
+    int Hp, Wp, Ho, Wo, taps;           /* padded plane, output plane, kh*kw */
+    int level, vw;                      /* instruction set level, floats per vector */
+    int fpad, cpad;                     /* F, C rounded up to the register blocks */
+    int tpad;                           /* taps rounded up to the weight-grad tap block */
+    int wblock;                         /* weight grad: samples per block of scratch */
+    ptrdiff_t plane;                    /* Hp*Wp */
+    ptrdiff_t xs_len;                   /* one sample's padded planes + read slack */
+    ptrdiff_t qlen;                     /* forward: output positions per plane */
+    ptrdiff_t wq_len;                   /* weight grad: dy' positions per plane */
+    ptrdiff_t dx_len;                   /* input grad: one padded dx plane + overhang */
+} minidl_direct_geom;
+
+enum { MINIDL_DIRECT_NONE = 0, MINIDL_DIRECT_AVX2 = 1, MINIDL_DIRECT_AVX512 = 2 };
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(MINIDL_NO_DIRECT)
+#define MINIDL_DIRECT_COMPILED 1
+
+/* Register blocks: forward (filters x position vectors), input grad (channels x position
+ * vectors), weight grad (filters x taps); with the accumulators that many vectors. */
+#define DC_SUFFIX avx512
+#define DC_TARGET "avx512f,avx2,fma"
+#define DC_VW 16
+#define DC_FB 8
+#define DC_VB 3
+#define DC_WF 4
+#define DC_WT 5
+#include "direct_conv_impl.h"
+#undef DC_SUFFIX
+#undef DC_TARGET
+#undef DC_VW
+#undef DC_FB
+#undef DC_VB
+#undef DC_WF
+#undef DC_WT
+
+#define DC_SUFFIX avx2
+#define DC_TARGET "avx2,fma"
+#define DC_VW 8
+#define DC_FB 4
+#define DC_VB 3
+#define DC_WF 2
+#define DC_WT 5
+#include "direct_conv_impl.h"
+#undef DC_SUFFIX
+#undef DC_TARGET
+#undef DC_VW
+#undef DC_FB
+#undef DC_VB
+#undef DC_WF
+#undef DC_WT
+
+static int minidl_direct_level(void)
+{
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return MINIDL_DIRECT_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return MINIDL_DIRECT_AVX2;
+    return MINIDL_DIRECT_NONE;
+}
+
+#define DC_DISPATCH(name, args) \
+    do { if (g->level == MINIDL_DIRECT_AVX512) minidl_direct_##name##_avx512 args; \
+         else if (g->level == MINIDL_DIRECT_AVX2) minidl_direct_##name##_avx2 args; } while (0)
+
+#else
+#define MINIDL_DIRECT_COMPILED 0
+static int minidl_direct_level(void) { return MINIDL_DIRECT_NONE; }
+#define DC_DISPATCH(name, args) do { } while (0)
+#endif
+
+static inline ptrdiff_t minidl_direct_round_up(ptrdiff_t a, ptrdiff_t b)
+{
+    return (a + b - 1) / b * b;
+}
+
+/* Fill g for the problem at the given level (> 0).  Scratch lengths: see below. */
+static void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, int H, int W,
+                               int F, int kh, int kw, int ph, int pw)
+{
+    int fb, cb, vb, wf, wt;
+    ptrdiff_t reach, per_sample;
+    g->N = N; g->C = C; g->H = H; g->W = W; g->F = F; g->kh = kh; g->kw = kw;
+    g->ph = ph; g->pw = pw;
+    g->Hp = H + 2 * ph; g->Wp = W + 2 * pw;
+    g->Ho = g->Hp - kh + 1; g->Wo = g->Wp - kw + 1;
+    g->taps = kh * kw;
+    g->level = level;
+    if (level == MINIDL_DIRECT_AVX512) { g->vw = 16; fb = 8; cb = 8; vb = 3; wf = 4; wt = 5; }
+    else { g->vw = 8; fb = 4; cb = 4; vb = 3; wf = 2; wt = 5; }
+    g->fpad = (int)minidl_direct_round_up(F, fb > wf ? fb : wf);
+    g->cpad = (int)minidl_direct_round_up(C, cb);
+    g->tpad = (int)minidl_direct_round_up(g->taps, wt);
+    g->plane = (ptrdiff_t)g->Hp * g->Wp;
+    g->qlen = minidl_direct_round_up((ptrdiff_t)g->Ho * g->Wp, (ptrdiff_t)g->vw * vb);
+    g->wq_len = minidl_direct_round_up((ptrdiff_t)g->Ho * g->Wp, g->vw);
+    /* the farthest read past a plane's start: the last position vector plus the largest
+     * tap shift; the planes after it (or the slack) supply finite values there */
+    reach = g->qlen + (ptrdiff_t)(kh - 1) * g->Wp + kw;
+    if (reach < g->wq_len + (ptrdiff_t)(kh - 1) * g->Wp + kw)
+        reach = g->wq_len + (ptrdiff_t)(kh - 1) * g->Wp + kw;
+    if (reach < g->plane)
+        reach = g->plane;
+    g->xs_len = minidl_direct_round_up((ptrdiff_t)(C - 1) * g->plane + reach, g->vw);
+    g->dx_len = minidl_direct_round_up(g->qlen + (ptrdiff_t)(kh - 1) * g->Wp + kw, g->vw);
+    /* weight grad: samples a block, so that one filter block's dY planes and one
+     * channel's x plane of every sample in it stay in L1 (~32 KiB) */
+    per_sample = (ptrdiff_t)wf * g->wq_len + g->plane + (ptrdiff_t)(kh - 1) * g->Wp + kw;
+    g->wblock = (int)((1 << 13) / per_sample);
+    if (g->wblock < 1) g->wblock = 1;
+    if (g->wblock > N) g->wblock = N > 0 ? N : 1;
+}
+
+/* Scratch floats one thread needs for each routine. */
+static ptrdiff_t minidl_direct_forward_scratch(const minidl_direct_geom* g)
+{
+    return g->xs_len + (ptrdiff_t)g->fpad * g->qlen;
+}
+
+static ptrdiff_t minidl_direct_input_scratch(const minidl_direct_geom* g)
+{
+    return (ptrdiff_t)g->F * g->qlen + (ptrdiff_t)g->cpad * g->dx_len;
+}
+
+static ptrdiff_t minidl_direct_weight_scratch(const minidl_direct_geom* g)
+{
+    return (ptrdiff_t)g->wblock * (g->xs_len + (ptrdiff_t)g->fpad * g->wq_len);
+}
+
+/* Weight layouts the routines read (built once per call, shared by the threads):
+ * forward wt[(c*taps + t)*fpad + f], input grad wc[(f*taps + t)*cpad + c]. */
+static void minidl_direct_weight_for_forward(const minidl_direct_geom* g, const float* w,
+                                             float* wt)
+{
+    int f, c, t;
+    memset(wt, 0, sizeof(float) * (size_t)g->C * g->taps * g->fpad);
+    for (f = 0; f < g->F; f++)
+        for (c = 0; c < g->C; c++)
+            for (t = 0; t < g->taps; t++)
+                wt[((ptrdiff_t)c * g->taps + t) * g->fpad + f] =
+                    w[((ptrdiff_t)f * g->C + c) * g->taps + t];
+}
+
+static void minidl_direct_weight_for_input(const minidl_direct_geom* g, const float* w,
+                                           float* wc)
+{
+    int f, c, t;
+    memset(wc, 0, sizeof(float) * (size_t)g->F * g->taps * g->cpad);
+    for (f = 0; f < g->F; f++)
+        for (c = 0; c < g->C; c++)
+            for (t = 0; t < g->taps; t++)
+                wc[((ptrdiff_t)f * g->taps + t) * g->cpad + c] =
+                    w[((ptrdiff_t)f * g->C + c) * g->taps + t];
+}
+
+/* y[n0:n1] (F, Ho, Wo) = conv(x[n0:n1]) + bias (bias may be NULL). */
+static void minidl_direct_forward(const minidl_direct_geom* g, const float* x, const float* wt,
+                                  const float* bias, float* y, ptrdiff_t n0, ptrdiff_t n1,
+                                  float* scratch)
+{
+    DC_DISPATCH(forward, (g, x, wt, bias, y, n0, n1, scratch));
+}
+
+/* dx[n0:n1] (C, H, W) from dy[n0:n1] (F, Ho, Wo). */
+static void minidl_direct_input(const minidl_direct_geom* g, const float* dy, const float* wc,
+                                float* dx, ptrdiff_t n0, ptrdiff_t n1, float* scratch)
+{
+    DC_DISPATCH(input, (g, dy, wc, dx, n0, n1, scratch));
+}
+
+/* dw (F, C, kh, kw) = the weight gradient over samples n0:n1 (overwritten); db (F), if
+ * not NULL, = the sum of dy over those samples (overwritten), in double. */
+static void minidl_direct_weight(const minidl_direct_geom* g, const float* x, const float* dy,
+                                 ptrdiff_t n0, ptrdiff_t n1, float* dw, double* db,
+                                 float* scratch)
+{
+    DC_DISPATCH(weight, (g, x, dy, n0, n1, dw, db, scratch));
+}
+
+#endif

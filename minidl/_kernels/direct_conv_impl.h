@@ -1,0 +1,251 @@
+/* The body of direct_conv.h, compiled once per instruction set level.
+ *
+ * Parameters (macros): DC_SUFFIX (name suffix), DC_TARGET (the target attribute),
+ * DC_VW (floats a vector), DC_FB x DC_VB (forward and input-grad register block:
+ * filters or channels x position vectors), DC_WF x DC_WT (weight-grad block: filters x
+ * taps).  The geometry and scratch layouts are direct_conv.h's. */
+
+#define DC_CAT2(a, b) a##_##b
+#define DC_CAT(a, b) DC_CAT2(a, b)
+#define DC_NAME(name) DC_CAT(minidl_direct_##name, DC_SUFFIX)
+
+__attribute__((target(DC_TARGET)))
+static void DC_NAME(forward)(const minidl_direct_geom* g, const float* x, const float* wt,
+                             const float* bias, float* y, ptrdiff_t n0, ptrdiff_t n1,
+                             float* scratch)
+{
+    typedef float vec __attribute__((vector_size(DC_VW * 4)));
+    typedef float uvec __attribute__((vector_size(DC_VW * 4), aligned(4), may_alias));
+    const int C = g->C, H = g->H, W = g->W, F = g->F, kh = g->kh, kw = g->kw;
+    const int Wp = g->Wp, Ho = g->Ho, Wo = g->Wo, fpad = g->fpad, taps = g->taps;
+    const ptrdiff_t plane = g->plane, qlen = g->qlen;
+    float* xs = scratch;
+    float* yq = scratch + g->xs_len;
+    ptrdiff_t n, q0;
+    int c, h, f, f0, ki, kj, i, v, oh, ow;
+
+    memset(xs, 0, sizeof(float) * (size_t)g->xs_len);   /* borders and slack stay zero */
+    for (n = n0; n < n1; n++) {
+        const float* xn = x + n * C * H * W;
+        float* yn = y + n * F * Ho * Wo;
+        for (c = 0; c < C; c++)
+            for (h = 0; h < H; h++)
+                memcpy(xs + c * plane + (ptrdiff_t)(h + g->ph) * Wp + g->pw,
+                       xn + ((ptrdiff_t)c * H + h) * W, sizeof(float) * (size_t)W);
+        for (f0 = 0; f0 < fpad; f0 += DC_FB) {
+            for (q0 = 0; q0 < qlen; q0 += DC_VW * DC_VB) {
+                vec acc[DC_FB][DC_VB];
+#pragma GCC unroll 16
+                for (i = 0; i < DC_FB; i++)
+#pragma GCC unroll 4
+                    for (v = 0; v < DC_VB; v++)
+                        acc[i][v] = (vec){0};
+                for (c = 0; c < C; c++) {
+                    for (ki = 0; ki < kh; ki++) {
+                        const float* row = xs + c * plane + (ptrdiff_t)ki * Wp + q0;
+                        const float* wr = wt + ((ptrdiff_t)c * taps + ki * kw) * fpad + f0;
+                        for (kj = 0; kj < kw; kj++) {
+                            vec xv[DC_VB];
+#pragma GCC unroll 4
+                            for (v = 0; v < DC_VB; v++)
+                                xv[v] = *(const uvec*)(row + kj + v * DC_VW);
+#pragma GCC unroll 16
+                            for (i = 0; i < DC_FB; i++) {
+                                const float wi = wr[kj * fpad + i];
+#pragma GCC unroll 4
+                                for (v = 0; v < DC_VB; v++)
+                                    acc[i][v] += xv[v] * wi;
+                            }
+                        }
+                    }
+                }
+#pragma GCC unroll 16
+                for (i = 0; i < DC_FB; i++)
+#pragma GCC unroll 4
+                    for (v = 0; v < DC_VB; v++)
+                        *(uvec*)(yq + (ptrdiff_t)(f0 + i) * qlen + q0 + v * DC_VW) = acc[i][v];
+            }
+        }
+        for (f = 0; f < F; f++) {
+            const float b = bias != NULL ? bias[f] : 0.0f;
+            for (oh = 0; oh < Ho; oh++) {
+                const float* src = yq + (ptrdiff_t)f * qlen + (ptrdiff_t)oh * Wp;
+                float* dst = yn + ((ptrdiff_t)f * Ho + oh) * Wo;
+                for (ow = 0; ow < Wo; ow++)
+                    dst[ow] = src[ow] + b;
+            }
+        }
+    }
+}
+
+__attribute__((target(DC_TARGET)))
+static void DC_NAME(input)(const minidl_direct_geom* g, const float* dy, const float* wc,
+                           float* dx, ptrdiff_t n0, ptrdiff_t n1, float* scratch)
+{
+    typedef float vec __attribute__((vector_size(DC_VW * 4)));
+    typedef float uvec __attribute__((vector_size(DC_VW * 4), aligned(4), may_alias));
+    const int C = g->C, H = g->H, W = g->W, F = g->F, kw = g->kw;
+    const int Wp = g->Wp, Ho = g->Ho, Wo = g->Wo, cpad = g->cpad, taps = g->taps;
+    const ptrdiff_t qlen = g->qlen, dx_len = g->dx_len;
+    float* dyq = scratch;                              /* (F, qlen): dY in the row pitch */
+    float* dxp = scratch + (ptrdiff_t)F * qlen;        /* (cpad, dx_len): padded dx */
+    ptrdiff_t n, q0, shift;
+    int c, c0, h, f, t, i, v, oh;
+
+    memset(dyq, 0, sizeof(float) * (size_t)F * qlen);  /* only dY's entries change */
+    for (n = n0; n < n1; n++) {
+        for (f = 0; f < F; f++)
+            for (oh = 0; oh < Ho; oh++)
+                memcpy(dyq + f * qlen + (ptrdiff_t)oh * Wp,
+                       dy + ((n * F + f) * Ho + oh) * Wo, sizeof(float) * (size_t)Wo);
+        memset(dxp, 0, sizeof(float) * (size_t)cpad * dx_len);
+        /* each output position sends w[f, c, tap] * dY to input position q + shift(tap):
+         * a block of channels x positions sums over f in registers, then is added to
+         * dx at the tap's shift (taps outside, so the adds of one tap never overlap) */
+        for (c0 = 0; c0 < cpad; c0 += DC_FB) {
+            for (t = 0; t < taps; t++) {
+                shift = (ptrdiff_t)(t / kw) * Wp + t % kw;
+                for (q0 = 0; q0 < qlen; q0 += DC_VW * DC_VB) {
+                    vec acc[DC_FB][DC_VB];
+#pragma GCC unroll 16
+                    for (i = 0; i < DC_FB; i++)
+#pragma GCC unroll 4
+                        for (v = 0; v < DC_VB; v++)
+                            acc[i][v] = (vec){0};
+                    for (f = 0; f < F; f++) {
+                        const float* yrow = dyq + f * qlen + q0;
+                        const float* wr = wc + ((ptrdiff_t)f * taps + t) * cpad + c0;
+                        vec yv[DC_VB];
+#pragma GCC unroll 4
+                        for (v = 0; v < DC_VB; v++)
+                            yv[v] = *(const uvec*)(yrow + v * DC_VW);
+#pragma GCC unroll 16
+                        for (i = 0; i < DC_FB; i++) {
+                            const float wi = wr[i];
+#pragma GCC unroll 4
+                            for (v = 0; v < DC_VB; v++)
+                                acc[i][v] += yv[v] * wi;
+                        }
+                    }
+#pragma GCC unroll 16
+                    for (i = 0; i < DC_FB; i++)
+#pragma GCC unroll 4
+                        for (v = 0; v < DC_VB; v++) {
+                            uvec* dst = (uvec*)(dxp + (ptrdiff_t)(c0 + i) * dx_len + q0
+                                                + v * DC_VW + shift);
+                            *dst = *dst + acc[i][v];
+                        }
+                }
+            }
+        }
+        for (c = 0; c < C; c++)
+            for (h = 0; h < H; h++)
+                memcpy(dx + ((n * C + c) * H + h) * W,
+                       dxp + c * dx_len + (ptrdiff_t)(h + g->ph) * Wp + g->pw,
+                       sizeof(float) * (size_t)W);
+    }
+}
+
+__attribute__((target(DC_TARGET)))
+static void DC_NAME(weight)(const minidl_direct_geom* g, const float* x, const float* dy,
+                            ptrdiff_t n0, ptrdiff_t n1, float* dw, double* db,
+                            float* scratch)
+{
+    typedef float vec __attribute__((vector_size(DC_VW * 4)));
+    typedef float uvec __attribute__((vector_size(DC_VW * 4), aligned(4), may_alias));
+    const int C = g->C, H = g->H, W = g->W, F = g->F, kw = g->kw;
+    const int Wp = g->Wp, Ho = g->Ho, Wo = g->Wo, fpad = g->fpad, taps = g->taps;
+    const int tpad = g->tpad, block = g->wblock;
+    const ptrdiff_t plane = g->plane, xs_len = g->xs_len, wq = g->wq_len;
+    float* xsb = scratch;                                   /* block x (C planes + slack) */
+    float* dyb = scratch + (ptrdiff_t)block * xs_len;       /* block x (fpad, wq) */
+    ptrdiff_t b0, q, shift[DC_WT];
+    int m, s, c, h, f, f0, t, t0, i, j, l, half, oh, ow;
+
+    memset(scratch, 0, sizeof(float) * (size_t)block * (xs_len + fpad * wq));
+    memset(dw, 0, sizeof(float) * (size_t)F * C * taps);
+    if (db != NULL)
+        for (f = 0; f < F; f++)
+            db[f] = 0;
+    for (b0 = n0; b0 < n1; b0 += block) {
+        m = (int)(n1 - b0 < block ? n1 - b0 : block);
+        for (s = 0; s < m; s++) {
+            const ptrdiff_t n = b0 + s;
+            for (c = 0; c < C; c++)
+                for (h = 0; h < H; h++)
+                    memcpy(xsb + s * xs_len + c * plane + (ptrdiff_t)(h + g->ph) * Wp + g->pw,
+                           x + ((n * C + c) * H + h) * W, sizeof(float) * (size_t)W);
+            for (f = 0; f < F; f++) {
+                double sum = 0;
+                for (oh = 0; oh < Ho; oh++) {
+                    const float* src = dy + ((n * F + f) * Ho + oh) * Wo;
+                    memcpy(dyb + ((ptrdiff_t)s * fpad + f) * wq + (ptrdiff_t)oh * Wp, src,
+                           sizeof(float) * (size_t)Wo);
+                    for (ow = 0; ow < Wo; ow++)
+                        sum += src[ow];
+                }
+                if (db != NULL)
+                    db[f] += sum;
+            }
+        }
+        /* one (filter block, channel) pair reads WF dY planes and one x plane a sample:
+         * the block size keeps that in L1 across the tap blocks */
+        for (f0 = 0; f0 < fpad; f0 += DC_WF) {
+            for (c = 0; c < C; c++) {
+                for (t0 = 0; t0 < tpad; t0 += DC_WT) {
+                    vec acc[DC_WF][DC_WT];
+                    for (j = 0; j < DC_WT; j++) {   /* tap t reads x shifted by ki*Wp + kj */
+                        t = t0 + j;
+                        shift[j] = t < taps ? (ptrdiff_t)(t / kw) * Wp + t % kw : 0;
+                    }
+#pragma GCC unroll 16
+                    for (i = 0; i < DC_WF; i++)
+#pragma GCC unroll 4
+                        for (j = 0; j < DC_WT; j++)
+                            acc[i][j] = (vec){0};
+                    for (s = 0; s < m; s++) {
+                        const float* xc = xsb + s * xs_len + c * plane;
+                        const float* dyf = dyb + ((ptrdiff_t)s * fpad + f0) * wq;
+                        for (q = 0; q < wq; q += DC_VW) {
+                            vec xv[DC_WT];
+#pragma GCC unroll 4
+                            for (j = 0; j < DC_WT; j++)
+                                xv[j] = *(const uvec*)(xc + q + shift[j]);
+#pragma GCC unroll 16
+                            for (i = 0; i < DC_WF; i++) {
+                                const vec d = *(const uvec*)(dyf + i * wq + q);
+#pragma GCC unroll 4
+                                for (j = 0; j < DC_WT; j++)
+                                    acc[i][j] += d * xv[j];
+                            }
+                        }
+                    }
+                    /* horizontal sums with constant indices, so that acc stays in
+                     * registers; the padding filters and taps are dropped after */
+                    float sums[DC_WF][DC_WT];
+#pragma GCC unroll 16
+                    for (i = 0; i < DC_WF; i++)
+#pragma GCC unroll 4
+                        for (j = 0; j < DC_WT; j++) {
+                            /* pairwise: halves added lane by lane (vectorises) */
+                            union { vec v; float f[DC_VW]; } u;
+                            u.v = acc[i][j];
+#pragma GCC unroll 8
+                            for (half = DC_VW / 2; half > 0; half /= 2)
+#pragma GCC unroll 8
+                                for (l = 0; l < half; l++)
+                                    u.f[l] += u.f[l + half];
+                            sums[i][j] = u.f[0];
+                        }
+                    for (i = 0; i < DC_WF && f0 + i < F; i++)
+                        for (j = 0; j < DC_WT && t0 + j < taps; j++)
+                            dw[((ptrdiff_t)(f0 + i) * C + c) * taps + t0 + j] += sums[i][j];
+                }
+            }
+        }
+    }
+}
+
+#undef DC_NAME
+#undef DC_CAT
+#undef DC_CAT2

@@ -1,0 +1,323 @@
+"""The direct float32 convolution kernels (minidl._kernels._direct) and their dispatch.
+
+- each of the three kernels (forward, input gradient, weight gradient + bias gradient)
+  against the naive reference (minidl.reference, on float64 copies) on hypothesis-drawn
+  configs: N 1-3, C 1-10 and F 1-18 (so usually not multiples of the register blocks,
+  8 / 4 channels or filters), H and W 1-13 independently, kh and kw 1-6 independently,
+  padding 0..k-1 per axis with the plane drawn so that Ho, Wo >= 1 (1x1 outputs, planes
+  smaller than the kernel), bias or None, 1 or 2 threads;
+- 1, 2 and 3 threads give bit-identical results at shapes big enough to be split (and
+  those results are right: checked against the float64 im2col kernels, since the naive
+  reference takes seconds there);
+- F.conv2d sends the MNIST-like layer (N 64, 6->16, 12x12, k5) through all three direct
+  kernels, but not float64, a LeNet-size layer or a strided one; and its results
+  (output, input, weight and bias gradients) match the im2col path's.
+
+The module is skipped only where the kernels are unavailable (direct_level() == 0: no
+AVX2 + FMA); an import failure of minidl._kernels is a failure (kernel_checks.kernels).
+
+Tolerance (kernel_checks.assert_close, per element, normwise=False):
+|got - want| <= 1e-5 * (|want| + magnitude), want the float64 reference and magnitude the
+same computation on absolute values.  Unlike Winograd, the direct kernels only ever add
+products x*w of the output's own sum (no transforms mixing neighbours), so each output's
+rounding error is bounded by (number of additions) * 2^-24 * its own magnitude: at most
+C*kh*kw = 360 terms for the forward, F + kh*kw <= 54 for the input gradient, and for the
+weight gradient per-lane float32 sums over N*Ho*Wo / vector width positions plus the
+horizontal and block sums; random rounding grows like the square root of that.  Measured
+(a throwaway sweep of 2000 configs, these and with N, C, F up to 39, against the float64
+im2col kernels): the worst ratio |got - want| / (|want| + magnitude) was 3.1e-7 for the
+forward, 1.6e-7 for dx, 1.8e-7 for dW (~5 unit roundoffs, 2^-24 = 6e-8), 3e-8 for db
+(summed in double); so 1e-5 leaves a 30x margin and needs no normwise scale.  Where the
+magnitude is 0 (a tap that only ever reads padding) the result must be exactly 0.
+"""
+import functools
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import kernel_checks
+import minidl
+from minidl import reference as R
+from minidl.nn import functional as F
+
+from kernel_checks import THREADS, absf64, assert_close, examples, f64, kernels
+
+if kernel_checks._kernels is not None and kernel_checks._kernels.direct_level() == 0:
+    pytest.skip("the direct convolution kernels are unavailable on this CPU/compiler "
+                "(direct_level() == 0: no AVX2 + FMA); minidl uses im2col + GEMM there",
+                allow_module_level=True)
+
+F32 = np.float32
+
+
+# --------------------------------------------------------------------------------------
+# each kernel against the naive reference
+# --------------------------------------------------------------------------------------
+
+
+@st.composite
+def direct_configs(draw):
+    kernel = (draw(st.integers(1, 6)), draw(st.integers(1, 6)))
+    padding = tuple(draw(st.integers(0, k - 1)) for k in kernel)
+    # Ho = H + 2p - k + 1 >= 1: H >= k - 2p (draw the plane in range, filter nothing)
+    size = [draw(st.integers(max(1, k - 2 * p), 13)) for k, p in zip(kernel, padding)]
+    return dict(N=draw(st.integers(1, 3)), C=draw(st.integers(1, 10)),
+                F=draw(st.integers(1, 18)), H=size[0], W=size[1], kernel=kernel,
+                padding=padding, bias=draw(st.booleans()),
+                threads=draw(st.sampled_from([1, THREADS])),
+                seed=draw(st.integers(0, 2**32 - 1)))
+
+
+def output_size(cfg):
+    return tuple(s + 2 * p - k + 1
+                 for s, p, k in zip((cfg["H"], cfg["W"]), cfg["padding"], cfg["kernel"]))
+
+
+def arrays(cfg):
+    rng = np.random.default_rng(cfg["seed"])
+    x = rng.standard_normal((cfg["N"], cfg["C"], cfg["H"], cfg["W"])).astype(F32)
+    w = rng.standard_normal((cfg["F"], cfg["C"]) + cfg["kernel"]).astype(F32)
+    b = rng.standard_normal(cfg["F"]).astype(F32) if cfg["bias"] else None
+    dy = rng.standard_normal((cfg["N"], cfg["F"]) + output_size(cfg)).astype(F32)
+    return x, w, b, dy
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(direct_configs())
+def test_direct_forward_against_reference(cfg):
+    K = kernels()
+    x, w, b, _ = arrays(cfg)
+    p = cfg["padding"]
+    got = K.direct_conv2d_forward(x, w, b, p, cfg["threads"])
+    want = R.conv2d_forward(f64(x), f64(w), f64(b), 1, p)
+    magnitude = R.conv2d_forward(absf64(x), absf64(w), absf64(b), 1, p)
+    assert_close(got, want, magnitude, F32, f"direct_conv2d_forward {cfg}")
+    useful = K.direct_efficiency(x.shape, w.shape, p)
+    assert set(useful) == {"forward", "input", "weight"}, useful
+    assert all(0 < e <= 1 for e in useful.values()), useful
+
+
+@settings(max_examples=examples(150), deadline=None)
+@given(direct_configs())
+def test_direct_backward_against_reference(cfg):
+    """Both backward kernels on the same config: one reference call gives dx, dW and db."""
+    K = kernels()
+    x, w, _, dy = arrays(cfg)
+    p, nt = cfg["padding"], cfg["threads"]
+    dx = K.direct_conv2d_backward_input(dy, w, x.shape, p, nt)
+    dw, db = K.direct_conv2d_backward_weight(x, dy, w.shape, p, cfg["bias"], nt)
+    want_dx, want_dw, want_db = R.conv2d_backward(f64(x), f64(w), f64(dy), 1, p)
+    mag_dx, mag_dw, mag_db = R.conv2d_backward(absf64(x), absf64(w), absf64(dy), 1, p)
+    assert_close(dx, want_dx, mag_dx, F32, f"direct_conv2d_backward_input {cfg}")
+    assert_close(dw, want_dw, mag_dw, F32, f"direct_conv2d_backward_weight dW {cfg}")
+    if cfg["bias"]:
+        assert db is not None, "need_bias_grad=True must return the bias gradient"
+        assert_close(db, want_db, mag_db, F32, f"direct_conv2d_backward_weight db {cfg}")
+    else:
+        assert db is None, "need_bias_grad=False must return None for the bias gradient"
+
+
+# --------------------------------------------------------------------------------------
+# threads: bit-identical results at shapes that are split
+# --------------------------------------------------------------------------------------
+
+# (N, C, F, H, W, kernel, padding).  Each does >= 3 * 2**18 of choose_threads' work, so
+# 2 and 3 threads are really used and the weight gradient sums >= 3 partials; N is not a
+# multiple of 3 (uneven runs of samples), C and F not multiples of the register blocks.
+SPLIT_SHAPES = [
+    (128, 6, 16, 12, 12, (5, 5), (0, 0)),   # MNIST-like conv2
+    (40, 8, 24, 16, 16, (3, 3), (1, 1)),    # padded 3x3
+    (100, 7, 13, 11, 14, (2, 4), (1, 2)),   # non-square kernel, unequal padding
+]
+
+
+def _run_all(K, x, w, b, dy, p, nt):
+    y = K.direct_conv2d_forward(x, w, b, p, nt)
+    plan = [K.planned_threads(K.direct_conv2d_forward)]
+    dx = K.direct_conv2d_backward_input(dy, w, x.shape, p, nt)
+    plan.append(K.planned_threads(K.direct_conv2d_backward_input))
+    dw, db = K.direct_conv2d_backward_weight(x, dy, w.shape, p, True, nt)
+    plan.append(K.planned_threads(K.direct_conv2d_backward_weight))
+    return (y, dx, dw, db), plan
+
+
+def _im2col_f64(K, x, w, b, dy, p):
+    """The float64 im2col kernels (checked against the reference in test_kernels*.py)."""
+    one = (1, 1)
+    x, w, dy = f64(x), f64(w), f64(dy)
+    y = K.conv2d_forward(x, w, f64(b), one, p, one, 1, 1)
+    dx = K.conv2d_backward_input(dy, w, x.shape, one, p, one, 1, 1)
+    dw, db = K.conv2d_backward_weight(x, dy, w.shape, one, p, one, 1, True, 1)
+    return y, dx, dw, db
+
+
+@pytest.mark.parametrize("shape", SPLIT_SHAPES, ids=lambda s: "x".join(map(str, s[:5])))
+def test_direct_bit_identical_for_1_2_3_threads(shape):
+    K = kernels()
+    N, C, Fo, H, W, k, p = shape
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((N, C, H, W)).astype(F32)
+    w = rng.standard_normal((Fo, C) + k).astype(F32)
+    b = rng.standard_normal(Fo).astype(F32)
+    ho, wo = H + 2 * p[0] - k[0] + 1, W + 2 * p[1] - k[1] + 1
+    dy = rng.standard_normal((N, Fo, ho, wo)).astype(F32)
+    results, plans = [], []
+    for nt in (1, 2, 3):
+        result, plan = _run_all(K, x, w, b, dy, p, nt)
+        results.append(result)
+        plans.append(plan)
+    if K.openmp_enabled():
+        assert plans == [[1, 1, 1], [2, 2, 2], [3, 3, 3]], f"the shape was not split: {plans}"
+    for nt, other in zip((2, 3), results[1:]):
+        for name, a, c in zip(("y", "dx", "dw", "db"), results[0], other):
+            assert np.array_equal(a, c), f"{name} differs between 1 and {nt} threads"
+    # and the (common) result is right
+    wants = _im2col_f64(K, x, w, b, dy, p)
+    magnitudes = _im2col_f64(K, np.abs(x), np.abs(w), np.abs(b), np.abs(dy), p)
+    for name, got, want, mag in zip(("y", "dx", "dw", "db"), results[0], wants, magnitudes):
+        assert_close(got, want, mag, F32, f"{name} at split shape {shape}")
+
+
+# --------------------------------------------------------------------------------------
+# dispatch from F.conv2d
+# --------------------------------------------------------------------------------------
+
+_KERNEL_OF_PASS = {"forward": "direct_conv2d_forward", "input": "direct_conv2d_backward_input",
+                   "weight": "direct_conv2d_backward_weight"}
+
+
+@pytest.fixture
+def direct_calls(monkeypatch):
+    """How many times each direct kernel ran: the kernels on minidl._kernels (which
+    _ops_conv calls as K.direct_...) wrapped with counters for this test."""
+    K = kernels()
+    calls = {which: 0 for which in _KERNEL_OF_PASS}
+    for which, name in _KERNEL_OF_PASS.items():
+        kernel = getattr(K, name)
+
+        @functools.wraps(kernel)   # keeps __module__: K.planned_threads still finds it
+        def counted(*args, _kernel=kernel, _which=which):
+            calls[_which] += 1
+            return _kernel(*args)
+        monkeypatch.setattr(K, name, counted)
+    return calls
+
+
+def _ops():
+    kernels()
+    from minidl.nn import _ops_conv
+    return _ops_conv
+
+
+def _layer(dtype, N, C, Fo, H, W, k, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = (rng.standard_normal((Fo, C, k, k)) / np.sqrt(C * k * k)).astype(dtype)
+    b = rng.standard_normal(Fo).astype(dtype)
+    return x, w, b
+
+
+def _run_conv(x, w, b, **kw):
+    """F.conv2d with autograd and a random upstream gradient: (y, gx, gw, gb, g)."""
+    xt = minidl.tensor(x, requires_grad=True)
+    wt = minidl.tensor(w, requires_grad=True)
+    bt = minidl.tensor(b, requires_grad=True)
+    y = F.conv2d(xt, wt, bt, **kw)
+    g = np.random.default_rng(5).standard_normal(y.shape).astype(x.dtype)
+    y.backward(g)
+    return y.data, xt.grad, wt.grad, bt.grad, g
+
+
+MNIST_LAYER = dict(N=64, C=6, Fo=16, H=12, W=12, k=5)
+
+
+def test_conv2d_takes_the_direct_path_for_the_mnist_layer(monkeypatch, direct_calls):
+    ops = _ops()
+    x, w, b = _layer(F32, **MNIST_LAYER)
+    got = _run_conv(x, w, b)
+    assert direct_calls == {"forward": 1, "input": 1, "weight": 1}, direct_calls
+    # the same computation with the direct path turned off (im2col + GEMM)
+    monkeypatch.setattr(ops, "DIRECT_MIN_EFFICIENCY", 2.0)
+    want = _run_conv(x, w, b)
+    assert direct_calls == {"forward": 1, "input": 1, "weight": 1}, \
+        f"DIRECT_MIN_EFFICIENCY = 2 still called the direct kernels: {direct_calls}"
+    assert np.array_equal(got[4], want[4])  # the same upstream gradient
+    K = kernels()
+    one = (1, 1)
+    ax, aw, ag = np.abs(x).astype(np.float64), np.abs(w).astype(np.float64), np.abs(got[4])
+    mag_y = K.conv2d_forward(ax, aw, np.abs(b).astype(np.float64), one, (0, 0), one, 1, 1)
+    mag_gx = K.conv2d_backward_input(f64(ag), aw, x.shape, one, (0, 0), one, 1, 1)
+    mag_gw, mag_gb = K.conv2d_backward_weight(ax, f64(ag), w.shape, one, (0, 0), one, 1,
+                                              True, 1)
+    for name, a, c, mag in zip(("output", "input grad", "weight grad", "bias grad"),
+                               got[:4], want[:4], (mag_y, mag_gx, mag_gw, mag_gb)):
+        assert_close(a, f64(c), mag, F32, f"F.conv2d {name}: direct vs im2col")
+
+
+@pytest.mark.parametrize("dtype, layer, kw", [
+    (np.float64, MNIST_LAYER, {}),                                   # float32 only
+    (F32, dict(N=64, C=6, Fo=16, H=4, W=4, k=3), dict(padding=1)),   # LeNet-size: too small
+    (F32, dict(MNIST_LAYER, N=8), {}),   # efficient enough, but < DIRECT_MIN_WORK
+    (F32, MNIST_LAYER, dict(stride=2)),                              # stride 1 only
+], ids=["float64", "lenet-size", "small-batch", "stride2"])
+def test_conv2d_keeps_other_paths_for_ineligible_layers(direct_calls, dtype, layer, kw):
+    x, w, b = _layer(dtype, **layer)
+    y, gx, gw, gb, _ = _run_conv(x, w, b, **kw)
+    assert direct_calls == {"forward": 0, "input": 0, "weight": 0}, direct_calls
+    assert y.dtype == dtype and gx.shape == x.shape and gw.shape == w.shape
+
+
+# --------------------------------------------------------------------------------------
+# the AVX2 build of the kernels (what a CPU without AVX-512 runs), and the level cap
+# --------------------------------------------------------------------------------------
+
+_AVX2_CHECK = r"""
+import numpy as np
+from minidl import _kernels as K
+from minidl import reference as R
+assert K.direct_level() == 1, K.direct_level()
+rng = np.random.default_rng(5)
+worst = 0.0
+for n, c, f, h, w, kh, kw, ph, pw in [(2, 6, 16, 12, 12, 5, 5, 0, 0), (3, 5, 7, 9, 11, 3, 3, 1, 1),
+                                      (1, 9, 18, 13, 8, 4, 2, 3, 1), (2, 1, 3, 6, 6, 1, 1, 0, 0)]:
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = rng.standard_normal((f, c, kh, kw)).astype(np.float32)
+    b = rng.standard_normal(f).astype(np.float32)
+    ho, wo = h + 2 * ph - kh + 1, w + 2 * pw - kw + 1
+    dy = rng.standard_normal((n, f, ho, wo)).astype(np.float32)
+    want = [R.conv2d_forward(x.astype(np.float64), wt.astype(np.float64), b.astype(np.float64),
+                             padding=(ph, pw))]
+    want += list(R.conv2d_backward(x.astype(np.float64), wt.astype(np.float64),
+                                   dy.astype(np.float64), padding=(ph, pw)))
+    got = [K.direct_conv2d_forward(x, wt, b, (ph, pw), 2),
+           K.direct_conv2d_backward_input(dy, wt, x.shape, (ph, pw), 2)]
+    got += list(K.direct_conv2d_backward_weight(x, dy, wt.shape, (ph, pw), True, 2))
+    for g, v in zip(got, want):
+        worst = max(worst, float(np.abs(g - v).max() / (np.abs(v).max() + 1e-30)))
+print(worst)
+"""
+
+
+def test_avx2_kernels_against_reference_with_the_level_capped():
+    """MINIDL_DIRECT_LEVEL=1 runs the AVX2 + FMA build (8-float vectors, other register
+    blocks) on an AVX-512 machine: it must agree with the reference too."""
+    if kernels().direct_level() < 2:
+        pytest.skip("this CPU runs the AVX2 build already (tested above)")
+    env = dict(os.environ, MINIDL_DIRECT_LEVEL="1")
+    done = subprocess.run([sys.executable, "-c", _AVX2_CHECK], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) < 1e-5, done.stdout
+
+
+def test_level_cap_rejects_a_bad_value():
+    env = dict(os.environ, MINIDL_DIRECT_LEVEL="fast")
+    done = subprocess.run([sys.executable, "-c", "import minidl._kernels"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "MINIDL_DIRECT_LEVEL must be 0, 1 or 2" in done.stderr
