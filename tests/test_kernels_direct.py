@@ -10,8 +10,12 @@
   those results are right: checked against the float64 im2col kernels, since the naive
   reference takes seconds there);
 - F.conv2d sends the MNIST-like layer (N 64, 6->16, 12x12, k5) through all three direct
-  kernels, but not float64, a LeNet-size layer or a strided one; and its results
-  (output, input, weight and bias gradients) match the im2col path's.
+  kernels, and its results (output, input, weight and bias gradients) match the im2col
+  path's; each rule of _ops_conv._plan (float32, stride 1, efficiency and work per pass,
+  the forward keeping its cols for an im2col weight gradient in training but not under
+  no_grad) decides as stated on a layer at its edge;
+- the AVX2 build (MINIDL_DIRECT_LEVEL=1, in a subprocess) against the reference, and a
+  bad MINIDL_DIRECT_LEVEL is refused.
 
 The module is skipped only where the kernels are unavailable (direct_level() == 0: no
 AVX2 + FMA); an import failure of minidl._kernels is a failure (kernel_checks.kernels).
@@ -242,7 +246,7 @@ def test_conv2d_takes_the_direct_path_for_the_mnist_layer(monkeypatch, direct_ca
     got = _run_conv(x, w, b)
     assert direct_calls == {"forward": 1, "input": 1, "weight": 1}, direct_calls
     # the same computation with the direct path turned off (im2col + GEMM)
-    monkeypatch.setattr(ops, "DIRECT_MIN_EFFICIENCY", 2.0)
+    monkeypatch.setattr(ops, "DIRECT_MIN_EFFICIENCY", dict.fromkeys(ops.PASSES, 2.0))
     want = _run_conv(x, w, b)
     assert direct_calls == {"forward": 1, "input": 1, "weight": 1}, \
         f"DIRECT_MIN_EFFICIENCY = 2 still called the direct kernels: {direct_calls}"
@@ -259,17 +263,39 @@ def test_conv2d_takes_the_direct_path_for_the_mnist_layer(monkeypatch, direct_ca
         assert_close(a, f64(c), mag, F32, f"F.conv2d {name}: direct vs im2col")
 
 
-@pytest.mark.parametrize("dtype, layer, kw", [
-    (np.float64, MNIST_LAYER, {}),                                   # float32 only
-    (F32, dict(N=64, C=6, Fo=16, H=4, W=4, k=3), dict(padding=1)),   # LeNet-size: too small
-    (F32, dict(MNIST_LAYER, N=8), {}),   # efficient enough, but < DIRECT_MIN_WORK
-    (F32, MNIST_LAYER, dict(stride=2)),                              # stride 1 only
-], ids=["float64", "lenet-size", "small-batch", "stride2"])
-def test_conv2d_keeps_other_paths_for_ineligible_layers(direct_calls, dtype, layer, kw):
+@pytest.mark.parametrize("dtype, layer, kw, expected", [
+    # float32 only
+    (np.float64, MNIST_LAYER, {}, (0, 0, 0)),
+    # stride 1 only
+    (F32, MNIST_LAYER, dict(stride=2), (0, 0, 0)),
+    # LeNet-size 4x4 planes: half of each forward block is padding, the input gradient
+    # wastes 3/4 of its lanes, and the weight gradient is < DIRECT_MIN_WORK
+    (F32, dict(N=64, C=6, Fo=16, H=4, W=4, k=3), dict(padding=1), (0, 0, 0)),
+    # MNIST layer at N=8: forward and weight gradient, but the input gradient is
+    # < DIRECT_MIN_WORK["input"]
+    (F32, dict(MNIST_LAYER, N=8), {}, (1, 0, 1)),
+    # LeNet-digits conv1 in training: the weight gradient is < DIRECT_MIN_WORK["weight"],
+    # so the forward stays on im2col and keeps its cols for it
+    (F32, dict(N=64, C=1, Fo=6, H=8, W=8, k=3), dict(padding=1), (0, 0, 0)),
+], ids=["float64", "stride2", "lenet-size", "small-batch", "saved-cols"])
+def test_conv2d_passes_for_other_layers(direct_calls, dtype, layer, kw, expected):
     x, w, b = _layer(dtype, **layer)
     y, gx, gw, gb, _ = _run_conv(x, w, b, **kw)
-    assert direct_calls == {"forward": 0, "input": 0, "weight": 0}, direct_calls
+    assert tuple(direct_calls.values()) == expected, direct_calls
     assert y.dtype == dtype and gx.shape == x.shape and gw.shape == w.shape
+
+
+def test_conv2d_inference_takes_the_direct_forward_where_training_keeps_cols(direct_calls):
+    """LeNet-digits conv1: under no_grad nothing needs the cols, so the direct forward."""
+    x, w, b = _layer(F32, N=64, C=1, Fo=6, H=8, W=8, k=3)
+    with minidl.no_grad():
+        y = F.conv2d(minidl.tensor(x), minidl.tensor(w), minidl.tensor(b), padding=1)
+    assert direct_calls == {"forward": 1, "input": 0, "weight": 0}, direct_calls
+    K = kernels()
+    one = (1, 1)
+    want = K.conv2d_forward(f64(x), f64(w), f64(b), one, one, one, 1, 1)
+    mag = K.conv2d_forward(absf64(x), absf64(w), absf64(b), one, one, one, 1, 1)
+    assert_close(y.data, want, mag, F32, "no_grad F.conv2d, direct forward")
 
 
 # --------------------------------------------------------------------------------------

@@ -184,8 +184,10 @@ def _run_conv(x, w, b, **kw):
 def test_conv2d_takes_the_winograd_path_for_a_big_eligible_layer():
     ops = _ops()
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((32, 32, 8, 8)).astype(np.float32)
-    w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32)
+    # 64 -> 64 channels: r = 32, where Winograd keeps every pass (below r = 24 the input
+    # gradient goes to the direct kernels, see _ops_conv.DIRECT_BEFORE_WINOGRAD_RATIO)
+    x = rng.standard_normal((32, 64, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
     b = rng.standard_normal(64).astype(np.float32)
     assert ops._winograd_pays("forward", x.shape, w.shape, 8, 8), "not big enough for the rule"
     before = _calls()

@@ -1,11 +1,12 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Direct float32 convolution for stride 1, dilation 1, one group (direct_conv.h).
 
-No im2col: each zero-padded input plane is stored with its rows back to back, so every
-tap of the filter is one constant shift of a run of output positions, and the three
-passes are register-blocked multiply-adds on explicit SIMD vectors (AVX-512 or AVX2 +
-FMA, chosen at run time; ``level()`` is 0 where neither is available, and the ops layer
-then stays on im2col + GEMM):
+No im2col: the input is copied once per column offset of the filter (forward, weight
+gradient) or dY laid out in the input's row pitch (input gradient), so that every tap
+of the filter is one constant shift of a run of output positions, and the three passes
+are register-blocked multiply-adds on explicit SIMD vectors (AVX-512 or AVX2 + FMA,
+chosen at run time; ``level()`` is 0 where neither is available, and the ops layer then
+stays on im2col + GEMM):
   forward          y[n]  (F, Ho, Wo)  from x[n] (C, H, W)
   backward input   dx[n] (C, H, W)    from dY[n], the same engine read the other way
   backward weight  dW (F, C, kh, kw) = Σ_n dY[n] ⋆ x[n], and db = Σ dY
@@ -31,7 +32,7 @@ cnp.import_array()
 cdef extern from "direct_conv.h" nogil:
     ctypedef struct minidl_direct_geom:
         int N, C, H, W, F, kh, kw, ph, pw, Wp, Ho, Wo, fpad, cpad, taps
-        Py_ssize_t qlen
+        Py_ssize_t qlen, wq_len, iq_len
     int MINIDL_DIRECT_COMPILED
     int minidl_direct_level()
     void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, int H, int W,
@@ -82,12 +83,14 @@ def level_name():
 
 def efficiency(input_shape, weight_shape, padding):
     """{"forward", "input", "weight"}: the share of the multiply-adds each pass issues
-    that are useful at this shape (the rest are the thrown-away positions of each row
-    and the padding of F, or of C for the input gradient, to the register block)."""
+    that are useful at this shape.  The rest: output positions rounded up to whole
+    register blocks (forward) or vectors (weight), the kw - 1 zero positions of each dY row
+    (input), and F (forward, weight) or C (input) rounded up to the register block."""
     cdef minidl_direct_geom g = _geometry(tuple(input_shape), tuple(weight_shape), padding)
-    cdef double lanes = <double>g.Ho * g.Wo / g.qlen
-    return {"forward": lanes * g.F / g.fpad, "input": lanes * g.C / g.cpad,
-            "weight": lanes * g.F / g.fpad}
+    cdef double outputs = <double>g.Ho * g.Wo
+    return {"forward": outputs / g.qlen * g.F / g.fpad,
+            "input": outputs / g.iq_len * g.C / g.cpad,
+            "weight": outputs / g.wq_len * g.F / g.fpad}
 
 
 cdef tuple _shape(const float[:, :, :, ::1] a):

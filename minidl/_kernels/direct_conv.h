@@ -1,23 +1,32 @@
-/* Direct ("shifted rows") float32 convolution, stride 1, dilation 1, one group.
+/* Direct float32 convolution, stride 1, dilation 1, one group: no im2col.
  *
- * Store each zero-padded (Hp, Wp) input plane with its rows back to back.  Output (oh, ow)
- * then sits at position q = oh*Wp + ow of the same row pitch, and tap (ki, kj) reads the
- * input at q + ki*Wp + kj: one constant shift per tap, so each tap is a multiply-add of a
- * whole vector of consecutive positions.  The positions q with ow >= Wo (the last kw - 1
- * of each row) are computed and thrown away; in exchange there is no im2col buffer, and
- * the weights are broadcast from registers-sized blocks while the vector loads stream.
+ * Forward and weight gradient: "column-shifted planes".  For each column offset kj of the
+ * filter, copy the zero-padded input plane's columns kj .. kj + Wo - 1 into a compact
+ * (Hp, Wo) plane X_kj (kw copies of the plane, against kh*kw for im2col).  Output (oh, ow)
+ * sits at q = oh*Wo + ow, and tap (ki, kj) reads X_kj at q + ki*Wo: one constant shift
+ * per tap, so each tap is a multiply-add of whole vectors of consecutive outputs.
  *
- *   forward       y[f, q]  = sum_{c, ki, kj} w[f, c, ki, kj] * xp[c, q + ki*Wp + kj]
- *   input grad    dxp[c, r] = sum_{f, ki, kj} w[f, c, ki, kj] * dy'[f, r - ki*Wp - kj]
- *                 (dy' is dY in the same pitch, zero outside its Ho x Wo entries)
- *   weight grad   dw[f, c, ki, kj] = sum_{n, q} dy'[n, f, q] * xp[n, c, q + ki*Wp + kj]
+ *   forward       y[f, q] = sum_{c, ki, kj} w[f, c, ki, kj] * X_kj[c, q + ki*Wo]
+ *   weight grad   dw[f, c, ki, kj] = sum_{n, q} dY[n, f, q] * X_kj[n, c, q + ki*Wo]
+ *
+ * Input gradient: "shifted rows".  dY is laid out with the padded input's row pitch Wp
+ * (zero in the last kw - 1 positions of each row), so output q = oh*Wp + ow sends
+ * w[f, c, ki, kj] * dY to the padded input position q + ki*Wp + kj:
+ *
+ *   input grad    dxp[c, q + ki*Wp + kj] += sum_f w[f, c, ki, kj] * dY'[f, q]
+ *
+ * (a block of channels x positions sums over f in registers, then is added once per
+ * tap).  The zero positions of dY' cost lanes, a share (kw - 1) / Wp, but there is no
+ * col2im.
  *
  * The code body (direct_conv_impl.h) is compiled twice with GCC/Clang vector types: for
  * AVX-512 (16 floats a vector) and for AVX2 + FMA (8), each with the target attribute, so
  * the rest of the package keeps the baseline instruction set.  minidl_direct_level() picks
  * one at run time; without either (or on another compiler or architecture) it returns 0
  * and minidl uses im2col + GEMM.  Every routine works on a caller-given range of samples
- * with a caller-given scratch buffer (one per thread); nothing here allocates. */
+ * with a caller-given scratch buffer (one per thread, 64-byte aligned); nothing here
+ * allocates.  Vector loads may read past the live data into zeroed or finite slack: such
+ * lanes are thrown away (forward, input) or multiplied by zeros of dY (weight). */
 #ifndef MINIDL_DIRECT_CONV_H
 #define MINIDL_DIRECT_CONV_H
 
@@ -33,8 +42,11 @@ typedef struct {
     int wblock;                         /* weight grad: samples per block of scratch */
     ptrdiff_t plane;                    /* Hp*Wp */
     ptrdiff_t xs_len;                   /* one sample's padded planes + read slack */
-    ptrdiff_t qlen;                     /* forward: output positions per plane */
-    ptrdiff_t wq_len;                   /* weight grad: dy' positions per plane */
+    ptrdiff_t col_stride;               /* one column-shifted plane (Hp*Wo) + slack */
+    ptrdiff_t cols_len;                 /* one sample's kw*C column-shifted planes */
+    ptrdiff_t qlen;                     /* forward: outputs per plane, whole blocks */
+    ptrdiff_t wq_len;                   /* weight grad: outputs per plane, whole vectors */
+    ptrdiff_t iq_len;                   /* input grad: dY' positions (pitch Wp) a plane */
     ptrdiff_t dx_len;                   /* input grad: one padded dx plane + overhang */
 } minidl_direct_geom;
 
@@ -43,13 +55,16 @@ enum { MINIDL_DIRECT_NONE = 0, MINIDL_DIRECT_AVX2 = 1, MINIDL_DIRECT_AVX512 = 2 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(MINIDL_NO_DIRECT)
 #define MINIDL_DIRECT_COMPILED 1
 
-/* Register blocks: forward (filters x position vectors), input grad (channels x position
- * vectors), weight grad (filters x taps); with the accumulators that many vectors. */
+/* Register blocks (accumulators: the product of each pair): forward filters x output
+ * vectors (DC_FB x DC_VB), input grad channels x position vectors (DC_CB x DC_IVB),
+ * weight grad filters x taps (DC_WF x DC_WT).  minidl_direct_init repeats them. */
 #define DC_SUFFIX avx512
 #define DC_TARGET "avx512f,avx2,fma"
 #define DC_VW 16
 #define DC_FB 8
-#define DC_VB 3
+#define DC_VB 2
+#define DC_CB 8
+#define DC_IVB 3
 #define DC_WF 4
 #define DC_WT 5
 #include "direct_conv_impl.h"
@@ -58,6 +73,8 @@ enum { MINIDL_DIRECT_NONE = 0, MINIDL_DIRECT_AVX2 = 1, MINIDL_DIRECT_AVX512 = 2 
 #undef DC_VW
 #undef DC_FB
 #undef DC_VB
+#undef DC_CB
+#undef DC_IVB
 #undef DC_WF
 #undef DC_WT
 
@@ -65,7 +82,9 @@ enum { MINIDL_DIRECT_NONE = 0, MINIDL_DIRECT_AVX2 = 1, MINIDL_DIRECT_AVX512 = 2 
 #define DC_TARGET "avx2,fma"
 #define DC_VW 8
 #define DC_FB 4
-#define DC_VB 3
+#define DC_VB 2
+#define DC_CB 4
+#define DC_IVB 3
 #define DC_WF 2
 #define DC_WT 5
 #include "direct_conv_impl.h"
@@ -74,6 +93,8 @@ enum { MINIDL_DIRECT_NONE = 0, MINIDL_DIRECT_AVX2 = 1, MINIDL_DIRECT_AVX512 = 2 
 #undef DC_VW
 #undef DC_FB
 #undef DC_VB
+#undef DC_CB
+#undef DC_IVB
 #undef DC_WF
 #undef DC_WT
 
@@ -106,34 +127,38 @@ static inline ptrdiff_t minidl_direct_round_up(ptrdiff_t a, ptrdiff_t b)
 static void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, int H, int W,
                                int F, int kh, int kw, int ph, int pw)
 {
-    int fb, cb, vb, wf, wt;
-    ptrdiff_t reach, per_sample;
+    int fb, vb, cb, ivb, wf, wt;
+    ptrdiff_t per_sample;
     g->N = N; g->C = C; g->H = H; g->W = W; g->F = F; g->kh = kh; g->kw = kw;
     g->ph = ph; g->pw = pw;
     g->Hp = H + 2 * ph; g->Wp = W + 2 * pw;
     g->Ho = g->Hp - kh + 1; g->Wo = g->Wp - kw + 1;
     g->taps = kh * kw;
     g->level = level;
-    if (level == MINIDL_DIRECT_AVX512) { g->vw = 16; fb = 8; cb = 8; vb = 3; wf = 4; wt = 5; }
-    else { g->vw = 8; fb = 4; cb = 4; vb = 3; wf = 2; wt = 5; }
+    if (level == MINIDL_DIRECT_AVX512) {
+        g->vw = 16; fb = 8; vb = 2; cb = 8; ivb = 3; wf = 4; wt = 5;
+    } else {
+        g->vw = 8; fb = 4; vb = 2; cb = 4; ivb = 3; wf = 2; wt = 5;
+    }
     g->fpad = (int)minidl_direct_round_up(F, fb > wf ? fb : wf);
     g->cpad = (int)minidl_direct_round_up(C, cb);
     g->tpad = (int)minidl_direct_round_up(g->taps, wt);
     g->plane = (ptrdiff_t)g->Hp * g->Wp;
-    g->qlen = minidl_direct_round_up((ptrdiff_t)g->Ho * g->Wp, (ptrdiff_t)g->vw * vb);
-    g->wq_len = minidl_direct_round_up((ptrdiff_t)g->Ho * g->Wp, g->vw);
-    /* the farthest read past a plane's start: the last position vector plus the largest
-     * tap shift; the planes after it (or the slack) supply finite values there */
-    reach = g->qlen + (ptrdiff_t)(kh - 1) * g->Wp + kw;
-    if (reach < g->wq_len + (ptrdiff_t)(kh - 1) * g->Wp + kw)
-        reach = g->wq_len + (ptrdiff_t)(kh - 1) * g->Wp + kw;
-    if (reach < g->plane)
-        reach = g->plane;
-    g->xs_len = minidl_direct_round_up((ptrdiff_t)(C - 1) * g->plane + reach, g->vw);
-    g->dx_len = minidl_direct_round_up(g->qlen + (ptrdiff_t)(kh - 1) * g->Wp + kw, g->vw);
-    /* weight grad: samples a block, so that one filter block's dY planes and one
-     * channel's x plane of every sample in it stay in L1 (~32 KiB) */
-    per_sample = (ptrdiff_t)wf * g->wq_len + g->plane + (ptrdiff_t)(kh - 1) * g->Wp + kw;
+    /* padded planes, plus what the column copies read past the last one */
+    g->xs_len = minidl_direct_round_up((ptrdiff_t)C * g->plane + kw + g->vw, g->vw);
+    g->qlen = minidl_direct_round_up((ptrdiff_t)g->Ho * g->Wo, (ptrdiff_t)g->vw * vb);
+    g->wq_len = minidl_direct_round_up((ptrdiff_t)g->Ho * g->Wo, g->vw);
+    /* reads reach (kh - 1)*Wo + qlen <= Hp*Wo + vw*vb; the column copies write whole
+     * vectors, up to vw - 1 past a plane's last row */
+    g->col_stride = minidl_direct_round_up((ptrdiff_t)g->Hp * g->Wo + (ptrdiff_t)g->vw * vb,
+                                           g->vw);
+    g->cols_len = (ptrdiff_t)kw * C * g->col_stride;
+    g->iq_len = minidl_direct_round_up((ptrdiff_t)g->Ho * g->Wp, (ptrdiff_t)g->vw * ivb);
+    g->dx_len = minidl_direct_round_up(g->iq_len + (ptrdiff_t)(kh - 1) * g->Wp + kw, g->vw);
+    /* weight grad: samples a block, so that what one (filter block, channel, tap block)
+     * pass reads of every sample in it (WF dY planes, WT column-shifted rows) stays in
+     * L1 (~32 KiB) */
+    per_sample = (ptrdiff_t)(wf + wt) * g->wq_len;
     g->wblock = (int)((1 << 13) / per_sample);
     if (g->wblock < 1) g->wblock = 1;
     if (g->wblock > N) g->wblock = N > 0 ? N : 1;
@@ -142,17 +167,17 @@ static void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, i
 /* Scratch floats one thread needs for each routine. */
 static ptrdiff_t minidl_direct_forward_scratch(const minidl_direct_geom* g)
 {
-    return g->xs_len + (ptrdiff_t)g->fpad * g->qlen;
+    return g->xs_len + g->cols_len + (ptrdiff_t)g->fpad * g->qlen;
 }
 
 static ptrdiff_t minidl_direct_input_scratch(const minidl_direct_geom* g)
 {
-    return (ptrdiff_t)g->F * g->qlen + (ptrdiff_t)g->cpad * g->dx_len;
+    return (ptrdiff_t)g->F * g->iq_len + (ptrdiff_t)g->cpad * g->dx_len;
 }
 
 static ptrdiff_t minidl_direct_weight_scratch(const minidl_direct_geom* g)
 {
-    return (ptrdiff_t)g->wblock * (g->xs_len + (ptrdiff_t)g->fpad * g->wq_len);
+    return g->xs_len + (ptrdiff_t)g->wblock * (g->cols_len + (ptrdiff_t)g->fpad * g->wq_len);
 }
 
 /* Weight layouts the routines read (built once per call, shared by the threads):

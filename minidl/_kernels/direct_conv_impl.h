@@ -1,13 +1,45 @@
 /* The body of direct_conv.h, compiled once per instruction set level.
  *
  * Parameters (macros): DC_SUFFIX (name suffix), DC_TARGET (the target attribute),
- * DC_VW (floats a vector), DC_FB x DC_VB (forward and input-grad register block:
- * filters or channels x position vectors), DC_WF x DC_WT (weight-grad block: filters x
- * taps).  The geometry and scratch layouts are direct_conv.h's. */
+ * DC_VW (floats a vector), and the register blocks DC_FB x DC_VB (forward: filters x
+ * output vectors), DC_CB x DC_IVB (input grad: channels x position vectors), DC_WF x
+ * DC_WT (weight grad: filters x taps).  Geometry and scratch layouts: direct_conv.h. */
 
 #define DC_CAT2(a, b) a##_##b
 #define DC_CAT(a, b) DC_CAT2(a, b)
 #define DC_NAME(name) DC_CAT(minidl_direct_##name, DC_SUFFIX)
+
+/* x[n] (C, H, W) -> the zero-padded planes xs (C, Hp, Wp; borders zeroed by the caller,
+ * once) -> the column-shifted planes cols[(kj*C + c)*col_stride + h*Wo + ow] =
+ * xs[c, h, ow + kj].  Rows are copied as whole vectors, each spilling into the next row
+ * (rewritten after it) or, for the last, into the plane's slack. */
+__attribute__((target(DC_TARGET)))
+static void DC_NAME(unfold_columns)(const minidl_direct_geom* g, const float* xn, float* xs,
+                                    float* cols)
+{
+    typedef float uvec __attribute__((vector_size(DC_VW * 4), aligned(4), may_alias));
+    const int C = g->C, H = g->H, W = g->W, Hp = g->Hp, Wp = g->Wp, Wo = g->Wo;
+    const ptrdiff_t plane = g->plane, cs = g->col_stride;
+    int c, h, kj, o;
+    for (c = 0; c < C; c++) {
+        if (g->pw == 0)     /* the padded rows are the input's rows: one copy a plane */
+            memcpy(xs + c * plane + (ptrdiff_t)g->ph * Wp, xn + (ptrdiff_t)c * H * W,
+                   sizeof(float) * (size_t)H * W);
+        else
+            for (h = 0; h < H; h++)
+                memcpy(xs + c * plane + (ptrdiff_t)(h + g->ph) * Wp + g->pw,
+                       xn + ((ptrdiff_t)c * H + h) * W, sizeof(float) * (size_t)W);
+    }
+    for (kj = 0; kj < g->kw; kj++)
+        for (c = 0; c < C; c++) {
+            const float* src = xs + c * plane + kj;
+            float* dst = cols + ((ptrdiff_t)kj * C + c) * cs;
+            for (h = 0; h < Hp; h++)
+                for (o = 0; o < Wo; o += DC_VW)
+                    *(uvec*)(dst + (ptrdiff_t)h * Wo + o) =
+                        *(const uvec*)(src + (ptrdiff_t)h * Wp + o);
+        }
+}
 
 __attribute__((target(DC_TARGET)))
 static void DC_NAME(forward)(const minidl_direct_geom* g, const float* x, const float* wt,
@@ -17,21 +49,18 @@ static void DC_NAME(forward)(const minidl_direct_geom* g, const float* x, const 
     typedef float vec __attribute__((vector_size(DC_VW * 4)));
     typedef float uvec __attribute__((vector_size(DC_VW * 4), aligned(4), may_alias));
     const int C = g->C, H = g->H, W = g->W, F = g->F, kh = g->kh, kw = g->kw;
-    const int Wp = g->Wp, Ho = g->Ho, Wo = g->Wo, fpad = g->fpad, taps = g->taps;
-    const ptrdiff_t plane = g->plane, qlen = g->qlen;
+    const int Wo = g->Wo, fpad = g->fpad, taps = g->taps;
+    const ptrdiff_t qlen = g->qlen, cs = g->col_stride, HoWo = (ptrdiff_t)g->Ho * g->Wo;
     float* xs = scratch;
-    float* yq = scratch + g->xs_len;
-    ptrdiff_t n, q0;
-    int c, h, f, f0, ki, kj, i, v, oh, ow;
+    float* cols = scratch + g->xs_len;
+    float* yq = cols + g->cols_len;
+    ptrdiff_t n, q0, q;
+    int c, f, f0, ki, kj, i, v;
 
-    memset(xs, 0, sizeof(float) * (size_t)g->xs_len);   /* borders and slack stay zero */
+    memset(scratch, 0, sizeof(float) * (size_t)(g->xs_len + g->cols_len)); /* pads, slack */
     for (n = n0; n < n1; n++) {
-        const float* xn = x + n * C * H * W;
-        float* yn = y + n * F * Ho * Wo;
-        for (c = 0; c < C; c++)
-            for (h = 0; h < H; h++)
-                memcpy(xs + c * plane + (ptrdiff_t)(h + g->ph) * Wp + g->pw,
-                       xn + ((ptrdiff_t)c * H + h) * W, sizeof(float) * (size_t)W);
+        float* yn = y + n * F * HoWo;
+        DC_NAME(unfold_columns)(g, x + n * C * H * W, xs, cols);
         for (f0 = 0; f0 < fpad; f0 += DC_FB) {
             for (q0 = 0; q0 < qlen; q0 += DC_VW * DC_VB) {
                 vec acc[DC_FB][DC_VB];
@@ -40,18 +69,18 @@ static void DC_NAME(forward)(const minidl_direct_geom* g, const float* x, const 
 #pragma GCC unroll 4
                     for (v = 0; v < DC_VB; v++)
                         acc[i][v] = (vec){0};
-                for (c = 0; c < C; c++) {
-                    for (ki = 0; ki < kh; ki++) {
-                        const float* row = xs + c * plane + (ptrdiff_t)ki * Wp + q0;
-                        const float* wr = wt + ((ptrdiff_t)c * taps + ki * kw) * fpad + f0;
-                        for (kj = 0; kj < kw; kj++) {
+                for (kj = 0; kj < kw; kj++) {
+                    for (c = 0; c < C; c++) {
+                        const float* col = cols + ((ptrdiff_t)kj * C + c) * cs + q0;
+                        const float* wr = wt + ((ptrdiff_t)c * taps + kj) * fpad + f0;
+                        for (ki = 0; ki < kh; ki++) {
                             vec xv[DC_VB];
 #pragma GCC unroll 4
                             for (v = 0; v < DC_VB; v++)
-                                xv[v] = *(const uvec*)(row + kj + v * DC_VW);
+                                xv[v] = *(const uvec*)(col + (ptrdiff_t)ki * Wo + v * DC_VW);
 #pragma GCC unroll 16
                             for (i = 0; i < DC_FB; i++) {
-                                const float wi = wr[kj * fpad + i];
+                                const float wi = wr[(ptrdiff_t)ki * kw * fpad + i];
 #pragma GCC unroll 4
                                 for (v = 0; v < DC_VB; v++)
                                     acc[i][v] += xv[v] * wi;
@@ -68,12 +97,10 @@ static void DC_NAME(forward)(const minidl_direct_geom* g, const float* x, const 
         }
         for (f = 0; f < F; f++) {
             const float b = bias != NULL ? bias[f] : 0.0f;
-            for (oh = 0; oh < Ho; oh++) {
-                const float* src = yq + (ptrdiff_t)f * qlen + (ptrdiff_t)oh * Wp;
-                float* dst = yn + ((ptrdiff_t)f * Ho + oh) * Wo;
-                for (ow = 0; ow < Wo; ow++)
-                    dst[ow] = src[ow] + b;
-            }
+            const float* src = yq + (ptrdiff_t)f * qlen;
+            float* dst = yn + (ptrdiff_t)f * HoWo;
+            for (q = 0; q < HoWo; q++)
+                dst[q] = src[q] + b;
         }
     }
 }
@@ -86,7 +113,7 @@ static void DC_NAME(input)(const minidl_direct_geom* g, const float* dy, const f
     typedef float uvec __attribute__((vector_size(DC_VW * 4), aligned(4), may_alias));
     const int C = g->C, H = g->H, W = g->W, F = g->F, kw = g->kw;
     const int Wp = g->Wp, Ho = g->Ho, Wo = g->Wo, cpad = g->cpad, taps = g->taps;
-    const ptrdiff_t qlen = g->qlen, dx_len = g->dx_len;
+    const ptrdiff_t qlen = g->iq_len, dx_len = g->dx_len;
     float* dyq = scratch;                              /* (F, qlen): dY in the row pitch */
     float* dxp = scratch + (ptrdiff_t)F * qlen;        /* (cpad, dx_len): padded dx */
     ptrdiff_t n, q0, shift;
@@ -102,35 +129,35 @@ static void DC_NAME(input)(const minidl_direct_geom* g, const float* dy, const f
         /* each output position sends w[f, c, tap] * dY to input position q + shift(tap):
          * a block of channels x positions sums over f in registers, then is added to
          * dx at the tap's shift (taps outside, so the adds of one tap never overlap) */
-        for (c0 = 0; c0 < cpad; c0 += DC_FB) {
+        for (c0 = 0; c0 < cpad; c0 += DC_CB) {
             for (t = 0; t < taps; t++) {
                 shift = (ptrdiff_t)(t / kw) * Wp + t % kw;
-                for (q0 = 0; q0 < qlen; q0 += DC_VW * DC_VB) {
-                    vec acc[DC_FB][DC_VB];
+                for (q0 = 0; q0 < qlen; q0 += DC_VW * DC_IVB) {
+                    vec acc[DC_CB][DC_IVB];
 #pragma GCC unroll 16
-                    for (i = 0; i < DC_FB; i++)
+                    for (i = 0; i < DC_CB; i++)
 #pragma GCC unroll 4
-                        for (v = 0; v < DC_VB; v++)
+                        for (v = 0; v < DC_IVB; v++)
                             acc[i][v] = (vec){0};
                     for (f = 0; f < F; f++) {
                         const float* yrow = dyq + f * qlen + q0;
                         const float* wr = wc + ((ptrdiff_t)f * taps + t) * cpad + c0;
-                        vec yv[DC_VB];
+                        vec yv[DC_IVB];
 #pragma GCC unroll 4
-                        for (v = 0; v < DC_VB; v++)
+                        for (v = 0; v < DC_IVB; v++)
                             yv[v] = *(const uvec*)(yrow + v * DC_VW);
 #pragma GCC unroll 16
-                        for (i = 0; i < DC_FB; i++) {
+                        for (i = 0; i < DC_CB; i++) {
                             const float wi = wr[i];
 #pragma GCC unroll 4
-                            for (v = 0; v < DC_VB; v++)
+                            for (v = 0; v < DC_IVB; v++)
                                 acc[i][v] += yv[v] * wi;
                         }
                     }
 #pragma GCC unroll 16
-                    for (i = 0; i < DC_FB; i++)
+                    for (i = 0; i < DC_CB; i++)
 #pragma GCC unroll 4
-                        for (v = 0; v < DC_VB; v++) {
+                        for (v = 0; v < DC_IVB; v++) {
                             uvec* dst = (uvec*)(dxp + (ptrdiff_t)(c0 + i) * dx_len + q0
                                                 + v * DC_VW + shift);
                             *dst = *dst + acc[i][v];
@@ -154,15 +181,18 @@ static void DC_NAME(weight)(const minidl_direct_geom* g, const float* x, const f
     typedef float vec __attribute__((vector_size(DC_VW * 4)));
     typedef float uvec __attribute__((vector_size(DC_VW * 4), aligned(4), may_alias));
     const int C = g->C, H = g->H, W = g->W, F = g->F, kw = g->kw;
-    const int Wp = g->Wp, Ho = g->Ho, Wo = g->Wo, fpad = g->fpad, taps = g->taps;
+    const int Wo = g->Wo, fpad = g->fpad, taps = g->taps;
     const int tpad = g->tpad, block = g->wblock;
-    const ptrdiff_t plane = g->plane, xs_len = g->xs_len, wq = g->wq_len;
-    float* xsb = scratch;                                   /* block x (C planes + slack) */
-    float* dyb = scratch + (ptrdiff_t)block * xs_len;       /* block x (fpad, wq) */
-    ptrdiff_t b0, q, shift[DC_WT];
-    int m, s, c, h, f, f0, t, t0, i, j, l, half, oh, ow;
+    const ptrdiff_t cs = g->col_stride, cols_len = g->cols_len, wq = g->wq_len;
+    const ptrdiff_t HoWo = (ptrdiff_t)g->Ho * g->Wo;
+    float* xs = scratch;                                     /* padded planes, reused */
+    float* colsb = scratch + g->xs_len;                      /* block x column planes */
+    float* dyb = colsb + (ptrdiff_t)block * cols_len;        /* block x (fpad, wq) */
+    ptrdiff_t b0, q, offset[DC_WT];
+    int m, s, c, f, f0, t, t0, i, j, l, half;
 
-    memset(scratch, 0, sizeof(float) * (size_t)block * (xs_len + fpad * wq));
+    memset(scratch, 0, sizeof(float) * (size_t)(g->xs_len
+                                                + (ptrdiff_t)block * (cols_len + fpad * wq)));
     memset(dw, 0, sizeof(float) * (size_t)F * C * taps);
     if (db != NULL)
         for (f = 0; f < F; f++)
@@ -171,32 +201,26 @@ static void DC_NAME(weight)(const minidl_direct_geom* g, const float* x, const f
         m = (int)(n1 - b0 < block ? n1 - b0 : block);
         for (s = 0; s < m; s++) {
             const ptrdiff_t n = b0 + s;
-            for (c = 0; c < C; c++)
-                for (h = 0; h < H; h++)
-                    memcpy(xsb + s * xs_len + c * plane + (ptrdiff_t)(h + g->ph) * Wp + g->pw,
-                           x + ((n * C + c) * H + h) * W, sizeof(float) * (size_t)W);
-            for (f = 0; f < F; f++) {
+            DC_NAME(unfold_columns)(g, x + n * C * H * W, xs, colsb + s * cols_len);
+            for (f = 0; f < F; f++) {      /* dY plane, zero past Ho*Wo (and f >= F) */
+                const float* src = dy + (n * F + f) * HoWo;
                 double sum = 0;
-                for (oh = 0; oh < Ho; oh++) {
-                    const float* src = dy + ((n * F + f) * Ho + oh) * Wo;
-                    memcpy(dyb + ((ptrdiff_t)s * fpad + f) * wq + (ptrdiff_t)oh * Wp, src,
-                           sizeof(float) * (size_t)Wo);
-                    for (ow = 0; ow < Wo; ow++)
-                        sum += src[ow];
-                }
+                memcpy(dyb + ((ptrdiff_t)s * fpad + f) * wq, src, sizeof(float) * (size_t)HoWo);
+                for (q = 0; q < HoWo; q++)
+                    sum += src[q];
                 if (db != NULL)
                     db[f] += sum;
             }
         }
-        /* one (filter block, channel) pair reads WF dY planes and one x plane a sample:
-         * the block size keeps that in L1 across the tap blocks */
+        /* one (filter block, channel, tap block) pass reads WF dY planes and WT rows of
+         * column-shifted planes a sample: the block size keeps that in L1 */
         for (f0 = 0; f0 < fpad; f0 += DC_WF) {
             for (c = 0; c < C; c++) {
                 for (t0 = 0; t0 < tpad; t0 += DC_WT) {
                     vec acc[DC_WF][DC_WT];
-                    for (j = 0; j < DC_WT; j++) {   /* tap t reads x shifted by ki*Wp + kj */
-                        t = t0 + j;
-                        shift[j] = t < taps ? (ptrdiff_t)(t / kw) * Wp + t % kw : 0;
+                    for (j = 0; j < DC_WT; j++) {   /* tap (ki, kj) reads X_kj at + ki*Wo */
+                        t = t0 + j < taps ? t0 + j : 0;
+                        offset[j] = ((ptrdiff_t)(t % kw) * C + c) * cs + (ptrdiff_t)(t / kw) * Wo;
                     }
 #pragma GCC unroll 16
                     for (i = 0; i < DC_WF; i++)
@@ -204,13 +228,13 @@ static void DC_NAME(weight)(const minidl_direct_geom* g, const float* x, const f
                         for (j = 0; j < DC_WT; j++)
                             acc[i][j] = (vec){0};
                     for (s = 0; s < m; s++) {
-                        const float* xc = xsb + s * xs_len + c * plane;
+                        const float* xc = colsb + s * cols_len;
                         const float* dyf = dyb + ((ptrdiff_t)s * fpad + f0) * wq;
                         for (q = 0; q < wq; q += DC_VW) {
                             vec xv[DC_WT];
 #pragma GCC unroll 4
                             for (j = 0; j < DC_WT; j++)
-                                xv[j] = *(const uvec*)(xc + q + shift[j]);
+                                xv[j] = *(const uvec*)(xc + offset[j] + q);
 #pragma GCC unroll 16
                             for (i = 0; i < DC_WF; i++) {
                                 const vec d = *(const uvec*)(dyf + i * wq + q);

@@ -55,26 +55,33 @@ WINOGRAD_MIN_CHANNEL_RATIO = {"forward": 16.0, "input": 8.0, "weight": 5.0}
 WINOGRAD_MIN_WORK = {"forward": 2**18, "input": 2**18, "weight": 2**18}
 
 # Direct kernels (minidl._kernels._direct: float32, stride 1, dilation 1, groups 1, on
-# CPUs with AVX2 + FMA or AVX-512) for the passes Winograd does not take.  They issue no
-# im2col, but waste lanes on the kw - 1 thrown-away positions of each row and on padding
-# F (C for the input gradient) to the register block: K.direct_efficiency gives the
-# useful share.  Measured (benchmarks/bench_conv_paths.py and a sweep of the same kind,
-# 1 thread, float32, AVX-512, medians of interleaved repeats; im2col (with saved cols
-# where the forward keeps them) -> direct, in us; efficiency in brackets):
-#   N   C->F   plane k   forward            input              weight
-#   64  6->16  12x12 5   401->355 (.67)     661->395 (.50)     561->521 (.67)
-#   64  1->6   28x28 5   477->276 (.64)     660->1256 (.11)    966->564 (.64)
-#   64  3->32  32x32 3   2477->2241 (.93)   2400->3733 (.35)   5052->4526 (.93)
-#   64  16->16 8x8   3   407->352 (.67)     (Winograd 325 / direct 234)   480->461 (.67)
-#   64  16->16 16x16 5   5185->2285 (.89)   4953->2070 (.89)   5706->3172 (.89)
-#   64  6->16  4x4   3   46->65 (.33)       53->66 (.25)       34->82 (.33)
-#   64  1->32  8x8   3   60->121 (.67)      52->271 (.08)      155->205 (.67)
-#   64  3->64  16x16 3   732->876 (.89)     968->1709 (.33)    1743->2255 (.89)
-# and where Winograd applies with r >= 16 (CIFAR 32->64 16x16, 64->64 8x8) it is 1.1-2x
-# faster than direct.  So: direct for efficiency >= 0.45 and N*Ho*Wo*C*F*kh*kw >= 2**21
-# multiply-adds (below, fixed costs and the cheap saved cols win), after Winograd.
-DIRECT_MIN_EFFICIENCY = 0.45
-DIRECT_MIN_WORK = 2**21
+# CPUs with AVX2 + FMA or AVX-512).  They issue no im2col, but waste lanes: on output
+# positions rounded up to whole register blocks, on the zero positions of each dY row
+# (input gradient) and on F (C for the input gradient) rounded up to the register block;
+# K.direct_efficiency gives the useful share.  Measured (benchmarks/bench_conv_paths.py
+# and a sweep of the same kind, 1 thread, float32, AVX-512, medians of interleaved
+# repeats, us; "cols": with the forward's saved im2col; r = C*F/(C+F)):
+#   N   C->F   plane k  r    forward                 input                weight
+#   64  1->6   8x8   3  .9   35 (cols) -> 23         46 -> 77             29 (cols) -> 47
+#   64  6->16  4x4   3  4.4  74 -> 63 (eff .5)       79 -> 95             43 (cols) -> 89
+#   360 1->6   8x8   3  .9   170 -> 103              242 -> 417           324 (cols) -> 225
+#   64  1->32  8x8   3  1.0  51 -> 45                44 -> 216            141 (cols) -> 116
+#   64  1->6   28x28 5  .9   443 -> 224              617 -> 1157          896 (cols) -> 463
+#   64  6->16  12x12 5  4.4  339 -> 207              560 -> 348           481 (cols) -> 388
+#   64  3->32  32x32 3  2.8  2133 -> 1575            2248 -> 3346         4597 -> 3399
+#   64  3->64  16x16 3  2.9  565 -> 628              791 -> 1523          1487 -> 1509
+#   64  16->16 8x8   3  8    wino 430 -> 290         wino 425 -> 337      wino 463 -> 507
+#   64  32->64 16x16 3  21   wino 4378 -> 4583       wino 4839 -> 4683    wino 5453 -> 7181
+#   64  64->64 8x8   3  32   wino 1657 -> 2458       wino 1709 -> 3050    wino 2721 -> 4704
+#   64  16->16 16x16 5  8    4583 -> 1601            4866 -> 1984         5799 -> 2534
+# So each pass takes the direct kernel at efficiency >= DIRECT_MIN_EFFICIENCY and
+# N*Ho*Wo*C*F*kh*kw >= DIRECT_MIN_WORK multiply-adds; Winograd keeps the passes it pays
+# for, except the input gradient below r = 24 (direct wins there at 16->16 and 32->64,
+# Winograd at 64->64).  When the weight gradient runs on im2col anyway, the forward keeps
+# im2col and its cols (the LeNet-digits rows: the pair is cheaper that way).
+DIRECT_MIN_EFFICIENCY = {"forward": 0.75, "input": 0.45, "weight": 0.75}
+DIRECT_MIN_WORK = {"forward": 0, "input": 2**21, "weight": 2**20}
+DIRECT_BEFORE_WINOGRAD_RATIO = {"forward": 0.0, "input": 24.0, "weight": 0.0}
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -100,20 +107,18 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what,
     w = _contiguous(w)
     if b is not None:
         b = _contiguous(b)
+    weight_grad = weight.requires_grad and is_grad_enabled()
+    plan = _plan(x, w.shape, ho, wo, stride, padding, dilation, groups, weight_grad)
     cols = None
-    winograd = _winograd_passes(x.shape, w.shape, ho, wo, stride, padding, dilation, groups)
-    direct = _direct_passes(x, w.shape, ho, wo, stride, padding, dilation, groups, winograd)
-    if "forward" in winograd:
-        out = K.winograd3x3_forward(x, w, b, padding, get_num_threads())
-    elif "forward" in direct:
-        out = K.direct_conv2d_forward(x, w, b, padding, get_num_threads())
-    elif weight.requires_grad and is_grad_enabled() and "weight" not in direct and (
-            x.shape[1] * w.shape[2] * w.shape[3] * x.shape[0] * ho * wo * x.itemsize
-            <= MAX_SAVED_COLS_BYTES):
-        out, cols = K.conv2d_forward(x, w, b, stride, padding, dilation, groups,
-                                     get_num_threads(), True)
+    nt = get_num_threads()
+    if plan["forward"] == "winograd":
+        out = K.winograd3x3_forward(x, w, b, padding, nt)
+    elif plan["forward"] == "direct":
+        out = K.direct_conv2d_forward(x, w, b, padding, nt)
+    elif plan["keep_cols"]:
+        out, cols = K.conv2d_forward(x, w, b, stride, padding, dilation, groups, nt, True)
     else:
-        out = K.conv2d_forward(x, w, b, stride, padding, dilation, groups, get_num_threads())
+        out = K.conv2d_forward(x, w, b, stride, padding, dilation, groups, nt)
     if bias is None:
         inputs = (input, weight)
     else:
@@ -124,19 +129,18 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what,
         nt = get_num_threads()
         gx = gw = gb = None
         if input.requires_grad:
-            if "input" in winograd:
+            if plan["input"] == "winograd":
                 gx = K.winograd3x3_backward_input(g, w, x.shape, padding, nt)
-            elif "input" in direct:
+            elif plan["input"] == "direct":
                 gx = K.direct_conv2d_backward_input(g, w, x.shape, padding, nt)
             else:
                 gx = K.conv2d_backward_input(g, w, x.shape, stride, padding, dilation,
                                              groups, nt)
         need_b = bias is not None and bias.requires_grad
         if weight.requires_grad:
-            # saved cols (small layers) make the im2col weight gradient the faster one
-            if cols is None and "weight" in winograd:
+            if plan["weight"] == "winograd":
                 gw, gb = K.winograd3x3_backward_weight(x, g, padding, need_b, nt)
-            elif "weight" in direct:
+            elif plan["weight"] == "direct":
                 gw, gb = K.direct_conv2d_backward_weight(x, g, w.shape, padding, need_b, nt)
             else:
                 gw, gb = K.conv2d_backward_weight(x, g, w.shape, stride, padding, dilation,
@@ -148,6 +152,38 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what,
     return record(out, inputs, backward)
 
 
+PASSES = ("forward", "input", "weight")
+
+
+def _plan(x, wshape, ho, wo, stride, padding, dilation, groups, weight_grad):
+    """{pass: "winograd" | "direct" | "im2col"} for "forward", "input" and "weight", and
+    "keep_cols": whether the im2col forward keeps its cols for the weight gradient (see
+    the constants above)."""
+    winograd = _winograd_passes(x.shape, wshape, ho, wo, stride, padding, dilation, groups)
+    direct = _direct_passes(x, wshape, ho, wo, stride, padding, dilation, groups)
+    ratio = _channel_ratio(x.shape, wshape)
+    plan = {}
+    for p in PASSES:
+        if p in direct and (p not in winograd or ratio < DIRECT_BEFORE_WINOGRAD_RATIO[p]):
+            plan[p] = "direct"
+        else:
+            plan[p] = "winograd" if p in winograd else "im2col"
+    # an im2col forward keeps its cols when they are small; the weight gradient then
+    # reads them (faster than its own im2col, or Winograd's, at those sizes)
+    plan["keep_cols"] = (
+        weight_grad and plan["forward"] != "winograd" and plan["weight"] != "direct"
+        and x.shape[1] * wshape[2] * wshape[3] * x.shape[0] * ho * wo * x.itemsize
+        <= MAX_SAVED_COLS_BYTES)
+    if plan["keep_cols"]:
+        plan["forward"] = plan["weight"] = "im2col"
+    return plan
+
+
+def _channel_ratio(xshape, wshape):
+    c, f = xshape[1], wshape[0]
+    return c * f / (c + f) if c + f else 0.0
+
+
 def _winograd_passes(xshape, wshape, ho, wo, stride, padding, dilation, groups):
     """The passes ("forward", "input", "weight") to run on the Winograd kernels: they
     apply to 3x3, stride 1, dilation 1, groups 1, padding <= 2 (the input gradient runs
@@ -155,23 +191,22 @@ def _winograd_passes(xshape, wshape, ho, wo, stride, padding, dilation, groups):
     if not (wshape[2] == 3 and wshape[3] == 3 and stride == (1, 1) and dilation == (1, 1)
             and groups == 1 and padding[0] <= 2 and padding[1] <= 2):
         return ()
-    return tuple(p for p in WINOGRAD_MIN_WORK if _winograd_pays(p, xshape, wshape, ho, wo))
+    return tuple(p for p in PASSES if _winograd_pays(p, xshape, wshape, ho, wo))
 
 
-def _direct_passes(x, wshape, ho, wo, stride, padding, dilation, groups, winograd):
-    """The passes to run on the direct kernels (see the constants above): float32,
-    stride 1, dilation 1, groups 1, a CPU they were built for, enough work, and a useful
-    share of the issued multiply-adds >= DIRECT_MIN_EFFICIENCY; Winograd's passes first."""
+def _direct_passes(x, wshape, ho, wo, stride, padding, dilation, groups):
+    """The passes the direct kernels take (see the constants above): float32, stride 1,
+    dilation 1, groups 1, a CPU they were built for, and per pass enough work and a
+    useful share of the issued multiply-adds."""
     if (x.dtype != np.float32 or stride != (1, 1) or dilation != (1, 1) or groups != 1
             or not K.direct_level() or ho < 1 or wo < 1):
         return ()
     n, c = x.shape[:2]
     f, _, kh, kw = wshape
-    if n * ho * wo * c * f * kh * kw < DIRECT_MIN_WORK:
-        return ()
+    work = n * ho * wo * c * f * kh * kw
     useful = K.direct_efficiency(x.shape, wshape, padding)
-    return tuple(p for p, e in useful.items()
-                 if e >= DIRECT_MIN_EFFICIENCY and p not in winograd)
+    return tuple(p for p in PASSES
+                 if useful[p] >= DIRECT_MIN_EFFICIENCY[p] and work >= DIRECT_MIN_WORK[p])
 
 
 def _winograd_pays(which, xshape, wshape, ho, wo):
