@@ -204,12 +204,21 @@ static void DC_NAME(weight)(const minidl_direct_geom* g, const float* x, const f
             DC_NAME(unfold_columns)(g, x + n * C * H * W, xs, colsb + s * cols_len);
             for (f = 0; f < F; f++) {      /* dY plane, zero past Ho*Wo (and f >= F) */
                 const float* src = dy + (n * F + f) * HoWo;
-                double sum = 0;
                 memcpy(dyb + ((ptrdiff_t)s * fpad + f) * wq, src, sizeof(float) * (size_t)HoWo);
-                for (q = 0; q < HoWo; q++)
-                    sum += src[q];
-                if (db != NULL)
-                    db[f] += sum;
+                if (db != NULL) {
+                    /* four independent sums (one chain would wait on each add), in a
+                     * fixed order */
+                    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                    for (q = 0; q + 4 <= HoWo; q += 4) {
+                        s0 += src[q];
+                        s1 += src[q + 1];
+                        s2 += src[q + 2];
+                        s3 += src[q + 3];
+                    }
+                    for (; q < HoWo; q++)
+                        s0 += src[q];
+                    db[f] += (s0 + s1) + (s2 + s3);
+                }
             }
         }
         /* one (filter block, channel, tap block) pass reads WF dY planes and WT rows of
