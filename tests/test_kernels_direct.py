@@ -134,9 +134,9 @@ def test_direct_backward_against_reference(cfg):
 # 2 and 3 threads are really used and the weight gradient sums >= 3 partials; N is not a
 # multiple of 3 (uneven runs of samples), C and F not multiples of the register blocks.
 SPLIT_SHAPES = [
-    (128, 6, 16, 12, 12, (5, 5), (0, 0)),   # MNIST-like conv2
-    (40, 8, 24, 16, 16, (3, 3), (1, 1)),    # padded 3x3
-    (100, 7, 13, 11, 14, (2, 4), (1, 2)),   # non-square kernel, unequal padding
+    (256, 6, 16, 12, 12, (5, 5), (0, 0)),   # MNIST-like conv2
+    (80, 8, 24, 16, 16, (3, 3), (1, 1)),    # padded 3x3
+    (200, 7, 13, 11, 14, (2, 4), (1, 2)),   # non-square kernel, unequal padding
 ]
 
 
