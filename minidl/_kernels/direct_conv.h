@@ -38,6 +38,7 @@ typedef struct {
     int Hp, Wp, Ho, Wo, taps;           /* padded plane, output plane, kh*kw */
     int level, vw;                      /* instruction set level, floats per vector */
     int fpad, cpad;                     /* F, C rounded up to the register blocks */
+    int cb;                             /* input grad: channels a register block */
     int tpad;                           /* taps rounded up to the weight-grad tap block */
     int wblock;                         /* weight grad: samples per block of scratch */
     ptrdiff_t plane;                    /* Hp*Wp */
@@ -141,7 +142,9 @@ static void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, i
         g->vw = 8; fb = 4; vb = 2; cb = 4; ivb = 3; wf = 2; wt = 5;
     }
     g->fpad = (int)minidl_direct_round_up(F, fb > wf ? fb : wf);
-    g->cpad = (int)minidl_direct_round_up(C, cb);
+    /* AVX-512 also has a 6-channel block: LeNet's 6-channel layers would pad 8 */
+    g->cb = (cb == 8 && C % 8 != 0 && C % 6 == 0) ? 6 : cb;
+    g->cpad = (int)minidl_direct_round_up(C, g->cb);
     g->tpad = (int)minidl_direct_round_up(g->taps, wt);
     g->plane = (ptrdiff_t)g->Hp * g->Wp;
     /* padded planes, plus what the column copies read past the last one */

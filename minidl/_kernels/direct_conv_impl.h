@@ -105,9 +105,10 @@ static void DC_NAME(forward)(const minidl_direct_geom* g, const float* x, const 
     }
 }
 
-__attribute__((target(DC_TARGET)))
-static void DC_NAME(input)(const minidl_direct_geom* g, const float* dy, const float* wc,
-                           float* dx, ptrdiff_t n0, ptrdiff_t n1, float* scratch)
+/* The input gradient with a block of CB <= DC_CB channels (a constant once inlined). */
+static inline __attribute__((always_inline, target(DC_TARGET)))
+void DC_NAME(input_blocks)(const minidl_direct_geom* g, const float* dy, const float* wc,
+                           float* dx, ptrdiff_t n0, ptrdiff_t n1, float* scratch, const int CB)
 {
     typedef float vec __attribute__((vector_size(DC_VW * 4)));
     typedef float uvec __attribute__((vector_size(DC_VW * 4), aligned(4), may_alias));
@@ -129,13 +130,13 @@ static void DC_NAME(input)(const minidl_direct_geom* g, const float* dy, const f
         /* each output position sends w[f, c, tap] * dY to input position q + shift(tap):
          * a block of channels x positions sums over f in registers, then is added to
          * dx at the tap's shift (taps outside, so the adds of one tap never overlap) */
-        for (c0 = 0; c0 < cpad; c0 += DC_CB) {
+        for (c0 = 0; c0 < cpad; c0 += CB) {
             for (t = 0; t < taps; t++) {
                 shift = (ptrdiff_t)(t / kw) * Wp + t % kw;
                 for (q0 = 0; q0 < qlen; q0 += DC_VW * DC_IVB) {
                     vec acc[DC_CB][DC_IVB];
 #pragma GCC unroll 16
-                    for (i = 0; i < DC_CB; i++)
+                    for (i = 0; i < CB; i++)
 #pragma GCC unroll 4
                         for (v = 0; v < DC_IVB; v++)
                             acc[i][v] = (vec){0};
@@ -147,7 +148,7 @@ static void DC_NAME(input)(const minidl_direct_geom* g, const float* dy, const f
                         for (v = 0; v < DC_IVB; v++)
                             yv[v] = *(const uvec*)(yrow + v * DC_VW);
 #pragma GCC unroll 16
-                        for (i = 0; i < DC_CB; i++) {
+                        for (i = 0; i < CB; i++) {
                             const float wi = wr[i];
 #pragma GCC unroll 4
                             for (v = 0; v < DC_IVB; v++)
@@ -155,7 +156,7 @@ static void DC_NAME(input)(const minidl_direct_geom* g, const float* dy, const f
                         }
                     }
 #pragma GCC unroll 16
-                    for (i = 0; i < DC_CB; i++)
+                    for (i = 0; i < CB; i++)
 #pragma GCC unroll 4
                         for (v = 0; v < DC_IVB; v++) {
                             uvec* dst = (uvec*)(dxp + (ptrdiff_t)(c0 + i) * dx_len + q0
@@ -171,6 +172,19 @@ static void DC_NAME(input)(const minidl_direct_geom* g, const float* dy, const f
                        dxp + c * dx_len + (ptrdiff_t)(h + g->ph) * Wp + g->pw,
                        sizeof(float) * (size_t)W);
     }
+}
+
+__attribute__((target(DC_TARGET)))
+static void DC_NAME(input)(const minidl_direct_geom* g, const float* dy, const float* wc,
+                           float* dx, ptrdiff_t n0, ptrdiff_t n1, float* scratch)
+{
+#if DC_CB >= 6
+    if (g->cb == 6) {   /* C = 6, 12, 18, ...: no channel of the block is padding */
+        DC_NAME(input_blocks)(g, dy, wc, dx, n0, n1, scratch, 6);
+        return;
+    }
+#endif
+    DC_NAME(input_blocks)(g, dy, wc, dx, n0, n1, scratch, DC_CB);
 }
 
 __attribute__((target(DC_TARGET)))
