@@ -17,21 +17,16 @@ import numpy as np
 
 from minidl import _kernels as K
 from minidl.bench.ops import conv_arrays
-from minidl.bench.shapes import ConvShape
+from minidl.bench.shapes import CONV_SHAPES, ConvShape
 from minidl.bench.suite import import_torch
 from minidl.bench.threads import thread_count
 from minidl.bench.timing import time_interleaved
 
-SHAPES = (
-    ConvShape("LeNet-digits", "conv1", 64, 1, 8, 8, 6, 3, 1, 1),
-    ConvShape("LeNet-digits", "conv2", 64, 6, 4, 4, 16, 3, 1, 1),
+# the suite's stride-1 layers, then LeNet()'s and a few that bound F.conv2d's choices
+SHAPES = tuple(s for s in CONV_SHAPES if s.stride == 1) + (
     ConvShape("LeNet default", "conv1", 64, 1, 8, 8, 32, 3, 1, 1),
     ConvShape("LeNet default", "conv2", 64, 32, 4, 4, 64, 3, 1, 1),
     ConvShape("LeNet default", "conv2", 360, 32, 4, 4, 64, 3, 1, 1),
-    ConvShape("CIFAR-like", "conv1", 64, 3, 32, 32, 32, 3, 1, 1),
-    ConvShape("CIFAR-like", "conv2", 64, 32, 16, 16, 64, 3, 1, 1),
-    ConvShape("MNIST-like", "conv1", 64, 1, 28, 28, 6, 5),
-    ConvShape("MNIST-like", "conv2", 64, 6, 12, 12, 16, 5),
     ConvShape("other", "conv", 64, 16, 8, 8, 16, 3, 1, 1),
     ConvShape("other", "conv", 64, 3, 16, 16, 64, 3, 1, 1),
     ConvShape("other", "conv", 64, 16, 16, 16, 16, 5, 1, 2),

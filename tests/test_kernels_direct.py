@@ -271,13 +271,16 @@ def test_conv2d_takes_the_direct_path_for_the_mnist_layer(monkeypatch, direct_ca
     # LeNet-size 4x4 planes: half of each forward block is padding, the input gradient
     # wastes 3/4 of its lanes, and the weight gradient is < DIRECT_MIN_WORK
     (F32, dict(N=64, C=6, Fo=16, H=4, W=4, k=3), dict(padding=1), (0, 0, 0)),
+    # the same 4x4 layer at N=360: enough work and no wasted weight-gradient lanes, but
+    # planes of 16 outputs (< DIRECT_MIN_OUTPUTS)
+    (F32, dict(N=360, C=6, Fo=16, H=4, W=4, k=3), dict(padding=1), (0, 0, 0)),
     # MNIST layer at N=8: forward and weight gradient, but the input gradient is
     # < DIRECT_MIN_WORK["input"]
     (F32, dict(MNIST_LAYER, N=8), {}, (1, 0, 1)),
     # LeNet-digits conv1 in training: the weight gradient is < DIRECT_MIN_WORK["weight"],
     # so the forward stays on im2col and keeps its cols for it
     (F32, dict(N=64, C=1, Fo=6, H=8, W=8, k=3), dict(padding=1), (0, 0, 0)),
-], ids=["float64", "stride2", "lenet-size", "small-batch", "saved-cols"])
+], ids=["float64", "stride2", "lenet-size", "small-planes", "small-batch", "saved-cols"])
 def test_conv2d_passes_for_other_layers(direct_calls, dtype, layer, kw, expected):
     x, w, b = _layer(dtype, **layer)
     y, gx, gw, gb, _ = _run_conv(x, w, b, **kw)

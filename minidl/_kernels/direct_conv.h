@@ -58,7 +58,7 @@ enum { MINIDL_DIRECT_NONE = 0, MINIDL_DIRECT_AVX2 = 1, MINIDL_DIRECT_AVX512 = 2 
 
 /* Register blocks (accumulators: the product of each pair): forward filters x output
  * vectors (DC_FB x DC_VB), input grad channels x position vectors (DC_CB x DC_IVB),
- * weight grad filters x taps (DC_WF x DC_WT).  minidl_direct_init repeats them. */
+ * weight grad filters x taps (DC_WF x DC_WT).  The body undefines them at its end. */
 #define DC_SUFFIX avx512
 #define DC_TARGET "avx512f,avx2,fma"
 #define DC_VW 16
@@ -69,15 +69,6 @@ enum { MINIDL_DIRECT_NONE = 0, MINIDL_DIRECT_AVX2 = 1, MINIDL_DIRECT_AVX512 = 2 
 #define DC_WF 4
 #define DC_WT 5
 #include "direct_conv_impl.h"
-#undef DC_SUFFIX
-#undef DC_TARGET
-#undef DC_VW
-#undef DC_FB
-#undef DC_VB
-#undef DC_CB
-#undef DC_IVB
-#undef DC_WF
-#undef DC_WT
 
 #define DC_SUFFIX avx2
 #define DC_TARGET "avx2,fma"
@@ -89,15 +80,6 @@ enum { MINIDL_DIRECT_NONE = 0, MINIDL_DIRECT_AVX2 = 1, MINIDL_DIRECT_AVX512 = 2 
 #define DC_WF 2
 #define DC_WT 5
 #include "direct_conv_impl.h"
-#undef DC_SUFFIX
-#undef DC_TARGET
-#undef DC_VW
-#undef DC_FB
-#undef DC_VB
-#undef DC_CB
-#undef DC_IVB
-#undef DC_WF
-#undef DC_WT
 
 static int minidl_direct_level(void)
 {
@@ -136,11 +118,14 @@ static void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, i
     g->Ho = g->Hp - kh + 1; g->Wo = g->Wp - kw + 1;
     g->taps = kh * kw;
     g->level = level;
-    if (level == MINIDL_DIRECT_AVX512) {
-        g->vw = 16; fb = 8; vb = 2; cb = 8; ivb = 3; wf = 4; wt = 5;
-    } else {
-        g->vw = 8; fb = 4; vb = 2; cb = 4; ivb = 3; wf = 2; wt = 5;
-    }
+#if MINIDL_DIRECT_COMPILED
+    if (level == MINIDL_DIRECT_AVX512)
+        minidl_direct_blocks_avx512(&g->vw, &fb, &vb, &cb, &ivb, &wf, &wt);
+    else
+        minidl_direct_blocks_avx2(&g->vw, &fb, &vb, &cb, &ivb, &wf, &wt);
+#else
+    g->vw = fb = vb = cb = ivb = wf = wt = 1;   /* never called: level is 0 here */
+#endif
     g->fpad = (int)minidl_direct_round_up(F, fb > wf ? fb : wf);
     /* AVX-512 also has a 6-channel block: LeNet's 6-channel layers would pad 8 */
     g->cb = (cb == 8 && C % 8 != 0 && C % 6 == 0) ? 6 : cb;

@@ -293,6 +293,21 @@ static void DC_NAME(weight)(const minidl_direct_geom* g, const float* x, const f
     }
 }
 
+/* This level's vector width and register blocks, for minidl_direct_init. */
+static void DC_NAME(blocks)(int* vw, int* fb, int* vb, int* cb, int* ivb, int* wf, int* wt)
+{
+    *vw = DC_VW; *fb = DC_FB; *vb = DC_VB; *cb = DC_CB; *ivb = DC_IVB; *wf = DC_WF; *wt = DC_WT;
+}
+
 #undef DC_NAME
 #undef DC_CAT
 #undef DC_CAT2
+#undef DC_SUFFIX
+#undef DC_TARGET
+#undef DC_VW
+#undef DC_FB
+#undef DC_VB
+#undef DC_CB
+#undef DC_IVB
+#undef DC_WF
+#undef DC_WT

@@ -58,28 +58,36 @@ WINOGRAD_MIN_WORK = {"forward": 2**18, "input": 2**18, "weight": 2**18}
 # CPUs with AVX2 + FMA or AVX-512).  They issue no im2col, but waste lanes: on output
 # positions rounded up to whole register blocks, on the zero positions of each dY row
 # (input gradient) and on F (C for the input gradient) rounded up to the register block;
-# K.direct_efficiency gives the useful share.  Measured (benchmarks/bench_conv_paths.py
-# and a sweep of the same kind, 1 thread, float32, AVX-512, medians of interleaved
-# repeats, us; "cols": with the forward's saved im2col; r = C*F/(C+F)):
-#   N   C->F   plane k  r    forward                 input                weight
-#   64  1->6   8x8   3  .9   35 (cols) -> 23         46 -> 77             29 (cols) -> 47
-#   64  6->16  4x4   3  4.4  74 -> 63 (eff .5)       79 -> 95             43 (cols) -> 89
-#   360 1->6   8x8   3  .9   170 -> 103              242 -> 417           324 (cols) -> 225
-#   64  1->32  8x8   3  1.0  51 -> 45                44 -> 216            141 (cols) -> 116
-#   64  1->6   28x28 5  .9   443 -> 224              617 -> 1157          896 (cols) -> 463
-#   64  6->16  12x12 5  4.4  339 -> 207              560 -> 348           481 (cols) -> 388
-#   64  3->32  32x32 3  2.8  2133 -> 1575            2248 -> 3346         4597 -> 3399
-#   64  3->64  16x16 3  2.9  565 -> 628              791 -> 1523          1487 -> 1509
-#   64  16->16 8x8   3  8    wino 430 -> 290         wino 425 -> 337      wino 463 -> 507
-#   64  32->64 16x16 3  21   wino 4378 -> 4583       wino 4839 -> 4683    wino 5453 -> 7181
-#   64  64->64 8x8   3  32   wino 1657 -> 2458       wino 1709 -> 3050    wino 2721 -> 4704
-#   64  16->16 16x16 5  8    4583 -> 1601            4866 -> 1984         5799 -> 2534
-# So each pass takes the direct kernel at efficiency >= DIRECT_MIN_EFFICIENCY and
-# N*Ho*Wo*C*F*kh*kw >= DIRECT_MIN_WORK multiply-adds; Winograd keeps the passes it pays
-# for, except the input gradient below r = 24 (direct wins there at 16->16 and 32->64,
-# Winograd at 64->64).  When the weight gradient runs on im2col anyway, the forward keeps
-# im2col and its cols (the LeNet-digits rows: the pair is cheaper that way).
+# K.direct_efficiency gives the useful share.  Measured (benchmarks/bench_conv_paths.py,
+# 1 thread, float32, AVX-512, medians of 7 interleaved repeats, ms; "cols": the im2col
+# weight gradient with the forward's saved cols, whose forward then costs "+keep";
+# r = C*F/(C+F); a busy machine: ratios hold better than times):
+#   N   C->F   plane k  r    forward               input               weight
+#   64  1->6   8x8   3  .9   .022 (+keep .028)     .029                .022 (cols)
+#                            direct .019           direct .060         direct .028
+#   64  6->16  4x4   3  4.4  .059, direct .059     .083, direct .071   .037 (cols), direct .094
+#   64  1->32  8x8   3  1.0  .057 (+keep .062)     .053                .161 (cols)
+#                            direct .063           direct .296         direct .084
+#   64  1->6   28x28 5  .9   .422, direct .178     .566, direct .905   1.49 (cols), direct .571
+#   64  6->16  12x12 5  4.4  .649, direct .335     1.00, direct .487   1.00 (cols), direct .829
+#   64  3->32  32x32 3  2.8  1.98, direct 1.51     2.31, direct 3.45   4.53 (cols), direct 2.25
+#   64  3->64  16x16 3  2.9  .900, direct .829     .875, direct 1.64   1.77 (cols), direct 1.33
+#   64  16->16 8x8   3  8    wino .690, dir .407   wino .422, dir .337 wino .525, dir .488
+#   64  16->16 16x16 5  8    5.02, direct 1.79     5.61, direct 2.16   5.25 (cols), direct 2.44
+#   64  32->64 16x16 3  21   wino 4.27, dir 4.97   wino 4.82, dir 4.85 wino 6.34, dir 7.14
+#   64  32->64 4x4   3  21   wino .280, dir .704   wino .358, dir .809 wino .438, dir 1.09
+# So each pass takes the direct kernel at efficiency >= DIRECT_MIN_EFFICIENCY, planes of
+# >= DIRECT_MIN_OUTPUTS outputs and >= DIRECT_MIN_WORK multiply-adds
+# (N*Ho*Wo*C*F*kh*kw); Winograd keeps the passes it pays for, except the input gradient
+# below r = 24 (direct is as fast or faster at 16->16 and 32->64; Winograd wins at
+# 64->64 8x8, r = 32: 1.6 vs 2.8 ms in the sweep).  When the weight gradient runs on
+# im2col anyway, the forward keeps im2col and its cols (LeNet-digits conv1 in training:
+# the pair is as fast that way, and under no_grad the direct forward runs).
 DIRECT_MIN_EFFICIENCY = {"forward": 0.75, "input": 0.45, "weight": 0.75}
+# Planes of fewer outputs: the per-sample copies cost more than the multiply-adds (4x4
+# planes: the direct weight gradient took 2.5x the im2col one with saved cols, although
+# none of its lanes is wasted).
+DIRECT_MIN_OUTPUTS = 32
 DIRECT_MIN_WORK = {"forward": 0, "input": 2**21, "weight": 2**20}
 DIRECT_BEFORE_WINOGRAD_RATIO = {"forward": 0.0, "input": 24.0, "weight": 0.0}
 
@@ -196,13 +204,15 @@ def _winograd_passes(xshape, wshape, ho, wo, stride, padding, dilation, groups):
 
 def _direct_passes(x, wshape, ho, wo, stride, padding, dilation, groups):
     """The passes the direct kernels take (see the constants above): float32, stride 1,
-    dilation 1, groups 1, a CPU they were built for, and per pass enough work and a
-    useful share of the issued multiply-adds."""
+    dilation 1, groups 1, a CPU they were built for, planes of >= DIRECT_MIN_OUTPUTS
+    outputs, and per pass enough work and a useful share of the issued multiply-adds."""
     if (x.dtype != np.float32 or stride != (1, 1) or dilation != (1, 1) or groups != 1
             or not K.direct_level() or ho < 1 or wo < 1):
         return ()
     n, c = x.shape[:2]
     f, _, kh, kw = wshape
+    if ho * wo < DIRECT_MIN_OUTPUTS:
+        return ()
     work = n * ho * wo * c * f * kh * kw
     useful = K.direct_efficiency(x.shape, wshape, padding)
     return tuple(p for p in PASSES
