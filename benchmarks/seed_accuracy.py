@@ -1,8 +1,10 @@
-"""Test accuracy of ``minidl train``'s defaults over several seeds, with the Winograd
-convolution as shipped and with it switched off (every conv pass on im2col + GEMM).
+"""Test accuracy of ``minidl train``'s defaults over several seeds, with the convolution
+kernels as shipped (Winograd and direct where F.conv2d picks them) and with both switched
+off (every conv pass on im2col + GEMM).
 
-Winograd rounds differently from im2col (float32), so single runs differ; this shows
-whether the distribution of the final accuracy moved.  Each run is a fresh process.
+Winograd and the direct kernels round differently from im2col (float32), so single runs
+differ; this shows whether the distribution of the final accuracy moved.  Each run is a
+fresh process.
 
     python benchmarks/seed_accuracy.py [--seeds 10]        # ~1 minute per 10 runs
 """
@@ -18,8 +20,9 @@ import numpy as np
 RUN = r'''
 import sys
 import minidl.nn._ops_conv as conv
-if sys.argv[2] == "im2col":  # no layer is big enough for Winograd any more
+if sys.argv[2] == "im2col":  # no layer is big enough for Winograd or the direct kernels
     conv.WINOGRAD_MIN_WORK = {k: float("inf") for k in conv.WINOGRAD_MIN_WORK}
+    conv.DIRECT_MIN_WORK = {k: float("inf") for k in conv.DIRECT_MIN_WORK}
 from minidl.cli import main
 sys.exit(main(["train", "--seed", sys.argv[1], "--metrics-json", sys.argv[3],
                "--save", sys.argv[4]]))
@@ -42,7 +45,7 @@ def main():
     parser.add_argument("--seeds", type=int, default=10)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        for mode in ("winograd", "im2col"):
+        for mode in ("shipped", "im2col"):
             accs = accuracies(mode, args.seeds, folder)
             print(f"{mode:9s}", " ".join(f"{a:.4f}" for a in accs),
                   f"mean {np.mean(accs):.4f} min {np.min(accs):.4f}")
