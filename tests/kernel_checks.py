@@ -36,6 +36,20 @@ def kernels():
     return _kernels
 
 
+def conv_arrays(cfg, kernel, dtype):
+    """Random x (N, C, H, W), weight (F, C, kh, kw), bias (F,) or None (cfg["bias"]) and
+    dY (N, F, Ho, Wo) of ``dtype`` for a stride-1, undilated layer with cfg's sizes,
+    padding and seed."""
+    rng = np.random.default_rng(cfg["seed"])
+    out = tuple(s + 2 * p - k + 1
+                for s, p, k in zip((cfg["H"], cfg["W"]), cfg["padding"], kernel))
+    x = rng.standard_normal((cfg["N"], cfg["C"], cfg["H"], cfg["W"])).astype(dtype)
+    w = rng.standard_normal((cfg["F"], cfg["C"]) + tuple(kernel)).astype(dtype)
+    b = rng.standard_normal(cfg["F"]).astype(dtype) if cfg["bias"] else None
+    dy = rng.standard_normal((cfg["N"], cfg["F"]) + out).astype(dtype)
+    return x, w, b, dy
+
+
 def f64(a):
     return None if a is None else a.astype(np.float64)
 

@@ -49,7 +49,7 @@ import minidl
 from minidl import reference as R
 from minidl.nn import functional as F
 
-from kernel_checks import THREADS, absf64, assert_close, examples, f64, kernels
+from kernel_checks import THREADS, absf64, assert_close, conv_arrays, examples, f64, kernels
 
 if kernel_checks._kernels is not None and kernel_checks._kernels.direct_level() == 0:
     pytest.skip("the direct convolution kernels are unavailable on this CPU/compiler "
@@ -77,18 +77,8 @@ def direct_configs(draw):
                 seed=draw(st.integers(0, 2**32 - 1)))
 
 
-def output_size(cfg):
-    return tuple(s + 2 * p - k + 1
-                 for s, p, k in zip((cfg["H"], cfg["W"]), cfg["padding"], cfg["kernel"]))
-
-
 def arrays(cfg):
-    rng = np.random.default_rng(cfg["seed"])
-    x = rng.standard_normal((cfg["N"], cfg["C"], cfg["H"], cfg["W"])).astype(F32)
-    w = rng.standard_normal((cfg["F"], cfg["C"]) + cfg["kernel"]).astype(F32)
-    b = rng.standard_normal(cfg["F"]).astype(F32) if cfg["bias"] else None
-    dy = rng.standard_normal((cfg["N"], cfg["F"]) + output_size(cfg)).astype(F32)
-    return x, w, b, dy
+    return conv_arrays(cfg, cfg["kernel"], F32)
 
 
 @settings(max_examples=examples(200), deadline=None)

@@ -29,7 +29,7 @@ import minidl
 from minidl import reference as R
 from minidl.nn import functional as F
 
-from kernel_checks import THREADS, absf64, assert_close, examples, f64, kernels
+from kernel_checks import THREADS, absf64, assert_close, conv_arrays, examples, f64, kernels
 
 
 @st.composite
@@ -44,14 +44,7 @@ def winograd_configs(draw):
 
 
 def arrays(cfg):
-    rng = np.random.default_rng(cfg["seed"])
-    dtype = cfg["dtype"]
-    x = rng.standard_normal((cfg["N"], cfg["C"], cfg["H"], cfg["W"])).astype(dtype)
-    w = rng.standard_normal((cfg["F"], cfg["C"], 3, 3)).astype(dtype)
-    b = rng.standard_normal(cfg["F"]).astype(dtype) if cfg["bias"] else None
-    ho, wo = (s + 2 * p - 2 for s, p in zip((cfg["H"], cfg["W"]), cfg["padding"]))
-    dy = rng.standard_normal((cfg["N"], cfg["F"], ho, wo)).astype(dtype)
-    return x, w, b, dy
+    return conv_arrays(cfg, (3, 3), cfg["dtype"])
 
 
 @settings(max_examples=examples(200), deadline=None)
