@@ -4,7 +4,7 @@
   against the naive reference (minidl.reference, on float64 copies) on hypothesis-drawn
   configs: N 1-3, C 1-10 and F 1-18 (so usually not multiples of the register blocks,
   8 / 4 channels or filters), H and W 1-13 independently, kh and kw 1-6 independently,
-  padding 0..k-1 per axis with the plane drawn so that Ho, Wo >= 1 (1x1 outputs, planes
+  padding 0..k+1 per axis with the plane drawn so that Ho, Wo >= 1 (1x1 outputs, planes
   smaller than the kernel), bias or None, 1 or 2 threads;
 - 1, 2 and 3 threads give bit-identical results at shapes big enough to be split (and
   those results are right: checked against the float64 im2col kernels, since the naive
@@ -67,7 +67,8 @@ F32 = np.float32
 @st.composite
 def direct_configs(draw):
     kernel = (draw(st.integers(1, 6)), draw(st.integers(1, 6)))
-    padding = tuple(draw(st.integers(0, k - 1)) for k in kernel)
+    # padding up to k + 1: outputs whose window lies wholly in the padding are the bias
+    padding = tuple(draw(st.integers(0, k + 1)) for k in kernel)
     # Ho = H + 2p - k + 1 >= 1: H >= k - 2p (draw the plane in range, filter nothing)
     size = [draw(st.integers(max(1, k - 2 * p), 13)) for k, p in zip(kernel, padding)]
     return dict(N=draw(st.integers(1, 3)), C=draw(st.integers(1, 10)),

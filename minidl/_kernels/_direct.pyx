@@ -8,7 +8,7 @@ are register-blocked multiply-adds on explicit SIMD vectors (AVX-512 or AVX2 + F
 chosen at run time; ``level()`` is 0 where neither is available, and the ops layer then
 stays on im2col + GEMM):
   forward          y[n]  (F, Ho, Wo)  from x[n] (C, H, W)
-  backward input   dx[n] (C, H, W)    from dY[n], the same engine read the other way
+  backward input   dx[n] (C, H, W)    from dY[n]: each tap's sum over F added at its shift
   backward weight  dW (F, C, kh, kw) = Σ_n dY[n] ⋆ x[n], and db = Σ dY
 
 Threads: the forward and input gradient split the batch into one run of samples per
@@ -33,7 +33,6 @@ cdef extern from "direct_conv.h" nogil:
     ctypedef struct minidl_direct_geom:
         int N, C, H, W, F, kh, kw, ph, pw, Wp, Ho, Wo, fpad, cpad, taps
         Py_ssize_t qlen, wq_len, iq_len
-    int MINIDL_DIRECT_COMPILED
     int minidl_direct_level()
     void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, int H, int W,
                             int F, int kh, int kw, int ph, int pw)
