@@ -484,7 +484,7 @@ cdef void _output_untransform(const Plan* p, const floating* dy, floating* dM,
     of gathered 2x2 dY tiles; db[f] (if not NULL) += the tiles' dY sum, in a fixed
     order."""
     cdef floating e00, e01, e10, e11
-    cdef double acc
+    cdef double acc[2]
     cdef Py_ssize_t k, HoWo = <Py_ssize_t>p.Ho * p.Wo
     cdef int f, Wo = p.Wo
     cdef const floating* dyf
@@ -492,7 +492,10 @@ cdef void _output_untransform(const Plan* p, const floating* dy, floating* dM,
     cdef floating* e
     cdef const TileInfo* ti
     for f in range(p.F):
-        acc = 0
+        # two independent sums (even and odd tiles): one chain of double adds would
+        # wait on each add
+        acc[0] = 0
+        acc[1] = 0
         dyf = dy + f * HoWo
         for k in range(m):
             ti = &info[k]
@@ -501,14 +504,14 @@ cdef void _output_untransform(const Plan* p, const floating* dy, floating* dM,
             e01 = src[1] if ti.right else 0
             e10 = src[Wo] if ti.down else 0
             e11 = src[Wo + 1] if (ti.right and ti.down) else 0
-            acc += (<double>e00 + e01) + (<double>e10 + e11)
+            acc[k & 1] += (<double>e00 + e01) + (<double>e10 + e11)
             e = E + 4 * k
             e[0] = e00
             e[1] = e01
             e[2] = e10
             e[3] = e11
         if db != NULL:
-            db[f] += acc
+            db[f] += acc[0] + acc[1]
         if floating is float:
             wg_output_adjoint_f(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
         else:
