@@ -7,6 +7,7 @@ are proportional to); tol = 1e-5 in float32 and 1e-12 in float64.  ``normwise=Tr
 takes the largest magnitude of the whole result instead of each element's own, for
 algorithms whose rounding is spread over neighbouring outputs (Winograd's transforms).
 """
+import functools
 import os
 
 import numpy as np
@@ -73,3 +74,32 @@ def assert_close(got, want, magnitude, dtype, what, normwise=False):
             f"{what} ({np.dtype(dtype)}): {bad.sum()} of {got.size} entries out of "
             f"tolerance; max abs error {np.nanmax(error):.3g}; worst at {k}: got {got[k]!r}, "
             f"want {want[k]!r}, bound {bound[k]:.3g}")
+
+
+def count_kernel_calls(monkeypatch, kernel_of_pass):
+    """Wrap the functions of minidl._kernels named in ``kernel_of_pass`` ({pass: name};
+    the ops call them as K.<name>) with counters for this test; returns {pass: calls}."""
+    K = kernels()
+    calls = dict.fromkeys(kernel_of_pass, 0)
+    for which, name in kernel_of_pass.items():
+        kernel = getattr(K, name)
+
+        @functools.wraps(kernel)   # keeps __module__: K.planned_threads still finds it
+        def counted(*args, _kernel=kernel, _which=which):
+            calls[_which] += 1
+            return _kernel(*args)
+        monkeypatch.setattr(K, name, counted)
+    return calls
+
+
+def run_conv(x, w, b, **kw):
+    """F.conv2d with autograd and a random upstream gradient: (y, gx, gw, gb, g)."""
+    import minidl
+    from minidl.nn import functional as F
+    xt = minidl.tensor(x, requires_grad=True)
+    wt = minidl.tensor(w, requires_grad=True)
+    bt = minidl.tensor(b, requires_grad=True)
+    y = F.conv2d(xt, wt, bt, **kw)
+    g = np.random.default_rng(5).standard_normal(y.shape).astype(x.dtype)
+    y.backward(g)
+    return y.data, xt.grad, wt.grad, bt.grad, g

@@ -34,7 +34,6 @@ forward, 1.6e-7 for dx, 1.8e-7 for dW (~5 unit roundoffs, 2^-24 = 6e-8), 3e-8 fo
 (summed in double); so 1e-5 leaves a 30x margin and needs no normwise scale.  Where the
 magnitude is 0 (a tap that only ever reads padding) the result must be exactly 0.
 """
-import functools
 import os
 import subprocess
 import sys
@@ -49,7 +48,10 @@ import minidl
 from minidl import reference as R
 from minidl.nn import functional as F
 
-from kernel_checks import THREADS, absf64, assert_close, conv_arrays, examples, f64, kernels
+from kernel_checks import (
+    THREADS, absf64, assert_close, conv_arrays, count_kernel_calls, examples, f64, kernels,
+    run_conv,
+)
 
 if kernel_checks._kernels is not None and kernel_checks._kernels.direct_level() == 0:
     pytest.skip("the direct convolution kernels are unavailable on this CPU/compiler "
@@ -188,19 +190,8 @@ _KERNEL_OF_PASS = {"forward": "direct_conv2d_forward", "input": "direct_conv2d_b
 
 @pytest.fixture
 def direct_calls(monkeypatch):
-    """How many times each direct kernel ran: the kernels on minidl._kernels (which
-    _ops_conv calls as K.direct_...) wrapped with counters for this test."""
-    K = kernels()
-    calls = {which: 0 for which in _KERNEL_OF_PASS}
-    for which, name in _KERNEL_OF_PASS.items():
-        kernel = getattr(K, name)
-
-        @functools.wraps(kernel)   # keeps __module__: K.planned_threads still finds it
-        def counted(*args, _kernel=kernel, _which=which):
-            calls[_which] += 1
-            return _kernel(*args)
-        monkeypatch.setattr(K, name, counted)
-    return calls
+    """How many times each direct kernel ran in this test."""
+    return count_kernel_calls(monkeypatch, _KERNEL_OF_PASS)
 
 
 def _ops():
@@ -217,28 +208,17 @@ def _layer(dtype, N, C, Fo, H, W, k, seed=0):
     return x, w, b
 
 
-def _run_conv(x, w, b, **kw):
-    """F.conv2d with autograd and a random upstream gradient: (y, gx, gw, gb, g)."""
-    xt = minidl.tensor(x, requires_grad=True)
-    wt = minidl.tensor(w, requires_grad=True)
-    bt = minidl.tensor(b, requires_grad=True)
-    y = F.conv2d(xt, wt, bt, **kw)
-    g = np.random.default_rng(5).standard_normal(y.shape).astype(x.dtype)
-    y.backward(g)
-    return y.data, xt.grad, wt.grad, bt.grad, g
-
-
 MNIST_LAYER = dict(N=64, C=6, Fo=16, H=12, W=12, k=5)
 
 
 def test_conv2d_takes_the_direct_path_for_the_mnist_layer(monkeypatch, direct_calls):
     ops = _ops()
     x, w, b = _layer(F32, **MNIST_LAYER)
-    got = _run_conv(x, w, b)
+    got = run_conv(x, w, b)
     assert direct_calls == {"forward": 1, "input": 1, "weight": 1}, direct_calls
     # the same computation with the direct path turned off (im2col + GEMM)
     monkeypatch.setattr(ops, "DIRECT_MIN_EFFICIENCY", dict.fromkeys(ops.PASSES, 2.0))
-    want = _run_conv(x, w, b)
+    want = run_conv(x, w, b)
     assert direct_calls == {"forward": 1, "input": 1, "weight": 1}, \
         f"DIRECT_MIN_EFFICIENCY = 2 still called the direct kernels: {direct_calls}"
     assert np.array_equal(got[4], want[4])  # the same upstream gradient
@@ -274,7 +254,7 @@ def test_conv2d_takes_the_direct_path_for_the_mnist_layer(monkeypatch, direct_ca
 ], ids=["float64", "stride2", "lenet-size", "small-planes", "small-batch", "saved-cols"])
 def test_conv2d_passes_for_other_layers(direct_calls, dtype, layer, kw, expected):
     x, w, b = _layer(dtype, **layer)
-    y, gx, gw, gb, _ = _run_conv(x, w, b, **kw)
+    y, gx, gw, gb, _ = run_conv(x, w, b, **kw)
     assert tuple(direct_calls.values()) == expected, direct_calls
     assert y.dtype == dtype and gx.shape == x.shape and gw.shape == w.shape
 

@@ -18,7 +18,6 @@ sums over absolute values: |got - want| <= tol * (|want| + max magnitude), tol 1
 float64 and 1e-5 in float32, where the worst seen over 1500 random shapes (C, F up to
 40) was 3e-7, i.e. ~5 unit roundoffs (2^-24 = 6e-8).
 """
-import functools
 
 import numpy as np
 import pytest
@@ -29,7 +28,10 @@ import minidl
 from minidl import reference as R
 from minidl.nn import functional as F
 
-from kernel_checks import THREADS, absf64, assert_close, conv_arrays, examples, f64, kernels
+from kernel_checks import (
+    THREADS, absf64, assert_close, conv_arrays, count_kernel_calls, examples, f64, kernels,
+    run_conv,
+)
 
 
 @st.composite
@@ -149,29 +151,12 @@ _KERNEL_OF_PASS = {"forward": "winograd3x3_forward", "input": "winograd3x3_backw
 
 @pytest.fixture(autouse=True)
 def _count_winograd_calls(monkeypatch):
-    K = kernels()
-    for which, name in _KERNEL_OF_PASS.items():
-        kernel = getattr(K, name)
-
-        @functools.wraps(kernel)   # keeps __module__: K.planned_threads still finds it
-        def counted(*args, _kernel=kernel, _which=which):
-            _CALLS[_which] += 1
-            return _kernel(*args)
-        monkeypatch.setattr(K, name, counted)
+    global _CALLS
+    _CALLS = count_kernel_calls(monkeypatch, _KERNEL_OF_PASS)
 
 
 def _calls():
     return dict(_CALLS)
-
-
-def _run_conv(x, w, b, **kw):
-    xt = minidl.Tensor(x, requires_grad=True)
-    wt = minidl.Tensor(w, requires_grad=True)
-    bt = minidl.Tensor(b, requires_grad=True)
-    y = F.conv2d(xt, wt, bt, **kw)
-    g = np.random.default_rng(5).standard_normal(y.shape).astype(x.dtype)
-    y.backward(g)
-    return y.data, xt.grad, wt.grad, bt.grad, g
 
 
 def test_conv2d_takes_the_winograd_path_for_a_big_eligible_layer():
@@ -184,7 +169,7 @@ def test_conv2d_takes_the_winograd_path_for_a_big_eligible_layer():
     b = rng.standard_normal(64).astype(np.float32)
     assert ops._winograd_pays("forward", x.shape, w.shape, 8, 8), "not big enough for the rule"
     before = _calls()
-    y, gx, gw, gb, g = _run_conv(x, w, b, padding=1)
+    y, gx, gw, gb, g = run_conv(x, w, b, padding=1)
     after = _calls()
     assert {k: after[k] - before[k] for k in after} == {"forward": 1, "input": 1, "weight": 1}
     K = kernels()
@@ -216,7 +201,7 @@ def test_conv2d_keeps_im2col_for_ineligible_layers(monkeypatch, kw, wshape):
     w = rng.standard_normal(wshape)
     b = rng.standard_normal(wshape[0])
     before = _calls()
-    y, gx, gw, gb, g = _run_conv(x, w, b, **kw)
+    y, gx, gw, gb, g = run_conv(x, w, b, **kw)
     assert _calls() == before
     want_y = R.conv2d_forward(x, w, b, kw.get("stride", 1), kw["padding"], kw.get("dilation", 1),
                               kw.get("groups", 1))
@@ -226,7 +211,7 @@ def test_conv2d_keeps_im2col_for_ineligible_layers(monkeypatch, kw, wshape):
 def test_conv2d_small_layers_stay_on_im2col():
     before = _calls()
     rng = np.random.default_rng(0)
-    _run_conv(rng.standard_normal((8, 1, 8, 8)).astype(np.float32),
+    run_conv(rng.standard_normal((8, 1, 8, 8)).astype(np.float32),
               rng.standard_normal((6, 1, 3, 3)).astype(np.float32),
               rng.standard_normal(6).astype(np.float32), padding=1)
     assert _calls() == before
@@ -261,7 +246,7 @@ def test_weight_gradient_keeps_saved_cols_when_the_forward_stays_on_im2col(monke
     w = rng.standard_normal((4, 2, 3, 3))
     b = rng.standard_normal(4)
     before = _calls()
-    y, gx, gw, gb, g = _run_conv(x, w, b, padding=1)
+    y, gx, gw, gb, g = run_conv(x, w, b, padding=1)
     after = _calls()
     assert {k: after[k] - before[k] for k in after} == {"forward": 0, "input": 1, "weight": 0}
     want_dx, want_dw, want_db = R.conv2d_backward(x, w, g, 1, 1)
