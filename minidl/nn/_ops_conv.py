@@ -188,6 +188,8 @@ def _plan(x, wshape, ho, wo, stride, padding, dilation, groups, weight_grad):
 
 
 def _channel_ratio(xshape, wshape):
+    """r = C*F/(C+F): Winograd saves GEMM work ~ C*F per output and pays transforms
+    ~ C + F, so r is what its rules compare."""
     c, f = xshape[1], wshape[0]
     return c * f / (c + f) if c + f else 0.0
 
@@ -225,7 +227,7 @@ def _winograd_pays(which, xshape, wshape, ho, wo):
     f = wshape[0]
     if ho < 1 or wo < 1 or c < 1 or f < 1:
         return False
-    return (c * f / (c + f) >= WINOGRAD_MIN_CHANNEL_RATIO[which]
+    return (_channel_ratio(xshape, wshape) >= WINOGRAD_MIN_CHANNEL_RATIO[which]
             and n * ho * wo * c * f >= WINOGRAD_MIN_WORK[which])
 
 
