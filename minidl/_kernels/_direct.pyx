@@ -185,10 +185,12 @@ def conv2d_backward_weight(const float[:, :, :, ::1] x, const float[:, :, :, ::1
     """(grad_weight (F, C, kh, kw), grad_bias (F,) or None) from x and grad_out."""
     wshape = tuple(weight_shape)
     cdef minidl_direct_geom g = _geometry(_shape(x), wshape, padding)
-    dw = np.zeros(wshape, dtype=np.float32)
-    db = np.zeros(g.F, dtype=np.float32) if need_bias_grad else None
     if g.N == 0 or g.Ho * g.Wo == 0:
-        return dw, db
+        return (np.zeros(wshape, dtype=np.float32),
+                np.zeros(g.F, dtype=np.float32) if need_bias_grad else None)
+    # chunk 0 writes dw and sum_bias_partials db: both are overwritten whole
+    dw = np.empty(wshape, dtype=np.float32)
+    db = np.empty(g.F, dtype=np.float32) if need_bias_grad else None
     cdef Py_ssize_t weight_size = <Py_ssize_t>g.F * g.C * g.taps
     # the number of partial sums depends on the problem only, never on the threads
     cdef Py_ssize_t nchunks = partial_chunks(_work(&g), weight_size, g.N)
