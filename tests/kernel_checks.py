@@ -59,6 +59,12 @@ def absf64(a):
     return None if a is None else np.abs(a.astype(np.float64))
 
 
+def reference(fn, arrays, *args):
+    """``fn`` (a minidl.reference function) on float64 copies of ``arrays`` and on their
+    absolute values, with the further ``args``: (want, magnitude), each as fn returns."""
+    return fn(*(f64(a) for a in arrays), *args), fn(*(absf64(a) for a in arrays), *args)
+
+
 def assert_close(got, want, magnitude, dtype, what, normwise=False):
     """got (kernel output, dtype) against want (float64 reference); see the top."""
     assert got.dtype == dtype, f"{what}: dtype {got.dtype}, expected {np.dtype(dtype)}"

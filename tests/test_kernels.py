@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from minidl import reference as R
 
-from kernel_checks import THREADS, absf64, assert_close, examples, f64, kernels
+from kernel_checks import THREADS, absf64, assert_close, examples, f64, kernels, reference
 
 DTYPES = st.sampled_from([np.float32, np.float64])
 
@@ -105,8 +105,7 @@ def test_conv2d_forward(cfg):
     _, x, w, b = conv_inputs(cfg)
     s, p, d = geometry(cfg)
     got = K.conv2d_forward(x, w, b, s, p, d, cfg["groups"], THREADS)
-    want = R.conv2d_forward(f64(x), f64(w), f64(b), s, p, d, cfg["groups"])
-    magnitude = R.conv2d_forward(absf64(x), absf64(w), absf64(b), s, p, d, cfg["groups"])
+    want, magnitude = reference(R.conv2d_forward, (x, w, b), s, p, d, cfg["groups"])
     assert_close(got, want, magnitude, cfg["dtype"], "conv2d_forward")
 
 
@@ -125,8 +124,8 @@ def test_conv2d_backward_input_and_weight(cfg):
     dx = K.conv2d_backward_input(dy, w, tuple(x.shape), s, p, d, G, THREADS)
     dw, db = K.conv2d_backward_weight(x, dy, tuple(w.shape), s, p, d, G, cfg["bias"], THREADS)
 
-    want_dx, want_dw, want_db = R.conv2d_backward(f64(x), f64(w), f64(dy), s, p, d, G)
-    mag_dx, mag_dw, mag_db = R.conv2d_backward(absf64(x), absf64(w), absf64(dy), s, p, d, G)
+    (want_dx, want_dw, want_db), (mag_dx, mag_dw, mag_db) = reference(
+        R.conv2d_backward, (x, w, dy), s, p, d, G)
     assert_close(dx, want_dx, mag_dx, cfg["dtype"], "conv2d_backward_input")
     assert_close(dw, want_dw, mag_dw, cfg["dtype"], "conv2d_backward_weight dW")
     if cfg["bias"]:

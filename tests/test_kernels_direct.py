@@ -50,7 +50,7 @@ from minidl.nn import functional as F
 
 from kernel_checks import (
     THREADS, absf64, assert_close, conv_arrays, count_kernel_calls, examples, f64, kernels,
-    run_conv,
+    reference, run_conv,
 )
 
 if kernel_checks._kernels is not None and kernel_checks._kernels.direct_level() == 0:
@@ -91,8 +91,7 @@ def test_direct_forward_against_reference(cfg):
     x, w, b, _ = arrays(cfg)
     p = cfg["padding"]
     got = K.direct_conv2d_forward(x, w, b, p, cfg["threads"])
-    want = R.conv2d_forward(f64(x), f64(w), f64(b), 1, p)
-    magnitude = R.conv2d_forward(absf64(x), absf64(w), absf64(b), 1, p)
+    want, magnitude = reference(R.conv2d_forward, (x, w, b), 1, p)
     assert_close(got, want, magnitude, F32, f"direct_conv2d_forward {cfg}")
     useful = K.direct_efficiency(x.shape, w.shape, p)
     assert set(useful) == {"forward", "input", "weight"}, useful
@@ -108,8 +107,8 @@ def test_direct_backward_against_reference(cfg):
     p, nt = cfg["padding"], cfg["threads"]
     dx = K.direct_conv2d_backward_input(dy, w, x.shape, p, nt)
     dw, db = K.direct_conv2d_backward_weight(x, dy, w.shape, p, cfg["bias"], nt)
-    want_dx, want_dw, want_db = R.conv2d_backward(f64(x), f64(w), f64(dy), 1, p)
-    mag_dx, mag_dw, mag_db = R.conv2d_backward(absf64(x), absf64(w), absf64(dy), 1, p)
+    (want_dx, want_dw, want_db), (mag_dx, mag_dw, mag_db) = reference(
+        R.conv2d_backward, (x, w, dy), 1, p)
     assert_close(dx, want_dx, mag_dx, F32, f"direct_conv2d_backward_input {cfg}")
     assert_close(dw, want_dw, mag_dw, F32, f"direct_conv2d_backward_weight dW {cfg}")
     if cfg["bias"]:

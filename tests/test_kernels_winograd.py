@@ -29,8 +29,8 @@ from minidl import reference as R
 from minidl.nn import functional as F
 
 from kernel_checks import (
-    THREADS, absf64, assert_close, conv_arrays, count_kernel_calls, examples, f64, kernels,
-    run_conv,
+    THREADS, assert_close, conv_arrays, count_kernel_calls, examples, f64, kernels,
+    reference, run_conv,
 )
 
 
@@ -56,8 +56,7 @@ def test_winograd_forward_against_reference(cfg):
     x, w, b, _ = arrays(cfg)
     p = cfg["padding"]
     got = K.winograd3x3_forward(x, w, b, p, THREADS)
-    want = R.conv2d_forward(f64(x), f64(w), f64(b), 1, p)
-    magnitude = R.conv2d_forward(absf64(x), absf64(w), absf64(b), 1, p)
+    want, magnitude = reference(R.conv2d_forward, (x, w, b), 1, p)
     assert_close(got, want, magnitude, cfg["dtype"], "winograd3x3_forward",
                  normwise=True)
 
@@ -70,8 +69,8 @@ def test_winograd_backward_against_reference(cfg):
     p = cfg["padding"]
     dx = K.winograd3x3_backward_input(dy, w, tuple(x.shape), p, THREADS)
     dw, db = K.winograd3x3_backward_weight(x, dy, p, cfg["bias"], THREADS)
-    want_dx, want_dw, want_db = R.conv2d_backward(f64(x), f64(w), f64(dy), 1, p)
-    mag_dx, mag_dw, mag_db = R.conv2d_backward(absf64(x), absf64(w), absf64(dy), 1, p)
+    (want_dx, want_dw, want_db), (mag_dx, mag_dw, mag_db) = reference(
+        R.conv2d_backward, (x, w, dy), 1, p)
     assert_close(dx, want_dx, mag_dx, cfg["dtype"], "winograd3x3_backward_input", normwise=True)
     assert_close(dw, want_dw, mag_dw, cfg["dtype"], "winograd3x3_backward_weight dW",
                  normwise=True)
