@@ -169,6 +169,12 @@ def _plan(x, wshape, ho, wo, stride, padding, dilation, groups, weight_grad):
     the constants above)."""
     winograd = _winograd_passes(x.shape, wshape, ho, wo, stride, padding, dilation, groups)
     direct = _direct_passes(x, wshape, ho, wo, stride, padding, dilation, groups)
+    # an im2col forward keeps its cols when they are small; the weight gradient then
+    # reads them (faster than its own im2col, or Winograd's, at those sizes)
+    cols_fit = weight_grad and (x.shape[1] * wshape[2] * wshape[3] * x.shape[0] * ho * wo
+                                * x.itemsize <= MAX_SAVED_COLS_BYTES)
+    if not winograd and not direct:   # most small layers: every pass on im2col
+        return _IM2COL_PLANS[cols_fit]
     ratio = _channel_ratio(x.shape, wshape)
     plan = {}
     for p in PASSES:
@@ -176,15 +182,17 @@ def _plan(x, wshape, ho, wo, stride, padding, dilation, groups, weight_grad):
             plan[p] = "direct"
         else:
             plan[p] = "winograd" if p in winograd else "im2col"
-    # an im2col forward keeps its cols when they are small; the weight gradient then
-    # reads them (faster than its own im2col, or Winograd's, at those sizes)
-    plan["keep_cols"] = (
-        weight_grad and plan["forward"] != "winograd" and plan["weight"] != "direct"
-        and x.shape[1] * wshape[2] * wshape[3] * x.shape[0] * ho * wo * x.itemsize
-        <= MAX_SAVED_COLS_BYTES)
+    plan["keep_cols"] = (cols_fit and plan["forward"] != "winograd"
+                         and plan["weight"] != "direct")
     if plan["keep_cols"]:
         plan["forward"] = plan["weight"] = "im2col"
     return plan
+
+
+# _plan's answer when neither Winograd nor the direct kernels apply (read-only), indexed
+# by whether the cols are kept
+_IM2COL_PLANS = tuple(dict(forward="im2col", input="im2col", weight="im2col", keep_cols=keep)
+                      for keep in (False, True))
 
 
 def _channel_ratio(xshape, wshape):
