@@ -55,108 +55,30 @@ from minidl._kernels._helpers cimport (
 )
 
 cnp.import_array()
+wg_select_level()
 
-# The per-tile arithmetic of the three data transforms, vectorised across the m tiles
-# of a block: the gathered patches d (m, 16), 2x2 outputs o (m, 4) and 2x2 dY tiles
-# e (m, 4) are tile-major (a tile's rows are short contiguous copies), the transformed
-# arrays V, M, dM are (16 rows, m) with a row stride.  In C so that ``restrict`` and
-# ``ivdep`` tell the compiler that no two rows overlap: then the loops over k vectorise
-# (checked with gcc -fopt-info-vec).  Moving the gather from (16, m) to (m, 16) took the
-# forward at N=64 64->32 18x18 p0 from 7.9 to 4.5 ms (1 thread).
-cdef extern from *:
-    """
-    /* Scalars only (no local arrays) and ivdep (the 16 rows of one output array never
-       overlap; gcc cannot prove it for an unknown row stride): the loops over k then
-       vectorise. */
-    #if defined(_MSC_VER) && !defined(restrict)
-    #define restrict __restrict
-    #endif
-    #define WG_L(p, s, i) (p)[(i) * (s) + k]   /* row i of (rows, m), row stride s */
-    #define WG_T(p, n, i) (p)[k * (n) + (i)]   /* entry i of tile k of (m, n) */
-    #define MINIDL_WINOGRAD_ARITH(T, S)                                                   \\
-    /* v (16 rows, stride vs) = Bᵀ d B, d (m, 16): tile k's 4x4 patch, row-major */     \\
-    static void wg_input_arith_##S(const T* restrict d, T* restrict v,                  \\
-                                   Py_ssize_t vs, Py_ssize_t m) {                        \\
-        _Pragma("GCC ivdep")                                                              \\
-        for (Py_ssize_t k = 0; k < m; k++) {                                             \\
-            /* Bᵀ d, column s: e0..e3 */                                                  \\
-            T e00 = WG_T(d, 16, 0) - WG_T(d, 16, 8), e01 = WG_T(d, 16, 1) - WG_T(d, 16, 9); \\
-            T e02 = WG_T(d, 16, 2) - WG_T(d, 16, 10), e03 = WG_T(d, 16, 3) - WG_T(d, 16, 11); \\
-            T e10 = WG_T(d, 16, 4) + WG_T(d, 16, 8), e11 = WG_T(d, 16, 5) + WG_T(d, 16, 9); \\
-            T e12 = WG_T(d, 16, 6) + WG_T(d, 16, 10), e13 = WG_T(d, 16, 7) + WG_T(d, 16, 11); \\
-            T e20 = WG_T(d, 16, 8) - WG_T(d, 16, 4), e21 = WG_T(d, 16, 9) - WG_T(d, 16, 5); \\
-            T e22 = WG_T(d, 16, 10) - WG_T(d, 16, 6), e23 = WG_T(d, 16, 11) - WG_T(d, 16, 7); \\
-            T e30 = WG_T(d, 16, 4) - WG_T(d, 16, 12), e31 = WG_T(d, 16, 5) - WG_T(d, 16, 13); \\
-            T e32 = WG_T(d, 16, 6) - WG_T(d, 16, 14), e33 = WG_T(d, 16, 7) - WG_T(d, 16, 15); \\
-            /* (Bᵀ d) B */                                                                \\
-            WG_L(v, vs, 0) = e00 - e02;  WG_L(v, vs, 1) = e01 + e02;                      \\
-            WG_L(v, vs, 2) = e02 - e01;  WG_L(v, vs, 3) = e01 - e03;                      \\
-            WG_L(v, vs, 4) = e10 - e12;  WG_L(v, vs, 5) = e11 + e12;                      \\
-            WG_L(v, vs, 6) = e12 - e11;  WG_L(v, vs, 7) = e11 - e13;                      \\
-            WG_L(v, vs, 8) = e20 - e22;  WG_L(v, vs, 9) = e21 + e22;                      \\
-            WG_L(v, vs, 10) = e22 - e21; WG_L(v, vs, 11) = e21 - e23;                     \\
-            WG_L(v, vs, 12) = e30 - e32; WG_L(v, vs, 13) = e31 + e32;                     \\
-            WG_L(v, vs, 14) = e32 - e31; WG_L(v, vs, 15) = e31 - e33;                     \\
-        }                                                                                 \\
-    }                                                                                     \\
-    /* o (m, 4): tile k's y00 y01 y10 y11 = Aᵀ M A + b, M (16 rows, stride ms) */     \\
-    static void wg_output_arith_##S(const T* restrict M, Py_ssize_t ms, T b,             \\
-                                    T* restrict o, Py_ssize_t m) {                       \\
-        _Pragma("GCC ivdep")                                                              \\
-        for (Py_ssize_t k = 0; k < m; k++) {                                             \\
-            /* Aᵀ M: rows u0, u1 */                                                       \\
-            T u00 = WG_L(M, ms, 0) + WG_L(M, ms, 4) + WG_L(M, ms, 8);                     \\
-            T u01 = WG_L(M, ms, 1) + WG_L(M, ms, 5) + WG_L(M, ms, 9);                     \\
-            T u02 = WG_L(M, ms, 2) + WG_L(M, ms, 6) + WG_L(M, ms, 10);                    \\
-            T u03 = WG_L(M, ms, 3) + WG_L(M, ms, 7) + WG_L(M, ms, 11);                    \\
-            T u10 = WG_L(M, ms, 4) - WG_L(M, ms, 8) - WG_L(M, ms, 12);                    \\
-            T u11 = WG_L(M, ms, 5) - WG_L(M, ms, 9) - WG_L(M, ms, 13);                    \\
-            T u12 = WG_L(M, ms, 6) - WG_L(M, ms, 10) - WG_L(M, ms, 14);                   \\
-            T u13 = WG_L(M, ms, 7) - WG_L(M, ms, 11) - WG_L(M, ms, 15);                   \\
-            /* (Aᵀ M) A + b */                                                            \\
-            WG_T(o, 4, 0) = u00 + u01 + u02 + b;                                         \\
-            WG_T(o, 4, 1) = u01 - u02 - u03 + b;                                         \\
-            WG_T(o, 4, 2) = u10 + u11 + u12 + b;                                         \\
-            WG_T(o, 4, 3) = u11 - u12 - u13 + b;                                         \\
-        }                                                                                 \\
-    }                                                                                     \\
-    /* dM (16 rows, stride ms) = A dY Aᵀ, e (m, 4): tile k's dY e00 e01 e10 e11 */      \\
-    static void wg_output_adjoint_##S(const T* restrict e,                               \\
-                                      T* restrict dM, Py_ssize_t ms, Py_ssize_t m) {     \\
-        _Pragma("GCC ivdep")                                                              \\
-        for (Py_ssize_t k = 0; k < m; k++) {                                             \\
-            T e00 = WG_T(e, 4, 0), e01 = WG_T(e, 4, 1);                                 \\
-            T e10 = WG_T(e, 4, 2), e11 = WG_T(e, 4, 3);                                 \\
-            /* A dY: rows (a_i, b_i) */                                                   \\
-            T a0 = e00, b0 = e01, a1 = e00 + e10, b1 = e01 + e11;                         \\
-            T a2 = e00 - e10, b2 = e01 - e11, a3 = -e10, b3 = -e11;                       \\
-            /* (A dY) Aᵀ */                                                               \\
-            WG_L(dM, ms, 0) = a0;  WG_L(dM, ms, 1) = a0 + b0;                             \\
-            WG_L(dM, ms, 2) = a0 - b0;  WG_L(dM, ms, 3) = -b0;                            \\
-            WG_L(dM, ms, 4) = a1;  WG_L(dM, ms, 5) = a1 + b1;                             \\
-            WG_L(dM, ms, 6) = a1 - b1;  WG_L(dM, ms, 7) = -b1;                            \\
-            WG_L(dM, ms, 8) = a2;  WG_L(dM, ms, 9) = a2 + b2;                             \\
-            WG_L(dM, ms, 10) = a2 - b2; WG_L(dM, ms, 11) = -b2;                           \\
-            WG_L(dM, ms, 12) = a3; WG_L(dM, ms, 13) = a3 + b3;                            \\
-            WG_L(dM, ms, 14) = a3 - b3; WG_L(dM, ms, 15) = -b3;                           \\
-        }                                                                                 \\
-    }
-    MINIDL_WINOGRAD_ARITH(float, f)
-    MINIDL_WINOGRAD_ARITH(double, d)
-    """
-    void wg_input_arith_f(const float* d, float* v, Py_ssize_t vs, Py_ssize_t m) noexcept nogil
-    void wg_input_arith_d(const double* d, double* v, Py_ssize_t vs, Py_ssize_t m) noexcept nogil
-    void wg_output_arith_f(const float* M, Py_ssize_t ms, float b, float* o,
-                           Py_ssize_t m) noexcept nogil
-    void wg_output_arith_d(const double* M, Py_ssize_t ms, double b, double* o,
-                           Py_ssize_t m) noexcept nogil
-    void wg_output_adjoint_f(const float* e, float* dM, Py_ssize_t ms, Py_ssize_t m) noexcept nogil
-    void wg_output_adjoint_d(const double* e, double* dM, Py_ssize_t ms,
-                             Py_ssize_t m) noexcept nogil
+# The per-tile arithmetic of the data transforms, vectorised across a block's tiles, is
+# in C (winograd_arith.h) so that ``restrict`` and ``ivdep`` let the compiler vectorise
+# it.  Gathering the patches tile-major, (m, ds), took the forward at N=64 64->32 18x18
+# p0 from 7.9 to 4.5 ms (1 thread, F(2x2, 3x3)).
+cdef extern from "winograd_arith.h" nogil:
+    int wg_select_level()
+    void wg2_input_arith_f(const float* d, float* v, Py_ssize_t vs, Py_ssize_t m)
+    void wg2_input_arith_d(const double* d, double* v, Py_ssize_t vs, Py_ssize_t m)
+    void wg2_output_arith_f(const float* M, Py_ssize_t ms, float b, float* o, Py_ssize_t m)
+    void wg2_output_arith_d(const double* M, Py_ssize_t ms, double b, double* o, Py_ssize_t m)
+    void wg2_output_adjoint_f(const float* e, float* dM, Py_ssize_t ms, Py_ssize_t m)
+    void wg2_output_adjoint_d(const double* e, double* dM, Py_ssize_t ms, Py_ssize_t m)
+    void wg4_input_arith_f(const float* d, float* v, Py_ssize_t vs, Py_ssize_t m)
+    void wg4_input_arith_d(const double* d, double* v, Py_ssize_t vs, Py_ssize_t m)
+    void wg4_output_arith_f(const float* M, Py_ssize_t ms, float b, float* o, Py_ssize_t m)
+    void wg4_output_arith_d(const double* M, Py_ssize_t ms, double b, double* o, Py_ssize_t m)
+    void wg4_output_adjoint_f(const float* e, float* dM, Py_ssize_t ms, Py_ssize_t m)
+    void wg4_output_adjoint_d(const double* e, double* dM, Py_ssize_t ms, Py_ssize_t m)
 
 cdef enum:
     # Elements of one block's V + M (per thread): 2^17 float32 = 512 KiB stays in L2
-    # with U; measured best among 2^15..2^18.
+    # with U; measured best among 2^15..2^18 (F(2x2, 3x3)).
     BLOCK_BUDGET = 1 << 17
     MIN_BLOCK_TILES = 16
     # the weight gradient's GEMMs sum over the tiles (k = tb): longer blocks amortise
@@ -166,33 +88,52 @@ cdef enum:
     MAX_BLOCK_TILES = 256
     XI_PAD = 16
     # Up to this many elements per thread, a block's input planes are first copied into
-    # zero-padded planes, so that every tile reads four plain rows (no masked edge
-    # gather): LeNet's 4x4 planes with padding 1 have no tile inside the plane at all.
+    # zero-padded planes, so that every tile reads plain rows (no masked edge gather):
+    # LeNet's 4x4 planes with padding 1 have no tile inside the plane at all.
     PAD_BUDGET = 1 << 15
+    MAX_PATCH = 36          # a*a for the largest tiling, F(4x4, 3x3)
+
+
+def tile_size(int Ho, int Wo):
+    """The output tile side r (2: F(2x2, 3x3), 4: F(4x4, 3x3)) the kernels use for an
+    output plane (Ho, Wo) when not told: the one with fewer GEMM multiplications per plane,
+    ceil(Ho/r) * ceil(Wo/r) * (r + 2)^2; F(2x2, 3x3) on a tie (its rounding error is the
+    smaller)."""
+    cdef long two = <long>((Ho + 1) // 2) * ((Wo + 1) // 2) * 16
+    cdef long four = <long>((Ho + 3) // 4) * ((Wo + 3) // 4) * 36
+    return 4 if four < two else 2
 
 
 cdef struct Plan:
     int N, C, H, W, F, Ho, Wo, ph, pw
+    int r, a, a2            # output tile side, input patch side r + 2, positions a*a
+    int dr, ds              # a gathered patch's row pitch and size (winograd_arith.h)
     int tH, tW              # tiles per column / row of one output plane
     Py_ssize_t P, T         # tiles per sample, all tiles
     Py_ssize_t tb, nblocks  # tiles per block, blocks
     Py_ssize_t vs, ms       # ξ strides of a block's V (C, tb) and M (F, tb)
-    Py_ssize_t buf_len      # per thread: V, M, scratch (16, tb), padded planes (floating)
-    int Hp, Wp              # a zero-padded plane covering every tile's 4x4 patch
+    Py_ssize_t buf_len      # per thread: V, M, scratch (ds, tb), padded planes (floating)
+    int Hp, Wp              # a zero-padded plane covering every tile's a x a patch
     Py_ssize_t pad_len      # padded planes one block needs (0: gather from x, masked)
 
 
-cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int pw,
+cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int pw, int r,
                 Py_ssize_t budget, Py_ssize_t max_tiles=MAX_BLOCK_TILES) noexcept:
-    """Tiles and blocks of a problem (input (N, C, H, W) -> output (N, F, Ho, Wo))."""
+    """Tiles and blocks of a problem (input (N, C, H, W) -> output (N, F, Ho, Wo)) with
+    r x r output tiles."""
     cdef Plan p
     p.N = N; p.C = C; p.H = H; p.W = W; p.F = F; p.Ho = Ho; p.Wo = Wo
     p.ph = ph; p.pw = pw
-    p.tH = (Ho + 1) // 2
-    p.tW = (Wo + 1) // 2
+    p.r = r
+    p.a = r + 2
+    p.a2 = p.a * p.a
+    p.dr = 4 if r == 2 else 8
+    p.ds = p.dr * p.dr
+    p.tH = (Ho + r - 1) // r
+    p.tW = (Wo + r - 1) // r
     p.P = <Py_ssize_t>p.tH * p.tW
     p.T = <Py_ssize_t>N * p.P
-    cdef Py_ssize_t tb = budget // (16 * (<Py_ssize_t>C + F))
+    cdef Py_ssize_t tb = budget // (p.a2 * (<Py_ssize_t>C + F))
     tb -= tb % 8
     if tb < MIN_BLOCK_TILES:
         tb = MIN_BLOCK_TILES
@@ -206,10 +147,10 @@ cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int p
     p.tb = tb if tb > 0 else 1
     p.vs = <Py_ssize_t>C * p.tb + XI_PAD
     p.ms = <Py_ssize_t>F * p.tb + XI_PAD
-    p.buf_len = 16 * (p.vs + p.ms) + 16 * p.tb
+    p.buf_len = p.a2 * (p.vs + p.ms) + p.ds * p.tb
     # A block's tiles span at most ns samples; their planes, padded, in PAD_BUDGET?
-    p.Hp = 2 * p.tH + 2
-    p.Wp = 2 * p.tW + 2
+    p.Hp = r * p.tH + 2
+    p.Wp = r * p.tW + 2
     cdef Py_ssize_t ns = (p.tb + p.P - 1) // p.P + 1 if p.P > 0 else 1
     if ns > N:
         ns = N
@@ -223,62 +164,76 @@ cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int p
 cdef inline double _cost(const Plan* p) noexcept nogil:
     """Work in choose_threads' unit (element moves): the transforms' moves plus the
     GEMMs' multiply-adds, which BLAS does ~16 per move's time."""
-    return <double>p.T * 16 * ((<double>p.C + p.F) + <double>p.C * p.F / 16)
+    return <double>p.T * p.a2 * ((<double>p.C + p.F) + <double>p.C * p.F / 16)
 
 
+# --------------------------------------------------------------- the weight transform
 
+# G (a x 3) of each tiling, row-major (see winograd_arith.h for F(4x4, 3x3)'s)
+cdef double G2[12]
+cdef double G4[18]
+G2[:] = [1, 0, 0,  0.5, 0.5, 0.5,  0.5, -0.5, 0.5,  0, 0, 1]
+G4[:] = [0.25, 0, 0,  -1.0 / 6, -1.0 / 6, -1.0 / 6,  -1.0 / 6, 1.0 / 6, -1.0 / 6,
+         1.0 / 24, 1.0 / 12, 1.0 / 6,  1.0 / 24, -1.0 / 12, 1.0 / 6,  0, 0, 1]
 
-# --------------------------------------------------------------- the three transforms
 
 cdef inline Py_ssize_t _u_stride(int F, int C) noexcept nogil:
-    """ξ stride of U and dU (16, F, C): padded, since F*C is often a multiple of 1024 and
-    16 rows a multiple of 4 KiB apart fall in one L1 set (measured: the transform of a
+    """ξ stride of U and dU (a2, F, C): padded, since F*C is often a multiple of 1024 and
+    rows a multiple of 4 KiB apart fall in one L1 set (measured: the transform of a
     64x32 weight took 110 us unpadded, 4 us padded)."""
     return <Py_ssize_t>F * C + XI_PAD
 
 
-cdef void _weight_transform(const floating* w, floating* U, int F, int C) noexcept nogil:
-    """U[ξ, f, c] = (G w[f, c] Gᵀ)[ξ], w (F, C, 3, 3) -> U (16, F, C), ξ stride
-    _u_stride."""
+cdef void _weight_transform(const floating* w, floating* U, int F, int C,
+                            int a) noexcept nogil:
+    """U[ξ, f, c] = (G w[f, c] Gᵀ)[ξ], w (F, C, 3, 3) -> U (a*a, F, C), ξ stride
+    _u_stride, G (a, 3) of the tiling."""
     cdef Py_ssize_t FC = _u_stride(F, C), fc
+    cdef const double* G = &G2[0] if a == 4 else &G4[0]
     cdef const floating* g
-    cdef floating a[12]
-    cdef int r, s
+    cdef floating t[18]             # G g (a x 3)
+    cdef floating acc
+    cdef int i, j, s
     for fc in range(<Py_ssize_t>F * C):
         g = w + 9 * fc
-        for s in range(3):          # G g (4x3)
-            a[s] = g[s]
-            a[3 + s] = (g[s] + g[3 + s] + g[6 + s]) * <floating>0.5
-            a[6 + s] = (g[s] - g[3 + s] + g[6 + s]) * <floating>0.5
-            a[9 + s] = g[6 + s]
-        for r in range(4):          # (G g) Gᵀ (4x4)
-            U[(4 * r + 0) * FC + fc] = a[3 * r]
-            U[(4 * r + 1) * FC + fc] = (a[3 * r] + a[3 * r + 1] + a[3 * r + 2]) * <floating>0.5
-            U[(4 * r + 2) * FC + fc] = (a[3 * r] - a[3 * r + 1] + a[3 * r + 2]) * <floating>0.5
-            U[(4 * r + 3) * FC + fc] = a[3 * r + 2]
+        for i in range(a):
+            for s in range(3):
+                t[3 * i + s] = (<floating>G[3 * i] * g[s] + <floating>G[3 * i + 1] * g[3 + s]
+                                + <floating>G[3 * i + 2] * g[6 + s])
+        for i in range(a):          # (G g) Gᵀ
+            for j in range(a):
+                acc = (t[3 * i] * <floating>G[3 * j] + t[3 * i + 1] * <floating>G[3 * j + 1]
+                       + t[3 * i + 2] * <floating>G[3 * j + 2])
+                U[(a * i + j) * FC + fc] = acc
 
 
-cdef void _weight_untransform(const floating* dU, floating* dw, int F, int C) noexcept nogil:
-    """dw[f, c] = Gᵀ dU[:, f, c] G (the adjoint of _weight_transform), dU (16, F, C),
+cdef void _weight_untransform(const floating* dU, floating* dw, int F, int C,
+                              int a) noexcept nogil:
+    """dw[f, c] = Gᵀ dU[:, f, c] G (the adjoint of _weight_transform), dU (a*a, F, C),
     ξ stride _u_stride."""
     cdef Py_ssize_t FC = _u_stride(F, C), fc
-    cdef floating u[16]
-    cdef floating a[12]
+    cdef const double* G = &G2[0] if a == 4 else &G4[0]
+    cdef floating t[18]             # dU G (a x 3)
+    cdef floating acc
     cdef floating* g
-    cdef int r, s
+    cdef int i, j, r, s
     for fc in range(<Py_ssize_t>F * C):
-        for r in range(16):
-            u[r] = dU[r * FC + fc]
-        for s in range(4):          # Gᵀ dU (3x4)
-            a[s] = u[s] + (u[4 + s] + u[8 + s]) * <floating>0.5
-            a[4 + s] = (u[4 + s] - u[8 + s]) * <floating>0.5
-            a[8 + s] = (u[4 + s] + u[8 + s]) * <floating>0.5 + u[12 + s]
+        for i in range(a):
+            for s in range(3):
+                acc = 0
+                for j in range(a):
+                    acc = acc + dU[(a * i + j) * FC + fc] * <floating>G[3 * j + s]
+                t[3 * i + s] = acc
         g = dw + 9 * fc
-        for r in range(3):          # (Gᵀ dU) G (3x3)
-            g[3 * r] = a[4 * r] + (a[4 * r + 1] + a[4 * r + 2]) * <floating>0.5
-            g[3 * r + 1] = (a[4 * r + 1] - a[4 * r + 2]) * <floating>0.5
-            g[3 * r + 2] = (a[4 * r + 1] + a[4 * r + 2]) * <floating>0.5 + a[4 * r + 3]
+        for r in range(3):          # Gᵀ (dU G)
+            for s in range(3):
+                acc = 0
+                for i in range(a):
+                    acc = acc + <floating>G[3 * i + r] * t[3 * i + s]
+                g[3 * r + s] = acc
 
+
+# ------------------------------------------------------------- tiles and their patches
 
 cdef struct TileWalk:
     Py_ssize_t n     # sample
@@ -287,19 +242,19 @@ cdef struct TileWalk:
 
 cdef inline void _walk_start(const Plan* p, Py_ssize_t t, TileWalk* w) noexcept nogil:
     """Position ``w`` on global tile t (t = n*P + th*tW + tw)."""
-    cdef Py_ssize_t r = t % p.P
+    cdef Py_ssize_t q = t % p.P
     w.n = t // p.P
-    w.oh = 2 * <int>(r // p.tW)
-    w.ow = 2 * <int>(r % p.tW)
+    w.oh = p.r * <int>(q // p.tW)
+    w.ow = p.r * <int>(q % p.tW)
 
 
 cdef inline void _walk_next(const Plan* p, TileWalk* w) noexcept nogil:
     """The next tile in global order (no division)."""
-    w.ow += 2
-    if w.ow >= 2 * p.tW:
+    w.ow += p.r
+    if w.ow >= p.r * p.tW:
         w.ow = 0
-        w.oh += 2
-        if w.oh >= 2 * p.tH:
+        w.oh += p.r
+        if w.oh >= p.r * p.tH:
             w.oh = 0
             w.n += 1
 
@@ -308,10 +263,10 @@ cdef struct TileInfo:
     Py_ssize_t off          # x offset of the patch's top-left, n*C*H*W + ih0*W + iw0 ...
     bint inside             # ... when the whole patch lies in the plane; otherwise
     Py_ssize_t base         # n*C*H*W, and entry i of the patch reads plane[idx[i]]
-    int idx[16]             # (clamped into the plane: always a valid address) and is
-    unsigned int mask       # kept if bit i of mask is set, else zero (padding)
+    int idx[MAX_PATCH]      # (clamped into the plane: always a valid address) and is
+    unsigned long long mask # kept if bit i of mask is set, else zero (padding)
     Py_ssize_t yoff         # output offset of the tile's top-left, n*F*Ho*Wo + oh*Wo + ow
-    bint right, down        # the tile's right column / bottom row lie in the output
+    int nr, nc              # rows and columns of the tile inside the output plane
     Py_ssize_t poff         # offset of the patch in the block's padded planes
     int h0, h1              # entry j: the input rows [h0, h1) that the block's tiles of
                             # its j-th sample read (padded-plane method)
@@ -319,11 +274,11 @@ cdef struct TileInfo:
 
 cdef void _tile_table(const Plan* p, Py_ssize_t t0, Py_ssize_t m,
                       TileInfo* info) noexcept nogil:
-    """Where tiles t0..t0+m-1 read their 4x4 input patches and write their 2x2 outputs
-    (the same for every channel)."""
+    """Where tiles t0..t0+m-1 read their a x a input patches and write their r x r
+    outputs (the same for every channel)."""
     cdef Py_ssize_t k, cplane = <Py_ssize_t>p.C * p.H * p.W
     cdef Py_ssize_t fplanes = <Py_ssize_t>p.F * p.Ho * p.Wo
-    cdef int ih0, iw0, ih, iw, r, s, H = p.H, W = p.W
+    cdef int ih0, iw0, ih, iw, i, s, H = p.H, W = p.W, a = p.a
     cdef Py_ssize_t n0 = t0 // p.P if p.P > 0 else 0, j, HpWp = <Py_ssize_t>p.Hp * p.Wp
     cdef TileWalk tw
     cdef TileInfo* ti
@@ -333,45 +288,71 @@ cdef void _tile_table(const Plan* p, Py_ssize_t t0, Py_ssize_t m,
         j = tw.n - n0
         ti.poff = j * HpWp + <Py_ssize_t>tw.oh * p.Wp + tw.ow
         ih0 = tw.oh - p.ph
-        ih = ih0 + 4 if ih0 + 4 < H else H
+        ih = ih0 + a if ih0 + a < H else H
         if k == 0 or j != info[k - 1].poff // HpWp:   # first tile of its sample
             info[j].h0 = ih0 if ih0 > 0 else 0
         info[j].h1 = ih                             # tiles come in row order
         ti.yoff = tw.n * fplanes + <Py_ssize_t>tw.oh * p.Wo + tw.ow
-        ti.right = tw.ow + 1 < p.Wo
-        ti.down = tw.oh + 1 < p.Ho
-        ih0 = tw.oh - p.ph
+        ti.nr = p.r if tw.oh + p.r <= p.Ho else p.Ho - tw.oh
+        ti.nc = p.r if tw.ow + p.r <= p.Wo else p.Wo - tw.ow
         iw0 = tw.ow - p.pw
         ti.base = tw.n * cplane
         ti.off = ti.base + <Py_ssize_t>ih0 * W + iw0
-        ti.inside = ih0 >= 0 and ih0 + 4 <= H and iw0 >= 0 and iw0 + 4 <= W
+        ti.inside = ih0 >= 0 and ih0 + a <= H and iw0 >= 0 and iw0 + a <= W
         ti.mask = 0
         if not ti.inside:
-            for r in range(4):
-                for s in range(4):
-                    ih = ih0 + r
+            for i in range(a):
+                for s in range(a):
+                    ih = ih0 + i
                     iw = iw0 + s
                     if ih >= 0 and ih < H and iw >= 0 and iw < W:
-                        ti.mask |= 1u << (4 * r + s)
+                        ti.mask |= 1ULL << (a * i + s)
                     ih = 0 if ih < 0 else (H - 1 if ih >= H else ih)
                     iw = 0 if iw < 0 else (W - 1 if iw >= W else iw)
-                    ti.idx[4 * r + s] = ih * W + iw
+                    ti.idx[a * i + s] = ih * W + iw
         _walk_next(p, &tw)
+
+
+cdef inline void _copy_rows(floating* dst, Py_ssize_t dst_stride, const floating* src,
+                            Py_ssize_t src_stride, int rows, int n) noexcept nogil:
+    """rows rows of n (4 or 6: copies of a constant size, inlined) from src to dst."""
+    cdef int i
+    if n == 4:
+        for i in range(rows):
+            memcpy(dst + i * dst_stride, src + i * src_stride, 4 * sizeof(floating))
+    elif n == 6:
+        for i in range(rows):
+            memcpy(dst + i * dst_stride, src + i * src_stride, 6 * sizeof(floating))
+    else:
+        for i in range(rows):
+            memcpy(dst + i * dst_stride, src + i * src_stride, 2 * sizeof(floating))
+
+
+cdef inline void _input_arith(const Plan* p, const floating* D, floating* V,
+                              Py_ssize_t m) noexcept nogil:
+    if floating is float:
+        if p.r == 2:
+            wg2_input_arith_f(D, V, p.vs, m)
+        else:
+            wg4_input_arith_f(D, V, p.vs, m)
+    else:
+        if p.r == 2:
+            wg2_input_arith_d(D, V, p.vs, m)
+        else:
+            wg4_input_arith_d(D, V, p.vs, m)
 
 
 cdef void _input_transform_padded(const Plan* p, const floating* x, Py_ssize_t t0,
                                   Py_ssize_t m, floating* V, floating* D,
                                   const TileInfo* info, floating* pad) noexcept nogil:
     """_input_transform through zero-padded copies of the block's planes, ``pad``
-    (p.pad_len): every patch is then four plain rows (info: _tile_table's)."""
+    (p.pad_len): every patch is then a plain rows (info: _tile_table's)."""
     cdef Py_ssize_t k, j, plane = <Py_ssize_t>p.H * p.W, HpWp = <Py_ssize_t>p.Hp * p.Wp
     cdef Py_ssize_t n0 = t0 // p.P
     cdef Py_ssize_t ns = (t0 + m - 1) // p.P - n0 + 1
     cdef int c, h, e, W = p.W, Wp = p.Wp
     cdef const floating* src
-    cdef const floating* row
     cdef floating* dst
-    cdef floating* d
     # the padding stays zero: only the planes' interiors are rewritten per channel
     memset(pad, 0, <size_t>(ns * HpWp) * sizeof(floating))
     for c in range(p.C):
@@ -385,28 +366,20 @@ cdef void _input_transform_padded(const Plan* p, const floating* x, Py_ssize_t t
                 else:
                     memcpy(dst + h * Wp, src + h * W, W * sizeof(floating))
         for k in range(m):
-            row = pad + info[k].poff
-            d = D + 16 * k
-            memcpy(d, row, 4 * sizeof(floating))
-            memcpy(d + 4, row + Wp, 4 * sizeof(floating))
-            memcpy(d + 8, row + 2 * Wp, 4 * sizeof(floating))
-            memcpy(d + 12, row + 3 * Wp, 4 * sizeof(floating))
-        if floating is float:
-            wg_input_arith_f(D, V + <Py_ssize_t>c * p.tb, p.vs, m)
-        else:
-            wg_input_arith_d(D, V + <Py_ssize_t>c * p.tb, p.vs, m)
+            _copy_rows(D + p.ds * k, p.dr, pad + info[k].poff, Wp, p.a, p.a)
+        _input_arith(p, D, V + <Py_ssize_t>c * p.tb, m)
 
 
 cdef void _input_transform(const Plan* p, const floating* x, Py_ssize_t t0, Py_ssize_t m,
                            floating* V, floating* D, TileInfo* info) noexcept nogil:
     """V[ξ, c, k] = (Bᵀ d B)[ξ] for tiles t0..t0+m-1 of x (N, C, H, W), V ξ-stride p.vs,
-    row stride p.tb.  Per channel, the tiles' 4x4 patches are gathered into the scratch
-    D (m, 16) (four short row copies per tile inside the plane, a branch-free masked
-    gather at its edges; or, for small planes, four row copies from zero-padded copies
+    row stride p.tb.  Per channel, the tiles' a x a patches are gathered into the scratch
+    D (m, ds) (a short row copies per tile inside the plane, a branch-free masked
+    gather at its edges; or, for small planes, a row copies from zero-padded copies
     of the planes), then transformed all at once."""
     cdef Py_ssize_t k, plane = <Py_ssize_t>p.H * p.W
-    cdef int c, i, W = p.W
-    cdef unsigned int mask
+    cdef int c, i, s, a = p.a
+    cdef unsigned long long mask
     cdef floating v
     cdef const floating* src
     cdef const floating* row
@@ -414,40 +387,34 @@ cdef void _input_transform(const Plan* p, const floating* x, Py_ssize_t t0, Py_s
     cdef TileInfo* ti
     _tile_table(p, t0, m, info)
     if p.pad_len > 0:
-        _input_transform_padded(p, x, t0, m, V, D, info, D + 16 * p.tb)
+        _input_transform_padded(p, x, t0, m, V, D, info, D + p.ds * p.tb)
         return
     for c in range(p.C):
         src = x + c * plane
         for k in range(m):
             ti = &info[k]
-            d = D + 16 * k
+            d = D + p.ds * k
             if ti.inside:
-                row = src + ti.off
-                memcpy(d, row, 4 * sizeof(floating))
-                memcpy(d + 4, row + W, 4 * sizeof(floating))
-                memcpy(d + 8, row + 2 * W, 4 * sizeof(floating))
-                memcpy(d + 12, row + 3 * W, 4 * sizeof(floating))
+                _copy_rows(d, p.dr, src + ti.off, p.W, a, a)
             else:
                 row = src + ti.base
                 mask = ti.mask
-                for i in range(16):
-                    v = row[ti.idx[i]]
-                    d[i] = v if (mask >> i) & 1u else 0
-        if floating is float:
-            wg_input_arith_f(D, V + <Py_ssize_t>c * p.tb, p.vs, m)
-        else:
-            wg_input_arith_d(D, V + <Py_ssize_t>c * p.tb, p.vs, m)
+                for i in range(a):
+                    for s in range(a):
+                        v = row[ti.idx[a * i + s]]
+                        d[p.dr * i + s] = v if (mask >> (a * i + s)) & 1ULL else 0
+        _input_arith(p, D, V + <Py_ssize_t>c * p.tb, m)
 
 
 cdef void _output_transform(const Plan* p, const floating* M, const floating* bias,
                             floating* y, Py_ssize_t m, floating* O,
                             const TileInfo* info) noexcept nogil:
     """y tiles of the block (info: _tile_table's) = Aᵀ M A + bias, y (N, F, Ho, Wo),
-    clipped at the edges.  Per filter, all tiles' 2x2 outputs are computed into the
-    scratch O (m, 4), then scattered."""
+    clipped at the edges.  Per filter, all tiles' r x r outputs are computed into the
+    scratch O (m, r*r), then scattered."""
     cdef floating b
     cdef Py_ssize_t k, HoWo = <Py_ssize_t>p.Ho * p.Wo
-    cdef int f, Wo = p.Wo
+    cdef int f, i, s, r = p.r, Wo = p.Wo
     cdef floating* yf
     cdef floating* dst
     cdef const floating* o
@@ -455,38 +422,39 @@ cdef void _output_transform(const Plan* p, const floating* M, const floating* bi
     for f in range(p.F):
         b = bias[f] if bias != NULL else 0
         if floating is float:
-            wg_output_arith_f(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
+            if r == 2:
+                wg2_output_arith_f(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
+            else:
+                wg4_output_arith_f(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
         else:
-            wg_output_arith_d(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
+            if r == 2:
+                wg2_output_arith_d(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
+            else:
+                wg4_output_arith_d(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
         yf = y + f * HoWo
         for k in range(m):
             ti = &info[k]
             dst = yf + ti.yoff
-            o = O + 4 * k
-            if ti.right and ti.down:
-                memcpy(dst, o, 2 * sizeof(floating))
-                memcpy(dst + Wo, o + 2, 2 * sizeof(floating))
+            o = O + r * r * k
+            if ti.nr == r and ti.nc == r:
+                _copy_rows(dst, Wo, o, r, r, r)
             else:
-                dst[0] = o[0]
-                if ti.right:
-                    dst[1] = o[1]
-                if ti.down:
-                    dst[Wo] = o[2]
-                    if ti.right:
-                        dst[Wo + 1] = o[3]
+                for i in range(ti.nr):
+                    for s in range(ti.nc):
+                        dst[i * Wo + s] = o[r * i + s]
 
 
 cdef void _output_untransform(const Plan* p, const floating* dy, floating* dM,
                               double* db, Py_ssize_t m, floating* E,
                               const TileInfo* info) noexcept nogil:
     """dM[ξ, f, k] = (A dY_tile Aᵀ)[ξ] for the block's tiles (info: _tile_table's), the
-    adjoint of _output_transform (dY outside the plane is zero), via the scratch E (m, 4)
-    of gathered 2x2 dY tiles; db[f] (if not NULL) += the tiles' dY sum, in a fixed
-    order."""
-    cdef floating e00, e01, e10, e11
+    adjoint of _output_transform (dY outside the plane is zero), via the scratch
+    E (m, r*r) of gathered r x r dY tiles; db[f] (if not NULL) += the tiles' dY sum, in a
+    fixed order."""
     cdef double acc[2]
+    cdef double tile_sum
     cdef Py_ssize_t k, HoWo = <Py_ssize_t>p.Ho * p.Wo
-    cdef int f, Wo = p.Wo
+    cdef int f, i, s, r = p.r, rr = p.r * p.r, Wo = p.Wo
     cdef const floating* dyf
     cdef const floating* src
     cdef floating* e
@@ -500,22 +468,32 @@ cdef void _output_untransform(const Plan* p, const floating* dy, floating* dM,
         for k in range(m):
             ti = &info[k]
             src = dyf + ti.yoff
-            e00 = src[0]
-            e01 = src[1] if ti.right else 0
-            e10 = src[Wo] if ti.down else 0
-            e11 = src[Wo + 1] if (ti.right and ti.down) else 0
-            acc[k & 1] += (<double>e00 + e01) + (<double>e10 + e11)
-            e = E + 4 * k
-            e[0] = e00
-            e[1] = e01
-            e[2] = e10
-            e[3] = e11
+            e = E + rr * k
+            if ti.nr == r and ti.nc == r:
+                _copy_rows(e, r, src, Wo, r, r)
+            else:
+                for i in range(rr):
+                    e[i] = 0
+                for i in range(ti.nr):
+                    for s in range(ti.nc):
+                        e[r * i + s] = src[i * Wo + s]
+            if db != NULL:
+                tile_sum = 0
+                for i in range(rr):
+                    tile_sum = tile_sum + e[i]
+                acc[k & 1] += tile_sum
         if db != NULL:
             db[f] += acc[0] + acc[1]
         if floating is float:
-            wg_output_adjoint_f(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
+            if r == 2:
+                wg2_output_adjoint_f(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
+            else:
+                wg4_output_adjoint_f(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
         else:
-            wg_output_adjoint_d(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
+            if r == 2:
+                wg2_output_adjoint_d(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
+            else:
+                wg4_output_adjoint_d(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
 
 
 # ---------------------------------------------------------------------------- forward
@@ -526,12 +504,12 @@ cdef void _forward_block(const Plan* p, const floating* x, const floating* U,
     cdef Py_ssize_t t0 = blk * p.tb
     cdef Py_ssize_t m = p.tb if t0 + p.tb <= p.T else p.T - t0
     cdef floating* V = buf
-    cdef floating* M = buf + 16 * p.vs
+    cdef floating* M = buf + p.a2 * p.vs
     cdef Py_ssize_t FC = _u_stride(p.F, p.C)
     cdef int xi
-    cdef floating* scratch = buf + 16 * (p.vs + p.ms)
+    cdef floating* scratch = buf + p.a2 * (p.vs + p.ms)
     _input_transform(p, x, t0, m, V, scratch, info)
-    for xi in range(16):   # M[ξ] (F, m) = U[ξ] (F, C) @ V[ξ] (C, m)
+    for xi in range(p.a2):   # M[ξ] (F, m) = U[ξ] (F, C) @ V[ξ] (C, m)
         gemm(c'N', c'N', <int>m, p.F, p.C, <floating>1, V + xi * p.vs, <int>p.tb,
              U + xi * FC, p.C, <floating>0, M + xi * p.ms, <int>p.tb)
     _output_transform(p, M, bias, y, m, scratch, info)
@@ -542,7 +520,7 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     cdef const floating* bp = NULL
     cdef Py_ssize_t blk
     cdef int nt = choose_threads(num_threads, _cost(&p), min(p.nblocks, split_units(_cost(&p))))
-    cdef floating* U = <floating*>malloc(<size_t>16 * _u_stride(p.F, p.C) * sizeof(floating))
+    cdef floating* U = <floating*>malloc(<size_t>p.a2 * _u_stride(p.F, p.C) * sizeof(floating))
     cdef floating* buffers = <floating*>malloc(<size_t>nt * p.buf_len * sizeof(floating))
     cdef TileInfo* infos = <TileInfo*>malloc(<size_t>nt * p.tb * sizeof(TileInfo))
     cdef floating* buf
@@ -552,7 +530,7 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     if bias is not None:
         bp = &bias[0]
     with nogil:
-        _weight_transform(&w[0, 0, 0, 0], U, p.F, p.C)
+        _weight_transform(&w[0, 0, 0, 0], U, p.F, p.C, p.a)
         for blk in prange(p.nblocks, num_threads=nt, schedule='static'):
             buf = buffers + threadid() * p.buf_len
             _forward_block(&p, &x[0, 0, 0, 0], U, bp, &y[0, 0, 0, 0], blk, buf,
@@ -569,12 +547,22 @@ cdef _run_forward(x, w, bias, y, Plan p, int num_threads):
         _forward[double](x, w, bias, y, p, num_threads)
 
 
-def winograd3x3_forward(x, weight, bias, padding, int num_threads):
+cdef int _tile(int tile, int Ho, int Wo) except -1:
+    if tile == 0:
+        return tile_size(Ho, Wo)
+    if tile != 2 and tile != 4:
+        raise ValueError(f"winograd tile must be 0 (choose), 2 or 4, got {tile}")
+    return tile
+
+
+def winograd3x3_forward(x, weight, bias, padding, int num_threads, int tile=0):
     """y (N, F, Ho, Wo) = weight (F, C, 3, 3) ⋆ x (N, C, H, W) + bias (F,) or None,
-    stride 1, padding (ph, pw) (each <= 2), Ho = H + 2*ph - 2, Wo = W + 2*pw - 2."""
+    stride 1, padding (ph, pw) (each <= 2), Ho = H + 2*ph - 2, Wo = W + 2*pw - 2;
+    ``tile``: the output tile side, 2 or 4 (0: tile_size(Ho, Wo))."""
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int F = weight.shape[0], ph = padding[0], pw = padding[1]
-    cdef Plan p = _plan(N, C, H, W, F, H + 2 * ph - 2, W + 2 * pw - 2, ph, pw, BLOCK_BUDGET)
+    cdef int Ho = H + 2 * ph - 2, Wo = W + 2 * pw - 2
+    cdef Plan p = _plan(N, C, H, W, F, Ho, Wo, ph, pw, _tile(tile, Ho, Wo), BLOCK_BUDGET)
     y = np.empty((N, F, p.Ho, p.Wo), dtype=x.dtype)
     if y.size == 0:
         return y
@@ -585,14 +573,16 @@ def winograd3x3_forward(x, weight, bias, padding, int num_threads):
     return y
 
 
-def winograd3x3_backward_input(grad_out, weight, input_shape, padding, int num_threads):
+def winograd3x3_backward_input(grad_out, weight, input_shape, padding, int num_threads,
+                               int tile=0):
     """grad_input (N, C, H, W) from grad_out (N, F, Ho, Wo) and weight (F, C, 3, 3):
     the forward on grad_out with the weight transposed to (C, F, 3, 3) and rotated by
-    180 degrees, padding (2 - ph, 2 - pw)."""
+    180 degrees, padding (2 - ph, 2 - pw); ``tile`` as the forward's, for the plane
+    (H, W)."""
     cdef int N = input_shape[0], C = input_shape[1], H = input_shape[2], W = input_shape[3]
     cdef int F = weight.shape[0], ph = 2 - padding[0], pw = 2 - padding[1]
     cdef int Ho = grad_out.shape[2], Wo = grad_out.shape[3]
-    cdef Plan p = _plan(N, F, Ho, Wo, C, H, W, ph, pw, BLOCK_BUDGET)
+    cdef Plan p = _plan(N, F, Ho, Wo, C, H, W, ph, pw, _tile(tile, H, W), BLOCK_BUDGET)
     dx = np.empty((N, C, H, W), dtype=grad_out.dtype)
     if dx.size == 0:
         return dx
@@ -609,11 +599,11 @@ def winograd3x3_backward_input(grad_out, weight, input_shape, padding, int num_t
 cdef void _weight_grad_chunk(const Plan* p, const floating* x, const floating* dy,
                              Py_ssize_t b0, Py_ssize_t b1, floating* dU, double* db,
                              floating* buf, TileInfo* info) noexcept nogil:
-    """dU (16, F, C) = Σ over blocks b0..b1-1 of dM[ξ] @ V[ξ]ᵀ (overwritten);
+    """dU (a2, F, C) = Σ over blocks b0..b1-1 of dM[ξ] @ V[ξ]ᵀ (overwritten);
     db (if not NULL) += Σ dY over those blocks."""
     cdef floating* V = buf
-    cdef floating* dM = buf + 16 * p.vs
-    cdef floating* scratch = buf + 16 * (p.vs + p.ms)
+    cdef floating* dM = buf + p.a2 * p.vs
+    cdef floating* scratch = buf + p.a2 * (p.vs + p.ms)
     cdef Py_ssize_t FC = _u_stride(p.F, p.C), blk, t0, m
     cdef floating beta
     cdef int xi
@@ -623,14 +613,14 @@ cdef void _weight_grad_chunk(const Plan* p, const floating* x, const floating* d
         _input_transform(p, x, t0, m, V, scratch, info)
         _output_untransform(p, dy, dM, db, m, scratch, info)
         beta = 0 if blk == b0 else 1
-        for xi in range(16):   # dU[ξ] (F, C) += dM[ξ] (F, m) @ V[ξ]ᵀ (m, C)
+        for xi in range(p.a2):   # dU[ξ] (F, C) += dM[ξ] (F, m) @ V[ξ]ᵀ (m, C)
             gemm(c'T', c'N', p.C, p.F, <int>m, <floating>1, V + xi * p.vs, <int>p.tb,
                  dM + xi * p.ms, <int>p.tb, beta, dU + xi * FC, p.C)
 
 
 cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dy,
                       floating[:, :, :, ::1] dw, floating[::1] db, Plan p, int num_threads):
-    cdef Py_ssize_t usize = 16 * _u_stride(p.F, p.C)
+    cdef Py_ssize_t usize = p.a2 * _u_stride(p.F, p.C)
     # Number of chunks (partials): a function of the problem only, never of the threads.
     cdef Py_ssize_t nchunks = partial_chunks(_cost(&p), usize, p.nblocks)
     cdef int nt = choose_threads(num_threads, _cost(&p), nchunks)
@@ -655,7 +645,7 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
                                ch * p.nblocks // nchunks, (ch + 1) * p.nblocks // nchunks,
                                partials + ch * usize, dbc, buf, infos + threadid() * p.tb)
         add_partials(partials, partials + usize, nchunks - 1, usize)
-        _weight_untransform(partials, &dw[0, 0, 0, 0], p.F, p.C)
+        _weight_untransform(partials, &dw[0, 0, 0, 0], p.F, p.C, p.a)
         if dbp != NULL:
             sum_bias_partials(dbp, nchunks, p.F, &db[0])
     free(buffers)
@@ -664,12 +654,15 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     free(infos)
 
 
-def winograd3x3_backward_weight(x, grad_out, padding, bint need_bias, int num_threads):
+def winograd3x3_backward_weight(x, grad_out, padding, bint need_bias, int num_threads,
+                                int tile=0):
     """(grad_weight (F, C, 3, 3), grad_bias (F,) or None) from x (N, C, H, W) and
-    grad_out (N, F, Ho, Wo) of the stride-1 3x3 convolution with padding (ph, pw)."""
+    grad_out (N, F, Ho, Wo) of the stride-1 3x3 convolution with padding (ph, pw);
+    ``tile`` as the forward's, for the plane (Ho, Wo)."""
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int F = grad_out.shape[1], ph = padding[0], pw = padding[1]
-    cdef Plan p = _plan(N, C, H, W, F, grad_out.shape[2], grad_out.shape[3], ph, pw,
+    cdef int Ho = grad_out.shape[2], Wo = grad_out.shape[3]
+    cdef Plan p = _plan(N, C, H, W, F, Ho, Wo, ph, pw, _tile(tile, Ho, Wo),
                         WEIGHT_BLOCK_BUDGET, WEIGHT_MAX_BLOCK_TILES)
     dw = np.empty((F, C, 3, 3), dtype=x.dtype)
     db = np.empty(F, dtype=x.dtype) if need_bias else None
