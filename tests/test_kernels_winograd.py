@@ -189,8 +189,7 @@ def _calls():
 def test_conv2d_takes_the_winograd_path_for_a_big_eligible_layer():
     ops = _ops()
     rng = np.random.default_rng(0)
-    # 64 -> 64 channels: r = 32, where Winograd keeps every pass (below r = 24 the input
-    # gradient goes to the direct kernels, see _ops_conv.DIRECT_BEFORE_WINOGRAD_RATIO)
+    # 64 -> 64 channels: r = 32, where Winograd pays for every pass
     x = rng.standard_normal((32, 64, 8, 8)).astype(np.float32)
     w = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
     b = rng.standard_normal(64).astype(np.float32)

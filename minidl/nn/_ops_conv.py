@@ -73,23 +73,24 @@ WINOGRAD_MIN_WORK = {"forward": 2**18, "input": 2**18, "weight": 2**18}
 #   64  3->32  32x32 3  2.8  1.98, direct 1.51     2.31, direct 3.45   4.53 (cols), direct 2.25
 #   64  3->64  16x16 3  2.9  .900, direct .829     .875, direct 1.64   1.77 (cols), direct 1.33
 #   64  16->16 8x8   3  8    wino .690, dir .407   wino .422, dir .337 wino .525, dir .488
+#       Zen 4, F(4x4):       wino .212, dir .224   wino .215, dir .314 wino .264, dir .318
 #   64  16->16 16x16 5  8    5.02, direct 1.79     5.61, direct 2.16   5.25 (cols), direct 2.44
 #   64  32->64 16x16 3  21   wino 4.27, dir 4.97   wino 4.82, dir 4.85 wino 6.34, dir 7.14
+#       Zen 4, F(4x4):       wino 3.19, dir 5.85   wino 3.68, dir 6.63 wino 4.89, dir 8.95
 #   64  32->64 4x4   3  21   wino .280, dir .704   wino .358, dir .809 wino .438, dir 1.09
 # So each pass takes the direct kernel at efficiency >= DIRECT_MIN_EFFICIENCY, planes of
 # >= DIRECT_MIN_OUTPUTS outputs and >= DIRECT_MIN_WORK multiply-adds
-# (N*Ho*Wo*C*F*kh*kw); Winograd keeps the passes it pays for, except the input gradient
-# below r = 24 (direct is as fast or faster at 16->16 and 32->64; Winograd wins at
-# 64->64 8x8, r = 32: 1.6 vs 2.8 ms in the sweep).  When the weight gradient runs on
-# im2col anyway, the forward keeps im2col and its cols (LeNet-digits conv1 in training:
-# the pair is as fast that way, and under no_grad the direct forward runs).
+# (N*Ho*Wo*C*F*kh*kw); Winograd keeps every pass it pays for (with F(4x4) it beats the
+# direct kernels on every pass at 16->16 and 32->64, the "Zen 4" rows).  When the
+# weight gradient runs on im2col anyway, the forward keeps im2col and its cols
+# (LeNet-digits conv1 in training: the pair is as fast that way, and under no_grad the
+# direct forward runs).
 DIRECT_MIN_EFFICIENCY = {"forward": 0.75, "input": 0.45, "weight": 0.75}
 # Planes of fewer outputs: the per-sample copies cost more than the multiply-adds (4x4
 # planes: the direct weight gradient took 2.5x the im2col one with saved cols, although
 # none of its lanes is wasted).
 DIRECT_MIN_OUTPUTS = 32
 DIRECT_MIN_WORK = {"forward": 0, "input": 2**21, "weight": 2**20}
-DIRECT_BEFORE_WINOGRAD_RATIO = {"forward": 0.0, "input": 24.0, "weight": 0.0}
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -175,13 +176,8 @@ def _plan(x, wshape, ho, wo, stride, padding, dilation, groups, weight_grad):
                                 * x.itemsize <= MAX_SAVED_COLS_BYTES)
     if not winograd and not direct:   # most small layers: every pass on im2col
         return _IM2COL_PLANS[cols_fit]
-    ratio = _channel_ratio(x.shape, wshape)
-    plan = {}
-    for p in PASSES:
-        if p in direct and (p not in winograd or ratio < DIRECT_BEFORE_WINOGRAD_RATIO[p]):
-            plan[p] = "direct"
-        else:
-            plan[p] = "winograd" if p in winograd else "im2col"
+    plan = {p: "winograd" if p in winograd else "direct" if p in direct else "im2col"
+            for p in PASSES}
     plan["keep_cols"] = (cols_fit and plan["forward"] != "winograd"
                          and plan["weight"] != "direct")
     if plan["keep_cols"]:
