@@ -42,10 +42,13 @@ class BuildExtWithOpenMP(build_ext):
 
 def kernel_extensions():
     sources = sorted(glob.glob(os.path.join("minidl", "_kernels", "*.pyx")))
+    # the C headers, so that editing one rebuilds the extensions
+    headers = sorted(glob.glob(os.path.join("minidl", "_kernels", "*.h")))
     return [
         Extension(
             "minidl._kernels." + os.path.splitext(os.path.basename(src))[0],
             [src],
+            depends=headers,
             include_dirs=[np.get_include(), os.path.join("minidl", "_kernels")],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
             language="c",

@@ -31,6 +31,8 @@ def info_text():
         from minidl._kernels import _direct
         lines.append(f"direct conv kernels: {_direct.level_name()} "
                      "(MINIDL_DIRECT_LEVEL=0/1 turns them off / keeps them on AVX2)")
+        from minidl._kernels import _pooling
+        lines.append(f"2x2 max pool (float32): {_pooling.simd_level()}")
         policy = os.environ.get("OMP_WAIT_POLICY", "default")
         spin = os.environ.get("GOMP_SPINCOUNT")
         lines.append(f"OpenMP wait policy: {policy}" + (f", GOMP_SPINCOUNT={spin}" if spin else ""))

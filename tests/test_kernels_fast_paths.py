@@ -8,7 +8,9 @@ per-call thread decision.
   for bit as the indices path, on the 2x2 values-only path and on other configurations.
 * max_pool2d_2x2_forward / _backward (what autograd records for an even plane) store a
   window code per output: the same y bit for bit, the same argmax as the reference's
-  indices, the same gradient bit for bit, at 1, 2 and 3 threads.
+  indices, the same gradient bit for bit, at 1, 2 and 3 threads, on the portable C and
+  (where the CPU has it) the AVX-512 path, whose output widths 1, 2, 4, 8 and multiples
+  of 16 are all drawn, with rows left over for the portable code.
 * ``minidl._kernels.planned_threads(kernel)`` reports how many threads the last call
   planned: a batch of one 8x8 image must stay on one thread, and no call may plan more
   than it was given.
@@ -22,6 +24,7 @@ import minidl
 import minidl.nn.functional as F
 from minidl import _kernels as K
 from minidl import reference as R
+from minidl._kernels import _pooling
 
 DTYPES = [np.float32, np.float64]
 
@@ -61,13 +64,30 @@ def _codes_of(indices, width):
     return 2 * (indices // width - 2 * oh) + (indices % width - 2 * ow)
 
 
-@settings(max_examples=60)
+def test_the_avx512_pool_paths_can_be_turned_off():
+    try:
+        assert _pooling._use_simd(False) == "portable" == _pooling.simd_level()
+    finally:
+        _pooling._use_simd(True)
+    assert _pooling.simd_level() in ("avx512", "portable")
+
+
+@settings(max_examples=60, deadline=None)
 @given(n=st.integers(1, 3), c=st.integers(1, 40), half_h=st.integers(1, 6),
-       half_w=st.integers(1, 6), dtype=st.sampled_from(DTYPES), specials=st.booleans(),
+       half_w=st.sampled_from([1, 2, 3, 4, 5, 6, 8, 12, 16, 32]),
+       dtype=st.sampled_from(DTYPES), specials=st.booleans(),
        threads=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**31 - 1))
-def test_max_pool_2x2_window_codes_match_reference(n, c, half_h, half_w, dtype, specials,
-                                                   threads, seed):
-    shape = (n, c, 2 * half_h, 2 * half_w)
+@pytest.mark.parametrize("simd", [True, False], ids=["simd", "portable"])
+def test_max_pool_2x2_window_codes_match_reference(simd, n, c, half_h, half_w, dtype,
+                                                   specials, threads, seed):
+    _pooling._use_simd(simd)
+    try:
+        _check_window_codes((n, c, 2 * half_h, 2 * half_w), dtype, specials, threads, seed)
+    finally:
+        _pooling._use_simd(True)
+
+
+def _check_window_codes(shape, dtype, specials, threads, seed):
     x = _tricky_planes(np.random.default_rng(seed), shape, dtype, specials)
     y, codes = K.max_pool2d_2x2_forward(x, threads)
     y_ref, idx_ref = R.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))

@@ -1,0 +1,206 @@
+/* AVX-512 paths of the float32 2x2 max pool with window codes (_pooling.pyx), 16
+   outputs a step, for output rows of wo = 1, 2, 4 or 8 (16 / wo output rows stacked in
+   64 consecutive inputs) or a multiple of 16 (one row, 32 inputs on top and 32 below).
+   Included at the end of _pooling.pyx's C block, after the portable functions, which
+   take the other widths and the rows left over.  Same results, bit for bit: the same
+   comparisons pick the same elements. */
+#ifndef MINIDL_POOL_2X2_AVX512_H
+#define MINIDL_POOL_2X2_AVX512_H
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#include <immintrin.h>
+#define MP_AVX512 __attribute__((target("avx512f")))
+#define MP_HAVE_AVX512 1
+#else
+#define MP_HAVE_AVX512 0
+#endif
+
+/* 1 when the AVX-512 paths run; set by mp_select_level (module import), lowered by tests */
+static int mp_level = 0;
+
+static int mp_select_level(int wanted)
+{
+#if MP_HAVE_AVX512
+    __builtin_cpu_init();
+    mp_level = (wanted > 0 && __builtin_cpu_supports("avx512f")) ? 1 : 0;
+#else
+    (void)wanted;
+    mp_level = 0;
+#endif
+    return mp_level;
+}
+
+static int mp_width_fits(Py_ssize_t wo)
+{
+    return wo == 1 || wo == 2 || wo == 4 || wo == 8 || (wo > 0 && wo % 16 == 0);
+}
+
+#if MP_HAVE_AVX512
+
+/* Permutation indices.  Lane f (0..31) of a pair of vectors holding 64 stacked inputs,
+   wo <= 8: output row f / (4 wo); then top (s = 0) or bottom row (s = 1); then column
+   pair k and left (t = 0) or right (t = 1).  The forward gathers, from the first 32
+   inputs, the 8 outputs' left elements of the top row in lanes 0..7 and of the bottom
+   row in lanes 8..15 (t = 1: the right ones); the backward puts them back. */
+MP_AVX512 static void mp_indices(Py_ssize_t wo, __m512i* fwd_left, __m512i* fwd_right,
+                                 __m512i* bwd_lo, __m512i* bwd_hi)
+{
+    int32_t fl[16], fr[16], bl[32];
+    int lane, f;
+    for (lane = 0; lane < 16; lane++) {
+        int o = lane & 7, s = lane >> 3;
+        int base = (int)((o / wo) * 4 * wo + s * 2 * wo + 2 * (o % wo));
+        fl[lane] = base;
+        fr[lane] = base + 1;
+    }
+    for (f = 0; f < 32; f++) {
+        int row = (int)(f / (4 * wo)), rem = (int)(f % (4 * wo));
+        int s = (int)(rem / (2 * wo)), k = (int)((rem % (2 * wo)) / 2), t = f & 1;
+        bl[f] = t * 16 + s * 8 + row * (int)wo + k;
+    }
+    *fwd_left = _mm512_loadu_si512(fl);
+    *fwd_right = _mm512_loadu_si512(fr);
+    *bwd_lo = _mm512_loadu_si512(bl);
+    *bwd_hi = _mm512_loadu_si512(bl + 16);
+}
+
+/* a, b: top row's left and right elements; c, d: the bottom row's.  Returns the NaN
+   mask; writes 16 maxima and codes. */
+MP_AVX512 static inline __mmask16 mp_codes16(__m512 a, __m512 b, __m512 c, __m512 d,
+                                            float* y, unsigned char* code)
+{
+    __mmask16 right_top = _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ);
+    __mmask16 right_bot = _mm512_cmp_ps_mask(d, c, _CMP_GT_OQ);
+    __m512 top = _mm512_mask_blend_ps(right_top, a, b);
+    __m512 bot = _mm512_mask_blend_ps(right_bot, c, d);
+    __mmask16 bottom = _mm512_cmp_ps_mask(bot, top, _CMP_GT_OQ);
+    __mmask16 right = (__mmask16)((bottom & right_bot) | (~bottom & right_top));
+    __m512i k = _mm512_maskz_mov_epi32(right, _mm512_set1_epi32(1));
+    k = _mm512_mask_add_epi32(k, bottom, k, _mm512_set1_epi32(2));
+    _mm512_storeu_ps(y, _mm512_mask_blend_ps(bottom, top, bot));
+    _mm_storeu_si128((__m128i*)code, _mm512_cvtepi32_epi8(k));
+    return (__mmask16)(_mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q)
+                       | _mm512_cmp_ps_mask(c, d, _CMP_UNORD_Q));
+}
+
+/* minidl_max_codes_2x2_f's contract (nonzero if a NaN was seen). */
+MP_AVX512 static int mp_max_codes_2x2_avx512(const float* restrict x, float* restrict y,
+                                             unsigned char* restrict code, Py_ssize_t rows,
+                                             Py_ssize_t wo, float* restrict hm,
+                                             int32_t* restrict hs)
+{
+    __mmask16 nan = 0;
+    if (wo % 16 == 0) {
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22,
+                                               24, 26, 28, 30);
+        const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+        Py_ssize_t r, k;
+        for (r = 0; r < rows; r++, x += 4 * wo, y += wo, code += wo)
+            for (k = 0; k < wo; k += 16) {
+                __m512 t0 = _mm512_loadu_ps(x + 2 * k), t1 = _mm512_loadu_ps(x + 2 * k + 16);
+                __m512 b0 = _mm512_loadu_ps(x + 2 * wo + 2 * k);
+                __m512 b1 = _mm512_loadu_ps(x + 2 * wo + 2 * k + 16);
+                nan |= mp_codes16(_mm512_permutex2var_ps(t0, even, t1),
+                                  _mm512_permutex2var_ps(t0, odd, t1),
+                                  _mm512_permutex2var_ps(b0, even, b1),
+                                  _mm512_permutex2var_ps(b0, odd, b1), y + k, code + k);
+            }
+        return nan != 0;
+    }
+    {
+        __m512i left, right, unused_lo, unused_hi;
+        Py_ssize_t blocks = rows * wo / 16, i, done;
+        mp_indices(wo, &left, &right, &unused_lo, &unused_hi);
+        for (i = 0; i < blocks; i++, x += 64, y += 16, code += 16) {
+            __m512 z0 = _mm512_loadu_ps(x), z1 = _mm512_loadu_ps(x + 16);
+            __m512 z2 = _mm512_loadu_ps(x + 32), z3 = _mm512_loadu_ps(x + 48);
+            __m512 l_lo = _mm512_permutex2var_ps(z0, left, z1);
+            __m512 l_hi = _mm512_permutex2var_ps(z2, left, z3);
+            __m512 r_lo = _mm512_permutex2var_ps(z0, right, z1);
+            __m512 r_hi = _mm512_permutex2var_ps(z2, right, z3);
+            nan |= mp_codes16(_mm512_shuffle_f32x4(l_lo, l_hi, 0x44),
+                              _mm512_shuffle_f32x4(r_lo, r_hi, 0x44),
+                              _mm512_shuffle_f32x4(l_lo, l_hi, 0xEE),
+                              _mm512_shuffle_f32x4(r_lo, r_hi, 0xEE), y, code);
+        }
+        if (nan)
+            return 1;
+        done = blocks * 16 / wo;
+        return rows > done ? minidl_max_codes_2x2_f(x, y, code, rows - done, wo, hm, hs) : 0;
+    }
+}
+
+/* The 16 gradients' values at code 0..3 (0 + g there, +0 elsewhere). */
+MP_AVX512 static inline void mp_spread16(const float* g, const unsigned char* code,
+                                        __m512* v0, __m512* v1, __m512* v2, __m512* v3)
+{
+    __m512 v = _mm512_add_ps(_mm512_setzero_ps(), _mm512_loadu_ps(g));
+    __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)code));
+    *v0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(c, _mm512_set1_epi32(0)), v);
+    *v1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(c, _mm512_set1_epi32(1)), v);
+    *v2 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(c, _mm512_set1_epi32(2)), v);
+    *v3 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(c, _mm512_set1_epi32(3)), v);
+}
+
+/* minidl_max_codes_2x2_backward_f's contract. */
+MP_AVX512 static void mp_max_codes_2x2_backward_avx512(const float* restrict g,
+                                                       const unsigned char* restrict code,
+                                                       float* restrict dx, Py_ssize_t rows,
+                                                       Py_ssize_t wo)
+{
+    __m512 v0, v1, v2, v3;
+    if (wo % 16 == 0) {
+        const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22,
+                                             7, 23);
+        const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+        Py_ssize_t r, k;
+        for (r = 0; r < rows; r++, g += wo, code += wo, dx += 4 * wo)
+            for (k = 0; k < wo; k += 16) {
+                mp_spread16(g + k, code + k, &v0, &v1, &v2, &v3);
+                _mm512_storeu_ps(dx + 2 * k, _mm512_permutex2var_ps(v0, lo, v1));
+                _mm512_storeu_ps(dx + 2 * k + 16, _mm512_permutex2var_ps(v0, hi, v1));
+                _mm512_storeu_ps(dx + 2 * wo + 2 * k, _mm512_permutex2var_ps(v2, lo, v3));
+                _mm512_storeu_ps(dx + 2 * wo + 2 * k + 16, _mm512_permutex2var_ps(v2, hi, v3));
+            }
+        return;
+    }
+    {
+        __m512i unused_left, unused_right, lo, hi;
+        Py_ssize_t blocks = rows * wo / 16, i, done;
+        mp_indices(wo, &unused_left, &unused_right, &lo, &hi);
+        for (i = 0; i < blocks; i++, g += 16, code += 16, dx += 64) {
+            __m512 left_lo, right_lo, left_hi, right_hi;
+            mp_spread16(g, code, &v0, &v1, &v2, &v3);
+            /* [top left | bottom left] and [top right | bottom right] of outputs 0..7,
+               then of outputs 8..15 */
+            left_lo = _mm512_shuffle_f32x4(v0, v2, 0x44);
+            right_lo = _mm512_shuffle_f32x4(v1, v3, 0x44);
+            left_hi = _mm512_shuffle_f32x4(v0, v2, 0xEE);
+            right_hi = _mm512_shuffle_f32x4(v1, v3, 0xEE);
+            _mm512_storeu_ps(dx, _mm512_permutex2var_ps(left_lo, lo, right_lo));
+            _mm512_storeu_ps(dx + 16, _mm512_permutex2var_ps(left_lo, hi, right_lo));
+            _mm512_storeu_ps(dx + 32, _mm512_permutex2var_ps(left_hi, lo, right_hi));
+            _mm512_storeu_ps(dx + 48, _mm512_permutex2var_ps(left_hi, hi, right_hi));
+        }
+        done = blocks * 16 / wo;
+        if (rows > done)
+            minidl_max_codes_2x2_backward_f(g, code, dx, rows - done, wo);
+    }
+}
+
+#else  /* no AVX-512 paths: mp_level stays 0, so these are never called */
+
+static int mp_max_codes_2x2_avx512(const float* x, float* y, unsigned char* code,
+                                   Py_ssize_t rows, Py_ssize_t wo, float* hm, int32_t* hs)
+{
+    return minidl_max_codes_2x2_f(x, y, code, rows, wo, hm, hs);
+}
+
+static void mp_max_codes_2x2_backward_avx512(const float* g, const unsigned char* code,
+                                             float* dx, Py_ssize_t rows, Py_ssize_t wo)
+{
+    minidl_max_codes_2x2_backward_f(g, code, dx, rows, wo);
+}
+
+#endif
+#endif
