@@ -18,6 +18,9 @@ from minidl.bench.timing import gflops, time_interleaved
 
 OPS = ("conv2d", "max_pool2d", "avg_pool2d", "linear", "cross_entropy")
 COMPARATORS = (NAIVE, PURE_PYTHON, NUMPY_GEMM, TORCH)
+# numpy's threaded OpenBLAS busy-waits ~0.1 s after a call (its THREAD_TIMEOUT); minidl's
+# next sample would share the cores with its spinning workers
+GEMM_SETTLE_SECONDS = 0.15
 
 
 @dataclass
@@ -157,6 +160,7 @@ def measure_row(spec, config, torch):
     note = ""
     scale = 1.0
     override = {}
+    pause = None
     flops = ops.op_flops(spec.op, spec.shape, spec.pass_)
     if spec.comparator == TORCH:
         other_fn = ops.torch_call(torch, spec.op, spec.shape, spec.pass_, arrays)
@@ -178,6 +182,9 @@ def measure_row(spec, config, torch):
         other_fn, flops = ops.gemm_problem(spec.op, spec.shape, spec.pass_, rng)
         m, k, n = spec.shape.gemm
         note = f"GEMM {m}x{k} @ {k}x{n}" + (" (+2 backward GEMMs)" if spec.pass_ == FWD_BWD else "")
+        if spec.threads > 1:
+            pause = {"other": GEMM_SETTLE_SECONDS}
+            note += f", {GEMM_SETTLE_SECONDS:g} s pause after each GEMM sample"
     else:
         raise ValueError(f"unknown comparator {spec.comparator!r}")
 
@@ -186,7 +193,7 @@ def measure_row(spec, config, torch):
     minidl_fn()
     stats = time_interleaved({"minidl": minidl_fn, "other": other_fn}, config.repeats,
                              min_time=config.min_time, warmup=warmup,
-                             repeats_override=override)
+                             repeats_override=override, pause_after=pause)
     other = stats["other"].scaled(scale)
     row = _row_dict(spec.op, spec.shape, spec.pass_, spec.threads, spec.comparator,
                     stats["minidl"], other, note)

@@ -79,15 +79,18 @@ def _sample(fn, number):
 
 
 def time_interleaved(fns, repeats, min_time=0.01, warmup=1, repeats_override=None,
-                     disable_gc=True):
+                     disable_gc=True, pause_after=None):
     """Time every callable of ``fns`` (name -> callable), interleaving their repeats.
 
     ``repeats_override`` maps a name to a smaller repeat count (the naive loops): that
     callable takes part only in the first rounds. ``disable_gc``: as timeit, no garbage
     collection while timing (end-to-end training keeps it on: it is part of the cost a
-    user pays). Returns name -> Stats.
+    user pays). ``pause_after`` maps a name to seconds of sleep after each of its samples
+    (threaded OpenBLAS keeps its workers spinning for a while after a call, and the next
+    sample would run against them). Returns name -> Stats.
     """
     repeats_override = repeats_override or {}
+    pause_after = pause_after or {}
     numbers = {}
     for name, fn in fns.items():
         for _ in range(warmup):
@@ -109,6 +112,8 @@ def time_interleaved(fns, repeats, min_time=0.01, warmup=1, repeats_override=Non
                 if round_index >= repeats_override.get(name, repeats):
                     continue
                 samples[name].append(_sample(fns[name], numbers[name]))
+                if name in pause_after:
+                    time.sleep(pause_after[name])
     finally:
         if gc_was_enabled:
             gc.enable()
