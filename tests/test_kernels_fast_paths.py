@@ -74,7 +74,7 @@ def test_the_avx512_pool_paths_can_be_turned_off():
 
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(1, 3), c=st.integers(1, 40), half_h=st.integers(1, 6),
-       half_w=st.sampled_from([1, 2, 3, 4, 5, 6, 8, 12, 16, 32]),
+       half_w=st.sampled_from([1, 2, 3, 4, 5, 6, 8, 9, 12, 16, 17, 32]),
        dtype=st.sampled_from(DTYPES), specials=st.booleans(),
        threads=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**31 - 1))
 @pytest.mark.parametrize("simd", [True, False], ids=["simd", "portable"])
@@ -85,6 +85,29 @@ def test_max_pool_2x2_window_codes_match_reference(simd, n, c, half_h, half_w, d
         _check_window_codes((n, c, 2 * half_h, 2 * half_w), dtype, specials, threads, seed)
     finally:
         _pooling._use_simd(True)
+
+
+@pytest.mark.parametrize("half_w", range(1, 41))
+def test_max_pool_2x2_avx512_path_equals_the_portable_one_at_every_width(half_w):
+    """Every output width 1..40 (row stacking, full and masked steps, rows left over),
+    float32, bit for bit the portable C's values, codes and gradient."""
+    if _pooling.simd_level() != "avx512":
+        pytest.skip("this CPU has no AVX-512: only the portable path runs")
+    rng = np.random.default_rng(half_w)
+    for n, c, half_h, specials in [(3, 5, 3, False), (1, 7, 2, True), (2, 1, 5, False)]:
+        x = _tricky_planes(rng, (n, c, 2 * half_h, 2 * half_w), np.float32, specials)
+        g = rng.standard_normal((n, c, half_h, half_w)).astype(np.float32)
+        g.flat[::5] = -0.0
+        results = []
+        for simd in (True, False):
+            _pooling._use_simd(simd)
+            try:
+                y, codes = K.max_pool2d_2x2_forward(x, 1)
+                results.append((y.tobytes(), codes.tobytes(),
+                                K.max_pool2d_2x2_backward(g, codes, 1).tobytes()))
+            finally:
+                _pooling._use_simd(True)
+        assert results[0] == results[1], (x.shape, specials)
 
 
 def _check_window_codes(shape, dtype, specials, threads, seed):

@@ -1,15 +1,16 @@
 /* AVX-512 paths of the float32 2x2 max pool with window codes (_pooling.pyx), 16
    outputs a step, for output rows of wo = 1, 2, 4 or 8 (16 / wo output rows stacked in
-   64 consecutive inputs) or a multiple of 16 (one row, 32 inputs on top and 32 below).
-   Included at the end of _pooling.pyx's C block, after the portable functions, which
-   take the other widths and the rows left over.  Same results, bit for bit: the same
+   64 consecutive inputs) or wo > 8 (up to 16 outputs of one row from 32 inputs on top
+   and 32 below, masked at the row's end).  Included at the end of _pooling.pyx's C
+   block, after the portable functions, which take wo = 3, 5, 6, 7 (where most lanes
+   would idle) and the rows left over.  Same results, bit for bit: the same
    comparisons pick the same elements. */
 #ifndef MINIDL_POOL_2X2_AVX512_H
 #define MINIDL_POOL_2X2_AVX512_H
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #include <immintrin.h>
-#define MP_AVX512 __attribute__((target("avx512f")))
+#define MP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 #define MP_HAVE_AVX512 1
 #else
 #define MP_HAVE_AVX512 0
@@ -22,7 +23,9 @@ static int mp_select_level(int wanted)
 {
 #if MP_HAVE_AVX512
     __builtin_cpu_init();
-    mp_level = (wanted > 0 && __builtin_cpu_supports("avx512f")) ? 1 : 0;
+    mp_level = (wanted > 0 && __builtin_cpu_supports("avx512f")
+                && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+               ? 1 : 0;
 #else
     (void)wanted;
     mp_level = 0;
@@ -30,9 +33,14 @@ static int mp_select_level(int wanted)
     return mp_level;
 }
 
+static int mp_stacks_rows(Py_ssize_t wo)
+{
+    return wo == 1 || wo == 2 || wo == 4 || wo == 8;
+}
+
 static int mp_width_fits(Py_ssize_t wo)
 {
-    return wo == 1 || wo == 2 || wo == 4 || wo == 8 || (wo > 0 && wo % 16 == 0);
+    return mp_stacks_rows(wo) || wo > 8;
 }
 
 #if MP_HAVE_AVX512
@@ -64,10 +72,22 @@ MP_AVX512 static void mp_indices(Py_ssize_t wo, __m512i* fwd_left, __m512i* fwd_
     *bwd_hi = _mm512_loadu_si512(bl + 16);
 }
 
+/* The lanes of a step of n outputs of one row (n > 16 counts as 16): ``out`` for the
+   outputs, ``in_lo`` and ``in_hi`` for the 2 n inputs of each input row. */
+MP_AVX512 static inline void mp_masks(Py_ssize_t n, __mmask16* out, __mmask16* in_lo,
+                                      __mmask16* in_hi)
+{
+    if (n > 16)
+        n = 16;
+    *out = (__mmask16)((1u << n) - 1);
+    *in_lo = n >= 8 ? (__mmask16)0xFFFF : (__mmask16)((1u << (2 * n)) - 1);
+    *in_hi = n > 8 ? (__mmask16)((1u << (2 * n - 16)) - 1) : (__mmask16)0;
+}
+
 /* a, b: top row's left and right elements; c, d: the bottom row's.  Returns the NaN
-   mask; writes 16 maxima and codes. */
+   mask; writes the maxima and codes of the lanes in ``out``. */
 MP_AVX512 static inline __mmask16 mp_codes16(__m512 a, __m512 b, __m512 c, __m512 d,
-                                            float* y, unsigned char* code)
+                                            float* y, unsigned char* code, __mmask16 out)
 {
     __mmask16 right_top = _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ);
     __mmask16 right_bot = _mm512_cmp_ps_mask(d, c, _CMP_GT_OQ);
@@ -77,8 +97,8 @@ MP_AVX512 static inline __mmask16 mp_codes16(__m512 a, __m512 b, __m512 c, __m51
     __mmask16 right = (__mmask16)((bottom & right_bot) | (~bottom & right_top));
     __m512i k = _mm512_maskz_mov_epi32(right, _mm512_set1_epi32(1));
     k = _mm512_mask_add_epi32(k, bottom, k, _mm512_set1_epi32(2));
-    _mm512_storeu_ps(y, _mm512_mask_blend_ps(bottom, top, bot));
-    _mm_storeu_si128((__m128i*)code, _mm512_cvtepi32_epi8(k));
+    _mm512_mask_storeu_ps(y, out, _mm512_mask_blend_ps(bottom, top, bot));
+    _mm512_mask_cvtepi32_storeu_epi8(code, out, k);
     return (__mmask16)(_mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q)
                        | _mm512_cmp_ps_mask(c, d, _CMP_UNORD_Q));
 }
@@ -90,20 +110,24 @@ MP_AVX512 static int mp_max_codes_2x2_avx512(const float* restrict x, float* res
                                              int32_t* restrict hs)
 {
     __mmask16 nan = 0;
-    if (wo % 16 == 0) {
+    if (!mp_stacks_rows(wo)) {
         const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22,
                                                24, 26, 28, 30);
         const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
         Py_ssize_t r, k;
         for (r = 0; r < rows; r++, x += 4 * wo, y += wo, code += wo)
             for (k = 0; k < wo; k += 16) {
-                __m512 t0 = _mm512_loadu_ps(x + 2 * k), t1 = _mm512_loadu_ps(x + 2 * k + 16);
-                __m512 b0 = _mm512_loadu_ps(x + 2 * wo + 2 * k);
-                __m512 b1 = _mm512_loadu_ps(x + 2 * wo + 2 * k + 16);
+                __mmask16 out, in_lo, in_hi;
+                __m512 t0, t1, b0, b1;
+                mp_masks(wo - k, &out, &in_lo, &in_hi);
+                t0 = _mm512_maskz_loadu_ps(in_lo, x + 2 * k);
+                t1 = _mm512_maskz_loadu_ps(in_hi, x + 2 * k + 16);
+                b0 = _mm512_maskz_loadu_ps(in_lo, x + 2 * wo + 2 * k);
+                b1 = _mm512_maskz_loadu_ps(in_hi, x + 2 * wo + 2 * k + 16);
                 nan |= mp_codes16(_mm512_permutex2var_ps(t0, even, t1),
                                   _mm512_permutex2var_ps(t0, odd, t1),
                                   _mm512_permutex2var_ps(b0, even, b1),
-                                  _mm512_permutex2var_ps(b0, odd, b1), y + k, code + k);
+                                  _mm512_permutex2var_ps(b0, odd, b1), y + k, code + k, out);
             }
         return nan != 0;
     }
@@ -121,7 +145,7 @@ MP_AVX512 static int mp_max_codes_2x2_avx512(const float* restrict x, float* res
             nan |= mp_codes16(_mm512_shuffle_f32x4(l_lo, l_hi, 0x44),
                               _mm512_shuffle_f32x4(r_lo, r_hi, 0x44),
                               _mm512_shuffle_f32x4(l_lo, l_hi, 0xEE),
-                              _mm512_shuffle_f32x4(r_lo, r_hi, 0xEE), y, code);
+                              _mm512_shuffle_f32x4(r_lo, r_hi, 0xEE), y, code, 0xFFFF);
         }
         if (nan)
             return 1;
@@ -130,12 +154,15 @@ MP_AVX512 static int mp_max_codes_2x2_avx512(const float* restrict x, float* res
     }
 }
 
-/* The 16 gradients' values at code 0..3 (0 + g there, +0 elsewhere). */
+/* The gradients' values at code 0..3 (0 + g there, +0 elsewhere), of the first n <= 16
+   outputs (the other lanes read as code 4: +0 everywhere). */
 MP_AVX512 static inline void mp_spread16(const float* g, const unsigned char* code,
-                                        __m512* v0, __m512* v1, __m512* v2, __m512* v3)
+                                        Py_ssize_t n, __m512* v0, __m512* v1, __m512* v2,
+                                        __m512* v3)
 {
-    __m512 v = _mm512_add_ps(_mm512_setzero_ps(), _mm512_loadu_ps(g));
-    __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)code));
+    __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+    __m512 v = _mm512_add_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(m, g));
+    __m512i c = _mm512_cvtepu8_epi32(_mm_mask_loadu_epi8(_mm_set1_epi8(4), m, code));
     *v0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(c, _mm512_set1_epi32(0)), v);
     *v1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(c, _mm512_set1_epi32(1)), v);
     *v2 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(c, _mm512_set1_epi32(2)), v);
@@ -149,18 +176,22 @@ MP_AVX512 static void mp_max_codes_2x2_backward_avx512(const float* restrict g,
                                                        Py_ssize_t wo)
 {
     __m512 v0, v1, v2, v3;
-    if (wo % 16 == 0) {
+    if (!mp_stacks_rows(wo)) {
         const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22,
                                              7, 23);
         const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
         Py_ssize_t r, k;
         for (r = 0; r < rows; r++, g += wo, code += wo, dx += 4 * wo)
             for (k = 0; k < wo; k += 16) {
-                mp_spread16(g + k, code + k, &v0, &v1, &v2, &v3);
-                _mm512_storeu_ps(dx + 2 * k, _mm512_permutex2var_ps(v0, lo, v1));
-                _mm512_storeu_ps(dx + 2 * k + 16, _mm512_permutex2var_ps(v0, hi, v1));
-                _mm512_storeu_ps(dx + 2 * wo + 2 * k, _mm512_permutex2var_ps(v2, lo, v3));
-                _mm512_storeu_ps(dx + 2 * wo + 2 * k + 16, _mm512_permutex2var_ps(v2, hi, v3));
+                __mmask16 out, in_lo, in_hi;
+                float* top = dx + 2 * k;
+                float* bot = dx + 2 * wo + 2 * k;
+                mp_masks(wo - k, &out, &in_lo, &in_hi);
+                mp_spread16(g + k, code + k, wo - k, &v0, &v1, &v2, &v3);
+                _mm512_mask_storeu_ps(top, in_lo, _mm512_permutex2var_ps(v0, lo, v1));
+                _mm512_mask_storeu_ps(top + 16, in_hi, _mm512_permutex2var_ps(v0, hi, v1));
+                _mm512_mask_storeu_ps(bot, in_lo, _mm512_permutex2var_ps(v2, lo, v3));
+                _mm512_mask_storeu_ps(bot + 16, in_hi, _mm512_permutex2var_ps(v2, hi, v3));
             }
         return;
     }
@@ -170,7 +201,7 @@ MP_AVX512 static void mp_max_codes_2x2_backward_avx512(const float* restrict g,
         mp_indices(wo, &unused_left, &unused_right, &lo, &hi);
         for (i = 0; i < blocks; i++, g += 16, code += 16, dx += 64) {
             __m512 left_lo, right_lo, left_hi, right_hi;
-            mp_spread16(g, code, &v0, &v1, &v2, &v3);
+            mp_spread16(g, code, 16, &v0, &v1, &v2, &v3);
             /* [top left | bottom left] and [top right | bottom right] of outputs 0..7,
                then of outputs 8..15 */
             left_lo = _mm512_shuffle_f32x4(v0, v2, 0x44);
