@@ -51,7 +51,9 @@ typedef struct {
     ptrdiff_t dx_len;                   /* input grad: one padded dx plane + overhang */
 } minidl_direct_geom;
 
-enum { MINIDL_DIRECT_NONE = 0, MINIDL_DIRECT_AVX2 = 1, MINIDL_DIRECT_AVX512 = 2 };
+#include "cpu_level.h"
+enum { MINIDL_DIRECT_NONE = MINIDL_CPU_BASELINE, MINIDL_DIRECT_AVX2 = MINIDL_CPU_AVX2,
+       MINIDL_DIRECT_AVX512 = MINIDL_CPU_AVX512 };
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(MINIDL_NO_DIRECT)
 #define MINIDL_DIRECT_COMPILED 1
@@ -81,15 +83,7 @@ enum { MINIDL_DIRECT_NONE = 0, MINIDL_DIRECT_AVX2 = 1, MINIDL_DIRECT_AVX512 = 2 
 #define DC_WT 5
 #include "direct_conv_impl.h"
 
-static int minidl_direct_level(void)
-{
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
-        return MINIDL_DIRECT_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return MINIDL_DIRECT_AVX2;
-    return MINIDL_DIRECT_NONE;
-}
+static int minidl_direct_level(void) { return minidl_cpu_level(); }
 
 #define DC_DISPATCH(name, args) \
     do { if (g->level == MINIDL_DIRECT_AVX512) minidl_direct_##name##_avx512 args; \

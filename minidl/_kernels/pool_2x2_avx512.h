@@ -7,6 +7,7 @@
    comparisons pick the same elements. */
 #ifndef MINIDL_POOL_2X2_AVX512_H
 #define MINIDL_POOL_2X2_AVX512_H
+#include "cpu_level.h"
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #include <immintrin.h>
@@ -21,15 +22,8 @@ static int mp_level = 0;
 
 static int mp_select_level(int wanted)
 {
-#if MP_HAVE_AVX512
-    __builtin_cpu_init();
-    mp_level = (wanted > 0 && __builtin_cpu_supports("avx512f")
-                && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
-               ? 1 : 0;
-#else
-    (void)wanted;
-    mp_level = 0;
-#endif
+    mp_level = (MP_HAVE_AVX512 && wanted > 0 && minidl_cpu_level() == MINIDL_CPU_AVX512
+                && minidl_cpu_has_avx512bw_vl()) ? 1 : 0;
     return mp_level;
 }
 

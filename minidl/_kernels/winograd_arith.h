@@ -17,6 +17,7 @@
 #define MINIDL_WINOGRAD_ARITH_H
 
 #include <stddef.h>
+#include "cpu_level.h"
 
 #if defined(_MSC_VER) && !defined(restrict)
 #define restrict __restrict
@@ -242,20 +243,16 @@ MINIDL_WINOGRAD_ARITH(double, d_avx2, __attribute__((target("avx2,fma"))))
 MINIDL_WINOGRAD_ARITH(float, f_avx512, __attribute__((target("avx512f,avx2,fma"))))
 MINIDL_WINOGRAD_ARITH(double, d_avx512, __attribute__((target("avx512f,avx2,fma"))))
 
-/* 0 baseline, 1 AVX2 + FMA, 2 AVX-512; set once by wg_select_level (module import) */
+/* minidl_cpu_level()'s answer, set once by wg_select_level (module import) */
 static int wg_level = 0;
 static int wg_select_level(void)
 {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
-        wg_level = 2;
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        wg_level = 1;
+    wg_level = minidl_cpu_level();
     return wg_level;
 }
 #define WG_CALL(name, S, args)                                                           \
-    do { if (wg_level == 2) name##_##S##_avx512 args;                                    \
-         else if (wg_level == 1) name##_##S##_avx2 args;                                 \
+    do { if (wg_level == MINIDL_CPU_AVX512) name##_##S##_avx512 args;                    \
+         else if (wg_level == MINIDL_CPU_AVX2) name##_##S##_avx2 args;                   \
          else name##_##S##_base args; } while (0)
 #else
 static int wg_select_level(void) { return 0; }
