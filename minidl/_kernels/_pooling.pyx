@@ -148,16 +148,10 @@ cdef extern from *:
                                          Py_ssize_t rows, Py_ssize_t wo) noexcept nogil
     int mp_level
     int mp_select_level(int wanted) noexcept nogil
-    bint mp_width_fits(Py_ssize_t wo) noexcept nogil
-    int mp_max_codes_2x2_avx512(const float* x, float* y, uint8_t* code, Py_ssize_t rows,
-                                Py_ssize_t wo, float* hm, int32_t* hs) noexcept nogil
-    void mp_max_codes_2x2_backward_avx512(const float* g, const uint8_t* code, float* dx,
-                                          Py_ssize_t rows, Py_ssize_t wo) noexcept nogil
-
-ctypedef int (*codes_2x2_f)(const float*, float*, uint8_t*, Py_ssize_t, Py_ssize_t, float*,
-                            int32_t*) noexcept nogil
-ctypedef void (*codes_2x2_backward_f)(const float*, const uint8_t*, float*, Py_ssize_t,
-                                      Py_ssize_t) noexcept nogil
+    int mp_max_codes_2x2_f(const float* x, float* y, uint8_t* code, Py_ssize_t rows,
+                           Py_ssize_t wo, float* hm, int32_t* hs) noexcept nogil
+    void mp_max_codes_2x2_backward_f(const float* g, const uint8_t* code, float* dx,
+                                     Py_ssize_t rows, Py_ssize_t wo) noexcept nogil
 
 cnp.import_array()
 mp_select_level(1)
@@ -558,8 +552,6 @@ cdef _max_codes_2x2(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
     cdef floating* hm = <floating*>malloc(<size_t>nt * scratch * sizeof(floating))
     cdef int32_t* hs = <int32_t*>malloc(<size_t>nt * scratch * sizeof(int32_t))
     cdef int64_t* iscratch = <int64_t*>malloc(<size_t>nt * plane_out * sizeof(int64_t))
-    cdef codes_2x2_f codes_f = (mp_max_codes_2x2_avx512 if mp_level and mp_width_fits(g.Wo)
-                                else minidl_max_codes_2x2_f)
     if hm == NULL or hs == NULL or iscratch == NULL:
         free(hm); free(hs); free(iscratch)
         raise MemoryError("minidl max_pool2d: cannot allocate scratch")
@@ -569,7 +561,7 @@ cdef _max_codes_2x2(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
             p0 = ch * per_chunk
             p1 = min(p0 + per_chunk, planes)
             if floating is float:
-                nan_seen = codes_f(
+                nan_seen = mp_max_codes_2x2_f(
                     xp + p0 * plane_in, yp + p0 * plane_out, cp + p0 * plane_out,
                     (p1 - p0) * g.Ho, g.Wo, hm + tid * scratch, hs + tid * scratch)
             else:
@@ -613,16 +605,13 @@ cdef _max_codes_2x2_backward(const floating[:, :, :, ::1] dy, const uint8_t[:, :
     cdef Py_ssize_t per_chunk = _planes_per_chunk(&g)
     cdef Py_ssize_t nchunks = (planes + per_chunk - 1) // per_chunk
     cdef Py_ssize_t ch, p0, p1
-    cdef codes_2x2_backward_f backward_f = (
-        mp_max_codes_2x2_backward_avx512 if mp_level and mp_width_fits(g.Wo)
-        else minidl_max_codes_2x2_backward_f)
     with nogil:
         for ch in prange(nchunks, num_threads=nt, schedule='static'):
             p0 = ch * per_chunk
             p1 = min(p0 + per_chunk, planes)
             if floating is float:
-                backward_f(dyp + p0 * plane_out, cp + p0 * plane_out,
-                           dxp + p0 * plane_in, (p1 - p0) * g.Ho, g.Wo)
+                mp_max_codes_2x2_backward_f(dyp + p0 * plane_out, cp + p0 * plane_out,
+                                            dxp + p0 * plane_in, (p1 - p0) * g.Ho, g.Wo)
             else:
                 minidl_max_codes_2x2_backward_d(dyp + p0 * plane_out, cp + p0 * plane_out,
                                                 dxp + p0 * plane_in, (p1 - p0) * g.Ho, g.Wo)

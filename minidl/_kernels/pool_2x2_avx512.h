@@ -20,51 +20,59 @@
 /* 1 when the AVX-512 paths run; set by mp_select_level (module import), lowered by tests */
 static int mp_level = 0;
 
+/* Permutation indices for wo = 1, 2, 4, 8 (index log2 wo), filled once by
+   mp_select_level.  Lane f (0..31) of a pair of vectors holding 64 stacked inputs:
+   output row f / (4 wo); then top (s = 0) or bottom row (s = 1); then column pair k and
+   left (t = 0) or right (t = 1).  The forward gathers, from the first 32 inputs, the 8
+   outputs' left elements of the top row in lanes 0..7 and of the bottom row in lanes
+   8..15 (mp_fwd_right: the right ones); the backward (mp_bwd) puts them back. */
+static int32_t mp_fwd_left[4][16], mp_fwd_right[4][16], mp_bwd[4][32];
+
+static inline int mp_log2_width(Py_ssize_t wo)
+{
+    return wo == 1 ? 0 : wo == 2 ? 1 : wo == 4 ? 2 : 3;
+}
+
+static void mp_fill_indices(void)
+{
+    int i, lane, f;
+    for (i = 0; i < 4; i++) {
+        int wo = 1 << i;
+        for (lane = 0; lane < 16; lane++) {
+            int o = lane & 7, s = lane >> 3;
+            mp_fwd_left[i][lane] = (o / wo) * 4 * wo + s * 2 * wo + 2 * (o % wo);
+            mp_fwd_right[i][lane] = mp_fwd_left[i][lane] + 1;
+        }
+        for (f = 0; f < 32; f++) {
+            int row = f / (4 * wo), rem = f % (4 * wo);
+            int s = rem / (2 * wo), k = (rem % (2 * wo)) / 2, t = f & 1;
+            mp_bwd[i][f] = t * 16 + s * 8 + row * wo + k;
+        }
+    }
+}
+
 static int mp_select_level(int wanted)
 {
     mp_level = (MP_HAVE_AVX512 && wanted > 0 && minidl_cpu_level() == MINIDL_CPU_AVX512
                 && minidl_cpu_has_avx512bw_vl()) ? 1 : 0;
+    if (mp_level)
+        mp_fill_indices();
     return mp_level;
 }
 
-static int mp_stacks_rows(Py_ssize_t wo)
+/* wo = 1, 2, 4, 8: 16 / wo output rows a step; other widths above 8: one row's outputs;
+   3, 5, 6, 7: the portable C (most lanes would idle) */
+static inline int mp_stacks_rows(Py_ssize_t wo)
 {
     return wo == 1 || wo == 2 || wo == 4 || wo == 8;
 }
 
-static int mp_width_fits(Py_ssize_t wo)
+static inline int mp_runs(Py_ssize_t wo)
 {
-    return mp_stacks_rows(wo) || wo > 8;
+    return mp_level && (mp_stacks_rows(wo) || wo > 8);
 }
 
 #if MP_HAVE_AVX512
-
-/* Permutation indices.  Lane f (0..31) of a pair of vectors holding 64 stacked inputs,
-   wo <= 8: output row f / (4 wo); then top (s = 0) or bottom row (s = 1); then column
-   pair k and left (t = 0) or right (t = 1).  The forward gathers, from the first 32
-   inputs, the 8 outputs' left elements of the top row in lanes 0..7 and of the bottom
-   row in lanes 8..15 (t = 1: the right ones); the backward puts them back. */
-MP_AVX512 static void mp_indices(Py_ssize_t wo, __m512i* fwd_left, __m512i* fwd_right,
-                                 __m512i* bwd_lo, __m512i* bwd_hi)
-{
-    int32_t fl[16], fr[16], bl[32];
-    int lane, f;
-    for (lane = 0; lane < 16; lane++) {
-        int o = lane & 7, s = lane >> 3;
-        int base = (int)((o / wo) * 4 * wo + s * 2 * wo + 2 * (o % wo));
-        fl[lane] = base;
-        fr[lane] = base + 1;
-    }
-    for (f = 0; f < 32; f++) {
-        int row = (int)(f / (4 * wo)), rem = (int)(f % (4 * wo));
-        int s = (int)(rem / (2 * wo)), k = (int)((rem % (2 * wo)) / 2), t = f & 1;
-        bl[f] = t * 16 + s * 8 + row * (int)wo + k;
-    }
-    *fwd_left = _mm512_loadu_si512(fl);
-    *fwd_right = _mm512_loadu_si512(fr);
-    *bwd_lo = _mm512_loadu_si512(bl);
-    *bwd_hi = _mm512_loadu_si512(bl + 16);
-}
 
 /* The lanes of a step of n outputs of one row (n > 16 counts as 16): ``out`` for the
    outputs, ``in_lo`` and ``in_hi`` for the 2 n inputs of each input row. */
@@ -126,9 +134,10 @@ MP_AVX512 static int mp_max_codes_2x2_avx512(const float* restrict x, float* res
         return nan != 0;
     }
     {
-        __m512i left, right, unused_lo, unused_hi;
+        const int w = mp_log2_width(wo);
+        const __m512i left = _mm512_loadu_si512(mp_fwd_left[w]);
+        const __m512i right = _mm512_loadu_si512(mp_fwd_right[w]);
         Py_ssize_t blocks = rows * wo / 16, i, done;
-        mp_indices(wo, &left, &right, &unused_lo, &unused_hi);
         for (i = 0; i < blocks; i++, x += 64, y += 16, code += 16) {
             __m512 z0 = _mm512_loadu_ps(x), z1 = _mm512_loadu_ps(x + 16);
             __m512 z2 = _mm512_loadu_ps(x + 32), z3 = _mm512_loadu_ps(x + 48);
@@ -190,9 +199,10 @@ MP_AVX512 static void mp_max_codes_2x2_backward_avx512(const float* restrict g,
         return;
     }
     {
-        __m512i unused_left, unused_right, lo, hi;
+        const int w = mp_log2_width(wo);
+        const __m512i lo = _mm512_loadu_si512(mp_bwd[w]);
+        const __m512i hi = _mm512_loadu_si512(mp_bwd[w] + 16);
         Py_ssize_t blocks = rows * wo / 16, i, done;
-        mp_indices(wo, &unused_left, &unused_right, &lo, &hi);
         for (i = 0; i < blocks; i++, g += 16, code += 16, dx += 64) {
             __m512 left_lo, right_lo, left_hi, right_hi;
             mp_spread16(g, code, 16, &v0, &v1, &v2, &v3);
@@ -213,19 +223,30 @@ MP_AVX512 static void mp_max_codes_2x2_backward_avx512(const float* restrict g,
     }
 }
 
-#else  /* no AVX-512 paths: mp_level stays 0, so these are never called */
+#endif
 
-static int mp_max_codes_2x2_avx512(const float* x, float* y, unsigned char* code,
-                                   Py_ssize_t rows, Py_ssize_t wo, float* hm, int32_t* hs)
+/* The float32 entry points _pooling.pyx calls, with the portable functions' contracts:
+   the AVX-512 path where the CPU and the width allow it, else the portable C. */
+static int mp_max_codes_2x2_f(const float* x, float* y, unsigned char* code,
+                              Py_ssize_t rows, Py_ssize_t wo, float* hm, int32_t* hs)
 {
+#if MP_HAVE_AVX512
+    if (mp_runs(wo))
+        return mp_max_codes_2x2_avx512(x, y, code, rows, wo, hm, hs);
+#endif
     return minidl_max_codes_2x2_f(x, y, code, rows, wo, hm, hs);
 }
 
-static void mp_max_codes_2x2_backward_avx512(const float* g, const unsigned char* code,
-                                             float* dx, Py_ssize_t rows, Py_ssize_t wo)
+static void mp_max_codes_2x2_backward_f(const float* g, const unsigned char* code,
+                                        float* dx, Py_ssize_t rows, Py_ssize_t wo)
 {
+#if MP_HAVE_AVX512
+    if (mp_runs(wo)) {
+        mp_max_codes_2x2_backward_avx512(g, code, dx, rows, wo);
+        return;
+    }
+#endif
     minidl_max_codes_2x2_backward_f(g, code, dx, rows, wo);
 }
 
-#endif
 #endif
