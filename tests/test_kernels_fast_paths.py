@@ -9,12 +9,14 @@ per-call thread decision.
 * max_pool2d_2x2_forward / _backward (what autograd records for an even plane) store a
   window code per output: the same y bit for bit, the same argmax as the reference's
   indices, the same gradient bit for bit, at 1, 2 and 3 threads, on the portable C and
-  (where the CPU has it) the AVX-512 path, whose output widths 1, 2, 4, 8 and multiples
-  of 16 are all drawn, with rows left over for the portable code.
+  (where the CPU has it) the AVX-512 path: stacked rows (widths 1, 2, 4, 8), full and
+  masked row steps (widths above 8), rows left over for the portable code.
 * ``minidl._kernels.planned_threads(kernel)`` reports how many threads the last call
   planned: a batch of one 8x8 image must stay on one thread, and no call may plan more
   than it was given.
 """
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -64,11 +66,19 @@ def _codes_of(indices, width):
     return 2 * (indices // width - 2 * oh) + (indices % width - 2 * ow)
 
 
-def test_the_avx512_pool_paths_can_be_turned_off():
+@contextmanager
+def _pool_path(simd):
+    """The 2x2 max pool on its AVX-512 paths (where the CPU has them) or on the portable
+    C; yields simd_level()."""
     try:
-        assert _pooling._use_simd(False) == "portable" == _pooling.simd_level()
+        yield _pooling._use_simd(simd)
     finally:
         _pooling._use_simd(True)
+
+
+def test_the_avx512_pool_paths_can_be_turned_off():
+    with _pool_path(False) as level:
+        assert level == "portable" == _pooling.simd_level()
     assert _pooling.simd_level() in ("avx512", "portable")
 
 
@@ -80,11 +90,8 @@ def test_the_avx512_pool_paths_can_be_turned_off():
 @pytest.mark.parametrize("simd", [True, False], ids=["simd", "portable"])
 def test_max_pool_2x2_window_codes_match_reference(simd, n, c, half_h, half_w, dtype,
                                                    specials, threads, seed):
-    _pooling._use_simd(simd)
-    try:
+    with _pool_path(simd):
         _check_window_codes((n, c, 2 * half_h, 2 * half_w), dtype, specials, threads, seed)
-    finally:
-        _pooling._use_simd(True)
 
 
 @pytest.mark.parametrize("half_w", range(1, 41))
@@ -100,13 +107,10 @@ def test_max_pool_2x2_avx512_path_equals_the_portable_one_at_every_width(half_w)
         g.flat[::5] = -0.0
         results = []
         for simd in (True, False):
-            _pooling._use_simd(simd)
-            try:
+            with _pool_path(simd):
                 y, codes = K.max_pool2d_2x2_forward(x, 1)
                 results.append((y.tobytes(), codes.tobytes(),
                                 K.max_pool2d_2x2_backward(g, codes, 1).tobytes()))
-            finally:
-                _pooling._use_simd(True)
         assert results[0] == results[1], (x.shape, specials)
 
 
