@@ -1,5 +1,5 @@
-"""Stride-1 conv2d, each pass on each kernel family: im2col + GEMM, Winograd F(2x2, 3x3)
-(3x3 layers), the direct kernels (where the CPU has AVX2 or AVX-512) and PyTorch.
+"""Stride-1 conv2d, each pass on each kernel family: im2col + GEMM, Winograd (3x3 and
+5x5 layers), the direct kernels (where the CPU has AVX2 or AVX-512) and PyTorch.
 
 Per pass (forward, backward-input, backward-weight with the bias gradient), float32, at
 the LeNet-digits, LeNet default, MNIST-like and CIFAR-like layers and a few others that
@@ -50,10 +50,10 @@ def paths(shape, x, w, b, g, nt, torch):
         "im2col+cols": lambda: K.conv2d_backward_weight(x, g, w.shape, ONE, p, ONE, 1, True,
                                                         nt, cols),
     }
-    if shape.k == 3:
-        fwd["winograd"] = lambda: K.winograd3x3_forward(x, w, b, p, nt)
-        bwd_x["winograd"] = lambda: K.winograd3x3_backward_input(g, w, x.shape, p, nt)
-        bwd_w["winograd"] = lambda: K.winograd3x3_backward_weight(x, g, p, True, nt)
+    if shape.k in (3, 5):
+        fwd["winograd"] = lambda: K.winograd_forward(x, w, b, p, nt)
+        bwd_x["winograd"] = lambda: K.winograd_backward_input(g, w, x.shape, p, nt)
+        bwd_w["winograd"] = lambda: K.winograd_backward_weight(x, g, w.shape, p, True, nt)
     if K.direct_level():
         fwd["direct"] = lambda: K.direct_conv2d_forward(x, w, b, p, nt)
         bwd_x["direct"] = lambda: K.direct_conv2d_backward_input(g, w, x.shape, p, nt)

@@ -26,7 +26,7 @@ from minidl._kernels._pooling import (  # noqa: E402
     avg_pool2d_forward, avg_pool2d_backward,
 )
 from minidl._kernels._winograd import (  # noqa: E402
-    winograd3x3_forward, winograd3x3_backward_input, winograd3x3_backward_weight,
+    winograd_forward, winograd_backward_input, winograd_backward_weight,
 )
 from minidl._kernels._direct import (  # noqa: E402
     conv2d_forward as direct_conv2d_forward,
@@ -56,7 +56,7 @@ __all__ = [
     "max_pool2d_forward", "max_pool2d_backward", "max_pool2d_2x2_forward",
     "max_pool2d_2x2_backward",
     "avg_pool2d_forward", "avg_pool2d_backward",
-    "winograd3x3_forward", "winograd3x3_backward_input", "winograd3x3_backward_weight",
+    "winograd_forward", "winograd_backward_input", "winograd_backward_weight",
     "direct_conv2d_forward", "direct_conv2d_backward_input", "direct_conv2d_backward_weight",
     "direct_level", "direct_efficiency", "planned_threads",
 ]

@@ -1,12 +1,13 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Winograd F(2x2, 3x3) convolution: 3x3 kernel, stride 1, dilation 1, groups 1.
+"""Winograd convolution: F(2x2, 3x3), F(4x4, 3x3) and F(4x4, 5x5); stride 1, dilation 1,
+groups 1.
 
-Cross-correlation as PyTorch's conv2d (no flip), x (N, C, H, W), w (F, C, 3, 3),
-y (N, F, Ho, Wo) with Ho = H + 2*ph - 2, Wo = W + 2*pw - 2.
+Cross-correlation as PyTorch's conv2d (no flip), x (N, C, H, W), w (F, C, k, k) (k = 3 or
+5), y (N, F, Ho, Wo) with Ho = H + 2*ph - k + 1, Wo = W + 2*pw - k + 1.
 
 The maths (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks").  The
-output is cut into 2x2 tiles; tile (th, tw) of sample n reads the 4x4 input patch d whose
-top-left corner is (2*th - ph, 2*tw - pw) (reads outside the plane are zeros: padding):
+output is cut into r x r tiles; tile (th, tw) of sample n reads the a x a input patch d,
+a = r + k - 1, whose top-left corner is (r*th - ph, r*tw - pw) (reads outside the plane
+are zeros: padding).  For F(2x2, 3x3) (a = 4):
 
     y_tile (2x2) = Aᵀ [ Σ_c U[f, c] ⊙ V[c] ] A,   U = G g Gᵀ (4x4),   V = Bᵀ d B (4x4)
 
@@ -15,24 +16,28 @@ top-left corner is (2*th - ph, 2*tw - pw) (reads outside the plane are zeros: pa
           | 0 -1  1  0 |          | 1/2 -1/2  1/2|          | 0  1 -1 -1 |
           | 0  1  0 -1 |          | 0    0    1  |
 
-Each of the 16 positions ξ of the 4x4 transformed tile is an independent matrix product
-over channels: M[ξ] (F, T) = U[ξ] (F, C) @ V[ξ] (C, T), 2.25x fewer multiplications than
-the direct 3x3 sum (16 per 2x2 outputs instead of 36).  Clipped at the edge when Ho or Wo
-is odd (the extra outputs are computed and dropped).
+and likewise with the 6x6 and 8x8 matrices of F(4x4, 3x3) and F(4x4, 5x5)
+(winograd_arith.h; G here).
 
-Layout.  U is (16, F, C).  Tiles are numbered over all samples, t = n*P + th*tW + tw
+Each of the a*a positions ξ of a transformed tile is an independent matrix product over
+channels: M[ξ] (F, T) = U[ξ] (F, C) @ V[ξ] (C, T), a²/r² multiplications per output
+instead of k² (F(2x2, 3x3): 4 instead of 9; F(4x4, 3x3): 2.25 instead of 9; F(4x4,
+5x5): 4 instead of 25).  Clipped at the edge when Ho or Wo is not a multiple of r (the
+extra outputs are computed and dropped).
+
+Layout.  U is (a*a, F, C).  Tiles are numbered over all samples, t = n*P + th*tW + tw
 (P = tH*tW tiles per sample), so that small planes (4x4: 4 tiles) still give wide
 GEMMs.  Tiles are processed in blocks of tb consecutive tiles (tb depends on C and F
 only: a block's V and M stay in the L2 cache; numpy's GEMMs over all 4096 tiles of a
 CIFAR layer at once ran at half the speed of blocks of 64-128).  Each thread owns its
-block buffers: V (16, C, tb) and M (16, F, tb), each ξ slice padded by XI_PAD elements
+block buffers: V (a*a, C, tb) and M (a*a, F, tb), each ξ slice padded by XI_PAD elements
 (strides a multiple of 4 KiB alias in L1), a gather scratch and a table of where each
 tile of the block reads and writes (the same for every channel).
 
     forward          V = Bᵀ d B per block;  M[ξ] = U[ξ] @ V[ξ];  y = Aᵀ M A + b
-    backward input   the forward on dY with w' (C, F, 3, 3), w'[c, f] = rot180(w[f, c]),
-                     and padding (2 - ph, 2 - pw)  (stride 1, dilation 1, ph, pw <= 2)
-    backward weight  dM = A dY_tile Aᵀ (4x4 per tile; outputs past Ho, Wo are zeros);
+    backward input   the forward on dY with w' (C, F, k, k), w'[c, f] = rot180(w[f, c]),
+                     and padding (k-1 - ph, k-1 - pw)  (stride 1, dilation 1, ph, pw <= k-1)
+    backward weight  dM = A dY_tile Aᵀ (a x a per tile; outputs past Ho, Wo are zeros);
                      dU[ξ] (F, C) = Σ_blocks dM[ξ] (F, tb) @ V[ξ]ᵀ (tb, C);
                      dW = Gᵀ dU G;  db = Σ dY
 BLAS is column-major, so each row-major product above is passed as its transpose.
@@ -75,6 +80,13 @@ cdef extern from "winograd_arith.h" nogil:
     void wg4_output_arith_d(const double* M, Py_ssize_t ms, double b, double* o, Py_ssize_t m)
     void wg4_output_adjoint_f(const float* e, float* dM, Py_ssize_t ms, Py_ssize_t m)
     void wg4_output_adjoint_d(const double* e, double* dM, Py_ssize_t ms, Py_ssize_t m)
+    void wg45_input_arith_f(const float* d, float* v, Py_ssize_t vs, Py_ssize_t m)
+    void wg45_input_arith_d(const double* d, double* v, Py_ssize_t vs, Py_ssize_t m)
+    void wg45_output_arith_f(const float* M, Py_ssize_t ms, float b, float* o, Py_ssize_t m)
+    void wg45_output_arith_d(const double* M, Py_ssize_t ms, double b, double* o,
+                             Py_ssize_t m)
+    void wg45_output_adjoint_f(const float* e, float* dM, Py_ssize_t ms, Py_ssize_t m)
+    void wg45_output_adjoint_d(const double* e, double* dM, Py_ssize_t ms, Py_ssize_t m)
 
 cdef enum:
     # Elements of one block's V + M (per thread): 2^17 float32 = 512 KiB stays in L2
@@ -91,7 +103,7 @@ cdef enum:
     # zero-padded planes, so that every tile reads plain rows (no masked edge gather):
     # LeNet's 4x4 planes with padding 1 have no tile inside the plane at all.
     PAD_BUDGET = 1 << 15
-    MAX_PATCH = 36          # a*a for the largest tiling, F(4x4, 3x3)
+    MAX_PATCH = 64          # a*a for the largest tiling, F(4x4, 5x5)
 
 
 def tile_size(int Ho, int Wo):
@@ -106,7 +118,8 @@ def tile_size(int Ho, int Wo):
 
 cdef struct Plan:
     int N, C, H, W, F, Ho, Wo, ph, pw
-    int r, a, a2            # output tile side, input patch side r + 2, positions a*a
+    int k                   # kernel side (3 or 5)
+    int r, a, a2            # output tile side, input patch side r + k - 1, positions a*a
     int dr, ds              # a gathered patch's row pitch and size (winograd_arith.h)
     int tH, tW              # tiles per column / row of one output plane
     Py_ssize_t P, T         # tiles per sample, all tiles
@@ -117,17 +130,18 @@ cdef struct Plan:
     Py_ssize_t pad_len      # padded planes one block needs (0: gather from x, masked)
 
 
-cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int pw, int r,
-                Py_ssize_t budget, Py_ssize_t max_tiles=MAX_BLOCK_TILES) noexcept:
-    """Tiles and blocks of a problem (input (N, C, H, W) -> output (N, F, Ho, Wo)) with
-    r x r output tiles."""
+cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int pw, int k,
+                int r, Py_ssize_t budget, Py_ssize_t max_tiles=MAX_BLOCK_TILES) noexcept:
+    """Tiles and blocks of a problem (input (N, C, H, W) -> output (N, F, Ho, Wo)) with a
+    k x k kernel and r x r output tiles."""
     cdef Plan p
     p.N = N; p.C = C; p.H = H; p.W = W; p.F = F; p.Ho = Ho; p.Wo = Wo
     p.ph = ph; p.pw = pw
+    p.k = k
     p.r = r
-    p.a = r + 2
+    p.a = r + k - 1
     p.a2 = p.a * p.a
-    p.dr = 4 if r == 2 else 8
+    p.dr = 4 if p.a == 4 else 8
     p.ds = p.dr * p.dr
     p.tH = (Ho + r - 1) // r
     p.tW = (Wo + r - 1) // r
@@ -149,8 +163,8 @@ cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int p
     p.ms = <Py_ssize_t>F * p.tb + XI_PAD
     p.buf_len = p.a2 * (p.vs + p.ms) + p.ds * p.tb
     # A block's tiles span at most ns samples; their planes, padded, in PAD_BUDGET?
-    p.Hp = r * p.tH + 2
-    p.Wp = r * p.tW + 2
+    p.Hp = r * p.tH + k - 1
+    p.Wp = r * p.tW + k - 1
     cdef Py_ssize_t ns = (p.tb + p.P - 1) // p.P + 1 if p.P > 0 else 1
     if ns > N:
         ns = N
@@ -169,12 +183,28 @@ cdef inline double _cost(const Plan* p) noexcept nogil:
 
 # --------------------------------------------------------------- the weight transform
 
-# G (a x 3) of each tiling, row-major (see winograd_arith.h for F(4x4, 3x3)'s)
+# G (a x k) of each tiling, row-major (see winograd_arith.h for F(4x4, 3x3)'s).  F(4x4,
+# 5x5)'s on the points 0, 1, -1, 2, -2, 1/2, -1/2, infinity: row i is (p^0 .. p^4) / Π(p - q)
+# over the other finite points q (its first row negated, as is Bᵀ's), the last row e_5.
 cdef double G2[12]
 cdef double G4[18]
+cdef double G45[40]
 G2[:] = [1, 0, 0,  0.5, 0.5, 0.5,  0.5, -0.5, 0.5,  0, 0, 1]
 G4[:] = [0.25, 0, 0,  -1.0 / 6, -1.0 / 6, -1.0 / 6,  -1.0 / 6, 1.0 / 6, -1.0 / 6,
          1.0 / 24, 1.0 / 12, 1.0 / 6,  1.0 / 24, -1.0 / 12, 1.0 / 6,  0, 0, 1]
+G45[:] = [1, 0, 0, 0, 0,
+          -2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9,
+          -2.0 / 9, 2.0 / 9, -2.0 / 9, 2.0 / 9, -2.0 / 9,
+          1.0 / 90, 1.0 / 45, 2.0 / 45, 4.0 / 45, 8.0 / 45,
+          1.0 / 90, -1.0 / 45, 2.0 / 45, -4.0 / 45, 8.0 / 45,
+          32.0 / 45, 16.0 / 45, 8.0 / 45, 4.0 / 45, 2.0 / 45,
+          32.0 / 45, -16.0 / 45, 8.0 / 45, -4.0 / 45, 2.0 / 45,
+          0, 0, 0, 0, 1]
+
+
+cdef inline const double* _g_matrix(int a) noexcept nogil:
+    """G (a x k) of the tiling with a x a patches."""
+    return &G2[0] if a == 4 else (&G4[0] if a == 6 else &G45[0])
 
 
 cdef inline Py_ssize_t _u_stride(int F, int C) noexcept nogil:
@@ -184,53 +214,52 @@ cdef inline Py_ssize_t _u_stride(int F, int C) noexcept nogil:
     return <Py_ssize_t>F * C + XI_PAD
 
 
-cdef void _weight_transform(const floating* w, floating* U, int F, int C,
-                            int a) noexcept nogil:
-    """U[ξ, f, c] = (G w[f, c] Gᵀ)[ξ], w (F, C, 3, 3) -> U (a*a, F, C), ξ stride
-    _u_stride, G (a, 3) of the tiling."""
-    cdef Py_ssize_t FC = _u_stride(F, C), fc
-    cdef const double* G = &G2[0] if a == 4 else &G4[0]
-    cdef const floating* g
-    cdef floating t[18]             # G g (a x 3)
-    cdef floating acc
-    cdef int i, j, s
-    for fc in range(<Py_ssize_t>F * C):
-        g = w + 9 * fc
-        for i in range(a):
-            for s in range(3):
-                t[3 * i + s] = (<floating>G[3 * i] * g[s] + <floating>G[3 * i + 1] * g[3 + s]
-                                + <floating>G[3 * i + 2] * g[6 + s])
-        for i in range(a):          # (G g) Gᵀ
-            for j in range(a):
-                acc = (t[3 * i] * <floating>G[3 * j] + t[3 * i + 1] * <floating>G[3 * j + 1]
-                       + t[3 * i + 2] * <floating>G[3 * j + 2])
-                U[(a * i + j) * FC + fc] = acc
+# U = G g Gᵀ for every (f, c) at once: flattened row-major, vec(U) = (G ⊗ G) vec(g), so the
+# whole weight transform is one GEMM with the (a*a, k*k) Kronecker product, and its
+# adjoint another (the per-pair scalar loops were latency-bound: 53 us of a 445 us
+# F(4x4, 5x5) forward at N=64 6->16 12x12).  KRON_*[i]: tiling i = 0, 1, 2 for a = 4, 6, 8.
+cdef float KRON_F[3][64 * 25]
+cdef double KRON_D[3][64 * 25]
 
 
-cdef void _weight_untransform(const floating* dU, floating* dw, int F, int C,
-                              int a) noexcept nogil:
+def _fill_kron():
+    for i, (a, k) in enumerate(((4, 3), (6, 3), (8, 5))):
+        g = _g_matrix(a)
+        G = np.array([g[j] for j in range(a * k)]).reshape(a, k)
+        K = np.kron(G, G).ravel()
+        for j in range(K.size):
+            KRON_F[i][j] = K[j]
+            KRON_D[i][j] = K[j]
+
+
+_fill_kron()
+
+
+cdef inline const floating* _kron(floating* like, int a) noexcept nogil:
+    """G ⊗ G (a*a, k*k), row-major, of the tiling with a x a patches."""
+    cdef int i = 0 if a == 4 else (1 if a == 6 else 2)
+    if floating is float:
+        return &KRON_F[i][0]
+    else:
+        return &KRON_D[i][0]
+
+
+cdef void _weight_transform(const floating* w, floating* U, int F, int C, int a,
+                            int k) noexcept nogil:
+    """U[ξ, f, c] = (G w[f, c] Gᵀ)[ξ], w (F, C, k, k) -> U (a*a, F, C), ξ stride
+    _u_stride, G (a, k) of the tiling: U = (G ⊗ G) @ w.reshape(F*C, k*k)ᵀ."""
+    cdef int FC = F * C, k2 = k * k
+    gemm(c'T', c'N', FC, a * a, k2, <floating>1, w, k2, _kron(U, a), k2, <floating>0, U,
+         <int>_u_stride(F, C))
+
+
+cdef void _weight_untransform(const floating* dU, floating* dw, int F, int C, int a,
+                              int k) noexcept nogil:
     """dw[f, c] = Gᵀ dU[:, f, c] G (the adjoint of _weight_transform), dU (a*a, F, C),
-    ξ stride _u_stride."""
-    cdef Py_ssize_t FC = _u_stride(F, C), fc
-    cdef const double* G = &G2[0] if a == 4 else &G4[0]
-    cdef floating t[18]             # dU G (a x 3)
-    cdef floating acc
-    cdef floating* g
-    cdef int i, j, r, s
-    for fc in range(<Py_ssize_t>F * C):
-        for i in range(a):
-            for s in range(3):
-                acc = 0
-                for j in range(a):
-                    acc = acc + dU[(a * i + j) * FC + fc] * <floating>G[3 * j + s]
-                t[3 * i + s] = acc
-        g = dw + 9 * fc
-        for r in range(3):          # Gᵀ (dU G)
-            for s in range(3):
-                acc = 0
-                for i in range(a):
-                    acc = acc + <floating>G[3 * i + r] * t[3 * i + s]
-                g[3 * r + s] = acc
+    ξ stride _u_stride, dw (F, C, k, k): dw.reshape(F*C, k*k) = dUᵀ @ (G ⊗ G)."""
+    cdef int FC = F * C, k2 = k * k
+    gemm(c'N', c'T', k2, FC, a * a, <floating>1, _kron(dw, a), k2, dU,
+         <int>_u_stride(F, C), <floating>0, dw, k2)
 
 
 # ------------------------------------------------------------- tiles and their patches
@@ -315,9 +344,12 @@ cdef void _tile_table(const Plan* p, Py_ssize_t t0, Py_ssize_t m,
 
 cdef inline void _copy_rows(floating* dst, Py_ssize_t dst_stride, const floating* src,
                             Py_ssize_t src_stride, int rows, int n) noexcept nogil:
-    """rows rows of n (4 or 6: copies of a constant size, inlined) from src to dst."""
+    """rows rows of n (2, 4, 6 or 8: copies of a constant size, inlined) from src to dst."""
     cdef int i
-    if n == 4:
+    if n == 8:
+        for i in range(rows):
+            memcpy(dst + i * dst_stride, src + i * src_stride, 8 * sizeof(floating))
+    elif n == 4:
         for i in range(rows):
             memcpy(dst + i * dst_stride, src + i * src_stride, 4 * sizeof(floating))
     elif n == 6:
@@ -331,15 +363,19 @@ cdef inline void _copy_rows(floating* dst, Py_ssize_t dst_stride, const floating
 cdef inline void _input_arith(const Plan* p, const floating* D, floating* V,
                               Py_ssize_t m) noexcept nogil:
     if floating is float:
-        if p.r == 2:
+        if p.a == 4:
             wg2_input_arith_f(D, V, p.vs, m)
-        else:
+        elif p.a == 6:
             wg4_input_arith_f(D, V, p.vs, m)
-    else:
-        if p.r == 2:
-            wg2_input_arith_d(D, V, p.vs, m)
         else:
+            wg45_input_arith_f(D, V, p.vs, m)
+    else:
+        if p.a == 4:
+            wg2_input_arith_d(D, V, p.vs, m)
+        elif p.a == 6:
             wg4_input_arith_d(D, V, p.vs, m)
+        else:
+            wg45_input_arith_d(D, V, p.vs, m)
 
 
 cdef void _input_transform_padded(const Plan* p, const floating* x, Py_ssize_t t0,
@@ -422,15 +458,19 @@ cdef void _output_transform(const Plan* p, const floating* M, const floating* bi
     for f in range(p.F):
         b = bias[f] if bias != NULL else 0
         if floating is float:
-            if r == 2:
+            if p.a == 4:
                 wg2_output_arith_f(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
-            else:
+            elif p.a == 6:
                 wg4_output_arith_f(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
-        else:
-            if r == 2:
-                wg2_output_arith_d(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
             else:
+                wg45_output_arith_f(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
+        else:
+            if p.a == 4:
+                wg2_output_arith_d(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
+            elif p.a == 6:
                 wg4_output_arith_d(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
+            else:
+                wg45_output_arith_d(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
         yf = y + f * HoWo
         for k in range(m):
             ti = &info[k]
@@ -485,15 +525,19 @@ cdef void _output_untransform(const Plan* p, const floating* dy, floating* dM,
         if db != NULL:
             db[f] += acc[0] + acc[1]
         if floating is float:
-            if r == 2:
+            if p.a == 4:
                 wg2_output_adjoint_f(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
-            else:
+            elif p.a == 6:
                 wg4_output_adjoint_f(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
-        else:
-            if r == 2:
-                wg2_output_adjoint_d(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
             else:
+                wg45_output_adjoint_f(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
+        else:
+            if p.a == 4:
+                wg2_output_adjoint_d(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
+            elif p.a == 6:
                 wg4_output_adjoint_d(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
+            else:
+                wg45_output_adjoint_d(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
 
 
 # ---------------------------------------------------------------------------- forward
@@ -530,7 +574,7 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     if bias is not None:
         bp = &bias[0]
     with nogil:
-        _weight_transform(&w[0, 0, 0, 0], U, p.F, p.C, p.a)
+        _weight_transform(&w[0, 0, 0, 0], U, p.F, p.C, p.a, p.k)
         for blk in prange(p.nblocks, num_threads=nt, schedule='static'):
             buf = buffers + threadid() * p.buf_len
             _forward_block(&p, &x[0, 0, 0, 0], U, bp, &y[0, 0, 0, 0], blk, buf,
@@ -547,7 +591,20 @@ cdef _run_forward(x, w, bias, y, Plan p, int num_threads):
         _forward[double](x, w, bias, y, p, num_threads)
 
 
-cdef int _tile(int tile, int Ho, int Wo) except -1:
+cdef int _kernel_side(weight_shape) except -1:
+    cdef int k = weight_shape[2]
+    if k not in (3, 5) or weight_shape[3] != k:
+        raise ValueError(f"winograd conv: the kernel must be 3x3 or 5x5, got "
+                         f"{weight_shape[2]}x{weight_shape[3]}")
+    return k
+
+
+cdef int _tile(int tile, int Ho, int Wo, int k) except -1:
+    if k == 5:
+        if tile != 0 and tile != 4:
+            raise ValueError(f"winograd tile for a 5x5 kernel must be 0 (choose) or 4, "
+                             f"got {tile}")
+        return 4
     if tile == 0:
         return tile_size(Ho, Wo)
     if tile != 2 and tile != 4:
@@ -555,14 +612,16 @@ cdef int _tile(int tile, int Ho, int Wo) except -1:
     return tile
 
 
-def winograd3x3_forward(x, weight, bias, padding, int num_threads, int tile=0):
-    """y (N, F, Ho, Wo) = weight (F, C, 3, 3) ⋆ x (N, C, H, W) + bias (F,) or None,
-    stride 1, padding (ph, pw) (each <= 2), Ho = H + 2*ph - 2, Wo = W + 2*pw - 2;
-    ``tile``: the output tile side, 2 or 4 (0: tile_size(Ho, Wo))."""
+def winograd_forward(x, weight, bias, padding, int num_threads, int tile=0):
+    """y (N, F, Ho, Wo) = weight (F, C, k, k) ⋆ x (N, C, H, W) + bias (F,) or None, k 3
+    or 5, stride 1, padding (ph, pw) (each <= k - 1), Ho = H + 2*ph - k + 1, Wo likewise;
+    ``tile``: the output tile side, 2 or 4 for 3x3 (0: tile_size(Ho, Wo)), 4 for 5x5."""
+    cdef int k = _kernel_side(weight.shape)
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int F = weight.shape[0], ph = padding[0], pw = padding[1]
-    cdef int Ho = H + 2 * ph - 2, Wo = W + 2 * pw - 2
-    cdef Plan p = _plan(N, C, H, W, F, Ho, Wo, ph, pw, _tile(tile, Ho, Wo), BLOCK_BUDGET)
+    cdef int Ho = H + 2 * ph - k + 1, Wo = W + 2 * pw - k + 1
+    cdef Plan p = _plan(N, C, H, W, F, Ho, Wo, ph, pw, k, _tile(tile, Ho, Wo, k),
+                        BLOCK_BUDGET)
     y = np.empty((N, F, p.Ho, p.Wo), dtype=x.dtype)
     if y.size == 0:
         return y
@@ -573,16 +632,18 @@ def winograd3x3_forward(x, weight, bias, padding, int num_threads, int tile=0):
     return y
 
 
-def winograd3x3_backward_input(grad_out, weight, input_shape, padding, int num_threads,
-                               int tile=0):
-    """grad_input (N, C, H, W) from grad_out (N, F, Ho, Wo) and weight (F, C, 3, 3):
-    the forward on grad_out with the weight transposed to (C, F, 3, 3) and rotated by
-    180 degrees, padding (2 - ph, 2 - pw); ``tile`` as the forward's, for the plane
-    (H, W)."""
+def winograd_backward_input(grad_out, weight, input_shape, padding, int num_threads,
+                            int tile=0):
+    """grad_input (N, C, H, W) from grad_out (N, F, Ho, Wo) and weight (F, C, k, k):
+    the forward on grad_out with the weight transposed to (C, F, k, k) and rotated by
+    180 degrees, padding (k - 1 - ph, k - 1 - pw); ``tile`` as the forward's, for the
+    plane (H, W)."""
+    cdef int k = _kernel_side(weight.shape)
     cdef int N = input_shape[0], C = input_shape[1], H = input_shape[2], W = input_shape[3]
-    cdef int F = weight.shape[0], ph = 2 - padding[0], pw = 2 - padding[1]
+    cdef int F = weight.shape[0], ph = k - 1 - padding[0], pw = k - 1 - padding[1]
     cdef int Ho = grad_out.shape[2], Wo = grad_out.shape[3]
-    cdef Plan p = _plan(N, F, Ho, Wo, C, H, W, ph, pw, _tile(tile, H, W), BLOCK_BUDGET)
+    cdef Plan p = _plan(N, F, Ho, Wo, C, H, W, ph, pw, k, _tile(tile, H, W, k),
+                        BLOCK_BUDGET)
     dx = np.empty((N, C, H, W), dtype=grad_out.dtype)
     if dx.size == 0:
         return dx
@@ -645,7 +706,7 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
                                ch * p.nblocks // nchunks, (ch + 1) * p.nblocks // nchunks,
                                partials + ch * usize, dbc, buf, infos + threadid() * p.tb)
         add_partials(partials, partials + usize, nchunks - 1, usize)
-        _weight_untransform(partials, &dw[0, 0, 0, 0], p.F, p.C, p.a)
+        _weight_untransform(partials, &dw[0, 0, 0, 0], p.F, p.C, p.a, p.k)
         if dbp != NULL:
             sum_bias_partials(dbp, nchunks, p.F, &db[0])
     free(buffers)
@@ -654,17 +715,18 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     free(infos)
 
 
-def winograd3x3_backward_weight(x, grad_out, padding, bint need_bias, int num_threads,
-                                int tile=0):
-    """(grad_weight (F, C, 3, 3), grad_bias (F,) or None) from x (N, C, H, W) and
-    grad_out (N, F, Ho, Wo) of the stride-1 3x3 convolution with padding (ph, pw);
-    ``tile`` as the forward's, for the plane (Ho, Wo)."""
+def winograd_backward_weight(x, grad_out, weight_shape, padding, bint need_bias,
+                             int num_threads, int tile=0):
+    """(grad_weight (F, C, k, k), grad_bias (F,) or None) from x (N, C, H, W) and
+    grad_out (N, F, Ho, Wo) of the stride-1 convolution with weight_shape (F, C, k, k),
+    k 3 or 5, and padding (ph, pw); ``tile`` as the forward's, for the plane (Ho, Wo)."""
+    cdef int k = _kernel_side(weight_shape)
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int F = grad_out.shape[1], ph = padding[0], pw = padding[1]
     cdef int Ho = grad_out.shape[2], Wo = grad_out.shape[3]
-    cdef Plan p = _plan(N, C, H, W, F, Ho, Wo, ph, pw, _tile(tile, Ho, Wo),
+    cdef Plan p = _plan(N, C, H, W, F, Ho, Wo, ph, pw, k, _tile(tile, Ho, Wo, k),
                         WEIGHT_BLOCK_BUDGET, WEIGHT_MAX_BLOCK_TILES)
-    dw = np.empty((F, C, 3, 3), dtype=x.dtype)
+    dw = np.empty((F, C, k, k), dtype=x.dtype)
     db = np.empty(F, dtype=x.dtype) if need_bias else None
     if p.T == 0 or dw.size == 0:
         dw.fill(0)

@@ -1,10 +1,12 @@
 /* The per-tile arithmetic of Winograd's three data transforms (_winograd.pyx), for the
- * F(2x2, 3x3) and F(4x4, 3x3) tilings, vectorised across the m tiles of a block.
+ * F(2x2, 3x3), F(4x4, 3x3) and F(4x4, 5x5) tilings, vectorised across the m tiles of a
+ * block.
  *
  * Layouts.  The gathered input patches d, the r x r output tiles o (m, r*r) and dY tiles
  * e (m, r*r) (r = 2 or 4) are tile-major: tile k's values are contiguous, row-major, so a
  * tile is gathered with a few short row copies.  d is (m, 16) for F(2x2, 3x3)'s 4x4
- * patches, and (m, 64) with rows 8 apart for F(4x4, 3x3)'s 6x6 ones: gcc vectorises the
+ * patches, and (m, 64) with rows 8 apart for F(4x4, 3x3)'s 6x6 ones and F(4x4, 5x5)'s
+ * 8x8 ones: gcc vectorises the
  * loop over tiles for a power-of-two stride, not for 36 (measured: the F(4x4, 3x3)
  * input transform ran scalar, 40% of a backward-input pass).  The
  * transformed arrays V, M, dM are (a*a rows, m) with a row stride: row ξ is the GEMM
@@ -63,7 +65,53 @@
     y4 = ((e0) + 4 * (e2)) - 2 * ((e1) + 4 * (e3));                                     \
     y5 = (e3);
 
-#define WG_D(i) WG_T(d, 64, 8 * ((i) / 6) + (i) % 6)   /* entry i of a 6x6 patch */
+/* F(4x4, 5x5), one dimension, on the eight points 0, 1, -1, 2, -2, 1/2, -1/2 and
+ * infinity (Toom-Cook; derived exactly with rationals, G and Bᵀ scaled so that G's first
+ * row is (1 0 0 0 0)):
+ *
+ *          | 1   0 -21/4   0    21/4   0  -1  0 |
+ *          | 0   1   1   -17/4 -17/4   1   1  0 |      Aᵀ = | 1 1  1 1  1  1    1   0 |
+ *          | 0  -1   1    17/4 -17/4  -1   1  0 |           | 0 1 -1 2 -2 1/2 -1/2  0 |
+ *    Bᵀ =  | 0  1/2 1/4  -5/2  -5/4    2   1  0 |           | 0 1  1 4  4 1/4  1/4  0 |
+ *          | 0 -1/2 1/4   5/2  -5/4   -2   1  0 |           | 0 1 -1 8 -8 1/8 -1/8  1 |
+ *          | 0   2   4   -5/2   -5    1/2  1  0 |
+ *          | 0  -2   4    5/2   -5   -1/2  1  0 |      G: _winograd.pyx's G45
+ *          | 0  -1   0    21/4    0  -21/4  0  1 |
+ *
+ * Rows 1-2, 3-4 and 5-6 of each are an even part plus or minus an odd part; wg_real is
+ * the element type, typedef'd in each routine. */
+#define WG8_BT(y0, y1, y2, y3, y4, y5, y6, y7, d0, d1, d2, d3, d4, d5, d6, d7)          \
+    y0 = ((d0) - (d6)) + 5.25f * ((d4) - (d2));                                         \
+    y7 = ((d7) - (d1)) + 5.25f * ((d3) - (d5));                                         \
+    { wg_real ev_ = ((d2) + (d6)) - 4.25f * (d4);                                       \
+      wg_real od_ = ((d1) + (d5)) - 4.25f * (d3);                                       \
+      y1 = ev_ + od_; y2 = ev_ - od_; }                                                 \
+    { wg_real ev_ = (0.25f * (d2) + (d6)) - 1.25f * (d4);                               \
+      wg_real od_ = (0.5f * (d1) + 2 * (d5)) - 2.5f * (d3);                             \
+      y3 = ev_ + od_; y4 = ev_ - od_; }                                                 \
+    { wg_real ev_ = (4 * (d2) + (d6)) - 5 * (d4);                                       \
+      wg_real od_ = (2 * (d1) + 0.5f * (d5)) - 2.5f * (d3);                             \
+      y5 = ev_ + od_; y6 = ev_ - od_; }
+#define WG45_AT(y0, y1, y2, y3, m0, m1, m2, m3, m4, m5, m6, m7, tail)                   \
+    { wg_real s1_ = (m1) + (m2), t1_ = (m1) - (m2);                                     \
+      wg_real s2_ = (m3) + (m4), t2_ = (m3) - (m4);                                     \
+      wg_real s3_ = (m5) + (m6), t3_ = (m5) - (m6);                                     \
+      y0 = (m0) + s1_ + s2_ + s3_ tail;                                                 \
+      y1 = t1_ + 2 * t2_ + 0.5f * t3_ tail;                                             \
+      y2 = s1_ + 4 * s2_ + 0.25f * s3_ tail;                                            \
+      y3 = t1_ + 8 * t2_ + 0.125f * t3_ + (m7) tail; }
+#define WG45_A(y0, y1, y2, y3, y4, y5, y6, y7, e0, e1, e2, e3)                          \
+    y0 = (e0);                                                                          \
+    { wg_real ev_ = (e0) + (e2), od_ = (e1) + (e3);                                     \
+      y1 = ev_ + od_; y2 = ev_ - od_; }                                                 \
+    { wg_real ev_ = (e0) + 4 * (e2), od_ = 2 * (e1) + 8 * (e3);                         \
+      y3 = ev_ + od_; y4 = ev_ - od_; }                                                 \
+    { wg_real ev_ = (e0) + 0.25f * (e2), od_ = 0.5f * (e1) + 0.125f * (e3);             \
+      y5 = ev_ + od_; y6 = ev_ - od_; }                                                 \
+    y7 = (e3);
+
+#define WG_D8(i) WG_T(d, 64, i)                   /* entry i of an 8x8 patch */
+#define WG_D(i) WG_D8(8 * ((i) / 6) + (i) % 6)   /* entry i of a 6x6 patch */
 #define WG_V(i) WG_L(v, vs, i)
 #define WG_M(i) WG_L(M, ms, i)
 #define WG_O(i) WG_T(o, 16, i)
@@ -226,6 +274,135 @@ ATTR static void wg4_output_adjoint_##S(const T* restrict e, T* restrict dM,    
         WG4_A(WG_DM(30), WG_DM(31), WG_DM(32), WG_DM(33), WG_DM(34), WG_DM(35),          \
               g05, g15, g25, g35)                                                        \
     }                                                                                    \
+}                                                                                        \
+/* F(4x4, 5x5): v (64 rows, stride vs) = Bᵀ d B, d (m, 64): tile k's 8x8 patch */        \
+ATTR static void wg45_input_arith_##S(const T* restrict d, T* restrict v,                \
+                                 ptrdiff_t vs, ptrdiff_t m) {                            \
+    typedef T wg_real;                                                                   \
+    WG_IVDEP                                                                             \
+    for (ptrdiff_t k = 0; k < m; k++) {                                                  \
+        /* Bᵀ d: c<s><i> is entry i of column s */                                       \
+        T c00, c01, c02, c03, c04, c05, c06, c07, c10, c11, c12, c13, c14, c15, c16,     \
+          c17, c20, c21, c22, c23, c24, c25, c26, c27, c30, c31, c32, c33, c34, c35,     \
+          c36, c37, c40, c41, c42, c43, c44, c45, c46, c47, c50, c51, c52, c53, c54,     \
+          c55, c56, c57, c60, c61, c62, c63, c64, c65, c66, c67, c70, c71, c72, c73,     \
+          c74, c75, c76, c77;                                                            \
+        WG8_BT(c00, c01, c02, c03, c04, c05, c06, c07, WG_D8(0), WG_D8(8),               \
+               WG_D8(16), WG_D8(24), WG_D8(32), WG_D8(40),                               \
+               WG_D8(48), WG_D8(56))                                                     \
+        WG8_BT(c10, c11, c12, c13, c14, c15, c16, c17, WG_D8(1), WG_D8(9),               \
+               WG_D8(17), WG_D8(25), WG_D8(33), WG_D8(41),                               \
+               WG_D8(49), WG_D8(57))                                                     \
+        WG8_BT(c20, c21, c22, c23, c24, c25, c26, c27, WG_D8(2),                         \
+               WG_D8(10), WG_D8(18), WG_D8(26), WG_D8(34),                               \
+               WG_D8(42), WG_D8(50), WG_D8(58))                                          \
+        WG8_BT(c30, c31, c32, c33, c34, c35, c36, c37, WG_D8(3),                         \
+               WG_D8(11), WG_D8(19), WG_D8(27), WG_D8(35),                               \
+               WG_D8(43), WG_D8(51), WG_D8(59))                                          \
+        WG8_BT(c40, c41, c42, c43, c44, c45, c46, c47, WG_D8(4),                         \
+               WG_D8(12), WG_D8(20), WG_D8(28), WG_D8(36),                               \
+               WG_D8(44), WG_D8(52), WG_D8(60))                                          \
+        WG8_BT(c50, c51, c52, c53, c54, c55, c56, c57, WG_D8(5),                         \
+               WG_D8(13), WG_D8(21), WG_D8(29), WG_D8(37),                               \
+               WG_D8(45), WG_D8(53), WG_D8(61))                                          \
+        WG8_BT(c60, c61, c62, c63, c64, c65, c66, c67, WG_D8(6),                         \
+               WG_D8(14), WG_D8(22), WG_D8(30), WG_D8(38),                               \
+               WG_D8(46), WG_D8(54), WG_D8(62))                                          \
+        WG8_BT(c70, c71, c72, c73, c74, c75, c76, c77, WG_D8(7),                         \
+               WG_D8(15), WG_D8(23), WG_D8(31), WG_D8(39),                               \
+               WG_D8(47), WG_D8(55), WG_D8(63))                                          \
+        /* (Bᵀ d) B: row i of V from row i of Bᵀ d */                                    \
+        WG8_BT(WG_V(0), WG_V(1), WG_V(2), WG_V(3), WG_V(4), WG_V(5), WG_V(6), WG_V(7),   \
+               c00, c10, c20, c30, c40, c50, c60, c70)                                   \
+        WG8_BT(WG_V(8), WG_V(9), WG_V(10), WG_V(11), WG_V(12), WG_V(13), WG_V(14),       \
+               WG_V(15), c01, c11, c21, c31, c41, c51, c61, c71)                         \
+        WG8_BT(WG_V(16), WG_V(17), WG_V(18), WG_V(19), WG_V(20), WG_V(21), WG_V(22),     \
+               WG_V(23), c02, c12, c22, c32, c42, c52, c62, c72)                         \
+        WG8_BT(WG_V(24), WG_V(25), WG_V(26), WG_V(27), WG_V(28), WG_V(29), WG_V(30),     \
+               WG_V(31), c03, c13, c23, c33, c43, c53, c63, c73)                         \
+        WG8_BT(WG_V(32), WG_V(33), WG_V(34), WG_V(35), WG_V(36), WG_V(37), WG_V(38),     \
+               WG_V(39), c04, c14, c24, c34, c44, c54, c64, c74)                         \
+        WG8_BT(WG_V(40), WG_V(41), WG_V(42), WG_V(43), WG_V(44), WG_V(45), WG_V(46),     \
+               WG_V(47), c05, c15, c25, c35, c45, c55, c65, c75)                         \
+        WG8_BT(WG_V(48), WG_V(49), WG_V(50), WG_V(51), WG_V(52), WG_V(53), WG_V(54),     \
+               WG_V(55), c06, c16, c26, c36, c46, c56, c66, c76)                         \
+        WG8_BT(WG_V(56), WG_V(57), WG_V(58), WG_V(59), WG_V(60), WG_V(61), WG_V(62),     \
+               WG_V(63), c07, c17, c27, c37, c47, c57, c67, c77)                         \
+    }                                                                                    \
+}                                                                                        \
+/* F(4x4, 5x5): o (m, 16): tile k's 4x4 outputs = Aᵀ M A + b, M (64 rows, stride ms) */  \
+ATTR static void wg45_output_arith_##S(const T* restrict M, ptrdiff_t ms, T b,           \
+                                  T* restrict o, ptrdiff_t m) {                          \
+    typedef T wg_real;                                                                   \
+    WG_IVDEP                                                                             \
+    for (ptrdiff_t k = 0; k < m; k++) {                                                  \
+        /* Aᵀ M: u<s><i> is entry i of column s */                                       \
+        T u00, u01, u02, u03, u10, u11, u12, u13, u20, u21, u22, u23, u30, u31, u32,     \
+          u33, u40, u41, u42, u43, u50, u51, u52, u53, u60, u61, u62, u63, u70, u71,     \
+          u72, u73;                                                                      \
+        WG45_AT(u00, u01, u02, u03, WG_M(0), WG_M(8), WG_M(16), WG_M(24), WG_M(32),      \
+                WG_M(40), WG_M(48), WG_M(56), )                                          \
+        WG45_AT(u10, u11, u12, u13, WG_M(1), WG_M(9), WG_M(17), WG_M(25), WG_M(33),      \
+                WG_M(41), WG_M(49), WG_M(57), )                                          \
+        WG45_AT(u20, u21, u22, u23, WG_M(2), WG_M(10), WG_M(18), WG_M(26), WG_M(34),     \
+                WG_M(42), WG_M(50), WG_M(58), )                                          \
+        WG45_AT(u30, u31, u32, u33, WG_M(3), WG_M(11), WG_M(19), WG_M(27), WG_M(35),     \
+                WG_M(43), WG_M(51), WG_M(59), )                                          \
+        WG45_AT(u40, u41, u42, u43, WG_M(4), WG_M(12), WG_M(20), WG_M(28), WG_M(36),     \
+                WG_M(44), WG_M(52), WG_M(60), )                                          \
+        WG45_AT(u50, u51, u52, u53, WG_M(5), WG_M(13), WG_M(21), WG_M(29), WG_M(37),     \
+                WG_M(45), WG_M(53), WG_M(61), )                                          \
+        WG45_AT(u60, u61, u62, u63, WG_M(6), WG_M(14), WG_M(22), WG_M(30), WG_M(38),     \
+                WG_M(46), WG_M(54), WG_M(62), )                                          \
+        WG45_AT(u70, u71, u72, u73, WG_M(7), WG_M(15), WG_M(23), WG_M(31), WG_M(39),     \
+                WG_M(47), WG_M(55), WG_M(63), )                                          \
+        /* (Aᵀ M) A + b: output row i from row i of Aᵀ M */                              \
+        WG45_AT(WG_O(0), WG_O(1), WG_O(2), WG_O(3), u00, u10, u20, u30, u40, u50, u60,   \
+                u70, + b)                                                                \
+        WG45_AT(WG_O(4), WG_O(5), WG_O(6), WG_O(7), u01, u11, u21, u31, u41, u51, u61,   \
+                u71, + b)                                                                \
+        WG45_AT(WG_O(8), WG_O(9), WG_O(10), WG_O(11), u02, u12, u22, u32, u42, u52,      \
+                u62, u72, + b)                                                           \
+        WG45_AT(WG_O(12), WG_O(13), WG_O(14), WG_O(15), u03, u13, u23, u33, u43, u53,    \
+                u63, u73, + b)                                                           \
+    }                                                                                    \
+}                                                                                        \
+/* F(4x4, 5x5): dM (64 rows, stride ms) = A dY Aᵀ, e (m, 16): tile k's 4x4 dY */         \
+ATTR static void wg45_output_adjoint_##S(const T* restrict e, T* restrict dM,            \
+                                    ptrdiff_t ms, ptrdiff_t m) {                         \
+    typedef T wg_real;                                                                   \
+    WG_IVDEP                                                                             \
+    for (ptrdiff_t k = 0; k < m; k++) {                                                  \
+        /* A dY: g<s><i> is entry i of column s */                                       \
+        T g00, g01, g02, g03, g04, g05, g06, g07, g10, g11, g12, g13, g14, g15, g16,     \
+          g17, g20, g21, g22, g23, g24, g25, g26, g27, g30, g31, g32, g33, g34, g35,     \
+          g36, g37;                                                                      \
+        WG45_A(g00, g01, g02, g03, g04, g05, g06, g07, WG_E(0), WG_E(4), WG_E(8),        \
+               WG_E(12))                                                                 \
+        WG45_A(g10, g11, g12, g13, g14, g15, g16, g17, WG_E(1), WG_E(5), WG_E(9),        \
+               WG_E(13))                                                                 \
+        WG45_A(g20, g21, g22, g23, g24, g25, g26, g27, WG_E(2), WG_E(6), WG_E(10),       \
+               WG_E(14))                                                                 \
+        WG45_A(g30, g31, g32, g33, g34, g35, g36, g37, WG_E(3), WG_E(7), WG_E(11),       \
+               WG_E(15))                                                                 \
+        /* (A dY) Aᵀ: row i of dM from row i of A dY */                                  \
+        WG45_A(WG_DM(0), WG_DM(1), WG_DM(2), WG_DM(3), WG_DM(4), WG_DM(5), WG_DM(6),     \
+               WG_DM(7), g00, g10, g20, g30)                                             \
+        WG45_A(WG_DM(8), WG_DM(9), WG_DM(10), WG_DM(11), WG_DM(12), WG_DM(13),           \
+               WG_DM(14), WG_DM(15), g01, g11, g21, g31)                                 \
+        WG45_A(WG_DM(16), WG_DM(17), WG_DM(18), WG_DM(19), WG_DM(20), WG_DM(21),         \
+               WG_DM(22), WG_DM(23), g02, g12, g22, g32)                                 \
+        WG45_A(WG_DM(24), WG_DM(25), WG_DM(26), WG_DM(27), WG_DM(28), WG_DM(29),         \
+               WG_DM(30), WG_DM(31), g03, g13, g23, g33)                                 \
+        WG45_A(WG_DM(32), WG_DM(33), WG_DM(34), WG_DM(35), WG_DM(36), WG_DM(37),         \
+               WG_DM(38), WG_DM(39), g04, g14, g24, g34)                                 \
+        WG45_A(WG_DM(40), WG_DM(41), WG_DM(42), WG_DM(43), WG_DM(44), WG_DM(45),         \
+               WG_DM(46), WG_DM(47), g05, g15, g25, g35)                                 \
+        WG45_A(WG_DM(48), WG_DM(49), WG_DM(50), WG_DM(51), WG_DM(52), WG_DM(53),         \
+               WG_DM(54), WG_DM(55), g06, g16, g26, g36)                                 \
+        WG45_A(WG_DM(56), WG_DM(57), WG_DM(58), WG_DM(59), WG_DM(60), WG_DM(61),         \
+               WG_DM(62), WG_DM(63), g07, g17, g27, g37)                                 \
+    }                                                                                    \
 }
 
 /* Each routine compiled three times: for the baseline instruction set, AVX2 + FMA and
@@ -269,6 +446,12 @@ static void wg2_output_arith_##S(const T* M, ptrdiff_t ms, T b, T* o, ptrdiff_t 
 { WG_CALL(wg2_output_arith, S, (M, ms, b, o, m)); }                                      \
 static void wg4_output_arith_##S(const T* M, ptrdiff_t ms, T b, T* o, ptrdiff_t m)       \
 { WG_CALL(wg4_output_arith, S, (M, ms, b, o, m)); }                                      \
+static void wg45_input_arith_##S(const T* d, T* v, ptrdiff_t vs, ptrdiff_t m)            \
+{ WG_CALL(wg45_input_arith, S, (d, v, vs, m)); }                                         \
+static void wg45_output_arith_##S(const T* M, ptrdiff_t ms, T b, T* o, ptrdiff_t m)      \
+{ WG_CALL(wg45_output_arith, S, (M, ms, b, o, m)); }                                     \
+static void wg45_output_adjoint_##S(const T* e, T* dM, ptrdiff_t ms, ptrdiff_t m)        \
+{ WG_CALL(wg45_output_adjoint, S, (e, dM, ms, m)); }                                     \
 static void wg2_output_adjoint_##S(const T* e, T* dM, ptrdiff_t ms, ptrdiff_t m)         \
 { WG_CALL(wg2_output_adjoint, S, (e, dM, ms, m)); }                                      \
 static void wg4_output_adjoint_##S(const T* e, T* dM, ptrdiff_t ms, ptrdiff_t m)         \

@@ -297,7 +297,8 @@ def _run_rows(config, torch, torch_available, log, strict):
                     if strict:
                         raise
                     for name in END_TO_END:
-                        row = _row_dict(name, model, "epoch", threads,
+                        passname = "epoch" if name == "lenet-train-epoch" else "fwd"
+                        row = _row_dict(name, model, passname, threads,
                                         TORCH if torch_available else None, None, None, "")
                         row["error"] = f"{type(exc).__name__}: {exc}"
                         results.append(row)

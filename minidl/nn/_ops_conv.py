@@ -18,10 +18,11 @@ _contiguous = np.ascontiguousarray
 # layer (19 MB: a fresh buffer that size costs page faults and cache misses).
 MAX_SAVED_COLS_BYTES = 2 * 2**20
 
-# Winograd F(2x2, 3x3) (minidl._kernels._winograd) for 3x3, stride 1, dilation 1,
-# groups 1, padding <= 2 layers.  It saves GEMM work (C*F per output: 2.25x fewer
-# multiply-adds) but pays transforms (~C + F per output) and a fixed cost per call, so it
-# wins once r = C*F/(C+F) and the work n = N*Ho*Wo*C*F are large enough.  Measured
+# Winograd F(2x2, 3x3) and F(4x4, 3x3) (minidl._kernels._winograd) for 3x3, stride 1,
+# dilation 1, groups 1, padding <= 2 layers (5x5: below).  It saves GEMM work (C*F per
+# output: 2.25x fewer multiply-adds) but pays transforms (~C + F per output) and a
+# fixed cost per call, so it wins once r = C*F/(C+F) and the work n = N*Ho*Wo*C*F are
+# large enough.  Measured
 # (benchmarks/bench_conv_paths.py and a sweep of the same kind; 1 thread, float32, p1,
 # medians of interleaved repeats; im2col ms -> Winograd ms; "cols": the im2col weight
 # gradient with the forward's saved cols):
@@ -53,6 +54,19 @@ MAX_SAVED_COLS_BYTES = 2 * 2**20
 # layers through Winograd.
 WINOGRAD_MIN_CHANNEL_RATIO = {"forward": 16.0, "input": 8.0, "weight": 5.0}
 WINOGRAD_MIN_WORK = {"forward": 2**18, "input": 2**18, "weight": 2**18}
+# 5x5 layers: Winograd F(4x4, 5x5) (8x8 patches: 4 multiplications per output instead of
+# 25, but 64 GEMMs per block and transforms of 8x8 patches) against the direct kernels
+# (benchmarks/bench_conv_paths.py, 1 thread, float32, medians of 7 interleaved repeats,
+# ms, direct -> Winograd; a busy machine, ratios hold better than times):
+#   N   C->F   plane  p  r    forward       input         weight
+#   64  1->6   28x28  0  .9   .454->1.13    1.24->4.14    .560->1.81
+#   64  6->16  12x12  0  4.4  .439->.605    .691->2.21    .727->.675
+#   64  16->16 16x16  2  8    3.53->3.48    7.52->6.09    6.50->4.67
+# The input gradient runs the forward on dY padded by 4 - p: 16 channels of mostly-zero
+# patches at 6->16, hence its cost there.  So: the weight gradient from r >= 4, the input
+# gradient from r >= 8, the forward only from r >= 16 (never seen to win by more than the
+# noise); the same work floor as 3x3.
+WINOGRAD5_MIN_CHANNEL_RATIO = {"forward": 16.0, "input": 8.0, "weight": 4.0}
 
 # Direct kernels (minidl._kernels._direct: float32, stride 1, dilation 1, groups 1, on
 # CPUs with AVX2 + FMA or AVX-512).  They issue no im2col, but waste lanes: on output
@@ -121,7 +135,7 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what,
     cols = None
     nt = get_num_threads()
     if plan["forward"] == "winograd":
-        out = K.winograd3x3_forward(x, w, b, padding, nt)
+        out = K.winograd_forward(x, w, b, padding, nt)
     elif plan["forward"] == "direct":
         out = K.direct_conv2d_forward(x, w, b, padding, nt)
     elif plan["keep_cols"]:
@@ -139,7 +153,7 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what,
         gx = gw = gb = None
         if input.requires_grad:
             if plan["input"] == "winograd":
-                gx = K.winograd3x3_backward_input(g, w, x.shape, padding, nt)
+                gx = K.winograd_backward_input(g, w, x.shape, padding, nt)
             elif plan["input"] == "direct":
                 gx = K.direct_conv2d_backward_input(g, w, x.shape, padding, nt)
             else:
@@ -148,7 +162,7 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what,
         need_b = bias is not None and bias.requires_grad
         if weight.requires_grad:
             if plan["weight"] == "winograd":
-                gw, gb = K.winograd3x3_backward_weight(x, g, padding, need_b, nt)
+                gw, gb = K.winograd_backward_weight(x, g, w.shape, padding, need_b, nt)
             elif plan["weight"] == "direct":
                 gw, gb = K.direct_conv2d_backward_weight(x, g, w.shape, padding, need_b, nt)
             else:
@@ -200,10 +214,12 @@ def _channel_ratio(xshape, wshape):
 
 def _winograd_passes(xshape, wshape, ho, wo, stride, padding, dilation, groups):
     """The passes ("forward", "input", "weight") to run on the Winograd kernels: they
-    apply to 3x3, stride 1, dilation 1, groups 1, padding <= 2 (the input gradient runs
-    the forward with padding 2 - p), and each pass must pay (see the constants above)."""
-    if not (wshape[2] == 3 and wshape[3] == 3 and stride == (1, 1) and dilation == (1, 1)
-            and groups == 1 and padding[0] <= 2 and padding[1] <= 2):
+    apply to 3x3 and 5x5 kernels, stride 1, dilation 1, groups 1, padding <= k - 1 (the
+    input gradient runs the forward with padding k - 1 - p), and each pass must pay (see
+    the constants above)."""
+    k = wshape[2]
+    if not (k in (3, 5) and wshape[3] == k and stride == (1, 1) and dilation == (1, 1)
+            and groups == 1 and padding[0] <= k - 1 and padding[1] <= k - 1):
         return ()
     return tuple(p for p in PASSES if _winograd_pays(p, xshape, wshape, ho, wo))
 
@@ -231,7 +247,8 @@ def _winograd_pays(which, xshape, wshape, ho, wo):
     f = wshape[0]
     if ho < 1 or wo < 1 or c < 1 or f < 1:
         return False
-    return (_channel_ratio(xshape, wshape) >= WINOGRAD_MIN_CHANNEL_RATIO[which]
+    ratios = WINOGRAD_MIN_CHANNEL_RATIO if wshape[2] == 3 else WINOGRAD5_MIN_CHANNEL_RATIO
+    return (_channel_ratio(xshape, wshape) >= ratios[which]
             and n * ho * wo * c * f >= WINOGRAD_MIN_WORK[which])
 
 
