@@ -106,13 +106,13 @@ cdef minidl_direct_geom _geometry(tuple xshape, tuple wshape, padding):
 
 
 cdef inline double _work(const minidl_direct_geom* g) noexcept nogil:
-    """choose_threads' unit of work.  These kernels do ~32 multiply-adds in the time
-    _conv's unit (an element move, ~16 multiply-adds of BLAS) takes, so a job splits only
-    from twice the multiply-adds: measured at the MNIST-like 6->16 layer (9.8M
-    multiply-adds a pass, ~0.15-0.3 ms), F.conv2d forward + backward took 0.87-0.91 ms on
-    1 thread and 1.18-1.32 ms on 2 (waking the second thread costs more than it saves),
-    while CIFAR-size passes (50M and more) gain 1.2-1.4x from the second thread."""
-    return <double>g.N * g.F * g.C * g.taps * g.Ho * g.Wo / 32
+    """choose_threads' unit of work: multiply-adds / 16, so the MNIST-like 6->16 layer
+    (9.8M multiply-adds a pass) splits over 2 threads.  Measured side by side on an AVX2
+    EPYC (benchmarks/bench_conv_paths.py --shapes 3, ms at 2 threads, /32 -> /16):
+    forward 0.246 -> 0.183, input gradient 0.516 -> 0.348, weight gradient 0.485 ->
+    0.281; 1 thread unchanged.  (On the Zen 4 VM of 2026-12-05, with /32 and a forced
+    split, 2 threads gained nothing at this size, probably two threads of one core.)"""
+    return <double>g.N * g.F * g.C * g.taps * g.Ho * g.Wo / 16
 
 
 cdef class _Scratch:
