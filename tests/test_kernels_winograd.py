@@ -220,6 +220,7 @@ def _send_everything_eligible(monkeypatch, ops, which):
     monkeypatch.setitem(ops.WINOGRAD_MIN_WORK, which, 0)
     monkeypatch.setitem(ops.WINOGRAD_MIN_CHANNEL_RATIO, which, 0)
     monkeypatch.setitem(ops.WINOGRAD5_MIN_CHANNEL_RATIO, which, 0)
+    monkeypatch.setitem(ops.WINOGRAD5_MIN_CHANNEL_RATIO_THREADED, which, 0)
 
 
 def test_conv2d_takes_the_winograd_path_for_a_big_eligible_layer():
@@ -275,17 +276,26 @@ def test_conv2d_keeps_im2col_for_ineligible_layers(monkeypatch, kw, wshape):
     np.testing.assert_allclose(y, want_y, rtol=1e-10, atol=1e-10)
 
 
-def test_conv2d_sends_the_mnist_like_5x5_weight_gradient_through_winograd():
-    """N=64 6->16 12x12 k5 (r = 4.4): the weight gradient pays on F(4x4, 5x5), the forward
-    and the input gradient do not (WINOGRAD5_MIN_CHANNEL_RATIO)."""
+@pytest.mark.parametrize("threads, winograd_weight", [(1, 1), (2, 0)])
+def test_conv2d_sends_the_mnist_like_5x5_weight_gradient_through_winograd(
+        threads, winograd_weight):
+    """N=64 6->16 12x12 k5 (r = 4.4): on 1 thread the weight gradient pays on F(4x4, 5x5),
+    the forward and the input gradient do not (WINOGRAD5_MIN_CHANNEL_RATIO); on 2 the
+    split direct kernel takes it (WINOGRAD5_MIN_CHANNEL_RATIO_THREADED)."""
     rng = np.random.default_rng(5)
     x = rng.standard_normal((64, 6, 12, 12)).astype(np.float32)
     w = rng.standard_normal((16, 6, 5, 5)).astype(np.float32)
     b = rng.standard_normal(16).astype(np.float32)
-    before = _calls()
-    y, gx, gw, gb, g = run_conv(x, w, b, padding=0)
-    after = _calls()
-    assert {k: after[k] - before[k] for k in after} == {"forward": 0, "input": 0, "weight": 1}
+    saved = minidl.get_num_threads()
+    minidl.set_num_threads(threads)
+    try:
+        before = _calls()
+        y, gx, gw, gb, g = run_conv(x, w, b, padding=0)
+        after = _calls()
+    finally:
+        minidl.set_num_threads(saved)
+    assert {k: after[k] - before[k] for k in after} == \
+        {"forward": 0, "input": 0, "weight": winograd_weight}
     K = kernels()
     one, zero = (1, 1), (0, 0)
 
