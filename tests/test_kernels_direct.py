@@ -118,6 +118,42 @@ def test_direct_backward_against_reference(cfg):
         assert db is None, "need_bias_grad=False must return None for the bias gradient"
 
 
+# (N, C, F, H, W, kernel, padding): the input gradient's two dY' layouts and channel
+# blocks at fixed shapes, since the random configs need not hit each on every CPU.
+LAYOUT_SHAPES = [
+    (3, 6, 16, 12, 12, (5, 5), (0, 0)),    # MNIST-like conv2: rows on AVX2 (Wo = 8)
+    (2, 5, 7, 13, 13, (5, 5), (2, 2)),     # Wo = 13
+    (2, 6, 9, 21, 19, (3, 3), (1, 1)),     # Wo = 19, Wp = 21
+    (2, 3, 5, 6, 16, (3, 7), (1, 3)),      # Wo = 16, Wp = 22: rows on AVX2 and AVX-512
+    (2, 7, 4, 6, 30, (2, 6), (0, 3)),      # Wo = 31, a short plane
+    (2, 12, 3, 5, 4, (3, 3), (2, 2)),      # Wp = 8
+    (2, 18, 5, 9, 9, (4, 4), (0, 0)),      # 6-channel blocks x 3
+]
+
+
+def test_direct_input_layouts_are_all_exercised():
+    """LAYOUT_SHAPES cover both layouts and the 6-channel block at this CPU's vector width,
+    so that test_direct_input_gradient_layouts checks each of them here."""
+    from minidl._kernels import _direct
+    seen = {_direct.input_layout((n, c, h, w), (f, c) + k, p)
+            for n, c, f, h, w, k, p in LAYOUT_SHAPES}
+    assert {layout for layout, _ in seen} == {"rows", "pitch"}, seen
+    assert 6 in {cb for _, cb in seen}, seen
+
+
+@pytest.mark.parametrize("shape", LAYOUT_SHAPES)
+@pytest.mark.parametrize("threads", [1, THREADS])
+def test_direct_input_gradient_layouts(shape, threads):
+    K = kernels()
+    n, c, f, h, w, k, p = shape
+    cfg = dict(N=n, C=c, F=f, H=h, W=w, kernel=k, padding=p, bias=False, threads=threads,
+               seed=sum(shape[:5]))
+    x, wt, _, dy = arrays(cfg)
+    dx = K.direct_conv2d_backward_input(dy, wt, x.shape, p, threads)
+    (want_dx, _, _), (mag_dx, _, _) = reference(R.conv2d_backward, (x, wt, dy), 1, p)
+    assert_close(dx, want_dx, mag_dx, F32, f"direct_conv2d_backward_input {cfg}")
+
+
 # --------------------------------------------------------------------------------------
 # threads: bit-identical results at shapes that are split
 # --------------------------------------------------------------------------------------

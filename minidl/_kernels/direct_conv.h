@@ -17,7 +17,10 @@
  *
  * (a block of channels x positions sums over f in registers, then is added once per
  * tap).  The zero positions of dY' cost lanes, a share (kw - 1) / Wp, but there is no
- * col2im.
+ * col2im.  When whole vectors per dY row waste fewer lanes (MNIST-like 6->16 on AVX2:
+ * 8-wide rows in 8-float vectors, against 8 of every 12), dY' is laid out "by rows"
+ * instead: row oh in vectors of its own, vector j of the row adding into dxp at
+ * oh*Wp + j*vw + ki*Wp + kj.
  *
  * The code body (direct_conv_impl.h) is compiled twice with GCC/Clang vector types: for
  * AVX-512 (16 floats a vector) and for AVX2 + FMA (8), each with the target attribute, so
@@ -38,7 +41,9 @@ typedef struct {
     int Hp, Wp, Ho, Wo, taps;           /* padded plane, output plane, kh*kw */
     int level, vw;                      /* instruction set level, floats per vector */
     int fpad, cpad;                     /* F, C rounded up to the register blocks */
-    int cb;                             /* input grad: channels a register block */
+    int cb, ivb;                        /* input grad: channels, position vectors a block */
+    int iq_pitch, iq_vpr;               /* input grad: dY' row pitch; vectors a row "by
+                                         * rows", 0 in the Wp pitch layout */
     int tpad;                           /* taps rounded up to the weight-grad tap block */
     int wblock;                         /* weight grad: samples per block of scratch */
     ptrdiff_t plane;                    /* Hp*Wp */
@@ -60,7 +65,8 @@ enum { MINIDL_DIRECT_NONE = MINIDL_CPU_BASELINE, MINIDL_DIRECT_AVX2 = MINIDL_CPU
 
 /* Register blocks (accumulators: the product of each pair): forward filters x output
  * vectors (DC_FB x DC_VB), input grad channels x position vectors (DC_CB x DC_IVB),
- * weight grad filters x taps (DC_WF x DC_WT).  The body undefines them at its end. */
+ * weight grad filters x taps (DC_WF x DC_WT); DC_IVB6: position vectors with the
+ * 6-channel input grad block.  The body undefines them at its end. */
 #define DC_SUFFIX avx512
 #define DC_TARGET "avx512f,avx2,fma"
 #define DC_VW 16
@@ -68,6 +74,7 @@ enum { MINIDL_DIRECT_NONE = MINIDL_CPU_BASELINE, MINIDL_DIRECT_AVX2 = MINIDL_CPU
 #define DC_VB 2
 #define DC_CB 8
 #define DC_IVB 3
+#define DC_IVB6 3
 #define DC_WF 4
 #define DC_WT 5
 #include "direct_conv_impl.h"
@@ -79,6 +86,7 @@ enum { MINIDL_DIRECT_NONE = MINIDL_CPU_BASELINE, MINIDL_DIRECT_AVX2 = MINIDL_CPU
 #define DC_VB 2
 #define DC_CB 4
 #define DC_IVB 3
+#define DC_IVB6 2
 #define DC_WF 2
 #define DC_WT 5
 #include "direct_conv_impl.h"
@@ -104,8 +112,8 @@ static inline ptrdiff_t minidl_direct_round_up(ptrdiff_t a, ptrdiff_t b)
 static void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, int H, int W,
                                int F, int kh, int kw, int ph, int pw)
 {
-    int fb, vb, cb, ivb, wf, wt;
-    ptrdiff_t per_sample;
+    int fb, vb, cb, ivb, ivb6, wf, wt;
+    ptrdiff_t per_sample, nv_pitch, nv_rows, last, last_off;
     g->N = N; g->C = C; g->H = H; g->W = W; g->F = F; g->kh = kh; g->kw = kw;
     g->ph = ph; g->pw = pw;
     g->Hp = H + 2 * ph; g->Wp = W + 2 * pw;
@@ -114,15 +122,16 @@ static void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, i
     g->level = level;
 #if MINIDL_DIRECT_COMPILED
     if (level == MINIDL_DIRECT_AVX512)
-        minidl_direct_blocks_avx512(&g->vw, &fb, &vb, &cb, &ivb, &wf, &wt);
+        minidl_direct_blocks_avx512(&g->vw, &fb, &vb, &cb, &ivb, &ivb6, &wf, &wt);
     else
-        minidl_direct_blocks_avx2(&g->vw, &fb, &vb, &cb, &ivb, &wf, &wt);
+        minidl_direct_blocks_avx2(&g->vw, &fb, &vb, &cb, &ivb, &ivb6, &wf, &wt);
 #else
-    g->vw = fb = vb = cb = ivb = wf = wt = 1;   /* never called: level is 0 here */
+    g->vw = fb = vb = cb = ivb = ivb6 = wf = wt = 1;   /* never called: level is 0 here */
 #endif
     g->fpad = (int)minidl_direct_round_up(F, fb > wf ? fb : wf);
-    /* AVX-512 also has a 6-channel block: LeNet's 6-channel layers would pad 8 */
-    g->cb = (cb == 8 && C % 8 != 0 && C % 6 == 0) ? 6 : cb;
+    /* a 6-channel block too: LeNet's 6-channel layers would pad to 8 */
+    g->cb = (C % cb != 0 && C % 6 == 0) ? 6 : cb;
+    g->ivb = g->cb == 6 ? ivb6 : ivb;
     g->cpad = (int)minidl_direct_round_up(C, g->cb);
     g->tpad = (int)minidl_direct_round_up(g->taps, wt);
     g->plane = (ptrdiff_t)g->Hp * g->Wp;
@@ -135,8 +144,24 @@ static void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, i
     g->col_stride = minidl_direct_round_up((ptrdiff_t)g->Hp * g->Wo + (ptrdiff_t)g->vw * vb,
                                            g->vw);
     g->cols_len = (ptrdiff_t)kw * C * g->col_stride;
-    g->iq_len = minidl_direct_round_up((ptrdiff_t)g->Ho * g->Wp, (ptrdiff_t)g->vw * ivb);
-    g->dx_len = minidl_direct_round_up(g->iq_len + (ptrdiff_t)(kh - 1) * g->Wp + kw, g->vw);
+    /* input grad: the dY' layout with the fewer position vectors (whole blocks) */
+    g->iq_vpr = (int)((g->Wo + g->vw - 1) / g->vw);
+    nv_pitch = minidl_direct_round_up(((ptrdiff_t)g->Ho * g->Wp + g->vw - 1) / g->vw, g->ivb);
+    nv_rows = minidl_direct_round_up((ptrdiff_t)g->Ho * g->iq_vpr, g->ivb);
+    if (nv_rows < nv_pitch) {
+        g->iq_pitch = g->iq_vpr * g->vw;
+        g->iq_len = nv_rows * g->vw;
+        last = nv_rows - 1;
+        last_off = (last / g->iq_vpr) * g->Wp + (last % g->iq_vpr) * g->vw;
+    } else {
+        g->iq_pitch = g->Wp;
+        g->iq_vpr = 0;
+        g->iq_len = nv_pitch * g->vw;
+        last_off = g->iq_len - g->vw;
+    }
+    /* the adds reach the last vector's offset + the largest tap shift + a vector */
+    g->dx_len = minidl_direct_round_up(last_off + g->vw + (ptrdiff_t)(kh - 1) * g->Wp + kw,
+                                       g->vw);
     /* weight grad: samples a block, so that what one (filter block, channel, tap block)
      * pass reads of every sample in it (WF dY planes, WT column-shifted rows) stays in
      * L1 (~32 KiB) */

@@ -105,26 +105,29 @@ static void DC_NAME(forward)(const minidl_direct_geom* g, const float* x, const 
     }
 }
 
-/* The input gradient with a block of CB <= DC_CB channels (a constant once inlined). */
+/* The input gradient with blocks of CB <= 8 channels x IVB <= 3 position vectors
+ * (constants once inlined). */
 static inline __attribute__((always_inline, target(DC_TARGET)))
 void DC_NAME(input_blocks)(const minidl_direct_geom* g, const float* dy, const float* wc,
-                           float* dx, ptrdiff_t n0, ptrdiff_t n1, float* scratch, const int CB)
+                           float* dx, ptrdiff_t n0, ptrdiff_t n1, float* scratch, const int CB,
+                           const int IVB)
 {
     typedef float vec __attribute__((vector_size(DC_VW * 4)));
     typedef float uvec __attribute__((vector_size(DC_VW * 4), aligned(4), may_alias));
     const int C = g->C, H = g->H, W = g->W, F = g->F, kw = g->kw;
     const int Wp = g->Wp, Ho = g->Ho, Wo = g->Wo, cpad = g->cpad, taps = g->taps;
-    const ptrdiff_t qlen = g->iq_len, dx_len = g->dx_len;
+    const int vpr = g->iq_vpr;
+    const ptrdiff_t qlen = g->iq_len, dx_len = g->dx_len, pitch = g->iq_pitch;
     float* dyq = scratch;                              /* (F, qlen): dY in the row pitch */
     float* dxp = scratch + (ptrdiff_t)F * qlen;        /* (cpad, dx_len): padded dx */
-    ptrdiff_t n, q0, shift;
+    ptrdiff_t n, q0, shift, j;
     int c, c0, h, f, t, i, v, oh;
 
     memset(dyq, 0, sizeof(float) * (size_t)F * qlen);  /* only dY's entries change */
     for (n = n0; n < n1; n++) {
         for (f = 0; f < F; f++)
             for (oh = 0; oh < Ho; oh++)
-                memcpy(dyq + f * qlen + (ptrdiff_t)oh * Wp,
+                memcpy(dyq + f * qlen + (ptrdiff_t)oh * pitch,
                        dy + ((n * F + f) * Ho + oh) * Wo, sizeof(float) * (size_t)Wo);
         memset(dxp, 0, sizeof(float) * (size_t)cpad * dx_len);
         /* each output position sends w[f, c, tap] * dY to input position q + shift(tap):
@@ -133,35 +136,40 @@ void DC_NAME(input_blocks)(const minidl_direct_geom* g, const float* dy, const f
         for (c0 = 0; c0 < cpad; c0 += CB) {
             for (t = 0; t < taps; t++) {
                 shift = (ptrdiff_t)(t / kw) * Wp + t % kw;
-                for (q0 = 0; q0 < qlen; q0 += DC_VW * DC_IVB) {
-                    vec acc[DC_CB][DC_IVB];
+                for (q0 = 0; q0 < qlen; q0 += DC_VW * IVB) {
+                    vec acc[8][3];
+                    ptrdiff_t dst[3];   /* where each vector adds into a dxp plane */
+#pragma GCC unroll 4
+                    for (v = 0; v < IVB; v++) {
+                        j = q0 / DC_VW + v;
+                        dst[v] = (vpr ? (j / vpr) * Wp + (j % vpr) * DC_VW : j * DC_VW) + shift;
+                    }
 #pragma GCC unroll 16
                     for (i = 0; i < CB; i++)
 #pragma GCC unroll 4
-                        for (v = 0; v < DC_IVB; v++)
+                        for (v = 0; v < IVB; v++)
                             acc[i][v] = (vec){0};
                     for (f = 0; f < F; f++) {
                         const float* yrow = dyq + f * qlen + q0;
                         const float* wr = wc + ((ptrdiff_t)f * taps + t) * cpad + c0;
-                        vec yv[DC_IVB];
+                        vec yv[3];
 #pragma GCC unroll 4
-                        for (v = 0; v < DC_IVB; v++)
+                        for (v = 0; v < IVB; v++)
                             yv[v] = *(const uvec*)(yrow + v * DC_VW);
 #pragma GCC unroll 16
                         for (i = 0; i < CB; i++) {
                             const float wi = wr[i];
 #pragma GCC unroll 4
-                            for (v = 0; v < DC_IVB; v++)
+                            for (v = 0; v < IVB; v++)
                                 acc[i][v] += yv[v] * wi;
                         }
                     }
 #pragma GCC unroll 16
                     for (i = 0; i < CB; i++)
 #pragma GCC unroll 4
-                        for (v = 0; v < DC_IVB; v++) {
-                            uvec* dst = (uvec*)(dxp + (ptrdiff_t)(c0 + i) * dx_len + q0
-                                                + v * DC_VW + shift);
-                            *dst = *dst + acc[i][v];
+                        for (v = 0; v < IVB; v++) {
+                            uvec* d = (uvec*)(dxp + (ptrdiff_t)(c0 + i) * dx_len + dst[v]);
+                            *d = *d + acc[i][v];
                         }
                 }
             }
@@ -178,13 +186,11 @@ __attribute__((target(DC_TARGET)))
 static void DC_NAME(input)(const minidl_direct_geom* g, const float* dy, const float* wc,
                            float* dx, ptrdiff_t n0, ptrdiff_t n1, float* scratch)
 {
-#if DC_CB >= 6
-    if (g->cb == 6) {   /* C = 6, 12, 18, ...: no channel of the block is padding */
-        DC_NAME(input_blocks)(g, dy, wc, dx, n0, n1, scratch, 6);
+    if (g->cb == 6) {   /* C = 6, 18, 30, ...: no channel of the block is padding */
+        DC_NAME(input_blocks)(g, dy, wc, dx, n0, n1, scratch, 6, DC_IVB6);
         return;
     }
-#endif
-    DC_NAME(input_blocks)(g, dy, wc, dx, n0, n1, scratch, DC_CB);
+    DC_NAME(input_blocks)(g, dy, wc, dx, n0, n1, scratch, DC_CB, DC_IVB);
 }
 
 __attribute__((target(DC_TARGET)))
@@ -294,9 +300,11 @@ static void DC_NAME(weight)(const minidl_direct_geom* g, const float* x, const f
 }
 
 /* This level's vector width and register blocks, for minidl_direct_init. */
-static void DC_NAME(blocks)(int* vw, int* fb, int* vb, int* cb, int* ivb, int* wf, int* wt)
+static void DC_NAME(blocks)(int* vw, int* fb, int* vb, int* cb, int* ivb, int* ivb6, int* wf,
+                           int* wt)
 {
-    *vw = DC_VW; *fb = DC_FB; *vb = DC_VB; *cb = DC_CB; *ivb = DC_IVB; *wf = DC_WF; *wt = DC_WT;
+    *vw = DC_VW; *fb = DC_FB; *vb = DC_VB; *cb = DC_CB; *ivb = DC_IVB; *ivb6 = DC_IVB6;
+    *wf = DC_WF; *wt = DC_WT;
 }
 
 #undef DC_NAME
@@ -309,5 +317,6 @@ static void DC_NAME(blocks)(int* vw, int* fb, int* vb, int* cb, int* ivb, int* w
 #undef DC_VB
 #undef DC_CB
 #undef DC_IVB
+#undef DC_IVB6
 #undef DC_WF
 #undef DC_WT
