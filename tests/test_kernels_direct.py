@@ -250,8 +250,9 @@ def test_conv2d_takes_the_direct_path_for_the_mnist_layer(monkeypatch, direct_ca
     ops = _ops()
     # this test is about direct against im2col: keep F(4x4, 5x5) Winograd (which takes
     # this layer's weight gradient) out of the choice
-    for rule in ("WINOGRAD5_MIN_CHANNEL_RATIO", "WINOGRAD5_MIN_CHANNEL_RATIO_THREADED"):
-        monkeypatch.setattr(ops, rule, dict.fromkeys(ops.PASSES, float("inf")))
+    monkeypatch.setattr(ops, "WINOGRAD5_MIN_CHANNEL_RATIO",
+                        dict.fromkeys(ops.PASSES, float("inf")))
+    monkeypatch.setattr(ops, "WINOGRAD5_THREADED_WEIGHT_RATIO", float("inf"))
     x, w, b = _layer(F32, **MNIST_LAYER)
     got = run_conv(x, w, b)
     assert direct_calls == {"forward": 1, "input": 1, "weight": 1}, direct_calls

@@ -220,7 +220,8 @@ def _send_everything_eligible(monkeypatch, ops, which):
     monkeypatch.setitem(ops.WINOGRAD_MIN_WORK, which, 0)
     monkeypatch.setitem(ops.WINOGRAD_MIN_CHANNEL_RATIO, which, 0)
     monkeypatch.setitem(ops.WINOGRAD5_MIN_CHANNEL_RATIO, which, 0)
-    monkeypatch.setitem(ops.WINOGRAD5_MIN_CHANNEL_RATIO_THREADED, which, 0)
+    if which == "weight":
+        monkeypatch.setattr(ops, "WINOGRAD5_THREADED_WEIGHT_RATIO", 0)
 
 
 def test_conv2d_takes_the_winograd_path_for_a_big_eligible_layer():
@@ -281,7 +282,7 @@ def test_conv2d_sends_the_mnist_like_5x5_weight_gradient_through_winograd(
         threads, winograd_weight):
     """N=64 6->16 12x12 k5 (r = 4.4): on 1 thread the weight gradient pays on F(4x4, 5x5),
     the forward and the input gradient do not (WINOGRAD5_MIN_CHANNEL_RATIO); on 2 the
-    split direct kernel takes it (WINOGRAD5_MIN_CHANNEL_RATIO_THREADED)."""
+    split direct kernel takes it (WINOGRAD5_THREADED_WEIGHT_RATIO)."""
     rng = np.random.default_rng(5)
     x = rng.standard_normal((64, 6, 12, 12)).astype(np.float32)
     w = rng.standard_normal((16, 6, 5, 5)).astype(np.float32)

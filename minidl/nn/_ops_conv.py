@@ -69,8 +69,8 @@ WINOGRAD_MIN_WORK = {"forward": 2**18, "input": 2**18, "weight": 2**18}
 WINOGRAD5_MIN_CHANNEL_RATIO = {"forward": 16.0, "input": 8.0, "weight": 4.0}
 # On 2+ threads the direct kernels split the MNIST-like passes and Winograd's does not
 # (AVX2 EPYC, 2 threads, direct -> Winograd weight gradient, ms): 6->16 12x12 r 4.4
-# .281->.414, 16->16 16x16 p2 r 8 2.10->1.52.  So the 5x5 weight gradient from r >= 8.
-WINOGRAD5_MIN_CHANNEL_RATIO_THREADED = {"forward": 16.0, "input": 8.0, "weight": 8.0}
+# .281->.414, 16->16 16x16 p2 r 8 2.10->1.52.  So there the 5x5 weight gradient from r >= 8.
+WINOGRAD5_THREADED_WEIGHT_RATIO = 8.0
 
 # Direct kernels (minidl._kernels._direct: float32, stride 1, dilation 1, groups 1, on
 # CPUs with AVX2 + FMA or AVX-512).  They issue no im2col, but waste lanes: on output
@@ -252,12 +252,12 @@ def _winograd_pays(which, xshape, wshape, ho, wo):
     if ho < 1 or wo < 1 or c < 1 or f < 1:
         return False
     if wshape[2] == 3:
-        ratios = WINOGRAD_MIN_CHANNEL_RATIO
-    elif get_num_threads() > 1:
-        ratios = WINOGRAD5_MIN_CHANNEL_RATIO_THREADED
+        floor = WINOGRAD_MIN_CHANNEL_RATIO[which]
+    elif which == "weight" and get_num_threads() > 1:
+        floor = WINOGRAD5_THREADED_WEIGHT_RATIO
     else:
-        ratios = WINOGRAD5_MIN_CHANNEL_RATIO
-    return (_channel_ratio(xshape, wshape) >= ratios[which]
+        floor = WINOGRAD5_MIN_CHANNEL_RATIO[which]
+    return (_channel_ratio(xshape, wshape) >= floor
             and n * ho * wo * c * f >= WINOGRAD_MIN_WORK[which])
 
 
