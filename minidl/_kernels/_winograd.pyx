@@ -202,9 +202,20 @@ G45[:] = [1, 0, 0, 0, 0,
           0, 0, 0, 0, 1]
 
 
+cdef const double* G_BY_TILING[3]
+G_BY_TILING[0] = &G2[0]
+G_BY_TILING[1] = &G4[0]
+G_BY_TILING[2] = &G45[0]
+
+
+cdef inline int _tiling(int a) noexcept nogil:
+    """0, 1, 2 for the tiling with a x a patches: F(2x2, 3x3), F(4x4, 3x3), F(4x4, 5x5)."""
+    return 0 if a == 4 else (1 if a == 6 else 2)
+
+
 cdef inline const double* _g_matrix(int a) noexcept nogil:
     """G (a x k) of the tiling with a x a patches."""
-    return &G2[0] if a == 4 else (&G4[0] if a == 6 else &G45[0])
+    return G_BY_TILING[_tiling(a)]
 
 
 cdef inline Py_ssize_t _u_stride(int F, int C) noexcept nogil:
@@ -217,13 +228,14 @@ cdef inline Py_ssize_t _u_stride(int F, int C) noexcept nogil:
 # U = G g Gᵀ for every (f, c) at once: flattened row-major, vec(U) = (G ⊗ G) vec(g), so the
 # whole weight transform is one GEMM with the (a*a, k*k) Kronecker product, and its
 # adjoint another (the per-pair scalar loops were latency-bound: 53 us of a 445 us
-# F(4x4, 5x5) forward at N=64 6->16 12x12).  KRON_*[i]: tiling i = 0, 1, 2 for a = 4, 6, 8.
+# F(4x4, 5x5) forward at N=64 6->16 12x12).  KRON_*[_tiling(a)].
 cdef float KRON_F[3][64 * 25]
 cdef double KRON_D[3][64 * 25]
 
 
 def _fill_kron():
-    for i, (a, k) in enumerate(((4, 3), (6, 3), (8, 5))):
+    for a, k in ((4, 3), (6, 3), (8, 5)):
+        i = _tiling(a)
         g = _g_matrix(a)
         G = np.array([g[j] for j in range(a * k)]).reshape(a, k)
         K = np.kron(G, G).ravel()
@@ -237,7 +249,7 @@ _fill_kron()
 
 cdef inline const floating* _kron(floating* like, int a) noexcept nogil:
     """G ⊗ G (a*a, k*k), row-major, of the tiling with a x a patches."""
-    cdef int i = 0 if a == 4 else (1 if a == 6 else 2)
+    cdef int i = _tiling(a)
     if floating is float:
         return &KRON_F[i][0]
     else:
