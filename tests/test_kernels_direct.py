@@ -34,6 +34,7 @@ forward, 1.6e-7 for dx, 1.8e-7 for dW (~5 unit roundoffs, 2^-24 = 6e-8), 3e-8 fo
 (summed in double); so 1e-5 leaves a 30x margin and needs no normwise scale.  Where the
 magnitude is 0 (a tap that only ever reads padding) the result must be exactly 0.
 """
+import ast
 import os
 import subprocess
 import sys
@@ -128,16 +129,21 @@ LAYOUT_SHAPES = [
     (2, 7, 4, 6, 30, (2, 6), (0, 3)),      # Wo = 31, a short plane
     (2, 12, 3, 5, 4, (3, 3), (2, 2)),      # Wp = 8
     (2, 18, 5, 9, 9, (4, 4), (0, 0)),      # 6-channel blocks x 3
+    (2, 5, 6, 4, 4, (3, 3), (1, 1)),       # Wo = 4 (LeNet-digits conv2): half rows on both
+    (3, 12, 5, 6, 5, (2, 2), (1, 0)),      # Ho = 7: the last vector's upper half is no row
+    (3, 9, 5, 6, 7, (2, 2), (1, 0)),       # Ho = 7, Wo = 6: half rows, 8 channels (AVX-512)
 ]
+LAYOUTS = {"pitch", "rows", "half rows"}
 
 
 def test_direct_input_layouts_are_all_exercised():
-    """LAYOUT_SHAPES cover both layouts and the 6-channel block at this CPU's vector width,
-    so that test_direct_input_gradient_layouts checks each of them here."""
+    """LAYOUT_SHAPES cover the three layouts and the 6-channel block at this CPU's vector
+    width, so that test_direct_input_gradient_layouts checks each of them here (and
+    test_avx2_kernels_against_reference_with_the_level_capped on AVX2 too)."""
     from minidl._kernels import _direct
     seen = {_direct.input_layout((n, c, h, w), (f, c) + k, p)
             for n, c, f, h, w, k, p in LAYOUT_SHAPES}
-    assert {layout for layout, _ in seen} == {"rows", "pitch"}, seen
+    assert {layout for layout, _ in seen} == LAYOUTS, seen
     assert 6 in {cb for _, cb in seen}, seen
 
 
@@ -317,14 +323,19 @@ def test_conv2d_inference_takes_the_direct_forward_where_training_keeps_cols(dir
 # --------------------------------------------------------------------------------------
 
 _AVX2_CHECK = r"""
+import ast, sys
 import numpy as np
 from minidl import _kernels as K
 from minidl import reference as R
+from minidl._kernels import _direct
 assert K.direct_level() == 1, K.direct_level()
 rng = np.random.default_rng(5)
 worst = 0.0
+layouts = set()
 for n, c, f, h, w, kh, kw, ph, pw in [(2, 6, 16, 12, 12, 5, 5, 0, 0), (3, 5, 7, 9, 11, 3, 3, 1, 1),
-                                      (1, 9, 18, 13, 8, 4, 2, 3, 1), (2, 1, 3, 6, 6, 1, 1, 0, 0)]:
+                                      (1, 9, 18, 13, 8, 4, 2, 3, 1), (2, 1, 3, 6, 6, 1, 1, 0, 0)
+                                      ] + ast.literal_eval(sys.argv[1]):
+    layouts.add(_direct.input_layout((n, c, h, w), (f, c, kh, kw), (ph, pw))[0])
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     wt = rng.standard_normal((f, c, kh, kw)).astype(np.float32)
     b = rng.standard_normal(f).astype(np.float32)
@@ -339,6 +350,7 @@ for n, c, f, h, w, kh, kw, ph, pw in [(2, 6, 16, 12, 12, 5, 5, 0, 0), (3, 5, 7, 
     got += list(K.direct_conv2d_backward_weight(x, dy, wt.shape, (ph, pw), True, 2))
     for g, v in zip(got, want):
         worst = max(worst, float(np.abs(g - v).max() / (np.abs(v).max() + 1e-30)))
+print(sorted(layouts))
 print(worst)
 """
 
@@ -349,10 +361,13 @@ def test_avx2_kernels_against_reference_with_the_level_capped():
     if kernels().direct_level() < 2:
         pytest.skip("this CPU runs the AVX2 build already (tested above)")
     env = dict(os.environ, MINIDL_DIRECT_LEVEL="1")
-    done = subprocess.run([sys.executable, "-c", _AVX2_CHECK], env=env, capture_output=True,
-                          text=True, timeout=120)
+    shapes = [(n, c, f, h, w) + k + p for n, c, f, h, w, k, p in LAYOUT_SHAPES]
+    done = subprocess.run([sys.executable, "-c", _AVX2_CHECK, repr(shapes)], env=env,
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert float(done.stdout) < 1e-5, done.stdout
+    layouts, worst = done.stdout.splitlines()
+    assert set(ast.literal_eval(layouts)) == LAYOUTS, layouts
+    assert float(worst) < 1e-5, done.stdout
 
 
 def test_level_cap_rejects_a_bad_value():

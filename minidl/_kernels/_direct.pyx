@@ -31,7 +31,7 @@ cnp.import_array()
 
 cdef extern from "direct_conv.h" nogil:
     ctypedef struct minidl_direct_geom:
-        int N, C, H, W, F, kh, kw, ph, pw, Wp, Ho, Wo, fpad, cpad, cb, taps, iq_vpr
+        int N, C, H, W, F, kh, kw, ph, pw, Wp, Ho, Wo, fpad, cpad, cb, taps, iq_layout
         Py_ssize_t qlen, wq_len, iq_len
     int minidl_direct_level()
     void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, int H, int W,
@@ -93,11 +93,11 @@ def efficiency(input_shape, weight_shape, padding):
 
 
 def input_layout(input_shape, weight_shape, padding):
-    """(layout, channel block) of the input gradient at this shape: layout "rows" (each dY
-    row in vectors of its own) or "pitch" (dY in the padded input's row pitch); see
-    direct_conv.h.  For tests and benchmarks."""
+    """(layout, channel block) of the input gradient at this shape: layout "pitch" (dY in
+    the padded input's row pitch), "rows" (each dY row in vectors of its own) or "half
+    rows" (two rows a vector); see direct_conv.h.  For tests and benchmarks."""
     cdef minidl_direct_geom g = _geometry(tuple(input_shape), tuple(weight_shape), padding)
-    return ("rows" if g.iq_vpr else "pitch"), g.cb
+    return ("pitch", "rows", "half rows")[g.iq_layout], g.cb
 
 
 cdef tuple _shape(const float[:, :, :, ::1] a):

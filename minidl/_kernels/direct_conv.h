@@ -20,7 +20,10 @@
  * col2im.  When whole vectors per dY row waste fewer lanes (MNIST-like 6->16 on AVX2:
  * 8-wide rows in 8-float vectors, against 8 of every 12), dY' is laid out "by rows"
  * instead: row oh in vectors of its own, vector j of the row adding into dxp at
- * oh*Wp + j*vw + ki*Wp + kj.
+ * oh*Wp + j*vw + ki*Wp + kj.  Rows of at most vw/2 outputs (MNIST-like 6->16 on AVX-512:
+ * 8 of 16 lanes) go "by half rows": rows 2j and 2j + 1 in the halves of vector j, each
+ * half adding into its own row of dxp; the multiply-adds stay whole-vector (rows of more
+ * than vw/4 outputs only, see minidl_direct_init).
  *
  * The code body (direct_conv_impl.h) is compiled twice with GCC/Clang vector types: for
  * AVX-512 (16 floats a vector) and for AVX2 + FMA (8), each with the target attribute, so
@@ -42,8 +45,8 @@ typedef struct {
     int level, vw;                      /* instruction set level, floats per vector */
     int fpad, cpad;                     /* F, C rounded up to the register blocks */
     int cb, ivb;                        /* input grad: channels, position vectors a block */
-    int iq_pitch, iq_vpr;               /* input grad: dY' row pitch; vectors a row "by
-                                         * rows", 0 in the Wp pitch layout */
+    int iq_layout;                      /* input grad: MINIDL_IQ_PITCH, _ROWS, _HALF_ROWS */
+    int iq_pitch, iq_vpr;               /* input grad: dY' row pitch; vectors a row (rows) */
     int tpad;                           /* taps rounded up to the weight-grad tap block */
     int wblock;                         /* weight grad: samples per block of scratch */
     ptrdiff_t plane;                    /* Hp*Wp */
@@ -52,13 +55,18 @@ typedef struct {
     ptrdiff_t cols_len;                 /* one sample's kw*C column-shifted planes */
     ptrdiff_t qlen;                     /* forward: outputs per plane, whole blocks */
     ptrdiff_t wq_len;                   /* weight grad: outputs per plane, whole vectors */
-    ptrdiff_t iq_len;                   /* input grad: dY' positions (pitch Wp) a plane */
+    ptrdiff_t iq_len;                   /* input grad: dY' positions a plane, whole blocks */
     ptrdiff_t dx_len;                   /* input grad: one padded dx plane + overhang */
 } minidl_direct_geom;
 
 #include "cpu_level.h"
 enum { MINIDL_DIRECT_NONE = MINIDL_CPU_BASELINE, MINIDL_DIRECT_AVX2 = MINIDL_CPU_AVX2,
        MINIDL_DIRECT_AVX512 = MINIDL_CPU_AVX512 };
+/* the input gradient's dY' layouts (above) */
+enum { MINIDL_IQ_PITCH = 0, MINIDL_IQ_ROWS = 1, MINIDL_IQ_HALF_ROWS = 2 };
+/* position vectors a block by half rows, at both levels: MNIST-like's 8 rows make 4
+ * vectors, which blocks of 3 would round up to 6 */
+#define MINIDL_DIRECT_IVB_HALF 2
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(MINIDL_NO_DIRECT)
 #define MINIDL_DIRECT_COMPILED 1
@@ -113,7 +121,7 @@ static void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, i
                                int F, int kh, int kw, int ph, int pw)
 {
     int fb, vb, cb, ivb, ivb6, wf, wt;
-    ptrdiff_t per_sample, nv_pitch, nv_rows, last, last_off;
+    ptrdiff_t per_sample, nv_pitch, nv_rows, nv_half, last, last_off;
     g->N = N; g->C = C; g->H = H; g->W = W; g->F = F; g->kh = kh; g->kw = kw;
     g->ph = ph; g->pw = pw;
     g->Hp = H + 2 * ph; g->Wp = W + 2 * pw;
@@ -144,16 +152,29 @@ static void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, i
     g->col_stride = minidl_direct_round_up((ptrdiff_t)g->Hp * g->Wo + (ptrdiff_t)g->vw * vb,
                                            g->vw);
     g->cols_len = (ptrdiff_t)kw * C * g->col_stride;
-    /* input grad: the dY' layout with the fewer position vectors (whole blocks) */
+    /* input grad: the dY' layout with the fewest position vectors (whole blocks) */
     g->iq_vpr = (int)((g->Wo + g->vw - 1) / g->vw);
     nv_pitch = minidl_direct_round_up(((ptrdiff_t)g->Ho * g->Wp + g->vw - 1) / g->vw, g->ivb);
     nv_rows = minidl_direct_round_up((ptrdiff_t)g->Ho * g->iq_vpr, g->ivb);
-    if (nv_rows < nv_pitch) {
+    nv_half = minidl_direct_round_up(((ptrdiff_t)g->Ho + 1) / 2, MINIDL_DIRECT_IVB_HALF);
+    /* by half rows only where a row fills more than half its half vector: narrower ones
+     * ran slower than the pitch layout (AVX-512, LeNet-digits 6->16 4x4, 1 thread: 0.057
+     * ms pitch, 0.126 ms half rows), the adds of successive taps too close together */
+    if (2 * g->Wo <= g->vw && 4 * g->Wo > g->vw && nv_half < nv_pitch && nv_half < nv_rows) {
+        g->iq_layout = MINIDL_IQ_HALF_ROWS;
+        g->ivb = MINIDL_DIRECT_IVB_HALF;
+        g->iq_pitch = g->vw / 2;
+        g->iq_vpr = 0;
+        g->iq_len = nv_half * g->vw;
+        last_off = (2 * (nv_half - 1) + 1) * (ptrdiff_t)g->Wp;  /* the last upper half */
+    } else if (nv_rows < nv_pitch) {
+        g->iq_layout = MINIDL_IQ_ROWS;
         g->iq_pitch = g->iq_vpr * g->vw;
         g->iq_len = nv_rows * g->vw;
         last = nv_rows - 1;
         last_off = (last / g->iq_vpr) * g->Wp + (last % g->iq_vpr) * g->vw;
     } else {
+        g->iq_layout = MINIDL_IQ_PITCH;
         g->iq_pitch = g->Wp;
         g->iq_vpr = 0;
         g->iq_len = nv_pitch * g->vw;

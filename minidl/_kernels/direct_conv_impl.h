@@ -105,15 +105,17 @@ static void DC_NAME(forward)(const minidl_direct_geom* g, const float* x, const 
     }
 }
 
-/* The input gradient with blocks of CB <= 8 channels x IVB <= 3 position vectors
- * (constants once inlined). */
+/* The input gradient with blocks of CB <= 8 channels x IVB <= 3 position vectors, dY'
+ * by half rows or not (HALF): constants once inlined. */
 static inline __attribute__((always_inline, target(DC_TARGET)))
 void DC_NAME(input_blocks)(const minidl_direct_geom* g, const float* dy, const float* wc,
                            float* dx, ptrdiff_t n0, ptrdiff_t n1, float* scratch, const int CB,
-                           const int IVB)
+                           const int IVB, const int HALF)
 {
     typedef float vec __attribute__((vector_size(DC_VW * 4)));
     typedef float uvec __attribute__((vector_size(DC_VW * 4), aligned(4), may_alias));
+    typedef float hvec __attribute__((vector_size(DC_VW * 2)));
+    typedef float uhvec __attribute__((vector_size(DC_VW * 2), aligned(4), may_alias));
     const int C = g->C, H = g->H, W = g->W, F = g->F, kw = g->kw;
     const int Wp = g->Wp, Ho = g->Ho, Wo = g->Wo, cpad = g->cpad, taps = g->taps;
     const int vpr = g->iq_vpr;
@@ -138,11 +140,16 @@ void DC_NAME(input_blocks)(const minidl_direct_geom* g, const float* dy, const f
                 shift = (ptrdiff_t)(t / kw) * Wp + t % kw;
                 for (q0 = 0; q0 < qlen; q0 += DC_VW * IVB) {
                     vec acc[8][3];
-                    ptrdiff_t dst[3];   /* where each vector adds into a dxp plane */
+                    ptrdiff_t dst[3];   /* where each vector (by half rows: its lower
+                                         * half, the upper one a row below) adds */
 #pragma GCC unroll 4
                     for (v = 0; v < IVB; v++) {
                         j = q0 / DC_VW + v;
-                        dst[v] = (vpr ? (j / vpr) * Wp + (j % vpr) * DC_VW : j * DC_VW) + shift;
+                        if (HALF)
+                            dst[v] = 2 * j * Wp + shift;
+                        else
+                            dst[v] = (vpr ? (j / vpr) * Wp + (j % vpr) * DC_VW : j * DC_VW)
+                                     + shift;
                     }
 #pragma GCC unroll 16
                     for (i = 0; i < CB; i++)
@@ -168,8 +175,15 @@ void DC_NAME(input_blocks)(const minidl_direct_geom* g, const float* dy, const f
                     for (i = 0; i < CB; i++)
 #pragma GCC unroll 4
                         for (v = 0; v < IVB; v++) {
-                            uvec* d = (uvec*)(dxp + (ptrdiff_t)(c0 + i) * dx_len + dst[v]);
-                            *d = *d + acc[i][v];
+                            float* d = dxp + (ptrdiff_t)(c0 + i) * dx_len + dst[v];
+                            if (HALF) {
+                                union { vec v; hvec h[2]; } u;
+                                u.v = acc[i][v];
+                                *(uhvec*)d = *(uhvec*)d + u.h[0];
+                                *(uhvec*)(d + Wp) = *(uhvec*)(d + Wp) + u.h[1];
+                            } else {
+                                *(uvec*)d = *(uvec*)d + acc[i][v];
+                            }
                         }
                 }
             }
@@ -186,11 +200,16 @@ __attribute__((target(DC_TARGET)))
 static void DC_NAME(input)(const minidl_direct_geom* g, const float* dy, const float* wc,
                            float* dx, ptrdiff_t n0, ptrdiff_t n1, float* scratch)
 {
-    if (g->cb == 6) {   /* C = 6, 18, 30, ...: no channel of the block is padding */
-        DC_NAME(input_blocks)(g, dy, wc, dx, n0, n1, scratch, 6, DC_IVB6);
-        return;
-    }
-    DC_NAME(input_blocks)(g, dy, wc, dx, n0, n1, scratch, DC_CB, DC_IVB);
+    const int half = g->iq_layout == MINIDL_IQ_HALF_ROWS, H2 = MINIDL_DIRECT_IVB_HALF;
+    /* cb 6: C = 6, 18, 30, ...: no channel of the block is padding */
+    if (g->cb == 6 && half)
+        DC_NAME(input_blocks)(g, dy, wc, dx, n0, n1, scratch, 6, H2, 1);
+    else if (g->cb == 6)
+        DC_NAME(input_blocks)(g, dy, wc, dx, n0, n1, scratch, 6, DC_IVB6, 0);
+    else if (half)
+        DC_NAME(input_blocks)(g, dy, wc, dx, n0, n1, scratch, DC_CB, H2, 1);
+    else
+        DC_NAME(input_blocks)(g, dy, wc, dx, n0, n1, scratch, DC_CB, DC_IVB, 0);
 }
 
 __attribute__((target(DC_TARGET)))
