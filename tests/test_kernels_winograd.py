@@ -354,3 +354,87 @@ def test_weight_gradient_keeps_saved_cols_when_the_forward_stays_on_im2col(monke
     np.testing.assert_allclose(gx, want_dx, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(gw, want_dw, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(gb, want_db, rtol=1e-10, atol=1e-10)
+
+
+# --------------------------------------------------------------------------------------
+# the forward's transformed input, kept for the weight gradient
+# --------------------------------------------------------------------------------------
+
+# (N, C, F, H, W, k, padding, tile): both 3x3 tilings and the automatic choice, 5x5,
+# padded planes with no tile inside (4x4), LeNet()'s conv2 (2 threads split it)
+KEPT_SHAPES = [
+    (3, 5, 7, 9, 11, 3, (1, 1), 0), (2, 4, 3, 6, 6, 3, (0, 0), 2),
+    (2, 4, 3, 13, 8, 3, (2, 1), 4), (40, 3, 4, 4, 4, 3, (1, 1), 0),
+    (2, 6, 16, 12, 12, 5, (0, 0), 0), (3, 2, 3, 9, 7, 5, (4, 3), 0),
+    (64, 32, 64, 4, 4, 3, (1, 1), 0),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", KEPT_SHAPES)
+def test_weight_gradient_from_the_kept_transformed_input_is_bit_identical(shape, dtype):
+    """winograd_forward(keep_input=True) returns the same y and a V with which
+    winograd_backward_weight gives the same dW and db, bit for bit, as transforming x
+    again (the same arithmetic on the same values), on 1 and 2 threads."""
+    K = kernels()
+    n, c, f, h, w, k, padding, tile = shape
+    rng = np.random.default_rng(sum(shape[:5]))
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((f, c, k, k)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    y, kept = K.winograd_forward(x, wt, b, padding, THREADS, tile, True)
+    assert kept is not None and kept.dtype == dtype
+    assert kept.size == K.winograd_kept_input_elements(x.shape, wt.shape, padding, tile)
+    assert np.array_equal(y, K.winograd_forward(x, wt, b, padding, THREADS, tile))
+    g = rng.standard_normal(y.shape).astype(dtype)
+    for nt in (1, THREADS):
+        want = K.winograd_backward_weight(x, g, wt.shape, padding, True, nt, tile)
+        got = K.winograd_backward_weight(x, g, wt.shape, padding, True, nt, tile, kept)
+        assert np.array_equal(got[0], want[0]), f"dW, {nt} thread(s)"
+        assert np.array_equal(got[1], want[1]), f"db, {nt} thread(s)"
+
+
+def test_weight_gradient_rejects_a_transformed_input_that_does_not_fit():
+    K = kernels()
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    wt = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    y, kept = K.winograd_forward(x, wt, None, (1, 1), 1, 0, True)
+    g = np.ones_like(y)
+    other_tile = K.winograd_forward(x, wt, None, (1, 1), 1, 2, True)[1]
+    for bad in (kept[:, 1:], np.zeros(kept.shape, np.float64), np.asfortranarray(kept),
+                kept.tolist(), other_tile):
+        if bad is other_tile and bad.shape == kept.shape:
+            continue   # both tilings happen to need the same size here
+        with pytest.raises(ValueError, match="transformed_input"):
+            K.winograd_backward_weight(x, g, wt.shape, (1, 1), False, 1, 0, bad)
+
+
+@pytest.mark.parametrize("budget, kept", [(None, True), (-1, False)])
+def test_conv2d_hands_the_winograd_forward_input_to_the_weight_gradient(
+        monkeypatch, budget, kept):
+    """LeNet()'s conv2 (N=64 32->64 4x4 p1: every pass on Winograd, V 295 KB) keeps V
+    under MAX_KEPT_WINOGRAD_BYTES, and not above it; the gradients are the same."""
+    ops = _ops()
+    if budget is not None:
+        monkeypatch.setattr(ops, "MAX_KEPT_WINOGRAD_BYTES", budget)
+    handed = []
+    weight_kernel = ops.K.winograd_backward_weight
+
+    def spy(*args):
+        handed.append(args[7] if len(args) > 7 else None)
+        return weight_kernel(*args)
+    monkeypatch.setattr(ops.K, "winograd_backward_weight", spy)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((64, 32, 4, 4)).astype(np.float32)
+    w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    saved = minidl.get_num_threads()
+    minidl.set_num_threads(1)
+    try:
+        y, gx, gw, gb, g = run_conv(x, w, b, padding=1)
+    finally:
+        minidl.set_num_threads(saved)
+    assert len(handed) == 1 and (handed[0] is not None) == kept, handed
+    want = kernels().winograd_backward_weight(x, g.astype(np.float32), w.shape, (1, 1), True, 1)
+    assert np.array_equal(gw, want[0]) and np.array_equal(gb, want[1])

@@ -27,6 +27,7 @@ from minidl._kernels._pooling import (  # noqa: E402
 )
 from minidl._kernels._winograd import (  # noqa: E402
     winograd_forward, winograd_backward_input, winograd_backward_weight,
+    winograd_kept_input_elements,
 )
 from minidl._kernels._direct import (  # noqa: E402
     conv2d_forward as direct_conv2d_forward,
@@ -57,6 +58,7 @@ __all__ = [
     "max_pool2d_2x2_backward",
     "avg_pool2d_forward", "avg_pool2d_backward",
     "winograd_forward", "winograd_backward_input", "winograd_backward_weight",
+    "winograd_kept_input_elements",
     "direct_conv2d_forward", "direct_conv2d_backward_input", "direct_conv2d_backward_weight",
     "direct_level", "direct_efficiency", "planned_threads",
 ]

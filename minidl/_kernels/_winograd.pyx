@@ -373,26 +373,27 @@ cdef inline void _copy_rows(floating* dst, Py_ssize_t dst_stride, const floating
 
 
 cdef inline void _input_arith(const Plan* p, const floating* D, floating* V,
-                              Py_ssize_t m) noexcept nogil:
+                              Py_ssize_t vxi, Py_ssize_t m) noexcept nogil:
     if floating is float:
         if p.a == 4:
-            wg2_input_arith_f(D, V, p.vs, m)
+            wg2_input_arith_f(D, V, vxi, m)
         elif p.a == 6:
-            wg4_input_arith_f(D, V, p.vs, m)
+            wg4_input_arith_f(D, V, vxi, m)
         else:
-            wg45_input_arith_f(D, V, p.vs, m)
+            wg45_input_arith_f(D, V, vxi, m)
     else:
         if p.a == 4:
-            wg2_input_arith_d(D, V, p.vs, m)
+            wg2_input_arith_d(D, V, vxi, m)
         elif p.a == 6:
-            wg4_input_arith_d(D, V, p.vs, m)
+            wg4_input_arith_d(D, V, vxi, m)
         else:
-            wg45_input_arith_d(D, V, p.vs, m)
+            wg45_input_arith_d(D, V, vxi, m)
 
 
 cdef void _input_transform_padded(const Plan* p, const floating* x, Py_ssize_t t0,
-                                  Py_ssize_t m, floating* V, floating* D,
-                                  const TileInfo* info, floating* pad) noexcept nogil:
+                                  Py_ssize_t m, floating* V, Py_ssize_t vxi,
+                                  Py_ssize_t vrow, floating* D, const TileInfo* info,
+                                  floating* pad) noexcept nogil:
     """_input_transform through zero-padded copies of the block's planes, ``pad``
     (p.pad_len): every patch is then a plain rows (info: _tile_table's)."""
     cdef Py_ssize_t k, j, plane = <Py_ssize_t>p.H * p.W, HpWp = <Py_ssize_t>p.Hp * p.Wp
@@ -415,13 +416,14 @@ cdef void _input_transform_padded(const Plan* p, const floating* x, Py_ssize_t t
                     memcpy(dst + h * Wp, src + h * W, W * sizeof(floating))
         for k in range(m):
             _copy_rows(D + p.ds * k, p.dr, pad + info[k].poff, Wp, p.a, p.a)
-        _input_arith(p, D, V + <Py_ssize_t>c * p.tb, m)
+        _input_arith(p, D, V + <Py_ssize_t>c * vrow, vxi, m)
 
 
 cdef void _input_transform(const Plan* p, const floating* x, Py_ssize_t t0, Py_ssize_t m,
-                           floating* V, floating* D, TileInfo* info) noexcept nogil:
-    """V[ξ, c, k] = (Bᵀ d B)[ξ] for tiles t0..t0+m-1 of x (N, C, H, W), V ξ-stride p.vs,
-    row stride p.tb.  Per channel, the tiles' a x a patches are gathered into the scratch
+                           floating* V, Py_ssize_t vxi, Py_ssize_t vrow, floating* D,
+                           TileInfo* info) noexcept nogil:
+    """V[ξ, c, k] = (Bᵀ d B)[ξ] for tiles t0..t0+m-1 of x (N, C, H, W), V ξ-stride vxi,
+    row stride vrow (a block's own V: p.vs, p.tb).  Per channel, the tiles' a x a patches are gathered into the scratch
     D (m, ds) (a short row copies per tile inside the plane, a branch-free masked
     gather at its edges; or, for small planes, a row copies from zero-padded copies
     of the planes), then transformed all at once."""
@@ -435,7 +437,7 @@ cdef void _input_transform(const Plan* p, const floating* x, Py_ssize_t t0, Py_s
     cdef TileInfo* ti
     _tile_table(p, t0, m, info)
     if p.pad_len > 0:
-        _input_transform_padded(p, x, t0, m, V, D, info, D + p.ds * p.tb)
+        _input_transform_padded(p, x, t0, m, V, vxi, vrow, D, info, D + p.ds * p.tb)
         return
     for c in range(p.C):
         src = x + c * plane
@@ -451,7 +453,7 @@ cdef void _input_transform(const Plan* p, const floating* x, Py_ssize_t t0, Py_s
                     for s in range(a):
                         v = row[ti.idx[a * i + s]]
                         d[p.dr * i + s] = v if (mask >> (a * i + s)) & 1ULL else 0
-        _input_arith(p, D, V + <Py_ssize_t>c * p.tb, m)
+        _input_arith(p, D, V + <Py_ssize_t>c * vrow, vxi, m)
 
 
 cdef void _output_transform(const Plan* p, const floating* M, const floating* bias,
@@ -554,25 +556,48 @@ cdef void _output_untransform(const Plan* p, const floating* dy, floating* dM,
 
 # ---------------------------------------------------------------------------- forward
 
+# The forward can keep its V for the weight gradient (which would transform x again):
+# V[ξ, c, t] for every tile t, (a2, C, row) with ξ stride C*row + XI_PAD.
+cdef inline Py_ssize_t _kept_row(const Plan* p) noexcept nogil:
+    """Row stride of a kept V: every tile, rounded up to 16 (and 16 more where rows
+    would be a multiple of 512 apart, which map to few L1 sets)."""
+    cdef Py_ssize_t row = (p.T + 15) // 16 * 16
+    if row % 512 == 0:
+        row += 16
+    return row
+
+
+cdef inline Py_ssize_t _kept_xi(const Plan* p) noexcept nogil:
+    return <Py_ssize_t>p.C * _kept_row(p) + XI_PAD
+
+
 cdef void _forward_block(const Plan* p, const floating* x, const floating* U,
                          const floating* bias, floating* y, Py_ssize_t blk,
-                         floating* buf, TileInfo* info) noexcept nogil:
+                         floating* buf, TileInfo* info, floating* kept) noexcept nogil:
+    """Tiles blk*tb.. of the forward; V in buf, or in ``kept`` (see _kept_row) if not
+    NULL."""
     cdef Py_ssize_t t0 = blk * p.tb
     cdef Py_ssize_t m = p.tb if t0 + p.tb <= p.T else p.T - t0
     cdef floating* V = buf
+    cdef Py_ssize_t vxi = p.vs, vrow = p.tb
     cdef floating* M = buf + p.a2 * p.vs
     cdef Py_ssize_t FC = _u_stride(p.F, p.C)
     cdef int xi
     cdef floating* scratch = buf + p.a2 * (p.vs + p.ms)
-    _input_transform(p, x, t0, m, V, scratch, info)
+    if kept != NULL:
+        V = kept + t0
+        vxi = _kept_xi(p)
+        vrow = _kept_row(p)
+    _input_transform(p, x, t0, m, V, vxi, vrow, scratch, info)
     for xi in range(p.a2):   # M[ξ] (F, m) = U[ξ] (F, C) @ V[ξ] (C, m)
-        gemm(c'N', c'N', <int>m, p.F, p.C, <floating>1, V + xi * p.vs, <int>p.tb,
+        gemm(c'N', c'N', <int>m, p.F, p.C, <floating>1, V + xi * vxi, <int>vrow,
              U + xi * FC, p.C, <floating>0, M + xi * p.ms, <int>p.tb)
     _output_transform(p, M, bias, y, m, scratch, info)
 
 
 cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
-              const floating[::1] bias, floating[:, :, :, ::1] y, Plan p, int num_threads):
+              const floating[::1] bias, floating[:, :, :, ::1] y, Plan p, int num_threads,
+              floating* kept):
     cdef const floating* bp = NULL
     cdef Py_ssize_t blk
     cdef int nt = choose_threads(num_threads, _cost(&p), min(p.nblocks, split_units(_cost(&p))))
@@ -590,17 +615,18 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
         for blk in prange(p.nblocks, num_threads=nt, schedule='static'):
             buf = buffers + threadid() * p.buf_len
             _forward_block(&p, &x[0, 0, 0, 0], U, bp, &y[0, 0, 0, 0], blk, buf,
-                           infos + threadid() * p.tb)
+                           infos + threadid() * p.tb, kept)
     free(U)
     free(buffers)
     free(infos)
 
 
-cdef _run_forward(x, w, bias, y, Plan p, int num_threads):
+cdef _run_forward(x, w, bias, y, Plan p, int num_threads, kept=None):
+    cdef void* kp = NULL if kept is None else cnp.PyArray_DATA(kept)
     if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
-        _forward[float](x, w, bias, y, p, num_threads)
+        _forward[float](x, w, bias, y, p, num_threads, <float*>kp)
     else:
-        _forward[double](x, w, bias, y, p, num_threads)
+        _forward[double](x, w, bias, y, p, num_threads, <double*>kp)
 
 
 cdef int _kernel_side(weight_shape) except -1:
@@ -624,10 +650,13 @@ cdef int _tile(int tile, int Ho, int Wo, int k) except -1:
     return tile
 
 
-def winograd_forward(x, weight, bias, padding, int num_threads, int tile=0):
+def winograd_forward(x, weight, bias, padding, int num_threads, int tile=0,
+                     bint keep_input=False):
     """y (N, F, Ho, Wo) = weight (F, C, k, k) ⋆ x (N, C, H, W) + bias (F,) or None, k 3
     or 5, stride 1, padding (ph, pw) (each <= k - 1), Ho = H + 2*ph - k + 1, Wo likewise;
-    ``tile``: the output tile side, 2 or 4 for 3x3 (0: tile_size(Ho, Wo)), 4 for 5x5."""
+    ``tile``: the output tile side, 2 or 4 for 3x3 (0: tile_size(Ho, Wo)), 4 for 5x5.
+    keep_input: return (y, V), V the transformed x for winograd_backward_weight's
+    ``transformed_input`` (None where nothing was transformed)."""
     cdef int k = _kernel_side(weight.shape)
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int F = weight.shape[0], ph = padding[0], pw = padding[1]
@@ -635,13 +664,24 @@ def winograd_forward(x, weight, bias, padding, int num_threads, int tile=0):
     cdef Plan p = _plan(N, C, H, W, F, Ho, Wo, ph, pw, k, _tile(tile, Ho, Wo, k),
                         BLOCK_BUDGET)
     y = np.empty((N, F, p.Ho, p.Wo), dtype=x.dtype)
-    if y.size == 0:
-        return y
-    if C == 0:
-        y[...] = 0 if bias is None else bias.reshape(-1, 1, 1)
-        return y
-    _run_forward(x, weight, bias, y, p, num_threads)
-    return y
+    if y.size == 0 or C == 0:
+        if C == 0:
+            y[...] = 0 if bias is None else bias.reshape(-1, 1, 1)
+        return (y, None) if keep_input else y
+    kept = np.empty((p.a2, _kept_xi(&p)), dtype=x.dtype) if keep_input else None
+    _run_forward(x, weight, bias, y, p, num_threads, kept)
+    return (y, kept) if keep_input else y
+
+
+def winograd_kept_input_elements(input_shape, weight_shape, padding, int tile=0):
+    """Elements of the V that winograd_forward(..., keep_input=True) keeps for input
+    (N, C, H, W) and weight (F, C, k, k)."""
+    cdef int k = _kernel_side(weight_shape)
+    cdef int H = input_shape[2], W = input_shape[3], ph = padding[0], pw = padding[1]
+    cdef int Ho = H + 2 * ph - k + 1, Wo = W + 2 * pw - k + 1
+    cdef Plan p = _plan(input_shape[0], input_shape[1], H, W, weight_shape[0], Ho, Wo,
+                        ph, pw, k, _tile(tile, Ho, Wo, k), BLOCK_BUDGET)
+    return p.a2 * _kept_xi(&p)
 
 
 def winograd_backward_input(grad_out, weight, input_shape, padding, int num_threads,
@@ -671,28 +711,40 @@ def winograd_backward_input(grad_out, weight, input_shape, padding, int num_thre
 
 cdef void _weight_grad_chunk(const Plan* p, const floating* x, const floating* dy,
                              Py_ssize_t b0, Py_ssize_t b1, floating* dU, double* db,
-                             floating* buf, TileInfo* info) noexcept nogil:
+                             floating* buf, TileInfo* info,
+                             const floating* kept) noexcept nogil:
     """dU (a2, F, C) = Σ over blocks b0..b1-1 of dM[ξ] @ V[ξ]ᵀ (overwritten);
-    db (if not NULL) += Σ dY over those blocks."""
-    cdef floating* V = buf
+    db (if not NULL) += Σ dY over those blocks.  V: the forward's (``kept``, see
+    _kept_row) if not NULL, else x transformed here."""
+    cdef const floating* V
+    cdef Py_ssize_t vxi = p.vs, vrow = p.tb
     cdef floating* dM = buf + p.a2 * p.vs
     cdef floating* scratch = buf + p.a2 * (p.vs + p.ms)
     cdef Py_ssize_t FC = _u_stride(p.F, p.C), blk, t0, m
     cdef floating beta
     cdef int xi
+    if kept != NULL:
+        vxi = _kept_xi(p)
+        vrow = _kept_row(p)
     for blk in range(b0, b1):
         t0 = blk * p.tb
         m = p.tb if t0 + p.tb <= p.T else p.T - t0
-        _input_transform(p, x, t0, m, V, scratch, info)
+        if kept != NULL:
+            V = kept + t0
+            _tile_table(p, t0, m, info)
+        else:
+            V = buf
+            _input_transform(p, x, t0, m, buf, vxi, vrow, scratch, info)
         _output_untransform(p, dy, dM, db, m, scratch, info)
         beta = 0 if blk == b0 else 1
         for xi in range(p.a2):   # dU[ξ] (F, C) += dM[ξ] (F, m) @ V[ξ]ᵀ (m, C)
-            gemm(c'T', c'N', p.C, p.F, <int>m, <floating>1, V + xi * p.vs, <int>p.tb,
+            gemm(c'T', c'N', p.C, p.F, <int>m, <floating>1, V + xi * vxi, <int>vrow,
                  dM + xi * p.ms, <int>p.tb, beta, dU + xi * FC, p.C)
 
 
 cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dy,
-                      floating[:, :, :, ::1] dw, floating[::1] db, Plan p, int num_threads):
+                      floating[:, :, :, ::1] dw, floating[::1] db, Plan p, int num_threads,
+                      const floating* kept):
     cdef Py_ssize_t usize = p.a2 * _u_stride(p.F, p.C)
     # Number of chunks (partials): a function of the problem only, never of the threads.
     cdef Py_ssize_t nchunks = partial_chunks(_cost(&p), usize, p.nblocks)
@@ -716,7 +768,8 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
             dbc = dbp + ch * p.F if dbp != NULL else NULL
             _weight_grad_chunk(&p, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
                                ch * p.nblocks // nchunks, (ch + 1) * p.nblocks // nchunks,
-                               partials + ch * usize, dbc, buf, infos + threadid() * p.tb)
+                               partials + ch * usize, dbc, buf, infos + threadid() * p.tb,
+                               kept)
         add_partials(partials, partials + usize, nchunks - 1, usize)
         _weight_untransform(partials, &dw[0, 0, 0, 0], p.F, p.C, p.a, p.k)
         if dbp != NULL:
@@ -728,10 +781,12 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
 
 
 def winograd_backward_weight(x, grad_out, weight_shape, padding, bint need_bias,
-                             int num_threads, int tile=0):
+                             int num_threads, int tile=0, transformed_input=None):
     """(grad_weight (F, C, k, k), grad_bias (F,) or None) from x (N, C, H, W) and
     grad_out (N, F, Ho, Wo) of the stride-1 convolution with weight_shape (F, C, k, k),
-    k 3 or 5, and padding (ph, pw); ``tile`` as the forward's, for the plane (Ho, Wo)."""
+    k 3 or 5, and padding (ph, pw); ``tile`` as the forward's, for the plane (Ho, Wo).
+    transformed_input: the V that winograd_forward(x, ..., keep_input=True) returned
+    for this x and tile, instead of transforming x again."""
     cdef int k = _kernel_side(weight_shape)
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int F = grad_out.shape[1], ph = padding[0], pw = padding[1]
@@ -745,10 +800,23 @@ def winograd_backward_weight(x, grad_out, weight_shape, padding, bint need_bias,
         if db is not None:
             db[...] = grad_out.sum(axis=(0, 2, 3))
         return dw, db
+    cdef void* kp = NULL
+    if transformed_input is not None:
+        want = (p.a2, _kept_xi(&p))
+        if (type(transformed_input) is not np.ndarray or transformed_input.dtype != x.dtype
+                or transformed_input.shape != want
+                or not transformed_input.flags.c_contiguous):
+            got = (f"{type(transformed_input).__name__} "
+                   f"{getattr(transformed_input, 'shape', '')} "
+                   f"{getattr(transformed_input, 'dtype', '')}")
+            raise ValueError(f"winograd_backward_weight: transformed_input must be the "
+                             f"C-contiguous {want} {x.dtype} array that winograd_forward"
+                             f"(keep_input=True) returned for this input, got {got}")
+        kp = cnp.PyArray_DATA(transformed_input)
     if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
-        _backward_weight[float](x, grad_out, dw, db, p, num_threads)
+        _backward_weight[float](x, grad_out, dw, db, p, num_threads, <const float*>kp)
     else:
-        _backward_weight[double](x, grad_out, dw, db, p, num_threads)
+        _backward_weight[double](x, grad_out, dw, db, p, num_threads, <const double*>kp)
     return dw, db
 
 
