@@ -83,8 +83,9 @@ def level_name():
 def efficiency(input_shape, weight_shape, padding):
     """{"forward", "input", "weight"}: the share of the multiply-adds each pass issues
     that are useful at this shape.  The rest: output positions rounded up to whole
-    register blocks (forward) or vectors (weight), the kw - 1 zero positions of each dY row
-    (input), and F (forward, weight) or C (input) rounded up to the register block."""
+    register blocks (forward) or vectors (weight), the zero lanes of the dY' layout
+    (input: see input_layout), and F (forward, weight) or C (input) rounded up to the
+    register block."""
     cdef minidl_direct_geom g = _geometry(tuple(input_shape), tuple(weight_shape), padding)
     cdef double outputs = <double>g.Ho * g.Wo
     return {"forward": outputs / g.qlen * g.F / g.fpad,

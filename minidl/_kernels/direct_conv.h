@@ -46,7 +46,7 @@ typedef struct {
     int fpad, cpad;                     /* F, C rounded up to the register blocks */
     int cb, ivb;                        /* input grad: channels, position vectors a block */
     int iq_layout;                      /* input grad: MINIDL_IQ_PITCH, _ROWS, _HALF_ROWS */
-    int iq_pitch, iq_vpr;               /* input grad: dY' row pitch; vectors a row (rows) */
+    int iq_pitch, iq_vpr;               /* input grad: dY' row pitch; vectors a row */
     int tpad;                           /* taps rounded up to the weight-grad tap block */
     int wblock;                         /* weight grad: samples per block of scratch */
     ptrdiff_t plane;                    /* Hp*Wp */
@@ -67,6 +67,20 @@ enum { MINIDL_IQ_PITCH = 0, MINIDL_IQ_ROWS = 1, MINIDL_IQ_HALF_ROWS = 2 };
 /* position vectors a block by half rows, at both levels: MNIST-like's 8 rows make 4
  * vectors, which blocks of 3 would round up to 6 */
 #define MINIDL_DIRECT_IVB_HALF 2
+
+/* Where dY' vector j adds into a padded dx plane (row pitch Wp), before the tap's shift,
+ * in a layout with vw floats a vector and vpr vectors a row (by half rows: its lower
+ * half; the upper one adds a row further).  Arguments, not the geometry, so that the
+ * kernels can pass constants. */
+static inline ptrdiff_t minidl_direct_iq_offset(int layout, ptrdiff_t j, int Wp, int vpr,
+                                                int vw)
+{
+    if (layout == MINIDL_IQ_HALF_ROWS)
+        return 2 * j * Wp;
+    if (layout == MINIDL_IQ_ROWS)
+        return (j / vpr) * Wp + (j % vpr) * vw;
+    return j * vw;
+}
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(MINIDL_NO_DIRECT)
 #define MINIDL_DIRECT_COMPILED 1
@@ -121,7 +135,7 @@ static void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, i
                                int F, int kh, int kw, int ph, int pw)
 {
     int fb, vb, cb, ivb, ivb6, wf, wt;
-    ptrdiff_t per_sample, nv_pitch, nv_rows, nv_half, last, last_off;
+    ptrdiff_t per_sample, nv_pitch, nv_rows, nv_half, nv;
     g->N = N; g->C = C; g->H = H; g->W = W; g->F = F; g->kh = kh; g->kw = kw;
     g->ph = ph; g->pw = pw;
     g->Hp = H + 2 * ph; g->Wp = W + 2 * pw;
@@ -164,25 +178,23 @@ static void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, i
         g->iq_layout = MINIDL_IQ_HALF_ROWS;
         g->ivb = MINIDL_DIRECT_IVB_HALF;
         g->iq_pitch = g->vw / 2;
-        g->iq_vpr = 0;
-        g->iq_len = nv_half * g->vw;
-        last_off = (2 * (nv_half - 1) + 1) * (ptrdiff_t)g->Wp;  /* the last upper half */
+        nv = nv_half;
     } else if (nv_rows < nv_pitch) {
         g->iq_layout = MINIDL_IQ_ROWS;
         g->iq_pitch = g->iq_vpr * g->vw;
-        g->iq_len = nv_rows * g->vw;
-        last = nv_rows - 1;
-        last_off = (last / g->iq_vpr) * g->Wp + (last % g->iq_vpr) * g->vw;
+        nv = nv_rows;
     } else {
         g->iq_layout = MINIDL_IQ_PITCH;
         g->iq_pitch = g->Wp;
-        g->iq_vpr = 0;
-        g->iq_len = nv_pitch * g->vw;
-        last_off = g->iq_len - g->vw;
+        nv = nv_pitch;
     }
-    /* the adds reach the last vector's offset + the largest tap shift + a vector */
-    g->dx_len = minidl_direct_round_up(last_off + g->vw + (ptrdiff_t)(kh - 1) * g->Wp + kw,
-                                       g->vw);
+    g->iq_len = nv * g->vw;
+    /* the adds reach the last vector's offset (by half rows: its upper half's, a row
+     * further) + the largest tap shift + a vector */
+    g->dx_len = minidl_direct_round_up(
+        minidl_direct_iq_offset(g->iq_layout, nv - 1, g->Wp, g->iq_vpr, g->vw)
+        + (g->iq_layout == MINIDL_IQ_HALF_ROWS ? g->Wp : 0)
+        + g->vw + (ptrdiff_t)(kh - 1) * g->Wp + kw, g->vw);
     /* weight grad: samples a block, so that what one (filter block, channel, tap block)
      * pass reads of every sample in it (WF dY planes, WT column-shifted rows) stays in
      * L1 (~32 KiB) */

@@ -118,11 +118,11 @@ void DC_NAME(input_blocks)(const minidl_direct_geom* g, const float* dy, const f
     typedef float uhvec __attribute__((vector_size(DC_VW * 2), aligned(4), may_alias));
     const int C = g->C, H = g->H, W = g->W, F = g->F, kw = g->kw;
     const int Wp = g->Wp, Ho = g->Ho, Wo = g->Wo, cpad = g->cpad, taps = g->taps;
-    const int vpr = g->iq_vpr;
+    const int layout = HALF ? MINIDL_IQ_HALF_ROWS : g->iq_layout, vpr = g->iq_vpr;
     const ptrdiff_t qlen = g->iq_len, dx_len = g->dx_len, pitch = g->iq_pitch;
     float* dyq = scratch;                              /* (F, qlen): dY in the row pitch */
     float* dxp = scratch + (ptrdiff_t)F * qlen;        /* (cpad, dx_len): padded dx */
-    ptrdiff_t n, q0, shift, j;
+    ptrdiff_t n, q0, shift;
     int c, c0, h, f, t, i, v, oh;
 
     memset(dyq, 0, sizeof(float) * (size_t)F * qlen);  /* only dY's entries change */
@@ -143,14 +143,9 @@ void DC_NAME(input_blocks)(const minidl_direct_geom* g, const float* dy, const f
                     ptrdiff_t dst[3];   /* where each vector (by half rows: its lower
                                          * half, the upper one a row below) adds */
 #pragma GCC unroll 4
-                    for (v = 0; v < IVB; v++) {
-                        j = q0 / DC_VW + v;
-                        if (HALF)
-                            dst[v] = 2 * j * Wp + shift;
-                        else
-                            dst[v] = (vpr ? (j / vpr) * Wp + (j % vpr) * DC_VW : j * DC_VW)
-                                     + shift;
-                    }
+                    for (v = 0; v < IVB; v++)
+                        dst[v] = minidl_direct_iq_offset(layout, q0 / DC_VW + v, Wp, vpr,
+                                                         DC_VW) + shift;
 #pragma GCC unroll 16
                     for (i = 0; i < CB; i++)
 #pragma GCC unroll 4
