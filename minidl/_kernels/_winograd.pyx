@@ -650,6 +650,15 @@ cdef int _tile(int tile, int Ho, int Wo, int k) except -1:
     return tile
 
 
+cdef Plan _forward_plan(input_shape, weight_shape, padding, int tile) except *:
+    """The forward's plan for input (N, C, H, W), weight (F, C, k, k) and padding."""
+    cdef int k = _kernel_side(weight_shape)
+    cdef int H = input_shape[2], W = input_shape[3], ph = padding[0], pw = padding[1]
+    cdef int Ho = H + 2 * ph - k + 1, Wo = W + 2 * pw - k + 1
+    return _plan(input_shape[0], input_shape[1], H, W, weight_shape[0], Ho, Wo, ph, pw, k,
+                 _tile(tile, Ho, Wo, k), BLOCK_BUDGET)
+
+
 def winograd_forward(x, weight, bias, padding, int num_threads, int tile=0,
                      bint keep_input=False):
     """y (N, F, Ho, Wo) = weight (F, C, k, k) ⋆ x (N, C, H, W) + bias (F,) or None, k 3
@@ -657,15 +666,10 @@ def winograd_forward(x, weight, bias, padding, int num_threads, int tile=0,
     ``tile``: the output tile side, 2 or 4 for 3x3 (0: tile_size(Ho, Wo)), 4 for 5x5.
     keep_input: return (y, V), V the transformed x for winograd_backward_weight's
     ``transformed_input`` (None where nothing was transformed)."""
-    cdef int k = _kernel_side(weight.shape)
-    cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef int F = weight.shape[0], ph = padding[0], pw = padding[1]
-    cdef int Ho = H + 2 * ph - k + 1, Wo = W + 2 * pw - k + 1
-    cdef Plan p = _plan(N, C, H, W, F, Ho, Wo, ph, pw, k, _tile(tile, Ho, Wo, k),
-                        BLOCK_BUDGET)
-    y = np.empty((N, F, p.Ho, p.Wo), dtype=x.dtype)
-    if y.size == 0 or C == 0:
-        if C == 0:
+    cdef Plan p = _forward_plan(x.shape, weight.shape, padding, tile)
+    y = np.empty((p.N, p.F, p.Ho, p.Wo), dtype=x.dtype)
+    if y.size == 0 or p.C == 0:
+        if p.C == 0:
             y[...] = 0 if bias is None else bias.reshape(-1, 1, 1)
         return (y, None) if keep_input else y
     kept = np.empty((p.a2, _kept_xi(&p)), dtype=x.dtype) if keep_input else None
@@ -676,11 +680,7 @@ def winograd_forward(x, weight, bias, padding, int num_threads, int tile=0,
 def winograd_kept_input_elements(input_shape, weight_shape, padding, int tile=0):
     """Elements of the V that winograd_forward(..., keep_input=True) keeps for input
     (N, C, H, W) and weight (F, C, k, k)."""
-    cdef int k = _kernel_side(weight_shape)
-    cdef int H = input_shape[2], W = input_shape[3], ph = padding[0], pw = padding[1]
-    cdef int Ho = H + 2 * ph - k + 1, Wo = W + 2 * pw - k + 1
-    cdef Plan p = _plan(input_shape[0], input_shape[1], H, W, weight_shape[0], Ho, Wo,
-                        ph, pw, k, _tile(tile, Ho, Wo, k), BLOCK_BUDGET)
+    cdef Plan p = _forward_plan(input_shape, weight_shape, padding, tile)
     return p.a2 * _kept_xi(&p)
 
 
