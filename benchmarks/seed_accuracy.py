@@ -19,7 +19,7 @@ import numpy as np
 
 RUN = r'''
 import sys
-import minidl.nn._ops_conv as conv
+import minidl.ops.conv as conv
 if sys.argv[2] == "im2col":  # no layer is big enough for Winograd or the direct kernels
     conv.WINOGRAD_MIN_WORK = {k: float("inf") for k in conv.WINOGRAD_MIN_WORK}
     conv.DIRECT_MIN_WORK = {k: float("inf") for k in conv.DIRECT_MIN_WORK}

@@ -1,8 +1,9 @@
 """minidl: a small, fast deep-learning framework for the CPU.
 
 Python on top, Cython kernels (nogil, OpenMP) underneath; names and semantics follow
-PyTorch. The layers, bottom up: ``minidl._kernels`` (Cython), ``minidl.nn.functional``
-(differentiable ops), ``minidl.autograd`` (Tensor and the tape), ``minidl.nn`` (modules),
+PyTorch. The layers, bottom up: ``minidl._kernels`` (Cython), ``minidl.autograd`` (Tensor
+and the tape), ``minidl.ops`` (differentiable ops, re-exported as ``minidl.nn.functional``),
+``minidl.nn`` (modules),
 and ``minidl.optim`` / ``minidl.data`` / ``minidl.models`` / ``python -m minidl`` (training).
 """
 __version__ = "0.1.0"
@@ -13,10 +14,11 @@ from minidl.autograd import (Tensor, enable_grad, is_grad_enabled, no_grad,
 from minidl.gradcheck import GradcheckError, gradcheck
 from minidl.random import manual_seed
 from minidl.serialization import load, save
-from minidl import data, models, nn, optim  # noqa: E402  (after Tensor: they build on it)
+from minidl import ops  # attaches the Tensor methods
+from minidl import data, models, nn, optim
 
 __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "gradcheck", "GradcheckError", "manual_seed", "set_num_threads", "get_num_threads",
-    "save", "load", "nn", "optim", "data", "models", "__version__",
+    "save", "load", "nn", "ops", "optim", "data", "models", "__version__",
 ]

@@ -217,9 +217,6 @@ class Tensor:
         """A new leaf sharing this tensor's data, outside the graph."""
         return Tensor(self.data)
 
-    def clone(self):
-        return _ops.clone(self)
-
     def zero_(self):
         self.data[...] = 0
         return self
@@ -250,8 +247,8 @@ class Tensor:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (see ``backward``)."""
         backward(self, grad, retain_graph)
 
-    # The differentiable methods (+, -, exp, sum, reshape, ...) are attached below,
-    # bound straight to the op functions of minidl.nn._ops_math and _ops_nn.
+    # The differentiable methods (+, -, exp, sum, reshape, ...) are attached by
+    # minidl.ops, bound straight to its op functions: this module owns no op.
 
 
 def tensor(data, requires_grad=False, dtype=None):
@@ -398,59 +395,3 @@ def backward(output, grad=None, retain_graph=False):
 
 
 _seq_of = operator.attrgetter("seq")
-
-
-# ---- the differentiable methods -------------------------------------------------
-from minidl.nn import _ops_math as _ops  # noqa: E402  (needs Tensor and record above)
-from minidl.nn import _ops_nn as _nn_ops  # noqa: E402
-
-Tensor.__add__ = _ops.add
-Tensor.__radd__ = _ops.radd
-Tensor.__sub__ = _ops.sub
-Tensor.__rsub__ = _ops.rsub
-Tensor.__mul__ = _ops.mul
-Tensor.__rmul__ = _ops.rmul
-Tensor.__truediv__ = _ops.div
-Tensor.__rtruediv__ = _ops.rdiv
-Tensor.__pow__ = _ops.pow
-Tensor.__rpow__ = _ops.rpow
-Tensor.__matmul__ = _ops.matmul
-Tensor.__rmatmul__ = _ops.rmatmul
-Tensor.__neg__ = _ops.neg
-Tensor.__pos__ = lambda self: self
-Tensor.__abs__ = _ops.abs
-Tensor.__getitem__ = _ops.getitem
-Tensor.__lt__ = _ops.lt
-Tensor.__le__ = _ops.le
-Tensor.__gt__ = _ops.gt
-Tensor.__ge__ = _ops.ge
-Tensor.__eq__ = _ops.eq
-Tensor.__ne__ = _ops.ne
-Tensor.add = _ops.add
-Tensor.sub = _ops.sub
-Tensor.mul = _ops.mul
-Tensor.div = _ops.div
-Tensor.matmul = _ops.matmul
-Tensor.neg = _ops.neg
-Tensor.abs = _ops.abs
-Tensor.exp = _ops.exp
-Tensor.log = _ops.log
-Tensor.sqrt = _ops.sqrt
-Tensor.sum = _ops.sum
-Tensor.mean = _ops.mean
-Tensor.max = _ops.max
-Tensor.argmax = _ops.argmax
-Tensor.reshape = _ops.reshape
-Tensor.view = _ops.reshape
-Tensor.flatten = _ops.flatten
-Tensor.transpose = _ops.transpose
-Tensor.permute = _ops.permute
-Tensor.T = property(_ops.t)
-Tensor.to = _ops.to
-Tensor.float = _ops.float
-Tensor.double = _ops.double
-Tensor.relu = _nn_ops.relu
-Tensor.sigmoid = _nn_ops.sigmoid
-Tensor.tanh = _nn_ops.tanh
-Tensor.softmax = _nn_ops.softmax
-Tensor.log_softmax = _nn_ops.log_softmax

@@ -11,7 +11,7 @@
   reference takes seconds there);
 - F.conv2d sends the MNIST-like layer (N 64, 6->16, 12x12, k5) through all three direct
   kernels, and its results (output, input, weight and bias gradients) match the im2col
-  path's; each rule of _ops_conv._plan (float32, stride 1, efficiency and work per pass,
+  path's; each rule of minidl.ops.conv._plan (float32, stride 1, efficiency and work per pass,
   the forward keeping its cols for an im2col weight gradient in training but not under
   no_grad) decides as stated on a layer at its edge;
 - the AVX2 build (MINIDL_DIRECT_LEVEL=1, in a subprocess) against the reference, and a
@@ -237,8 +237,8 @@ def direct_calls(monkeypatch):
 
 def _ops():
     kernels()
-    from minidl.nn import _ops_conv
-    return _ops_conv
+    from minidl.ops import conv
+    return conv
 
 
 def _layer(dtype, N, C, Fo, H, W, k, seed=0):

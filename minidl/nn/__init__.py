@@ -1,5 +1,5 @@
 """Neural-network building blocks (as ``torch.nn``): Module, Parameter, layers, init."""
-from minidl.nn.parameter import Parameter  # noqa: I001  (first: it loads minidl.autograd)
+from minidl.nn.parameter import Parameter
 from minidl.nn import functional, init
 from minidl.nn.modules import (AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, CrossEntropyLoss,
                                Dropout, Flatten, Linear, MaxPool2d, Module, MSELoss, ReLU,

@@ -10,7 +10,7 @@ from collections import namedtuple
 import numpy as np
 
 from minidl.autograd import Tensor, record
-from minidl import _validation as V
+from minidl.ops import _validation as V
 
 
 def _unbroadcast(g, shape):

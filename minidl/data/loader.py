@@ -1,4 +1,4 @@
-"""The digits data set, mini-batching and a shift augmentation.
+"""Mini-batching ``DataLoader`` and the one-pixel shift augmentation.
 
 Images are (N, C, H, W) float32 arrays; labels are int64 arrays of shape (N,).
 """
@@ -6,24 +6,8 @@ import math
 
 import numpy as np
 
+from minidl.autograd import Tensor, tensor
 from minidl.random import get_generator
-
-
-def load_digits(test_size=0.2, random_state=0):
-    """scikit-learn's bundled 8x8 digits, split stratified by label.
-
-    Returns ``(X_train, y_train, X_test, y_test)``: images float32 (N, 1, 8, 8) with
-    pixels scaled from 0..16 into [0, 1], labels int64 (N,).
-    """
-    from sklearn.datasets import load_digits as _sk_load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = _sk_load_digits()
-    images = (digits.images / 16.0).astype(np.float32)[:, None, :, :]
-    labels = digits.target.astype(np.int64)
-    X_train, X_test, y_train, y_test = train_test_split(
-        images, labels, test_size=test_size, random_state=random_state, stratify=labels)
-    return X_train, y_train, X_test, y_test
 
 
 def random_shift(max_shift=1, seed=None):
@@ -98,8 +82,6 @@ class DataLoader:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self):
-        from minidl.autograd import Tensor, tensor
-
         n = len(self.X)
         if self.shuffle:
             rng = self._rng if self._rng is not None else get_generator()

@@ -6,6 +6,8 @@ of bounds is checked here first. The checks are written to be cheap on the happy
 """
 import numpy as np
 
+from minidl.autograd import Tensor
+
 _INT = (int, np.integer)
 
 
@@ -78,8 +80,6 @@ def float_image(what, x):
 # ---- losses -------------------------------------------------------------------------
 def class_targets(target, logits, what):
     """Integer class indices matching logits (N, C[, d1, ...]) as an int64 ndarray."""
-    from minidl.autograd import Tensor
-
     t = target.data if isinstance(target, Tensor) else np.asarray(target)
     if logits.dtype.kind != "f":
         raise TypeError(f"{what}: input must be float logits, got dtype {logits.dtype}")

@@ -1,0 +1,8 @@
+"""Data sets and mini-batching: the digits, ``DataLoader`` and augmentation.
+
+Images are (N, C, H, W) float32 arrays; labels are int64 arrays of shape (N,).
+"""
+from minidl.data.digits import load_digits
+from minidl.data.loader import DataLoader, random_shift
+
+__all__ = ["load_digits", "DataLoader", "random_shift"]
