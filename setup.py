@@ -6,6 +6,7 @@ kernels are built without it and run on one thread.  Extra compile flags may be 
 with MINIDL_EXTRA_CFLAGS (e.g. "-march=native"; not used by default so the build runs
 on any CPU of the same architecture).
 """
+
 import glob
 import os
 import sys
@@ -16,7 +17,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from build_tools.openmp_helpers import check_openmp  # noqa: E402
+from build_tools.openmp_helpers import check_openmp
 
 
 class BuildExtWithOpenMP(build_ext):

@@ -11,6 +11,7 @@ F.conv2d does when the cols fit MAX_SAVED_COLS_BYTES; its forward then costs
 
     python benchmarks/bench_conv_paths.py [--threads 1 2] [--repeats 9] [--shapes 0 3]
 """
+
 import argparse
 
 import numpy as np
@@ -47,8 +48,9 @@ def paths(shape, x, w, b, g, nt, torch):
     }
     bwd_w = {
         "im2col": lambda: K.conv2d_backward_weight(x, g, w.shape, ONE, p, ONE, 1, True, nt),
-        "im2col+cols": lambda: K.conv2d_backward_weight(x, g, w.shape, ONE, p, ONE, 1, True,
-                                                        nt, cols),
+        "im2col+cols": lambda: K.conv2d_backward_weight(
+            x, g, w.shape, ONE, p, ONE, 1, True, nt, cols
+        ),
     }
     if shape.k in (3, 5):
         fwd["winograd"] = lambda: K.winograd_forward(x, w, b, p, nt)
@@ -62,10 +64,12 @@ def paths(shape, x, w, b, g, nt, torch):
         tx, tw, tb, tg = (torch.from_numpy(a) for a in (x, w, b, g))
         conv_bwd = torch.ops.aten.convolution_backward
         fwd["torch"] = lambda: torch.nn.functional.conv2d(tx, tw, tb, 1, p)
-        bwd_x["torch"] = lambda: conv_bwd(tg, tx, tw, [shape.f], [1, 1], list(p), [1, 1],
-                                          False, [0, 0], 1, [True, False, False])
-        bwd_w["torch"] = lambda: conv_bwd(tg, tx, tw, [shape.f], [1, 1], list(p), [1, 1],
-                                          False, [0, 0], 1, [False, True, True])
+        bwd_x["torch"] = lambda: conv_bwd(
+            tg, tx, tw, [shape.f], [1, 1], list(p), [1, 1], False, [0, 0], 1, [True, False, False]
+        )
+        bwd_w["torch"] = lambda: conv_bwd(
+            tg, tx, tw, [shape.f], [1, 1], list(p), [1, 1], False, [0, 0], 1, [False, True, True]
+        )
     return {"fwd": fwd, "bwd_input": bwd_x, "bwd_weight": bwd_w}
 
 
@@ -89,8 +93,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--shapes", type=int, nargs="+", default=None,
-                        help="indices into SHAPES (default: all)")
+    parser.add_argument(
+        "--shapes", type=int, nargs="+", default=None, help="indices into SHAPES (default: all)"
+    )
     args = parser.parse_args()
     torch = import_torch()
     shapes = SHAPES if args.shapes is None else [SHAPES[i] for i in args.shapes]
@@ -102,10 +107,11 @@ def main():
                 check(table)
                 for name, fns in table.items():
                     stats = time_interleaved(fns, repeats=args.repeats, min_time=0.02)
-                    cells = "  ".join(f"{path} {s.median * 1e3:7.3f}"
-                                      for path, s in stats.items())
-                    print(f"{nt} thr  {shape.family:13s} {shape.label:28s} {name:10s} "
-                          f"ms: {cells}", flush=True)
+                    cells = "  ".join(f"{path} {s.median * 1e3:7.3f}" for path, s in stats.items())
+                    print(
+                        f"{nt} thr  {shape.family:13s} {shape.label:28s} {name:10s} ms: {cells}",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ Both are checked to agree before timing; float32, the suite's LeNet-digits and C
 shapes plus the default LeNet's second conv, repeats interleaved (minidl.bench.timing).
 Run by hand:  python benchmarks/bench_gemm_paths.py
 """
+
 import numpy as np
 
 from minidl import _kernels as K
@@ -44,16 +45,26 @@ def main():
             for shape in SHAPES:
                 x, w, b, _ = conv_arrays(shape, np.random.default_rng(0))
                 args = (shape, x, w, b, threads)
-                np.testing.assert_allclose(numpy_path(*args),
-                                           kernel_path(*args).reshape(shape.n, shape.f, -1),
-                                           rtol=1e-4, atol=1e-4)
-                stats = time_interleaved({"kernel": lambda: kernel_path(*args),
-                                          "numpy": lambda: numpy_path(*args)}, repeats=7)
+                np.testing.assert_allclose(
+                    numpy_path(*args),
+                    kernel_path(*args).reshape(shape.n, shape.f, -1),
+                    rtol=1e-4,
+                    atol=1e-4,
+                )
+                stats = time_interleaved(
+                    {
+                        "kernel": lambda a=args: kernel_path(*a),
+                        "numpy": lambda a=args: numpy_path(*a),
+                    },
+                    repeats=7,
+                )
                 kernel_s, numpy_s = stats["kernel"].median, stats["numpy"].median
-                print(f"{threads} thr {shape.name:20s} {shape.label:28s} "
-                      f"kernel (cython_blas) {kernel_s * 1e6:9.1f} us   "
-                      f"im2col + numpy matmul {numpy_s * 1e6:9.1f} us   "
-                      f"numpy/kernel {numpy_s / kernel_s:5.2f}x")
+                print(
+                    f"{threads} thr {shape.name:20s} {shape.label:28s} "
+                    f"kernel (cython_blas) {kernel_s * 1e6:9.1f} us   "
+                    f"im2col + numpy matmul {numpy_s * 1e6:9.1f} us   "
+                    f"numpy/kernel {numpy_s / kernel_s:5.2f}x"
+                )
 
 
 if __name__ == "__main__":

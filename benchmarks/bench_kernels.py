@@ -25,6 +25,7 @@ shape and dtype and compared with the kernels at every thread count.
 Structure (for benchmarks built on this one): ``run(...)`` returns a list of row dicts,
 ``derive_ratios(rows)`` adds the comparisons, ``format_table(rows)`` prints them.
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -46,8 +47,9 @@ from minidl.bench.timing import Stats, gflops, time_calls
 try:
     from minidl import _kernels
 except ImportError as exc:  # a benchmark without kernels has nothing to measure
-    raise SystemExit(f"minidl._kernels is not built ({exc}); run: "
-                     "python setup.py build_ext --inplace") from exc
+    raise SystemExit(
+        f"minidl._kernels is not built ({exc}); run: python setup.py build_ext --inplace"
+    ) from exc
 
 
 # The suite's conv layers (minidl.bench.shapes) this benchmark times, by its short names
@@ -72,8 +74,9 @@ def make_arrays(shape, dtype, seed=0):
     x, w, b, dy = suite_ops.conv_arrays(shape, rng, dtype)
     ho, wo = shape.out_hw
     # pooling input: the conv's output (cropped to even size so 2x2/2 covers it)
-    p = rng.standard_normal((shape.n, shape.f, max(2, ho - ho % 2), max(2, wo - wo % 2)),
-                            dtype=dtype)
+    p = rng.standard_normal(
+        (shape.n, shape.f, max(2, ho - ho % 2), max(2, wo - wo % 2)), dtype=dtype
+    )
     return {"x": x, "w": w, "b": b, "dy": dy, "pool_x": p}
 
 
@@ -134,8 +137,9 @@ def torch_ops(torch, shape, a):
 
     def conv_backward():
         # forward outside the timer is not possible with autograd; use the aten backward
-        torch.ops.aten.convolution_backward(dy, x, w, [shape.f], [s, s], [p, p], [1, 1],
-                                            False, [0, 0], 1, [True, True, True])
+        torch.ops.aten.convolution_backward(
+            dy, x, w, [shape.f], [s, s], [p, p], [1, 1], False, [0, 0], 1, [True, True, True]
+        )
 
     def pool():
         y = TF.max_pool2d(px, 2, 2)
@@ -150,25 +154,44 @@ def torch_ops(torch, shape, a):
 
 def gemm_op(shape, dtype, seed=1):
     """numpy matmul (F, C*kh*kw) @ (C*kh*kw, N*Ho*Wo), the GEMM of conv_forward."""
-    fn, _ = suite_ops.gemm_problem("conv2d", shape, suite_ops.FWD,
-                                   np.random.default_rng(seed), dtype)
+    fn, _ = suite_ops.gemm_problem(
+        "conv2d", shape, suite_ops.FWD, np.random.default_rng(seed), dtype
+    )
     return fn
 
 
 def _row(shape, dtype, threads, op, impl, times, scale=1.0, note=""):
     stats = Stats.of(times).scaled(scale)
-    row = {"shape": short_name(shape), "config": shape.label, "dtype": dtype,
-           "threads": threads, "op": op, "impl": impl, "note": note,
-           "min": stats.min, "median": stats.median, "max": stats.max,
-           "repeats": stats.repeats}
+    row = {
+        "shape": short_name(shape),
+        "config": shape.label,
+        "dtype": dtype,
+        "threads": threads,
+        "op": op,
+        "impl": impl,
+        "note": note,
+        "min": stats.min,
+        "median": stats.median,
+        "max": stats.max,
+        "repeats": stats.repeats,
+    }
     if op in ("conv_forward", "gemm"):
         row["gflops"] = gflops(shape.flops, stats.median)
     return row
 
 
-def run(shapes=None, dtypes=("float32", "float64"), threads=(1, 2), repeats=10,
-        reference_repeats=1, reference_samples=2, quick=False, with_reference=True,
-        with_torch=True, progress=None):
+def run(
+    shapes=None,
+    dtypes=("float32", "float64"),
+    threads=(1, 2),
+    repeats=10,
+    reference_repeats=1,
+    reference_samples=2,
+    quick=False,
+    with_reference=True,
+    with_torch=True,
+    progress=None,
+):
     """Time everything; return a list of row dicts (times in seconds).
 
     quick: batch of QUICK_BATCH samples per shape, repeats capped at 3 — only to check
@@ -188,8 +211,10 @@ def run(shapes=None, dtypes=("float32", "float64"), threads=(1, 2), repeats=10,
             if with_reference:
                 samples = min(shape.n, reference_samples)
                 scale = shape.n / samples
-                note = (f"{reference_repeats} run(s) on {samples} of {shape.n} samples, "
-                        f"scaled x{scale:g}")
+                note = (
+                    f"{reference_repeats} run(s) on {samples} of {shape.n} samples, "
+                    f"scaled x{scale:g}"
+                )
                 for op, fn in reference_ops(shape, arrays, samples).items():
                     if progress:
                         progress(f"{name} {dtype} reference {op}")
@@ -199,14 +224,15 @@ def run(shapes=None, dtypes=("float32", "float64"), threads=(1, 2), repeats=10,
                 if progress:
                     progress(f"{name} {dtype} {t} thread(s)")
                 with thread_count(t, torch):
-                    timed = [("minidl", kernel_ops(shape, arrays, t)),
-                             ("numpy", {"gemm": gemm_op(shape, dtype)})]
+                    timed = [
+                        ("minidl", kernel_ops(shape, arrays, t)),
+                        ("numpy", {"gemm": gemm_op(shape, dtype)}),
+                    ]
                     if torch is not None:
                         timed.append(("torch", torch_ops(torch, shape, arrays)))
                     for impl, fns in timed:
                         for op, fn in fns.items():
-                            rows.append(_row(shape, dtype, t, op, impl,
-                                             time_calls(fn, repeats)))
+                            rows.append(_row(shape, dtype, t, op, impl, time_calls(fn, repeats)))
     return rows
 
 
@@ -233,8 +259,14 @@ def derive_ratios(rows):
         if torch_row:
             entry["x_vs_torch"] = torch_row["median"] / row["median"]
         if row["op"] == "conv_forward":
-            gemm = _find(rows, impl="numpy", op="gemm", shape=row["shape"],
-                         dtype=row["dtype"], threads=row["threads"])
+            gemm = _find(
+                rows,
+                impl="numpy",
+                op="gemm",
+                shape=row["shape"],
+                dtype=row["dtype"],
+                threads=row["threads"],
+            )
             if gemm:
                 entry["pct_of_gemm"] = 100.0 * row["gflops"] / gemm["gflops"]
         one = _find(rows, impl="minidl", threads=1, **key)
@@ -254,39 +286,51 @@ def _fmt_time(seconds):
 
 def format_table(rows, ratios=None):
     """Two plain-text tables: raw timings (min/median/max), then the comparisons."""
-    lines = [f"{'shape':<15} {'dtype':<8} {'thr':>3} {'op':<14} {'impl':<9} "
-             f"{'min':>10} {'median':>10} {'max':>10} {'GFLOP/s':>8}  note"]
+    lines = [
+        f"{'shape':<15} {'dtype':<8} {'thr':>3} {'op':<14} {'impl':<9} "
+        f"{'min':>10} {'median':>10} {'max':>10} {'GFLOP/s':>8}  note"
+    ]
     for r in rows:
         gf = f"{r['gflops']:.1f}" if "gflops" in r else ""
-        lines.append(f"{r['shape']:<15} {r['dtype']:<8} {r['threads']:>3} {r['op']:<14} "
-                     f"{r['impl']:<9} {_fmt_time(r['min']):>10} {_fmt_time(r['median']):>10} "
-                     f"{_fmt_time(r['max']):>10} {gf:>8}  {r['note']}")
+        lines.append(
+            f"{r['shape']:<15} {r['dtype']:<8} {r['threads']:>3} {r['op']:<14} "
+            f"{r['impl']:<9} {_fmt_time(r['min']):>10} {_fmt_time(r['median']):>10} "
+            f"{_fmt_time(r['max']):>10} {gf:>8}  {r['note']}"
+        )
     ratios = derive_ratios(rows) if ratios is None else ratios
-    lines += ["", f"{'shape':<15} {'dtype':<8} {'thr':>3} {'op':<14} {'minidl':>10} "
-              f"{'x vs ref':>10} {'x vs torch':>10} {'% of GEMM':>9} {'x vs 1 thr':>10}"]
+    lines += [
+        "",
+        f"{'shape':<15} {'dtype':<8} {'thr':>3} {'op':<14} {'minidl':>10} "
+        f"{'x vs ref':>10} {'x vs torch':>10} {'% of GEMM':>9} {'x vs 1 thr':>10}",
+    ]
 
     def cell(entry, key, fmt):
         return fmt.format(entry[key]) if key in entry else "-"
 
     for e in ratios:
-        lines.append(f"{e['shape']:<15} {e['dtype']:<8} {e['threads']:>3} {e['op']:<14} "
-                     f"{_fmt_time(e['minidl_median']):>10} "
-                     f"{cell(e, 'x_vs_reference', '{:.0f}x'):>10} "
-                     f"{cell(e, 'x_vs_torch', '{:.2f}x'):>10} "
-                     f"{cell(e, 'pct_of_gemm', '{:.0f}%'):>9} "
-                     f"{cell(e, 'x_vs_1_thread', '{:.2f}x'):>10}")
+        lines.append(
+            f"{e['shape']:<15} {e['dtype']:<8} {e['threads']:>3} {e['op']:<14} "
+            f"{_fmt_time(e['minidl_median']):>10} "
+            f"{cell(e, 'x_vs_reference', '{:.0f}x'):>10} "
+            f"{cell(e, 'x_vs_torch', '{:.2f}x'):>10} "
+            f"{cell(e, 'pct_of_gemm', '{:.0f}%'):>9} "
+            f"{cell(e, 'x_vs_1_thread', '{:.2f}x'):>10}"
+        )
     return "\n".join(lines)
 
 
 def _header(args):
-    blas = ", ".join(f"{lib.get('owner')}:{lib.get('internal_api')}"
-                     f"({lib.get('num_threads')} thr)"
-                     for lib in getattr(minidl._threads, "blas_libraries", lambda: [])())
-    return (f"minidl {minidl.__version__}; kernels OpenMP: {_kernels.openmp_enabled()}; "
-            f"numpy {np.__version__}; BLAS: {blas or 'unknown'}\n"
-            f"medians of {args.repeats} repeats (reference: {args.reference_repeats} "
-            f"repeat(s) on {args.reference_samples} sample(s), scaled to the batch)"
-            + ("; QUICK mode: batch of 2, not representative" if args.quick else ""))
+    blas = ", ".join(
+        f"{lib.get('owner')}:{lib.get('internal_api')}({lib.get('num_threads')} thr)"
+        for lib in getattr(minidl._threads, "blas_libraries", lambda: [])()
+    )
+    return (
+        f"minidl {minidl.__version__}; kernels OpenMP: {_kernels.openmp_enabled()}; "
+        f"numpy {np.__version__}; BLAS: {blas or 'unknown'}\n"
+        f"medians of {args.repeats} repeats (reference: {args.reference_repeats} "
+        f"repeat(s) on {args.reference_samples} sample(s), scaled to the batch)"
+        + ("; QUICK mode: batch of 2, not representative" if args.quick else "")
+    )
 
 
 def main(argv=None):
@@ -295,14 +339,18 @@ def main(argv=None):
     parser.add_argument("--threads", default="1,2", help="comma-separated, e.g. 1,2")
     parser.add_argument("--dtypes", default="float32,float64")
     names = [short_name(s) for s in SHAPES]
-    parser.add_argument("--shapes", default=",".join(names),
-                        help="comma-separated names from: " + ", ".join(names))
+    parser.add_argument(
+        "--shapes", default=",".join(names), help="comma-separated names from: " + ", ".join(names)
+    )
     parser.add_argument("--reference-repeats", type=int, default=1)
     parser.add_argument("--reference-samples", type=int, default=2)
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument("--no-torch", action="store_true")
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny batches and few repeats: only checks that it runs")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny batches and few repeats: only checks that it runs",
+    )
     args = parser.parse_args(argv)
 
     by_name = {short_name(s): s for s in SHAPES}
@@ -314,11 +362,18 @@ def main(argv=None):
     dtypes = [d.strip() for d in args.dtypes.split(",")]
 
     print(_header(args), flush=True)
-    rows = run(shapes=shapes, dtypes=dtypes, threads=threads, repeats=args.repeats,
-               reference_repeats=args.reference_repeats,
-               reference_samples=args.reference_samples, quick=args.quick,
-               with_reference=not args.no_reference, with_torch=not args.no_torch,
-               progress=lambda msg: print(f"  ... {msg}", file=sys.stderr, flush=True))
+    rows = run(
+        shapes=shapes,
+        dtypes=dtypes,
+        threads=threads,
+        repeats=args.repeats,
+        reference_repeats=args.reference_repeats,
+        reference_samples=args.reference_samples,
+        quick=args.quick,
+        with_reference=not args.no_reference,
+        with_torch=not args.no_torch,
+        progress=lambda msg: print(f"  ... {msg}", file=sys.stderr, flush=True),
+    )
     print(format_table(rows))
     return rows
 

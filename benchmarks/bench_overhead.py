@@ -7,6 +7,7 @@ installed, PyTorch side by side. Targets: a recorded elementwise op <= 5 us; con
 1x1x1x1 input <= 10 us forward and <= 30 us forward+backward. ``overhead_rows(quick=True)``
 returns the same rows for use from tests (no timing is asserted there).
 """
+
 import argparse
 import statistics
 import time
@@ -100,16 +101,19 @@ def overhead_rows(quick=False, threads=None):
     theirs = _torch_cases()
     if theirs and threads is not None:
         import torch
+
         torch.set_num_threads(threads)
     rows = []
     for name, fn in ours.items():
         torch_fn = theirs.get(name)
-        rows.append({
-            "op": name,
-            "minidl_us": _time_per_call(fn, number, repeats),
-            "torch_us": _time_per_call(torch_fn, number, repeats) if torch_fn else None,
-            "target_us": TARGETS_US.get(name),
-        })
+        rows.append(
+            {
+                "op": name,
+                "minidl_us": _time_per_call(fn, number, repeats),
+                "torch_us": _time_per_call(torch_fn, number, repeats) if torch_fn else None,
+                "target_us": TARGETS_US.get(name),
+            }
+        )
     return rows
 
 

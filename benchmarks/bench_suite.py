@@ -9,6 +9,7 @@ numpy's matmul on the same GEMM and PyTorch, per op and end to end, at 1 and 2 t
 Run it on a quiet machine: every row interleaves minidl's repeats with the comparator's,
 which cancels slow drift but not another process competing for the cores.
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ try:
     import minidl  # noqa: F401
 except ImportError:  # run from a source checkout without installing: use the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from minidl.bench import report, suite  # noqa: E402
+from minidl.bench import report, suite
 
 
 def _csv(text):
@@ -34,29 +35,43 @@ def _names(text, allowed, what):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true",
-                      help="quick mode (LeNet-digits and CIFAR-like shapes, few repeats)")
-    mode.add_argument("--tiny", action="store_true",
-                      help="one repeat at the smallest shapes (what the tests run)")
+    mode.add_argument(
+        "--quick",
+        action="store_true",
+        help="quick mode (LeNet-digits and CIFAR-like shapes, few repeats)",
+    )
+    mode.add_argument(
+        "--tiny", action="store_true", help="one repeat at the smallest shapes (what the tests run)"
+    )
     parser.add_argument("--repeats", type=int, help="interleaved samples per side and row")
     parser.add_argument("--naive-repeats", type=int, help="samples of the slow naive loops")
-    parser.add_argument("--naive-budget", type=float,
-                        help="seconds one naive call may take; the batch is cut to fit and "
-                             "the time scaled by N (default: 1.0)")
+    parser.add_argument(
+        "--naive-budget",
+        type=float,
+        help="seconds one naive call may take; the batch is cut to fit and "
+        "the time scaled by N (default: 1.0)",
+    )
     parser.add_argument("--min-time", type=float, help="seconds per sample (default 0.02)")
     parser.add_argument("--threads", type=str, help='thread counts, e.g. "1,2" (default)')
-    parser.add_argument("--families", type=str,
-                        help="shape families, comma-separated: " + ", ".join(suite.shapes.FAMILIES))
-    parser.add_argument("--compare", type=str,
-                        help="comparators, comma-separated: " + ", ".join(suite.COMPARATORS))
+    parser.add_argument(
+        "--families",
+        type=str,
+        help="shape families, comma-separated: " + ", ".join(suite.shapes.FAMILIES),
+    )
+    parser.add_argument(
+        "--compare", type=str, help="comparators, comma-separated: " + ", ".join(suite.COMPARATORS)
+    )
     selection = parser.add_mutually_exclusive_group()
-    selection.add_argument("--ops", type=str,
-                           help="only these ops (no end-to-end): " + ", ".join(suite.OPS))
-    selection.add_argument("--end-to-end", action="store_true",
-                           help="only the LeNet training epoch and inference")
+    selection.add_argument(
+        "--ops", type=str, help="only these ops (no end-to-end): " + ", ".join(suite.OPS)
+    )
+    selection.add_argument(
+        "--end-to-end", action="store_true", help="only the LeNet training epoch and inference"
+    )
     parser.add_argument("--no-end-to-end", action="store_true", help="skip LeNet end to end")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")

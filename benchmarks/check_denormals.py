@@ -3,6 +3,7 @@ several times near convergence.) Counts denormal float32 values in the parameter
 gradients and the conv features over 30 epochs of SGD on the digits.
 Run by hand:  python benchmarks/check_denormals.py
 """
+
 import numpy as np
 
 import minidl
@@ -38,8 +39,10 @@ def main(epochs=30, report_every=5):
         if epoch % report_every == 0:
             with minidl.no_grad():
                 features = model.features(minidl.tensor(X[:256])).data
-            print(f"epoch {epoch}: loss {loss.item():.4f}, worst denormal fraction in "
-                  f"params/grads {worst:.2e}, in conv features {denormal_fraction(features):.2e}")
+            print(
+                f"epoch {epoch}: loss {loss.item():.4f}, worst denormal fraction in "
+                f"params/grads {worst:.2e}, in conv features {denormal_fraction(features):.2e}"
+            )
 
 
 if __name__ == "__main__":

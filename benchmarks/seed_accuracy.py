@@ -8,6 +8,7 @@ fresh process.
 
     python benchmarks/seed_accuracy.py [--seeds 10]        # ~1 minute per 10 runs
 """
+
 import argparse
 import json
 import os
@@ -17,7 +18,7 @@ import tempfile
 
 import numpy as np
 
-RUN = r'''
+RUN = r"""
 import sys
 import minidl.ops.conv as conv
 if sys.argv[2] == "im2col":  # no layer is big enough for Winograd or the direct kernels
@@ -26,15 +27,18 @@ if sys.argv[2] == "im2col":  # no layer is big enough for Winograd or the direct
 from minidl.cli import main
 sys.exit(main(["train", "--seed", sys.argv[1], "--metrics-json", sys.argv[3],
                "--save", sys.argv[4]]))
-'''
+"""
 
 
 def accuracies(mode, seeds, folder):
     out = []
     metrics, weights = os.path.join(folder, "m.json"), os.path.join(folder, "w.npz")
     for seed in range(seeds):
-        subprocess.run([sys.executable, "-c", RUN, str(seed), mode, metrics, weights],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-c", RUN, str(seed), mode, metrics, weights],
+            check=True,
+            capture_output=True,
+        )
         with open(metrics) as f:
             out.append(json.load(f)["test_accuracy"])
     return out
@@ -47,8 +51,11 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         for mode in ("shipped", "im2col"):
             accs = accuracies(mode, args.seeds, folder)
-            print(f"{mode:9s}", " ".join(f"{a:.4f}" for a in accs),
-                  f"mean {np.mean(accs):.4f} min {np.min(accs):.4f}")
+            print(
+                f"{mode:9s}",
+                " ".join(f"{a:.4f}" for a in accs),
+                f"mean {np.mean(accs):.4f} min {np.min(accs):.4f}",
+            )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ are the OpenMP flags added.  Otherwise the kernels are built without them -- the
 
 Set ``MINIDL_NO_OPENMP=1`` to force a build without OpenMP.
 """
+
 import os
 import shutil
 import subprocess
@@ -61,12 +62,15 @@ def check_openmp(compiler, verbose=True):
         with open("check_openmp.c", "w") as f:
             f.write(_TEST_PROGRAM)
         objects = compiler.compile(
-            ["check_openmp.c"], output_dir="objs",
+            ["check_openmp.c"],
+            output_dir="objs",
             extra_postargs=compile_args + extra_cppflags,
         )
         exe = os.path.join(workdir, "check_openmp" + (".exe" if sys.platform == "win32" else ""))
         compiler.link_executable(
-            objects, "check_openmp", output_dir=workdir,
+            objects,
+            "check_openmp",
+            output_dir=workdir,
             extra_postargs=link_args + extra_ldflags,
         )
         out = subprocess.run([exe], capture_output=True, text=True, timeout=60)

@@ -2,6 +2,7 @@
 
 Run: python examples/predict_digits.py [lenet_digits.npz]
 """
+
 import sys
 
 import numpy as np

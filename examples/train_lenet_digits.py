@@ -4,6 +4,7 @@ The same recipe as ``python -m minidl train`` written out: seeded init, shuffled
 shift-augmented mini-batches, SGD with Nesterov momentum on a cosine schedule.
 Run: python examples/train_lenet_digits.py   (writes lenet_digits.npz)
 """
+
 import numpy as np
 
 import minidl
@@ -16,8 +17,14 @@ EPOCHS, BATCH_SIZE, LR, SEED = 30, 32, 0.05, 0
 minidl.set_num_threads(1)  # this model is too small to gain from more threads
 minidl.manual_seed(SEED)
 X_train, y_train, X_test, y_test = data.load_digits()
-loader = data.DataLoader(X_train, y_train, batch_size=BATCH_SIZE, shuffle=True, seed=SEED,
-                         transform=data.random_shift(max_shift=1, seed=SEED + 1))
+loader = data.DataLoader(
+    X_train,
+    y_train,
+    batch_size=BATCH_SIZE,
+    shuffle=True,
+    seed=SEED,
+    transform=data.random_shift(max_shift=1, seed=SEED + 1),
+)
 model = LeNet()
 optimizer = optim.SGD(model.parameters(), lr=LR, momentum=0.9, nesterov=True)
 scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=EPOCHS * len(loader))

@@ -1,4 +1,5 @@
 """``python -m minidl``: see minidl/cli.py."""
+
 import sys
 
 from minidl.cli import main

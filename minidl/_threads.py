@@ -22,6 +22,7 @@ system or conda OpenBLAS), it cannot be both 1 and n: it is left at
 ``get_num_threads()`` (an OpenMP-built BLAS goes serial inside our parallel regions by
 itself).  threadpoolctl is imported lazily; if it is missing, BLAS is left alone.
 """
+
 import os
 
 _num_threads = None
@@ -109,5 +110,6 @@ def _configure_blas():
     if _blas_configured:
         return
     import scipy.linalg.cython_blas  # noqa: F401  (make sure the library is loaded)
+
     _set_blas_threads(numpy_threads=get_num_threads(), scipy_threads=1)
     _blas_configured = True

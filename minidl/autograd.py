@@ -10,6 +10,7 @@ recording order), accumulates into the leaves' ``.grad`` and frees each entry it
 Nothing global holds an entry: a forward pass that is never differentiated is freed by
 reference counting when its output goes away. Grad mode is per thread.
 """
+
 import itertools
 import operator
 import sys
@@ -18,8 +19,14 @@ import threading
 import numpy as np
 
 __all__ = [
-    "Tensor", "tensor", "record", "no_grad", "enable_grad", "set_grad_enabled",
-    "is_grad_enabled", "backward",
+    "Tensor",
+    "backward",
+    "enable_grad",
+    "is_grad_enabled",
+    "no_grad",
+    "record",
+    "set_grad_enabled",
+    "tensor",
 ]
 
 
@@ -86,7 +93,7 @@ class enable_grad(set_grad_enabled):
 class _Entry:
     """One recorded op: its inputs, the closure computing their gradients, its order."""
 
-    __slots__ = ("inputs", "backward", "seq", "name", "__weakref__")
+    __slots__ = ("__weakref__", "backward", "inputs", "name", "seq")
 
     def __init__(self, inputs, backward, seq):
         self.inputs = inputs
@@ -127,7 +134,7 @@ class Tensor:
     Only floating-point tensors may require a gradient.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_entry", "__weakref__")
+    __slots__ = ("__weakref__", "_entry", "data", "grad", "requires_grad")
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected op
 
     def __init__(self, data, requires_grad=False, dtype=None):
@@ -177,7 +184,8 @@ class Tensor:
     def requires_grad_(self, requires_grad=True):
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(
-                f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
+                f"only floating-point tensors can require gradients, got dtype {self.data.dtype}"
+            )
         self.requires_grad = bool(requires_grad)
         return self
 
@@ -193,7 +201,9 @@ class Tensor:
     def item(self):
         if self.data.size != 1:
             raise ValueError(
-                f"only one-element tensors can be converted to Python scalars, got shape {self.data.shape}")
+                "only one-element tensors can be converted to Python scalars, "
+                f"got shape {self.data.shape}"
+            )
         return self.data.item()
 
     def __float__(self):
@@ -205,7 +215,8 @@ class Tensor:
     def __bool__(self):
         if self.data.size != 1:
             raise RuntimeError(
-                f"the truth value of a tensor with {self.data.size} elements is ambiguous")
+                f"the truth value of a tensor with {self.data.size} elements is ambiguous"
+            )
         return bool(self.data.item())
 
     def __index__(self):
@@ -285,15 +296,18 @@ def record(out_data, inputs, backward):
     return out
 
 
-_FREED = ("Trying to backward through the graph a second time (or directly access saved "
-          "tensors after they have already been freed). Specify retain_graph=True if you "
-          "need to backward through the graph a second time.")
+_FREED = (
+    "Trying to backward through the graph a second time (or directly access saved "
+    "tensors after they have already been freed). Specify retain_graph=True if you "
+    "need to backward through the graph a second time."
+)
 
 
 def _accumulate_leaf(leaf, g):
     if g.shape != leaf.data.shape:  # an op's backward returned a wrongly-shaped gradient
         raise RuntimeError(
-            f"internal error: gradient of shape {g.shape} for a tensor of shape {leaf.data.shape}")
+            f"internal error: gradient of shape {g.shape} for a tensor of shape {leaf.data.shape}"
+        )
     if leaf.grad is None:
         leaf.grad = np.array(g, dtype=leaf.data.dtype, copy=True)
     else:
@@ -331,12 +345,15 @@ def backward(output, grad=None, retain_graph=False):
         if data.size != 1:
             raise RuntimeError(
                 f"grad can be implicitly created only for scalar outputs; got an output of "
-                f"shape {data.shape}: pass backward(grad) with a gradient of that shape")
+                f"shape {data.shape}: pass backward(grad) with a gradient of that shape"
+            )
         grad = np.ones(data.shape, data.dtype)
     else:
         grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
         if grad.shape != data.shape:
-            raise ValueError(f"backward: grad has shape {grad.shape} but the output has shape {data.shape}")
+            raise ValueError(
+                f"backward: grad has shape {grad.shape} but the output has shape {data.shape}"
+            )
         if grad.dtype != data.dtype:
             grad = grad.astype(data.dtype)
 
@@ -380,9 +397,15 @@ def backward(output, grad=None, retain_graph=False):
                         grads[pe] = grads[pe] + gi
                     else:
                         grads[pe] = gi
-                elif (t.grad is None and type(gi) is _ndarray and gi.base is None
-                      and _getrefcount(gi) == _UNSHARED and gi.dtype == t.data.dtype
-                      and gi.shape == t.data.shape and gi.flags.writeable):
+                elif (
+                    t.grad is None
+                    and type(gi) is _ndarray
+                    and gi.base is None
+                    and _getrefcount(gi) == _UNSHARED
+                    and gi.dtype == t.data.dtype
+                    and gi.shape == t.data.shape
+                    and gi.flags.writeable
+                ):
                     # The first gradient of a leaf, a fresh array nothing else holds:
                     # take it over instead of copying it.
                     t.grad = gi

@@ -1,4 +1,5 @@
 """The ``minidl`` command: ``train`` (LeNet on the digits), ``bench``, ``info``."""
+
 import argparse
 import contextlib
 import gc
@@ -45,31 +46,66 @@ class TrainingDiverged(RuntimeError):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="minidl", description="minidl: a small, fast "
-                                     "deep-learning framework for the CPU.")
+    parser = argparse.ArgumentParser(
+        prog="minidl", description="minidl: a small, fast deep-learning framework for the CPU."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train LeNet on scikit-learn's 8x8 digits")
-    train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
-                       help=f"passes over the training set (default: {DEFAULT_EPOCHS})")
-    train.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                       help=f"images per step (default: {DEFAULT_BATCH_SIZE})")
-    train.add_argument("--optimizer", choices=sorted(DEFAULT_LR), default=DEFAULT_OPTIMIZER,
-                       help=f"(default: {DEFAULT_OPTIMIZER})")
-    train.add_argument("--lr", type=float, default=None,
-                       help="peak learning rate (default: %s)" % ", ".join(
-                           f"{k} {v}" for k, v in sorted(DEFAULT_LR.items())))
-    train.add_argument("--seed", type=int, default=0,
-                       help="seeds the weights, the shuffling and the shifts (default: 0)")
-    train.add_argument("--threads", type=int, default=DEFAULT_TRAIN_THREADS,
-                       help=f"threads for minidl's kernels (default: {DEFAULT_TRAIN_THREADS}; "
-                            f"this model is too small to gain from more)")
-    train.add_argument("--save", metavar="PATH", default=DEFAULT_SAVE,
-                       help=f"where the weights go, after every epoch (default: {DEFAULT_SAVE})")
-    train.add_argument("--metrics-json", metavar="PATH", default=None,
-                       help="write test_accuracy, train_seconds, epochs, ... as JSON")
-    train.add_argument("--no-augment", action="store_true",
-                       help="do not shift training images by up to one pixel")
+    train.add_argument(
+        "--epochs",
+        type=int,
+        default=DEFAULT_EPOCHS,
+        help=f"passes over the training set (default: {DEFAULT_EPOCHS})",
+    )
+    train.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"images per step (default: {DEFAULT_BATCH_SIZE})",
+    )
+    train.add_argument(
+        "--optimizer",
+        choices=sorted(DEFAULT_LR),
+        default=DEFAULT_OPTIMIZER,
+        help=f"(default: {DEFAULT_OPTIMIZER})",
+    )
+    train.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="peak learning rate (default: {})".format(
+            ", ".join(f"{k} {v}" for k, v in sorted(DEFAULT_LR.items()))
+        ),
+    )
+    train.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the weights, the shuffling and the shifts (default: 0)",
+    )
+    train.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_TRAIN_THREADS,
+        help=f"threads for minidl's kernels (default: {DEFAULT_TRAIN_THREADS}; "
+        f"this model is too small to gain from more)",
+    )
+    train.add_argument(
+        "--save",
+        metavar="PATH",
+        default=DEFAULT_SAVE,
+        help=f"where the weights go, after every epoch (default: {DEFAULT_SAVE})",
+    )
+    train.add_argument(
+        "--metrics-json",
+        metavar="PATH",
+        default=None,
+        help="write test_accuracy, train_seconds, epochs, ... as JSON",
+    )
+    train.add_argument(
+        "--no-augment", action="store_true", help="do not shift training images by up to one pixel"
+    )
 
     sub.add_parser("bench", help="run the benchmark suite in quick mode")
     sub.add_parser("info", help="version, OpenMP, threads, BLAS")
@@ -97,8 +133,8 @@ def accuracy(model, X, y, batch_size=512):
     correct = 0
     with minidl.no_grad():
         for start in range(0, len(X), batch_size):
-            logits = model(minidl.tensor(X[start:start + batch_size])).data
-            correct += int((logits.argmax(axis=1) == y[start:start + batch_size]).sum())
+            logits = model(minidl.tensor(X[start : start + batch_size])).data
+            correct += int((logits.argmax(axis=1) == y[start : start + batch_size]).sum())
     model.train(was_training)
     return correct / len(X)
 
@@ -125,8 +161,18 @@ def _train_one_epoch(model, batches, opt, schedule):
     return {"loss": total_loss / seen, "train_accuracy": correct / seen}
 
 
-def train(epochs=DEFAULT_EPOCHS, batch_size=DEFAULT_BATCH_SIZE, optimizer=DEFAULT_OPTIMIZER,
-          lr=None, seed=0, augment=True, save=None, progress=False, log=print, widths=None):
+def train(
+    epochs=DEFAULT_EPOCHS,
+    batch_size=DEFAULT_BATCH_SIZE,
+    optimizer=DEFAULT_OPTIMIZER,
+    lr=None,
+    seed=0,
+    augment=True,
+    save=None,
+    progress=False,
+    log=print,
+    widths=None,
+):
     """Train ``LeNet()`` on the digits; returns (model, metrics dict).
 
     Saves the weights to ``save`` after every epoch. Raises :class:`TrainingDiverged` as
@@ -146,8 +192,9 @@ def train(epochs=DEFAULT_EPOCHS, batch_size=DEFAULT_BATCH_SIZE, optimizer=DEFAUL
     else:
         opt = optim.Adam(model.parameters(), lr=lr)
     transform = data.random_shift(1, seed=seed + 1) if augment else None
-    loader = data.DataLoader(X_train, y_train, batch_size=batch_size, shuffle=True,
-                             seed=seed, transform=transform)
+    loader = data.DataLoader(
+        X_train, y_train, batch_size=batch_size, shuffle=True, seed=seed, transform=transform
+    )
     schedule = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(loader))
 
     history = []
@@ -157,27 +204,48 @@ def train(epochs=DEFAULT_EPOCHS, batch_size=DEFAULT_BATCH_SIZE, optimizer=DEFAUL
             batches = loader
             if progress:
                 from tqdm import tqdm
-                batches = tqdm(loader, desc=f"epoch {epoch}/{epochs}", leave=False,
-                               file=sys.stdout, unit="batch")
+
+                batches = tqdm(
+                    loader,
+                    desc=f"epoch {epoch}/{epochs}",
+                    leave=False,
+                    file=sys.stdout,
+                    unit="batch",
+                )
             with np.errstate(over="ignore", invalid="ignore"):  # non-finite losses raise below
                 row = _train_one_epoch(model, batches, opt, schedule)
             if row is None:
                 raise TrainingDiverged(
                     f"loss became non-finite in epoch {epoch} (lr={lr}); training stopped"
-                    + (f", {save} holds the last good epoch ({epoch - 1})"
-                       if save and epoch > 1 else ""))
+                    + (
+                        f", {save} holds the last good epoch ({epoch - 1})"
+                        if save and epoch > 1
+                        else ""
+                    )
+                )
             row = {"epoch": epoch, **row, "test_accuracy": accuracy(model, X_test, y_test)}
             history.append(row)
             if save:
                 minidl.save(model.state_dict(), save)
-            log(f"epoch {epoch:3d}/{epochs}  loss {row['loss']:.4f}  "
-                f"train acc {row['train_accuracy']:.4f}  test acc {row['test_accuracy']:.4f}")
+            log(
+                f"epoch {epoch:3d}/{epochs}  loss {row['loss']:.4f}  "
+                f"train acc {row['train_accuracy']:.4f}  test acc {row['test_accuracy']:.4f}"
+            )
         seconds = time.perf_counter() - start
-    metrics = {"test_accuracy": history[-1]["test_accuracy"], "train_seconds": seconds,
-               "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer, "lr": lr,
-               "seed": seed, "augment": augment, "num_threads": minidl.get_num_threads(),
-               "final_loss": history[-1]["loss"],
-               "train_accuracy": history[-1]["train_accuracy"], "history": history}
+    metrics = {
+        "test_accuracy": history[-1]["test_accuracy"],
+        "train_seconds": seconds,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "optimizer": optimizer,
+        "lr": lr,
+        "seed": seed,
+        "augment": augment,
+        "num_threads": minidl.get_num_threads(),
+        "final_loss": history[-1]["loss"],
+        "train_accuracy": history[-1]["train_accuracy"],
+        "history": history,
+    }
     return model, metrics
 
 
@@ -189,16 +257,27 @@ def _run_train(args):
     interactive = sys.stdout.isatty()
     log = print if not interactive else __import__("tqdm").tqdm.write
     try:
-        _, metrics = train(args.epochs, args.batch_size, args.optimizer, args.lr, args.seed,
-                           not args.no_augment, args.save, progress=interactive, log=log)
+        _, metrics = train(
+            args.epochs,
+            args.batch_size,
+            args.optimizer,
+            args.lr,
+            args.seed,
+            not args.no_augment,
+            args.save,
+            progress=interactive,
+            log=log,
+        )
     except TrainingDiverged as exc:
         print(f"minidl train: error: {exc}. Try a smaller --lr.", file=sys.stderr)
         return 1
     finally:
         minidl.set_num_threads(previous_threads)
-    print(f"final test accuracy {metrics['test_accuracy']:.4f} "
-          f"({metrics['train_seconds']:.1f} s, {metrics['num_threads']} thread"
-          f"{'s' if metrics['num_threads'] > 1 else ''}); weights saved to {args.save}")
+    print(
+        f"final test accuracy {metrics['test_accuracy']:.4f} "
+        f"({metrics['train_seconds']:.1f} s, {metrics['num_threads']} thread"
+        f"{'s' if metrics['num_threads'] > 1 else ''}); weights saved to {args.save}"
+    )
     if args.metrics_json:
         with open(args.metrics_json, "w") as f:
             json.dump(metrics, f, indent=2)
@@ -210,12 +289,14 @@ def _run_bench():
         print("minidl bench: the benchmark suite is not installed (no minidl.bench package)")
         return 1
     from minidl import bench
+
     result = bench.run_quick()
     return result if isinstance(result, int) else 0
 
 
 def _run_info():
     from minidl.info import info_text
+
     print(info_text())
     return 0
 

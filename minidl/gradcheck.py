@@ -1,9 +1,10 @@
 """Finite-difference check of the tape's gradients: ``minidl.gradcheck(fn, inputs)``."""
+
 import numpy as np
 
 from minidl.autograd import Tensor, enable_grad
 
-__all__ = ["gradcheck", "GradcheckError"]
+__all__ = ["GradcheckError", "gradcheck"]
 
 
 class GradcheckError(AssertionError):
@@ -37,10 +38,13 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
             if t.dtype != np.float64:
                 raise TypeError(
                     f"gradcheck: input {i} requires grad but has dtype {t.dtype}; finite "
-                    f"differences need float64 (use .double() or dtype=np.float64)")
+                    f"differences need float64 (use .double() or dtype=np.float64)"
+                )
             if not t.is_leaf:
-                raise ValueError(f"gradcheck: input {i} is not a leaf (it was computed by an "
-                                 f"op); pass a leaf tensor, e.g. t.detach().requires_grad_()")
+                raise ValueError(
+                    f"gradcheck: input {i} is not a leaf (it was computed by an "
+                    f"op); pass a leaf tensor, e.g. t.detach().requires_grad_()"
+                )
             checked.append(i)
     if not checked:
         raise ValueError("gradcheck: no input has requires_grad=True")
@@ -53,8 +57,10 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
         weights = np.random.default_rng(seed).standard_normal(out.shape)
         if out.requires_grad:
             out.backward(weights.astype(out.dtype))
-        analytic = [inputs[i].grad if inputs[i].grad is not None
-                    else np.zeros_like(inputs[i].data) for i in checked]
+        analytic = [
+            inputs[i].grad if inputs[i].grad is not None else np.zeros_like(inputs[i].data)
+            for i in checked
+        ]
         for i, g in zip(checked, saved):
             inputs[i].grad = g
 
@@ -75,11 +81,13 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
         excess = np.abs(a_grad - numeric) - (atol + rtol * np.abs(numeric))
         bad = ~(excess <= 0)  # NaN counts as a mismatch
         if bad.any():
-            worst = np.unravel_index(int(np.argmax(np.where(np.isnan(excess), np.inf, excess))),
-                                     x.shape)
+            worst = np.unravel_index(
+                int(np.argmax(np.where(np.isnan(excess), np.inf, excess))), x.shape
+            )
             raise GradcheckError(
                 f"gradcheck: gradient of input {i} (shape {x.shape}) is wrong at {int(bad.sum())} "
                 f"of {x.size} elements; worst at index {tuple(int(j) for j in worst)}: "
                 f"analytic {float(a_grad[worst])!r} vs numeric {float(numeric[worst])!r} "
-                f"(atol={atol}, rtol={rtol}, eps={eps})")
+                f"(atol={atol}, rtol={rtol}, eps={eps})"
+            )
     return True

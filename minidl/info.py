@@ -1,4 +1,5 @@
 """What ``python -m minidl info`` prints: versions, OpenMP, threads, BLAS in use."""
+
 import os
 import platform
 import sys
@@ -9,6 +10,7 @@ def info_text():
 
     Never raises: a part that cannot be determined is reported as such."""
     import numpy
+
     import minidl
     from minidl import _threads
 
@@ -19,34 +21,47 @@ def info_text():
     ]
     try:
         import scipy
+
         lines.append(f"scipy {scipy.__version__}")
     except ImportError:
         lines.append("scipy: not installed")
 
     try:
         from minidl import _kernels
+
         openmp = "yes" if _kernels.openmp_enabled() else "no (kernels run on one thread)"
         lines.append(f"kernels: built, OpenMP {openmp}")
         lines.append(f"kernel compile flags: {_kernels.build_flags()}")
         from minidl._kernels import _direct
-        lines.append(f"direct conv kernels: {_direct.level_name()} "
-                     "(MINIDL_DIRECT_LEVEL=0/1 turns them off / keeps them on AVX2)")
+
+        lines.append(
+            f"direct conv kernels: {_direct.level_name()} "
+            "(MINIDL_DIRECT_LEVEL=0/1 turns them off / keeps them on AVX2)"
+        )
         from minidl._kernels import _pooling
+
         lines.append(f"2x2 max pool (float32): {_pooling.simd_level()}")
         policy = os.environ.get("OMP_WAIT_POLICY", "default")
         spin = os.environ.get("GOMP_SPINCOUNT")
         lines.append(f"OpenMP wait policy: {policy}" + (f", GOMP_SPINCOUNT={spin}" if spin else ""))
     except ImportError as exc:
-        lines.append(f"kernels: NOT BUILT ({exc}); run `pip install .` or "
-                     "`python setup.py build_ext --inplace`")
-    lines.append(f"threads: {_threads.get_num_threads()} (minidl.set_num_threads / OMP_NUM_THREADS)")
+        lines.append(
+            f"kernels: NOT BUILT ({exc}); run `pip install .` or "
+            "`python setup.py build_ext --inplace`"
+        )
+    lines.append(
+        f"threads: {_threads.get_num_threads()} (minidl.set_num_threads / OMP_NUM_THREADS)"
+    )
 
     libs = _threads.blas_libraries()
     if not libs:
         lines.append("BLAS: none found by threadpoolctl (or threadpoolctl missing)")
     for lib in libs:
-        owner = {"numpy": "numpy's", "scipy": "scipy's (used by the conv kernels)",
-                 "shared": "shared by numpy and scipy"}[lib["owner"]]
+        owner = {
+            "numpy": "numpy's",
+            "scipy": "scipy's (used by the conv kernels)",
+            "shared": "shared by numpy and scipy",
+        }[lib["owner"]]
         lines.append(
             f"BLAS {owner}: {lib.get('internal_api', '?')} {lib.get('version', '?')}, "
             f"architecture {lib.get('architecture', '?')}, "

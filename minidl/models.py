@@ -7,12 +7,13 @@ the ReLU work. The conv layers keep the Sequential indices 0 and 3 either way.
 ``LeNet()`` is the model ``minidl train`` trains on the 8x8 digits; ``LeNet(input_size=28)``
 is the classic LeNet-5 layout for 1x28x28 images (MNIST-sized).
 """
+
 from minidl import nn
 
 _LAYOUTS = {
     # input_size: (kernel, padding, spatial size after the two 2x2 pools)
-    8: (3, 1, 2),    # 8 -> conv 8 -> pool 4 -> conv 4 -> pool 2
-    28: (5, 2, 5),   # 28 -> conv 28 -> pool 14 -> conv(pad 0) 10 -> pool 5
+    8: (3, 1, 2),  # 8 -> conv 8 -> pool 4 -> conv 4 -> pool 2
+    28: (5, 2, 5),  # 28 -> conv 28 -> pool 14 -> conv(pad 0) 10 -> pool 5
 }
 _DEFAULT_WIDTHS = {8: (32, 64, 128), 28: (6, 16, 120, 84)}
 
@@ -34,8 +35,13 @@ class LeNet(nn.Module):
         c1, c2, hidden = widths[0], widths[1], widths[2:]
         second_padding = padding if input_size == 8 else 0
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, c1, kernel, padding=padding), nn.MaxPool2d(2), nn.ReLU(),
-            nn.Conv2d(c1, c2, kernel, padding=second_padding), nn.MaxPool2d(2), nn.ReLU())
+            nn.Conv2d(in_channels, c1, kernel, padding=padding),
+            nn.MaxPool2d(2),
+            nn.ReLU(),
+            nn.Conv2d(c1, c2, kernel, padding=second_padding),
+            nn.MaxPool2d(2),
+            nn.ReLU(),
+        )
         layers = [nn.Flatten()]
         size = c2 * final * final
         for h in hidden:

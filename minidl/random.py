@@ -3,6 +3,7 @@
 ``minidl.manual_seed(seed)`` reseeds it, so weight initialisation, dropout masks and
 anything else that draws without an explicit seed repeat bit for bit.
 """
+
 import numpy as np
 
 _generator = np.random.default_rng()

@@ -18,21 +18,22 @@ filter flip), as in PyTorch; ``true_conv2d`` flips the filter.
 Output size per axis (seed 000, extended with dilation):
     Ho = (H + 2*ph - dh*(kh - 1) - 1) // sh + 1
 """
+
 import numpy as np
 
 __all__ = [
-    "output_size",
-    "conv2d_forward",
+    "avg_pool2d_backward",
+    "avg_pool2d_forward",
+    "col2im",
+    "conv1d_forward",
     "conv2d_backward",
     "conv2d_backward_loops",
-    "true_conv2d",
-    "conv1d_forward",
+    "conv2d_forward",
     "im2col",
-    "col2im",
-    "max_pool2d_forward",
     "max_pool2d_backward",
-    "avg_pool2d_forward",
-    "avg_pool2d_backward",
+    "max_pool2d_forward",
+    "output_size",
+    "true_conv2d",
 ]
 
 
@@ -166,8 +167,9 @@ def conv2d_backward(x, weight, grad_out, stride=1, padding=0, dilation=1, groups
 
                 # dW: correlation of the padded input with dY, read at the filter taps.
                 correlation = _correlate_valid(plane, dy)
-                dw[f, c] += correlation[: dil_h * (kh - 1) + 1 : dil_h,
-                                        : dil_w * (kw - 1) + 1 : dil_w]
+                dw[f, c] += correlation[
+                    : dil_h * (kh - 1) + 1 : dil_h, : dil_w * (kw - 1) + 1 : dil_w
+                ]
 
                 # dX: full convolution of the rotated (dilated) filter with dY.
                 rotated = _dilate(weight[f, c], dilation)[::-1, ::-1]
@@ -207,8 +209,9 @@ def conv2d_backward_loops(x, weight, grad_out, stride=1, padding=0, dilation=1, 
                 for j in range(Wo):
                     dy = grad_out[n, f, i, j]
                     dw[f] += _window(x_pad[n, channels], i, j, (kh, kw), stride, dilation) * dy
-                    _window(dx_pad[n, channels], i, j, (kh, kw), stride, dilation)[...] += \
+                    _window(dx_pad[n, channels], i, j, (kh, kw), stride, dilation)[...] += (
                         weight[f] * dy
+                    )
     return np.ascontiguousarray(dx_pad[:, :, ph : ph + H, pw : pw + W]), dw, db
 
 
@@ -223,8 +226,15 @@ def conv1d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     """1-D cross-correlation: x (N, C, L), weight (F, C // groups, k) -> y (N, F, Lo).
 
     It is conv2d on images of height 1 with (1, k) filters."""
-    y = conv2d_forward(x[:, :, None, :], weight[:, :, None, :], bias,
-                       (1, int(stride)), (0, int(padding)), (1, int(dilation)), groups)
+    y = conv2d_forward(
+        x[:, :, None, :],
+        weight[:, :, None, :],
+        bias,
+        (1, int(stride)),
+        (0, int(padding)),
+        (1, int(dilation)),
+        groups,
+    )
     return y[:, :, 0, :]
 
 
@@ -251,8 +261,9 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
                 for v in range(kw):
                     for i in range(Ho):
                         for j in range(Wo):
-                            cols[n, c * kh * kw + u * kw + v, i * Wo + j] = \
-                                x_pad[n, c, i * sh + u * dh, j * sw + v * dw]
+                            cols[n, c * kh * kw + u * kw + v, i * Wo + j] = x_pad[
+                                n, c, i * sh + u * dh, j * sw + v * dw
+                            ]
     return cols
 
 
@@ -272,8 +283,9 @@ def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1):
                 for v in range(kw):
                     for i in range(Ho):
                         for j in range(Wo):
-                            x_pad[n, c, i * sh + u * dh, j * sw + v * dw] += \
-                                cols[n, c * kh * kw + u * kw + v, i * Wo + j]
+                            x_pad[n, c, i * sh + u * dh, j * sw + v * dw] += cols[
+                                n, c * kh * kw + u * kw + v, i * Wo + j
+                            ]
     return np.ascontiguousarray(x_pad[:, :, ph : ph + H, pw : pw + W])
 
 
@@ -373,8 +385,9 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
     return y
 
 
-def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None, padding=0,
-                        count_include_pad=True):
+def avg_pool2d_backward(
+    grad_out, input_shape, kernel_size, stride=None, padding=0, count_include_pad=True
+):
     """Spread each dY / divisor over its window (seed 001: 'multiplied by 1/(N x N) and
     assigned to the whole pooling block'); padded positions receive nothing.
 
@@ -387,8 +400,9 @@ def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None, padding
     for n in range(N):
         for c in range(C):
             for i, j, positions in _pool_windows(H, W, kernel_size, stride, padding):
-                share = grad_out[n, c, i, j] / _avg_divisor(positions, kernel_size,
-                                                            count_include_pad)
+                share = grad_out[n, c, i, j] / _avg_divisor(
+                    positions, kernel_size, count_include_pad
+                )
                 for h, w in positions:
                     dx[n, c, h, w] += share
     return dx

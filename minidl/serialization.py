@@ -9,6 +9,7 @@ structure as JSON text in the entry ``__minidl_tree__``; ``load`` rebuilds them.
 place with ``os.replace``, so a crash never leaves a half-written checkpoint. ``load``
 opens the file with ``allow_pickle=False``: loading an untrusted file cannot run code.
 """
+
 import json
 import os
 import tempfile
@@ -27,8 +28,10 @@ def _as_array(key, value):
         value = value.data
     array = np.asarray(value)
     if array.dtype == object or array.dtype.kind not in "biufcSU":
-        raise TypeError(f"save: value for key {key!r} is not numeric ({type(value).__name__}); "
-                        f"only arrays, Tensors and numbers can be saved")
+        raise TypeError(
+            f"save: value for key {key!r} is not numeric ({type(value).__name__}); "
+            f"only arrays, Tensors and numbers can be saved"
+        )
     return array
 
 
@@ -79,11 +82,12 @@ def save(obj, path):
     """
     if not isinstance(obj, dict) and not (hasattr(obj, "items") and hasattr(obj, "keys")):
         raise TypeError(f"save expects a dict (e.g. a state_dict), got {type(obj).__name__}")
-    for key in obj.keys():
+    for key in obj:
         if not isinstance(key, str) and not (isinstance(key, int) and not isinstance(key, bool)):
             raise TypeError(f"save: keys must be str, got {key!r} ({type(key).__name__})")
-    flat = all(isinstance(k, str) and k != _TREE_KEY for k in obj.keys()) and \
-        all(not isinstance(v, (dict, list, tuple, str)) and v is not None for v in obj.values())
+    flat = all(isinstance(k, str) and k != _TREE_KEY for k in obj) and all(
+        not isinstance(v, (dict, list, tuple, str)) and v is not None for v in obj.values()
+    )
     if flat:
         arrays = {key: _as_array(key, value) for key, value in obj.items()}
     else:

@@ -3,6 +3,7 @@
 Exposed as ``minidl.nn.summary``. The table follows torchsummary's layout: one row per
 leaf module in call order, batch dimension shown as -1, then the totals.
 """
+
 import numpy as np
 
 
@@ -15,8 +16,9 @@ def summary_text(model, input_shape, dtype=np.float32):
         raise TypeError(f"summary expects an nn.Module, got {type(model).__name__}")
     shape = tuple(input_shape)
     if not all(isinstance(d, (int, np.integer)) and d > 0 for d in shape):
-        raise ValueError(f"input_shape must be positive ints without the batch dim, got "
-                         f"{input_shape!r}")
+        raise ValueError(
+            f"input_shape must be positive ints without the batch dim, got {input_shape!r}"
+        )
     rows, handles = [], []
 
     def record_row(module, inputs, output):
@@ -40,16 +42,20 @@ def summary_text(model, input_shape, dtype=np.float32):
     total = sum(p.data.size for p in model.parameters())
     trainable = sum(p.data.size for p in model.parameters() if p.requires_grad)
     width = 64
-    lines = ["-" * width,
-             f"{'Layer (type)':>20}  {'Output Shape':>25}  {'Param #':>15}",
-             "=" * width]
+    lines = [
+        "-" * width,
+        f"{'Layer (type)':>20}  {'Output Shape':>25}  {'Param #':>15}",
+        "=" * width,
+    ]
     for name, out_shape, count in rows:
-        lines.append(f"{name:>20}  {str(list(out_shape)):>25}  {count:>15,}")
-    lines += ["=" * width,
-              f"Total params: {total:,}",
-              f"Trainable params: {trainable:,}",
-              f"Non-trainable params: {total - trainable:,}",
-              "-" * width]
+        lines.append(f"{name:>20}  {list(out_shape)!s:>25}  {count:>15,}")
+    lines += [
+        "=" * width,
+        f"Total params: {total:,}",
+        f"Trainable params: {trainable:,}",
+        f"Non-trainable params: {total - trainable:,}",
+        "-" * width,
+    ]
     return "\n".join(lines)
 
 

@@ -1,12 +1,11 @@
 """Shared pytest setup: hypothesis profiles and a header line saying what was tested."""
+
 import os
 
 from hypothesis import HealthCheck, settings
 
 # Kernels run in microseconds but the naive reference loops do not: no deadlines.
-settings.register_profile(
-    "default", deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # CI replays the same examples every run, so a failure there is reproducible.
 settings.register_profile(
     "ci", parent=settings.get_profile("default"), derandomize=True, print_blob=True

@@ -7,6 +7,7 @@ are proportional to); tol = 1e-5 in float32 and 1e-12 in float64.  ``normwise=Tr
 takes the largest magnitude of the whole result instead of each element's own, for
 algorithms whose rounding is spread over neighbouring outputs (Winograd's transforms).
 """
+
 import functools
 import os
 
@@ -15,6 +16,7 @@ import pytest
 
 try:
     from minidl import _kernels
+
     _KERNEL_IMPORT_ERROR = None
 except ImportError as exc:
     _kernels = None
@@ -42,8 +44,7 @@ def conv_arrays(cfg, kernel, dtype):
     dY (N, F, Ho, Wo) of ``dtype`` for a stride-1, undilated layer with cfg's sizes,
     padding and seed."""
     rng = np.random.default_rng(cfg["seed"])
-    out = tuple(s + 2 * p - k + 1
-                for s, p, k in zip((cfg["H"], cfg["W"]), cfg["padding"], kernel))
+    out = tuple(s + 2 * p - k + 1 for s, p, k in zip((cfg["H"], cfg["W"]), cfg["padding"], kernel))
     x = rng.standard_normal((cfg["N"], cfg["C"], cfg["H"], cfg["W"])).astype(dtype)
     w = rng.standard_normal((cfg["F"], cfg["C"]) + tuple(kernel)).astype(dtype)
     b = rng.standard_normal(cfg["F"]).astype(dtype) if cfg["bias"] else None
@@ -75,12 +76,17 @@ def assert_close(got, want, magnitude, dtype, what, normwise=False, slack=1.0):
     bound = slack * TOLERANCE[dtype] * (np.abs(want) + scale)
     bad = ~(error <= bound)  # NaN counts as bad
     if bad.any():
-        k = tuple(int(i) for i in np.unravel_index(
-            np.argmax(np.where(bad, error / np.maximum(bound, 1e-300), 0)), got.shape))
+        k = tuple(
+            int(i)
+            for i in np.unravel_index(
+                np.argmax(np.where(bad, error / np.maximum(bound, 1e-300), 0)), got.shape
+            )
+        )
         raise AssertionError(
             f"{what} ({np.dtype(dtype)}): {bad.sum()} of {got.size} entries out of "
             f"tolerance; max abs error {np.nanmax(error):.3g}; worst at {k}: got {got[k]!r}, "
-            f"want {want[k]!r}, bound {bound[k]:.3g}")
+            f"want {want[k]!r}, bound {bound[k]:.3g}"
+        )
 
 
 def count_kernel_calls(monkeypatch, kernel_of_pass):
@@ -91,10 +97,11 @@ def count_kernel_calls(monkeypatch, kernel_of_pass):
     for which, name in kernel_of_pass.items():
         kernel = getattr(K, name)
 
-        @functools.wraps(kernel)   # keeps __module__: K.planned_threads still finds it
+        @functools.wraps(kernel)  # keeps __module__: K.planned_threads still finds it
         def counted(*args, _kernel=kernel, _which=which):
             calls[_which] += 1
             return _kernel(*args)
+
         monkeypatch.setattr(K, name, counted)
     return calls
 
@@ -103,6 +110,7 @@ def run_conv(x, w, b, **kw):
     """F.conv2d with autograd and a random upstream gradient: (y, gx, gw, gb, g)."""
     import minidl
     from minidl.nn import functional as F
+
     xt = minidl.tensor(x, requires_grad=True)
     wt = minidl.tensor(w, requires_grad=True)
     bt = minidl.tensor(b, requires_grad=True)

@@ -1,4 +1,5 @@
 """Tensor API and tape semantics: recording, accumulation, freeing, threads, memory."""
+
 import gc
 import threading
 import tracemalloc
@@ -68,7 +69,7 @@ def test_numpy_array_on_the_left_uses_the_tensor_op():
 def test_python_scalars_adopt_the_tensor_dtype():
     for dt in (np.float32, np.float64):
         t = tensor([1.0], dtype=dt)
-        for out in (t + 1, 2.5 * t, t / 3, 1 - t, t ** 2, 2 ** t, t + np.float64(1)):
+        for out in (t + 1, 2.5 * t, t / 3, 1 - t, t**2, 2**t, t + np.float64(1)):
             assert out.dtype == dt
 
 
@@ -129,9 +130,8 @@ def test_no_grad_as_decorator_and_enable_grad_inside():
 
 
 def test_no_grad_restores_the_mode_after_an_exception():
-    with pytest.raises(KeyError):
-        with minidl.no_grad():
-            raise KeyError
+    with pytest.raises(KeyError), minidl.no_grad():
+        raise KeyError
     assert minidl.is_grad_enabled()
 
 
@@ -154,8 +154,8 @@ def test_gradients_accumulate_across_backward_calls():
 
 def test_shared_subexpression_gets_summed_gradient():
     a = tensor([3.0], requires_grad=True)
-    b = a * a          # used twice below
-    out = b * b + b    # a^4 + a^2 -> 4a^3 + 2a
+    b = a * a  # used twice below
+    out = b * b + b  # a^4 + a^2 -> 4a^3 + 2a
     out.backward()
     np.testing.assert_allclose(a.grad, [4 * 27 + 6])
 
@@ -197,7 +197,7 @@ def test_second_backward_through_freed_graph_raises():
 def test_backward_through_partly_freed_graph_raises():
     a = tensor([2.0], requires_grad=True)
     mid = a * a
-    mid.exp().backward()          # frees mid's entry too
+    mid.exp().backward()  # frees mid's entry too
     with pytest.raises(RuntimeError, match="second time"):
         (mid * 3).backward()
 
@@ -221,10 +221,10 @@ def test_entries_are_freed_after_backward():
     entry_ref = weakref.ref(mid.grad_fn)
     out.backward()
     gc.collect()
-    assert closure_ref() is None            # closures are dropped by backward
+    assert closure_ref() is None  # closures are dropped by backward
     assert out.grad_fn.inputs is None
     del out, mid
-    assert entry_ref() is None              # and nothing else holds the entries
+    assert entry_ref() is None  # and nothing else holds the entries
 
 
 def test_forward_without_backward_is_freed_by_refcount():
@@ -288,13 +288,13 @@ def test_two_threads_build_graphs_concurrently():
             for _ in range(200):
                 x = tensor(rng.standard_normal(5), dtype=np.float64, requires_grad=True)
                 first = (x * scale).exp()
-                barrier.wait(10)   # the other thread records between our two ops
+                barrier.wait(10)  # the other thread records between our two ops
                 out = (first * x).sum()
                 barrier.wait(10)
                 out.backward()
                 expected = np.exp(scale * x.data) * (scale * x.data + 1)
                 np.testing.assert_allclose(x.grad, expected, rtol=1e-12)
-        except Exception as exc:  # noqa: BLE001  (reported below)
+        except Exception as exc:
             errors.append(exc)
             barrier.abort()
 
@@ -348,8 +348,11 @@ def test_overhead_benchmark_tiny_mode_runs():
     import importlib.util
     import os
 
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "benchmarks", "bench_overhead.py")
+    path = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        "benchmarks",
+        "bench_overhead.py",
+    )
     spec = importlib.util.spec_from_file_location("bench_overhead", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)

@@ -1,4 +1,5 @@
 """A leaf's first gradient may be taken over instead of copied: never when it is shared."""
+
 import numpy as np
 
 import minidl

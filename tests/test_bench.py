@@ -3,6 +3,7 @@
 No timing is asserted: only that every expected row was produced, ran without error and
 measured something. The pure-Python baseline is also checked for correctness.
 """
+
 import importlib.util
 import json
 import os
@@ -21,15 +22,25 @@ def _expected_tiny_keys(threads, with_torch):
     """(op, shape, pass, threads, comparator) of every row the tiny mode must produce,
     spelled out here rather than taken from the suite's own plan."""
     per_op = {
-        "conv2d": (("LeNet-digits conv1", "LeNet-digits conv2"),
-                   {"fwd": ["naive", "pure-python", "numpy-gemm", "torch"],
-                    "fwd+bwd": ["naive", "numpy-gemm", "torch"]}),
-        "max_pool2d": (("LeNet-digits pool1", "LeNet-digits pool2"),
-                       {"fwd": ["naive", "torch"], "fwd+bwd": ["naive", "torch"]}),
-        "avg_pool2d": (("LeNet-digits pool1", "LeNet-digits pool2"),
-                       {"fwd": ["naive", "torch"], "fwd+bwd": ["naive", "torch"]}),
-        "linear": (("LeNet-digits fc",),
-                   {"fwd": ["numpy-gemm", "torch"], "fwd+bwd": ["numpy-gemm", "torch"]}),
+        "conv2d": (
+            ("LeNet-digits conv1", "LeNet-digits conv2"),
+            {
+                "fwd": ["naive", "pure-python", "numpy-gemm", "torch"],
+                "fwd+bwd": ["naive", "numpy-gemm", "torch"],
+            },
+        ),
+        "max_pool2d": (
+            ("LeNet-digits pool1", "LeNet-digits pool2"),
+            {"fwd": ["naive", "torch"], "fwd+bwd": ["naive", "torch"]},
+        ),
+        "avg_pool2d": (
+            ("LeNet-digits pool1", "LeNet-digits pool2"),
+            {"fwd": ["naive", "torch"], "fwd+bwd": ["naive", "torch"]},
+        ),
+        "linear": (
+            ("LeNet-digits fc",),
+            {"fwd": ["numpy-gemm", "torch"], "fwd+bwd": ["numpy-gemm", "torch"]},
+        ),
         "cross_entropy": (("LeNet-digits loss",), {"fwd": ["torch"], "fwd+bwd": ["torch"]}),
     }
     keys = set()
@@ -88,18 +99,22 @@ def test_tiny_results_render_as_table_and_json(tiny_results, tmp_path):
 def test_plot_is_written(tiny_results, tmp_path):
     pytest.importorskip("matplotlib")
     path = tmp_path / "speedups.png"
-    few_rows = {"rows": [r for r in tiny_results["rows"] if r["op"] in ("linear", "lenet-inference")]}
+    few_rows = {
+        "rows": [r for r in tiny_results["rows"] if r["op"] in ("linear", "lenet-inference")]
+    }
     report.write_plot(few_rows, path)
     assert path.stat().st_size > 0
 
 
 def test_without_torch_its_rows_are_skipped():
-    config = suite.preset("tiny").replace(use_torch=False, ops=("max_pool2d",),
-                                          end_to_end=False)
+    config = suite.preset("tiny").replace(use_torch=False, ops=("max_pool2d",), end_to_end=False)
     results = suite.run_suite(config, log=None)
     keys = {_key(r) for r in results["rows"]}
-    assert keys == {("max_pool2d", f"LeNet-digits pool{i}", p, 1, "naive")
-                    for i in (1, 2) for p in ("fwd", "fwd+bwd")}
+    assert keys == {
+        ("max_pool2d", f"LeNet-digits pool{i}", p, 1, "naive")
+        for i in (1, 2)
+        for p in ("fwd", "fwd+bwd")
+    }
     assert all(r["error"] is None for r in results["rows"])
 
 
@@ -122,8 +137,9 @@ def test_command_line_options_select_the_run():
     bench_suite = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench_suite)
 
-    args = bench_suite.parse_args(["--quick", "--threads", "1,2", "--ops", "conv2d,linear",
-                                   "--repeats", "4"])
+    args = bench_suite.parse_args(
+        ["--quick", "--threads", "1,2", "--ops", "conv2d,linear", "--repeats", "4"]
+    )
     config = bench_suite.config_from_args(args)
     assert config.mode == "quick" and config.threads == (1, 2)
     assert config.ops == ("conv2d", "linear") and not config.end_to_end

@@ -1,4 +1,5 @@
 """python -m minidl train / info: a short training run, checkpoints, divergence."""
+
 import json
 
 import numpy as np
@@ -12,8 +13,21 @@ from minidl.models import LeNet
 def test_train_two_epochs_writes_checkpoint_and_metrics(tmp_path, capsys):
     ckpt, metrics = tmp_path / "w.npz", tmp_path / "m.json"
     threads = minidl.get_num_threads()
-    code = cli.main(["train", "--epochs", "2", "--batch-size", "64", "--threads", "1",
-                     "--save", str(ckpt), "--metrics-json", str(metrics)])
+    code = cli.main(
+        [
+            "train",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "64",
+            "--threads",
+            "1",
+            "--save",
+            str(ckpt),
+            "--metrics-json",
+            str(metrics),
+        ]
+    )
     assert code == 0
     assert minidl.get_num_threads() == threads  # main() restores the thread count
     lines = capsys.readouterr().out.splitlines()
@@ -38,8 +52,10 @@ def one_thread():
 
 
 def test_same_seed_gives_identical_weights(one_thread):
-    runs = [cli.train(epochs=1, batch_size=64, seed=7, log=lambda *a: None)[0].state_dict()
-            for _ in range(2)]
+    runs = [
+        cli.train(epochs=1, batch_size=64, seed=7, log=lambda *a: None)[0].state_dict()
+        for _ in range(2)
+    ]
     assert list(runs[0]) == list(runs[1])
     for key in runs[0]:
         assert np.array_equal(runs[0][key], runs[1][key]), key
@@ -50,16 +66,24 @@ def test_same_seed_gives_identical_weights(one_thread):
 def test_non_finite_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path, capsys):
     ckpt = tmp_path / "w.npz"
     minidl.save({"previous": np.arange(3)}, ckpt)
-    code = cli.main(["train", "--epochs", "2", "--lr", "1e12", "--optimizer", "sgd",
-                     "--save", str(ckpt)])
+    code = cli.main(
+        ["train", "--epochs", "2", "--lr", "1e12", "--optimizer", "sgd", "--save", str(ckpt)]
+    )
     assert code != 0
     err = capsys.readouterr().err
     assert "loss became" in err and "--lr" in err
     assert list(minidl.load(ckpt)) == ["previous"]  # the diverged epoch was not saved
 
 
-@pytest.mark.parametrize("argv", [["train", "--epochs", "0"], ["train", "--lr", "-1"],
-                                  ["train", "--optimizer", "rmsprop"], ["nope"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--epochs", "0"],
+        ["train", "--lr", "-1"],
+        ["train", "--optimizer", "rmsprop"],
+        ["nope"],
+    ],
+)
 def test_bad_arguments_exit_with_usage(argv, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(argv)

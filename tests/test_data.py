@@ -1,4 +1,5 @@
 """load_digits, DataLoader and the random-shift augmentation."""
+
 import numpy as np
 import pytest
 
@@ -42,8 +43,7 @@ def test_dataloader_batches_in_order_without_shuffle():
     assert isinstance(xb, minidl.Tensor) and xb.shape == (4, 1) and not xb.requires_grad
     assert len(DataLoader(X, y, batch_size=4)) == 3
     assert len(DataLoader(X, y, batch_size=4, drop_last=True)) == 2
-    assert [len(yb) for _, yb in _batches(DataLoader(X, y, batch_size=4, drop_last=True))] \
-        == [4, 4]
+    assert [len(yb) for _, yb in _batches(DataLoader(X, y, batch_size=4, drop_last=True))] == [4, 4]
 
 
 def test_dataloader_shuffle_is_a_permutation_redrawn_each_epoch_and_seeded():
@@ -59,7 +59,8 @@ def test_dataloader_shuffle_is_a_permutation_redrawn_each_epoch_and_seeded():
     same = DataLoader(X, y, batch_size=7, shuffle=True, seed=3)
     assert np.array_equal(np.concatenate([yb for _, yb in same]), epoch1)
     assert not np.array_equal(
-        np.concatenate([yb for _, yb in DataLoader(X, y, 7, shuffle=True, seed=4)]), epoch1)
+        np.concatenate([yb for _, yb in DataLoader(X, y, 7, shuffle=True, seed=4)]), epoch1
+    )
 
 
 def test_dataloader_without_seed_follows_manual_seed():
@@ -78,10 +79,14 @@ def test_dataloader_transform_is_applied_to_the_batch():
     assert np.all(X == 1)
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    (dict(batch_size=0), ValueError), (dict(batch_size=2.5), ValueError),
-    (dict(transform=3), TypeError),
-])
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        (dict(batch_size=0), ValueError),
+        (dict(batch_size=2.5), ValueError),
+        (dict(transform=3), TypeError),
+    ],
+)
 def test_dataloader_bad_arguments(kwargs, error):
     with pytest.raises(error):
         DataLoader(np.zeros((4, 1)), np.zeros(4), **kwargs)
@@ -96,8 +101,9 @@ def _shift_by(image, dy, dx):
     """Move an (C, H, W) image down by dy and right by dx, filling with zeros."""
     out = np.zeros_like(image)
     h, w = image.shape[1:]
-    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-        image[:, max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = image[
+        :, max(-dy, 0) : h - max(dy, 0), max(-dx, 0) : w - max(dx, 0)
+    ]
     return out
 
 
@@ -108,8 +114,12 @@ def test_random_shift_moves_each_image_by_at_most_one_pixel():
     assert shifted.shape == images.shape and shifted.dtype == images.dtype
     found = set()
     for original, out in zip(images, shifted):
-        matches = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
-                   if np.array_equal(out, _shift_by(original, dy, dx))]
+        matches = [
+            (dy, dx)
+            for dy in (-1, 0, 1)
+            for dx in (-1, 0, 1)
+            if np.array_equal(out, _shift_by(original, dy, dx))
+        ]
         assert len(matches) == 1
         found.add(matches[0])
     assert len(found) == 9  # all nine shifts occur on 200 images

@@ -1,4 +1,5 @@
 """minidl.gradcheck: passes correct gradients, names the input and element of a wrong one."""
+
 import numpy as np
 import pytest
 
@@ -21,7 +22,8 @@ def test_wrong_gradient_names_input_and_worst_element():
             grad = 2 * g * t.data
             grad[1, 2] += 1.0
             return (grad,)
-        return record(t.data ** 2, (t,), backward)
+
+        return record(t.data**2, (t,), backward)
 
     with pytest.raises(GradcheckError, match=r"input 1 .*index \(1, 2\).*analytic.*numeric"):
         minidl.gradcheck(lambda a, b: a + bad_square(b), [_x(), _x()])

@@ -16,14 +16,14 @@ If minidl._kernels cannot be imported, every test here FAILS (it never skips).
 For a deeper hunt, scale every test's number of examples:
     MINIDL_HYPOTHESIS_SCALE=10 pytest tests/test_kernels.py
 """
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kernel_checks import THREADS, absf64, assert_close, examples, f64, kernels, reference
 
 from minidl import reference as R
-
-from kernel_checks import THREADS, absf64, assert_close, examples, f64, kernels, reference
 
 DTYPES = st.sampled_from([np.float32, np.float64])
 
@@ -51,9 +51,21 @@ def conv_configs(draw):
     for k, p, d in zip(kernel, padding, dilation):
         smallest = max(1, d * (k - 1) + 1 - 2 * p)  # the kernel fills the padded input
         size.append(draw(st.integers(smallest, smallest + 5)))
-    return dict(N=draw(st.integers(1, 3)), C=C, F=F, H=size[0], W=size[1], kernel=kernel,
-                stride=stride, padding=padding, dilation=dilation, groups=groups,
-                bias=draw(st.booleans()), dtype=draw(DTYPES), seed=draw(st.integers(0, 2**32 - 1)))
+    return dict(
+        N=draw(st.integers(1, 3)),
+        C=C,
+        F=F,
+        H=size[0],
+        W=size[1],
+        kernel=kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        bias=draw(st.booleans()),
+        dtype=draw(DTYPES),
+        seed=draw(st.integers(0, 2**32 - 1)),
+    )
 
 
 @st.composite
@@ -61,13 +73,22 @@ def pool_configs(draw):
     kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     padding = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2)))
-    size = [draw(st.integers(max(1, k - 2 * p), max(1, k - 2 * p) + 6))
-            for k, p in zip(kernel, padding)]
-    return dict(N=draw(st.integers(1, 3)), C=draw(st.integers(1, 4)), H=size[0], W=size[1],
-                kernel=kernel, stride=stride, padding=padding,
-                # small integers make ties common, which tests the tie rule
-                values=draw(st.sampled_from(["normal", "small integers"])),
-                dtype=draw(DTYPES), seed=draw(st.integers(0, 2**32 - 1)))
+    size = [
+        draw(st.integers(max(1, k - 2 * p), max(1, k - 2 * p) + 6)) for k, p in zip(kernel, padding)
+    ]
+    return dict(
+        N=draw(st.integers(1, 3)),
+        C=draw(st.integers(1, 4)),
+        H=size[0],
+        W=size[1],
+        kernel=kernel,
+        stride=stride,
+        padding=padding,
+        # small integers make ties common, which tests the tie rule
+        values=draw(st.sampled_from(["normal", "small integers"])),
+        dtype=draw(DTYPES),
+        seed=draw(st.integers(0, 2**32 - 1)),
+    )
 
 
 def conv_inputs(cfg):
@@ -118,14 +139,16 @@ def test_conv2d_backward_input_and_weight(cfg):
     G = cfg["groups"]
     out_shape = (cfg["N"], cfg["F"]) + tuple(
         R.output_size(n, k, st_, pd, dl)
-        for n, k, st_, pd, dl in zip((cfg["H"], cfg["W"]), cfg["kernel"], s, p, d))
+        for n, k, st_, pd, dl in zip((cfg["H"], cfg["W"]), cfg["kernel"], s, p, d)
+    )
     dy = rng.standard_normal(out_shape).astype(cfg["dtype"])
 
     dx = K.conv2d_backward_input(dy, w, tuple(x.shape), s, p, d, G, THREADS)
     dw, db = K.conv2d_backward_weight(x, dy, tuple(w.shape), s, p, d, G, cfg["bias"], THREADS)
 
     (want_dx, want_dw, want_db), (mag_dx, mag_dw, mag_db) = reference(
-        R.conv2d_backward, (x, w, dy), s, p, d, G)
+        R.conv2d_backward, (x, w, dy), s, p, d, G
+    )
     assert_close(dx, want_dx, mag_dx, cfg["dtype"], "conv2d_backward_input")
     assert_close(dw, want_dw, mag_dw, cfg["dtype"], "conv2d_backward_weight dW")
     if cfg["bias"]:
@@ -211,8 +234,7 @@ def test_max_pool_ties_go_to_first_maximum_in_row_major_order(dtype):
     y, indices = K.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), THREADS)
     np.testing.assert_array_equal(y[0, 0], [[5, 0], [0, 0]])
     # all-zero windows tie everywhere: the first element of each window wins
-    np.testing.assert_array_equal(indices[0, 0], [[0 * 4 + 1, 0 * 4 + 2],
-                                                  [2 * 4 + 0, 2 * 4 + 2]])
+    np.testing.assert_array_equal(indices[0, 0], [[0 * 4 + 1, 0 * 4 + 2], [2 * 4 + 0, 2 * 4 + 2]])
     # overlapping windows (stride 1) with one shared maximum
     y, indices = K.max_pool2d_forward(x, (3, 3), (1, 1), (1, 1), THREADS)
     np.testing.assert_array_equal(indices, R.max_pool2d_forward(x, (3, 3), (1, 1), (1, 1))[1])
@@ -233,10 +255,19 @@ def test_max_pool_padding_never_wins_even_against_minus_infinity(dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_max_pool_nan_wins(dtype):
     K = kernels()
-    x = np.array([[[[1.0, np.nan, 5.0, 0.0],
+    x = np.array(
+        [
+            [
+                [
+                    [1.0, np.nan, 5.0, 0.0],
                     [np.nan, 2.0, 7.0, np.inf],
                     [3.0, 4.0, -1.0, 0.0],
-                    [0.0, 0.0, np.nan, -np.inf]]]], dtype=dtype)
+                    [0.0, 0.0, np.nan, -np.inf],
+                ]
+            ]
+        ],
+        dtype=dtype,
+    )
     for k, s, p in [((2, 2), (2, 2), (0, 0)), ((2, 2), (1, 1), (1, 1)), ((3, 3), (1, 1), (1, 1))]:
         y, indices = K.max_pool2d_forward(x, k, s, p, THREADS)
         want_y, want_indices = R.max_pool2d_forward(x, k, s, p)
@@ -279,18 +310,18 @@ def test_outputs_are_fresh_c_contiguous_arrays_of_the_input_dtype(dtype):
     }
     dy = np.ones_like(outputs["conv2d_forward"])
     outputs["col2im"] = K.col2im(outputs["im2col"], x.shape, (3, 3), one, one, one, THREADS)
-    outputs["conv2d_backward_input"] = K.conv2d_backward_input(dy, w, x.shape, one, one, one,
-                                                               1, THREADS)
+    outputs["conv2d_backward_input"] = K.conv2d_backward_input(
+        dy, w, x.shape, one, one, one, 1, THREADS
+    )
     dw, db = K.conv2d_backward_weight(x, dy, w.shape, one, one, one, 1, True, THREADS)
     outputs["conv2d_backward_weight dW"], outputs["conv2d_backward_weight db"] = dw, db
     y, idx = K.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), THREADS)
     outputs["max_pool2d_forward"] = y
-    outputs["max_pool2d_backward"] = K.max_pool2d_backward(np.ones_like(y), idx, x.shape,
-                                                           THREADS)
-    outputs["avg_pool2d_forward"] = K.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0), True,
-                                                         THREADS)
-    outputs["avg_pool2d_backward"] = K.avg_pool2d_backward(np.ones_like(y), x.shape, (2, 2),
-                                                           (2, 2), (0, 0), True, THREADS)
+    outputs["max_pool2d_backward"] = K.max_pool2d_backward(np.ones_like(y), idx, x.shape, THREADS)
+    outputs["avg_pool2d_forward"] = K.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0), True, THREADS)
+    outputs["avg_pool2d_backward"] = K.avg_pool2d_backward(
+        np.ones_like(y), x.shape, (2, 2), (2, 2), (0, 0), True, THREADS
+    )
     for name, out in outputs.items():
         assert isinstance(out, np.ndarray), name
         assert out.dtype == dtype, f"{name}: {out.dtype}"

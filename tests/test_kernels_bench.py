@@ -2,6 +2,7 @@
 
 Structure only: no timing is asserted (speed lives in benchmarks/, run by hand).
 """
+
 import importlib.util
 from pathlib import Path
 
@@ -24,8 +25,9 @@ def load_bench():
 def test_bench_kernels_tiny_run_returns_rows_ratios_and_a_table():
     bench = load_bench()
     shape = bench.SHAPES[1].with_n(2)  # LeNet-digits layer 2, two samples
-    rows = bench.run(shapes=[shape], dtypes=("float64",), threads=(1, 2), repeats=1,
-                     with_torch=False)
+    rows = bench.run(
+        shapes=[shape], dtypes=("float64",), threads=(1, 2), repeats=1, with_torch=False
+    )
     ops = {(r["impl"], r["op"], r["threads"]) for r in rows}
     for threads in (1, 2):
         for op in ("conv_forward", "conv_backward", "pool", "im2col", "col2im"):
@@ -36,8 +38,13 @@ def test_bench_kernels_tiny_run_returns_rows_ratios_and_a_table():
     for r in rows:
         assert 0 < r["min"] <= r["median"] <= r["max"]
     ratios = bench.derive_ratios(rows)
-    assert {e["op"] for e in ratios} == {"conv_forward", "conv_backward", "pool", "im2col",
-                                         "col2im"}
+    assert {e["op"] for e in ratios} == {
+        "conv_forward",
+        "conv_backward",
+        "pool",
+        "im2col",
+        "col2im",
+    }
     assert all("x_vs_reference" in e for e in ratios if e["op"] not in ("im2col", "col2im"))
     assert all("x_vs_1_thread" in e for e in ratios if e["threads"] == 2)
     assert all("pct_of_gemm" in e for e in ratios if e["op"] == "conv_forward")

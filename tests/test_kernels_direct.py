@@ -34,30 +34,40 @@ forward, 1.6e-7 for dx, 1.8e-7 for dW (~5 unit roundoffs, 2^-24 = 6e-8), 3e-8 fo
 (summed in double); so 1e-5 leaves a 30x margin and needs no normwise scale.  Where the
 magnitude is 0 (a tap that only ever reads padding) the result must be exactly 0.
 """
+
 import ast
 import os
 import subprocess
 import sys
 
+import kernel_checks
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kernel_checks import (
+    THREADS,
+    absf64,
+    assert_close,
+    conv_arrays,
+    count_kernel_calls,
+    examples,
+    f64,
+    kernels,
+    reference,
+    run_conv,
+)
 
-import kernel_checks
 import minidl
 from minidl import reference as R
 from minidl.nn import functional as F
 
-from kernel_checks import (
-    THREADS, absf64, assert_close, conv_arrays, count_kernel_calls, examples, f64, kernels,
-    reference, run_conv,
-)
-
 if kernel_checks._kernels is not None and kernel_checks._kernels.direct_level() == 0:
-    pytest.skip("the direct convolution kernels are unavailable on this CPU/compiler "
-                "(direct_level() == 0: no AVX2 + FMA); minidl uses im2col + GEMM there",
-                allow_module_level=True)
+    pytest.skip(
+        "the direct convolution kernels are unavailable on this CPU/compiler "
+        "(direct_level() == 0: no AVX2 + FMA); minidl uses im2col + GEMM there",
+        allow_module_level=True,
+    )
 
 F32 = np.float32
 
@@ -74,11 +84,18 @@ def direct_configs(draw):
     padding = tuple(draw(st.integers(0, k + 1)) for k in kernel)
     # Ho = H + 2p - k + 1 >= 1: H >= k - 2p (draw the plane in range, filter nothing)
     size = [draw(st.integers(max(1, k - 2 * p), 13)) for k, p in zip(kernel, padding)]
-    return dict(N=draw(st.integers(1, 3)), C=draw(st.integers(1, 10)),
-                F=draw(st.integers(1, 18)), H=size[0], W=size[1], kernel=kernel,
-                padding=padding, bias=draw(st.booleans()),
-                threads=draw(st.sampled_from([1, THREADS])),
-                seed=draw(st.integers(0, 2**32 - 1)))
+    return dict(
+        N=draw(st.integers(1, 3)),
+        C=draw(st.integers(1, 10)),
+        F=draw(st.integers(1, 18)),
+        H=size[0],
+        W=size[1],
+        kernel=kernel,
+        padding=padding,
+        bias=draw(st.booleans()),
+        threads=draw(st.sampled_from([1, THREADS])),
+        seed=draw(st.integers(0, 2**32 - 1)),
+    )
 
 
 def arrays(cfg):
@@ -109,7 +126,8 @@ def test_direct_backward_against_reference(cfg):
     dx = K.direct_conv2d_backward_input(dy, w, x.shape, p, nt)
     dw, db = K.direct_conv2d_backward_weight(x, dy, w.shape, p, cfg["bias"], nt)
     (want_dx, want_dw, want_db), (mag_dx, mag_dw, mag_db) = reference(
-        R.conv2d_backward, (x, w, dy), 1, p)
+        R.conv2d_backward, (x, w, dy), 1, p
+    )
     assert_close(dx, want_dx, mag_dx, F32, f"direct_conv2d_backward_input {cfg}")
     assert_close(dw, want_dw, mag_dw, F32, f"direct_conv2d_backward_weight dW {cfg}")
     if cfg["bias"]:
@@ -122,16 +140,16 @@ def test_direct_backward_against_reference(cfg):
 # (N, C, F, H, W, kernel, padding): the input gradient's two dY' layouts and channel
 # blocks at fixed shapes, since the random configs need not hit each on every CPU.
 LAYOUT_SHAPES = [
-    (3, 6, 16, 12, 12, (5, 5), (0, 0)),    # MNIST-like conv2: rows on AVX2 (Wo = 8)
-    (2, 5, 7, 13, 13, (5, 5), (2, 2)),     # Wo = 13
-    (2, 6, 9, 21, 19, (3, 3), (1, 1)),     # Wo = 19, Wp = 21
-    (2, 3, 5, 6, 16, (3, 7), (1, 3)),      # Wo = 16, Wp = 22: rows on AVX2 and AVX-512
-    (2, 7, 4, 6, 30, (2, 6), (0, 3)),      # Wo = 31, a short plane
-    (2, 12, 3, 5, 4, (3, 3), (2, 2)),      # Wp = 8
-    (2, 18, 5, 9, 9, (4, 4), (0, 0)),      # 6-channel blocks x 3
-    (2, 5, 6, 4, 4, (3, 3), (1, 1)),       # Wo = 4 (LeNet-digits conv2): half rows on both
-    (3, 12, 5, 6, 5, (2, 2), (1, 0)),      # Ho = 7: the last vector's upper half is no row
-    (3, 9, 5, 6, 7, (2, 2), (1, 0)),       # Ho = 7, Wo = 6: half rows, 8 channels (AVX-512)
+    (3, 6, 16, 12, 12, (5, 5), (0, 0)),  # MNIST-like conv2: rows on AVX2 (Wo = 8)
+    (2, 5, 7, 13, 13, (5, 5), (2, 2)),  # Wo = 13
+    (2, 6, 9, 21, 19, (3, 3), (1, 1)),  # Wo = 19, Wp = 21
+    (2, 3, 5, 6, 16, (3, 7), (1, 3)),  # Wo = 16, Wp = 22: rows on AVX2 and AVX-512
+    (2, 7, 4, 6, 30, (2, 6), (0, 3)),  # Wo = 31, a short plane
+    (2, 12, 3, 5, 4, (3, 3), (2, 2)),  # Wp = 8
+    (2, 18, 5, 9, 9, (4, 4), (0, 0)),  # 6-channel blocks x 3
+    (2, 5, 6, 4, 4, (3, 3), (1, 1)),  # Wo = 4 (LeNet-digits conv2): half rows on both
+    (3, 12, 5, 6, 5, (2, 2), (1, 0)),  # Ho = 7: the last vector's upper half is no row
+    (3, 9, 5, 6, 7, (2, 2), (1, 0)),  # Ho = 7, Wo = 6: half rows, 8 channels (AVX-512)
 ]
 LAYOUTS = {"pitch", "rows", "half rows"}
 
@@ -141,8 +159,10 @@ def test_direct_input_layouts_are_all_exercised():
     width, so that test_direct_input_gradient_layouts checks each of them here (and
     test_avx2_kernels_against_reference_with_the_level_capped on AVX2 too)."""
     from minidl._kernels import _direct
-    seen = {_direct.input_layout((n, c, h, w), (f, c) + k, p)
-            for n, c, f, h, w, k, p in LAYOUT_SHAPES}
+
+    seen = {
+        _direct.input_layout((n, c, h, w), (f, c) + k, p) for n, c, f, h, w, k, p in LAYOUT_SHAPES
+    }
     assert {layout for layout, _ in seen} == LAYOUTS, seen
     assert 6 in {cb for _, cb in seen}, seen
 
@@ -152,8 +172,18 @@ def test_direct_input_layouts_are_all_exercised():
 def test_direct_input_gradient_layouts(shape, threads):
     K = kernels()
     n, c, f, h, w, k, p = shape
-    cfg = dict(N=n, C=c, F=f, H=h, W=w, kernel=k, padding=p, bias=False, threads=threads,
-               seed=sum(shape[:5]))
+    cfg = dict(
+        N=n,
+        C=c,
+        F=f,
+        H=h,
+        W=w,
+        kernel=k,
+        padding=p,
+        bias=False,
+        threads=threads,
+        seed=sum(shape[:5]),
+    )
     x, wt, _, dy = arrays(cfg)
     dx = K.direct_conv2d_backward_input(dy, wt, x.shape, p, threads)
     (want_dx, _, _), (mag_dx, _, _) = reference(R.conv2d_backward, (x, wt, dy), 1, p)
@@ -168,9 +198,9 @@ def test_direct_input_gradient_layouts(shape, threads):
 # 2 and 3 threads are really used and the weight gradient sums >= 3 partials; N is not a
 # multiple of 3 (uneven runs of samples), C and F not multiples of the register blocks.
 SPLIT_SHAPES = [
-    (256, 6, 16, 12, 12, (5, 5), (0, 0)),   # MNIST-like conv2
-    (80, 8, 24, 16, 16, (3, 3), (1, 1)),    # padded 3x3
-    (200, 7, 13, 11, 14, (2, 4), (1, 2)),   # non-square kernel, unequal padding
+    (256, 6, 16, 12, 12, (5, 5), (0, 0)),  # MNIST-like conv2
+    (80, 8, 24, 16, 16, (3, 3), (1, 1)),  # padded 3x3
+    (200, 7, 13, 11, 14, (2, 4), (1, 2)),  # non-square kernel, unequal padding
 ]
 
 
@@ -225,8 +255,11 @@ def test_direct_bit_identical_for_1_2_3_threads(shape):
 # dispatch from F.conv2d
 # --------------------------------------------------------------------------------------
 
-_KERNEL_OF_PASS = {"forward": "direct_conv2d_forward", "input": "direct_conv2d_backward_input",
-                   "weight": "direct_conv2d_backward_weight"}
+_KERNEL_OF_PASS = {
+    "forward": "direct_conv2d_forward",
+    "input": "direct_conv2d_backward_input",
+    "weight": "direct_conv2d_backward_weight",
+}
 
 
 @pytest.fixture
@@ -238,6 +271,7 @@ def direct_calls(monkeypatch):
 def _ops():
     kernels()
     from minidl.ops import conv
+
     return conv
 
 
@@ -256,8 +290,7 @@ def test_conv2d_takes_the_direct_path_for_the_mnist_layer(monkeypatch, direct_ca
     ops = _ops()
     # this test is about direct against im2col: keep F(4x4, 5x5) Winograd (which takes
     # this layer's weight gradient) out of the choice
-    monkeypatch.setattr(ops, "WINOGRAD5_MIN_CHANNEL_RATIO",
-                        dict.fromkeys(ops.PASSES, float("inf")))
+    monkeypatch.setattr(ops, "WINOGRAD5_MIN_CHANNEL_RATIO", dict.fromkeys(ops.PASSES, float("inf")))
     monkeypatch.setattr(ops, "WINOGRAD5_THREADED_WEIGHT_RATIO", float("inf"))
     x, w, b = _layer(F32, **MNIST_LAYER)
     got = run_conv(x, w, b)
@@ -265,39 +298,47 @@ def test_conv2d_takes_the_direct_path_for_the_mnist_layer(monkeypatch, direct_ca
     # the same computation with the direct path turned off (im2col + GEMM)
     monkeypatch.setattr(ops, "DIRECT_MIN_EFFICIENCY", dict.fromkeys(ops.PASSES, 2.0))
     want = run_conv(x, w, b)
-    assert direct_calls == {"forward": 1, "input": 1, "weight": 1}, \
+    assert direct_calls == {"forward": 1, "input": 1, "weight": 1}, (
         f"DIRECT_MIN_EFFICIENCY = 2 still called the direct kernels: {direct_calls}"
+    )
     assert np.array_equal(got[4], want[4])  # the same upstream gradient
     K = kernels()
     one = (1, 1)
     ax, aw, ag = np.abs(x).astype(np.float64), np.abs(w).astype(np.float64), np.abs(got[4])
     mag_y = K.conv2d_forward(ax, aw, np.abs(b).astype(np.float64), one, (0, 0), one, 1, 1)
     mag_gx = K.conv2d_backward_input(f64(ag), aw, x.shape, one, (0, 0), one, 1, 1)
-    mag_gw, mag_gb = K.conv2d_backward_weight(ax, f64(ag), w.shape, one, (0, 0), one, 1,
-                                              True, 1)
-    for name, a, c, mag in zip(("output", "input grad", "weight grad", "bias grad"),
-                               got[:4], want[:4], (mag_y, mag_gx, mag_gw, mag_gb)):
+    mag_gw, mag_gb = K.conv2d_backward_weight(ax, f64(ag), w.shape, one, (0, 0), one, 1, True, 1)
+    for name, a, c, mag in zip(
+        ("output", "input grad", "weight grad", "bias grad"),
+        got[:4],
+        want[:4],
+        (mag_y, mag_gx, mag_gw, mag_gb),
+    ):
         assert_close(a, f64(c), mag, F32, f"F.conv2d {name}: direct vs im2col")
 
 
-@pytest.mark.parametrize("dtype, layer, kw, expected", [
-    # float32 only
-    (np.float64, MNIST_LAYER, {}, (0, 0, 0)),
-    # stride 1 only
-    (F32, MNIST_LAYER, dict(stride=2), (0, 0, 0)),
-    # LeNet-size 4x4 planes: half of each forward block is padding, the input gradient
-    # wastes 3/4 of its lanes, and the weight gradient is < DIRECT_MIN_WORK
-    (F32, dict(N=64, C=6, Fo=16, H=4, W=4, k=3), dict(padding=1), (0, 0, 0)),
-    # the same 4x4 layer at N=360: enough work and no wasted weight-gradient lanes, but
-    # planes of 16 outputs (< DIRECT_MIN_OUTPUTS)
-    (F32, dict(N=360, C=6, Fo=16, H=4, W=4, k=3), dict(padding=1), (0, 0, 0)),
-    # MNIST layer at N=8: forward and weight gradient, but the input gradient is
-    # < DIRECT_MIN_WORK["input"]
-    (F32, dict(MNIST_LAYER, N=8), {}, (1, 0, 1)),
-    # LeNet-digits conv1 in training: the weight gradient is < DIRECT_MIN_WORK["weight"],
-    # so the forward stays on im2col and keeps its cols for it
-    (F32, dict(N=64, C=1, Fo=6, H=8, W=8, k=3), dict(padding=1), (0, 0, 0)),
-], ids=["float64", "stride2", "lenet-size", "small-planes", "small-batch", "saved-cols"])
+@pytest.mark.parametrize(
+    "dtype, layer, kw, expected",
+    [
+        # float32 only
+        (np.float64, MNIST_LAYER, {}, (0, 0, 0)),
+        # stride 1 only
+        (F32, MNIST_LAYER, dict(stride=2), (0, 0, 0)),
+        # LeNet-size 4x4 planes: half of each forward block is padding, the input gradient
+        # wastes 3/4 of its lanes, and the weight gradient is < DIRECT_MIN_WORK
+        (F32, dict(N=64, C=6, Fo=16, H=4, W=4, k=3), dict(padding=1), (0, 0, 0)),
+        # the same 4x4 layer at N=360: enough work and no wasted weight-gradient lanes, but
+        # planes of 16 outputs (< DIRECT_MIN_OUTPUTS)
+        (F32, dict(N=360, C=6, Fo=16, H=4, W=4, k=3), dict(padding=1), (0, 0, 0)),
+        # MNIST layer at N=8: forward and weight gradient, but the input gradient is
+        # < DIRECT_MIN_WORK["input"]
+        (F32, dict(MNIST_LAYER, N=8), {}, (1, 0, 1)),
+        # LeNet-digits conv1 in training: the weight gradient is < DIRECT_MIN_WORK["weight"],
+        # so the forward stays on im2col and keeps its cols for it
+        (F32, dict(N=64, C=1, Fo=6, H=8, W=8, k=3), dict(padding=1), (0, 0, 0)),
+    ],
+    ids=["float64", "stride2", "lenet-size", "small-planes", "small-batch", "saved-cols"],
+)
 def test_conv2d_passes_for_other_layers(direct_calls, dtype, layer, kw, expected):
     x, w, b = _layer(dtype, **layer)
     y, gx, gw, gb, _ = run_conv(x, w, b, **kw)
@@ -362,8 +403,13 @@ def test_avx2_kernels_against_reference_with_the_level_capped():
         pytest.skip("this CPU runs the AVX2 build already (tested above)")
     env = dict(os.environ, MINIDL_DIRECT_LEVEL="1")
     shapes = [(n, c, f, h, w) + k + p for n, c, f, h, w, k, p in LAYOUT_SHAPES]
-    done = subprocess.run([sys.executable, "-c", _AVX2_CHECK, repr(shapes)], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", _AVX2_CHECK, repr(shapes)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     layouts, worst = done.stdout.splitlines()
     assert set(ast.literal_eval(layouts)) == LAYOUTS, layouts
@@ -372,7 +418,12 @@ def test_avx2_kernels_against_reference_with_the_level_capped():
 
 def test_level_cap_rejects_a_bad_value():
     env = dict(os.environ, MINIDL_DIRECT_LEVEL="fast")
-    done = subprocess.run([sys.executable, "-c", "import minidl._kernels"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", "import minidl._kernels"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0
     assert "MINIDL_DIRECT_LEVEL must be 0, 1 or 2" in done.stderr

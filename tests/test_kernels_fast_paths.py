@@ -15,6 +15,7 @@ per-call thread decision.
   planned: a batch of one 8x8 image must stay on one thread, and no call may plan more
   than it was given.
 """
+
 from contextlib import contextmanager
 
 import numpy as np
@@ -44,9 +45,16 @@ def _tricky_planes(rng, shape, dtype, specials):
 
 
 @settings(max_examples=60)
-@given(n=st.integers(1, 3), c=st.integers(1, 40), h=st.integers(2, 11), w=st.integers(2, 11),
-       dtype=st.sampled_from(DTYPES), specials=st.booleans(), threads=st.sampled_from([1, 2]),
-       seed=st.integers(0, 2**31 - 1))
+@given(
+    n=st.integers(1, 3),
+    c=st.integers(1, 40),
+    h=st.integers(2, 11),
+    w=st.integers(2, 11),
+    dtype=st.sampled_from(DTYPES),
+    specials=st.booleans(),
+    threads=st.sampled_from([1, 2]),
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_max_pool_2x2_fast_path_matches_reference(n, c, h, w, dtype, specials, threads, seed):
     x = _tricky_planes(np.random.default_rng(seed), (n, c, h, w), dtype, specials)
     y, idx = K.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), threads)
@@ -83,13 +91,20 @@ def test_the_avx512_pool_paths_can_be_turned_off():
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 3), c=st.integers(1, 40), half_h=st.integers(1, 6),
-       half_w=st.sampled_from([1, 2, 3, 4, 5, 6, 8, 9, 12, 16, 17, 32]),
-       dtype=st.sampled_from(DTYPES), specials=st.booleans(),
-       threads=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**31 - 1))
+@given(
+    n=st.integers(1, 3),
+    c=st.integers(1, 40),
+    half_h=st.integers(1, 6),
+    half_w=st.sampled_from([1, 2, 3, 4, 5, 6, 8, 9, 12, 16, 17, 32]),
+    dtype=st.sampled_from(DTYPES),
+    specials=st.booleans(),
+    threads=st.sampled_from([1, 2, 3]),
+    seed=st.integers(0, 2**31 - 1),
+)
 @pytest.mark.parametrize("simd", [True, False], ids=["simd", "portable"])
-def test_max_pool_2x2_window_codes_match_reference(simd, n, c, half_h, half_w, dtype,
-                                                   specials, threads, seed):
+def test_max_pool_2x2_window_codes_match_reference(
+    simd, n, c, half_h, half_w, dtype, specials, threads, seed
+):
     with _pool_path(simd):
         _check_window_codes((n, c, 2 * half_h, 2 * half_w), dtype, specials, threads, seed)
 
@@ -109,8 +124,9 @@ def test_max_pool_2x2_avx512_path_equals_the_portable_one_at_every_width(half_w)
         for simd in (True, False):
             with _pool_path(simd):
                 y, codes = K.max_pool2d_2x2_forward(x, 1)
-                results.append((y.tobytes(), codes.tobytes(),
-                                K.max_pool2d_2x2_backward(g, codes, 1).tobytes()))
+                results.append(
+                    (y.tobytes(), codes.tobytes(), K.max_pool2d_2x2_backward(g, codes, 1).tobytes())
+                )
         assert results[0] == results[1], (x.shape, specials)
 
 
@@ -139,9 +155,10 @@ def test_max_pool_records_window_codes_on_even_planes_and_indices_otherwise():
         F.max_pool2d(x, 2).backward(g)
         _, idx_ref = R.max_pool2d_forward(x.data, (2, 2), (2, 2), (0, 0))
         np.testing.assert_array_equal(x.grad, R.max_pool2d_backward(g, idx_ref, shape))
-    assert minidl.gradcheck(lambda t: F.max_pool2d(t, 2),
-                            (minidl.tensor(rng.permutation(64).reshape(1, 1, 8, 8) / 8.0,
-                                           requires_grad=True),))
+    assert minidl.gradcheck(
+        lambda t: F.max_pool2d(t, 2),
+        (minidl.tensor(rng.permutation(64).reshape(1, 1, 8, 8) / 8.0, requires_grad=True),),
+    )
 
 
 @st.composite
@@ -157,11 +174,20 @@ def _max_pool_configs(draw):
 
 
 @settings(max_examples=80, deadline=None)
-@given(n=st.integers(1, 3), c=st.integers(1, 40), h=st.integers(3, 11), w=st.integers(3, 11),
-       config=_max_pool_configs(), dtype=st.sampled_from(DTYPES), specials=st.booleans(),
-       threads=st.sampled_from([1, 2]), seed=st.integers(0, 2**31 - 1))
+@given(
+    n=st.integers(1, 3),
+    c=st.integers(1, 40),
+    h=st.integers(3, 11),
+    w=st.integers(3, 11),
+    config=_max_pool_configs(),
+    dtype=st.sampled_from(DTYPES),
+    specials=st.booleans(),
+    threads=st.sampled_from([1, 2]),
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_max_pool_values_only_is_bit_identical_to_the_indices_path(
-        n, c, h, w, config, dtype, specials, threads, seed):
+    n, c, h, w, config, dtype, specials, threads, seed
+):
     kernel, stride, padding = config
     x = _tricky_planes(np.random.default_rng(seed), (n, c, h, w), dtype, specials)
     y, none = K.max_pool2d_forward(x, kernel, stride, padding, threads, need_indices=False)
@@ -174,20 +200,28 @@ def test_max_pool_values_only_is_bit_identical_to_the_indices_path(
 
 
 @settings(max_examples=40)
-@given(n=st.integers(1, 3), c=st.integers(1, 40), h=st.integers(2, 11), w=st.integers(2, 11),
-       dtype=st.sampled_from(DTYPES), threads=st.sampled_from([1, 2]),
-       seed=st.integers(0, 2**31 - 1))
+@given(
+    n=st.integers(1, 3),
+    c=st.integers(1, 40),
+    h=st.integers(2, 11),
+    w=st.integers(2, 11),
+    dtype=st.sampled_from(DTYPES),
+    threads=st.sampled_from([1, 2]),
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_avg_pool_2x2_fast_path_matches_reference(n, c, h, w, dtype, threads, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
     y = K.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0), True, threads)
     tol = 1e-6 if dtype == np.float32 else 1e-14
-    np.testing.assert_allclose(y, R.avg_pool2d_forward(x.astype(np.float64), (2, 2)),
-                               rtol=tol, atol=tol)
+    np.testing.assert_allclose(
+        y, R.avg_pool2d_forward(x.astype(np.float64), (2, 2)), rtol=tol, atol=tol
+    )
     g = rng.standard_normal(y.shape).astype(dtype)
     dx = K.avg_pool2d_backward(g, x.shape, (2, 2), (2, 2), (0, 0), True, threads)
-    np.testing.assert_allclose(dx, R.avg_pool2d_backward(g.astype(np.float64), x.shape, (2, 2)),
-                               rtol=tol, atol=tol)
+    np.testing.assert_allclose(
+        dx, R.avg_pool2d_backward(g.astype(np.float64), x.shape, (2, 2)), rtol=tol, atol=tol
+    )
 
 
 def _one_of_each(x, threads):
@@ -203,19 +237,21 @@ def _one_of_each(x, threads):
     calls = {
         K.conv2d_forward: lambda: K.conv2d_forward(x, w, None, one, one, one, 1, threads),
         K.conv2d_backward_input: lambda: K.conv2d_backward_input(
-            y, w, x.shape, one, one, one, 1, threads),
+            y, w, x.shape, one, one, one, 1, threads
+        ),
         K.conv2d_backward_weight: lambda: K.conv2d_backward_weight(
-            x, y, w.shape, one, one, one, 1, True, threads),
+            x, y, w.shape, one, one, one, 1, True, threads
+        ),
         K.im2col: lambda: K.im2col(x, (3, 3), one, one, one, threads),
         K.col2im: lambda: K.col2im(cols, x.shape, (3, 3), one, one, one, threads),
         K.max_pool2d_forward: lambda: K.max_pool2d_forward(x, two, two, none, threads),
-        K.max_pool2d_backward: lambda: K.max_pool2d_backward(pooled, indices, x.shape,
-                                                             threads),
+        K.max_pool2d_backward: lambda: K.max_pool2d_backward(pooled, indices, x.shape, threads),
         K.max_pool2d_2x2_forward: lambda: K.max_pool2d_2x2_forward(x, threads),
         K.max_pool2d_2x2_backward: lambda: K.max_pool2d_2x2_backward(pooled, codes, threads),
         K.avg_pool2d_forward: lambda: K.avg_pool2d_forward(x, two, two, none, True, threads),
-        K.avg_pool2d_backward: lambda: K.avg_pool2d_backward(averaged, x.shape, two, two,
-                                                             none, True, threads),
+        K.avg_pool2d_backward: lambda: K.avg_pool2d_backward(
+            averaged, x.shape, two, two, none, True, threads
+        ),
     }
     plans = {}
     for kernel, call in calls.items():
@@ -227,24 +263,34 @@ def _one_of_each(x, threads):
 @pytest.mark.parametrize("threads", [2, 8])
 def test_one_8x8_image_stays_on_one_thread(threads):
     plans = _one_of_each(np.ones((1, 1, 8, 8), np.float32), threads)
-    assert plans == {name: 1 for name in plans}
+    assert plans == dict.fromkeys(plans, 1)
 
 
 def test_a_large_job_uses_the_threads_it_is_given():
     x = np.ones((64, 32, 32, 32), np.float32)
     plans = _one_of_each(x, 2)
     expected = 2 if K.openmp_enabled() else 1
-    assert plans == {name: expected for name in plans}
-    assert _one_of_each(x, 1) == {name: 1 for name in plans}
+    assert plans == dict.fromkeys(plans, expected)
+    assert _one_of_each(x, 1) == dict.fromkeys(plans, 1)
 
 
 @settings(max_examples=60)
-@given(n=st.integers(1, 70), c_per_group=st.integers(1, 4), f_per_group=st.integers(1, 4),
-       groups=st.sampled_from([1, 2]), size=st.integers(3, 9), k=st.integers(1, 3),
-       stride=st.integers(1, 2), padding=st.integers(0, 1), dilation=st.integers(1, 2),
-       dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**31 - 1))
+@given(
+    n=st.integers(1, 70),
+    c_per_group=st.integers(1, 4),
+    f_per_group=st.integers(1, 4),
+    groups=st.sampled_from([1, 2]),
+    size=st.integers(3, 9),
+    k=st.integers(1, 3),
+    stride=st.integers(1, 2),
+    padding=st.integers(0, 1),
+    dilation=st.integers(1, 2),
+    dtype=st.sampled_from(DTYPES),
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_weight_gradient_from_the_forwards_cached_cols_is_bit_identical(
-        n, c_per_group, f_per_group, groups, size, k, stride, padding, dilation, dtype, seed):
+    n, c_per_group, f_per_group, groups, size, k, stride, padding, dilation, dtype, seed
+):
     """conv2d_forward(..., keep_cols=True) hands its im2col to conv2d_backward_weight; the
     forward and the weight gradient must not change by a bit (1 or 2 threads), and both
     must match the naive reference."""
@@ -262,8 +308,9 @@ def test_weight_gradient_from_the_forwards_cached_cols_is_bit_identical(
     dw_plain, db_plain = K.conv2d_backward_weight(x, g, w.shape, *hyper, True, 1)
     np.testing.assert_array_equal(dw_cached, dw_plain)
     np.testing.assert_array_equal(db_cached, db_plain)
-    _, dw_ref, db_ref = R.conv2d_backward(x.astype(np.float64), w.astype(np.float64),
-                                          g.astype(np.float64), *hyper)
+    _, dw_ref, db_ref = R.conv2d_backward(
+        x.astype(np.float64), w.astype(np.float64), g.astype(np.float64), *hyper
+    )
     tol = 1e-4 if dtype == np.float32 else 1e-10
     np.testing.assert_allclose(dw_plain, dw_ref, rtol=tol, atol=tol * np.abs(dw_ref).max())
     np.testing.assert_allclose(db_plain, db_ref, rtol=tol, atol=tol * np.abs(db_ref).max())
@@ -272,7 +319,8 @@ def test_weight_gradient_from_the_forwards_cached_cols_is_bit_identical(
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kernel_size, stride, padding", [(2, None, 0), (3, 2, 1)])
 def test_max_pool2d_without_grad_gives_the_values_it_gives_with_grad(
-        dtype, kernel_size, stride, padding):
+    dtype, kernel_size, stride, padding
+):
     x_data = _tricky_planes(np.random.default_rng(7), (3, 5, 8, 8), dtype, specials=True)
     x = minidl.tensor(x_data, requires_grad=True)
     with_grad = F.max_pool2d(x, kernel_size, stride, padding)

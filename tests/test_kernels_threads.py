@@ -7,23 +7,22 @@
 
 If minidl._kernels cannot be imported, every test here FAILS (it never skips).
 """
+
 import threading
 
 import numpy as np
 import pytest
-
-from minidl import reference as R
-
 from kernel_checks import assert_close, kernels
 
+from minidl import reference as R
 
 # (N, C, H, W, F, kernel, stride, padding, dilation, groups)
 MEDIUM_CONVS = [
     (16, 4, 10, 10, 8, (3, 3), (1, 1), (1, 1), (1, 1), 1),
-    (24, 3, 9, 7, 6, (2, 3), (2, 1), (0, 2), (1, 2), 3),   # depth-wise x2, non-square
+    (24, 3, 9, 7, 6, (2, 3), (2, 1), (0, 2), (1, 2), 3),  # depth-wise x2, non-square
     (12, 4, 11, 11, 4, (3, 3), (2, 2), (1, 1), (2, 2), 2),
-    (40, 2, 6, 6, 4, (1, 1), (1, 1), (0, 0), (1, 1), 1),   # 1x1: im2col is x itself
-    (33, 2, 5, 5, 3, (5, 5), (1, 1), (0, 0), (1, 1), 1),   # kernel = whole image
+    (40, 2, 6, 6, 4, (1, 1), (1, 1), (0, 0), (1, 1), 1),  # 1x1: im2col is x itself
+    (33, 2, 5, 5, 3, (5, 5), (1, 1), (0, 0), (1, 1), 1),  # kernel = whole image
 ]
 
 
@@ -44,13 +43,20 @@ def run_conv(K, cfg, arrays, threads):
     y = K.conv2d_forward(x, w, b, s, p, d, G, threads)
     dx = K.conv2d_backward_input(dy, w, x.shape, s, p, d, G, threads)
     dw, db = K.conv2d_backward_weight(x, dy, w.shape, s, p, d, G, True, threads)
-    return {"conv2d_forward": y, "conv2d_backward_input": dx,
-            "conv2d_backward_weight dW": dw, "conv2d_backward_weight db": db}
+    return {
+        "conv2d_forward": y,
+        "conv2d_backward_input": dx,
+        "conv2d_backward_weight dW": dw,
+        "conv2d_backward_weight db": db,
+    }
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("cfg", MEDIUM_CONVS, ids=lambda c: "N{}C{}H{}W{}F{}k{}s{}p{}d{}g{}".format(
-    c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]).replace(" ", ""))
+@pytest.mark.parametrize(
+    "cfg",
+    MEDIUM_CONVS,
+    ids=lambda c: "N{}C{}H{}W{}F{}k{}s{}p{}d{}g{}".format(*c).replace(" ", ""),
+)
 def test_medium_conv_against_reference(cfg, dtype):
     K = kernels()
     *_, k, s, p, d, G = cfg
@@ -79,31 +85,43 @@ def test_medium_unfold_and_pooling_against_reference(dtype):
     cols = K.im2col(x, k, (2, 1), one, (1, 2), 2)
     np.testing.assert_array_equal(cols, R.im2col(x, k, (2, 1), one, (1, 2)))
     c = rng.standard_normal(cols.shape).astype(dtype)
-    assert_close(K.col2im(c, x.shape, k, (2, 1), one, (1, 2), 2),
-                 R.col2im(c.astype(np.float64), x.shape, k, (2, 1), one, (1, 2)),
-                 R.col2im(np.abs(c.astype(np.float64)), x.shape, k, (2, 1), one, (1, 2)),
-                 dtype, "col2im")
+    assert_close(
+        K.col2im(c, x.shape, k, (2, 1), one, (1, 2), 2),
+        R.col2im(c.astype(np.float64), x.shape, k, (2, 1), one, (1, 2)),
+        R.col2im(np.abs(c.astype(np.float64)), x.shape, k, (2, 1), one, (1, 2)),
+        dtype,
+        "col2im",
+    )
 
     y, idx = K.max_pool2d_forward(x, k, one, one, 2)
     want_y, want_idx = R.max_pool2d_forward(x, k, one, one)
     np.testing.assert_array_equal(y, want_y)
     np.testing.assert_array_equal(idx, want_idx)
     dy = rng.standard_normal(y.shape).astype(dtype)
-    assert_close(K.max_pool2d_backward(dy, idx, x.shape, 2),
-                 R.max_pool2d_backward(dy.astype(np.float64), want_idx, x.shape),
-                 R.max_pool2d_backward(np.abs(dy.astype(np.float64)), want_idx, x.shape),
-                 dtype, "max_pool2d_backward")
+    assert_close(
+        K.max_pool2d_backward(dy, idx, x.shape, 2),
+        R.max_pool2d_backward(dy.astype(np.float64), want_idx, x.shape),
+        R.max_pool2d_backward(np.abs(dy.astype(np.float64)), want_idx, x.shape),
+        dtype,
+        "max_pool2d_backward",
+    )
     for cip in (True, False):
         a = K.avg_pool2d_forward(x, k, (2, 2), one, cip, 2)
-        assert_close(a, R.avg_pool2d_forward(x64, k, (2, 2), one, cip),
-                     R.avg_pool2d_forward(np.abs(x64), k, (2, 2), one, cip),
-                     dtype, "avg_pool2d_forward")
+        assert_close(
+            a,
+            R.avg_pool2d_forward(x64, k, (2, 2), one, cip),
+            R.avg_pool2d_forward(np.abs(x64), k, (2, 2), one, cip),
+            dtype,
+            "avg_pool2d_forward",
+        )
         da = rng.standard_normal(a.shape).astype(dtype)
-        assert_close(K.avg_pool2d_backward(da, x.shape, k, (2, 2), one, cip, 2),
-                     R.avg_pool2d_backward(da.astype(np.float64), x.shape, k, (2, 2), one, cip),
-                     R.avg_pool2d_backward(np.abs(da.astype(np.float64)), x.shape, k, (2, 2),
-                                           one, cip),
-                     dtype, "avg_pool2d_backward")
+        assert_close(
+            K.avg_pool2d_backward(da, x.shape, k, (2, 2), one, cip, 2),
+            R.avg_pool2d_backward(da.astype(np.float64), x.shape, k, (2, 2), one, cip),
+            R.avg_pool2d_backward(np.abs(da.astype(np.float64)), x.shape, k, (2, 2), one, cip),
+            dtype,
+            "avg_pool2d_backward",
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -127,7 +145,8 @@ def run_unfold_and_pooling(K, x, threads):
         a = K.avg_pool2d_forward(x, (3, 3), (2, 2), (1, 1), cip, threads)
         out[f"avg_pool2d_forward cip={cip}"] = a
         out[f"avg_pool2d_backward cip={cip}"] = K.avg_pool2d_backward(
-            a, x.shape, (3, 3), (2, 2), (1, 1), cip, threads)
+            a, x.shape, (3, 3), (2, 2), (1, 1), cip, threads
+        )
     return out
 
 
@@ -138,8 +157,9 @@ def test_im2col_col2im_pooling_bit_identical_across_thread_counts(dtype):
     one_thread = run_unfold_and_pooling(K, x, 1)
     for threads in (2, 3):
         many = run_unfold_and_pooling(K, x, threads)
-        different = [name for name in one_thread
-                     if not np.array_equal(one_thread[name], many[name])]
+        different = [
+            name for name in one_thread if not np.array_equal(one_thread[name], many[name])
+        ]
         assert not different, f"1 vs {threads} threads differ: {different}"
 
 
@@ -158,8 +178,9 @@ def test_conv_bit_identical_across_thread_counts(cfg, dtype):
     one_thread = run_conv(K, cfg, arrays, 1)
     for threads in (2, 3):
         many = run_conv(K, cfg, arrays, threads)
-        different = [name for name in one_thread
-                     if not np.array_equal(one_thread[name], many[name])]
+        different = [
+            name for name in one_thread if not np.array_equal(one_thread[name], many[name])
+        ]
         assert not different, f"1 vs {threads} threads differ: {different}"
 
 
@@ -188,8 +209,9 @@ def test_two_python_threads_calling_kernels_concurrently_get_correct_results():
     cfg, arrays, expected = jobs[1]
     *_, k, s, p, d, G = cfg
     x, w, b, dy = arrays
-    np.testing.assert_allclose(expected["conv2d_forward"], R.conv2d_forward(x, w, b, s, p, d, G),
-                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(
+        expected["conv2d_forward"], R.conv2d_forward(x, w, b, s, p, d, G), rtol=1e-10, atol=1e-10
+    )
 
     failures = []
     barrier = threading.Barrier(2)

@@ -31,19 +31,24 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kernel_checks import (
+    THREADS,
+    assert_close,
+    conv_arrays,
+    count_kernel_calls,
+    examples,
+    f64,
+    kernels,
+    reference,
+    run_conv,
+)
 
 import minidl
 from minidl import reference as R
 from minidl.nn import functional as F
 
-from kernel_checks import (
-    THREADS, assert_close, conv_arrays, count_kernel_calls, examples, f64, kernels,
-    reference, run_conv,
-)
-
-
-TILES = {3: [0, 2, 4], 5: [0, 4]}   # per kernel side; 0: the kernels choose
-SLACK = {3: 1.0, 5: 4.0}            # tolerance factor per kernel side (see the top)
+TILES = {3: [0, 2, 4], 5: [0, 4]}  # per kernel side; 0: the kernels choose
+SLACK = {3: 1.0, 5: 4.0}  # tolerance factor per kernel side (see the top)
 
 
 @st.composite
@@ -52,10 +57,19 @@ def winograd_configs(draw):
     padding = (draw(st.integers(0, k - 1)), draw(st.integers(0, k - 1)))
     # output Ho = H + 2p - k + 1 >= 1: H >= k - 2p (1x1 and 2x2 planes with padding)
     size = [draw(st.integers(max(1, k - 2 * p), max(1, k - 2 * p) + 9)) for p in padding]
-    return dict(N=draw(st.integers(1, 3)), C=draw(st.integers(1, 5)),
-                F=draw(st.integers(1, 5)), H=size[0], W=size[1], padding=padding, k=k,
-                bias=draw(st.booleans()), dtype=draw(st.sampled_from([np.float32, np.float64])),
-                tile=draw(st.sampled_from(TILES[k])), seed=draw(st.integers(0, 2**32 - 1)))
+    return dict(
+        N=draw(st.integers(1, 3)),
+        C=draw(st.integers(1, 5)),
+        F=draw(st.integers(1, 5)),
+        H=size[0],
+        W=size[1],
+        padding=padding,
+        k=k,
+        bias=draw(st.booleans()),
+        dtype=draw(st.sampled_from([np.float32, np.float64])),
+        tile=draw(st.sampled_from(TILES[k])),
+        seed=draw(st.integers(0, 2**32 - 1)),
+    )
 
 
 def arrays(cfg):
@@ -70,8 +84,9 @@ def test_winograd_forward_against_reference(cfg):
     p = cfg["padding"]
     got = K.winograd_forward(x, w, b, p, THREADS, cfg["tile"])
     want, magnitude = reference(R.conv2d_forward, (x, w, b), 1, p)
-    assert_close(got, want, magnitude, cfg["dtype"], "winograd_forward",
-                 normwise=True, slack=SLACK[cfg["k"]])
+    assert_close(
+        got, want, magnitude, cfg["dtype"], "winograd_forward", normwise=True, slack=SLACK[cfg["k"]]
+    )
 
 
 @settings(max_examples=examples(200), deadline=None)
@@ -83,15 +98,19 @@ def test_winograd_backward_against_reference(cfg):
     dx = K.winograd_backward_input(dy, w, tuple(x.shape), p, THREADS, cfg["tile"])
     dw, db = K.winograd_backward_weight(x, dy, w.shape, p, cfg["bias"], THREADS, cfg["tile"])
     (want_dx, want_dw, want_db), (mag_dx, mag_dw, mag_db) = reference(
-        R.conv2d_backward, (x, w, dy), 1, p)
+        R.conv2d_backward, (x, w, dy), 1, p
+    )
     slack = SLACK[cfg["k"]]
-    assert_close(dx, want_dx, mag_dx, cfg["dtype"], "winograd_backward_input", normwise=True,
-                 slack=slack)
-    assert_close(dw, want_dw, mag_dw, cfg["dtype"], "winograd_backward_weight dW",
-                 normwise=True, slack=slack)
+    assert_close(
+        dx, want_dx, mag_dx, cfg["dtype"], "winograd_backward_input", normwise=True, slack=slack
+    )
+    assert_close(
+        dw, want_dw, mag_dw, cfg["dtype"], "winograd_backward_weight dW", normwise=True, slack=slack
+    )
     if cfg["bias"]:
-        assert_close(db, want_db, mag_db, cfg["dtype"], "winograd_backward_weight db",
-                     normwise=True)
+        assert_close(
+            db, want_db, mag_db, cfg["dtype"], "winograd_backward_weight db", normwise=True
+        )
     else:
         assert db is None, "need_bias=False must return None for the bias gradient"
 
@@ -147,22 +166,37 @@ def test_winograd_bit_identical_for_1_2_3_threads(shape, dtype):
     wants = direct(x, w, b, dy)
     magnitudes = direct(np.abs(x), np.abs(w), np.abs(b), np.abs(dy))
     for name, got, want, mag in zip(("y", "dx", "dw", "db"), results[0], wants, magnitudes):
-        assert_close(got, want, mag, dtype, f"{name} at a split shape", normwise=True,
-                     slack=SLACK[k])
+        assert_close(
+            got, want, mag, dtype, f"{name} at a split shape", normwise=True, slack=SLACK[k]
+        )
 
 
-@pytest.mark.parametrize("Ho, Wo, want", [
-    (1, 1, 2), (2, 2, 2), (3, 3, 4), (4, 4, 4), (6, 6, 2), (8, 8, 4), (16, 16, 4),
-    (5, 5, 2), (4, 2, 2), (12, 12, 4), (32, 32, 4),
-])
+@pytest.mark.parametrize(
+    "Ho, Wo, want",
+    [
+        (1, 1, 2),
+        (2, 2, 2),
+        (3, 3, 4),
+        (4, 4, 4),
+        (6, 6, 2),
+        (8, 8, 4),
+        (16, 16, 4),
+        (5, 5, 2),
+        (4, 2, 2),
+        (12, 12, 4),
+        (32, 32, 4),
+    ],
+)
 def test_tile_size_picks_the_tiling_with_fewer_multiplications(Ho, Wo, want):
     """ceil(Ho/r) * ceil(Wo/r) * (r + 2)^2 multiplications per plane and channel pair,
     counted here independently; F(2x2, 3x3) on a tie."""
     import math
+
     two = math.ceil(Ho / 2) * math.ceil(Wo / 2) * 16
     four = math.ceil(Ho / 4) * math.ceil(Wo / 4) * 36
     assert want == (4 if four < two else 2)
     from minidl._kernels import _winograd
+
     assert _winograd.tile_size(Ho, Wo) == want
 
 
@@ -181,9 +215,11 @@ def test_winograd_rejects_other_kernel_sizes(wshape):
     x = np.zeros((1, 1, 8, 8), np.float32)
     w = np.zeros(wshape, np.float32)
     dy = np.zeros((1, 1, 8 - wshape[2] + 1, 8 - wshape[3] + 1), np.float32)
-    for call in (lambda: K.winograd_forward(x, w, None, (0, 0), 1),
-                 lambda: K.winograd_backward_input(dy, w, x.shape, (0, 0), 1),
-                 lambda: K.winograd_backward_weight(x, dy, w.shape, (0, 0), True, 1)):
+    for call in (
+        lambda: K.winograd_forward(x, w, None, (0, 0), 1),
+        lambda: K.winograd_backward_input(dy, w, x.shape, (0, 0), 1),
+        lambda: K.winograd_backward_weight(x, dy, w.shape, (0, 0), True, 1),
+    ):
         with pytest.raises(ValueError, match="3x3 or 5x5"):
             call()
 
@@ -196,13 +232,17 @@ def test_winograd_rejects_other_kernel_sizes(wshape):
 def _ops():
     kernels()
     from minidl.ops import conv
+
     return conv
 
 
 # How many times F.conv2d ran each Winograd pass: the kernels, wrapped for every test.
 _CALLS = {"forward": 0, "input": 0, "weight": 0}
-_KERNEL_OF_PASS = {"forward": "winograd_forward", "input": "winograd_backward_input",
-                   "weight": "winograd_backward_weight"}
+_KERNEL_OF_PASS = {
+    "forward": "winograd_forward",
+    "input": "winograd_backward_input",
+    "weight": "winograd_backward_weight",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -239,31 +279,37 @@ def test_conv2d_takes_the_winograd_path_for_a_big_eligible_layer():
     K = kernels()
     one = (1, 1)
 
-    def im2col(x, w, b, g):   # float64, checked against the reference in test_kernels*.py
+    def im2col(x, w, b, g):  # float64, checked against the reference in test_kernels*.py
         x, w, b, g = f64(x), f64(w), f64(b), f64(g)
         gw, gb = K.conv2d_backward_weight(x, g, w.shape, one, one, one, 1, True, 1)
-        return (K.conv2d_forward(x, w, b, one, one, one, 1, 1),
-                K.conv2d_backward_input(g, w, x.shape, one, one, one, 1, 1), gw, gb)
+        return (
+            K.conv2d_forward(x, w, b, one, one, one, 1, 1),
+            K.conv2d_backward_input(g, w, x.shape, one, one, one, 1, 1),
+            gw,
+            gb,
+        )
 
     wants = im2col(x, w, b, g)
     magnitudes = im2col(np.abs(x), np.abs(w), np.abs(b), np.abs(g))
     for name, got, want, mag in zip(("y", "dx", "dw", "db"), (y, gx, gw, gb), wants, magnitudes):
-        assert_close(got, want, mag, np.float32, f"F.conv2d {name} through Winograd",
-                     normwise=True)
+        assert_close(got, want, mag, np.float32, f"F.conv2d {name} through Winograd", normwise=True)
 
 
-@pytest.mark.parametrize("kw, wshape", [
-    (dict(padding=1, stride=2), (8, 4, 3, 3)),
-    (dict(padding=1, dilation=2), (8, 4, 3, 3)),
-    (dict(padding=3), (8, 4, 3, 3)),
-    (dict(padding=1, groups=2), (8, 2, 3, 3)),
-    (dict(padding=5), (8, 4, 5, 5)),
-    (dict(padding=1), (8, 4, 7, 7)),
-    (dict(padding=(1, 0)), (8, 4, 3, 1)),
-])
+@pytest.mark.parametrize(
+    "kw, wshape",
+    [
+        (dict(padding=1, stride=2), (8, 4, 3, 3)),
+        (dict(padding=1, dilation=2), (8, 4, 3, 3)),
+        (dict(padding=3), (8, 4, 3, 3)),
+        (dict(padding=1, groups=2), (8, 2, 3, 3)),
+        (dict(padding=5), (8, 4, 5, 5)),
+        (dict(padding=1), (8, 4, 7, 7)),
+        (dict(padding=(1, 0)), (8, 4, 3, 1)),
+    ],
+)
 def test_conv2d_keeps_im2col_for_ineligible_layers(monkeypatch, kw, wshape):
     ops = _ops()
-    for which in ops.WINOGRAD_MIN_WORK:   # everything eligible would go through Winograd
+    for which in ops.WINOGRAD_MIN_WORK:  # everything eligible would go through Winograd
         _send_everything_eligible(monkeypatch, ops, which)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 4, 9, 9))
@@ -272,14 +318,14 @@ def test_conv2d_keeps_im2col_for_ineligible_layers(monkeypatch, kw, wshape):
     before = _calls()
     y, gx, gw, gb, g = run_conv(x, w, b, **kw)
     assert _calls() == before
-    want_y = R.conv2d_forward(x, w, b, kw.get("stride", 1), kw["padding"], kw.get("dilation", 1),
-                              kw.get("groups", 1))
+    want_y = R.conv2d_forward(
+        x, w, b, kw.get("stride", 1), kw["padding"], kw.get("dilation", 1), kw.get("groups", 1)
+    )
     np.testing.assert_allclose(y, want_y, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("threads, winograd_weight", [(1, 1), (2, 0)])
-def test_conv2d_sends_the_mnist_like_5x5_weight_gradient_through_winograd(
-        threads, winograd_weight):
+def test_conv2d_sends_the_mnist_like_5x5_weight_gradient_through_winograd(threads, winograd_weight):
     """N=64 6->16 12x12 k5 (r = 4.4): on 1 thread the weight gradient pays on F(4x4, 5x5),
     the forward and the input gradient do not (WINOGRAD5_MIN_CHANNEL_RATIO); on 2 the
     split direct kernel takes it (WINOGRAD5_THREADED_WEIGHT_RATIO)."""
@@ -295,32 +341,45 @@ def test_conv2d_sends_the_mnist_like_5x5_weight_gradient_through_winograd(
         after = _calls()
     finally:
         minidl.set_num_threads(saved)
-    assert {k: after[k] - before[k] for k in after} == \
-        {"forward": 0, "input": 0, "weight": winograd_weight}
+    assert {k: after[k] - before[k] for k in after} == {
+        "forward": 0,
+        "input": 0,
+        "weight": winograd_weight,
+    }
     K = kernels()
     one, zero = (1, 1), (0, 0)
 
-    def im2col(x, g):   # float64, checked against the reference in test_kernels*.py
+    def im2col(x, g):  # float64, checked against the reference in test_kernels*.py
         return K.conv2d_backward_weight(f64(x), f64(g), w.shape, one, zero, one, 1, True, 1)
 
     (want_w, want_b), (mag_w, mag_b) = im2col(x, g), im2col(np.abs(x), np.abs(g))
-    assert_close(gw, want_w, mag_w, np.float32, "F.conv2d dW through F(4x4, 5x5)",
-                 normwise=True, slack=SLACK[5])
-    assert_close(gb, want_b, mag_b, np.float32, "F.conv2d db through F(4x4, 5x5)",
-                 normwise=True)
+    assert_close(
+        gw,
+        want_w,
+        mag_w,
+        np.float32,
+        "F.conv2d dW through F(4x4, 5x5)",
+        normwise=True,
+        slack=SLACK[5],
+    )
+    assert_close(gb, want_b, mag_b, np.float32, "F.conv2d db through F(4x4, 5x5)", normwise=True)
 
 
 def test_conv2d_small_layers_stay_on_im2col():
     before = _calls()
     rng = np.random.default_rng(0)
-    run_conv(rng.standard_normal((8, 1, 8, 8)).astype(np.float32),
-              rng.standard_normal((6, 1, 3, 3)).astype(np.float32),
-              rng.standard_normal(6).astype(np.float32), padding=1)
+    run_conv(
+        rng.standard_normal((8, 1, 8, 8)).astype(np.float32),
+        rng.standard_normal((6, 1, 3, 3)).astype(np.float32),
+        rng.standard_normal(6).astype(np.float32),
+        padding=1,
+    )
     assert _calls() == before
 
 
-@pytest.mark.parametrize("k, padding", [(3, 1), (3, (0, 2)), (3, (2, 1)), (5, 0), (5, (1, 4)),
-                                        (5, (3, 2))])
+@pytest.mark.parametrize(
+    "k, padding", [(3, 1), (3, (0, 2)), (3, (2, 1)), (5, 0), (5, (1, 4)), (5, (3, 2))]
+)
 def test_conv2d_gradcheck_through_winograd(monkeypatch, k, padding):
     ops = _ops()
     for which in ops.WINOGRAD_MIN_WORK:
@@ -363,9 +422,12 @@ def test_weight_gradient_keeps_saved_cols_when_the_forward_stays_on_im2col(monke
 # (N, C, F, H, W, k, padding, tile): both 3x3 tilings and the automatic choice, 5x5,
 # padded planes with no tile inside (4x4), LeNet()'s conv2 (2 threads split it)
 KEPT_SHAPES = [
-    (3, 5, 7, 9, 11, 3, (1, 1), 0), (2, 4, 3, 6, 6, 3, (0, 0), 2),
-    (2, 4, 3, 13, 8, 3, (2, 1), 4), (40, 3, 4, 4, 4, 3, (1, 1), 0),
-    (2, 6, 16, 12, 12, 5, (0, 0), 0), (3, 2, 3, 9, 7, 5, (4, 3), 0),
+    (3, 5, 7, 9, 11, 3, (1, 1), 0),
+    (2, 4, 3, 6, 6, 3, (0, 0), 2),
+    (2, 4, 3, 13, 8, 3, (2, 1), 4),
+    (40, 3, 4, 4, 4, 3, (1, 1), 0),
+    (2, 6, 16, 12, 12, 5, (0, 0), 0),
+    (3, 2, 3, 9, 7, 5, (4, 3), 0),
     (64, 32, 64, 4, 4, 3, (1, 1), 0),
 ]
 
@@ -402,17 +464,21 @@ def test_weight_gradient_rejects_a_transformed_input_that_does_not_fit():
     y, kept = K.winograd_forward(x, wt, None, (1, 1), 1, 0, True)
     g = np.ones_like(y)
     other_tile = K.winograd_forward(x, wt, None, (1, 1), 1, 2, True)[1]
-    for bad in (kept[:, 1:], np.zeros(kept.shape, np.float64), np.asfortranarray(kept),
-                kept.tolist(), other_tile):
+    for bad in (
+        kept[:, 1:],
+        np.zeros(kept.shape, np.float64),
+        np.asfortranarray(kept),
+        kept.tolist(),
+        other_tile,
+    ):
         if bad is other_tile and bad.shape == kept.shape:
-            continue   # both tilings happen to need the same size here
+            continue  # both tilings happen to need the same size here
         with pytest.raises(ValueError, match="transformed_input"):
             K.winograd_backward_weight(x, g, wt.shape, (1, 1), False, 1, 0, bad)
 
 
 @pytest.mark.parametrize("budget, kept", [(None, True), (-1, False)])
-def test_conv2d_hands_the_winograd_forward_input_to_the_weight_gradient(
-        monkeypatch, budget, kept):
+def test_conv2d_hands_the_winograd_forward_input_to_the_weight_gradient(monkeypatch, budget, kept):
     """LeNet()'s conv2 (N=64 32->64 4x4 p1: every pass on Winograd, V 295 KB) keeps V
     under MAX_KEPT_WINOGRAD_BYTES, and not above it; the gradients are the same."""
     ops = _ops()
@@ -424,6 +490,7 @@ def test_conv2d_hands_the_winograd_forward_input_to_the_weight_gradient(
     def spy(*args):
         handed.append(args[7] if len(args) > 7 else None)
         return weight_kernel(*args)
+
     monkeypatch.setattr(ops.K, "winograd_backward_weight", spy)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((64, 32, 4, 4)).astype(np.float32)

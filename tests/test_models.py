@@ -1,4 +1,5 @@
 """LeNet for 8x8 digits and its 28x28 variant."""
+
 import numpy as np
 import pytest
 
@@ -38,14 +39,21 @@ def test_lenet_matches_the_same_torch_network():
     ours = LeNet(widths=(4, 6, 12)).double()
     c1, c2, h = 4, 6, 12
     theirs = torch.nn.Module()
-    theirs.features = tnn.Sequential(tnn.Conv2d(1, c1, 3, padding=1), tnn.MaxPool2d(2),
-                                     tnn.ReLU(), tnn.Conv2d(c1, c2, 3, padding=1),
-                                     tnn.MaxPool2d(2), tnn.ReLU())
-    theirs.classifier = tnn.Sequential(tnn.Flatten(), tnn.Linear(c2 * 4, h), tnn.ReLU(),
-                                       tnn.Linear(h, 10))
+    theirs.features = tnn.Sequential(
+        tnn.Conv2d(1, c1, 3, padding=1),
+        tnn.MaxPool2d(2),
+        tnn.ReLU(),
+        tnn.Conv2d(c1, c2, 3, padding=1),
+        tnn.MaxPool2d(2),
+        tnn.ReLU(),
+    )
+    theirs.classifier = tnn.Sequential(
+        tnn.Flatten(), tnn.Linear(c2 * 4, h), tnn.ReLU(), tnn.Linear(h, 10)
+    )
     theirs = theirs.double()
-    assert {k: tuple(v.shape) for k, v in theirs.state_dict().items()} == \
-        {k: v.shape for k, v in ours.state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in theirs.state_dict().items()} == {
+        k: v.shape for k, v in ours.state_dict().items()
+    }
     ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
     x = np.random.default_rng(0).random((3, 1, 8, 8))
     expected = theirs.classifier(theirs.features(torch.from_numpy(x))).detach().numpy()

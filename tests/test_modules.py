@@ -1,4 +1,5 @@
 """nn.Module behaviour: registration, names, state_dict, train/eval, repr, init."""
+
 import math
 
 import numpy as np
@@ -12,8 +13,7 @@ from minidl.nn.modules.module import StateDictError
 class Net(nn.Module):
     def __init__(self):
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(),
-                                      nn.MaxPool2d(2))
+        self.features = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
         self.scale = nn.Parameter(np.ones(1, dtype=np.float32))
         self.head = nn.Linear(4 * 4 * 4, 3)
         self.not_a_param = np.zeros(3)
@@ -28,7 +28,13 @@ def test_attribute_assignment_registers_parameters_and_children():
     assert names == ["scale", "features.0.weight", "features.0.bias", "head.weight", "head.bias"]
     assert [name for name, _ in net.named_children()] == ["features", "head"]
     assert [name for name, _ in net.named_modules()] == [
-        "", "features", "features.0", "features.1", "features.2", "head"]
+        "",
+        "features",
+        "features.0",
+        "features.1",
+        "features.2",
+        "head",
+    ]
     assert len(list(net.parameters())) == 5
     assert len(list(net.parameters(recurse=False))) == 1
     assert net.features[0] is list(net.children())[0][0]
@@ -59,8 +65,7 @@ def test_assignment_before_init_is_a_clear_error():
 def test_state_dict_keys_shapes_and_copies():
     net = Net()
     sd = net.state_dict()
-    assert list(sd) == ["scale", "features.0.weight", "features.0.bias", "head.weight",
-                        "head.bias"]
+    assert list(sd) == ["scale", "features.0.weight", "features.0.bias", "head.weight", "head.bias"]
     assert sd["features.0.weight"].shape == (4, 1, 3, 3)
     assert sd["head.weight"].shape == (3, 64)
     sd["head.bias"][...] = 123.0  # a copy: the module must not change
@@ -143,11 +148,9 @@ def test_sequential_container_behaviour():
     seq.append(nn.Linear(3, 1))
     assert [type(m).__name__ for m in seq] == ["Linear", "ReLU", "Linear"]
     assert isinstance(seq[1:], nn.Sequential) and len(seq[1:]) == 2
-    assert [n for n, _ in seq.named_parameters()] == ["0.weight", "0.bias", "2.weight",
-                                                      "2.bias"]
+    assert [n for n, _ in seq.named_parameters()] == ["0.weight", "0.bias", "2.weight", "2.bias"]
     del seq[1]
-    assert [n for n, _ in seq.named_parameters()] == ["0.weight", "0.bias", "1.weight",
-                                                      "1.bias"]
+    assert [n for n, _ in seq.named_parameters()] == ["0.weight", "0.bias", "1.weight", "1.bias"]
     with pytest.raises(IndexError):
         seq[5]
     out = seq(minidl.tensor(np.ones((4, 2), dtype=np.float32)))
@@ -173,18 +176,23 @@ def test_repr_layout():
         "  (0): Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))\n"
         "  (1): ReLU()\n"
         "  (2): Flatten(start_dim=1, end_dim=-1)\n"
-        ")")
+        ")"
+    )
 
 
 def _layer_pairs(torch_nn):
     """The same layer built in minidl and in torch."""
     return [
         (nn.Conv2d(1, 8, 3, padding=1), torch_nn.Conv2d(1, 8, 3, padding=1)),
-        (nn.Conv2d(4, 6, (3, 5), stride=2, dilation=2, groups=2, bias=False),
-         torch_nn.Conv2d(4, 6, (3, 5), stride=2, dilation=2, groups=2, bias=False)),
+        (
+            nn.Conv2d(4, 6, (3, 5), stride=2, dilation=2, groups=2, bias=False),
+            torch_nn.Conv2d(4, 6, (3, 5), stride=2, dilation=2, groups=2, bias=False),
+        ),
         (nn.Conv1d(2, 4, 3, stride=2), torch_nn.Conv1d(2, 4, 3, stride=2)),
-        (nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1),
-         torch_nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1)),
+        (
+            nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1),
+            torch_nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1),
+        ),
         (nn.Linear(10, 5), torch_nn.Linear(10, 5)),
         (nn.Linear(10, 5, bias=False), torch_nn.Linear(10, 5, bias=False)),
         (nn.MaxPool2d(2), torch_nn.MaxPool2d(2)),
@@ -197,9 +205,13 @@ def _layer_pairs(torch_nn):
         (nn.Dropout(0.25), torch_nn.Dropout(0.25)),
         (nn.CrossEntropyLoss(), torch_nn.CrossEntropyLoss()),
         (nn.MSELoss(), torch_nn.MSELoss()),
-        (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Sequential(nn.ReLU(), nn.Linear(3, 4))),
-         torch_nn.Sequential(torch_nn.Conv2d(1, 2, 3),
-                             torch_nn.Sequential(torch_nn.ReLU(), torch_nn.Linear(3, 4)))),
+        (
+            nn.Sequential(nn.Conv2d(1, 2, 3), nn.Sequential(nn.ReLU(), nn.Linear(3, 4))),
+            torch_nn.Sequential(
+                torch_nn.Conv2d(1, 2, 3),
+                torch_nn.Sequential(torch_nn.ReLU(), torch_nn.Linear(3, 4)),
+            ),
+        ),
     ]
 
 
@@ -211,30 +223,38 @@ def test_repr_state_dict_keys_and_shapes_match_torch():
         assert list(ours_sd) == list(theirs_sd)
         for key in ours_sd:
             assert ours_sd[key].shape == tuple(theirs_sd[key].shape), key
-        assert [n for n, _ in ours.named_parameters()] == \
-            [n for n, _ in theirs.named_parameters()]
+        assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
 
 
 def test_forward_matches_torch_after_loading_its_weights():
     torch = pytest.importorskip("torch")
-    theirs = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3, padding=1), torch.nn.ReLU(),
-                                 torch.nn.MaxPool2d(2), torch.nn.Flatten(),
-                                 torch.nn.Linear(48, 5)).double()
-    ours = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(48, 5)).double()
+    theirs = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 3, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(48, 5),
+    ).double()
+    ours = nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(48, 5)
+    ).double()
     ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((2, 1, 8, 8))
-    np.testing.assert_allclose(ours(minidl.tensor(x)).data,
-                               theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(
+        ours(minidl.tensor(x)).data, theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-10
+    )
 
 
-@pytest.mark.parametrize("make, fan_in", [
-    (lambda: nn.Linear(50, 400), 50),
-    (lambda: nn.Conv2d(6, 100, (3, 2)), 6 * 3 * 2),
-    (lambda: nn.Conv1d(4, 200, 5), 4 * 5),
-    # transposed conv weight is (in, out // groups, kh, kw): PyTorch's fan_in uses dim 1
-    (lambda: nn.ConvTranspose2d(200, 6, 3), 6 * 3 * 3),
-])
+@pytest.mark.parametrize(
+    "make, fan_in",
+    [
+        (lambda: nn.Linear(50, 400), 50),
+        (lambda: nn.Conv2d(6, 100, (3, 2)), 6 * 3 * 2),
+        (lambda: nn.Conv1d(4, 200, 5), 4 * 5),
+        # transposed conv weight is (in, out // groups, kh, kw): PyTorch's fan_in uses dim 1
+        (lambda: nn.ConvTranspose2d(200, 6, 3), 6 * 3 * 3),
+    ],
+)
 def test_default_init_is_uniform_within_one_over_sqrt_fan_in(make, fan_in):
     minidl.manual_seed(0)
     layer = make()
@@ -243,7 +263,7 @@ def test_default_init_is_uniform_within_one_over_sqrt_fan_in(make, fan_in):
     w = layer.weight.data.astype(np.float64).ravel()
     assert np.abs(w).max() <= bound
     assert np.abs(w).max() > 0.95 * bound
-    assert abs(w.var() - bound ** 2 / 3) < 0.1 * bound ** 2 / 3   # variance of U(-b, b)
+    assert abs(w.var() - bound**2 / 3) < 0.1 * bound**2 / 3  # variance of U(-b, b)
     b = layer.bias.data.astype(np.float64)
     assert np.abs(b).max() <= 1 / math.sqrt(fan_in)
 
@@ -290,8 +310,9 @@ def test_bad_layer_arguments_are_clear_errors():
 
 
 def test_summary_lists_layers_and_total(capsys):
-    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Flatten(), nn.Linear(64, 10))
+    net = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 10)
+    )
     nn.summary(net, (1, 8, 8))
     text = capsys.readouterr().out
     assert "Conv2d-1" in text and "[-1, 4, 8, 8]" in text and "[-1, 4, 4, 4]" in text

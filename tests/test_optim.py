@@ -1,4 +1,5 @@
 """Optimisers and schedulers against hand-computed steps of PyTorch's documented equations."""
+
 import math
 
 import numpy as np
@@ -57,8 +58,8 @@ def test_adam_two_steps_by_hand():
     for t in (1, 2):
         gt = g[t - 1] + wd * theta
         m = b1 * m + (1 - b1) * gt
-        v = b2 * v + (1 - b2) * gt ** 2
-        m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)
+        v = b2 * v + (1 - b2) * gt**2
+        m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
         theta = theta - lr * m_hat / (np.sqrt(v_hat) + eps)
     np.testing.assert_allclose(p.data, theta, rtol=1e-12)
     assert opt.state[p]["step"] == 2
@@ -100,16 +101,19 @@ def test_param_groups_take_their_own_hyper_parameters():
     assert a.data[0] == pytest.approx(0.9) and b.data[0] == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: optim.SGD(p, lr=-1), "learning rate"),
-    (lambda p: optim.SGD(p, lr=0.1, momentum=-0.5), "momentum"),
-    (lambda p: optim.SGD(p, lr=0.1, nesterov=True), "Nesterov"),
-    (lambda p: optim.SGD(p, lr=float("nan")), "learning rate"),
-    (lambda p: optim.Adam(p, betas=(1.0, 0.999)), "beta"),
-    (lambda p: optim.Adam(p, betas=(0.9,)), "betas"),
-    (lambda p: optim.Adam(p, eps=-1e-8), "epsilon"),
-    (lambda p: optim.Adam(p, weight_decay=-1), "weight_decay"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: optim.SGD(p, lr=-1), "learning rate"),
+        (lambda p: optim.SGD(p, lr=0.1, momentum=-0.5), "momentum"),
+        (lambda p: optim.SGD(p, lr=0.1, nesterov=True), "Nesterov"),
+        (lambda p: optim.SGD(p, lr=float("nan")), "learning rate"),
+        (lambda p: optim.Adam(p, betas=(1.0, 0.999)), "beta"),
+        (lambda p: optim.Adam(p, betas=(0.9,)), "betas"),
+        (lambda p: optim.Adam(p, eps=-1e-8), "epsilon"),
+        (lambda p: optim.Adam(p, weight_decay=-1), "weight_decay"),
+    ],
+)
 def test_invalid_hyper_parameters(make, message):
     with pytest.raises(ValueError, match=message):
         make([_param([1.0])])
@@ -125,11 +129,14 @@ def test_bad_params_argument():
         optim.SGD([p, p], lr=0.1)
 
 
-@pytest.mark.parametrize("make", [
-    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
-    lambda ps: optim.Adam(ps, lr=0.01, weight_decay=1e-3),
-    lambda ps: optim.Adam(ps, lr=0.01, amsgrad=True),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
+        lambda ps: optim.Adam(ps, lr=0.01, weight_decay=1e-3),
+        lambda ps: optim.Adam(ps, lr=0.01, amsgrad=True),
+    ],
+)
 def test_state_dict_round_trip_resumes_bit_exactly(make, tmp_path):
     rng = np.random.default_rng(0)
     grads = [[rng.standard_normal(3), rng.standard_normal((2, 2))] for _ in range(6)]
@@ -156,8 +163,10 @@ def test_load_state_dict_rejects_mismatches():
         opt.load_state_dict(other.state_dict())
     p = _param([1.0, 2.0])
     sgd = optim.SGD([p], lr=0.1, momentum=0.9)
-    bad = {"state": {0: {"momentum_buffer": np.zeros(5)}},
-           "param_groups": sgd.state_dict()["param_groups"]}
+    bad = {
+        "state": {0: {"momentum_buffer": np.zeros(5)}},
+        "param_groups": sgd.state_dict()["param_groups"],
+    }
     with pytest.raises(ValueError, match="shape"):
         sgd.load_state_dict(bad)
 
@@ -179,19 +188,28 @@ def _torch_compare(torch, ours_cls, theirs_cls, kwargs, steps=5):
         np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(lr=0.1), dict(lr=0.1, momentum=0.9), dict(lr=0.05, momentum=0.9, dampening=0.5),
-    dict(lr=0.1, momentum=0.8, nesterov=True, weight_decay=0.01),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(lr=0.1),
+        dict(lr=0.1, momentum=0.9),
+        dict(lr=0.05, momentum=0.9, dampening=0.5),
+        dict(lr=0.1, momentum=0.8, nesterov=True, weight_decay=0.01),
+    ],
+)
 def test_sgd_matches_torch(kwargs):
     torch = pytest.importorskip("torch")
     _torch_compare(torch, optim.SGD, torch.optim.SGD, kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(), dict(lr=0.01, betas=(0.5, 0.9), eps=1e-4, weight_decay=0.1),
-    dict(lr=0.01, amsgrad=True),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),
+        dict(lr=0.01, betas=(0.5, 0.9), eps=1e-4, weight_decay=0.1),
+        dict(lr=0.01, amsgrad=True),
+    ],
+)
 def test_adam_matches_torch(kwargs):
     torch = pytest.importorskip("torch")
     _torch_compare(torch, optim.Adam, torch.optim.Adam, kwargs)
@@ -218,18 +236,23 @@ def test_cosine_annealing_values_follow_the_closed_form():
     T, eta_min, base = 10, 0.01, 0.5
     opt = optim.SGD([_param([1.0])], lr=base)
     values = _lrs(lr_scheduler.CosineAnnealingLR(opt, T_max=T, eta_min=eta_min), 2 * T)
-    expected = [eta_min + (base - eta_min) * (1 + math.cos(math.pi * t / T)) / 2
-                for t in range(2 * T + 1)]
+    expected = [
+        eta_min + (base - eta_min) * (1 + math.cos(math.pi * t / T)) / 2 for t in range(2 * T + 1)
+    ]
     np.testing.assert_allclose(values, expected, rtol=1e-12, atol=1e-15)
 
 
 def test_schedulers_match_torch():
     torch = pytest.importorskip("torch")
     for make_ours, make_theirs in [
-        (lambda o: lr_scheduler.StepLR(o, 4, gamma=0.3),
-         lambda o: torch.optim.lr_scheduler.StepLR(o, 4, gamma=0.3)),
-        (lambda o: lr_scheduler.CosineAnnealingLR(o, 7, eta_min=0.001),
-         lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 7, eta_min=0.001)),
+        (
+            lambda o: lr_scheduler.StepLR(o, 4, gamma=0.3),
+            lambda o: torch.optim.lr_scheduler.StepLR(o, 4, gamma=0.3),
+        ),
+        (
+            lambda o: lr_scheduler.CosineAnnealingLR(o, 7, eta_min=0.001),
+            lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 7, eta_min=0.001),
+        ),
     ]:
         ours = make_ours(optim.SGD([_param([1.0])], lr=0.2))
         theirs = make_theirs(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.2))

@@ -5,6 +5,7 @@
 (c) float64 central finite differences for every backward;
 plus algebraic identities (im2col/col2im are adjoint; conv = im2col + matmul).
 """
+
 import numpy as np
 import pytest
 
@@ -24,8 +25,18 @@ def random_conv_config(rng, max_groups_split=True):
     H = max(1, dh * (kh - 1) + 1 - 2 * ph) + int(rng.integers(0, 5))
     W = max(1, dw * (kw - 1) + 1 - 2 * pw) + int(rng.integers(0, 5))
     N = int(rng.integers(1, 3))
-    return dict(N=N, C=C, F=F, H=H, W=W, kernel=(kh, kw), stride=(sh, sw),
-                padding=(ph, pw), dilation=(dh, dw), groups=groups)
+    return dict(
+        N=N,
+        C=C,
+        F=F,
+        H=H,
+        W=W,
+        kernel=(kh, kw),
+        stride=(sh, sw),
+        padding=(ph, pw),
+        dilation=(dh, dw),
+        groups=groups,
+    )
 
 
 def random_pool_config(rng):
@@ -34,8 +45,15 @@ def random_pool_config(rng):
     ph, pw = int(rng.integers(0, kh // 2 + 1)), int(rng.integers(0, kw // 2 + 1))
     H = max(1, kh - 2 * ph) + int(rng.integers(0, 5))
     W = max(1, kw - 2 * pw) + int(rng.integers(0, 5))
-    return dict(N=int(rng.integers(1, 3)), C=int(rng.integers(1, 3)), H=H, W=W,
-                kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw))
+    return dict(
+        N=int(rng.integers(1, 3)),
+        C=int(rng.integers(1, 3)),
+        H=H,
+        W=W,
+        kernel=(kh, kw),
+        stride=(sh, sw),
+        padding=(ph, pw),
+    )
 
 
 def conv_arrays(rng, cfg, dtype=np.float64):
@@ -46,8 +64,9 @@ def conv_arrays(rng, cfg, dtype=np.float64):
 
 
 def conv_kwargs(cfg):
-    return dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
-                groups=cfg["groups"])
+    return dict(
+        stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"], groups=cfg["groups"]
+    )
 
 
 CONFIG_SEEDS = range(40)
@@ -84,12 +103,17 @@ def test_im2col_col2im_match_torch_unfold_fold(seed):
     x, _, _ = conv_arrays(rng, cfg)
     args = (cfg["kernel"], cfg["stride"], cfg["padding"], cfg["dilation"])
     cols = R.im2col(x, *args)
-    kw = dict(kernel_size=cfg["kernel"], stride=cfg["stride"], padding=cfg["padding"],
-              dilation=cfg["dilation"])
+    kw = dict(
+        kernel_size=cfg["kernel"],
+        stride=cfg["stride"],
+        padding=cfg["padding"],
+        dilation=cfg["dilation"],
+    )
     np.testing.assert_array_equal(cols, torch.nn.functional.unfold(torch.tensor(x), **kw))
     folded = torch.nn.functional.fold(torch.tensor(cols), (cfg["H"], cfg["W"]), **kw)
-    np.testing.assert_allclose(R.col2im(cols, x.shape, *args), folded.numpy(),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        R.col2im(cols, x.shape, *args), folded.numpy(), rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("seed", CONFIG_SEEDS)
@@ -110,8 +134,9 @@ def test_pooling_matches_torch(seed):
     assert indices.dtype == np.int64
     dy = rng.standard_normal(y.shape)
     yt.backward(torch.tensor(dy))
-    np.testing.assert_allclose(R.max_pool2d_backward(dy, indices, x.shape), xt.grad.numpy(),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        R.max_pool2d_backward(dy, indices, x.shape), xt.grad.numpy(), rtol=1e-12, atol=1e-12
+    )
 
     for count_include_pad in (True, False):
         y = R.avg_pool2d_forward(x, k, s, p, count_include_pad)
@@ -126,9 +151,7 @@ def test_pooling_matches_torch(seed):
 
 def test_max_pool_nan_rule_matches_torch():
     torch = pytest.importorskip("torch")
-    x = np.array([[[[1.0, np.nan, 5.0],
-                    [np.nan, 2.0, 7.0],
-                    [3.0, 4.0, -1.0]]]])
+    x = np.array([[[[1.0, np.nan, 5.0], [np.nan, 2.0, 7.0], [3.0, 4.0, -1.0]]]])
     y, indices = R.max_pool2d_forward(x, (2, 2), (1, 1))
     yt, it = torch.nn.functional.max_pool2d(torch.tensor(x), 2, 1, return_indices=True)
     np.testing.assert_array_equal(y, yt.numpy())  # NaN == NaN for assert_array_equal
@@ -142,8 +165,9 @@ def test_conv1d_matches_torch():
     w = rng.standard_normal((6, 2, 3))
     b = rng.standard_normal(6)
     ours = R.conv1d_forward(x, w, b, stride=2, padding=1, dilation=2, groups=2)
-    theirs = torch.nn.functional.conv1d(torch.tensor(x), torch.tensor(w), torch.tensor(b),
-                                        stride=2, padding=1, dilation=2, groups=2)
+    theirs = torch.nn.functional.conv1d(
+        torch.tensor(x), torch.tensor(w), torch.tensor(b), stride=2, padding=1, dilation=2, groups=2
+    )
     np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-12, atol=1e-12)
 
 
@@ -197,18 +221,22 @@ def test_pool_backward_matches_finite_differences(seed):
     y, indices = R.max_pool2d_forward(x, k, s, p)
     dy = rng.standard_normal(y.shape)
     numeric = numerical_gradient(lambda: np.sum(R.max_pool2d_forward(x, k, s, p)[0] * dy), x)
-    np.testing.assert_allclose(R.max_pool2d_backward(dy, indices, shape), numeric,
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        R.max_pool2d_backward(dy, indices, shape), numeric, rtol=1e-6, atol=1e-7
+    )
 
     for count_include_pad in (True, False):
         dy = rng.standard_normal(R.avg_pool2d_forward(x, k, s, p, count_include_pad).shape)
 
-        def loss():
-            return np.sum(R.avg_pool2d_forward(x, k, s, p, count_include_pad) * dy)
+        def loss(include=count_include_pad, dy=dy):
+            return np.sum(R.avg_pool2d_forward(x, k, s, p, include) * dy)
 
         np.testing.assert_allclose(
             R.avg_pool2d_backward(dy, shape, k, s, p, count_include_pad),
-            numerical_gradient(loss, x), rtol=1e-6, atol=1e-7)
+            numerical_gradient(loss, x),
+            rtol=1e-6,
+            atol=1e-7,
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -225,8 +253,9 @@ def test_col2im_is_the_adjoint_of_im2col(seed):
     args = (cfg["kernel"], cfg["stride"], cfg["padding"], cfg["dilation"])
     cols = R.im2col(x, *args)
     c = rng.standard_normal(cols.shape)
-    assert np.sum(cols * c) == pytest.approx(np.sum(x * R.col2im(c, x.shape, *args)),
-                                             rel=1e-12, abs=1e-12)
+    assert np.sum(cols * c) == pytest.approx(
+        np.sum(x * R.col2im(c, x.shape, *args)), rel=1e-12, abs=1e-12
+    )
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -239,11 +268,12 @@ def test_conv2d_forward_is_im2col_times_weight_matrix(seed):
     G, F = cfg["groups"], cfg["F"]
     rows_per_group = cols.shape[1] // G
     for g in range(G):
-        wg = w[g * F // G:(g + 1) * F // G].reshape(F // G, -1)
-        part = np.einsum("fk,nkp->nfp", wg, cols[:, g * rows_per_group:(g + 1) * rows_per_group])
-        part += b[g * F // G:(g + 1) * F // G, None]
-        np.testing.assert_allclose(y[:, g * F // G:(g + 1) * F // G].reshape(part.shape), part,
-                                   rtol=1e-12, atol=1e-12)
+        wg = w[g * F // G : (g + 1) * F // G].reshape(F // G, -1)
+        part = np.einsum("fk,nkp->nfp", wg, cols[:, g * rows_per_group : (g + 1) * rows_per_group])
+        part += b[g * F // G : (g + 1) * F // G, None]
+        np.testing.assert_allclose(
+            y[:, g * F // G : (g + 1) * F // G].reshape(part.shape), part, rtol=1e-12, atol=1e-12
+        )
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -254,8 +284,10 @@ def test_backward_as_two_convolutions_equals_backward_as_loops(seed):
     cfg = random_conv_config(rng)
     x, w, b = conv_arrays(rng, cfg)
     dy = rng.standard_normal(R.conv2d_forward(x, w, b, **conv_kwargs(cfg)).shape)
-    for ours, loops in zip(R.conv2d_backward(x, w, dy, **conv_kwargs(cfg)),
-                           R.conv2d_backward_loops(x, w, dy, **conv_kwargs(cfg))):
+    for ours, loops in zip(
+        R.conv2d_backward(x, w, dy, **conv_kwargs(cfg)),
+        R.conv2d_backward_loops(x, w, dy, **conv_kwargs(cfg)),
+    ):
         np.testing.assert_allclose(ours, loops, rtol=1e-12, atol=1e-12)
 
 

@@ -6,6 +6,7 @@ either written out here as the notes' element-by-element formulas, computed by s
 copied from a printed result of the notes where that result checks out (the notes are
 OCR'd and contain mistakes: see test_seed003_two_channel_example_slide_typo).
 """
+
 import zlib
 
 import numpy as np
@@ -16,6 +17,7 @@ from minidl import reference
 
 try:
     from minidl import _kernels
+
     _KERNEL_IMPORT_ERROR = None
 except ImportError as exc:  # the kernel half of every test then FAILS, never skips
     _kernels = None
@@ -37,41 +39,60 @@ class Kernels:
 
     def conv2d_forward(self, x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         return _kernels.conv2d_forward(
-            np.ascontiguousarray(x), np.ascontiguousarray(w),
+            np.ascontiguousarray(x),
+            np.ascontiguousarray(w),
             None if b is None else np.ascontiguousarray(b),
-            _pair(stride), _pair(padding), _pair(dilation), groups, self.threads)
+            _pair(stride),
+            _pair(padding),
+            _pair(dilation),
+            groups,
+            self.threads,
+        )
 
     def conv2d_backward(self, x, w, dy, stride=1, padding=0, dilation=1, groups=1):
         x, w, dy = (np.ascontiguousarray(a) for a in (x, w, dy))
         s, p, d = _pair(stride), _pair(padding), _pair(dilation)
-        dx = _kernels.conv2d_backward_input(dy, w, tuple(x.shape), s, p, d, groups,
-                                            self.threads)
-        dw, db = _kernels.conv2d_backward_weight(x, dy, tuple(w.shape), s, p, d, groups,
-                                                 True, self.threads)
+        dx = _kernels.conv2d_backward_input(dy, w, tuple(x.shape), s, p, d, groups, self.threads)
+        dw, db = _kernels.conv2d_backward_weight(
+            x, dy, tuple(w.shape), s, p, d, groups, True, self.threads
+        )
         return dx, dw, db
 
     def max_pool2d_forward(self, x, kernel_size, stride=None, padding=0):
         stride = kernel_size if stride is None else stride
-        return _kernels.max_pool2d_forward(np.ascontiguousarray(x), _pair(kernel_size),
-                                           _pair(stride), _pair(padding), self.threads)
+        return _kernels.max_pool2d_forward(
+            np.ascontiguousarray(x), _pair(kernel_size), _pair(stride), _pair(padding), self.threads
+        )
 
     def max_pool2d_backward(self, dy, indices, input_shape):
-        return _kernels.max_pool2d_backward(np.ascontiguousarray(dy), indices,
-                                            tuple(input_shape), self.threads)
+        return _kernels.max_pool2d_backward(
+            np.ascontiguousarray(dy), indices, tuple(input_shape), self.threads
+        )
 
-    def avg_pool2d_forward(self, x, kernel_size, stride=None, padding=0,
-                           count_include_pad=True):
+    def avg_pool2d_forward(self, x, kernel_size, stride=None, padding=0, count_include_pad=True):
         stride = kernel_size if stride is None else stride
-        return _kernels.avg_pool2d_forward(np.ascontiguousarray(x), _pair(kernel_size),
-                                           _pair(stride), _pair(padding),
-                                           count_include_pad, self.threads)
+        return _kernels.avg_pool2d_forward(
+            np.ascontiguousarray(x),
+            _pair(kernel_size),
+            _pair(stride),
+            _pair(padding),
+            count_include_pad,
+            self.threads,
+        )
 
-    def avg_pool2d_backward(self, dy, input_shape, kernel_size, stride=None, padding=0,
-                            count_include_pad=True):
+    def avg_pool2d_backward(
+        self, dy, input_shape, kernel_size, stride=None, padding=0, count_include_pad=True
+    ):
         stride = kernel_size if stride is None else stride
-        return _kernels.avg_pool2d_backward(np.ascontiguousarray(dy), tuple(input_shape),
-                                            _pair(kernel_size), _pair(stride),
-                                            _pair(padding), count_include_pad, self.threads)
+        return _kernels.avg_pool2d_backward(
+            np.ascontiguousarray(dy),
+            tuple(input_shape),
+            _pair(kernel_size),
+            _pair(stride),
+            _pair(padding),
+            count_include_pad,
+            self.threads,
+        )
 
 
 @pytest.fixture(params=["reference", "kernels"])
@@ -120,8 +141,13 @@ def test_seed000_z_entries_are_the_written_sums(impl):
     Z = impl.conv2d_forward(as4d(A), as4d(Wk), np.array([B]))[0, 0]
     for i in range(3):
         for j in range(3):
-            expected = (A[i, j] * Wk[0, 0] + A[i, j + 1] * Wk[0, 1]
-                        + A[i + 1, j] * Wk[1, 0] + A[i + 1, j + 1] * Wk[1, 1] + B)
+            expected = (
+                A[i, j] * Wk[0, 0]
+                + A[i, j + 1] * Wk[0, 1]
+                + A[i + 1, j] * Wk[1, 0]
+                + A[i + 1, j + 1] * Wk[1, 1]
+                + B
+            )
             assert Z[i, j] == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
 
@@ -157,10 +183,7 @@ def test_seed000_multichannel_one_filter_per_output_channel(impl):
         np.testing.assert_allclose(y[0, f], expected, rtol=1e-12, atol=1e-12)
 
 
-SEED000_POOL_INPUT = [[4, 8, 3, 9],
-                      [16, 10, 0, 7],
-                      [6, 12, 13, 8],
-                      [67, 18, 3, 7]]
+SEED000_POOL_INPUT = [[4, 8, 3, 9], [16, 10, 0, 7], [6, 12, 13, 8], [67, 18, 3, 7]]
 
 
 def test_seed000_max_and_mean_pooling_2x2(impl):
@@ -179,23 +202,32 @@ def test_seed000_max_and_mean_pooling_2x2(impl):
 def _seed001_written_gradients(X, Fk, dO):
     """dL/dF and dL/dX for a 3x3 input and a 2x2 filter, written out entry by entry as
     on the slides of seeds 000 and 001 (0-based indices here)."""
-    dF = np.array([
-        [dO[0, 0] * X[0, 0] + dO[0, 1] * X[0, 1] + dO[1, 0] * X[1, 0] + dO[1, 1] * X[1, 1],
-         dO[0, 0] * X[0, 1] + dO[0, 1] * X[0, 2] + dO[1, 0] * X[1, 1] + dO[1, 1] * X[1, 2]],
-        [dO[0, 0] * X[1, 0] + dO[0, 1] * X[1, 1] + dO[1, 0] * X[2, 0] + dO[1, 1] * X[2, 1],
-         dO[0, 0] * X[1, 1] + dO[0, 1] * X[1, 2] + dO[1, 0] * X[2, 1] + dO[1, 1] * X[2, 2]],
-    ])
-    dX = np.array([
-        [dO[0, 0] * Fk[0, 0],
-         dO[0, 0] * Fk[0, 1] + dO[0, 1] * Fk[0, 0],
-         dO[0, 1] * Fk[0, 1]],
-        [dO[0, 0] * Fk[1, 0] + dO[1, 0] * Fk[0, 0],
-         dO[0, 0] * Fk[1, 1] + dO[0, 1] * Fk[1, 0] + dO[1, 0] * Fk[0, 1] + dO[1, 1] * Fk[0, 0],
-         dO[0, 1] * Fk[1, 1] + dO[1, 1] * Fk[0, 1]],
-        [dO[1, 0] * Fk[1, 0],
-         dO[1, 0] * Fk[1, 1] + dO[1, 1] * Fk[1, 0],
-         dO[1, 1] * Fk[1, 1]],
-    ])
+    dF = np.array(
+        [
+            [
+                dO[0, 0] * X[0, 0] + dO[0, 1] * X[0, 1] + dO[1, 0] * X[1, 0] + dO[1, 1] * X[1, 1],
+                dO[0, 0] * X[0, 1] + dO[0, 1] * X[0, 2] + dO[1, 0] * X[1, 1] + dO[1, 1] * X[1, 2],
+            ],
+            [
+                dO[0, 0] * X[1, 0] + dO[0, 1] * X[1, 1] + dO[1, 0] * X[2, 0] + dO[1, 1] * X[2, 1],
+                dO[0, 0] * X[1, 1] + dO[0, 1] * X[1, 2] + dO[1, 0] * X[2, 1] + dO[1, 1] * X[2, 2],
+            ],
+        ]
+    )
+    dX = np.array(
+        [
+            [dO[0, 0] * Fk[0, 0], dO[0, 0] * Fk[0, 1] + dO[0, 1] * Fk[0, 0], dO[0, 1] * Fk[0, 1]],
+            [
+                dO[0, 0] * Fk[1, 0] + dO[1, 0] * Fk[0, 0],
+                dO[0, 0] * Fk[1, 1]
+                + dO[0, 1] * Fk[1, 0]
+                + dO[1, 0] * Fk[0, 1]
+                + dO[1, 1] * Fk[0, 0],
+                dO[0, 1] * Fk[1, 1] + dO[1, 1] * Fk[0, 1],
+            ],
+            [dO[1, 0] * Fk[1, 0], dO[1, 0] * Fk[1, 1] + dO[1, 1] * Fk[1, 0], dO[1, 1] * Fk[1, 1]],
+        ]
+    )
     return dF, dX
 
 
@@ -213,7 +245,7 @@ def test_seed001_conv_backprop_3x3_input_2x2_filter(impl):
     O = impl.conv2d_forward(as4d(X), as4d(Fk))[0, 0]
     for i in range(2):
         for j in range(2):
-            assert O[i, j] == pytest.approx(np.sum(X[i:i + 2, j:j + 2] * Fk), rel=1e-12)
+            assert O[i, j] == pytest.approx(np.sum(X[i : i + 2, j : j + 2] * Fk), rel=1e-12)
 
     dX, dF, db = impl.conv2d_backward(as4d(X), as4d(Fk), as4d(dO))
     dF_written, dX_written = _seed001_written_gradients(X, Fk, dO)
@@ -221,14 +253,16 @@ def test_seed001_conv_backprop_3x3_input_2x2_filter(impl):
     np.testing.assert_allclose(dX[0, 0], dX_written, rtol=1e-12, atol=1e-12)
     assert db[0] == pytest.approx(dO.sum(), rel=1e-12)
     # the takeaway slide: dF = Convolution(X, dO); dX = Full Convolution(rot180(F), dO)
-    np.testing.assert_allclose(dF[0, 0], signal.correlate2d(X, dO, mode="valid"),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        dF[0, 0], signal.correlate2d(X, dO, mode="valid"), rtol=1e-12, atol=1e-12
+    )
     rot180 = Fk[::-1, ::-1]
     np.testing.assert_allclose(
-        dX[0, 0], signal.correlate2d(np.pad(dO, 1), rot180, mode="valid"),
-        rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(dX[0, 0], signal.convolve2d(dO, Fk, mode="full"),
-                               rtol=1e-12, atol=1e-12)
+        dX[0, 0], signal.correlate2d(np.pad(dO, 1), rot180, mode="valid"), rtol=1e-12, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        dX[0, 0], signal.convolve2d(dO, Fk, mode="full"), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_seed001_max_pool_backprop_routes_to_argmax(impl):
@@ -237,8 +271,7 @@ def test_seed001_max_pool_backprop_routes_to_argmax(impl):
     dy = as4d([[1.0, 2.0], [3.0, 4.0]])
     y, indices = impl.max_pool2d_forward(x, (2, 2))
     assert indices.dtype == np.int64
-    np.testing.assert_array_equal(indices[0, 0], [[1 * 4 + 0, 0 * 4 + 3],
-                                                  [3 * 4 + 0, 2 * 4 + 2]])
+    np.testing.assert_array_equal(indices[0, 0], [[1 * 4 + 0, 0 * 4 + 3], [3 * 4 + 0, 2 * 4 + 2]])
     dx = impl.max_pool2d_backward(dy, indices, x.shape)
     expected = np.zeros((4, 4))
     expected[1, 0], expected[0, 3], expected[3, 0], expected[2, 2] = 1.0, 2.0, 3.0, 4.0
@@ -267,9 +300,15 @@ def test_seed002_1d_backward(impl):
     dy = rng.standard_normal(3)
     x4, w4, dy4 = x[None, None, None, :], w[None, None, None, :], dy[None, None, None, :]
     y = impl.conv2d_forward(x4, w4, np.array([b]))[0, 0, 0]
-    np.testing.assert_allclose(y, [w[0] * x[0] + w[1] * x[1] + b,
-                                   w[0] * x[1] + w[1] * x[2] + b,
-                                   w[0] * x[2] + w[1] * x[3] + b], rtol=1e-12)
+    np.testing.assert_allclose(
+        y,
+        [
+            w[0] * x[0] + w[1] * x[1] + b,
+            w[0] * x[1] + w[1] * x[2] + b,
+            w[0] * x[2] + w[1] * x[3] + b,
+        ],
+        rtol=1e-12,
+    )
     dx, dw, db = impl.conv2d_backward(x4, w4, dy4)
     assert db[0] == pytest.approx(dy.sum(), rel=1e-12)
     # dw = [[x1 x2], [x2 x3], [x3 x4]]^T dy
@@ -279,10 +318,11 @@ def test_seed002_1d_backward(impl):
     # a typo: the filter has two taps)
     dydx = np.array([[w[0], w[1], 0, 0], [0, w[0], w[1], 0], [0, 0, w[0], w[1]]])
     np.testing.assert_allclose(dx[0, 0, 0], dydx.T @ dy, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(dx[0, 0, 0], [w[0] * dy[0],
-                                             w[1] * dy[0] + w[0] * dy[1],
-                                             w[1] * dy[1] + w[0] * dy[2],
-                                             w[1] * dy[2]], rtol=1e-12)
+    np.testing.assert_allclose(
+        dx[0, 0, 0],
+        [w[0] * dy[0], w[1] * dy[0] + w[0] * dy[1], w[1] * dy[1] + w[0] * dy[2], w[1] * dy[2]],
+        rtol=1e-12,
+    )
 
 
 def test_seed002_2d_backward_dw_is_x_correlated_with_dy(impl):
@@ -306,22 +346,26 @@ def test_seed002_2d_backward_dw_is_x_correlated_with_dy(impl):
                         expected_dx[m, n] += w[k, l] * dy[i, j]
     np.testing.assert_allclose(dx[0, 0], expected_dx, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(
-        dx[0, 0], signal.correlate2d(np.pad(dy, 1), w[::-1, ::-1], mode="valid"), rtol=1e-12)
+        dx[0, 0], signal.correlate2d(np.pad(dy, 1), w[::-1, ::-1], mode="valid"), rtol=1e-12
+    )
 
 
 # --------------------------------------------------------------------------------------
 # Seed 003: correlation vs convolution, the 2-channel example, TF printouts
 # --------------------------------------------------------------------------------------
 
-SEED003_I = [[[1, -2, 2, 2], [2, 1, 3, -2], [-2, 3, -3, 1], [-1, 2, -4, 2]],
-             [[3, 0, 0, 0], [-2, -2, 1, -1], [2, -1, 3, 1], [5, -2, 0, 1]]]
+SEED003_I = [
+    [[1, -2, 2, 2], [2, 1, 3, -2], [-2, 3, -3, 1], [-1, 2, -4, 2]],
+    [[3, 0, 0, 0], [-2, -2, 1, -1], [2, -1, 3, 1], [5, -2, 0, 1]],
+]
 # W[out, in, kh, kw]: W[1,1] W[1,2] / W[2,1] W[2,2] in the slide's 1-based names
-SEED003_W = [[[[1, -2], [-2, 1]], [[1, 0], [0, 1]]],
-             [[[3, 1], [2, 2]], [[0, 0], [0, 4]]]]
+SEED003_W = [[[[1, -2], [-2, 1]], [[1, 0], [0, 1]]], [[[3, 1], [2, 2]], [[0, 0], [0, 4]]]]
 SEED003_B = [0.1, 0.2]
 # O as printed on the slide, except O[1][0][0], printed -3.1 (see the test below)
-SEED003_O_PRINTED = [[[-3.1, -3.9, -10.9], [4.1, -12.9, 16.1], [-3.9, 0.1, 9.1]],
-                     [[-0.8, 8.2, 6.2], [5.2, 18.2, 7.2], [-8.8, 2.2, -7.8]]]
+SEED003_O_PRINTED = [
+    [[-3.1, -3.9, -10.9], [4.1, -12.9, 16.1], [-3.9, 0.1, 9.1]],
+    [[-0.8, 8.2, 6.2], [5.2, 18.2, 7.2], [-8.8, 2.2, -7.8]],
+]
 
 
 def test_seed003_two_channel_example_slide_typo():
@@ -353,8 +397,9 @@ def test_seed003_1d_correlation_true_convolution_padding_stride(impl):
     np.testing.assert_allclose(conv1d(), correlation, rtol=1e-12)
     # True convolution O_i = sum_j I_{j+i-1} W_{Dim(W)-j+1}: correlation with W flipped
     true_conv = [sum(I[j + i] * W[2 - j] for j in range(3)) for i in range(2)]
-    np.testing.assert_allclose(impl.conv2d_forward(I4, W4[..., ::-1].copy())[0, 0, 0],
-                               true_conv, rtol=1e-12)
+    np.testing.assert_allclose(
+        impl.conv2d_forward(I4, W4[..., ::-1].copy())[0, 0, 0], true_conv, rtol=1e-12
+    )
     np.testing.assert_allclose(np.convolve(I, W, mode="valid"), true_conv, rtol=1e-12)
     # Half padding [0 1 2 3 4 0]: same-size output; stride 2 keeps every other one
     padded = np.pad(I, 1)
@@ -367,27 +412,34 @@ def test_seed003_true_conv2d_is_correlation_with_flipped_filter():
     rng = rng_for("seed003 true conv")
     x = rng.standard_normal((1, 1, 5, 6))
     w = rng.standard_normal((1, 1, 3, 2))
-    np.testing.assert_allclose(reference.true_conv2d(x, w)[0, 0],
-                               signal.convolve2d(x[0, 0], w[0, 0], mode="valid"), rtol=1e-12)
+    np.testing.assert_allclose(
+        reference.true_conv2d(x, w)[0, 0],
+        signal.convolve2d(x[0, 0], w[0, 0], mode="valid"),
+        rtol=1e-12,
+    )
 
 
 def test_seed003_1d_backward_as_correlations(impl):
     I = np.array([1.0, 2, 3, 4])
     W = np.array([1.0, 2, 3])
     LO = np.array([1.0, 2])
-    dI, dW, _ = impl.conv2d_backward(I[None, None, None, :], W[None, None, None, :],
-                                     LO[None, None, None, :])
+    dI, dW, _ = impl.conv2d_backward(
+        I[None, None, None, :], W[None, None, None, :], LO[None, None, None, :]
+    )
     # dL/dW = Correlation(I, LO)
-    np.testing.assert_allclose(dW[0, 0, 0], [LO[0] * I[0] + LO[1] * I[1],
-                                             LO[0] * I[1] + LO[1] * I[2],
-                                             LO[0] * I[2] + LO[1] * I[3]], rtol=1e-12)
+    np.testing.assert_allclose(
+        dW[0, 0, 0],
+        [LO[0] * I[0] + LO[1] * I[1], LO[0] * I[1] + LO[1] * I[2], LO[0] * I[2] + LO[1] * I[3]],
+        rtol=1e-12,
+    )
     # dL/dI = Correlation(W_pad, LO_flip), W_pad = [0 1 2 3 0], LO_flip = [2 1]
     W_pad, LO_flip = np.pad(W, 1), LO[::-1]
-    np.testing.assert_allclose(dI[0, 0, 0], np.correlate(W_pad, LO_flip, mode="valid"),
-                               rtol=1e-12)
-    np.testing.assert_allclose(dI[0, 0, 0], [LO[0] * W[0], LO[0] * W[1] + LO[1] * W[0],
-                                             LO[0] * W[2] + LO[1] * W[1], LO[1] * W[2]],
-                               rtol=1e-12)
+    np.testing.assert_allclose(dI[0, 0, 0], np.correlate(W_pad, LO_flip, mode="valid"), rtol=1e-12)
+    np.testing.assert_allclose(
+        dI[0, 0, 0],
+        [LO[0] * W[0], LO[0] * W[1] + LO[1] * W[0], LO[0] * W[2] + LO[1] * W[1], LO[1] * W[2]],
+        rtol=1e-12,
+    )
 
 
 def test_seed003_tensorflow_conv1d_weight_gradient(impl):
@@ -397,27 +449,33 @@ def test_seed003_tensorflow_conv1d_weight_gradient(impl):
     nextgrad = np.array([-0.47567356, -2.3547919])
     printed_grad_weight = [0.6445209, 2.1667714, -1.0011742]
     w = np.zeros(3)  # the weight's value does not enter its own gradient
-    _, dw, _ = impl.conv2d_backward(n[None, None, None, :], w[None, None, None, :],
-                                    nextgrad[None, None, None, :])
+    _, dw, _ = impl.conv2d_backward(
+        n[None, None, None, :], w[None, None, None, :], nextgrad[None, None, None, :]
+    )
     np.testing.assert_allclose(dw[0, 0, 0], printed_grad_weight, rtol=1e-6)
 
 
 def test_seed003_tensorflow_strided_conv_input_gradient(impl):
     # The notes' TensorFlow printout: a 3x3 filter, stride 2, on a 5x5 image; the input
     # gradient for gradOutput r (and, identically, the transposed convolution of r).
-    w = np.array([[0.13429713, 1.9649408, 0.74939513],
-                  [0.6982393, 1.2397809, 1.4247327],
-                  [1.5534406, 0.1190145, 1.3256309]])
-    r = np.array([[25.535583, 28.583742],
-                  [23.470192, 20.622599]])
+    w = np.array(
+        [
+            [0.13429713, 1.9649408, 0.74939513],
+            [0.6982393, 1.2397809, 1.4247327],
+            [1.5534406, 0.1190145, 1.3256309],
+        ]
+    )
+    r = np.array([[25.535583, 28.583742], [23.470192, 20.622599]])
     # printed as interleaved columns; rows de-interleaved here
-    printed_grad_input = np.array([
-        [3.4293556, 50.17591, 22.974957, 56.16536, 21.420517],
-        [17.829948, 31.65853, 56.339676, 35.437576, 40.724194],
-        [42.819992, 49.156643, 98.61191, 43.924065, 53.345966],
-        [16.387812, 29.097897, 47.83826, 25.567505, 29.381691],
-        [36.45955, 2.7932932, 63.148792, 2.4543884, 27.337954],
-    ])
+    printed_grad_input = np.array(
+        [
+            [3.4293556, 50.17591, 22.974957, 56.16536, 21.420517],
+            [17.829948, 31.65853, 56.339676, 35.437576, 40.724194],
+            [42.819992, 49.156643, 98.61191, 43.924065, 53.345966],
+            [16.387812, 29.097897, 47.83826, 25.567505, 29.381691],
+            [36.45955, 2.7932932, 63.148792, 2.4543884, 27.337954],
+        ]
+    )
     x = np.zeros((1, 1, 5, 5))  # the input's value does not enter its own gradient
     dx, _, _ = impl.conv2d_backward(x, as4d(w), as4d(r), stride=2)
     np.testing.assert_allclose(dx[0, 0], printed_grad_input, rtol=2e-6)
@@ -425,10 +483,14 @@ def test_seed003_tensorflow_strided_conv_input_gradient(impl):
 
 def test_seed003_tensorflow_max_pool_routing(impl):
     # The notes' TensorFlow printout: 2x2/2 max pooling of a 4x4 map, gradOutput of ones.
-    n = np.array([[0.58009243, 1.1895669, 2.6777048, 0.15597591],
-                  [-0.94100916, -0.7437242, -1.0578039, -0.30651447],
-                  [0.53753567, 0.10521288, -0.43827865, -0.7727399],
-                  [-0.42974523, -1.669584, -0.92768306, -0.19861951]])
+    n = np.array(
+        [
+            [0.58009243, 1.1895669, 2.6777048, 0.15597591],
+            [-0.94100916, -0.7437242, -1.0578039, -0.30651447],
+            [0.53753567, 0.10521288, -0.43827865, -0.7727399],
+            [-0.42974523, -1.669584, -0.92768306, -0.19861951],
+        ]
+    )
     printed_m = [[1.1895669, 2.6777048], [0.53753567, -0.19861951]]
     printed_grad_input = [[0, 1, 1, 0], [0, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]]
     m, indices = impl.max_pool2d_forward(as4d(n), (2, 2), (2, 2))
@@ -459,9 +521,12 @@ def test_seed004_depthwise_convolution_keeps_channels_apart(impl):
             # flipped filter, full convolution, then crop the padding
             full = signal.convolve2d(dy[n, c], w[c, 0], mode="full")[1:-1, 1:-1]
             np.testing.assert_allclose(dx[n, c], full, rtol=1e-12, atol=1e-12)
-    expected_dw = np.stack([
-        sum(signal.correlate2d(np.pad(x[n, c], 1), dy[n, c], mode="valid") for n in range(2))
-        for c in range(3)])[:, None]
+    expected_dw = np.stack(
+        [
+            sum(signal.correlate2d(np.pad(x[n, c], 1), dy[n, c], mode="valid") for n in range(2))
+            for c in range(3)
+        ]
+    )[:, None]
     np.testing.assert_allclose(dw, expected_dw, rtol=1e-12, atol=1e-12)
 
 
@@ -475,7 +540,7 @@ def test_seed004_max_pool_derivative_is_one_at_the_max_position_only(impl):
             dy = np.zeros((1, 1, 2, 2))
             dy[0, 0, i, j] = 1.0
             dx = impl.max_pool2d_backward(dy, indices, x.shape)
-            window = x[0, 0, 3 * i:3 * i + 3, 3 * j:3 * j + 3]
+            window = x[0, 0, 3 * i : 3 * i + 3, 3 * j : 3 * j + 3]
             u, v = np.unravel_index(np.argmax(window), (3, 3))
             expected = np.zeros((6, 6))
             expected[3 * i + u, 3 * j + v] = 1.0

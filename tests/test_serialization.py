@@ -1,4 +1,5 @@
 """minidl.save / minidl.load: npz without pickle, atomic replace, order kept."""
+
 import os
 
 import numpy as np
@@ -9,10 +10,12 @@ import minidl
 
 def test_round_trip_is_bit_exact_and_keeps_order(tmp_path):
     rng = np.random.default_rng(0)
-    state = {"z.weight": rng.standard_normal((3, 4)).astype(np.float32),
-             "a.bias": rng.standard_normal(3),
-             "features.0.weight": np.arange(6, dtype=np.int64).reshape(2, 3),
-             "scalar": np.float64(2.5)}
+    state = {
+        "z.weight": rng.standard_normal((3, 4)).astype(np.float32),
+        "a.bias": rng.standard_normal(3),
+        "features.0.weight": np.arange(6, dtype=np.int64).reshape(2, 3),
+        "scalar": np.float64(2.5),
+    }
     path = tmp_path / "model.npz"
     minidl.save(state, path)
     loaded = minidl.load(path)

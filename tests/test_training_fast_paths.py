@@ -1,4 +1,5 @@
 """The shortcuts taken for speed in the data path and ``minidl train`` keep their meaning."""
+
 import gc
 
 import numpy as np
@@ -15,8 +16,10 @@ def test_batches_never_alias_the_data(shuffle, transform):
     y = np.arange(10)
     saved = X.copy()
     if transform == "view_of_X":
+
         def transform(xb):  # a (bad) transform returning part of X itself
-            return X[:len(xb)]
+            return X[: len(xb)]
+
     loader = DataLoader(X, y, batch_size=4, shuffle=shuffle, seed=0, transform=transform)
     for xb, _ in loader:
         assert not np.shares_memory(xb.data, X)
@@ -32,8 +35,12 @@ def test_a_transform_reusing_its_output_array_still_gives_separate_batches():
         np.copyto(buffer, xb)
         return buffer
 
-    batches = [xb for xb, _ in DataLoader(X, np.arange(8), batch_size=2, shuffle=True,
-                                          seed=0, transform=into_buffer)]
+    batches = [
+        xb
+        for xb, _ in DataLoader(
+            X, np.arange(8), batch_size=2, shuffle=True, seed=0, transform=into_buffer
+        )
+    ]
     assert len({id(b.data) for b in batches}) == 4
     assert not any(np.shares_memory(b.data, buffer) for b in batches)
 

@@ -5,6 +5,7 @@ All cases run in-process with pytest.raises and once more, batched, in a subproc
 that a crash of the interpreter (a kernel fed a bad argument) fails the test instead of
 killing the run.
 """
+
 import os
 import subprocess
 import sys
@@ -39,24 +40,44 @@ CASES = [
     (f"F.conv2d({X}, {W}, padding=(1, 'a'))", TypeError, r"padding"),
     (f"F.conv2d({X}, {W}, groups=0)", ValueError, r"groups must be >= 1"),
     (f"F.conv2d({X}, T(4, 1, 3, 3), groups=2)", ValueError, r"groups=2 does not divide the 3"),
-    (f"F.conv2d(T(2, 4, 8, 8), T(3, 2, 3, 3), groups=2)", ValueError, r"groups=2 does not divide the 3 output"),
+    (
+        "F.conv2d(T(2, 4, 8, 8), T(3, 2, 3, 3), groups=2)",
+        ValueError,
+        r"groups=2 does not divide the 3 output",
+    ),
     (f"F.conv2d({X}, {W}, T(5))", ValueError, r"bias shape \(5,\)"),
     (f"F.conv2d({X}, {W}, T(4, 1))", ValueError, r"bias must be 1-D"),
     (f"F.conv2d({X}, T(4, 3, 3, 3, dtype=np.float64))", TypeError, r"float32.*float64"),
     (f"F.conv2d({X}, {W}, T(4, dtype=np.float64))", TypeError, r"float32.*float64"),
-    (f"F.conv2d(minidl.tensor(np.ones((2, 3, 8, 8), np.int64)), {W})", TypeError, r"int64.*float32|float32.*int64"),
+    (
+        f"F.conv2d(minidl.tensor(np.ones((2, 3, 8, 8), np.int64)), {W})",
+        TypeError,
+        r"int64.*float32|float32.*int64",
+    ),
     (f"F.conv2d(T(0, 3, 8, 8), {W})", ValueError, r"empty"),
     # conv1d and conv_transpose2d
     ("F.conv1d(T(2, 3, 8, 8), T(4, 3, 3))", ValueError, r"3-D input"),
     ("F.conv1d(T(2, 3, 8), T(4, 2, 3))", ValueError, r"channels"),
     ("F.conv1d(T(2, 3, 2), T(4, 3, 5))", ValueError, r"output size"),
     ("F.conv1d(T(2, 3, 8), T(4, 3, 3), stride=(1, 1))", ValueError, r"stride.*tuple of 1"),
-    ("F.conv_transpose2d(T(2, 3, 4, 4), T(2, 4, 3, 3))", ValueError, r"\(2, 3, 4, 4\).*\(2, 4, 3, 3\)"),
-    ("F.conv_transpose2d(T(2, 3, 4, 4), T(3, 4, 3, 3), output_padding=1)", ValueError, r"output_padding"),
+    (
+        "F.conv_transpose2d(T(2, 3, 4, 4), T(2, 4, 3, 3))",
+        ValueError,
+        r"\(2, 3, 4, 4\).*\(2, 4, 3, 3\)",
+    ),
+    (
+        "F.conv_transpose2d(T(2, 3, 4, 4), T(3, 4, 3, 3), output_padding=1)",
+        ValueError,
+        r"output_padding",
+    ),
     ("F.conv_transpose2d(T(2, 3, 1, 1), T(3, 4, 1, 1), padding=1)", ValueError, r"output size"),
     ("F.conv_transpose2d(T(2, 3, 4, 4), T(3, 4, 3, 3), groups=2)", ValueError, r"groups=2"),
     ("F.conv_transpose2d(T(2, 3, 4, 4), T(3, 4, 3, 3), T(5))", ValueError, r"bias shape"),
-    ("F.conv_transpose2d(T(2, 3, 4, 4), T(3, 4, 3, 3, dtype=np.float64))", TypeError, r"float32.*float64"),
+    (
+        "F.conv_transpose2d(T(2, 3, 4, 4), T(3, 4, 3, 3, dtype=np.float64))",
+        TypeError,
+        r"float32.*float64",
+    ),
     # pooling
     ("F.max_pool2d(T(3, 8, 8), 2)", ValueError, r"4-D input"),
     ("F.max_pool2d(T(1, 1, 8, 8), 2, padding=2)", ValueError, r"half the kernel"),
@@ -69,10 +90,22 @@ CASES = [
     ("F.max_pool2d(T(1, 1, 8, 8), 2, padding=-1)", ValueError, r"padding must be >= 0"),
     ("F.max_pool2d(minidl.tensor(np.ones((1, 1, 4, 4), np.int32)), 2)", TypeError, r"int32"),
     # losses, linear, dropout, softmax
-    ("F.cross_entropy(T(3, 4), np.array([0, 1, 4]))", ValueError, r"target 4 is out of range for 4 classes"),
+    (
+        "F.cross_entropy(T(3, 4), np.array([0, 1, 4]))",
+        ValueError,
+        r"target 4 is out of range for 4 classes",
+    ),
     ("F.cross_entropy(T(3, 4), np.array([0, -1, 2]))", ValueError, r"target -1 is out of range"),
-    ("F.cross_entropy(T(3, 4), np.array([0.0, 1.0, 2.0]))", TypeError, r"integer class indices.*float64"),
-    ("F.cross_entropy(T(3, 4), np.array([0, 1]))", ValueError, r"target shape \(2,\).*input shape \(3, 4\)"),
+    (
+        "F.cross_entropy(T(3, 4), np.array([0.0, 1.0, 2.0]))",
+        TypeError,
+        r"integer class indices.*float64",
+    ),
+    (
+        "F.cross_entropy(T(3, 4), np.array([0, 1]))",
+        ValueError,
+        r"target shape \(2,\).*input shape \(3, 4\)",
+    ),
     ("F.cross_entropy(T(3, 4), np.array([0, 1, 2]), reduction='avg')", ValueError, r"reduction"),
     ("F.mse_loss(T(3, 4), T(4, 3))", ValueError, r"\(3, 4\).*\(4, 3\)"),
     ("F.mse_loss(T(3), T(3, dtype=np.float64))", TypeError, r"float32.*float64"),
@@ -88,8 +121,16 @@ CASES = [
     ("T(3, 4).reshape(5, 5)", ValueError, r"\(3, 4\).*\(5, 5\)"),
     ("T(3, 4).sum(dim=3)", IndexError, r"dim 3 out of range"),
     # arguments that are not Tensors at all (an ndarray's .data is a memoryview)
-    (f"F.conv2d(np.ones((2, 3, 8, 8), np.float32), {W})", TypeError, r"conv2d: argument 'input' must be a minidl.Tensor, not ndarray"),
-    (f"F.conv2d({X}, np.ones((4, 3, 3, 3), np.float32))", TypeError, r"argument 'weight'.*not ndarray"),
+    (
+        f"F.conv2d(np.ones((2, 3, 8, 8), np.float32), {W})",
+        TypeError,
+        r"conv2d: argument 'input' must be a minidl.Tensor, not ndarray",
+    ),
+    (
+        f"F.conv2d({X}, np.ones((4, 3, 3, 3), np.float32))",
+        TypeError,
+        r"argument 'weight'.*not ndarray",
+    ),
     (f"F.conv2d({X}, {W}, np.ones(4, np.float32))", TypeError, r"argument 'bias'.*not ndarray"),
     ("F.conv1d([[[1.0]]], T(1, 1, 1))", TypeError, r"conv1d: argument 'input'.*not list"),
     ("F.conv_transpose2d(None, T(3, 4, 3, 3))", TypeError, r"argument 'input'.*NoneType"),
@@ -103,7 +144,11 @@ CASES = [
     ("F.tanh(1.0)", TypeError, r"tanh: argument 'input'.*float"),
     ("F.softmax(np.ones((2, 3)), 1)", TypeError, r"softmax: argument 'input'"),
     ("F.log_softmax(np.ones((2, 3)), 1)", TypeError, r"log_softmax: argument 'input'"),
-    ("F.cross_entropy(np.ones((2, 3)), np.array([0, 1]))", TypeError, r"cross_entropy: argument 'input'"),
+    (
+        "F.cross_entropy(np.ones((2, 3)), np.array([0, 1]))",
+        TypeError,
+        r"cross_entropy: argument 'input'",
+    ),
     ("F.mse_loss(np.ones(3), T(3))", TypeError, r"mse_loss: argument 'input'"),
     ("F.dropout(np.ones(3), 0.5)", TypeError, r"dropout: argument 'input'"),
     ("F.flatten(np.ones((2, 3)))", TypeError, r"flatten: argument 'input'"),
@@ -134,8 +179,9 @@ def test_bad_inputs_do_not_crash_the_interpreter():
         print("DONE")
     """)
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120, cwd=repo)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=repo
+    )
     assert proc.returncode == 0, f"interpreter died ({proc.returncode}): {proc.stderr[-2000:]}"
     assert proc.stdout.strip() == "DONE", proc.stdout
 

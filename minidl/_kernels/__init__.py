@@ -12,32 +12,49 @@ other work, a spinning thread starves the very thread it waits for: measured her
 parallel region.  (Read by libgomp when it loads, i.e. on the import below; no effect if
 another package already loaded it.)
 """
+
 import os
 
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "passive"
 
-from minidl._kernels._im2col import openmp_enabled, build_flags, im2col, col2im  # noqa: E402
-from minidl._kernels._conv import (  # noqa: E402
-    conv2d_forward, conv2d_backward_input, conv2d_backward_weight,
+from minidl import _threads
+from minidl._kernels import _conv, _direct, _im2col, _pooling, _winograd
+from minidl._kernels._conv import (
+    conv2d_backward_input,
+    conv2d_backward_weight,
+    conv2d_forward,
 )
-from minidl._kernels._pooling import (  # noqa: E402
-    max_pool2d_forward, max_pool2d_backward, max_pool2d_2x2_forward, max_pool2d_2x2_backward,
-    avg_pool2d_forward, avg_pool2d_backward,
-)
-from minidl._kernels._winograd import (  # noqa: E402
-    winograd_forward, winograd_backward_input, winograd_backward_weight,
-    winograd_kept_input_elements,
-)
-from minidl._kernels._direct import (  # noqa: E402
-    conv2d_forward as direct_conv2d_forward,
+from minidl._kernels._direct import (
     conv2d_backward_input as direct_conv2d_backward_input,
+)
+from minidl._kernels._direct import (
     conv2d_backward_weight as direct_conv2d_backward_weight,
-    level as direct_level,
+)
+from minidl._kernels._direct import (
+    conv2d_forward as direct_conv2d_forward,
+)
+from minidl._kernels._direct import (
     efficiency as direct_efficiency,
 )
-from minidl._kernels import _conv, _direct, _im2col, _pooling, _winograd  # noqa: E402
-from minidl import _threads  # noqa: E402
+from minidl._kernels._direct import (
+    level as direct_level,
+)
+from minidl._kernels._im2col import build_flags, col2im, im2col, openmp_enabled  # noqa: F401  (build_flags: read by minidl info)
+from minidl._kernels._pooling import (
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    max_pool2d_2x2_backward,
+    max_pool2d_2x2_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
+from minidl._kernels._winograd import (
+    winograd_backward_input,
+    winograd_backward_weight,
+    winograd_forward,
+    winograd_kept_input_elements,
+)
 
 # scipy's BLAS (called from inside our OpenMP regions) is now loaded: pin its threads.
 _threads._configure_blas()
@@ -52,13 +69,26 @@ def planned_threads(kernel):
 
 
 __all__ = [
-    "openmp_enabled", "im2col", "col2im",
-    "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
-    "max_pool2d_forward", "max_pool2d_backward", "max_pool2d_2x2_forward",
+    "avg_pool2d_backward",
+    "avg_pool2d_forward",
+    "col2im",
+    "conv2d_backward_input",
+    "conv2d_backward_weight",
+    "conv2d_forward",
+    "direct_conv2d_backward_input",
+    "direct_conv2d_backward_weight",
+    "direct_conv2d_forward",
+    "direct_efficiency",
+    "direct_level",
+    "im2col",
     "max_pool2d_2x2_backward",
-    "avg_pool2d_forward", "avg_pool2d_backward",
-    "winograd_forward", "winograd_backward_input", "winograd_backward_weight",
+    "max_pool2d_2x2_forward",
+    "max_pool2d_backward",
+    "max_pool2d_forward",
+    "openmp_enabled",
+    "planned_threads",
+    "winograd_backward_input",
+    "winograd_backward_weight",
+    "winograd_forward",
     "winograd_kept_input_elements",
-    "direct_conv2d_forward", "direct_conv2d_backward_input", "direct_conv2d_backward_weight",
-    "direct_level", "direct_efficiency", "planned_threads",
 ]

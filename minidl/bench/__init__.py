@@ -6,6 +6,7 @@ pure-Python loops, numpy's matmul on the same GEMM (the BLAS limit) and PyTorch.
 
 Nothing here imports torch or matplotlib until a run needs them.
 """
+
 from minidl.bench.suite import (
     COMPARATORS,
     END_TO_END,
@@ -19,5 +20,15 @@ from minidl.bench.suite import (
     run_tiny,
 )
 
-__all__ = ["COMPARATORS", "END_TO_END", "OPS", "SuiteConfig", "expected_end_to_end",
-           "plan_rows", "preset", "run_quick", "run_suite", "run_tiny"]
+__all__ = [
+    "COMPARATORS",
+    "END_TO_END",
+    "OPS",
+    "SuiteConfig",
+    "expected_end_to_end",
+    "plan_rows",
+    "preset",
+    "run_quick",
+    "run_suite",
+    "run_tiny",
+]

@@ -12,6 +12,7 @@ weights copied from minidl's state_dict, and checked to give the same outputs be
 anything is timed. Both train on the same batches (already in memory, one fixed shuffled
 order), batch size 64, SGD with momentum 0.9, at the same thread count.
 """
+
 import numpy as np
 
 END_TO_END = ("lenet-train-epoch", "lenet-inference")  # the suite's op names for the rows
@@ -35,10 +36,16 @@ def _mirror_leaf(torch, module):
     nn = torch.nn
     kind = type(module).__name__
     if kind == "Conv2d":
-        return nn.Conv2d(module.in_channels, module.out_channels, module.kernel_size,
-                         stride=module.stride, padding=module.padding,
-                         dilation=getattr(module, "dilation", 1),
-                         groups=getattr(module, "groups", 1), bias=module.bias is not None)
+        return nn.Conv2d(
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            stride=module.stride,
+            padding=module.padding,
+            dilation=getattr(module, "dilation", 1),
+            groups=getattr(module, "groups", 1),
+            bias=module.bias is not None,
+        )
     if kind == "Linear":
         return nn.Linear(module.in_features, module.out_features, bias=module.bias is not None)
     if kind in ("MaxPool2d", "AvgPool2d"):
@@ -61,8 +68,10 @@ def torch_mirror(torch, model):
     ours = [p for _, p in model.named_parameters()]
     theirs = list(mirror.parameters())
     if [tuple(p.shape) for p in ours] != [tuple(p.shape) for p in theirs]:
-        raise RuntimeError("the PyTorch mirror's parameters do not match LeNet's: "
-                           f"{[tuple(p.shape) for p in ours]} vs {[tuple(p.shape) for p in theirs]}")
+        raise RuntimeError(
+            "the PyTorch mirror's parameters do not match LeNet's: "
+            f"{[tuple(p.shape) for p in ours]} vs {[tuple(p.shape) for p in theirs]}"
+        )
     with torch.no_grad():
         for mine, other in zip(ours, theirs):
             other.copy_(torch.from_numpy(np.array(mine.data, dtype=np.float32)))
@@ -81,13 +90,15 @@ def check_same_outputs(torch, model, mirror, images):
     model.train()
     mirror.train()
     if ours.shape != theirs.shape or not np.allclose(ours, theirs, rtol=1e-4, atol=1e-5):
-        raise RuntimeError("the PyTorch mirror of LeNet does not reproduce minidl's outputs "
-                           f"(max difference {np.max(np.abs(ours - theirs)):.3g})")
+        raise RuntimeError(
+            "the PyTorch mirror of LeNet does not reproduce minidl's outputs "
+            f"(max difference {np.max(np.abs(ours - theirs)):.3g})"
+        )
 
 
 def _batches(n, batch_size, seed=0):
     order = np.random.default_rng(seed).permutation(n)
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
 def build(torch=None, max_train=None, widths=None):
@@ -126,9 +137,14 @@ def build(torch=None, max_train=None, widths=None):
             inference_model(test_images)
 
     calls = {"minidl": {"epoch": minidl_epoch, "inference": minidl_inference}}
-    about = {"train_images": len(X_train), "test_images": len(X_test),
-             "batches_per_epoch": len(batches), "batch_size": BATCH_SIZE,
-             "optimizer": f"SGD(lr={LR}, momentum={MOMENTUM})", "model": repr(model)}
+    about = {
+        "train_images": len(X_train),
+        "test_images": len(X_test),
+        "batches_per_epoch": len(batches),
+        "batch_size": BATCH_SIZE,
+        "optimizer": f"SGD(lr={LR}, momentum={MOMENTUM})",
+        "model": repr(model),
+    }
     if torch is None:
         return calls, about
 
@@ -137,8 +153,10 @@ def build(torch=None, max_train=None, widths=None):
     torch_inference_model = torch_mirror(torch, inference_model)
     torch_inference_model.eval()
     torch_optimizer = torch.optim.SGD(mirror.parameters(), lr=LR, momentum=MOMENTUM)
-    torch_batches = [(torch.from_numpy(np.ascontiguousarray(X_train[i])),
-                      torch.from_numpy(y_train[i])) for i in index_batches]
+    torch_batches = [
+        (torch.from_numpy(np.ascontiguousarray(X_train[i])), torch.from_numpy(y_train[i]))
+        for i in index_batches
+    ]
     torch_test = torch.from_numpy(np.ascontiguousarray(X_test))
     cross_entropy = torch.nn.functional.cross_entropy
 

@@ -1,4 +1,5 @@
 """What the figures were measured on: CPU, cores, library versions, BLAS, environment."""
+
 import os
 import platform
 import sys
@@ -21,8 +22,15 @@ def blas_pools():
         from threadpoolctl import threadpool_info
     except ImportError:
         return []
-    keys = ("user_api", "internal_api", "version", "architecture", "threading_layer",
-            "num_threads", "filepath")
+    keys = (
+        "user_api",
+        "internal_api",
+        "version",
+        "architecture",
+        "threading_layer",
+        "num_threads",
+        "filepath",
+    )
     pools = []
     for info in threadpool_info():
         entry = {k: info.get(k) for k in keys if info.get(k) is not None}
@@ -40,9 +48,11 @@ def _torch_backend(torch):
         capability = torch.backends.cpu.get_cpu_capability()
     except Exception:
         capability = None
-    return {"cpu_capability": capability,
-            "mkldnn": bool(torch.backends.mkldnn.is_available()),
-            "mkl": bool(torch.backends.mkl.is_available())}
+    return {
+        "cpu_capability": capability,
+        "mkldnn": bool(torch.backends.mkldnn.is_available()),
+        "mkl": bool(torch.backends.mkl.is_available()),
+    }
 
 
 def describe(torch=None):
@@ -52,6 +62,7 @@ def describe(torch=None):
 
     try:
         from minidl._kernels import openmp_enabled
+
         openmp = bool(openmp_enabled())
     except ImportError:
         openmp = None
@@ -71,8 +82,15 @@ def describe(torch=None):
         "torch": getattr(torch, "__version__", None),
         "torch_backend": _torch_backend(torch),
         "blas": blas_pools(),
-        "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
-                                                "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                "MKL_NUM_THREADS")},
+        "env": {
+            k: os.environ.get(k)
+            for k in (
+                "OPENBLAS_CORETYPE",
+                "OPENBLAS_L2_SIZE",
+                "OMP_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS",
+                "MKL_NUM_THREADS",
+            )
+        },
         "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
     }

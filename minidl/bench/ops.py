@@ -4,6 +4,7 @@ Every builder returns a zero-argument callable that does one call of the op (for
 forward and backward) so that the timer can run it back to back. Builders of a comparator
 that does not apply or is not installed are never called (see suite.plan_rows).
 """
+
 import numpy as np
 
 from minidl.bench.pure_python import conv2d_lists
@@ -11,7 +12,12 @@ from minidl.bench.shapes import gemm_flops
 
 FWD, FWD_BWD = "fwd", "fwd+bwd"
 MINIDL, NAIVE, PURE_PYTHON, NUMPY_GEMM, TORCH = (
-    "minidl", "naive", "pure-python", "numpy-gemm", "torch")
+    "minidl",
+    "naive",
+    "pure-python",
+    "numpy-gemm",
+    "torch",
+)
 
 
 # ---- inputs ---------------------------------------------------------------------------
@@ -29,8 +35,9 @@ def conv_arrays(shape, rng, dtype=np.float32):
 def pool_arrays(shape, rng):
     """x (N, C, H, W) and grad_out (N, C, H//k, W//k), float32."""
     x = rng.standard_normal((shape.n, shape.c, shape.h, shape.w), dtype=np.float32)
-    g = rng.standard_normal((shape.n, shape.c, shape.h // shape.k, shape.w // shape.k),
-                            dtype=np.float32)
+    g = rng.standard_normal(
+        (shape.n, shape.c, shape.h // shape.k, shape.w // shape.k), dtype=np.float32
+    )
     return x, g
 
 
@@ -67,8 +74,11 @@ def _problem(F, leaf, constant, op, shape, arrays):
     constant(ndarray) -> what the framework takes for grad_out and targets."""
     if op == "conv2d":
         x, w, b, g = arrays
-        return ((lambda x, w, b: F.conv2d(x, w, b, stride=shape.stride, padding=shape.padding)),
-                [leaf(a) for a in (x, w, b)], constant(g))
+        return (
+            (lambda x, w, b: F.conv2d(x, w, b, stride=shape.stride, padding=shape.padding)),
+            [leaf(a) for a in (x, w, b)],
+            constant(g),
+        )
     if op in ("max_pool2d", "avg_pool2d"):
         x, g = arrays
         pool = getattr(F, op)
@@ -87,9 +97,11 @@ def _call(no_grad, problem, pass_):
     """One call of the problem's op: under ``no_grad`` for fwd, with autograd for fwd+bwd."""
     forward, inputs, grad_out = problem
     if pass_ == FWD:
+
         def call():
             with no_grad():
                 forward(*inputs)
+
         return call
 
     def call_backward():
@@ -100,6 +112,7 @@ def _call(no_grad, problem, pass_):
             out.backward()
         else:
             out.backward(grad_out)
+
     return call_backward
 
 
@@ -145,6 +158,7 @@ def naive_call(op, shape, pass_, arrays, n_images):
         def conv_fwd_bwd():
             ref.conv2d_forward(x, w, b, **kw)
             backward(x, w, g, **kw)
+
         return conv_fwd_bwd
     if op in ("max_pool2d", "avg_pool2d"):
         x, g = (first(a) for a in arrays)
@@ -152,13 +166,16 @@ def naive_call(op, shape, pass_, arrays, n_images):
         if pass_ == FWD:
             return lambda: forward(x, shape.k)
         if op == "max_pool2d":
+
             def pool_fwd_bwd():
                 _, indices = forward(x, shape.k)
                 ref.max_pool2d_backward(g, indices, x.shape)
         else:
+
             def pool_fwd_bwd():
                 forward(x, shape.k)
                 ref.avg_pool2d_backward(g, x.shape, shape.k)
+
         return pool_fwd_bwd
     raise ValueError(f"no naive reference for {op!r}")
 
@@ -179,9 +196,10 @@ def gemm_problem(op, shape, pass_, rng, dtype=np.float32):
     db = np.empty_like(bmat)
 
     def three_gemms():
-        np.matmul(a, bmat, out=c)       # forward
-        np.matmul(c, bmat.T, out=da)    # gradient w.r.t. the left factor
-        np.matmul(a.T, c, out=db)       # gradient w.r.t. the right factor
+        np.matmul(a, bmat, out=c)  # forward
+        np.matmul(c, bmat.T, out=da)  # gradient w.r.t. the left factor
+        np.matmul(a.T, c, out=db)  # gradient w.r.t. the right factor
+
     return three_gemms, 3 * flops
 
 

@@ -1,4 +1,5 @@
 """Print, save and plot the suite's results; check them against the targets of issue 5."""
+
 import json
 
 from minidl.bench.end_to_end import MODELS
@@ -17,8 +18,9 @@ def format_time(seconds):
 def _stats_cell(stats):
     if not stats:
         return "-"
-    return (f"{format_time(stats['median'])} "
-            f"[{format_time(stats['min'])}, {format_time(stats['max'])}]")
+    return (
+        f"{format_time(stats['median'])} [{format_time(stats['min'])}, {format_time(stats['max'])}]"
+    )
 
 
 def ratio_cell(row):
@@ -42,14 +44,33 @@ def _gflops_cell(row):
     return text
 
 
-COLUMNS = ("op", "shape", "pass", "thr", "vs", "minidl median [min, max]",
-           "other median [min, max]", "ratio", "GFLOP/s", "note")
+COLUMNS = (
+    "op",
+    "shape",
+    "pass",
+    "thr",
+    "vs",
+    "minidl median [min, max]",
+    "other median [min, max]",
+    "ratio",
+    "GFLOP/s",
+    "note",
+)
 
 
 def _cells(row):
-    return (row["op"], f"{row['shape']} ({row['label']})", row["pass"], str(row["threads"]),
-            row["comparator"] or "-", _stats_cell(row["minidl"]), _stats_cell(row["other"]),
-            ratio_cell(row), _gflops_cell(row), row.get("error") or row.get("note") or "")
+    return (
+        row["op"],
+        f"{row['shape']} ({row['label']})",
+        row["pass"],
+        str(row["threads"]),
+        row["comparator"] or "-",
+        _stats_cell(row["minidl"]),
+        _stats_cell(row["other"]),
+        ratio_cell(row),
+        _gflops_cell(row),
+        row.get("error") or row.get("note") or "",
+    )
 
 
 def format_row_line(row):
@@ -66,15 +87,22 @@ def format_table(results):
         if index == 0:
             lines.append("-" * min(len(line), 200))
     lines.append("")
-    lines.append("ratio: the comparator's median time / minidl's (x3 = minidl 3 times faster);"
-                 " numpy-gemm rows: minidl's GFLOP/s as % of numpy's matmul on the same GEMM.")
+    lines.append(
+        "ratio: the comparator's median time / minidl's (x3 = minidl 3 times faster);"
+        " numpy-gemm rows: minidl's GFLOP/s as % of numpy's matmul on the same GEMM."
+    )
     meta = results.get("meta", {})
     if meta:
-        blas = ", ".join(f"{p.get('internal_api')} {p.get('version')} ({p.get('architecture')})"
-                         for p in meta.get("blas", []) if p.get("user_api") == "blas")
-        lines.append(f"machine: {meta.get('cpu')}, {meta.get('cores_available')} cores; "
-                     f"numpy {meta.get('numpy')}, torch {meta.get('torch')}, BLAS {blas or '?'}; "
-                     f"{meta.get('seconds', 0):.1f} s")
+        blas = ", ".join(
+            f"{p.get('internal_api')} {p.get('version')} ({p.get('architecture')})"
+            for p in meta.get("blas", [])
+            if p.get("user_api") == "blas"
+        )
+        lines.append(
+            f"machine: {meta.get('cpu')}, {meta.get('cores_available')} cores; "
+            f"numpy {meta.get('numpy')}, torch {meta.get('torch')}, BLAS {blas or '?'}; "
+            f"{meta.get('seconds', 0):.1f} s"
+        )
     if results.get("targets"):
         lines.append("")
         lines.append(format_targets(results["targets"]))
@@ -83,8 +111,13 @@ def format_table(results):
 
 # ---- targets of issue 5 ----------------------------------------------------------------
 def _find(rows, **match):
-    return [r for r in rows if not r.get("error") and r.get("ratio") is not None
-            and all(r.get(k) == v if not callable(v) else v(r.get(k)) for k, v in match.items())]
+    return [
+        r
+        for r in rows
+        if not r.get("error")
+        and r.get("ratio") is not None
+        and all(r.get(k) == v if not callable(v) else v(r.get(k)) for k, v in match.items())
+    ]
 
 
 def targets(rows):
@@ -98,28 +131,70 @@ def targets(rows):
         for threads, ratios in sorted(by_threads.items()):
             worst = min(ratios) if higher_is_better else max(ratios)
             met = worst >= goal if higher_is_better else worst <= goal
-            checks.append({"target": name, "threads": threads, "worst": worst,
-                           "goal": goal, "met": bool(met)})
+            checks.append(
+                {"target": name, "threads": threads, "worst": worst, "goal": goal, "met": bool(met)}
+            )
 
     for model, _ in MODELS:
-        add(f"{model} epoch: torch time / minidl >= 2",
-            _find(rows, op="lenet-train-epoch", comparator=TORCH, shape=model), 2.0)
-        add(f"{model} inference: torch / minidl >= 2",
-            _find(rows, op="lenet-inference", comparator=TORCH, shape=model), 2.0)
-    add("conv2d fwd+bwd LeNet shapes: torch / minidl >= 2",
-        _find(rows, op="conv2d", comparator=TORCH, **{"pass": FWD_BWD},
-              shape=lambda s: s.startswith("LeNet-digits")), 2.0)
-    add("max pool fwd+bwd LeNet shapes: torch / minidl >= 5",
-        _find(rows, op="max_pool2d", comparator=TORCH, **{"pass": FWD_BWD},
-              shape=lambda s: s.startswith("LeNet-digits")), 5.0)
-    add("conv2d fwd+bwd CIFAR shapes: torch / minidl >= 1/1.5",
-        _find(rows, op="conv2d", comparator=TORCH, **{"pass": FWD_BWD},
-              shape=lambda s: s.startswith("CIFAR-like")), 1 / 1.5)
-    add("conv2d fwd CIFAR shapes: >= 70% of numpy GEMM GFLOP/s",
-        _find(rows, op="conv2d", comparator=NUMPY_GEMM, **{"pass": "fwd"},
-              shape=lambda s: s.startswith("CIFAR-like")), 0.7)
-    add("conv2d fwd+bwd vs naive loops >= 1000x (every shape)",
-        _find(rows, op="conv2d", comparator=NAIVE, **{"pass": FWD_BWD}), 1000.0)
+        add(
+            f"{model} epoch: torch time / minidl >= 2",
+            _find(rows, op="lenet-train-epoch", comparator=TORCH, shape=model),
+            2.0,
+        )
+        add(
+            f"{model} inference: torch / minidl >= 2",
+            _find(rows, op="lenet-inference", comparator=TORCH, shape=model),
+            2.0,
+        )
+    add(
+        "conv2d fwd+bwd LeNet shapes: torch / minidl >= 2",
+        _find(
+            rows,
+            op="conv2d",
+            comparator=TORCH,
+            **{"pass": FWD_BWD},
+            shape=lambda s: s.startswith("LeNet-digits"),
+        ),
+        2.0,
+    )
+    add(
+        "max pool fwd+bwd LeNet shapes: torch / minidl >= 5",
+        _find(
+            rows,
+            op="max_pool2d",
+            comparator=TORCH,
+            **{"pass": FWD_BWD},
+            shape=lambda s: s.startswith("LeNet-digits"),
+        ),
+        5.0,
+    )
+    add(
+        "conv2d fwd+bwd CIFAR shapes: torch / minidl >= 1/1.5",
+        _find(
+            rows,
+            op="conv2d",
+            comparator=TORCH,
+            **{"pass": FWD_BWD},
+            shape=lambda s: s.startswith("CIFAR-like"),
+        ),
+        1 / 1.5,
+    )
+    add(
+        "conv2d fwd CIFAR shapes: >= 70% of numpy GEMM GFLOP/s",
+        _find(
+            rows,
+            op="conv2d",
+            comparator=NUMPY_GEMM,
+            **{"pass": "fwd"},
+            shape=lambda s: s.startswith("CIFAR-like"),
+        ),
+        0.7,
+    )
+    add(
+        "conv2d fwd+bwd vs naive loops >= 1000x (every shape)",
+        _find(rows, op="conv2d", comparator=NAIVE, **{"pass": FWD_BWD}),
+        1000.0,
+    )
     return checks
 
 
@@ -127,8 +202,7 @@ def format_targets(checks):
     lines = ["targets (issue 5), worst row per thread count:"]
     for c in checks:
         status = "met" if c["met"] else "MISSED"
-        lines.append(f"  [{status:6}] {c['target']} @ {c['threads']} thread(s): "
-                     f"{c['worst']:.3g}")
+        lines.append(f"  [{status:6}] {c['target']} @ {c['threads']} thread(s): {c['worst']:.3g}")
     return "\n".join(lines)
 
 
@@ -144,8 +218,10 @@ def write_plot(results, path):
     try:
         import matplotlib
     except ImportError:
-        raise SystemExit("--plot needs matplotlib, which is not installed: "
-                         "pip install matplotlib (or run without --plot)") from None
+        raise SystemExit(
+            "--plot needs matplotlib, which is not installed: "
+            "pip install matplotlib (or run without --plot)"
+        ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -154,12 +230,18 @@ def write_plot(results, path):
         raise ValueError("no successful rows to plot")
     comparators = sorted({r["comparator"] for r in rows})
     threads = sorted({r["threads"] for r in rows})
-    counts = {c: max(sum(1 for r in rows if r["comparator"] == c and r["threads"] == t)
-                     for t in threads) for c in comparators}
+    counts = {
+        c: max(sum(1 for r in rows if r["comparator"] == c and r["threads"] == t) for t in threads)
+        for c in comparators
+    }
     heights = [0.6 + 0.13 * counts[c] for c in comparators]
-    fig, axes = plt.subplots(len(comparators), len(threads), squeeze=False,
-                             figsize=(6.5 * len(threads), sum(heights) + 0.4),
-                             gridspec_kw={"height_ratios": heights})
+    fig, axes = plt.subplots(
+        len(comparators),
+        len(threads),
+        squeeze=False,
+        figsize=(6.5 * len(threads), sum(heights) + 0.4),
+        gridspec_kw={"height_ratios": heights},
+    )
     for i, comparator in enumerate(comparators):
         gemm = comparator == NUMPY_GEMM
         for j, nthreads in enumerate(threads):
@@ -167,8 +249,11 @@ def write_plot(results, path):
             mine = [r for r in rows if r["comparator"] == comparator and r["threads"] == nthreads]
             values = [r["ratio"] * (100 if gemm else 1) for r in mine]
             par = 100 if gemm else 1
-            ax.barh(range(len(mine)), values,
-                    color=["tab:green" if v >= par else "tab:red" for v in values])
+            ax.barh(
+                range(len(mine)),
+                values,
+                color=["tab:green" if v >= par else "tab:red" for v in values],
+            )
             ax.set_yticks(range(len(mine)))
             ax.set_yticklabels([f"{r['op']} {r['shape']} {r['pass']}" for r in mine], fontsize=5)
             ax.set_ylim(len(mine) - 0.5, -0.5)
@@ -185,17 +270,36 @@ def write_plot(results, path):
 
 def format_markdown(results):
     """The table as GitHub markdown (for benchmarks/RESULTS.md), then the targets."""
-    head = ("| op | shape | pass | threads | vs | minidl median [min, max] | "
-            "other median [min, max] | ratio | GFLOP/s |")
+    head = (
+        "| op | shape | pass | threads | vs | minidl median [min, max] | "
+        "other median [min, max] | ratio | GFLOP/s |"
+    )
     lines = [head, "|" + "---|" * 9]
     for row in results["rows"]:
         cells = _cells(row)
         shape = cells[1].replace("->", "→")
-        lines.append("| " + " | ".join([cells[0], shape, cells[2], cells[3], cells[4], cells[5],
-                                        cells[6], cells[7], cells[8]]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    cells[0],
+                    shape,
+                    cells[2],
+                    cells[3],
+                    cells[4],
+                    cells[5],
+                    cells[6],
+                    cells[7],
+                    cells[8],
+                ]
+            )
+            + " |"
+        )
     lines.append("")
-    lines.append("ratio: the comparator's median time / minidl's (x3 = minidl 3 times faster); "
-                 "numpy-gemm rows: minidl's GFLOP/s as % of numpy's matmul on the same GEMM.")
+    lines.append(
+        "ratio: the comparator's median time / minidl's (x3 = minidl 3 times faster); "
+        "numpy-gemm rows: minidl's GFLOP/s as % of numpy's matmul on the same GEMM."
+    )
     notes = sorted({r["note"] for r in results["rows"] if r.get("note")})
     if notes:
         lines.append("")

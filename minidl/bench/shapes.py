@@ -5,6 +5,7 @@ Each family has convolution layers; pooling (2x2, stride 2) runs on each layer's
 output, linear on a classifier-sized GEMM of the same family, cross-entropy on (N, 10)
 logits.
 """
+
 import dataclasses
 from dataclasses import dataclass
 
@@ -42,7 +43,7 @@ class ConvShape(_ImageShape):
     def label(self):
         pad = f" p{self.padding}" if self.padding else ""
         stride = f" s{self.stride}" if self.stride != 1 else ""
-        return (f"N={self.n} {self.c}->{self.f} {self.h}x{self.w} k{self.k}{stride}{pad}")
+        return f"N={self.n} {self.c}->{self.f} {self.h}x{self.w} k{self.k}{stride}{pad}"
 
     @property
     def out_hw(self):

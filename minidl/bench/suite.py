@@ -3,6 +3,7 @@
 A row is one comparison: (op, shape, pass, threads, comparator). minidl's and the
 comparator's repeats are interleaved within the row (see timing.time_interleaved).
 """
+
 import dataclasses
 import gc
 import time
@@ -33,13 +34,13 @@ class SuiteConfig:
     ops: tuple = OPS
     comparators: tuple = COMPARATORS
     end_to_end: bool = True
-    repeats: int = 11           # interleaved samples per side and row
-    min_time: float = 0.02      # seconds per sample (calls are repeated up to this)
-    naive_repeats: int = 3      # the naive loops are slow: fewer samples
-    naive_budget: float = 1.0   # seconds per naive call; the batch is cut to fit, time scaled
+    repeats: int = 11  # interleaved samples per side and row
+    min_time: float = 0.02  # seconds per sample (calls are repeated up to this)
+    naive_repeats: int = 3  # the naive loops are slow: fewer samples
+    naive_budget: float = 1.0  # seconds per naive call; the batch is cut to fit, time scaled
     naive_families: tuple = None  # families where the naive loops run (None: all)
     e2e_repeats: int = 7
-    max_train: int = None       # training images for the end-to-end epoch (None: all)
+    max_train: int = None  # training images for the end-to-end epoch (None: all)
     use_torch: bool = True
     seed: int = 0
 
@@ -55,14 +56,30 @@ def preset(mode):
     if mode == "quick":
         # one thread count (minidl's current one); the naive loops only where they are short
         import minidl
-        return SuiteConfig(mode="quick", families=("LeNet-digits", "CIFAR-like"),
-                           threads=(minidl.get_num_threads(),), repeats=5, min_time=0.005,
-                           naive_repeats=1, naive_budget=0.1, naive_families=("LeNet-digits",),
-                           e2e_repeats=3)
+
+        return SuiteConfig(
+            mode="quick",
+            families=("LeNet-digits", "CIFAR-like"),
+            threads=(minidl.get_num_threads(),),
+            repeats=5,
+            min_time=0.005,
+            naive_repeats=1,
+            naive_budget=0.1,
+            naive_families=("LeNet-digits",),
+            e2e_repeats=3,
+        )
     if mode == "tiny":
-        return SuiteConfig(mode="tiny", families=shapes.TINY_FAMILIES, threads=(1,), repeats=1,
-                           min_time=0.0,
-                           naive_repeats=1, naive_budget=0.0, e2e_repeats=1, max_train=128)
+        return SuiteConfig(
+            mode="tiny",
+            families=shapes.TINY_FAMILIES,
+            threads=(1,),
+            repeats=1,
+            min_time=0.0,
+            naive_repeats=1,
+            naive_budget=0.0,
+            e2e_repeats=1,
+            max_train=128,
+        )
     raise ValueError(f"unknown mode {mode!r}: expected 'full', 'quick' or 'tiny'")
 
 
@@ -104,8 +121,9 @@ def _op_shapes(op, families):
 
 def _applies(comparator, op, shape, pass_, config):
     if comparator == NAIVE:
-        return (op in ("conv2d", "max_pool2d", "avg_pool2d")
-                and (config.naive_families is None or shape.family in config.naive_families))
+        return op in ("conv2d", "max_pool2d", "avg_pool2d") and (
+            config.naive_families is None or shape.family in config.naive_families
+        )
     if comparator == PURE_PYTHON:
         return op == "conv2d" and pass_ == FWD and shape.family == "LeNet-digits"
     if comparator == NUMPY_GEMM:
@@ -138,8 +156,12 @@ def expected_end_to_end(config, torch_available):
     if not config.end_to_end:
         return []
     comparator = TORCH if torch_available and TORCH in config.comparators else None
-    return [(name, model, threads, comparator) for threads in config.threads
-            for model, _ in MODELS for name in END_TO_END]
+    return [
+        (name, model, threads, comparator)
+        for threads in config.threads
+        for model, _ in MODELS
+        for name in END_TO_END
+    ]
 
 
 # ---- measuring -----------------------------------------------------------------------
@@ -165,8 +187,10 @@ def measure_row(spec, config, torch):
     if spec.comparator == TORCH:
         other_fn = ops.torch_call(torch, spec.op, spec.shape, spec.pass_, arrays)
     elif spec.comparator == NAIVE:
+
         def naive_for(n):
             return ops.naive_call(spec.op, spec.shape, spec.pass_, arrays, n)
+
         n_naive = _naive_batch(naive_for, spec.shape.n, config.naive_budget)
         other_fn = naive_for(n_naive)
         scale = spec.shape.n / n_naive
@@ -191,12 +215,18 @@ def measure_row(spec, config, torch):
     warmup = 0 if spec.comparator in (NAIVE, PURE_PYTHON) else 1
     # the naive side's warm-up is its batch probe; minidl always warms up
     minidl_fn()
-    stats = time_interleaved({"minidl": minidl_fn, "other": other_fn}, config.repeats,
-                             min_time=config.min_time, warmup=warmup,
-                             repeats_override=override, pause_after=pause)
+    stats = time_interleaved(
+        {"minidl": minidl_fn, "other": other_fn},
+        config.repeats,
+        min_time=config.min_time,
+        warmup=warmup,
+        repeats_override=override,
+        pause_after=pause,
+    )
     other = stats["other"].scaled(scale)
-    row = _row_dict(spec.op, spec.shape, spec.pass_, spec.threads, spec.comparator,
-                    stats["minidl"], other, note)
+    row = _row_dict(
+        spec.op, spec.shape, spec.pass_, spec.threads, spec.comparator, stats["minidl"], other, note
+    )
     if flops:
         row["minidl_gflops"] = gflops(flops, stats["minidl"].median)
         if spec.comparator == NUMPY_GEMM:
@@ -230,20 +260,34 @@ def measure_end_to_end(config, torch, threads, log, model, widths):
 
     calls, about = end_to_end.build(torch, max_train=config.max_train, widths=widths)
     rows = []
-    for name, key, label in (("lenet-train-epoch", "epoch",
-                              f"{about['train_images']} images, {about['batches_per_epoch']} "
-                              f"steps of {about['batch_size']}, {about['optimizer']}"),
-                             ("lenet-inference", "inference",
-                              f"{about['test_images']} test images, one batch")):
+    for name, key, label in (
+        (
+            "lenet-train-epoch",
+            "epoch",
+            f"{about['train_images']} images, {about['batches_per_epoch']} "
+            f"steps of {about['batch_size']}, {about['optimizer']}",
+        ),
+        ("lenet-inference", "inference", f"{about['test_images']} test images, one batch"),
+    ):
         fns = {"minidl": calls["minidl"][key]}
         if "torch" in calls:
             fns["other"] = calls["torch"][key]
-        stats = time_interleaved(fns, config.e2e_repeats,
-                                 min_time=config.min_time if key == "inference" else 0.0,
-                                 disable_gc=False)
-        row = _row_dict(name, model, "epoch" if key == "epoch" else "fwd", threads,
-                        TORCH if "other" in stats else None, stats["minidl"],
-                        stats.get("other"), "same initial weights, data in memory, GC on")
+        stats = time_interleaved(
+            fns,
+            config.e2e_repeats,
+            min_time=config.min_time if key == "inference" else 0.0,
+            disable_gc=False,
+        )
+        row = _row_dict(
+            name,
+            model,
+            "epoch" if key == "epoch" else "fwd",
+            threads,
+            TORCH if "other" in stats else None,
+            stats["minidl"],
+            stats.get("other"),
+            "same initial weights, data in memory, GC on",
+        )
         row["label"] = label
         rows.append(row)
         log(row)
@@ -280,32 +324,49 @@ def _run_rows(config, torch, torch_available, log, strict):
                 except Exception as exc:  # keep going: one broken row must not hide the rest
                     if strict:
                         raise
-                    row = _row_dict(spec.op, spec.shape, spec.pass_, threads,
-                                    spec.comparator, None, None, "")
+                    row = _row_dict(
+                        spec.op, spec.shape, spec.pass_, threads, spec.comparator, None, None, ""
+                    )
                     row["error"] = f"{type(exc).__name__}: {exc}"
                 results.append(row)
                 if log:
                     log(report.format_row_line(row))
-            for model, widths in (MODELS if config.end_to_end else ()):
+            for model, widths in MODELS if config.end_to_end else ():
                 try:
                     e2e_rows, _ = measure_end_to_end(
-                        config, torch if torch_available else None, threads,
+                        config,
+                        torch if torch_available else None,
+                        threads,
                         (lambda r: log(report.format_row_line(r))) if log else (lambda r: None),
-                        model, widths)
+                        model,
+                        widths,
+                    )
                     results.extend(e2e_rows)
                 except Exception as exc:
                     if strict:
                         raise
                     for name in END_TO_END:
                         passname = "epoch" if name == "lenet-train-epoch" else "fwd"
-                        row = _row_dict(name, model, passname, threads,
-                                        TORCH if torch_available else None, None, None, "")
+                        row = _row_dict(
+                            name,
+                            model,
+                            passname,
+                            threads,
+                            TORCH if torch_available else None,
+                            None,
+                            None,
+                            "",
+                        )
                         row["error"] = f"{type(exc).__name__}: {exc}"
                         results.append(row)
     meta = machine.describe(torch)
     meta["seconds"] = time.perf_counter() - started
-    return {"meta": meta, "config": _config_dict(config), "rows": results,
-            "targets": report.targets(results)}
+    return {
+        "meta": meta,
+        "config": _config_dict(config),
+        "rows": results,
+        "targets": report.targets(results),
+    }
 
 
 def _config_dict(config):

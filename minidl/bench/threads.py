@@ -4,6 +4,7 @@ Only numpy's own BLAS is touched here: scipy's BLAS, which minidl's kernels call
 inside their OpenMP loops, is pinned to one thread by minidl itself (minidl._threads), and
 a global threadpool_limits would undo that pin.
 """
+
 import contextlib
 
 
@@ -12,8 +13,11 @@ def _numpy_blas_controllers():
         from threadpoolctl import ThreadpoolController
     except ImportError:
         return []
-    return [lib for lib in ThreadpoolController().select(user_api="blas").lib_controllers
-            if "numpy" in (lib.filepath or "").replace("\\", "/").lower()]
+    return [
+        lib
+        for lib in ThreadpoolController().select(user_api="blas").lib_controllers
+        if "numpy" in (lib.filepath or "").replace("\\", "/").lower()
+    ]
 
 
 @contextlib.contextmanager

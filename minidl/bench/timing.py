@@ -4,6 +4,7 @@ A *sample* is the mean time of ``number`` back-to-back calls, where ``number`` i
 per callable so that one sample lasts at least ``min_time`` seconds (one call for slow
 callables such as the naive loops). Repeats alternate which callable runs first.
 """
+
 import gc
 import statistics
 import time
@@ -23,13 +24,19 @@ class Stats:
     @classmethod
     def of(cls, samples, number=1):
         """Median, min and max of ``samples`` (seconds per call)."""
-        return cls(median=statistics.median(samples), min=min(samples), max=max(samples),
-                   repeats=len(samples), number=number)
+        return cls(
+            median=statistics.median(samples),
+            min=min(samples),
+            max=max(samples),
+            repeats=len(samples),
+            number=number,
+        )
 
     def scaled(self, factor):
         """The same statistics times ``factor`` (a time measured on part of a batch)."""
-        return Stats(self.median * factor, self.min * factor, self.max * factor,
-                     self.repeats, self.number)
+        return Stats(
+            self.median * factor, self.min * factor, self.max * factor, self.repeats, self.number
+        )
 
     def to_dict(self):
         return asdict(self)
@@ -78,8 +85,9 @@ def _sample(fn, number):
     return (time.perf_counter() - start) / number
 
 
-def time_interleaved(fns, repeats, min_time=0.01, warmup=1, repeats_override=None,
-                     disable_gc=True, pause_after=None):
+def time_interleaved(
+    fns, repeats, min_time=0.01, warmup=1, repeats_override=None, disable_gc=True, pause_after=None
+):
     """Time every callable of ``fns`` (name -> callable), interleaving their repeats.
 
     ``repeats_override`` maps a name to a smaller repeat count (the naive loops): that

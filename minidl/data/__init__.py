@@ -2,7 +2,8 @@
 
 Images are (N, C, H, W) float32 arrays; labels are int64 arrays of shape (N,).
 """
+
 from minidl.data.digits import load_digits
 from minidl.data.loader import DataLoader, random_shift
 
-__all__ = ["load_digits", "DataLoader", "random_shift"]
+__all__ = ["DataLoader", "load_digits", "random_shift"]

@@ -1,4 +1,5 @@
 """scikit-learn's 8x8 digits as minidl images: (N, 1, 8, 8) float32 and int64 labels."""
+
 import numpy as np
 
 
@@ -15,5 +16,6 @@ def load_digits(test_size=0.2, random_state=0):
     images = (digits.images / 16.0).astype(np.float32)[:, None, :, :]
     labels = digits.target.astype(np.int64)
     X_train, X_test, y_train, y_test = train_test_split(
-        images, labels, test_size=test_size, random_state=random_state, stratify=labels)
+        images, labels, test_size=test_size, random_state=random_state, stratify=labels
+    )
     return X_train, y_train, X_test, y_test

@@ -2,6 +2,7 @@
 
 Images are (N, C, H, W) float32 arrays; labels are int64 arrays of shape (N,).
 """
+
 import math
 
 import numpy as np
@@ -32,7 +33,7 @@ def random_shift(max_shift=1, seed=None):
         rng = own_rng if own_rng is not None else get_generator()
         n, c, h, w = images.shape
         padded = np.zeros((n, c, h + 2 * s, w + 2 * s), images.dtype)
-        padded[:, :, s:s + h, s:s + w] = images
+        padded[:, :, s : s + h, s : s + w] = images
         # one draw of 2n shifts: the same numbers as drawing dy then dx (n each)
         dy, dx = rng.integers(-s, s + 1, size=(2, n))
         # windows[i, c, a, b] is the h x w window of image i whose top-left corner is
@@ -40,7 +41,8 @@ def random_shift(max_shift=1, seed=None):
         # (s - dy, s - dx): one gather picks every image's window at once.
         strides = padded.strides
         windows = np.lib.stride_tricks.as_strided(
-            padded, (n, c, 2 * s + 1, 2 * s + 1, h, w), strides + strides[2:], writeable=False)
+            padded, (n, c, 2 * s + 1, 2 * s + 1, h, w), strides + strides[2:], writeable=False
+        )
         return windows[np.arange(n), :, s - dy, s - dx]
 
     shift.returns_new_array = True  # DataLoader need not copy the result
@@ -56,19 +58,26 @@ class DataLoader:
     or minidl's global generator when ``seed`` is None.
     """
 
-    def __init__(self, X, y, batch_size=1, shuffle=False, seed=None, drop_last=False,
-                 transform=None):
+    def __init__(
+        self, X, y, batch_size=1, shuffle=False, seed=None, drop_last=False, transform=None
+    ):
         X = np.asarray(X)
         y = np.asarray(y)
         if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):
-            raise ValueError(f"DataLoader: X and y need the same first dimension, got shapes "
-                             f"{X.shape} and {y.shape}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
+            raise ValueError(
+                f"DataLoader: X and y need the same first dimension, got shapes "
+                f"{X.shape} and {y.shape}"
+            )
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 1
+        ):
             raise ValueError(f"DataLoader: batch_size must be an int >= 1, got {batch_size!r}")
         if transform is not None and not callable(transform):
-            raise TypeError(f"DataLoader: transform must be callable, got "
-                            f"{type(transform).__name__}")
+            raise TypeError(
+                f"DataLoader: transform must be callable, got {type(transform).__name__}"
+            )
         self.X, self.y = X, y
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -97,13 +106,21 @@ class DataLoader:
             fresh = getattr(self.transform, "returns_new_array", False)
         for b in range(len(self)):
             start = b * self.batch_size
-            index = slice(start, start + self.batch_size) if order is None \
-                else order[start:start + self.batch_size]
+            index = (
+                slice(start, start + self.batch_size)
+                if order is None
+                else order[start : start + self.batch_size]
+            )
             xb, yb = self.X[index], self.y[index]
             if self.transform is not None:
                 xb = self.transform(xb)
-            if fresh and type(xb) is np.ndarray and xb.flags.c_contiguous \
-                    and xb.flags.writeable and not np.may_share_memory(xb, self.X):
+            if (
+                fresh
+                and type(xb) is np.ndarray
+                and xb.flags.c_contiguous
+                and xb.flags.writeable
+                and not np.may_share_memory(xb, self.X)
+            ):
                 yield Tensor(xb), yb  # a new array made for this batch: no second copy
             else:
                 yield tensor(np.ascontiguousarray(xb)), yb

@@ -2,6 +2,7 @@
 
 The ops themselves live next to their backward in the ``minidl.ops`` package.
 """
+
 from minidl.ops.activation import dropout, log_softmax, relu, sigmoid, softmax, tanh
 from minidl.ops.conv import conv1d, conv2d, conv_transpose2d, true_conv2d
 from minidl.ops.linear import linear
@@ -10,7 +11,20 @@ from minidl.ops.math import flatten
 from minidl.ops.pooling import avg_pool2d, max_pool2d
 
 __all__ = [
-    "relu", "sigmoid", "tanh", "softmax", "log_softmax", "cross_entropy", "mse_loss",
-    "linear", "dropout", "flatten", "conv2d", "conv1d", "conv_transpose2d", "max_pool2d",
-    "avg_pool2d", "true_conv2d",
+    "avg_pool2d",
+    "conv1d",
+    "conv2d",
+    "conv_transpose2d",
+    "cross_entropy",
+    "dropout",
+    "flatten",
+    "linear",
+    "log_softmax",
+    "max_pool2d",
+    "mse_loss",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "tanh",
+    "true_conv2d",
 ]

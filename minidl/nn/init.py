@@ -4,6 +4,7 @@ Every function fills ``tensor.data`` (a Tensor/Parameter, or an ndarray) in plac
 from minidl's global generator (``minidl.manual_seed`` makes it repeat) and returns
 ``tensor``. Numbers are drawn in float64 and cast to the tensor's dtype.
 """
+
 import math
 
 import numpy as np
@@ -22,8 +23,16 @@ def _array(tensor):
 
 def calculate_gain(nonlinearity, param=None):
     """The recommended gain for ``nonlinearity`` (as ``torch.nn.init.calculate_gain``)."""
-    linear = {"linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-              "conv_transpose3d", "sigmoid"}
+    linear = {
+        "linear",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "sigmoid",
+    }
     if nonlinearity in linear:
         return 1.0
     if nonlinearity == "tanh":
@@ -34,7 +43,7 @@ def calculate_gain(nonlinearity, param=None):
         slope = 0.01 if param is None else param
         if isinstance(slope, bool) or not isinstance(slope, (int, float)):
             raise ValueError(f"negative_slope {slope} not a valid number")
-        return math.sqrt(2.0 / (1 + slope ** 2))
+        return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4
     raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
@@ -44,8 +53,10 @@ def _calculate_fan_in_and_fan_out(tensor):
     """fan_in = shape[1] * receptive field, fan_out = shape[0] * receptive field."""
     shape = _array(tensor).shape
     if len(shape) < 2:
-        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than "
-                         f"2 dimensions (shape {shape})")
+        raise ValueError(
+            "Fan in and fan out can not be computed for tensor with fewer than "
+            f"2 dimensions (shape {shape})"
+        )
     receptive = math.prod(shape[2:])
     return shape[1] * receptive, shape[0] * receptive
 

@@ -1,4 +1,5 @@
 """``Parameter``: a Tensor that a Module registers as learnable (requires_grad=True)."""
+
 import numpy as np
 
 from minidl.autograd import Tensor

@@ -6,6 +6,7 @@ kernel, and records one tape entry whose backward sits next to it.
 with PyTorch's names. Importing this package attaches the Tensor methods (``+``,
 ``sum``, ``relu``, ...) to :class:`minidl.autograd.Tensor`, which owns no op itself.
 """
+
 from minidl.autograd import Tensor
 from minidl.ops import activation, conv, linear, loss, math, pooling
 
@@ -62,4 +63,3 @@ Tensor.tanh = activation.tanh
 Tensor.softmax = activation.softmax
 Tensor.log_softmax = activation.log_softmax
 Tensor.clone = math.clone
-

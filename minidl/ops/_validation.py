@@ -4,6 +4,7 @@ The kernels trust their arguments, so everything that could make them read or wr
 of bounds is checked here first. The checks are written to be cheap on the happy path
 (tiny networks spend most of their time in op overhead).
 """
+
 import numpy as np
 
 from minidl.autograd import Tensor
@@ -19,8 +20,9 @@ def data_of(what, name, value):
     if type(data) is np.ndarray and hasattr(value, "requires_grad"):
         return data
     hint = " (wrap arrays with minidl.tensor(...))" if isinstance(value, np.ndarray) else ""
-    raise TypeError(f"{what}: argument '{name}' must be a minidl.Tensor, "
-                    f"not {type(value).__name__}{hint}")
+    raise TypeError(
+        f"{what}: argument '{name}' must be a minidl.Tensor, not {type(value).__name__}{hint}"
+    )
 
 
 def optional_data_of(what, name, value):
@@ -68,7 +70,8 @@ def same_float_dtype(what, **arrays):
         elif dt is not first and dt != first:
             raise TypeError(
                 f"{what}: mixed dtypes: {first_name} is {first} but {name} is {dt}; "
-                f"convert one (e.g. .float() or .double())")
+                f"convert one (e.g. .float() or .double())"
+            )
     return first
 
 
@@ -84,37 +87,44 @@ def class_targets(target, logits, what):
     if logits.dtype.kind != "f":
         raise TypeError(f"{what}: input must be float logits, got dtype {logits.dtype}")
     if t.dtype.kind not in "iu":
-        raise TypeError(
-            f"{what}: target must hold integer class indices, got dtype {t.dtype}")
+        raise TypeError(f"{what}: target must hold integer class indices, got dtype {t.dtype}")
     if logits.ndim == 0:
         raise ValueError(f"{what}: input must have shape (N, C) or (C,), got a 0-d tensor")
     expected = () if logits.ndim == 1 else (logits.shape[0],) + logits.shape[2:]
     if t.shape != expected:
         raise ValueError(
             f"{what}: target shape {t.shape} does not match input shape {logits.shape} "
-            f"(expected target shape {expected})")
+            f"(expected target shape {expected})"
+        )
     n_classes = logits.shape[0 if logits.ndim == 1 else 1]
     t = t.astype(np.int64, copy=False)
     # one reduction checks both ends: negative indices are huge as unsigned integers
     if t.size and t.view(np.uint64).max() >= n_classes:
         lo, hi = t.min(), t.max()
         bad = lo if lo < 0 else hi
-        raise ValueError(f"{what}: target {bad} is out of range for {n_classes} classes "
-                         f"(valid: 0..{n_classes - 1})")
+        raise ValueError(
+            f"{what}: target {bad} is out of range for {n_classes} classes "
+            f"(valid: 0..{n_classes - 1})"
+        )
     return t
 
 
 # ---- linear -------------------------------------------------------------------------
 def linear_args(x, w, b):
     if w.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {w.shape}")
+        raise ValueError(
+            f"linear: weight must be 2-D (out_features, in_features), got shape {w.shape}"
+        )
     if x.ndim == 0 or x.shape[-1] != w.shape[1]:
         raise ValueError(
             f"linear: input shape {x.shape} does not match weight shape {w.shape} "
-            f"(input's last dim must be in_features={w.shape[1]})")
+            f"(input's last dim must be in_features={w.shape[1]})"
+        )
     if b is not None and b.shape != (w.shape[0],):
-        raise ValueError(f"linear: bias shape {b.shape} does not match weight shape {w.shape} "
-                         f"(expected ({w.shape[0]},))")
+        raise ValueError(
+            f"linear: bias shape {b.shape} does not match weight shape {w.shape} "
+            f"(expected ({w.shape[0]},))"
+        )
     dx, dw = x.dtype, w.dtype
     if dx is not dw or (b is not None and b.dtype is not dw):
         same_float_dtype("linear", input=x, weight=w, bias=b)
@@ -138,7 +148,10 @@ def pair(value, name, what, n=2):
         return tuple(int(v) for v in value)
     if isinstance(value, _INT) and not isinstance(value, bool):
         return (int(value),) * n
-    raise TypeError(f"{what}: {name} must be an int or a tuple of {n} ints, got {type(value).__name__} {value!r}")
+    raise TypeError(
+        f"{what}: {name} must be an int or a tuple of {n} ints, "
+        f"got {type(value).__name__} {value!r}"
+    )
 
 
 def _conv_output_size(what, size, kernel, stride, padding, dilation, input_shape):
@@ -149,13 +162,20 @@ def _conv_output_size(what, size, kernel, stride, padding, dilation, input_shape
     out = "x".join(str(e // s + 1 if e >= 0 else 0) for e, s in ((eh, stride[0]), (ew, stride[1])))
     raise ValueError(
         f"{what}: computed output size {out} is too small (input shape {input_shape}, "
-        f"kernel {kernel}, stride {stride}, padding {padding}, dilation {dilation})")
+        f"kernel {kernel}, stride {stride}, padding {padding}, dilation {dilation})"
+    )
 
 
 def hyper(what, stride, padding, dilation):
     """Normalised and range-checked (stride, padding, dilation) pairs."""
-    if type(stride) is int and type(padding) is int and type(dilation) is int \
-            and stride >= 1 and padding >= 0 and dilation >= 1:  # the common case, fast
+    if (
+        type(stride) is int
+        and type(padding) is int
+        and type(dilation) is int
+        and stride >= 1
+        and padding >= 0
+        and dilation >= 1
+    ):  # the common case, fast
         return (stride, stride), (padding, padding), (dilation, dilation)
     stride = pair(stride, "stride", what)
     padding = pair(padding, "padding", what)
@@ -200,26 +220,35 @@ def conv_channels(what, x, w, b, groups, transposed=False):
     c = x.shape[1]
     if transposed:
         if w.shape[0] != c:
-            raise ValueError(f"{what}: input shape {x.shape} has {c} channels but weight shape "
-                             f"{w.shape} expects {w.shape[0]} (weight is (C_in, C_out/groups, kh, kw))")
+            raise ValueError(
+                f"{what}: input shape {x.shape} has {c} channels but weight shape "
+                f"{w.shape} expects {w.shape[0]} (weight is (C_in, C_out/groups, kh, kw))"
+            )
         if c % groups:
             raise ValueError(f"{what}: groups={groups} does not divide the {c} input channels")
         f = w.shape[1] * groups
     else:
         f = w.shape[0]
         if c % groups:
-            raise ValueError(f"{what}: groups={groups} does not divide the {c} input channels "
-                             f"(input shape {x.shape})")
+            raise ValueError(
+                f"{what}: groups={groups} does not divide the {c} input channels "
+                f"(input shape {x.shape})"
+            )
         if f % groups:
-            raise ValueError(f"{what}: groups={groups} does not divide the {f} output channels "
-                             f"(weight shape {w.shape})")
+            raise ValueError(
+                f"{what}: groups={groups} does not divide the {f} output channels "
+                f"(weight shape {w.shape})"
+            )
         if w.shape[1] * groups != c:
             raise ValueError(
                 f"{what}: input shape {x.shape} has {c} channels but weight shape {w.shape} "
-                f"expects {w.shape[1] * groups} (= {w.shape[1]} x groups={groups})")
+                f"expects {w.shape[1] * groups} (= {w.shape[1]} x groups={groups})"
+            )
     if b is not None and b.shape[0] != f:
-        raise ValueError(f"{what}: bias shape {b.shape} does not match {f} output channels "
-                         f"(weight shape {w.shape})")
+        raise ValueError(
+            f"{what}: bias shape {b.shape} does not match {f} output channels "
+            f"(weight shape {w.shape})"
+        )
     if 0 in x.shape or 0 in w.shape:
         raise ValueError(f"{what}: empty input or weight (shapes {x.shape} and {w.shape})")
     return f
@@ -237,8 +266,11 @@ def pool_args(what, x, kernel_size, stride, padding):
     if 0 in x.shape:
         raise ValueError(f"{what}: empty input of shape {x.shape}")
     kernel = pair(kernel_size, "kernel_size", what)
-    stride = kernel if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) \
+    stride = (
+        kernel
+        if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
         else pair(stride, "stride", what)
+    )
     padding = pair(padding, "padding", what)
     if kernel[0] < 1 or kernel[1] < 1:
         raise ValueError(f"{what}: kernel_size must be >= 1, got {kernel}")

@@ -1,4 +1,5 @@
 """Activations and dropout, each with its backward next to its forward."""
+
 import numpy as np
 
 from minidl import random as _random
@@ -37,15 +38,15 @@ def softmax(input, dim):
     axis = V.dim_index(dim, xd.ndim, "softmax")
     e = np.exp(xd - np.max(xd, axis=axis, keepdims=True))
     out = e / np.sum(e, axis=axis, keepdims=True)
-    return record(out, (input,), lambda g: (
-        out * (g - np.sum(g * out, axis=axis, keepdims=True)),))
+    return record(out, (input,), lambda g: (out * (g - np.sum(g * out, axis=axis, keepdims=True)),))
 
 
 def _log_softmax(xd, axis):
     # ufunc methods rather than the np.max / np.sum wrappers: same results, fewer calls
     shifted = xd - np.maximum.reduce(xd, axis=axis, keepdims=True)
-    return np.subtract(shifted, np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True)),
-                       out=shifted)
+    return np.subtract(
+        shifted, np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True)), out=shifted
+    )
 
 
 def log_softmax(input, dim):
@@ -53,8 +54,7 @@ def log_softmax(input, dim):
     xd = V.data_of("log_softmax", "input", input)
     axis = V.dim_index(dim, xd.ndim, "log_softmax")
     out = _log_softmax(xd, axis)
-    return record(out, (input,), lambda g: (
-        g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),))
+    return record(out, (input,), lambda g: (g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),))
 
 
 # ---- dropout ------------------------------------------------------------------------

@@ -3,12 +3,13 @@
 Every argument is validated (minidl._validation) and every array made C-contiguous
 before a kernel sees it: the kernels trust their inputs.
 """
+
 import numpy as np
 
 from minidl import _kernels as K
-from minidl.ops import _validation as V
 from minidl._threads import get_num_threads
 from minidl.autograd import is_grad_enabled, record
+from minidl.ops import _validation as V
 
 _contiguous = np.ascontiguousarray
 
@@ -125,8 +126,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv2d(input, weight, bias, stride, padding, dilation, groups, "conv2d")
 
 
-def _conv2d(input, weight, bias, stride, padding, dilation, groups, what,
-            channels_checked=False):
+def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channels_checked=False):
     """conv2d under the name ``what``; channels_checked: the caller (conv1d) has already
     run V.conv_channels (on its own shapes, for its messages)."""
     x = V.data_of(what, "input", input)
@@ -171,18 +171,17 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what,
             elif plan["input"] == "direct":
                 gx = K.direct_conv2d_backward_input(g, w, x.shape, padding, nt)
             else:
-                gx = K.conv2d_backward_input(g, w, x.shape, stride, padding, dilation,
-                                             groups, nt)
+                gx = K.conv2d_backward_input(g, w, x.shape, stride, padding, dilation, groups, nt)
         need_b = bias is not None and bias.requires_grad
         if weight.requires_grad:
             if plan["weight"] == "winograd":
-                gw, gb = K.winograd_backward_weight(x, g, w.shape, padding, need_b, nt, 0,
-                                                    kept)
+                gw, gb = K.winograd_backward_weight(x, g, w.shape, padding, need_b, nt, 0, kept)
             elif plan["weight"] == "direct":
                 gw, gb = K.direct_conv2d_backward_weight(x, g, w.shape, padding, need_b, nt)
             else:
-                gw, gb = K.conv2d_backward_weight(x, g, w.shape, stride, padding, dilation,
-                                                  groups, need_b, nt, cols)
+                gw, gb = K.conv2d_backward_weight(
+                    x, g, w.shape, stride, padding, dilation, groups, need_b, nt, cols
+                )
         elif need_b:
             gb = g.sum(axis=(0, 2, 3))
         return gx, gw, gb
@@ -202,27 +201,33 @@ def _plan(x, wshape, ho, wo, stride, padding, dilation, groups, weight_grad):
     direct = _direct_passes(x, wshape, ho, wo, stride, padding, dilation, groups)
     # an im2col forward keeps its cols when they are small; the weight gradient then
     # reads them (faster than its own im2col, or Winograd's, at those sizes)
-    cols_fit = weight_grad and (x.shape[1] * wshape[2] * wshape[3] * x.shape[0] * ho * wo
-                                * x.itemsize <= MAX_SAVED_COLS_BYTES)
-    if not winograd and not direct:   # most small layers: every pass on im2col
+    cols_fit = weight_grad and (
+        x.shape[1] * wshape[2] * wshape[3] * x.shape[0] * ho * wo * x.itemsize
+        <= MAX_SAVED_COLS_BYTES
+    )
+    if not winograd and not direct:  # most small layers: every pass on im2col
         return _IM2COL_PLANS[cols_fit]
-    plan = {p: "winograd" if p in winograd else "direct" if p in direct else "im2col"
-            for p in PASSES}
-    plan["keep_cols"] = (cols_fit and plan["forward"] != "winograd"
-                         and plan["weight"] != "direct")
+    plan = {
+        p: "winograd" if p in winograd else "direct" if p in direct else "im2col" for p in PASSES
+    }
+    plan["keep_cols"] = cols_fit and plan["forward"] != "winograd" and plan["weight"] != "direct"
     if plan["keep_cols"]:
         plan["forward"] = plan["weight"] = "im2col"
-    plan["keep_input"] = (weight_grad and plan["forward"] == plan["weight"] == "winograd"
-                          and K.winograd_kept_input_elements(x.shape, wshape, padding)
-                          * x.itemsize <= MAX_KEPT_WINOGRAD_BYTES)
+    plan["keep_input"] = (
+        weight_grad
+        and plan["forward"] == plan["weight"] == "winograd"
+        and K.winograd_kept_input_elements(x.shape, wshape, padding) * x.itemsize
+        <= MAX_KEPT_WINOGRAD_BYTES
+    )
     return plan
 
 
 # _plan's answer when neither Winograd nor the direct kernels apply (read-only), indexed
 # by whether the cols are kept
-_IM2COL_PLANS = tuple(dict(forward="im2col", input="im2col", weight="im2col", keep_cols=keep,
-                           keep_input=False)
-                      for keep in (False, True))
+_IM2COL_PLANS = tuple(
+    dict(forward="im2col", input="im2col", weight="im2col", keep_cols=keep, keep_input=False)
+    for keep in (False, True)
+)
 
 
 def _channel_ratio(xshape, wshape):
@@ -238,8 +243,15 @@ def _winograd_passes(xshape, wshape, ho, wo, stride, padding, dilation, groups):
     input gradient runs the forward with padding k - 1 - p), and each pass must pay (see
     the constants above)."""
     k = wshape[2]
-    if not (k in (3, 5) and wshape[3] == k and stride == (1, 1) and dilation == (1, 1)
-            and groups == 1 and padding[0] <= k - 1 and padding[1] <= k - 1):
+    if not (
+        k in (3, 5)
+        and wshape[3] == k
+        and stride == (1, 1)
+        and dilation == (1, 1)
+        and groups == 1
+        and padding[0] <= k - 1
+        and padding[1] <= k - 1
+    ):
         return ()
     return tuple(p for p in PASSES if _winograd_pays(p, xshape, wshape, ho, wo))
 
@@ -248,8 +260,15 @@ def _direct_passes(x, wshape, ho, wo, stride, padding, dilation, groups):
     """The passes the direct kernels take (see the constants above): float32, stride 1,
     dilation 1, groups 1, a CPU they were built for, planes of >= DIRECT_MIN_OUTPUTS
     outputs, and per pass enough work and a useful share of the issued multiply-adds."""
-    if (x.dtype != np.float32 or stride != (1, 1) or dilation != (1, 1) or groups != 1
-            or not K.direct_level() or ho < 1 or wo < 1):
+    if (
+        x.dtype != np.float32
+        or stride != (1, 1)
+        or dilation != (1, 1)
+        or groups != 1
+        or not K.direct_level()
+        or ho < 1
+        or wo < 1
+    ):
         return ()
     n, c = x.shape[:2]
     f, _, kh, kw = wshape
@@ -257,8 +276,9 @@ def _direct_passes(x, wshape, ho, wo, stride, padding, dilation, groups):
         return ()
     work = n * ho * wo * c * f * kh * kw
     useful = K.direct_efficiency(x.shape, wshape, padding)
-    return tuple(p for p in PASSES
-                 if useful[p] >= DIRECT_MIN_EFFICIENCY[p] and work >= DIRECT_MIN_WORK[p])
+    return tuple(
+        p for p in PASSES if useful[p] >= DIRECT_MIN_EFFICIENCY[p] and work >= DIRECT_MIN_WORK[p]
+    )
 
 
 def _winograd_pays(which, xshape, wshape, ho, wo):
@@ -273,8 +293,9 @@ def _winograd_pays(which, xshape, wshape, ho, wo):
         floor = WINOGRAD5_THREADED_WEIGHT_RATIO
     else:
         floor = WINOGRAD5_MIN_CHANNEL_RATIO[which]
-    return (_channel_ratio(xshape, wshape) >= floor
-            and n * ho * wo * c * f >= WINOGRAD_MIN_WORK[which])
+    return (
+        _channel_ratio(xshape, wshape) >= floor and n * ho * wo * c * f >= WINOGRAD_MIN_WORK[which]
+    )
 
 
 def true_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -304,15 +325,24 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     (d,) = V.pair(dilation, "dilation", what, 1)
     n, c, length = x.shape
     f, cg, k = w.shape
-    V.conv_channels(what, x, w, V.optional_data_of(what, "bias", bias),
-                    V.groups_arg(what, groups))
-    out = _conv2d(input.reshape(n, c, 1, length), weight.reshape(f, cg, 1, k), bias,
-                  (1, s), (0, p), (1, d), groups, what, channels_checked=True)
+    V.conv_channels(what, x, w, V.optional_data_of(what, "bias", bias), V.groups_arg(what, groups))
+    out = _conv2d(
+        input.reshape(n, c, 1, length),
+        weight.reshape(f, cg, 1, k),
+        bias,
+        (1, s),
+        (0, p),
+        (1, d),
+        groups,
+        what,
+        channels_checked=True,
+    )
     return out.reshape(n, f, out.data.shape[3])
 
 
-def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
-                     groups=1, dilation=1):
+def conv_transpose2d(
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
     """Transposed convolution (the gradient of conv2d with respect to its input).
 
     input (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw), bias (C_out,) ->
@@ -330,22 +360,28 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         if out_pad[axis] < 0 or out_pad[axis] >= max(stride[axis], dilation[axis]):
             raise ValueError(
                 f"{what}: output_padding {out_pad} must be >= 0 and smaller than either "
-                f"stride {stride} or dilation {dilation}")
+                f"stride {stride} or dilation {dilation}"
+            )
     c_out = V.conv_channels(what, x, w, b, groups, transposed=True)
     n, _, h, wd = x.shape
     kh, kw = w.shape[2:]
     out_hw = tuple(
         (size - 1) * stride[a] - 2 * padding[a] + dilation[a] * (k - 1) + out_pad[a] + 1
-        for a, (size, k) in enumerate(((h, kh), (wd, kw))))
+        for a, (size, k) in enumerate(((h, kh), (wd, kw)))
+    )
     if out_hw[0] < 1 or out_hw[1] < 1:
-        raise ValueError(f"{what}: computed output size {out_hw[0]}x{out_hw[1]} is too small "
-                         f"(input shape {x.shape}, weight shape {w.shape}, stride {stride}, "
-                         f"padding {padding}, dilation {dilation})")
+        raise ValueError(
+            f"{what}: computed output size {out_hw[0]}x{out_hw[1]} is too small "
+            f"(input shape {x.shape}, weight shape {w.shape}, stride {stride}, "
+            f"padding {padding}, dilation {dilation})"
+        )
     out_shape = (n, c_out) + out_hw
     # The conv2d whose input gradient this is maps out_shape to conv_hw; conv_hw exceeds
     # (H, W) only when output_padding >= stride: the extra positions see zeros.
-    conv_hw = tuple((out_hw[a] + 2 * padding[a] - dilation[a] * ((kh, kw)[a] - 1) - 1)
-                    // stride[a] + 1 for a in range(2))
+    conv_hw = tuple(
+        (out_hw[a] + 2 * padding[a] - dilation[a] * ((kh, kw)[a] - 1) - 1) // stride[a] + 1
+        for a in range(2)
+    )
     x = _contiguous(x)
     w = _contiguous(w)
     if conv_hw != (h, wd):
@@ -368,8 +404,9 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
             if conv_hw != (h, wd):
                 gx = gx[:, :, :h, :wd]
         if weight.requires_grad:
-            gw, _ = K.conv2d_backward_weight(g, xp, w.shape, stride, padding, dilation, groups,
-                                             False, nt)
+            gw, _ = K.conv2d_backward_weight(
+                g, xp, w.shape, stride, padding, dilation, groups, False, nt
+            )
         if bias is not None and bias.requires_grad:
             gb = g.sum(axis=(0, 2, 3))
         return gx, gw, gb

@@ -1,10 +1,10 @@
 """Losses, each with its backward next to its forward."""
+
 import numpy as np
 
 from minidl.autograd import Tensor, record
 from minidl.ops import _validation as V
 from minidl.ops.activation import _log_softmax
-
 
 # ---- losses -------------------------------------------------------------------------
 _ROWS = {}  # n -> read-only arange(n): the row index of the (N, C) fast path
@@ -67,8 +67,9 @@ def mse_loss(input, target, reduction="mean"):
     """Mean (or sum, or none) of (input - target)**2; shapes must match."""
     xd = V.data_of("mse_loss", "input", input)
     if not isinstance(target, Tensor):  # ndarrays keep their dtype (checked below)
-        target = Tensor(target if isinstance(target, np.ndarray)
-                        else np.asarray(target, dtype=xd.dtype))
+        target = Tensor(
+            target if isinstance(target, np.ndarray) else np.asarray(target, dtype=xd.dtype)
+        )
     td = target.data
     V.same_float_dtype("mse_loss", input=xd, target=td)
     if xd.shape != td.shape:

@@ -4,6 +4,7 @@ Every function takes Tensors (the binary ops also Python scalars and ndarrays) a
 returns ``record(out, inputs, backward)``; ``backward(g)`` returns one gradient per input,
 shaped like that input, or None where no gradient is needed.
 """
+
 import builtins
 from collections import namedtuple
 
@@ -27,7 +28,9 @@ def _unbroadcast(g, shape):
 
 
 def _mixed_dtypes(what, da, db):
-    return TypeError(f"{what}: mixed dtypes {da} and {db}; convert one (e.g. .float() or .double())")
+    return TypeError(
+        f"{what}: mixed dtypes {da} and {db}; convert one (e.g. .float() or .double())"
+    )
 
 
 def _as_operand(x, like):
@@ -77,9 +80,14 @@ def add(a, b):
     a, b = _pair(a, b, "add")
     sa = a.data.shape
     sb = b.data.shape
-    return record(a.data + b.data, (a, b), lambda g: (
-        _unbroadcast(g, sa) if a.requires_grad else None,
-        _unbroadcast(g, sb) if b.requires_grad else None))
+    return record(
+        a.data + b.data,
+        (a, b),
+        lambda g: (
+            _unbroadcast(g, sa) if a.requires_grad else None,
+            _unbroadcast(g, sb) if b.requires_grad else None,
+        ),
+    )
 
 
 def radd(a, b):
@@ -90,9 +98,14 @@ def sub(a, b):
     a, b = _pair(a, b, "sub")
     sa = a.data.shape
     sb = b.data.shape
-    return record(a.data - b.data, (a, b), lambda g: (
-        _unbroadcast(g, sa) if a.requires_grad else None,
-        _unbroadcast(-g, sb) if b.requires_grad else None))
+    return record(
+        a.data - b.data,
+        (a, b),
+        lambda g: (
+            _unbroadcast(g, sa) if a.requires_grad else None,
+            _unbroadcast(-g, sb) if b.requires_grad else None,
+        ),
+    )
 
 
 def rsub(a, b):
@@ -103,9 +116,14 @@ def mul(a, b):
     a, b = _pair(a, b, "mul")
     ad = a.data
     bd = b.data
-    return record(ad * bd, (a, b), lambda g: (
-        _unbroadcast(g * bd, ad.shape) if a.requires_grad else None,
-        _unbroadcast(g * ad, bd.shape) if b.requires_grad else None))
+    return record(
+        ad * bd,
+        (a, b),
+        lambda g: (
+            _unbroadcast(g * bd, ad.shape) if a.requires_grad else None,
+            _unbroadcast(g * ad, bd.shape) if b.requires_grad else None,
+        ),
+    )
 
 
 def rmul(a, b):
@@ -121,9 +139,14 @@ def div(a, b):
         b = Tensor(bd.astype(np.float32))
         ad, bd = a.data, b.data
     out = ad / bd
-    return record(out, (a, b), lambda g: (
-        _unbroadcast(g / bd, ad.shape) if a.requires_grad else None,
-        _unbroadcast(-g * out / bd, bd.shape) if b.requires_grad else None))
+    return record(
+        out,
+        (a, b),
+        lambda g: (
+            _unbroadcast(g / bd, ad.shape) if a.requires_grad else None,
+            _unbroadcast(-g * out / bd, bd.shape) if b.requires_grad else None,
+        ),
+    )
 
 
 def rdiv(a, b):
@@ -137,14 +160,14 @@ def pow(a, b):
     if isinstance(a, Tensor) and isinstance(b, (int, builtins.float)) and not isinstance(b, bool):
         ad = a.data
         p = b
-        out = ad ** p
+        out = ad**p
         if p == 0:
             return record(out, (a,), lambda g: (np.zeros_like(ad),))
         return record(out, (a,), lambda g: (g * (p * ad ** (p - 1)),))
     a, b = _pair(a, b, "pow")
     ad = a.data
     bd = b.data
-    out = ad ** bd
+    out = ad**bd
 
     def backward(g):
         ga = gb = None
@@ -218,6 +241,7 @@ def _compare(ufunc):
     def compare(a, b):
         bd = b.data if isinstance(b, Tensor) else b
         return Tensor(ufunc(a.data, bd))
+
     compare.__name__ = ufunc.__name__
     return compare
 
@@ -237,11 +261,15 @@ def matmul(a, b):
     ad = a.data
     bd = b.data
     if ad.ndim == 0 or bd.ndim == 0:
-        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {ad.shape} and {bd.shape}")
+        raise ValueError(
+            f"matmul: both operands need at least 1 dimension, got shapes {ad.shape} and {bd.shape}"
+        )
     k_a = ad.shape[-1]
     k_b = bd.shape[0] if bd.ndim == 1 else bd.shape[-2]
     if k_a != k_b:
-        raise ValueError(f"matmul: shapes {ad.shape} and {bd.shape} cannot be multiplied ({k_a} != {k_b})")
+        raise ValueError(
+            f"matmul: shapes {ad.shape} and {bd.shape} cannot be multiplied ({k_a} != {k_b})"
+        )
     out = np.matmul(ad, bd)
 
     def backward(g):
@@ -375,7 +403,9 @@ def reshape(x, *shape):
     try:
         out = xd.reshape(shape)
     except (ValueError, TypeError) as err:
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {xd.shape} into {shape}: {err}") from None
+        raise ValueError(
+            f"reshape: cannot reshape a tensor of shape {xd.shape} into {shape}: {err}"
+        ) from None
     in_shape = xd.shape
     return record(out, (x,), lambda g: (g.reshape(in_shape),))
 
@@ -390,9 +420,9 @@ def flatten(x, start_dim=0, end_dim=-1):
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     merged = 1
-    for n in shape[s:e + 1]:
+    for n in shape[s : e + 1]:
         merged *= n
-    return reshape(x, shape[:s] + (merged,) + shape[e + 1:])
+    return reshape(x, shape[:s] + (merged,) + shape[e + 1 :])
 
 
 def transpose(x, dim0, dim1):
@@ -410,7 +440,9 @@ def permute(x, *dims):
     xd = x.data
     axes = tuple(V.dim_index(d, xd.ndim, "permute") for d in dims)
     if sorted(axes) != list(range(xd.ndim)):
-        raise ValueError(f"permute: {dims} is not a permutation of the {xd.ndim} dims of shape {xd.shape}")
+        raise ValueError(
+            f"permute: {dims} is not a permutation of the {xd.ndim} dims of shape {xd.shape}"
+        )
     inverse = tuple(np.argsort(axes))
     return record(np.transpose(xd, axes), (x,), lambda g: (np.transpose(g, inverse),))
 
@@ -428,8 +460,9 @@ def _plain_index(index):
         return index.data, False
     if isinstance(index, tuple):
         items = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-        basic = all(i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice))
-                    for i in items)
+        basic = all(
+            i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice)) for i in items
+        )
         return items, basic
     basic = index is None or index is Ellipsis or isinstance(index, (int, np.integer, slice))
     return index, basic

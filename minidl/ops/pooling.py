@@ -3,6 +3,7 @@
 Every argument is validated (minidl.ops._validation) and every array made C-contiguous
 before a kernel sees it: the kernels trust their inputs.
 """
+
 import numpy as np
 
 from minidl import _kernels as K
@@ -13,8 +14,9 @@ from minidl.ops import _validation as V
 _contiguous = np.ascontiguousarray
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
+def max_pool2d(
+    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
     """Max over kh x kw windows of input (N, C, H, W) (padding counts as -inf).
 
     stride defaults to kernel_size; padding must be at most half the kernel. Only
@@ -30,27 +32,47 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     kernel, stride, padding, _ = V.pool_args(what, x, kernel_size, stride, padding)
     x = _contiguous(x)
     recorded = input.requires_grad and is_grad_enabled()
-    if (recorded and not return_indices and kernel == stride == (2, 2)
-            and padding == (0, 0) and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0):
+    if (
+        recorded
+        and not return_indices
+        and kernel == stride == (2, 2)
+        and padding == (0, 0)
+        and x.shape[2] % 2 == 0
+        and x.shape[3] % 2 == 0
+    ):
         # the common pooling layer: a uint8 window code per output is what the backward
         # needs, 8x less to write and read back than an int64 index
         out, codes = K.max_pool2d_2x2_forward(x, get_num_threads())
-        return record(out, (input,), lambda g: (
-            K.max_pool2d_2x2_backward(_contiguous(g), codes, get_num_threads()),))
+        return record(
+            out,
+            (input,),
+            lambda g: (K.max_pool2d_2x2_backward(_contiguous(g), codes, get_num_threads()),),
+        )
     # when nothing is recorded (no backward) and no indices are returned, the kernel's
     # values-only path skips the int64 indices, which cost most of the pooling time
-    out, indices = K.max_pool2d_forward(x, kernel, stride, padding, get_num_threads(),
-                                        return_indices or recorded)
+    out, indices = K.max_pool2d_forward(
+        x, kernel, stride, padding, get_num_threads(), return_indices or recorded
+    )
     shape = x.shape
-    result = record(out, (input,), lambda g: (
-        K.max_pool2d_backward(_contiguous(g), indices, shape, get_num_threads()),))
+    result = record(
+        out,
+        (input,),
+        lambda g: (K.max_pool2d_backward(_contiguous(g), indices, shape, get_num_threads()),),
+    )
     if return_indices:
         return result, Tensor(indices)
     return result
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None):
+def avg_pool2d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+):
     """Mean over kh x kw windows of input (N, C, H, W).
 
     stride defaults to kernel_size; padding must be at most half the kernel. The
@@ -68,6 +90,12 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     x = _contiguous(x)
     out = K.avg_pool2d_forward(x, kernel, stride, padding, include, get_num_threads())
     shape = x.shape
-    return record(out, (input,), lambda g: (
-        K.avg_pool2d_backward(_contiguous(g), shape, kernel, stride, padding, include,
-                              get_num_threads()),))
+    return record(
+        out,
+        (input,),
+        lambda g: (
+            K.avg_pool2d_backward(
+                _contiguous(g), shape, kernel, stride, padding, include, get_num_threads()
+            ),
+        ),
+    )

@@ -8,6 +8,7 @@ Per parameter at step t, with g its gradient (PyTorch's documented algorithm):
     v_max = max(v_max, v)                          (amsgrad; then v_max is used below)
     p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
 """
+
 import math
 
 import numpy as np
@@ -17,8 +18,17 @@ from minidl.optim.sgd import _check_non_negative
 
 
 class Adam(Optimizer):
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                 amsgrad=False, *, maximize=False):
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0,
+        amsgrad=False,
+        *,
+        maximize=False,
+    ):
         _check_non_negative("learning rate", lr)
         _check_non_negative("epsilon value", eps)
         _check_non_negative("weight_decay value", weight_decay)
@@ -28,8 +38,14 @@ class Adam(Optimizer):
             _check_non_negative(f"beta parameter at index {i}", beta)
             if not beta < 1.0:
                 raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                        amsgrad=amsgrad, maximize=maximize)
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+        )
         super().__init__(params, defaults)
 
     def step(self):
@@ -47,9 +63,11 @@ class Adam(Optimizer):
                     grad = grad + weight_decay * p.data
                 state = self.state.get(p)
                 if not state:
-                    state = {"step": 0,
-                             "exp_avg": np.zeros_like(p.data),
-                             "exp_avg_sq": np.zeros_like(p.data)}
+                    state = {
+                        "step": 0,
+                        "exp_avg": np.zeros_like(p.data),
+                        "exp_avg_sq": np.zeros_like(p.data),
+                    }
                     if group["amsgrad"]:
                         state["max_exp_avg_sq"] = np.zeros_like(p.data)
                     self.state[p] = state
@@ -65,8 +83,8 @@ class Adam(Optimizer):
                     second = state["max_exp_avg_sq"]
                 else:
                     second = exp_avg_sq
-                step_size = lr / (1 - beta1 ** step)
+                step_size = lr / (1 - beta1**step)
                 denom = np.sqrt(second)
-                denom /= math.sqrt(1 - beta2 ** step)
+                denom /= math.sqrt(1 - beta2**step)
                 denom += eps
                 p.data -= step_size * (exp_avg / denom)

@@ -5,6 +5,7 @@ Follows ``torch.optim.Optimizer``: ``param_groups`` is a list of dicts holding
 maps each parameter to a dict of arrays. ``state_dict()`` numbers parameters 0, 1, ...
 across the groups in order, as PyTorch does.
 """
+
 import copy
 
 import numpy as np
@@ -42,8 +43,10 @@ class Optimizer:
         self.state = _ParamState()
         self.param_groups = []
         if hasattr(params, "data") and hasattr(params, "grad"):
-            raise TypeError("params argument given to the optimizer should be an iterable of "
-                            "Tensors or dicts, but got a single Tensor")
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of "
+                "Tensors or dicts, but got a single Tensor"
+            )
         param_groups = list(params)
         if len(param_groups) == 0:
             raise ValueError("optimizer got an empty parameter list")
@@ -55,8 +58,10 @@ class Optimizer:
     def add_param_group(self, param_group):
         """Add a dict ``{"params": [...], **hyper_parameters}``; missing ones take the defaults."""
         if not isinstance(param_group, dict) or "params" not in param_group:
-            raise TypeError("param group must be a dict with a 'params' entry, got "
-                            f"{type(param_group).__name__}")
+            raise TypeError(
+                "param group must be a dict with a 'params' entry, got "
+                f"{type(param_group).__name__}"
+            )
         params = param_group["params"]
         params = [params] if hasattr(params, "grad") else list(params)
         for p in params:
@@ -68,8 +73,10 @@ class Optimizer:
         for name, default in self.defaults.items():
             value = param_group.get(name, default)
             if value is required:
-                raise ValueError(f"parameter group didn't specify a value of required "
-                                 f"optimization parameter {name}")
+                raise ValueError(
+                    f"parameter group didn't specify a value of required "
+                    f"optimization parameter {name}"
+                )
             group[name] = value
         for name, value in param_group.items():
             group.setdefault(name, value)
@@ -112,24 +119,31 @@ class Optimizer:
         state = {}
         for p in self._params():
             if p in self.state:
-                state[index_of[id(p)]] = {k: (v.copy() if isinstance(v, np.ndarray) else v)
-                                          for k, v in self.state[p].items()}
+                state[index_of[id(p)]] = {
+                    k: (v.copy() if isinstance(v, np.ndarray) else v)
+                    for k, v in self.state[p].items()
+                }
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
         """Restore hyper-parameters and per-parameter state saved by :meth:`state_dict`."""
         if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
-            raise ValueError("optimizer state_dict must be a dict with keys 'state' and "
-                             "'param_groups'")
+            raise ValueError(
+                "optimizer state_dict must be a dict with keys 'state' and 'param_groups'"
+            )
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError(f"loaded state dict has {len(saved_groups)} parameter groups, "
-                             f"the optimizer has {len(self.param_groups)}")
+            raise ValueError(
+                f"loaded state dict has {len(saved_groups)} parameter groups, "
+                f"the optimizer has {len(self.param_groups)}"
+            )
         for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
             if len(saved["params"]) != len(group["params"]):
-                raise ValueError(f"parameter group {i}: loaded state dict has "
-                                 f"{len(saved['params'])} parameters, the optimizer has "
-                                 f"{len(group['params'])}")
+                raise ValueError(
+                    f"parameter group {i}: loaded state dict has "
+                    f"{len(saved['params'])} parameters, the optimizer has "
+                    f"{len(group['params'])}"
+                )
         param_of = {}
         for saved, group in zip(saved_groups, self.param_groups):
             for index, p in zip(saved["params"], group["params"]):
@@ -138,16 +152,20 @@ class Optimizer:
         for index, saved_state in state_dict["state"].items():
             index = int(index)
             if index not in param_of:
-                raise ValueError(f"loaded optimizer state names parameter {index}, which is not "
-                                 f"in any parameter group")
+                raise ValueError(
+                    f"loaded optimizer state names parameter {index}, which is not "
+                    f"in any parameter group"
+                )
             p = param_of[index]
             restored = {}
             for name, value in saved_state.items():
                 if isinstance(value, np.ndarray) and value.ndim > 0:
                     if value.shape != p.data.shape:
-                        raise ValueError(f"optimizer state {name!r} of parameter {index} has "
-                                         f"shape {value.shape}, the parameter has shape "
-                                         f"{p.data.shape}")
+                        raise ValueError(
+                            f"optimizer state {name!r} of parameter {index} has "
+                            f"shape {value.shape}, the parameter has shape "
+                            f"{p.data.shape}"
+                        )
                     value = value.astype(p.data.dtype, copy=True)
                 elif isinstance(value, np.ndarray):
                     value = value.item()

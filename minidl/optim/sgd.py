@@ -8,6 +8,7 @@ Per parameter, with g its gradient (PyTorch's documented algorithm):
     g = g + momentum * b  if nesterov  else  b (if momentum != 0)
     p = p - lr * g        (p + lr * g when maximize)
 """
+
 import numpy as np
 
 from minidl.optim.optimizer import Optimizer
@@ -21,16 +22,31 @@ def _check_non_negative(name, value):
 
 
 class SGD(Optimizer):
-    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
-                 nesterov=False, *, maximize=False):
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        momentum=0,
+        dampening=0,
+        weight_decay=0,
+        nesterov=False,
+        *,
+        maximize=False,
+    ):
         _check_non_negative("learning rate", lr)
         _check_non_negative("momentum value", momentum)
         _check_non_negative("dampening value", dampening)
         _check_non_negative("weight_decay value", weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
-                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+        )
         super().__init__(params, defaults)
 
     def step(self):

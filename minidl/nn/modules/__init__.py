@@ -1,4 +1,5 @@
 """The layers of ``minidl.nn``."""
+
 from minidl.nn.modules.activation import ReLU, Sigmoid, Tanh
 from minidl.nn.modules.container import Sequential
 from minidl.nn.modules.conv import Conv1d, Conv2d, ConvTranspose2d
@@ -8,6 +9,20 @@ from minidl.nn.modules.misc import Dropout, Flatten
 from minidl.nn.modules.module import Module
 from minidl.nn.modules.pooling import AvgPool2d, MaxPool2d
 
-__all__ = ["Module", "Sequential", "Conv1d", "Conv2d", "ConvTranspose2d", "Linear",
-           "MaxPool2d", "AvgPool2d", "ReLU", "Sigmoid", "Tanh", "Flatten", "Dropout",
-           "CrossEntropyLoss", "MSELoss"]
+__all__ = [
+    "AvgPool2d",
+    "Conv1d",
+    "Conv2d",
+    "ConvTranspose2d",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Flatten",
+    "Linear",
+    "MSELoss",
+    "MaxPool2d",
+    "Module",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
+]

@@ -1,4 +1,5 @@
 """Element-wise activations as modules: ReLU, Sigmoid, Tanh."""
+
 from minidl.nn import functional as F
 from minidl.nn.modules.module import Module
 

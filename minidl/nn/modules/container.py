@@ -1,4 +1,5 @@
 """Sequential: modules applied one after another, indexable like a list."""
+
 from collections import OrderedDict
 
 from minidl.nn.modules.module import Module
@@ -22,8 +23,9 @@ class Sequential(Module):
     def _index(self, idx):
         n = len(self)
         if isinstance(idx, bool) or not isinstance(idx, int):
-            raise TypeError(f"Sequential indices must be integers or slices, got "
-                            f"{type(idx).__name__}")
+            raise TypeError(
+                f"Sequential indices must be integers or slices, got {type(idx).__name__}"
+            )
         if not -n <= idx < n:
             raise IndexError(f"index {idx} is out of range for Sequential of length {n}")
         return idx % n
@@ -39,7 +41,7 @@ class Sequential(Module):
 
     def __delitem__(self, idx):
         keys = list(self._modules)
-        for key in (keys[idx] if isinstance(idx, slice) else [keys[self._index(idx)]]):
+        for key in keys[idx] if isinstance(idx, slice) else [keys[self._index(idx)]]:
             del self._modules[key]
         # PyTorch renumbers the remaining children
         items = list(self._modules.values())

@@ -1,4 +1,5 @@
 """Linear (fully connected) layer: y = x @ weight.T + bias."""
+
 import math
 
 import numpy as np
@@ -36,5 +37,7 @@ class Linear(Module):
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self):
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )

@@ -1,4 +1,5 @@
 """Loss modules: CrossEntropyLoss (logits + class indices), MSELoss."""
+
 from minidl.nn import functional as F
 from minidl.nn.modules.module import Module
 

@@ -1,4 +1,5 @@
 """Shape and regularisation layers: Flatten, Dropout."""
+
 import numbers
 
 from minidl.nn import functional as F

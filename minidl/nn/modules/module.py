@@ -5,6 +5,7 @@ registers it in ``_parameters``, ``_modules`` or ``_buffers``; traversal methods
 these dicts in insertion order, which fixes the names ``features.0.weight`` and the
 order of ``parameters()`` and ``state_dict()``.
 """
+
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -58,8 +59,10 @@ class Module:
     # ---- registration ---------------------------------------------------------------
     def _check_initialised(self):
         if "_parameters" not in self.__dict__:
-            raise AttributeError(f"cannot assign to {type(self).__name__} before "
-                                 f"Module.__init__() call (call super().__init__() first)")
+            raise AttributeError(
+                f"cannot assign to {type(self).__name__} before "
+                f"Module.__init__() call (call super().__init__() first)"
+            )
 
     def __setattr__(self, name, value):
         if isinstance(value, (Parameter, Module)):
@@ -73,13 +76,17 @@ class Module:
                 self._modules[name] = value
         elif "_parameters" in self.__dict__ and name in self._parameters:
             if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
-                                f"(nn.Parameter or None expected)")
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} as parameter {name!r} "
+                    f"(nn.Parameter or None expected)"
+                )
             self._parameters[name] = None
         elif "_modules" in self.__dict__ and name in self._modules:
             if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as child module {name!r} "
-                                f"(nn.Module or None expected)")
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} as child module {name!r} "
+                    f"(nn.Module or None expected)"
+                )
             self._modules[name] = None
         elif "_buffers" in self.__dict__ and name in self._buffers:
             self._buffers[name] = None if value is None else _to_array(value)
@@ -104,15 +111,18 @@ class Module:
         object.__delattr__(self, name)
 
     def __dir__(self):
-        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
-                      | set(self._modules))
+        return sorted(
+            set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules)
+        )
 
     def register_parameter(self, name, param):
         """Register ``param`` (a Parameter or None) under ``name``."""
         self._check_initialised()
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"cannot assign {type(param).__name__} as parameter {name!r} "
-                            f"(nn.Parameter or None expected)")
+            raise TypeError(
+                f"cannot assign {type(param).__name__} as parameter {name!r} "
+                f"(nn.Parameter or None expected)"
+            )
         self.__dict__.pop(name, None)
         self._parameters[name] = param
 
@@ -136,8 +146,9 @@ class Module:
 
     # ---- calling ----------------------------------------------------------------------
     def forward(self, *args, **kwargs):
-        raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required "
-                                  f"\"forward\" function")
+        raise NotImplementedError(
+            f'Module [{type(self).__name__}] is missing the required "forward" function'
+        )
 
     def __call__(self, *args, **kwargs):
         out = self.forward(*args, **kwargs)
@@ -250,15 +261,19 @@ class Module:
             raise TypeError(f"expected a dict-like state_dict, got {type(state_dict).__name__}")
         slots = self._state_slots()
         missing = [k for k in slots if k not in state_dict]
-        unexpected = [k for k in state_dict.keys() if k not in slots]
+        unexpected = [k for k in state_dict if k not in slots]
         errors = []
         if strict:
             if unexpected:
-                errors.append("Unexpected key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+                errors.append(
+                    "Unexpected key(s) in state_dict: "
+                    + ", ".join(f'"{k}"' for k in unexpected)
+                    + ". "
+                )
             if missing:
-                errors.append("Missing key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in missing) + ". ")
+                errors.append(
+                    "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". "
+                )
         values = {}
         for key, (module, store, name) in slots.items():
             if key not in state_dict:
@@ -267,16 +282,20 @@ class Module:
             current = getattr(module, store)[name]
             current_shape = current.data.shape if isinstance(current, Tensor) else current.shape
             if value.shape != current_shape:
-                errors.append(f"size mismatch for {key}: copying a param with shape "
-                              f"{value.shape} from checkpoint, the shape in current model is "
-                              f"{current_shape}.")
+                errors.append(
+                    f"size mismatch for {key}: copying a param with shape "
+                    f"{value.shape} from checkpoint, the shape in current model is "
+                    f"{current_shape}."
+                )
             elif value.dtype.kind not in "biuf":
                 errors.append(f"value for {key} has non-numeric dtype {value.dtype}.")
             else:
                 values[key] = value
         if errors:
-            raise StateDictError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
-                                 + "\n\t".join(errors))
+            raise StateDictError(
+                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                + "\n\t".join(errors)
+            )
         for key, value in values.items():
             module, store, name = slots[key]
             current = getattr(module, store)[name]

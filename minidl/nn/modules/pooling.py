@@ -1,4 +1,5 @@
 """Pooling layers: MaxPool2d, AvgPool2d (stride defaults to kernel_size)."""
+
 from minidl.nn import functional as F
 from minidl.nn.modules.module import Module
 
@@ -9,12 +10,14 @@ class MaxPool2d(Module):
     Only PyTorch's defaults dilation=1, return_indices=False, ceil_mode=False are supported.
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
-                 ceil_mode=False):
+    def __init__(
+        self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False
+    ):
         super().__init__()
         if dilation != 1 or return_indices or ceil_mode:
-            raise ValueError("MaxPool2d supports only dilation=1, return_indices=False and "
-                             "ceil_mode=False")
+            raise ValueError(
+                "MaxPool2d supports only dilation=1, return_indices=False and ceil_mode=False"
+            )
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
@@ -26,8 +29,10 @@ class MaxPool2d(Module):
         return F.max_pool2d(input, self.kernel_size, self.stride, self.padding)
 
     def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
 
 
 class AvgPool2d(Module):
@@ -36,8 +41,15 @@ class AvgPool2d(Module):
     ``count_include_pad=True`` (PyTorch's default) divides by the full window size.
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True, divisor_override=None):
+    def __init__(
+        self,
+        kernel_size,
+        stride=None,
+        padding=0,
+        ceil_mode=False,
+        count_include_pad=True,
+        divisor_override=None,
+    ):
         super().__init__()
         if ceil_mode or divisor_override is not None:
             raise ValueError("AvgPool2d supports only ceil_mode=False and divisor_override=None")
@@ -49,8 +61,13 @@ class AvgPool2d(Module):
         self.divisor_override = divisor_override
 
     def forward(self, input):
-        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding,
-                            count_include_pad=self.count_include_pad)
+        return F.avg_pool2d(
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            count_include_pad=self.count_include_pad,
+        )
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
