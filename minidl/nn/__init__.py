@@ -1,6 +1,6 @@
 """Neural-network building blocks (as ``torch.nn``): Module, Parameter, layers, init."""
 
-from minidl.nn import functional, init
+from minidl.nn import functional, init, utils
 from minidl.nn.modules import (
     AvgPool2d,
     Conv1d,
@@ -41,4 +41,5 @@ __all__ = [
     "functional",
     "init",
     "summary",
+    "utils",
 ]
