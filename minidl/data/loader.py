@@ -15,7 +15,7 @@ from minidl.data.dataset import tensor_arrays
 from minidl.random import get_generator
 
 
-def random_shift(max_shift=1, seed=None):
+def random_shift(max_shift: int = 1, seed: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """A transform that moves each image of a batch by up to ``max_shift`` pixels.
 
     The shift (dy, dx) is drawn per image, uniformly from -max_shift..max_shift on each

@@ -23,7 +23,9 @@ def check_int(owner: str, name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
-def check_number(owner: str, name: str, value: Any, low: float = 0.0, high: float = np.inf):
+def check_number(
+    owner: str, name: str, value: Any, low: float = 0.0, high: float = np.inf
+) -> float:
     """``value`` as a real number in [low, high]: TypeError / ValueError naming it otherwise."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__}")
