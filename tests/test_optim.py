@@ -336,3 +336,19 @@ def test_training_a_tiny_regression_reduces_the_loss():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.01 * losses[0]
+
+
+@pytest.mark.parametrize("cls", [optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop, optim.Adagrad])
+def test_step_calls_the_closure_first_and_returns_its_loss(cls):
+    p = _param([1.0, -1.0])
+    opt = cls([p], lr=0.1)
+    calls = []
+
+    def closure():
+        calls.append(p.data.copy())
+        p.grad = np.array([0.5, 0.5])
+        return 7.0
+
+    assert opt.step(closure) == 7.0
+    assert np.array_equal(calls[0], [1.0, -1.0]) and not np.array_equal(p.data, [1.0, -1.0])
+    assert opt.step() is None

@@ -56,8 +56,7 @@ class Adagrad(Optimizer):
                 "sum": np.full_like(p.data, group["initial_accumulator_value"]),
             }
 
-    def step(self) -> None:
-        """Update every parameter that has a gradient, in place."""
+    def _update(self) -> None:
         for group in self.param_groups:
             lr, lr_decay, eps = group["lr"], group["lr_decay"], group["eps"]
             weight_decay = group["weight_decay"]

@@ -51,8 +51,7 @@ class Adam(Optimizer):
         check_non_negative("weight_decay value", group["weight_decay"])
         group["betas"] = check_betas(group["betas"])
 
-    def step(self) -> None:
-        """Update every parameter that has a gradient, in place."""
+    def _update(self) -> None:
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]

@@ -7,7 +7,7 @@ across the groups in order, as PyTorch does.
 """
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -134,7 +134,18 @@ class Optimizer:
                 else:
                     p.grad[...] = 0
 
-    def step(self) -> None:
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient, in place.
+
+        ``closure``, if given, is called first (it recomputes the loss and its gradients);
+        its result is returned, as in PyTorch.
+        """
+        loss = None if closure is None else closure()
+        self._update()
+        return loss
+
+    def _update(self) -> None:
+        """One update of every parameter with a gradient (subclasses)."""
         raise NotImplementedError
 
     def _params(self) -> list[Any]:

@@ -53,8 +53,7 @@ class RMSprop(Optimizer):
         if group["alpha"] > 1:
             raise ValueError(f"Invalid alpha value: {group['alpha']} (must be in [0, 1])")
 
-    def step(self) -> None:
-        """Update every parameter that has a gradient, in place."""
+    def _update(self) -> None:
         for group in self.param_groups:
             lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
             weight_decay, momentum = group["weight_decay"], group["momentum"]
