@@ -195,9 +195,12 @@ def test_dataset_loader_batches_match_torch(make, batch_size, drop_last):
         _same(a, b)
 
 
-def test_the_tensor_dataset_gather_equals_collating_sample_by_sample():
+@pytest.mark.parametrize("subset", [False, True])
+def test_the_tensor_dataset_gather_equals_collating_sample_by_sample(subset):
     X, y = _xy(23)
     ds = TensorDataset(X, minidl.tensor(y))
+    if subset:  # a Subset of a Subset: positions compose
+        ds = Subset(Subset(ds, list(range(22, -1, -1))), [3, 0, 7, 7, 12, -1, 5, 9, 1, 2, 4])
     for shuffle in (False, True):
         fast = DataLoader(ds, 5, shuffle, generator=np.random.default_rng(1))
         slow = DataLoader(

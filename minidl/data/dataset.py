@@ -165,9 +165,15 @@ def random_split(
     ]
 
 
-def tensor_arrays(dataset: Any) -> list[np.ndarray] | None:
-    """The arrays behind a :class:`TensorDataset` of ndarrays / Tensors, else None (the
-    loader then gathers a whole batch with one fancy index per array)."""
+def tensor_arrays(dataset: Any) -> tuple[list[np.ndarray], np.ndarray | None] | None:
+    """For a :class:`TensorDataset` of ndarrays / Tensors (or a Subset of one, at any
+    depth): its arrays and the positions in them of the data set's samples (None: all, in
+    order). Else None. The loader then gathers a batch with one fancy index per array."""
+    positions = None
+    while type(dataset) is Subset:
+        inner = np.asarray(dataset.indices, dtype=np.int64)
+        positions = inner if positions is None else inner[positions]
+        dataset = dataset.dataset
     if type(dataset) is not TensorDataset:
         return None
     arrays = []
@@ -176,4 +182,4 @@ def tensor_arrays(dataset: Any) -> list[np.ndarray] | None:
         if type(data) is not np.ndarray or data.dtype.kind not in "biuf":
             return None
         arrays.append(data)
-    return arrays
+    return arrays, positions

@@ -203,12 +203,16 @@ class _DatasetDataLoader(DataLoader):
             order = rng.permutation(n)
         else:
             order = np.arange(n)
-        # a TensorDataset of arrays: one gather per array gives what collating the
-        # samples one by one would
-        arrays = tensor_arrays(self.dataset) if self.collate_fn is default_collate else None
+        # a TensorDataset of arrays (or a Subset of one): one gather per array gives what
+        # collating the samples one by one would
+        gather = tensor_arrays(self.dataset) if self.collate_fn is default_collate else None
+        if gather is not None:
+            arrays, positions = gather
+            if positions is not None:
+                order = positions[order]
         for b in range(len(self)):
             index = order[b * self.batch_size : (b + 1) * self.batch_size]
-            if arrays is not None:
+            if gather is not None:
                 yield [Tensor(a[index]) for a in arrays]
             else:
                 yield self.collate_fn([self.dataset[i] for i in index.tolist()])
