@@ -241,7 +241,7 @@ def test_collate_fn_is_used():
 
 def test_both_call_forms():
     X, y = _xy(9)
-    xb, yb = next(iter(DataLoader(X, y, 4)))  # today's array form: (Tensor, ndarray)
+    xb, yb = next(iter(DataLoader(X, y, 4)))  # the array form: (Tensor, ndarray)
     assert isinstance(xb, minidl.Tensor) and type(yb) is np.ndarray and len(yb) == 4
     xb, yb = next(iter(DataLoader(list(X), list(y), batch_size=4)))
     assert isinstance(xb, minidl.Tensor) and type(yb) is np.ndarray

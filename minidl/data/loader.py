@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from minidl.autograd import Tensor, tensor
-from minidl.data.dataset import tensor_arrays
+from minidl.data.dataset import Dataset, tensor_arrays
 from minidl.random import get_generator
 
 
@@ -71,11 +71,9 @@ def _is_int(value: Any) -> bool:
 
 
 def _array_form(args: tuple, kwargs: dict) -> bool:
-    """Whether a DataLoader call is today's ``(X, y, ...)`` form rather than ``(dataset, ...)``:
+    """Whether a DataLoader call is the array form ``(X, y, ...)`` rather than ``(dataset, ...)``:
     ``y`` is given (a second positional argument that is not a batch size, or ``y=``), or an
     argument only that form has. A :class:`Dataset` is always the dataset form."""
-    from minidl.data.dataset import Dataset
-
     if "dataset" in kwargs:
         return False
     if {"X", "y", "seed", "transform"} & kwargs.keys():
