@@ -6,12 +6,12 @@ leaf module in call order, batch dimension shown as -1, then the totals.
 
 import numpy as np
 
+from minidl.autograd import no_grad, tensor
+from minidl.nn.modules.module import Module
+
 
 def summary_text(model, input_shape, dtype=np.float32):
     """The summary table as a string. ``input_shape`` excludes the batch: e.g. (1, 8, 8)."""
-    from minidl.autograd import no_grad, tensor
-    from minidl.nn.modules.module import Module
-
     if not isinstance(model, Module):
         raise TypeError(f"summary expects an nn.Module, got {type(model).__name__}")
     shape = tuple(input_shape)
