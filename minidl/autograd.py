@@ -93,16 +93,27 @@ class enable_grad(set_grad_enabled):
 class _Entry:
     """One recorded op: its inputs, the closure computing their gradients, its order."""
 
-    __slots__ = ("__weakref__", "backward", "inputs", "name", "seq")
+    __slots__ = ("__weakref__", "backward", "inputs", "seq")
 
     def __init__(self, inputs, backward, seq):
         self.inputs = inputs
         self.backward = backward
         self.seq = seq
 
+    @property
+    def name(self):
+        """The op that recorded this entry: the function its backward is defined in
+        ("linear" for ``linear.<locals>.backward``, "conv2d" for ``_conv2d.<locals>...``);
+        None once the entry is freed."""
+        if self.backward is None:
+            return None
+        qualname = getattr(self.backward, "__qualname__", type(self.backward).__name__)
+        return qualname.rsplit(".<locals>", 1)[0].rsplit(".<locals>.", 1)[-1].lstrip("_")
+
     def __repr__(self):
-        state = "freed" if self.backward is None else "live"
-        return f"<tape entry #{self.seq} ({state})>"
+        if self.backward is None:
+            return f"<tape entry #{self.seq} (freed)>"
+        return f"<tape entry #{self.seq} {self.name} (live)>"
 
 
 _DEFAULT_FLOAT = np.dtype(np.float32)
@@ -277,8 +288,10 @@ def tensor(data, requires_grad=False, dtype=None):
 def record(out_data, inputs, backward):
     """The output Tensor of an op, recorded on the tape when a gradient is needed.
 
-    inputs: tuple of Tensors. backward(grad_out) -> tuple with one ndarray (shaped like
-    that input) or None per input; it is called at most once unless retain_graph.
+    inputs: tuple of Tensors. backward(grad_out) -> tuple with exactly one ndarray
+    (shaped like that input) or None per input, checked on every replay; it is called at
+    most once unless retain_graph. The op's name in error messages is the function
+    ``backward`` is defined in.
     """
     if type(out_data) is not np.ndarray:
         out_data = np.asarray(out_data)
@@ -324,6 +337,19 @@ def _unshared_refcount():
     input_grads = (np.empty(1),)
     for _, gi in zip(inputs, input_grads):
         return _getrefcount(gi)
+
+
+def _gradient_count_error(entry, input_grads):
+    n = len(entry.inputs)
+    if type(input_grads) is tuple:
+        k = len(input_grads)
+        got = f"{k} gradient{'s' if k != 1 else ''}"
+    else:
+        got = f"a {type(input_grads).__name__}"
+    return (
+        f"the backward of {entry.name} returned {got} for its {n} input"
+        f"{'s' if n != 1 else ''}: it must return a tuple of one gradient (or None) per input"
+    )
 
 
 _getrefcount = sys.getrefcount
@@ -388,6 +414,8 @@ def backward(output, grad=None, retain_graph=False):
         if g is not None:
             input_grads = e.backward(g)
             g = None
+            if type(input_grads) is not tuple or len(input_grads) != len(inputs):
+                raise RuntimeError(_gradient_count_error(e, input_grads))
             for t, gi in zip(inputs, input_grads):
                 if gi is None or not t.requires_grad:
                     continue

@@ -24,8 +24,10 @@ def linear(input, weight, bias=None):
             g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
             x2 = xd.reshape(-1, xd.shape[-1]) if xd.ndim != 2 else xd
             gw = g2.T @ x2
-        if bias is not None and bias.requires_grad:
+        if bias is None:
+            return gx, gw
+        if bias.requires_grad:
             gb = g.reshape(-1, g.shape[-1]).sum(axis=0) if g.ndim else g
-        return (gx, gw, gb)
+        return gx, gw, gb
 
     return record(out, inputs, backward)
