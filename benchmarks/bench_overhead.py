@@ -1,20 +1,15 @@
 """Python overhead per op on one-element tensors: the floor of a tiny network's run time.
 
-    python benchmarks/bench_overhead.py [--quick] [--threads N] [--refcount-ab]
+    python benchmarks/bench_overhead.py [--quick] [--threads N]
 
 Prints the median time per call (microseconds) over several repeats, for minidl and, when
 installed, PyTorch side by side, then one LeNet() training step (batch 32 on the digits).
 Targets: a recorded elementwise op <= 5 us; conv2d on a 1x1x1x1 input <= 10 us forward and
 <= 30 us forward+backward. ``overhead_rows(quick=True)`` returns the same rows for use from
 tests (no timing is asserted there).
-
-``--refcount-ab`` times the LeNet step with and without ``backward``'s taking over of a
-leaf's first gradient (the copy variant makes the refcount test fail, so it pays the
-test and the copy), interleaved in one process, and prints both medians and their spread.
 """
 
 import argparse
-import gc
 import statistics
 import time
 
@@ -153,66 +148,6 @@ def lenet_step(batch_size=32, threads=1):
     return step
 
 
-def interleaved(variants, step, number, repeats):
-    """{variant: [us per step, one per repeat]}: each repeat times ``number`` steps under
-    every variant (a context-manager factory), in an order that alternates, so that drift
-    on a shared machine hits all variants alike."""
-    names = list(variants)
-    samples = {name: [] for name in names}
-    for name in names:  # warm up under each variant
-        with variants[name]():
-            step()
-    for r in range(repeats):
-        for name in names if r % 2 == 0 else names[::-1]:
-            with variants[name]():
-                gc.collect()
-                start = time.perf_counter()
-                for _ in range(number):
-                    step()
-                samples[name].append((time.perf_counter() - start) / number * 1e6)
-    return samples
-
-
-def refcount_ab(number=20, repeats=61, threads=1):
-    """LeNet step with backward taking over a leaf's first gradient vs copying it."""
-    import contextlib
-
-    from minidl import autograd
-
-    @contextlib.contextmanager
-    def copy():
-        saved = autograd._UNSHARED
-        autograd._UNSHARED = -1  # no array has this refcount: every gradient is copied
-        try:
-            yield
-        finally:
-            autograd._UNSHARED = saved
-
-    variants = {"take over": contextlib.nullcontext, "copy": copy}
-    return interleaved(variants, lenet_step(threads=threads), number, repeats)
-
-
-def format_ab(samples):
-    lines = [f"{'variant':<12} {'median us':>10} {'q1':>9} {'q3':>9} {'min':>9} {'max':>9}"]
-    for name, values in samples.items():
-        q1, _, q3 = statistics.quantiles(values, n=4)
-        lines.append(
-            f"{name:<12} {statistics.median(values):>10.1f} {q1:>9.1f} {q3:>9.1f} "
-            f"{min(values):>9.1f} {max(values):>9.1f}"
-        )
-    a, b = samples.values()
-    ratios = [y / x for x, y in zip(a, b)]  # each pair ran back to back
-    q1, med, q3 = statistics.quantiles(ratios, n=4)
-    names = list(samples)
-    lines.append(
-        f"{names[1]} / {names[0]}: ratio of medians "
-        f"{statistics.median(b) / statistics.median(a):.4f}; per-repeat ratios median "
-        f"{statistics.median(ratios):.4f} (q1 {q1:.4f}, q3 {q3:.4f}, "
-        f"min {min(ratios):.4f}, max {max(ratios):.4f}, n={len(ratios)})"
-    )
-    return "\n".join(lines)
-
-
 def format_rows(rows):
     lines = [f"{'op':<36} {'minidl us':>10} {'torch us':>10} {'target us':>10}"]
     for r in rows:
@@ -226,16 +161,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few calls (a smoke run)")
     parser.add_argument("--threads", type=int, default=1, help="kernel threads (default 1)")
-    parser.add_argument(
-        "--refcount-ab",
-        action="store_true",
-        help="only the LeNet step, taking over vs copying leaf gradients (interleaved)",
-    )
     args = parser.parse_args(argv)
-    if args.refcount_ab:
-        print(f"LeNet() step, batch 32, digits, {args.threads} thread(s), us per step")
-        print(format_ab(refcount_ab(threads=args.threads)))
-        return
     rows = overhead_rows(quick=args.quick, threads=args.threads)
     print(f"per-call time, median of repeats, {args.threads} thread(s)")
     print(format_rows(rows))

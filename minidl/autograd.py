@@ -13,7 +13,6 @@ reference counting when its output goes away. Grad mode is per thread.
 
 import itertools
 import operator
-import sys
 import threading
 
 import numpy as np
@@ -327,18 +326,6 @@ def _accumulate_leaf(leaf, g):
         leaf.grad = leaf.grad + g
 
 
-def _unshared_refcount():
-    """sys.getrefcount of a gradient array that only the backward loop below holds.
-
-    Measured with the same loop shape as ``backward``'s, so it stays right whatever the
-    interpreter counts; an array with a higher count is held elsewhere too.
-    """
-    inputs = (None,)
-    input_grads = (np.empty(1),)
-    for _, gi in zip(inputs, input_grads):
-        return _getrefcount(gi)
-
-
 def _gradient_count_error(entry, input_grads):
     n = len(entry.inputs)
     if type(input_grads) is tuple:
@@ -350,11 +337,6 @@ def _gradient_count_error(entry, input_grads):
         f"the backward of {entry.name} returned {got} for its {n} input"
         f"{'s' if n != 1 else ''}: it must return a tuple of one gradient (or None) per input"
     )
-
-
-_getrefcount = sys.getrefcount
-_UNSHARED = _unshared_refcount()
-_ndarray = np.ndarray
 
 
 def backward(output, grad=None, retain_graph=False):
@@ -420,25 +402,12 @@ def backward(output, grad=None, retain_graph=False):
                 if gi is None or not t.requires_grad:
                     continue
                 pe = t._entry
-                if pe is not None:
-                    if pe in grads:
-                        grads[pe] = grads[pe] + gi
-                    else:
-                        grads[pe] = gi
-                elif (
-                    t.grad is None
-                    and type(gi) is _ndarray
-                    and gi.base is None
-                    and _getrefcount(gi) == _UNSHARED
-                    and gi.dtype == t.data.dtype
-                    and gi.shape == t.data.shape
-                    and gi.flags.writeable
-                ):
-                    # The first gradient of a leaf, a fresh array nothing else holds:
-                    # take it over instead of copying it.
-                    t.grad = gi
-                else:
+                if pe is None:
                     _accumulate_leaf(t, gi)
+                elif pe in grads:
+                    grads[pe] = grads[pe] + gi
+                else:
+                    grads[pe] = gi
             input_grads = None
         if not retain_graph:
             e.inputs = None
