@@ -22,6 +22,7 @@ __all__ = [
     "backward",
     "enable_grad",
     "is_grad_enabled",
+    "is_tensor",
     "no_grad",
     "record",
     "set_grad_enabled",
@@ -270,6 +271,15 @@ class Tensor:
 
     # The differentiable methods (+, -, exp, sum, reshape, ...) are attached by
     # minidl.ops, bound straight to its op functions: this module owns no op.
+
+
+def is_tensor(obj):
+    """True for a minidl Tensor (a Parameter too), as ``torch.is_tensor``.
+
+    The one test of what counts as a tensor; the ops write it inline as
+    ``isinstance(x, Tensor)`` where a function call would cost more than the test.
+    """
+    return isinstance(obj, Tensor)
 
 
 def tensor(data, requires_grad=False, dtype=None):

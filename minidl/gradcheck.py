@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from minidl.autograd import Tensor, enable_grad
+from minidl.autograd import enable_grad, is_tensor
 
 __all__ = ["GradcheckError", "gradcheck"]
 
@@ -13,7 +13,7 @@ class GradcheckError(AssertionError):
 
 def _output_data(fn, inputs):
     out = fn(*inputs)
-    if not isinstance(out, Tensor):
+    if not is_tensor(out):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
     return out
 
@@ -27,12 +27,12 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     naming the input index and the worst element (index, analytic, numeric) when
     |analytic - numeric| > atol + rtol * |numeric| anywhere; returns True otherwise.
     """
-    if isinstance(inputs, Tensor):
+    if is_tensor(inputs):
         inputs = (inputs,)
     inputs = tuple(inputs)
     checked = []
     for i, t in enumerate(inputs):
-        if not isinstance(t, Tensor):
+        if not is_tensor(t):
             raise TypeError(f"gradcheck: input {i} is a {type(t).__name__}, expected a Tensor")
         if t.requires_grad:
             if t.dtype != np.float64:

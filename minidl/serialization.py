@@ -16,15 +16,13 @@ import tempfile
 
 import numpy as np
 
+from minidl.autograd import is_tensor
+
 _TREE_KEY = "__minidl_tree__"
 
 
-def _is_tensor(value):
-    return hasattr(value, "detach") and hasattr(value, "grad") and hasattr(value, "data")
-
-
 def _as_array(key, value):
-    if _is_tensor(value):
+    if is_tensor(value):
         value = value.data
     array = np.asarray(value)
     if array.dtype == object or array.dtype.kind not in "biufcSU":
@@ -36,7 +34,7 @@ def _as_array(key, value):
 
 
 def _is_array_like(value):
-    return isinstance(value, (np.ndarray, np.generic)) or _is_tensor(value)
+    return isinstance(value, (np.ndarray, np.generic)) or is_tensor(value)
 
 
 def _encode(value, arrays, path):

@@ -9,11 +9,12 @@ import math
 
 import numpy as np
 
+from minidl.autograd import is_tensor
 from minidl.random import get_generator
 
 
 def _array(tensor):
-    array = tensor.data if hasattr(tensor, "grad") and hasattr(tensor, "data") else tensor
+    array = tensor.data if is_tensor(tensor) else tensor
     if not isinstance(array, np.ndarray):
         raise TypeError(f"init expects a Tensor or ndarray, got {type(tensor).__name__}")
     if array.dtype.kind != "f":

@@ -14,11 +14,11 @@ _INT = (int, np.integer)
 
 # ---- tensor arguments -----------------------------------------------------------------
 def data_of(what, name, value):
-    """The ndarray of a Tensor argument; a TypeError naming the argument for anything else
-    (an ndarray's own ``.data`` is a memoryview, so it is caught here too)."""
-    data = getattr(value, "data", None)
-    if type(data) is np.ndarray and hasattr(value, "requires_grad"):
-        return data
+    """The ndarray of a Tensor argument; a TypeError naming the argument for anything else."""
+    if isinstance(value, Tensor):
+        data = value.data
+        if type(data) is np.ndarray:
+            return data
     hint = " (wrap arrays with minidl.tensor(...))" if isinstance(value, np.ndarray) else ""
     raise TypeError(
         f"{what}: argument '{name}' must be a minidl.Tensor, not {type(value).__name__}{hint}"
@@ -132,9 +132,10 @@ def linear_args(x, w, b):
         raise TypeError(f"linear: input must be float32 or float64, got dtype {dx}")
 
 
-# ---- convolution and pooling ---------------------------------------------------------
+# ---- sizes: ops and layer constructors ----------------------------------------------
 def pair(value, name, what, n=2):
-    """An int or a length-n tuple/list of ints as an n-tuple of Python ints."""
+    """An int or a length-n tuple/list of ints as an n-tuple of Python ints (the
+    ``kernel_size=3`` -> ``(3, 3)`` of every conv and pooling op and layer)."""
     if type(value) is int:
         return (value,) * n
     if type(value) is tuple and len(value) == n and all(type(v) is int for v in value):
@@ -154,6 +155,14 @@ def pair(value, name, what, n=2):
     )
 
 
+def positive_int(value, name, what):
+    """``value`` as a Python int >= 1 (a layer's channel or feature count)."""
+    if isinstance(value, bool) or not isinstance(value, _INT) or value < 1:
+        raise ValueError(f"{what}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+# ---- convolution and pooling ---------------------------------------------------------
 def _conv_output_size(what, size, kernel, stride, padding, dilation, input_shape):
     eh = size[0] + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1
     ew = size[1] + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1
@@ -197,8 +206,8 @@ def groups_arg(what, groups):
     return int(groups)
 
 
-def conv_arrays(what, x, w, b, transposed=False):
-    """Shape and dtype checks for conv2d (transposed=False) / conv_transpose2d inputs.
+def conv_arrays(what, x, w, b):
+    """Rank and dtype checks for conv2d / conv_transpose2d inputs.
 
     x (N, C, H, W); conv2d weight (F, C/groups, kh, kw); transposed weight
     (C, F/groups, kh, kw); bias (F,). Dtype and rank only: channels need ``groups``.

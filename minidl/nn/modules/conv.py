@@ -6,9 +6,9 @@ import numpy as np
 
 from minidl.nn import functional as F
 from minidl.nn import init
-from minidl.nn.modules._utils import ntuple, positive_int
 from minidl.nn.modules.module import Module
 from minidl.nn.parameter import Parameter
+from minidl.ops import _validation as V
 
 
 class _ConvNd(Module):
@@ -36,19 +36,20 @@ class _ConvNd(Module):
     ):
         super().__init__()
         n = self._dims
-        self.in_channels = positive_int(in_channels, "in_channels")
-        self.out_channels = positive_int(out_channels, "out_channels")
-        self.groups = positive_int(groups, "groups")
+        what = type(self).__name__
+        self.in_channels = V.positive_int(in_channels, "in_channels", what)
+        self.out_channels = V.positive_int(out_channels, "out_channels", what)
+        self.groups = V.positive_int(groups, "groups", what)
         if in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"in_channels ({in_channels}) and out_channels ({out_channels}) "
                 f"must both be divisible by groups ({groups})"
             )
-        self.kernel_size = ntuple(kernel_size, n, "kernel_size")
-        self.stride = ntuple(stride, n, "stride")
-        self.padding = ntuple(padding, n, "padding")
-        self.dilation = ntuple(dilation, n, "dilation")
-        self.output_padding = ntuple(output_padding, n, "output_padding")
+        self.kernel_size = V.pair(kernel_size, "kernel_size", what, n)
+        self.stride = V.pair(stride, "stride", what, n)
+        self.padding = V.pair(padding, "padding", what, n)
+        self.dilation = V.pair(dilation, "dilation", what, n)
+        self.output_padding = V.pair(output_padding, "output_padding", what, n)
         if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.dilation) < 1:
             raise ValueError(
                 f"kernel_size, stride and dilation must be >= 1, got "

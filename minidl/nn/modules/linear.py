@@ -6,9 +6,9 @@ import numpy as np
 
 from minidl.nn import functional as F
 from minidl.nn import init
-from minidl.nn.modules._utils import positive_int
 from minidl.nn.modules.module import Module
 from minidl.nn.parameter import Parameter
+from minidl.ops import _validation as V
 
 
 class Linear(Module):
@@ -16,8 +16,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, dtype=None):
         super().__init__()
-        self.in_features = positive_int(in_features, "in_features")
-        self.out_features = positive_int(out_features, "out_features")
+        self.in_features = V.positive_int(in_features, "in_features", "Linear")
+        self.out_features = V.positive_int(out_features, "out_features", "Linear")
         dtype = np.dtype(np.float32 if dtype is None else dtype)
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
         if bias:

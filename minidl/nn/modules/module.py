@@ -10,7 +10,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from minidl.autograd import Tensor
+from minidl.autograd import is_tensor
 from minidl.nn.parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -43,7 +43,7 @@ def _add_indent(text, spaces):
 
 
 def _to_array(value):
-    return value.data if isinstance(value, Tensor) else np.asarray(value)
+    return value.data if is_tensor(value) else np.asarray(value)
 
 
 class Module:
@@ -280,7 +280,7 @@ class Module:
                 continue
             value = _to_array(state_dict[key])
             current = getattr(module, store)[name]
-            current_shape = current.data.shape if isinstance(current, Tensor) else current.shape
+            current_shape = current.data.shape if is_tensor(current) else current.shape
             if value.shape != current_shape:
                 errors.append(
                     f"size mismatch for {key}: copying a param with shape "
@@ -299,7 +299,7 @@ class Module:
         for key, value in values.items():
             module, store, name = slots[key]
             current = getattr(module, store)[name]
-            if isinstance(current, Tensor):
+            if is_tensor(current):
                 np.copyto(current.data, value, casting="unsafe")
             else:
                 np.copyto(current, value, casting="unsafe")
