@@ -258,6 +258,25 @@ def test_module_level_backward_function():
     np.testing.assert_allclose(a.grad, [6.0])
 
 
+def test_tensor_declares_every_method_the_ops_attach():
+    """autograd.Tensor lists the ops' methods for type checkers (under TYPE_CHECKING);
+    minidl.ops attaches them at import: the two lists must agree."""
+    import ast
+    import inspect
+
+    from minidl import autograd, ops
+
+    tree = ast.parse(inspect.getsource(autograd))
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Tensor"]
+    (block,) = [
+        n for n in cls.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"
+    ]
+    declared = {n.name for n in block.body if isinstance(n, ast.FunctionDef)}
+    assert declared == set(ops._METHODS)
+    for name, op in ops._METHODS.items():
+        assert getattr(Tensor, name) is op or isinstance(op, property)
+
+
 # ---- the gradient contract: one gradient (or None) per input ---------------------------
 def _op_returning(grads):
     """An op of two inputs whose backward returns ``grads(g)``."""

@@ -1,16 +1,19 @@
 """The fully connected layer's op, with its backward next to its forward."""
 
-from minidl.autograd import record
+from __future__ import annotations
+
+from minidl.autograd import Tensor, record
 from minidl.ops import _validation as V
 
 
 # ---- linear -------------------------------------------------------------------------
-def linear(input, weight, bias=None):
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """input (..., in) @ weight.T (out, in) + bias (out,) -> (..., out)."""
     xd = V.data_of("linear", "input", input)
     wd = V.data_of("linear", "weight", weight)
     V.linear_args(xd, wd, V.optional_data_of("linear", "bias", bias))
     out = xd @ wd.T
+    inputs: tuple[Tensor, ...]
     if bias is not None:
         out += bias.data
         inputs = (input, weight, bias)
