@@ -118,15 +118,17 @@ def overhead_rows(quick=False, threads=None):
     return rows
 
 
-def lenet_step(batch_size=32, threads=1):
+def lenet_step(batch_size=32, threads=None):
     """One training step of LeNet() on the digits (forward, cross-entropy, backward, SGD
-    with momentum, as ``minidl train``), cycling over a few fixed batches."""
+    with momentum, as ``minidl train``), cycling over a few fixed batches; the model is
+    ``step.model``."""
     import minidl
     import minidl.nn.functional as F
     from minidl import data, optim
     from minidl.models import LeNet
 
-    minidl.set_num_threads(threads)
+    if threads is not None:
+        minidl.set_num_threads(threads)
     minidl.manual_seed(0)
     X, y, _, _ = data.load_digits()
     batches = [
@@ -145,6 +147,7 @@ def lenet_step(batch_size=32, threads=1):
         loss.backward()
         opt.step()
 
+    step.model = model
     return step
 
 

@@ -446,3 +446,9 @@ def test_overhead_benchmark_tiny_mode_runs():
     assert {r["op"] for r in rows} >= {"conv2d forward (1x1x1x1)", "add (recorded, 1 element)"}
     assert all(r["minidl_us"] > 0 for r in rows)
     assert "conv2d forward" in bench.format_rows(rows)
+    step = bench.lenet_step()
+    before = [p.data.copy() for p in step.model.parameters()]
+    step()
+    for p, old in zip(step.model.parameters(), before):
+        assert p.grad is not None and p.grad.shape == old.shape
+        assert not np.array_equal(p.data, old)
