@@ -8,14 +8,19 @@ the ReLU work. The conv layers keep the Sequential indices 0 and 3 either way.
 is the classic LeNet-5 layout for 1x28x28 images (MNIST-sized).
 """
 
-from minidl import nn
+from __future__ import annotations
 
-_LAYOUTS = {
+from collections.abc import Sequence
+
+from minidl import nn
+from minidl.autograd import Tensor
+
+_LAYOUTS: dict[int, tuple[int, int, int]] = {
     # input_size: (kernel, padding, spatial size after the two 2x2 pools)
     8: (3, 1, 2),  # 8 -> conv 8 -> pool 4 -> conv 4 -> pool 2
     28: (5, 2, 5),  # 28 -> conv 28 -> pool 14 -> conv(pad 0) 10 -> pool 5
 }
-_DEFAULT_WIDTHS = {8: (32, 64, 128), 28: (6, 16, 120, 84)}
+_DEFAULT_WIDTHS: dict[int, tuple[int, ...]] = {8: (32, 64, 128), 28: (6, 16, 120, 84)}
 
 
 class LeNet(nn.Module):
@@ -24,7 +29,14 @@ class LeNet(nn.Module):
     ``widths``: channels of the two conv layers then the hidden sizes of the MLP.
     """
 
-    def __init__(self, num_classes=10, in_channels=1, input_size=8, widths=None, dropout=0.0):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        input_size: int = 8,
+        widths: Sequence[int] | None = None,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if input_size not in _LAYOUTS:
             raise ValueError(f"LeNet supports input_size 8 or 28, got {input_size!r}")
@@ -42,7 +54,7 @@ class LeNet(nn.Module):
             nn.MaxPool2d(2),
             nn.ReLU(),
         )
-        layers = [nn.Flatten()]
+        layers: list[nn.Module] = [nn.Flatten()]
         size = c2 * final * final
         for h in hidden:
             layers += [nn.Linear(size, h), nn.ReLU()]
@@ -52,5 +64,5 @@ class LeNet(nn.Module):
         layers.append(nn.Linear(size, num_classes))
         self.classifier = nn.Sequential(*layers)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x))

@@ -10,21 +10,23 @@ place with ``os.replace``, so a crash never leaves a half-written checkpoint. ``
 opens the file with ``allow_pickle=False``: loading an untrusted file cannot run code.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import tempfile
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+
+from minidl.autograd import is_tensor
 
 _TREE_KEY = "__minidl_tree__"
 
 
-def _is_tensor(value):
-    return hasattr(value, "detach") and hasattr(value, "grad") and hasattr(value, "data")
-
-
-def _as_array(key, value):
-    if _is_tensor(value):
+def _as_array(key: str, value: Any) -> np.ndarray:
+    if is_tensor(value):
         value = value.data
     array = np.asarray(value)
     if array.dtype == object or array.dtype.kind not in "biufcSU":
@@ -35,11 +37,11 @@ def _as_array(key, value):
     return array
 
 
-def _is_array_like(value):
-    return isinstance(value, (np.ndarray, np.generic)) or _is_tensor(value)
+def _is_array_like(value: Any) -> bool:
+    return isinstance(value, (np.ndarray, np.generic)) or is_tensor(value)
 
 
-def _encode(value, arrays, path):
+def _encode(value: Any, arrays: dict[str, np.ndarray], path: list[str]) -> Any:
     """JSON-able skeleton of ``value``; its arrays go into ``arrays`` under path names."""
     if _is_array_like(value):
         name = "/".join(path) or "array"
@@ -60,7 +62,7 @@ def _encode(value, arrays, path):
     raise TypeError(f"save: cannot store {type(value).__name__} at {'/'.join(path)!r}")
 
 
-def _decode(node, archive):
+def _decode(node: Any, archive: Mapping[str, np.ndarray]) -> Any:
     if isinstance(node, dict):
         if "$array" in node:
             return archive[node["$array"]]
@@ -74,7 +76,7 @@ def _decode(node, archive):
     return node
 
 
-def save(obj, path):
+def save(obj: Mapping[Any, Any], path: str | os.PathLike[str]) -> None:
     """Save ``obj`` to ``path`` (npz; the file name is used as given).
 
     ``obj`` is a mapping ``{name: ndarray or Tensor}`` (its key order is kept by
@@ -110,13 +112,13 @@ def save(obj, path):
         raise
 
 
-def _current_umask():
+def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
-def load(path):
+def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a file written by :func:`save`: ``{name: ndarray}`` in the saved order, or the
     nested structure that was saved."""
     with np.load(os.fspath(path), allow_pickle=False) as archive:

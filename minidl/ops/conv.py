@@ -184,7 +184,7 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
                 )
         elif need_b:
             gb = g.sum(axis=(0, 2, 3))
-        return gx, gw, gb
+        return (gx, gw) if bias is None else (gx, gw, gb)
 
     return record(out, inputs, backward)
 
@@ -409,6 +409,6 @@ def conv_transpose2d(
             )
         if bias is not None and bias.requires_grad:
             gb = g.sum(axis=(0, 2, 3))
-        return gx, gw, gb
+        return (gx, gw) if bias is None else (gx, gw, gb)
 
     return record(out, inputs, backward)
