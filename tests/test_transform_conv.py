@@ -11,7 +11,9 @@ import minidl
 import minidl.nn.functional as F
 from minidl import gradcheck, nn, tensor
 from minidl import reference as R
+from minidl.models import InvariantLeNet
 from minidl.ops.transform_conv import TRANSFORM_SETS, TRANSFORMS, transform_filters
+from minidl.summary import summary_text
 
 SOME = settings(max_examples=40, deadline=None)
 FEW = settings(max_examples=12, deadline=None)
@@ -331,3 +333,40 @@ def test_functional_rejects_bad_inputs():
         F.transform_conv2d(x, np.zeros((3, 2, 3, 3)))
     with pytest.raises(ValueError, match="reduce"):
         F.transform_conv2d(x, w, reduce="sum")
+
+
+# ---- InvariantLeNet --------------------------------------------------------------------
+@pytest.mark.parametrize("transforms", ["rot4", "dihedral8"])
+def test_invariant_lenet_logits_are_rotation_invariant(transforms):
+    minidl.manual_seed(1)
+    model = InvariantLeNet(widths=(4, 6, 8), transforms=transforms).double()
+    x = np.random.default_rng(4).random((5, 1, 8, 8))
+    logits = model(tensor(x)).data
+    assert logits.shape == (5, 10)
+    for k in (1, 2, 3):
+        rotated = model(tensor(np.ascontiguousarray(rot90(x, k)))).data
+        np.testing.assert_allclose(rotated, logits, rtol=1e-12, atol=1e-12)
+    mirrored = model(tensor(np.ascontiguousarray(x[..., ::-1]))).data
+    # reflections are in dihedral8 only: rot4 tells a digit from its mirror image
+    assert np.allclose(mirrored, logits, rtol=1e-12, atol=1e-12) == (transforms == "dihedral8")
+
+
+def test_invariant_lenet_trains_and_has_conv_like_keys():
+    model = InvariantLeNet()
+    assert list(model.state_dict()) == [
+        "conv1.weight",
+        "conv1.bias",
+        "conv2.weight",
+        "conv2.bias",
+        "classifier.0.weight",
+        "classifier.0.bias",
+        "classifier.2.weight",
+        "classifier.2.bias",
+    ]
+    x = tensor(np.random.default_rng(5).random((3, 1, 8, 8)).astype(np.float32))
+    F.cross_entropy(model(x), np.array([0, 1, 2])).backward()
+    assert all(p.grad is not None and p.grad.dtype == np.float32 for p in model.parameters())
+    table = summary_text(model, (1, 8, 8))
+    assert "TransformConv2d-1" in table and "Total params: 7,562" in table
+    with pytest.raises(ValueError, match="transforms"):
+        InvariantLeNet(transforms=("id", "rot90"))
