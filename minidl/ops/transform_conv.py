@@ -12,6 +12,8 @@ degrees as the array is printed (row 0 on top); ``flip`` is the left-right refle
 ``w[..., ::-1]``; ``flip_rotK`` rotates first, then flips: ``flip(rotK(w))``.
 """
 
+from functools import lru_cache
+
 import numpy as np
 
 from minidl.autograd import Tensor, record
@@ -55,10 +57,15 @@ def apply_transform(a: np.ndarray, name: str) -> np.ndarray:
     return np.rot90(a, _QUARTER_TURNS[name], axes=(-2, -1))
 
 
-def _tap_permutations(names: tuple, k: int) -> np.ndarray:
-    """(T, k*k): transform t's tap p is the filter's tap perms[t, p] (flat row-major)."""
+@lru_cache(maxsize=64)
+def _tap_permutations(names: tuple, k: int) -> tuple:
+    """(perms, inverse), both (T, k*k): transform t's tap p is the filter's tap
+    perms[t, p] (flat row-major); inverse[t] undoes perms[t]. Cached: read-only."""
     taps = np.arange(k * k).reshape(k, k)
-    return np.stack([apply_transform(taps, name).ravel() for name in names])
+    perms = np.stack([apply_transform(taps, name).ravel() for name in names])
+    inverse = np.argsort(perms, axis=1)
+    perms.flags.writeable = inverse.flags.writeable = False
+    return perms, inverse
 
 
 def transform_filters(weight: Tensor, transforms="rot4") -> Tensor:
@@ -75,14 +82,14 @@ def transform_filters(weight: Tensor, transforms="rot4") -> Tensor:
         )
     f, c, k, _ = w.shape
     t = len(names)
-    perms = _tap_permutations(names, k)
+    perms, inverse = _tap_permutations(names, k)
     # (F, C, T, k*k) -> (F, T, C, k*k): filter-major, transform-minor rows
     bank = w.reshape(f, c, k * k)[:, :, perms].transpose(0, 2, 1, 3).reshape(f * t, c, k, k)
-    inverse = np.argsort(perms, axis=1)[None, :, None, :]
 
     def backward(g):
         g = g.reshape(f, t, c, k * k)
-        return (np.take_along_axis(g, inverse, axis=3).sum(axis=1).reshape(w.shape),)
+        taps = np.take_along_axis(g, inverse[None, :, None, :], axis=3)
+        return (taps.sum(axis=1).reshape(w.shape),)
 
     return record(bank, (weight,), backward)
 
