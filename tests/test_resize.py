@@ -108,6 +108,8 @@ def test_adaptive_avg_pool2d_output_1_is_global_average_and_3d_input_works():
     np.testing.assert_allclose(y.data, x.mean(axis=(2, 3), keepdims=True), rtol=1e-12)
     y3 = F.adaptive_avg_pool2d(tensor(x[0]), (2, None))
     np.testing.assert_allclose(y3.data, R.adaptive_avg_pool2d_forward(x[:1], (2, 7))[0])
+    x3 = tensor(x[0], requires_grad=True)
+    assert gradcheck(lambda t: F.adaptive_avg_pool2d(t, (3, 4)), [x3])
 
 
 def test_adaptive_windows_overlap_when_sizes_do_not_divide():
@@ -307,6 +309,7 @@ def test_upsample_module_and_repr():
         ({"scale_factor": (2, 2, 2)}, ValueError, "2 entries"),
         ({"scale_factor": "2"}, TypeError, "scale_factor"),
         ({"size": 4, "recompute_scale_factor": True}, ValueError, "recompute_scale_factor"),
+        ({"size": 4, "antialias": True}, ValueError, "antialias"),
     ],
 )
 def test_interpolate_rejects_bad_arguments(kw, error, match):

@@ -238,6 +238,7 @@ def interpolate(
     mode: str = "nearest",
     align_corners: bool | None = None,
     recompute_scale_factor: bool | None = None,
+    antialias: bool = False,
 ) -> Tensor:
     """Resize input (N, C, H, W) -> (N, C, Ho, Wo) by ``mode`` 'nearest' or 'bilinear'.
 
@@ -247,9 +248,11 @@ def interpolate(
     as PyTorch. bilinear: align_corners=False (default) maps pixel centres,
     src = (j + 0.5) * step - 0.5 clamped at 0; align_corners=True maps the corner pixels
     onto each other, src = j * (H - 1)/(Ho - 1). recompute_scale_factor=True uses H/Ho as
-    the step even when scale_factor is given.
+    the step even when scale_factor is given. antialias=True is not supported.
     """
     what = "interpolate"
+    if antialias:
+        raise ValueError(f"{what}: antialias=True is not supported")
     x = _image(what, input, (4,))
     out_hw, scales, align_corners = interpolation_plan(
         what, x.shape[-2:], size, scale_factor, mode, align_corners, recompute_scale_factor
