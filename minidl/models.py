@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from minidl import nn
 from minidl.autograd import Tensor
 
@@ -66,3 +68,52 @@ class LeNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x))
+
+
+class InvariantLeNet(nn.Module):
+    """(N, in_channels, S, S) images (S even, e.g. the 8x8 digits) -> (N, num_classes)
+    logits that do not change when the input is rotated by 90, 180 or 270 degrees
+    (``transforms="rot4"``; "dihedral8" adds the reflections, "flip2" is the mirror alone).
+
+    conv1 is a TransformConv2d(reduce=None): T maps per filter, branch t holding the
+    filters under transform t. Rotating the input rotates every map and moves branch t to
+    t + 1. conv2 continues each branch with its own transform of the second filter (the
+    branches folded into the batch, the matching transform of conv2's output kept), which
+    keeps that property; ReLU and 2x2 max pooling commute with quarter turns. Global
+    average pooling then removes the rotation of the maps and the max over the branches
+    removes the shift, so the logits are invariant. (Equivalently: one CNN applied to the
+    input under every transform, the maximum over transforms taken at the end.)
+    ``widths``: the two conv widths, then the hidden size of the classifier.
+    """
+
+    def __init__(
+        self, num_classes=10, in_channels=1, widths=(16, 32, 64), transforms="rot4"
+    ) -> None:
+        super().__init__()
+        if transforms not in ("rot4", "flip2", "dihedral8"):
+            raise ValueError(
+                f"InvariantLeNet: transforms must be 'rot4', 'flip2' or 'dihedral8' (a group), "
+                f"got {transforms!r}"
+            )
+        c1, c2, hidden = widths
+        self.conv1 = nn.TransformConv2d(in_channels, c1, 3, transforms, padding=1, reduce=None)
+        self.pool = nn.MaxPool2d(2)
+        self.conv2 = nn.TransformConv2d(c1, c2, 3, transforms, padding=1, reduce=None)
+        # He init: with PyTorch's default the globally pooled features start out nearly
+        # equal for every digit and the loss sits at log(10) for the first epochs
+        for conv in (self.conv1, self.conv2):
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+        self.classifier = nn.Sequential(
+            nn.Linear(c2, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+        )
+
+    def forward(self, x):
+        t = self.conv1.num_transforms
+        h = self.pool(self.conv1(x)).relu()  # (N, C1 * T, S/2, S/2), channel c * T + t
+        n, ct, hh, ww = h.shape
+        branches = h.reshape(n, ct // t, t, hh, ww).permute(0, 2, 1, 3, 4)
+        u = self.conv2(branches.reshape(n * t, ct // t, hh, ww)).relu()
+        pooled = u.mean((2, 3)).reshape(n, t, -1, t)  # (N, branch, C2, transform)
+        matching = np.arange(t)
+        features = pooled[:, matching, :, matching].max(0).values  # (N, C2)
+        return self.classifier(features)

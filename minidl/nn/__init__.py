@@ -2,6 +2,7 @@
 
 from minidl.nn import functional, init, utils
 from minidl.nn.modules import (
+    AdaptiveAvgPool2d,
     AvgPool2d,
     Conv1d,
     Conv2d,
@@ -14,14 +15,18 @@ from minidl.nn.modules import (
     Module,
     MSELoss,
     ReLU,
+    ReLU6,
     Sequential,
     Sigmoid,
     Tanh,
+    TransformConv2d,
+    Upsample,
 )
 from minidl.nn.parameter import Parameter
 from minidl.summary import summary
 
 __all__ = [
+    "AdaptiveAvgPool2d",
     "AvgPool2d",
     "Conv1d",
     "Conv2d",
@@ -35,6 +40,7 @@ __all__ = [
     "Module",
     "Parameter",
     "ReLU",
+    "ReLU6",
     "Sequential",
     "Sigmoid",
     "Tanh",
@@ -42,4 +48,6 @@ __all__ = [
     "init",
     "summary",
     "utils",
+    "TransformConv2d",
+    "Upsample",
 ]

@@ -78,3 +78,11 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         keep = _random.get_generator().random(xd.shape) >= p
         mask = keep.astype(xd.dtype) * xd.dtype.type(1 / (1 - p))
     return record(xd * mask, (input,), lambda g: (g * mask,))
+
+
+# ---- relu6 (issue 20) ----------------------------------------------------------------
+def relu6(input, inplace: bool = False):
+    """min(max(x, 0), 6), MobileNet's activation; the gradient is 1 strictly inside (0, 6)
+    and 0 elsewhere (as PyTorch). ``inplace`` is accepted; the result is a new Tensor."""
+    xd = V.data_of("relu6", "input", input)
+    return record(np.clip(xd, 0, 6), (input,), lambda g: (g * ((xd > 0) & (xd < 6)),))

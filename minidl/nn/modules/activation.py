@@ -31,3 +31,17 @@ class Sigmoid(Module):
 class Tanh(Module):
     def forward(self, input: Tensor) -> Tensor:
         return F.tanh(input)
+
+
+class ReLU6(Module):
+    """min(max(x, 0), 6) (MobileNet). ``inplace`` is accepted; the result is a new Tensor."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.relu6(input)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
