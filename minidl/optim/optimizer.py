@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from minidl.autograd import is_tensor
+
 ParamsT = Iterable[Any] | Iterable[dict[str, Any]]
 
 
@@ -66,7 +68,7 @@ class Optimizer:
         self.defaults = defaults
         self.state = _ParamState()
         self.param_groups = []
-        if hasattr(params, "data") and hasattr(params, "grad"):
+        if is_tensor(params):
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of "
                 "Tensors or dicts, but got a single Tensor"
@@ -97,9 +99,9 @@ class Optimizer:
                 "the ordering of tensors in sets will change between runs. Please use a list "
                 "instead."
             )
-        params = [params] if hasattr(params, "grad") else list(params)
+        params = [params] if is_tensor(params) else list(params)
         for p in params:
-            if not (hasattr(p, "data") and hasattr(p, "grad")):
+            if not is_tensor(p):
                 raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
             if not getattr(p, "is_leaf", True):
                 raise ValueError("can't optimize a non-leaf Tensor (one computed by an op)")
