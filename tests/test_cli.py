@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import minidl
-from minidl import cli
+from minidl import cli, training
 from minidl.models import LeNet
 
 
@@ -40,7 +40,7 @@ def test_train_two_epochs_writes_checkpoint_and_metrics(tmp_path, capsys):
     assert m["test_accuracy"] > 0.3  # two epochs already learn something (chance is 0.1)
     model = LeNet()
     model.load_state_dict(minidl.load(ckpt))
-    assert cli.accuracy(model, *minidl.data.load_digits()[2:]) == m["test_accuracy"]
+    assert training.evaluate(model, *minidl.data.load_digits()[2:]) == m["test_accuracy"]
 
 
 @pytest.fixture
@@ -53,13 +53,12 @@ def one_thread():
 
 def test_same_seed_gives_identical_weights(one_thread):
     runs = [
-        cli.train(epochs=1, batch_size=64, seed=7, log=lambda *a: None)[0].state_dict()
-        for _ in range(2)
+        training.train_digits(epochs=1, batch_size=64, seed=7)[0].state_dict() for _ in range(2)
     ]
     assert list(runs[0]) == list(runs[1])
     for key in runs[0]:
         assert np.array_equal(runs[0][key], runs[1][key]), key
-    other = cli.train(epochs=1, batch_size=64, seed=8, log=lambda *a: None)[0].state_dict()
+    other = training.train_digits(epochs=1, batch_size=64, seed=8)[0].state_dict()
     assert not np.array_equal(other["features.0.weight"], runs[0]["features.0.weight"])
 
 
