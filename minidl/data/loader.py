@@ -46,6 +46,7 @@ def random_shift(max_shift=1, seed=None):
         return windows[np.arange(n), :, s - dy, s - dx]
 
     shift.returns_new_array = True  # DataLoader need not copy the result
+    shift.generator = own_rng  # None: draws from the global generator (see fit's resuming)
     return shift
 
 
