@@ -50,6 +50,7 @@ def random_shift(max_shift: int = 1, seed: int | None = None) -> Callable[[np.nd
         return windows[np.arange(n), :, s - dy, s - dx]
 
     shift.returns_new_array = True  # DataLoader need not copy the result
+    shift.generator = own_rng  # None: draws from the global generator (see fit's resuming)
     return shift
 
 
