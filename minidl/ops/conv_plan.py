@@ -22,6 +22,11 @@ only (the CPU level, a layout's vector width and lane efficiency, the size of a 
 ``candidates`` lists every path each pass can run at a shape; ``forced(plan)`` makes
 every conv2d in a block run a given plan (tests, benchmarks, a measured calibration).
 F.conv2d looks plans up by shape (``cached_plan``): one dict lookup per call.
+
+A measured calibration would time ``candidates`` (through ``forced`` or the kernels, as
+benchmarks/conv_dispatch_tables.py does) and answer in ``_plan`` for the shapes it
+covers; the cache key already holds everything a choice may depend on (shapes, dtype,
+stride, padding, dilation, groups, whether the weight gradient runs, threads).
 """
 
 from collections.abc import Iterator
@@ -43,28 +48,25 @@ LAYOUTS: tuple[Layout, ...] = ("pitch", "rows", "half rows")
 # ---- thresholds (built-in defaults) ------------------------------------------------
 # r = C*F/(C+F): Winograd saves GEMM work ~C*F per output and pays transforms ~C+F.
 
-# The forward keeps im2col's cols up to this size: skips the weight gradient's im2col,
-# but a fresh buffer this big costs page faults and cache misses.
+# Keep im2col's cols up to this size: the weight gradient skips its im2col; bigger buffers fault.
 MAX_SAVED_COLS_BYTES = 2 * 2**20
-# The Winograd forward keeps V (2.25x x for F(4x4, 3x3)) up to this size: skips the
-# weight gradient's input transform, against a fresh buffer of that size.
+# Keep Winograd's V up to this size: the weight gradient skips a transform; bigger buffers fault.
 MAX_KEPT_WINOGRAD_BYTES = 2 * 2**20
-# 3x3 Winograd runs a pass from this r: fewer multiply-adds against transforms per output.
+# 3x3 Winograd from this r per pass: 2.25x fewer multiply-adds against transforms per output.
 WINOGRAD_MIN_CHANNEL_RATIO = {"forward": 16.0, "input": 8.0, "weight": 5.0}
-# ... and from this work N*Ho*Wo*C*F (3x3 and 5x5): below it the fixed cost per call wins.
+# Winograd from this work N*Ho*Wo*C*F per pass: below it, its fixed cost per call dominates.
 WINOGRAD_MIN_WORK = {"forward": 2**18, "input": 2**18, "weight": 2**18}
-# 5x5 Winograd F(4x4, 5x5) from this r: 64 GEMMs and 8x8 transforms against the direct kernels.
+# 5x5 Winograd from this r per pass: 6x fewer multiply-adds against 64 GEMMs and 8x8 transforms.
 WINOGRAD5_MIN_CHANNEL_RATIO = {"forward": 16.0, "input": 8.0, "weight": 4.0}
-# ... its weight gradient on 2+ threads from this r: the direct kernel splits, Winograd's not.
+# 5x5 Winograd weight gradient on 2+ threads from this r: the direct one splits, it does not.
 WINOGRAD5_THREADED_WEIGHT_RATIO = 8.0
-# Direct kernels run a pass from this share of useful lanes: no im2col against wasted lanes.
+# Direct kernels from this share of useful lanes per pass: no im2col against wasted lanes.
 DIRECT_MIN_EFFICIENCY = {"forward": 0.75, "input": 0.45, "weight": 0.75}
-# ... on planes of at least this many outputs: below, per-sample copies outweigh the work.
+# Direct kernels on planes of at least this many outputs: per-sample copies against the work.
 DIRECT_MIN_OUTPUTS = 32
-# ... and from this work N*Ho*Wo*C*F*kh*kw: below, im2col + GEMM's lower fixed cost wins.
+# Direct kernels from this work N*Ho*Wo*C*F*kh*kw per pass: GEMM's lower fixed cost below it.
 DIRECT_MIN_WORK = {"forward": 0, "input": 2**21, "weight": 2**20}
-# Half rows only where a row fills more than this share of its half vector: narrower rows
-# put the adds of successive taps too close together.
+# Half rows once rows fill more than this of a half vector: fewer lanes against close adds.
 DIRECT_HALF_ROWS_MIN_FILL = 0.5
 
 
@@ -82,9 +84,7 @@ class PassPlan:
             raise ValueError(
                 f"PassPlan: path must be im2col, winograd or direct, got {self.path!r}"
             )
-        if (self.path == "winograd") != (self.tile in (2, 4)) or (
-            self.path != "winograd" and self.tile != 0
-        ):
+        if not (self.tile in (2, 4) if self.path == "winograd" else self.tile == 0):
             raise ValueError(
                 f"PassPlan: tile is 2 or 4 for winograd and 0 otherwise, got {self.path} "
                 f"with tile {self.tile!r}"
@@ -217,7 +217,11 @@ def winograd_tile(ho: int, wo: int) -> int:
     return 4 if four < two else 2
 
 
-def direct_input_layout(input_shape, weight_shape, padding) -> Layout:
+def direct_input_layout(
+    input_shape: tuple[int, int, int, int],
+    weight_shape: tuple[int, int, int, int],
+    padding: tuple[int, int],
+) -> Layout:
     """The direct input gradient's dY' layout: the one with the most useful lanes (pitch
     on a tie), half rows only where rows fill their half vectors (DIRECT_HALF_ROWS_MIN_FILL)."""
     wo = input_shape[3] + 2 * padding[1] - weight_shape[3] + 1
