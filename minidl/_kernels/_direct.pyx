@@ -208,13 +208,14 @@ def conv2d_backward_weight(const float[:, :, :, ::1] x, const float[:, :, :, ::1
                            weight_shape, *, padding, bint need_bias, int num_threads):
     """(grad_weight (F, C, kh, kw), grad_bias (F,) or None) from x and grad_out."""
     wshape = tuple(weight_shape)
+    cdef bint need_bias_grad = need_bias
     cdef minidl_direct_geom g = _geometry(_shape(x), wshape, padding)
     if g.N == 0 or g.Ho * g.Wo == 0:
         return (np.zeros(wshape, dtype=np.float32),
-                np.zeros(g.F, dtype=np.float32) if need_bias else None)
+                np.zeros(g.F, dtype=np.float32) if need_bias_grad else None)
     # chunk 0 writes dw and sum_bias_partials db: both are overwritten whole
     dw = np.empty(wshape, dtype=np.float32)
-    db = np.empty(g.F, dtype=np.float32) if need_bias else None
+    db = np.empty(g.F, dtype=np.float32) if need_bias_grad else None
     cdef Py_ssize_t weight_size = <Py_ssize_t>g.F * g.C * g.taps
     # the number of partial sums depends on the problem only, never on the threads
     cdef Py_ssize_t nchunks = partial_chunks(_work(&g), weight_size, g.N)
@@ -228,9 +229,9 @@ def conv2d_backward_weight(const float[:, :, :, ::1] x, const float[:, :, :, ::1
     cdef Py_ssize_t ch
     if nchunks > 1:
         partials = <float*>malloc(<size_t>(nchunks - 1) * weight_size * sizeof(float))
-    if need_bias:
+    if need_bias_grad:
         dbp = <double*>calloc(nchunks * g.F, sizeof(double))
-    if (nchunks > 1 and partials == NULL) or (need_bias and dbp == NULL):
+    if (nchunks > 1 and partials == NULL) or (need_bias_grad and dbp == NULL):
         free(partials); free(dbp)
         raise MemoryError("minidl conv2d: cannot allocate weight-gradient buffers")
     with nogil:
@@ -241,7 +242,7 @@ def conv2d_backward_weight(const float[:, :, :, ::1] x, const float[:, :, :, ::1
                                  dbp + ch * g.F if dbp != NULL else NULL,
                                  scratch.base + threadid() * scratch.stride)
         add_partials(dwp, partials, nchunks - 1, weight_size)   # chunk 0 wrote dw itself
-    if need_bias:
+    if need_bias_grad:
         dbv = db
         sum_bias_partials(dbp, nchunks, g.F, &dbv[0])
     free(partials)
