@@ -46,7 +46,8 @@ EXAMPLES = {
     "train": "example:\n  python -m minidl train --epochs 10 --seed 1 --save /tmp/lenet.npz\n"
     "  python -m minidl train --resume /tmp/lenet-resume.npz   (after Ctrl-C)",
     "bench": "example:\n  python -m minidl bench",
-    "info": "example:\n  python -m minidl info",
+    "info": "example:\n  python -m minidl info\n"
+    "  python -m minidl info --conv-plan 64,32,4,4,64,3,1,1",
 }
 
 
@@ -142,7 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("bench", help="run the benchmark suite in quick mode")
-    sub.add_parser("info", help="version, OpenMP, threads, BLAS")
+    info = sub.add_parser(
+        "info",
+        help="version, OpenMP, threads, BLAS; the conv plan of a layer",
+        description="Versions, OpenMP, thread pools, instruction sets; with --conv-plan, "
+        "which kernel each pass of that conv2d layer runs on.",
+    )
+    info.add_argument(
+        "--conv-plan",
+        metavar="N,C,H,W,F,k,stride,padding",
+        default=None,
+        help="print the conv plan (float32, this many threads) of input (N, C, H, W) and "
+        "weight (F, C, k, k) with this stride and padding",
+    )
 
     for name, command in sub.choices.items():
         command.epilog = EXAMPLES[name]
@@ -397,10 +410,17 @@ def _run_bench() -> int:
     return result if isinstance(result, int) else 0
 
 
-def _run_info():
-    from minidl.info import info_text
+def _run_info(args):
+    from minidl.info import conv_plan_text, info_text
 
-    print(info_text())
+    if args.conv_plan is None:
+        print(info_text())
+        return 0
+    try:
+        print(conv_plan_text(args.conv_plan))
+    except (ValueError, TypeError) as exc:
+        print(f"minidl info: error: --conv-plan: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -413,4 +433,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_train(args)
     if args.command == "bench":
         return _run_bench()
-    return _run_info()
+    return _run_info(args)

@@ -229,18 +229,17 @@ def _one_of_each(x, threads):
     {kernel name: planned threads}."""
     one, two, none = (1, 1), (2, 2), (0, 0)
     w = np.ones((6, x.shape[1], 3, 3), x.dtype)
-    y = K.conv2d_forward(x, w, None, one, one, one, 1, threads)
+    geometry = dict(stride=one, padding=one, dilation=one, groups=1, num_threads=threads)
+    y = K.conv2d_forward(x, w, None, **geometry)
     cols = K.im2col(x, (3, 3), one, one, one, threads)
     pooled, indices = K.max_pool2d_forward(x, two, two, none, threads)
     _, codes = K.max_pool2d_2x2_forward(x, threads)
     averaged = K.avg_pool2d_forward(x, two, two, none, True, threads)
     calls = {
-        K.conv2d_forward: lambda: K.conv2d_forward(x, w, None, one, one, one, 1, threads),
-        K.conv2d_backward_input: lambda: K.conv2d_backward_input(
-            y, w, x.shape, one, one, one, 1, threads
-        ),
+        K.conv2d_forward: lambda: K.conv2d_forward(x, w, None, **geometry),
+        K.conv2d_backward_input: lambda: K.conv2d_backward_input(y, w, x.shape, **geometry),
         K.conv2d_backward_weight: lambda: K.conv2d_backward_weight(
-            x, y, w.shape, one, one, one, 1, True, threads
+            x, y, w.shape, **geometry, need_bias=True
         ),
         K.im2col: lambda: K.im2col(x, (3, 3), one, one, one, threads),
         K.col2im: lambda: K.col2im(cols, x.shape, (3, 3), one, one, one, threads),
@@ -291,7 +290,7 @@ def test_a_large_job_uses_the_threads_it_is_given():
 def test_weight_gradient_from_the_forwards_cached_cols_is_bit_identical(
     n, c_per_group, f_per_group, groups, size, k, stride, padding, dilation, dtype, seed
 ):
-    """conv2d_forward(..., keep_cols=True) hands its im2col to conv2d_backward_weight; the
+    """conv2d_forward(..., keep_input=True) hands its im2col to conv2d_backward_weight; the
     forward and the weight gradient must not change by a bit (1 or 2 threads), and both
     must match the naive reference."""
     if (size + 2 * padding - dilation * (k - 1) - 1) < 0:
@@ -300,12 +299,17 @@ def test_weight_gradient_from_the_forwards_cached_cols_is_bit_identical(
     x = rng.standard_normal((n, c_per_group * groups, size, size)).astype(dtype)
     w = rng.standard_normal((f_per_group * groups, c_per_group, k, k)).astype(dtype)
     hyper = ((stride, stride), (padding, padding), (dilation, dilation), groups)
-    y_cached, cols = K.conv2d_forward(x, w, None, *hyper, 2, True)
-    y_plain = K.conv2d_forward(x, w, None, *hyper, 1)
+    geometry = dict(zip(("stride", "padding", "dilation", "groups"), hyper))
+    y_cached, cols = K.conv2d_forward(x, w, None, **geometry, keep_input=True, num_threads=2)
+    y_plain = K.conv2d_forward(x, w, None, **geometry, num_threads=1)
     np.testing.assert_array_equal(y_cached, y_plain)
     g = rng.standard_normal(y_plain.shape).astype(dtype)
-    dw_cached, db_cached = K.conv2d_backward_weight(x, g, w.shape, *hyper, True, 2, cols)
-    dw_plain, db_plain = K.conv2d_backward_weight(x, g, w.shape, *hyper, True, 1)
+    dw_cached, db_cached = K.conv2d_backward_weight(
+        x, g, w.shape, **geometry, need_bias=True, kept_input=cols, num_threads=2
+    )
+    dw_plain, db_plain = K.conv2d_backward_weight(
+        x, g, w.shape, **geometry, need_bias=True, num_threads=1
+    )
     np.testing.assert_array_equal(dw_cached, dw_plain)
     np.testing.assert_array_equal(db_cached, db_plain)
     _, dw_ref, db_ref = R.conv2d_backward(

@@ -10,7 +10,7 @@ tiny dimension HoWo):
   backward weight  dW_g               += dY_g @ cols_gᵀ ;  db = Σ dY
 where CK_g = (C/groups)*kh*kw and dY (F, nb*HoWo) is the batch's grad_out gathered side
 by side.  With nb == 1 (large planes; always for the input gradient) the GEMMs read/write
-y[n], dy[n] directly.  The forward can keep its im2col of the whole input (keep_cols) for
+y[n], dy[n] directly.  The forward can keep its im2col of the whole input (keep_input) for
 the weight gradient, which then skips its own.  BLAS is
 column-major, so each row-major product above is passed as its transpose.
 
@@ -264,18 +264,18 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     _free_buffers(&g, buffers)
 
 
-def conv2d_forward(x, weight, bias, stride, padding, dilation, int groups, int num_threads,
-                   bint keep_cols=False):
+def conv2d_forward(x, weight, bias, *, stride, padding, dilation, int groups,
+                   bint keep_input=False, int num_threads):
     """y (N, F, Ho, Wo) = weight (F, C/groups, kh, kw) ⋆ x (N, C, H, W) + bias (F,) or None.
 
-    With keep_cols, returns (y, cols): cols is the im2col of the whole input,
+    With keep_input, returns (y, cols): cols is the im2col of the whole input,
     (C*kh*kw, >= N*Ho*Wo) with sample n at columns n*Ho*Wo.., for
-    conv2d_backward_weight(..., cols=cols); or None where the weight gradient needs no
-    im2col (1x1 kernel, stride 1, no padding)."""
+    conv2d_backward_weight(..., kept_input=cols); or None where the weight gradient needs
+    no im2col (1x1 kernel, stride 1, no padding)."""
     cdef Geometry g = _geometry(x.shape, weight.shape, stride, padding, dilation, groups)
     y = np.empty((g.N, g.F, g.Ho, g.Wo), dtype=x.dtype)
     cols = None
-    if keep_cols and not g.identity_cols and y.size != 0:
+    if keep_input and not g.identity_cols and y.size != 0:
         cols = np.empty((g.CK, g.N * g.HoWo + LD_PAD), dtype=x.dtype)
         g.saved_cols = cnp.PyArray_DATA(cols)
         g.saved_ld = cols.shape[1]
@@ -285,7 +285,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, int groups, int n
             _forward[float](x, weight, bias, y, g, num_threads)
         else:
             _forward[double](x, weight, bias, y, g, num_threads)
-    return (y, cols) if keep_cols else y
+    return (y, cols) if keep_input else y
 
 
 # ------------------------------------------------------------------------ backward: dx
@@ -336,7 +336,7 @@ cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::
     _free_buffers(&g, buffers)
 
 
-def conv2d_backward_input(grad_out, weight, input_shape, stride, padding, dilation,
+def conv2d_backward_input(grad_out, weight, input_shape, *, stride, padding, dilation,
                           int groups, int num_threads):
     """grad_input (N, C, H, W) from grad_out (N, F, Ho, Wo) and weight (F, C/groups, kh, kw)."""
     cdef Geometry g = _geometry(tuple(input_shape), weight.shape, stride, padding, dilation, groups)
@@ -434,19 +434,19 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     free(dbp)
 
 
-def conv2d_backward_weight(x, grad_out, weight_shape, stride, padding, dilation,
-                           int groups, bint need_bias_grad, int num_threads, cols=None):
+def conv2d_backward_weight(x, grad_out, weight_shape, *, stride, padding, dilation,
+                           int groups, bint need_bias, kept_input=None, int num_threads):
     """(grad_weight (F, C/groups, kh, kw), grad_bias (F,) or None) from x and grad_out.
 
-    ``cols``: conv2d_forward(..., keep_cols=True)'s cols for this same x and geometry
-    (skips the im2col), or None."""
+    ``kept_input``: conv2d_forward(..., keep_input=True)'s cols for this same x and
+    geometry (skips the im2col), or None."""
     wshape = tuple(weight_shape)
     cdef Geometry g = _geometry(x.shape, wshape, stride, padding, dilation, groups)
-    if cols is not None:
-        g.saved_cols = cnp.PyArray_DATA(cols)
-        g.saved_ld = cols.shape[1]
+    if kept_input is not None:
+        g.saved_cols = cnp.PyArray_DATA(kept_input)
+        g.saved_ld = kept_input.shape[1]
     dw = np.empty(wshape, dtype=x.dtype)
-    db = np.empty(g.F, dtype=x.dtype) if need_bias_grad else None
+    db = np.empty(g.F, dtype=x.dtype) if need_bias else None
     if g.N == 0 or g.HoWo == 0:
         dw.fill(0)
         if db is not None:

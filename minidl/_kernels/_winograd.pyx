@@ -106,16 +106,6 @@ cdef enum:
     MAX_PATCH = 64          # a*a for the largest tiling, F(4x4, 5x5)
 
 
-def tile_size(int Ho, int Wo):
-    """The output tile side r (2: F(2x2, 3x3), 4: F(4x4, 3x3)) the kernels use for an
-    output plane (Ho, Wo) when not told: the one with fewer GEMM multiplications per plane,
-    ceil(Ho/r) * ceil(Wo/r) * (r + 2)^2; F(2x2, 3x3) on a tie (its rounding error is the
-    smaller)."""
-    cdef long two = <long>((Ho + 1) // 2) * ((Wo + 1) // 2) * 16
-    cdef long four = <long>((Ho + 3) // 4) * ((Wo + 3) // 4) * 36
-    return 4 if four < two else 2
-
-
 cdef struct Plan:
     int N, C, H, W, F, Ho, Wo, ph, pw
     int k                   # kernel side (3 or 5)
@@ -637,16 +627,13 @@ cdef int _kernel_side(weight_shape) except -1:
     return k
 
 
-cdef int _tile(int tile, int Ho, int Wo, int k) except -1:
-    if k == 5:
-        if tile != 0 and tile != 4:
-            raise ValueError(f"winograd tile for a 5x5 kernel must be 0 (choose) or 4, "
-                             f"got {tile}")
-        return 4
-    if tile == 0:
-        return tile_size(Ho, Wo)
+cdef int _tile(int tile, int k) except -1:
+    """``tile`` checked: the output tile side r of F(r x r, k x k), 2 or 4 for 3x3
+    (F(2x2, 3x3), F(4x4, 3x3)), 4 for 5x5 (F(4x4, 5x5))."""
+    if k == 5 and tile != 4:
+        raise ValueError(f"winograd tile for a 5x5 kernel must be 4, got {tile}")
     if tile != 2 and tile != 4:
-        raise ValueError(f"winograd tile must be 0 (choose), 2 or 4, got {tile}")
+        raise ValueError(f"winograd tile for a 3x3 kernel must be 2 or 4, got {tile}")
     return tile
 
 
@@ -656,16 +643,16 @@ cdef Plan _forward_plan(input_shape, weight_shape, padding, int tile) except *:
     cdef int H = input_shape[2], W = input_shape[3], ph = padding[0], pw = padding[1]
     cdef int Ho = H + 2 * ph - k + 1, Wo = W + 2 * pw - k + 1
     return _plan(input_shape[0], input_shape[1], H, W, weight_shape[0], Ho, Wo, ph, pw, k,
-                 _tile(tile, Ho, Wo, k), BLOCK_BUDGET)
+                 _tile(tile, k), BLOCK_BUDGET)
 
 
-def winograd_forward(x, weight, bias, padding, int num_threads, int tile=0,
-                     bint keep_input=False):
+def winograd_forward(x, weight, bias, *, padding, int tile, bint keep_input=False,
+                     int num_threads):
     """y (N, F, Ho, Wo) = weight (F, C, k, k) ⋆ x (N, C, H, W) + bias (F,) or None, k 3
     or 5, stride 1, padding (ph, pw) (each <= k - 1), Ho = H + 2*ph - k + 1, Wo likewise;
-    ``tile``: the output tile side, 2 or 4 for 3x3 (0: tile_size(Ho, Wo)), 4 for 5x5.
-    keep_input: return (y, V), V the transformed x for winograd_backward_weight's
-    ``transformed_input`` (None where nothing was transformed)."""
+    ``tile``: the output tile side, 2 or 4 for 3x3, 4 for 5x5.  keep_input: return
+    (y, V), V the transformed x for winograd_backward_weight's ``kept_input`` (None where
+    nothing was transformed)."""
     cdef Plan p = _forward_plan(x.shape, weight.shape, padding, tile)
     y = np.empty((p.N, p.F, p.Ho, p.Wo), dtype=x.dtype)
     if y.size == 0 or p.C == 0:
@@ -677,15 +664,15 @@ def winograd_forward(x, weight, bias, padding, int num_threads, int tile=0,
     return (y, kept) if keep_input else y
 
 
-def winograd_kept_input_elements(input_shape, weight_shape, padding, int tile=0):
+def winograd_kept_input_elements(input_shape, weight_shape, *, padding, int tile):
     """Elements of the V that winograd_forward(..., keep_input=True) keeps for input
-    (N, C, H, W) and weight (F, C, k, k)."""
+    (N, C, H, W), weight (F, C, k, k), padding and tile."""
     cdef Plan p = _forward_plan(input_shape, weight_shape, padding, tile)
     return p.a2 * _kept_xi(&p)
 
 
-def winograd_backward_input(grad_out, weight, input_shape, padding, int num_threads,
-                            int tile=0):
+def winograd_backward_input(grad_out, weight, input_shape, *, padding, int tile,
+                            int num_threads):
     """grad_input (N, C, H, W) from grad_out (N, F, Ho, Wo) and weight (F, C, k, k):
     the forward on grad_out with the weight transposed to (C, F, k, k) and rotated by
     180 degrees, padding (k - 1 - ph, k - 1 - pw); ``tile`` as the forward's, for the
@@ -694,8 +681,7 @@ def winograd_backward_input(grad_out, weight, input_shape, padding, int num_thre
     cdef int N = input_shape[0], C = input_shape[1], H = input_shape[2], W = input_shape[3]
     cdef int F = weight.shape[0], ph = k - 1 - padding[0], pw = k - 1 - padding[1]
     cdef int Ho = grad_out.shape[2], Wo = grad_out.shape[3]
-    cdef Plan p = _plan(N, F, Ho, Wo, C, H, W, ph, pw, k, _tile(tile, H, W, k),
-                        BLOCK_BUDGET)
+    cdef Plan p = _plan(N, F, Ho, Wo, C, H, W, ph, pw, k, _tile(tile, k), BLOCK_BUDGET)
     dx = np.empty((N, C, H, W), dtype=grad_out.dtype)
     if dx.size == 0:
         return dx
@@ -780,18 +766,18 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     free(infos)
 
 
-def winograd_backward_weight(x, grad_out, weight_shape, padding, bint need_bias,
-                             int num_threads, int tile=0, transformed_input=None):
+def winograd_backward_weight(x, grad_out, weight_shape, *, padding, int tile,
+                             bint need_bias, kept_input=None, int num_threads):
     """(grad_weight (F, C, k, k), grad_bias (F,) or None) from x (N, C, H, W) and
     grad_out (N, F, Ho, Wo) of the stride-1 convolution with weight_shape (F, C, k, k),
     k 3 or 5, and padding (ph, pw); ``tile`` as the forward's, for the plane (Ho, Wo).
-    transformed_input: the V that winograd_forward(x, ..., keep_input=True) returned
-    for this x and tile, instead of transforming x again."""
+    kept_input: the V that winograd_forward(x, ..., keep_input=True) returned for this x
+    and tile, instead of transforming x again."""
     cdef int k = _kernel_side(weight_shape)
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int F = grad_out.shape[1], ph = padding[0], pw = padding[1]
     cdef int Ho = grad_out.shape[2], Wo = grad_out.shape[3]
-    cdef Plan p = _plan(N, C, H, W, F, Ho, Wo, ph, pw, k, _tile(tile, Ho, Wo, k),
+    cdef Plan p = _plan(N, C, H, W, F, Ho, Wo, ph, pw, k, _tile(tile, k),
                         WEIGHT_BLOCK_BUDGET, WEIGHT_MAX_BLOCK_TILES)
     dw = np.empty((F, C, k, k), dtype=x.dtype)
     db = np.empty(F, dtype=x.dtype) if need_bias else None
@@ -801,18 +787,18 @@ def winograd_backward_weight(x, grad_out, weight_shape, padding, bint need_bias,
             db[...] = grad_out.sum(axis=(0, 2, 3))
         return dw, db
     cdef void* kp = NULL
-    if transformed_input is not None:
+    if kept_input is not None:
         want = (p.a2, _kept_xi(&p))
-        if (type(transformed_input) is not np.ndarray or transformed_input.dtype != x.dtype
-                or transformed_input.shape != want
-                or not transformed_input.flags.c_contiguous):
-            got = (f"{type(transformed_input).__name__} "
-                   f"{getattr(transformed_input, 'shape', '')} "
-                   f"{getattr(transformed_input, 'dtype', '')}")
-            raise ValueError(f"winograd_backward_weight: transformed_input must be the "
+        if (type(kept_input) is not np.ndarray or kept_input.dtype != x.dtype
+                or kept_input.shape != want
+                or not kept_input.flags.c_contiguous):
+            got = (f"{type(kept_input).__name__} "
+                   f"{getattr(kept_input, 'shape', '')} "
+                   f"{getattr(kept_input, 'dtype', '')}")
+            raise ValueError(f"winograd_backward_weight: kept_input must be the "
                              f"C-contiguous {want} {x.dtype} array that winograd_forward"
                              f"(keep_input=True) returned for this input, got {got}")
-        kp = cnp.PyArray_DATA(transformed_input)
+        kp = cnp.PyArray_DATA(kept_input)
     if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
         _backward_weight[float](x, grad_out, dw, db, p, num_threads, <const float*>kp)
     else:

@@ -407,8 +407,8 @@ ATTR static void wg45_output_adjoint_##S(const T* restrict e, T* restrict dM,   
 
 /* Each routine compiled three times: for the baseline instruction set, AVX2 + FMA and
  * AVX-512 (the target attribute; the rest of the package keeps the baseline), picked at
- * run time by wg_level.  AVX-512 took the F(4x4, 3x3) forward at CIFAR-like
- * N=64 32->64 16x16 from 3.8 to 3.3 ms (1 thread, Zen 4).  FMA contraction may round
+ * run time by wg_level (AVX-512 against AVX2: benchmarks/conv_dispatch.md).  FMA
+ * contraction may round
  * differently from the baseline: results can differ between CPUs, never between runs
  * or thread counts on one. */
 MINIDL_WINOGRAD_ARITH(float, f_base, )
