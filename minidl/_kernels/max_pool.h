@@ -4,13 +4,11 @@
 
    The 2x2 kernel: ``rows`` output rows (wo each) from pairs of input rows (2*wo each;
    whole planes stacked when H is even).  code = the row-major position 0..3 of the
-   window's first maximum.  Pass 1, linear over the column pairs: hm = the larger of the
-   pair, hs = 1 if the right one is strictly larger; pass 2, per output row: the bottom
-   pair wins only if strictly larger.  Written without branches (a data-dependent branch
+   window's first maximum.  Two passes without branches (a data-dependent branch
    mispredicts half the time on random data) and with constant trip counts for small
-   widths, so both passes vectorise.  Returns nonzero, with nothing valid written, if a
+   widths, so that both vectorise.  Returns nonzero, with nothing valid written, if a
    NaN was seen (the caller then runs the general kernel, which lets NaN win as PyTorch
-   does).  Scratch: hm and hs hold 2*rows*wo elements. */
+   does). */
 #ifndef MINIDL_MAX_POOL_H
 #define MINIDL_MAX_POOL_H
 #include <stdint.h>
@@ -45,7 +43,11 @@ static inline int64_t minidl_select_i(int take, int64_t a, int64_t b)
     return (int64_t)(((uint64_t)a & m) | ((uint64_t)b & ~m));
 }
 
-/* pass 2 with codes */
+/* Pass 1, linear over the column pairs: hm = the larger of the pair, hs = 1 if the right
+   one is strictly larger; pass 2, per output row: the bottom pair wins only if strictly
+   larger.  want_codes = 0 (no_grad: nothing reads the codes): pass 1 without hs and a
+   pass 2 of plain row-pair maxima (the top one on a tie), the same y about twice as
+   fast; code untouched.  Scratch: hm and hs hold 2*rows*wo elements. */
 #define MP_PASS2_CODES(T, WO)                                                            \
     for (r = 0; r < rows; r++, hm += 2 * (WO), hs += 2 * (WO), y += (WO), code += (WO)) \
         for (k = 0; k < (WO); k++) {                                                     \
@@ -54,15 +56,10 @@ static inline int64_t minidl_select_i(int take, int64_t a, int64_t b)
             y[k] = b > a ? b : a;                                                        \
             code[k] = (unsigned char)(hs[k] + t * (2 + hs[(WO) + k] - hs[k]));           \
         }
-
-/* pass 2 without codes (values only: the same y) */
 #define MP_PASS2_VALUES(T, WO)                                                           \
     for (r = 0; r < rows; r++, hm += 2 * (WO), y += (WO))                                \
         for (k = 0; k < (WO); k++)                                                       \
             y[k] = hm[(WO) + k] > hm[k] ? hm[(WO) + k] : hm[k];
-
-/* want_codes = 0: the values only (code untouched; writing the codes is a good part of
-   the portable kernel's time, and nothing reads them under no_grad). */
 #define MP_MAX_2X2(NAME, T)                                                              \
 static int NAME(const T* restrict x, T* restrict y, unsigned char* restrict code,        \
                 Py_ssize_t rows, Py_ssize_t wo, T* restrict hm, int32_t* restrict hs,    \
@@ -128,24 +125,11 @@ static void NAME(const T* restrict g, const unsigned char* restrict code,       
 MP_MAX_2X2_BACKWARD(mp_max_2x2_backward_portable_f, float, uint32_t)
 MP_MAX_2X2_BACKWARD(mp_max_2x2_backward_portable_d, double, uint64_t)
 
-/* Window codes of ``planes`` planes (ho, wo) -> flat indices ih*W + iw (W = 2*wo). */
-static void minidl_max_2x2_indices(const unsigned char* restrict code, int64_t* restrict idx,
-                                   Py_ssize_t planes, Py_ssize_t ho, Py_ssize_t wo)
-{
-    Py_ssize_t p, oh, ow;
-    const int64_t W = 2 * (int64_t)wo;
-    for (p = 0; p < planes; p++)
-        for (oh = 0; oh < ho; oh++, code += wo, idx += wo)
-            for (ow = 0; ow < wo; ow++) {
-                int64_t c = code[ow];
-                idx[ow] = (2 * oh + (c >> 1)) * W + 2 * ow + (c & 1);
-            }
-}
-
 #include "max_pool_2x2_avx512.h"
 
 /* The entry points _pooling.pyx calls: the AVX-512 path where the CPU, the level and the
-   width allow it (float32; it always writes the codes), else the portable C. */
+   width allow it (float32; it writes the codes whatever want_codes says, and is faster
+   than the portable values-only pass), else the portable C. */
 static int minidl_max_2x2_f(const float* x, float* y, unsigned char* code, Py_ssize_t rows,
                             Py_ssize_t wo, float* hm, int32_t* hs, int want_codes)
 {

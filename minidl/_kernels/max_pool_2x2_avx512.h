@@ -107,11 +107,11 @@ MP_AVX512 static inline __mmask16 mp_codes16(__m512 a, __m512 b, __m512 c, __m51
                        | _mm512_cmp_ps_mask(c, d, _CMP_UNORD_Q));
 }
 
-/* mp_max_2x2_portable_f's contract with the codes (nonzero if a NaN was seen). */
+/* mp_max_2x2_portable_f's contract (nonzero if a NaN was seen). */
 MP_AVX512 static int mp_max_2x2_avx512(const float* restrict x, float* restrict y,
-                                             unsigned char* restrict code, Py_ssize_t rows,
-                                             Py_ssize_t wo, float* restrict hm,
-                                             int32_t* restrict hs)
+                                       unsigned char* restrict code, Py_ssize_t rows,
+                                       Py_ssize_t wo, float* restrict hm,
+                                       int32_t* restrict hs)
 {
     __mmask16 nan = 0;
     if (!mp_stacks_rows(wo)) {
@@ -176,9 +176,9 @@ MP_AVX512 static inline void mp_spread16(const float* g, const unsigned char* co
 
 /* mp_max_2x2_backward_portable_f's contract. */
 MP_AVX512 static void mp_max_2x2_backward_avx512(const float* restrict g,
-                                                       const unsigned char* restrict code,
-                                                       float* restrict dx, Py_ssize_t rows,
-                                                       Py_ssize_t wo)
+                                                 const unsigned char* restrict code,
+                                                 float* restrict dx, Py_ssize_t rows,
+                                                 Py_ssize_t wo)
 {
     __m512 v0, v1, v2, v3;
     if (!mp_stacks_rows(wo)) {
