@@ -58,6 +58,17 @@ def simd_level():
     return "avx512" if mp_level else "portable"
 
 
+cdef bint _use_2x2 = True
+
+
+def _use_2x2_kernels(bint on):
+    """Tests and benchmarks: send 2x2 / stride 2 / no padding through max_pool2d_forward's
+    general kernel (False) or its 2x2 kernels (True, the default); returns ``on``."""
+    global _use_2x2
+    _use_2x2 = on
+    return on
+
+
 def _use_simd(bint on):
     """Tests: turn the AVX-512 paths off (or back on where the CPU and MINIDL_CPU_LEVEL
     allow them); returns simd_level()."""
@@ -233,7 +244,7 @@ cdef _max_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
     cdef floating* yp = &y[0, 0, 0, 0]
     cdef int64_t* ip = &idx[0, 0, 0, 0]
     cdef int nt = choose_threads(num_threads, <double>planes * g.Ho * g.Wo * g.kh * g.kw, planes)
-    if _is_2x2(&g) and g.W % 2 == 0:
+    if _use_2x2 and _is_2x2(&g) and g.W % 2 == 0:
         _max_forward_2x2(xp, yp, ip, &g, nt)
         return
     with nogil:
@@ -353,7 +364,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding, int num_threads,
     indices anyway and drop them."""
     cdef PoolGeometry g = _geometry(x.shape, kernel_size, stride, padding)
     y = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=x.dtype)
-    if not need_indices and y.size != 0 and _is_2x2(&g) and g.W % 2 == 0:
+    if not need_indices and y.size != 0 and _use_2x2 and _is_2x2(&g) and g.W % 2 == 0:
         if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
             _max_2x2[float](x, y, NULL, g, num_threads)
         else:
