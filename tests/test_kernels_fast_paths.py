@@ -13,11 +13,16 @@ per-call thread decision.
   masked row steps (widths above 8), rows left over for the portable code.
 * each 2x2 kernel (flat indices, window codes, values only) gives the general kernel's
   results bit for bit (_pooling._use_2x2_kernels(False) forces the general kernel).
+* MINIDL_CPU_LEVEL caps the instruction set of every kernel family (0: the portable 2x2
+  max pool, no direct kernels); a bad value is refused, naming the variable.
 * ``minidl._kernels.planned_threads(kernel)`` reports how many threads the last call
   planned: a batch of one 8x8 image must stay on one thread, and no call may plan more
   than it was given.
 """
 
+import os
+import subprocess
+import sys
 from contextlib import contextmanager
 
 import numpy as np
@@ -90,6 +95,33 @@ def test_the_avx512_pool_paths_can_be_turned_off():
     with _pool_path(False) as level:
         assert level == "portable" == _pooling.simd_level()
     assert _pooling.simd_level() in ("avx512", "portable")
+
+
+def _import_kernels_with(**env):
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from minidl._kernels import _direct, _pooling;"
+            "print(_pooling.simd_level(), _direct.level())",
+        ],
+        env=dict(os.environ, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cpu_level_zero_turns_every_vector_variant_off():
+    done = _import_kernels_with(MINIDL_CPU_LEVEL="0")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["portable", "0"]
+
+
+def test_cpu_level_rejects_a_bad_value():
+    done = _import_kernels_with(MINIDL_CPU_LEVEL="avx")
+    assert done.returncode != 0
+    assert "MINIDL_CPU_LEVEL must be 0, 1 or 2" in done.stderr
 
 
 @settings(max_examples=60, deadline=None)
