@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Direct float32 convolution for stride 1, dilation 1, one group (direct_conv.h).
 
 No im2col: the input is copied once per column offset of the filter (forward, weight
@@ -16,15 +15,14 @@ thread (each sample is computed by the same operations whatever the split).  The
 gradient sums chunks of samples into partials whose number depends on the problem only
 (partial_chunks), added in chunk order: bit-identical results for any thread count.
 """
-import os
-
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
-from libc.stdlib cimport malloc, calloc, free
+from libc.stdlib cimport free
 
 from minidl._kernels._helpers cimport (
     minidl_planned_threads, choose_threads, partial_chunks, add_partials, sum_bias_partials,
+    scratch_alloc, cpu_level,
 )
 
 cnp.import_array()
@@ -33,7 +31,7 @@ cdef extern from "direct_conv.h" nogil:
     ctypedef struct minidl_direct_geom:
         int N, C, H, W, F, kh, kw, ph, pw, Wp, Ho, Wo, vw, fpad, cpad, cb, taps, iq_layout
         Py_ssize_t qlen, wq_len, iq_len
-    int minidl_direct_level()
+    int minidl_direct_select_level(int level)
     void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, int H, int W,
                             int F, int kh, int kw, int ph, int pw, int iq_layout)
     Py_ssize_t minidl_direct_forward_scratch(const minidl_direct_geom* g)
@@ -58,19 +56,9 @@ LAYOUTS = ("pitch", "rows", "half rows")
 _LAYOUT_CODES = {name: code for code, name in enumerate(LAYOUTS)}
 
 
-def _detect_level():
-    """The CPU's level, capped by MINIDL_DIRECT_LEVEL (0 turns the direct kernels off,
-    1 keeps them on AVX2 where the CPU has AVX-512)."""
-    cdef int found = minidl_direct_level()
-    cap = os.environ.get("MINIDL_DIRECT_LEVEL")
-    if cap is None:
-        return found
-    if cap.strip() not in ("0", "1", "2"):
-        raise ValueError(f"MINIDL_DIRECT_LEVEL must be 0, 1 or 2, got {cap!r}")
-    return min(found, int(cap))
-
-
-cdef int _LEVEL = _detect_level()
+# MINIDL_CPU_LEVEL=0 turns the direct kernels off, 1 keeps them on AVX2 where the CPU
+# has AVX-512 (cpu_level)
+cdef int _LEVEL = minidl_direct_select_level(cpu_level())
 
 
 def level():
@@ -145,9 +133,7 @@ cdef class _Scratch:
 
     def __cinit__(self, Py_ssize_t per_thread, int threads):
         self.stride = (per_thread + 15) // 16 * 16
-        self.raw = malloc(<size_t>(threads * self.stride + 16) * sizeof(float))
-        if self.raw == NULL:
-            raise MemoryError("minidl conv2d: cannot allocate the direct kernels' scratch")
+        self.raw = scratch_alloc(<size_t>(threads * self.stride + 16), sizeof(float))
         self.base = <float*>((<size_t>self.raw + 63) // 64 * 64)
 
     def __dealloc__(self):
@@ -227,26 +213,25 @@ def conv2d_backward_weight(const float[:, :, :, ::1] x, const float[:, :, :, ::1
     cdef float* partials = NULL
     cdef double* dbp = NULL
     cdef Py_ssize_t ch
-    if nchunks > 1:
-        partials = <float*>malloc(<size_t>(nchunks - 1) * weight_size * sizeof(float))
-    if need_bias_grad:
-        dbp = <double*>calloc(nchunks * g.F, sizeof(double))
-    if (nchunks > 1 and partials == NULL) or (need_bias_grad and dbp == NULL):
-        free(partials); free(dbp)
-        raise MemoryError("minidl conv2d: cannot allocate weight-gradient buffers")
-    with nogil:
-        for ch in prange(nchunks, num_threads=nt, schedule='static'):
-            minidl_direct_weight(&g, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0],
-                                 ch * g.N // nchunks, (ch + 1) * g.N // nchunks,
-                                 dwp if ch == 0 else partials + (ch - 1) * weight_size,
-                                 dbp + ch * g.F if dbp != NULL else NULL,
-                                 scratch.base + threadid() * scratch.stride)
-        add_partials(dwp, partials, nchunks - 1, weight_size)   # chunk 0 wrote dw itself
-    if need_bias_grad:
-        dbv = db
-        sum_bias_partials(dbp, nchunks, g.F, &dbv[0])
-    free(partials)
-    free(dbp)
+    try:
+        if nchunks > 1:
+            partials = <float*>scratch_alloc(<size_t>(nchunks - 1) * weight_size, sizeof(float))
+        if need_bias_grad:
+            dbp = <double*>scratch_alloc(nchunks * g.F, sizeof(double), True)
+        with nogil:
+            for ch in prange(nchunks, num_threads=nt, schedule='static'):
+                minidl_direct_weight(&g, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0],
+                                     ch * g.N // nchunks, (ch + 1) * g.N // nchunks,
+                                     dwp if ch == 0 else partials + (ch - 1) * weight_size,
+                                     dbp + ch * g.F if dbp != NULL else NULL,
+                                     scratch.base + threadid() * scratch.stride)
+            add_partials(dwp, partials, nchunks - 1, weight_size)   # chunk 0 wrote dw itself
+        if need_bias_grad:
+            dbv = db
+            sum_bias_partials(dbp, nchunks, g.F, &dbv[0])
+    finally:
+        free(partials)
+        free(dbp)
     return dw, db
 
 

@@ -40,7 +40,7 @@ tile of the block reads and writes (the same for every channel).
     backward weight  dM = A dY_tile Aᵀ (a x a per tile; outputs past Ho, Wo are zeros);
                      dU[ξ] (F, C) = Σ_blocks dM[ξ] (F, tb) @ V[ξ]ᵀ (tb, C);
                      dW = Gᵀ dU G;  db = Σ dY
-BLAS is column-major, so each row-major product above is passed as its transpose.
+Every product above is a row-major GEMM (_helpers.gemm).
 
 Determinism: blocks depend on the problem only; the weight gradient sums fixed chunks of
 blocks (chunking depends on the problem size only, never on the thread count) into
@@ -50,24 +50,24 @@ operations for any number of threads.
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
-from libc.stdlib cimport malloc, calloc, free
+from libc.stdlib cimport free
 from libc.string cimport memcpy, memset
 from cython cimport floating
 
 from minidl._kernels._helpers cimport (
     minidl_planned_threads, choose_threads, gemm, split_units, partial_chunks, add_partials,
-    sum_bias_partials,
+    sum_bias_partials, scratch_alloc, cpu_level,
 )
 
 cnp.import_array()
-wg_select_level()
+wg_select_level(cpu_level())
 
 # The per-tile arithmetic of the data transforms, vectorised across a block's tiles, is
 # in C (winograd_arith.h) so that ``restrict`` and ``ivdep`` let the compiler vectorise
 # it.  Gathering the patches tile-major, (m, ds), took the forward at N=64 64->32 18x18
 # p0 from 7.9 to 4.5 ms (1 thread, F(2x2, 3x3)).
 cdef extern from "winograd_arith.h" nogil:
-    int wg_select_level()
+    int wg_select_level(int level)
     void wg2_input_arith_f(const float* d, float* v, Py_ssize_t vs, Py_ssize_t m)
     void wg2_input_arith_d(const double* d, double* v, Py_ssize_t vs, Py_ssize_t m)
     void wg2_output_arith_f(const float* M, Py_ssize_t ms, float b, float* o, Py_ssize_t m)
@@ -251,7 +251,7 @@ cdef void _weight_transform(const floating* w, floating* U, int F, int C, int a,
     """U[ξ, f, c] = (G w[f, c] Gᵀ)[ξ], w (F, C, k, k) -> U (a*a, F, C), ξ stride
     _u_stride, G (a, k) of the tiling: U = (G ⊗ G) @ w.reshape(F*C, k*k)ᵀ."""
     cdef int FC = F * C, k2 = k * k
-    gemm(c'T', c'N', FC, a * a, k2, <floating>1, w, k2, _kron(U, a), k2, <floating>0, U,
+    gemm(c'N', c'T', a * a, FC, k2, <floating>1, _kron(U, a), k2, w, k2, <floating>0, U,
          <int>_u_stride(F, C))
 
 
@@ -260,8 +260,8 @@ cdef void _weight_untransform(const floating* dU, floating* dw, int F, int C, in
     """dw[f, c] = Gᵀ dU[:, f, c] G (the adjoint of _weight_transform), dU (a*a, F, C),
     ξ stride _u_stride, dw (F, C, k, k): dw.reshape(F*C, k*k) = dUᵀ @ (G ⊗ G)."""
     cdef int FC = F * C, k2 = k * k
-    gemm(c'N', c'T', k2, FC, a * a, <floating>1, _kron(dw, a), k2, dU,
-         <int>_u_stride(F, C), <floating>0, dw, k2)
+    gemm(c'T', c'N', FC, k2, a * a, <floating>1, dU, <int>_u_stride(F, C),
+         _kron(dw, a), k2, <floating>0, dw, k2)
 
 
 # ------------------------------------------------------------- tiles and their patches
@@ -580,8 +580,8 @@ cdef void _forward_block(const Plan* p, const floating* x, const floating* U,
         vrow = _kept_row(p)
     _input_transform(p, x, t0, m, V, vxi, vrow, scratch, info)
     for xi in range(p.a2):   # M[ξ] (F, m) = U[ξ] (F, C) @ V[ξ] (C, m)
-        gemm(c'N', c'N', <int>m, p.F, p.C, <floating>1, V + xi * vxi, <int>vrow,
-             U + xi * FC, p.C, <floating>0, M + xi * p.ms, <int>p.tb)
+        gemm(c'N', c'N', p.F, <int>m, p.C, <floating>1, U + xi * FC, p.C,
+             V + xi * vxi, <int>vrow, <floating>0, M + xi * p.ms, <int>p.tb)
     _output_transform(p, M, bias, y, m, scratch, info)
 
 
@@ -591,24 +591,26 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     cdef const floating* bp = NULL
     cdef Py_ssize_t blk
     cdef int nt = choose_threads(num_threads, _cost(&p), min(p.nblocks, split_units(_cost(&p))))
-    cdef floating* U = <floating*>malloc(<size_t>p.a2 * _u_stride(p.F, p.C) * sizeof(floating))
-    cdef floating* buffers = <floating*>malloc(<size_t>nt * p.buf_len * sizeof(floating))
-    cdef TileInfo* infos = <TileInfo*>malloc(<size_t>nt * p.tb * sizeof(TileInfo))
+    cdef floating* U = NULL
+    cdef floating* buffers = NULL
+    cdef TileInfo* infos = NULL
     cdef floating* buf
-    if U == NULL or buffers == NULL or infos == NULL:
-        free(U); free(buffers); free(infos)
-        raise MemoryError("minidl winograd conv: cannot allocate its buffers")
     if bias is not None:
         bp = &bias[0]
-    with nogil:
-        _weight_transform(&w[0, 0, 0, 0], U, p.F, p.C, p.a, p.k)
-        for blk in prange(p.nblocks, num_threads=nt, schedule='static'):
-            buf = buffers + threadid() * p.buf_len
-            _forward_block(&p, &x[0, 0, 0, 0], U, bp, &y[0, 0, 0, 0], blk, buf,
-                           infos + threadid() * p.tb, kept)
-    free(U)
-    free(buffers)
-    free(infos)
+    try:
+        U = <floating*>scratch_alloc(<size_t>p.a2 * _u_stride(p.F, p.C), sizeof(floating))
+        buffers = <floating*>scratch_alloc(<size_t>nt * p.buf_len, sizeof(floating))
+        infos = <TileInfo*>scratch_alloc(<size_t>nt * p.tb, sizeof(TileInfo))
+        with nogil:
+            _weight_transform(&w[0, 0, 0, 0], U, p.F, p.C, p.a, p.k)
+            for blk in prange(p.nblocks, num_threads=nt, schedule='static'):
+                buf = buffers + threadid() * p.buf_len
+                _forward_block(&p, &x[0, 0, 0, 0], U, bp, &y[0, 0, 0, 0], blk, buf,
+                               infos + threadid() * p.tb, kept)
+    finally:
+        free(U)
+        free(buffers)
+        free(infos)
 
 
 cdef _run_forward(x, w, bias, y, Plan p, int num_threads, kept=None):
@@ -724,8 +726,8 @@ cdef void _weight_grad_chunk(const Plan* p, const floating* x, const floating* d
         _output_untransform(p, dy, dM, db, m, scratch, info)
         beta = 0 if blk == b0 else 1
         for xi in range(p.a2):   # dU[ξ] (F, C) += dM[ξ] (F, m) @ V[ξ]ᵀ (m, C)
-            gemm(c'T', c'N', p.C, p.F, <int>m, <floating>1, V + xi * vxi, <int>vrow,
-                 dM + xi * p.ms, <int>p.tb, beta, dU + xi * FC, p.C)
+            gemm(c'N', c'T', p.F, p.C, <int>m, <floating>1, dM + xi * p.ms, <int>p.tb,
+                 V + xi * vxi, <int>vrow, beta, dU + xi * FC, p.C)
 
 
 cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dy,
@@ -735,35 +737,36 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     # Number of chunks (partials): a function of the problem only, never of the threads.
     cdef Py_ssize_t nchunks = partial_chunks(_cost(&p), usize, p.nblocks)
     cdef int nt = choose_threads(num_threads, _cost(&p), nchunks)
-    cdef floating* buffers = <floating*>malloc(<size_t>nt * p.buf_len * sizeof(floating))
-    cdef floating* partials = <floating*>calloc(<size_t>nchunks * usize, sizeof(floating))
-    cdef TileInfo* infos = <TileInfo*>malloc(<size_t>nt * p.tb * sizeof(TileInfo))
+    cdef floating* buffers = NULL
+    cdef floating* partials = NULL
+    cdef TileInfo* infos = NULL
     cdef double* dbp = NULL
     cdef double* dbc
     cdef floating* buf
     cdef Py_ssize_t ch
-    if db is not None:
-        dbp = <double*>calloc(nchunks * p.F, sizeof(double))
-    if (buffers == NULL or partials == NULL or infos == NULL
-            or (db is not None and dbp == NULL)):
-        free(buffers); free(partials); free(dbp); free(infos)
-        raise MemoryError("minidl winograd conv: cannot allocate weight-gradient buffers")
-    with nogil:
-        for ch in prange(nchunks, num_threads=nt, schedule='static'):
-            buf = buffers + threadid() * p.buf_len
-            dbc = dbp + ch * p.F if dbp != NULL else NULL
-            _weight_grad_chunk(&p, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
-                               ch * p.nblocks // nchunks, (ch + 1) * p.nblocks // nchunks,
-                               partials + ch * usize, dbc, buf, infos + threadid() * p.tb,
-                               kept)
-        add_partials(partials, partials + usize, nchunks - 1, usize)
-        _weight_untransform(partials, &dw[0, 0, 0, 0], p.F, p.C, p.a, p.k)
-        if dbp != NULL:
-            sum_bias_partials(dbp, nchunks, p.F, &db[0])
-    free(buffers)
-    free(partials)
-    free(dbp)
-    free(infos)
+    try:
+        buffers = <floating*>scratch_alloc(<size_t>nt * p.buf_len, sizeof(floating))
+        partials = <floating*>scratch_alloc(<size_t>nchunks * usize, sizeof(floating), True)
+        infos = <TileInfo*>scratch_alloc(<size_t>nt * p.tb, sizeof(TileInfo))
+        if db is not None:
+            dbp = <double*>scratch_alloc(nchunks * p.F, sizeof(double), True)
+        with nogil:
+            for ch in prange(nchunks, num_threads=nt, schedule='static'):
+                buf = buffers + threadid() * p.buf_len
+                dbc = dbp + ch * p.F if dbp != NULL else NULL
+                _weight_grad_chunk(&p, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
+                                   ch * p.nblocks // nchunks, (ch + 1) * p.nblocks // nchunks,
+                                   partials + ch * usize, dbc, buf, infos + threadid() * p.tb,
+                                   kept)
+            add_partials(partials, partials + usize, nchunks - 1, usize)
+            _weight_untransform(partials, &dw[0, 0, 0, 0], p.F, p.C, p.a, p.k)
+            if dbp != NULL:
+                sum_bias_partials(dbp, nchunks, p.F, &db[0])
+    finally:
+        free(buffers)
+        free(partials)
+        free(dbp)
+        free(infos)
 
 
 def winograd_backward_weight(x, grad_out, weight_shape, *, padding, int tile,

@@ -28,9 +28,9 @@
  *
  * The code body (direct_conv_impl.h) is compiled twice with GCC/Clang vector types: for
  * AVX-512 (16 floats a vector) and for AVX2 + FMA (8), each with the target attribute, so
- * the rest of the package keeps the baseline instruction set.  minidl_direct_level() picks
- * one at run time; without either (or on another compiler or architecture) it returns 0
- * and minidl uses im2col + GEMM.  Every routine works on a caller-given range of samples
+ * the rest of the package keeps the baseline instruction set.
+ * minidl_direct_select_level() picks one at run time from the kernels' common level; at
+ * level 0 (or on another compiler or architecture) minidl uses im2col + GEMM.  Every routine works on a caller-given range of samples
  * with a caller-given scratch buffer (one per thread, 64-byte aligned); nothing here
  * allocates.  Vector loads may read past the live data into zeroed or finite slack: such
  * lanes are thrown away (forward, input) or multiplied by zeros of dY (weight). */
@@ -114,7 +114,7 @@ static inline ptrdiff_t minidl_direct_iq_offset(int layout, ptrdiff_t j, int Wp,
 #define DC_WT 5
 #include "direct_conv_impl.h"
 
-static int minidl_direct_level(void) { return minidl_cpu_level(); }
+static int minidl_direct_select_level(int level) { return level; }
 
 #define DC_DISPATCH(name, args) \
     do { if (g->level == MINIDL_DIRECT_AVX512) minidl_direct_##name##_avx512 args; \
@@ -122,7 +122,7 @@ static int minidl_direct_level(void) { return minidl_cpu_level(); }
 
 #else
 #define MINIDL_DIRECT_COMPILED 0
-static int minidl_direct_level(void) { return MINIDL_DIRECT_NONE; }
+static int minidl_direct_select_level(int level) { (void)level; return MINIDL_DIRECT_NONE; }
 #define DC_DISPATCH(name, args) do { } while (0)
 #endif
 

@@ -420,11 +420,12 @@ MINIDL_WINOGRAD_ARITH(double, d_avx2, __attribute__((target("avx2,fma"))))
 MINIDL_WINOGRAD_ARITH(float, f_avx512, __attribute__((target("avx512f,avx2,fma"))))
 MINIDL_WINOGRAD_ARITH(double, d_avx512, __attribute__((target("avx512f,avx2,fma"))))
 
-/* minidl_cpu_level()'s answer, set once by wg_select_level (module import) */
+/* The variant the routines run, set once by wg_select_level (module import) from the
+   kernels' common level (cpu_level in _helpers.pxd) */
 static int wg_level = 0;
-static int wg_select_level(void)
+static int wg_select_level(int level)
 {
-    wg_level = minidl_cpu_level();
+    wg_level = level;
     return wg_level;
 }
 #define WG_CALL(name, S, args)                                                           \
@@ -432,7 +433,7 @@ static int wg_select_level(void)
          else if (wg_level == MINIDL_CPU_AVX2) name##_##S##_avx2 args;                   \
          else name##_##S##_base args; } while (0)
 #else
-static int wg_select_level(void) { return 0; }
+static int wg_select_level(int level) { (void)level; return 0; }
 #define WG_CALL(name, S, args) name##_##S##_base args
 #endif
 
