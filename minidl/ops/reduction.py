@@ -187,16 +187,18 @@ def amin(x: Tensor, dim: Dims = (), keepdim: bool = False) -> Tensor:
 
 def _arg(x: Tensor, dim: int | None, keepdim: bool, what: str, fn) -> Tensor:
     xd = V.data_of(what, "input", x)
-    if xd.size == 0 and (dim is None or xd.ndim == 0 or xd.shape[dim] == 0):
-        raise ValueError(f"{what}: the tensor is empty (shape {xd.shape})")
     if dim is None:
+        if xd.size == 0:
+            raise ValueError(f"{what}: the tensor is empty (shape {xd.shape})")
         out = fn(xd)
         if keepdim:
             out = np.reshape(out, (1,) * xd.ndim)
         return Tensor(np.asarray(out, dtype=np.int64))
     (axis,) = _axes(dim, xd.ndim, what) or (None,)
-    if axis is None:
+    if axis is None:  # a 0-d tensor
         return Tensor(np.zeros((), np.int64))
+    if xd.shape[axis] == 0:
+        raise ValueError(f"{what}: cannot reduce over dim {dim} of size 0 (shape {xd.shape})")
     return Tensor(fn(xd, axis=axis, keepdims=keepdim).astype(np.int64, copy=False))
 
 
