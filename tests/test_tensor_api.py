@@ -3,6 +3,8 @@ gradchecks, 0-d edge cases and the errors for bad arguments."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minidl
 from minidl import gradcheck, tensor
@@ -337,3 +339,51 @@ def test_empty_reductions_raise():
         minidl.zeros(2, 0).amax(1)
     with pytest.raises(ValueError, match="empty"):
         minidl.zeros(0).argmin()
+
+
+# ---- reductions over random shapes and dims (hypothesis) --------------------------------
+REDUCTIONS = {
+    "sum": lambda x, d, k: x.sum(d, keepdim=k),
+    "mean": lambda x, d, k: x.mean(d, keepdim=k),
+    "amax": lambda x, d, k: x.amax(d, keepdim=k),
+    "amin": lambda x, d, k: x.amin(d, keepdim=k),
+    "var": lambda x, d, k: x.var(d, keepdim=k, correction=0),
+    "std": lambda x, d, k: x.std(d, unbiased=True, keepdim=k),
+    "norm": lambda x, d, k: x.norm(2, d, k),
+    "norm-p1": lambda x, d, k: x.norm(1, d, k),
+}
+
+
+@st.composite
+def _shape_and_dims(draw):
+    shape = tuple(draw(st.lists(st.integers(2, 4), min_size=1, max_size=4)))
+    axes = draw(
+        st.lists(st.integers(0, len(shape) - 1), min_size=1, max_size=len(shape), unique=True)
+    )
+    dims = tuple(a - len(shape) if draw(st.booleans()) else a for a in axes)
+    return shape, dims if len(dims) > 1 else dims[0]
+
+
+@settings(max_examples=40)
+@given(
+    case=_shape_and_dims(),
+    name=st.sampled_from(sorted(REDUCTIONS)),
+    keepdim=st.booleans(),
+    double=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_reductions_match_torch_on_random_shapes_and_dims(case, name, keepdim, double, seed):
+    torch = pytest.importorskip("torch")
+    shape, dim = case
+    dtype = np.float64 if double else np.float32
+    fn = REDUCTIONS[name]
+    a = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    mine = tensor(a, requires_grad=True)
+    theirs = torch.tensor(a, requires_grad=True)
+    out, expected = fn(mine, dim, keepdim), fn(theirs, dim, keepdim)
+    tol = 2e-5 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=tol, atol=tol)
+    w = np.random.default_rng(seed + 1).standard_normal(out.shape).astype(dtype)
+    out.backward(w)
+    expected.backward(torch.tensor(w))
+    np.testing.assert_allclose(mine.grad, theirs.grad.numpy(), rtol=tol, atol=tol)
