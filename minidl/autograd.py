@@ -142,7 +142,12 @@ def _as_array(data: Any, dtype: DTypeLike | None = None, copy: bool = False) -> 
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
-        dtype = np.dtype(dtype)
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(
+                f"dtype must be a numpy or minidl dtype (minidl.float32, ...), got {dtype!r}"
+            ) from None
         return np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
     if isinstance(data, (np.ndarray, np.generic)):
         return np.array(data, copy=True) if copy else np.asarray(data)

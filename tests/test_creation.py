@@ -16,6 +16,8 @@ def test_dtype_objects_are_numpy_dtypes():
         assert minidl.tensor([1], dtype=dt).dtype == dt
         assert minidl.zeros(2, dtype=dt).dtype == dt
         assert minidl.tensor([1.0]).to(dt).dtype == dt
+    with pytest.raises(TypeError, match="dtype must be"):
+        minidl.tensor([1.0], dtype="cuda")
 
 
 # each creator with the same arguments in both libraries: (id, call(lib), kwargs per lib)
