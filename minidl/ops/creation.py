@@ -57,10 +57,6 @@ def _size(size: tuple[Any, ...], what: str) -> tuple[int, ...]:
     return tuple(int(n) for n in size)
 
 
-def _leaf(data: np.ndarray, requires_grad: bool) -> Tensor:
-    return Tensor(data, requires_grad=requires_grad)
-
-
 def _float_dtype(dtype: DTypeLike | None, what: str) -> np.dtype:
     return np.dtype(np.float32) if dtype is None else as_dtype(dtype, what)
 
@@ -69,19 +65,19 @@ def _float_dtype(dtype: DTypeLike | None, what: str) -> np.dtype:
 def zeros(*size: Size, dtype: DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros of shape ``size`` (``zeros(2, 3)`` or ``zeros((2, 3))``)."""
     shape = _size(size, "zeros")
-    return _leaf(np.zeros(shape, _float_dtype(dtype, "zeros")), requires_grad)
+    return Tensor(np.zeros(shape, _float_dtype(dtype, "zeros")), requires_grad=requires_grad)
 
 
 def ones(*size: Size, dtype: DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones of shape ``size``."""
     shape = _size(size, "ones")
-    return _leaf(np.ones(shape, _float_dtype(dtype, "ones")), requires_grad)
+    return Tensor(np.ones(shape, _float_dtype(dtype, "ones")), requires_grad=requires_grad)
 
 
 def empty(*size: Size, dtype: DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
     """An uninitialised tensor of shape ``size``."""
     shape = _size(size, "empty")
-    return _leaf(np.empty(shape, _float_dtype(dtype, "empty")), requires_grad)
+    return Tensor(np.empty(shape, _float_dtype(dtype, "empty")), requires_grad=requires_grad)
 
 
 def _fill_dtype(fill_value: object, dtype: DTypeLike | None, what: str) -> np.dtype:
@@ -108,7 +104,7 @@ def full(
         fill_value = fill_value.item()
     shape = _size((size,), "full")
     dt = _fill_dtype(fill_value, dtype, "full")
-    return _leaf(np.full(shape, fill_value, dt), requires_grad)
+    return Tensor(np.full(shape, fill_value, dt), requires_grad=requires_grad)
 
 
 def _like(x: Tensor, dtype: DTypeLike | None, what: str) -> tuple[tuple[int, ...], np.dtype]:
@@ -121,13 +117,13 @@ def zeros_like(
 ) -> Tensor:
     """Zeros shaped (and typed, unless ``dtype``) like ``input``."""
     shape, dt = _like(input, dtype, "zeros_like")
-    return _leaf(np.zeros(shape, dt), requires_grad)
+    return Tensor(np.zeros(shape, dt), requires_grad=requires_grad)
 
 
 def ones_like(input: Tensor, dtype: DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
     """Ones shaped (and typed, unless ``dtype``) like ``input``."""
     shape, dt = _like(input, dtype, "ones_like")
-    return _leaf(np.ones(shape, dt), requires_grad)
+    return Tensor(np.ones(shape, dt), requires_grad=requires_grad)
 
 
 def full_like(
@@ -138,7 +134,7 @@ def full_like(
 ) -> Tensor:
     """``fill_value`` shaped (and typed, unless ``dtype``) like ``input``."""
     shape, dt = _like(input, dtype, "full_like")
-    return _leaf(np.full(shape, fill_value, dt), requires_grad)
+    return Tensor(np.full(shape, fill_value, dt), requires_grad=requires_grad)
 
 
 def eye(
@@ -147,7 +143,7 @@ def eye(
     """The (n, m) identity matrix (m defaults to n)."""
     (n,) = _size((n,), "eye")
     (m,) = _size((n if m is None else m,), "eye")
-    return _leaf(np.eye(n, m, dtype=_float_dtype(dtype, "eye")), requires_grad)
+    return Tensor(np.eye(n, m, dtype=_float_dtype(dtype, "eye")), requires_grad=requires_grad)
 
 
 # ---- random draws -------------------------------------------------------------------
@@ -166,7 +162,7 @@ def _random_float(what: str, size: tuple, generator, dtype, requires_grad, draw)
     dt = _float_dtype(dtype, what)
     if dt.kind != "f":
         raise TypeError(f"{what}: dtype must be a floating-point dtype, got {dt}")
-    return _leaf(draw(_rng(generator, what), shape, dt), requires_grad)
+    return Tensor(draw(_rng(generator, what), shape, dt), requires_grad=requires_grad)
 
 
 def rand(
@@ -225,7 +221,7 @@ def randint(
     shape = _size((size,) if isinstance(size, _INT) else (tuple(size),), "randint")
     dt = np.dtype(np.int64) if dtype is None else as_dtype(dtype, "randint")
     draws = _rng(generator, "randint").integers(low, high, shape, dtype=np.int64)
-    return _leaf(draws.astype(dt, copy=False), requires_grad)
+    return Tensor(draws.astype(dt, copy=False), requires_grad=requires_grad)
 
 
 # ---- ranges -------------------------------------------------------------------------
@@ -267,7 +263,7 @@ def arange(
     n = int(np.ceil((end - start) / step))
     # values computed in float64 (or int64), then cast, as PyTorch does
     values = start + np.arange(n, dtype=np.float64 if dt.kind == "f" else np.int64) * step
-    return _leaf(values.astype(dt), requires_grad)
+    return Tensor(values.astype(dt), requires_grad=requires_grad)
 
 
 def linspace(
@@ -285,7 +281,7 @@ def linspace(
     if steps < 0:
         raise ValueError(f"linspace: steps must be non-negative, got {steps}")
     dt = _float_dtype(dtype, "linspace")
-    return _leaf(np.linspace(start, end, int(steps)).astype(dt), requires_grad)
+    return Tensor(np.linspace(start, end, int(steps)).astype(dt), requires_grad=requires_grad)
 
 
 def from_numpy(ndarray: np.ndarray) -> Tensor:
