@@ -302,7 +302,7 @@ class Tensor:
                 f"unsupported format string {spec!r} for a tensor of shape {self.data.shape} "
                 "(only one-element tensors take a format spec)"
             )
-        return repr(self)
+        return str(self)
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
