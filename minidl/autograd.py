@@ -18,6 +18,8 @@ import functools
 import itertools
 import operator
 import threading
+import weakref
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
 import numpy as np
@@ -28,7 +30,9 @@ Backward = Callable[[np.ndarray], tuple[Optional[np.ndarray], ...]]
 
 __all__ = [
     "Tensor",
+    "check_inplace",
     "backward",
+    "grad",
     "enable_grad",
     "is_grad_enabled",
     "is_tensor",
@@ -138,7 +142,12 @@ def _as_array(data: Any, dtype: DTypeLike | None = None, copy: bool = False) -> 
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
-        dtype = np.dtype(dtype)
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(
+                f"dtype must be a numpy or minidl dtype (minidl.float32, ...), got {dtype!r}"
+            ) from None
         return np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
     if isinstance(data, (np.ndarray, np.generic)):
         return np.array(data, copy=True) if copy else np.asarray(data)
@@ -199,7 +208,15 @@ class Tensor:
         return self._entry
 
     def size(self, dim: int | None = None) -> tuple[int, ...] | int:
-        return self.data.shape if dim is None else self.data.shape[dim]
+        shape = self.data.shape
+        if dim is None:
+            return shape
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"size: dim must be an int, got {dim!r}")
+        n = len(shape)
+        if not -builtins.max(n, 1) <= dim < builtins.max(n, 1) or n == 0:
+            raise IndexError(f"size: dim {dim} out of range for a tensor with {n} dimensions")
+        return shape[dim]
 
     def dim(self) -> int:
         return self.data.ndim
@@ -260,18 +277,32 @@ class Tensor:
         return Tensor(self.data)
 
     def zero_(self) -> Tensor:
+        check_inplace(self, "zero_")
         self.data[...] = 0
         return self
 
-    def fill_(self, value: builtins.float) -> Tensor:
-        self.data[...] = value
+    def fill_(self, value: builtins.float | Tensor) -> Tensor:
+        check_inplace(self, "fill_")
+        self.data[...] = value.item() if isinstance(value, Tensor) else value
         return self
 
     def copy_(self, other: Tensor | ArrayLike) -> Tensor:
+        check_inplace(self, "copy_")
         self.data[...] = _as_array(other)
         return self
 
     __hash__ = object.__hash__
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats a one-element tensor's value."""
+        if self.data.size == 1 and (self.data.ndim == 0 or spec):
+            return format(self.data.item(), spec)
+        if spec:
+            raise TypeError(
+                f"unsupported format string {spec!r} for a tensor of shape {self.data.shape} "
+                "(only one-element tensors take a format spec)"
+            )
+        return str(self)
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
@@ -285,9 +316,42 @@ class Tensor:
         return f"tensor({body}{extra})"
 
     # ---- autograd ---------------------------------------------------------------
-    def backward(self, grad: Tensor | ArrayLike | None = None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (see ``backward``)."""
-        backward(self, grad, retain_graph)
+    def backward(
+        self,
+        gradient: Tensor | ArrayLike | None = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        *,
+        grad: Tensor | ArrayLike | None = None,
+    ) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (see ``backward``).
+
+        ``grad=`` is an alias of PyTorch's ``gradient=``.
+        """
+        backward(self, gradient, retain_graph, create_graph, gradient=grad)
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf's gradient in ``.grad`` on backward (a no-op on leaves)."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self._entry is not None:
+            _hooks_of(self).retain = weakref.ref(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        h = _hooked.get(id(self._entry)) if self._entry is not None else None
+        return h is not None and h.retain is not None
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | np.ndarray | None]) -> Any:
+        """Call ``hook(grad)`` with this tensor's gradient on every backward; a returned
+        Tensor or ndarray replaces the gradient. Returns a handle with ``remove()``."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if not callable(hook):
+            raise TypeError(f"register_hook: hook must be callable, got {type(hook).__name__}")
+        hooks = _hooks_of(self)
+        hooks.fns.append(hook)
+        return _HookHandle(hooks, hook)
 
     # The differentiable methods (+, -, exp, sum, reshape, ...) are attached by
     # minidl.ops, bound straight to its op functions: this module owns no op. Their
@@ -310,6 +374,7 @@ class Tensor:
         def __pos__(self) -> Tensor: ...
         def __abs__(self) -> Tensor: ...
         def __getitem__(self, index: Any) -> Tensor: ...
+        def __setitem__(self, index: Any, value: TensorLike) -> None: ...
         def __lt__(self, other: Any) -> Tensor: ...
         def __le__(self, other: Any) -> Tensor: ...
         def __gt__(self, other: Any) -> Tensor: ...
@@ -326,10 +391,68 @@ class Tensor:
         def exp(self) -> Tensor: ...
         def log(self) -> Tensor: ...
         def sqrt(self) -> Tensor: ...
-        def sum(self, dim: Dims = None, keepdim: bool = False) -> Tensor: ...
-        def mean(self, dim: Dims = None, keepdim: bool = False) -> Tensor: ...
-        def max(self, dim: builtins.int | None = None, keepdim: bool = False) -> Any: ...
-        def argmax(self, dim: builtins.int | None = None, keepdim: bool = False) -> Tensor: ...
+        def pow(self, exponent: TensorLike) -> Tensor: ...
+        def clamp(self, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor: ...
+        def clip(self, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor: ...
+        def sum(
+            self,
+            dim: Dims = None,
+            keepdim: builtins.bool = False,
+            *,
+            axis: Dims = None,
+            keepdims: builtins.bool | None = None,
+        ) -> Tensor: ...
+        def mean(
+            self,
+            dim: Dims = None,
+            keepdim: builtins.bool = False,
+            *,
+            axis: Dims = None,
+            keepdims: builtins.bool | None = None,
+        ) -> Tensor: ...
+        def max(self, dim: builtins.int | None = None, keepdim: builtins.bool = False) -> Any: ...
+        def min(self, dim: builtins.int | None = None, keepdim: builtins.bool = False) -> Any: ...
+        def amax(self, dim: Dims = (), keepdim: builtins.bool = False) -> Tensor: ...
+        def amin(self, dim: Dims = (), keepdim: builtins.bool = False) -> Tensor: ...
+        def argmax(
+            self, dim: builtins.int | None = None, keepdim: builtins.bool = False
+        ) -> Tensor: ...
+        def argmin(
+            self, dim: builtins.int | None = None, keepdim: builtins.bool = False
+        ) -> Tensor: ...
+        def var(
+            self,
+            dim: Dims | builtins.bool = None,
+            unbiased: builtins.bool | None = None,
+            keepdim: builtins.bool = False,
+            *,
+            correction: builtins.float | None = None,
+        ) -> Tensor: ...
+        def std(
+            self,
+            dim: Dims | builtins.bool = None,
+            unbiased: builtins.bool | None = None,
+            keepdim: builtins.bool = False,
+            *,
+            correction: builtins.float | None = None,
+        ) -> Tensor: ...
+        def norm(
+            self, p: builtins.float | str = "fro", dim: Dims = None, keepdim: builtins.bool = False
+        ) -> Tensor: ...
+        def unsqueeze(self, dim: builtins.int) -> Tensor: ...
+        def squeeze(self, dim: Dims = None) -> Tensor: ...
+        def expand(self, *sizes: Any) -> Tensor: ...
+        def repeat(self, *sizes: Any) -> Tensor: ...
+        def contiguous(self) -> Tensor: ...
+        def t(self) -> Tensor: ...
+        @property
+        def mT(self) -> Tensor: ...
+        def add_(self, other: TensorLike, *, alpha: builtins.float = 1) -> Tensor: ...
+        def mul_(self, other: TensorLike) -> Tensor: ...
+        def long(self) -> Tensor: ...
+        def int(self) -> Tensor: ...
+        def bool(self) -> Tensor: ...
+        def tolist(self) -> Any: ...
         def reshape(self, *shape: Any) -> Tensor: ...
         def view(self, *shape: Any) -> Tensor: ...
         def flatten(self, start_dim: builtins.int = 0, end_dim: builtins.int = -1) -> Tensor: ...
@@ -337,7 +460,7 @@ class Tensor:
         def permute(self, *dims: Any) -> Tensor: ...
         @property
         def T(self) -> Tensor: ...
-        def to(self, dtype: DTypeLike) -> Tensor: ...
+        def to(self, *args: Any, **kwargs: Any) -> Tensor: ...
         def float(self) -> Tensor: ...
         def double(self) -> Tensor: ...
         def relu(self) -> Tensor: ...
@@ -346,6 +469,66 @@ class Tensor:
         def softmax(self, dim: builtins.int) -> Tensor: ...
         def log_softmax(self, dim: builtins.int) -> Tensor: ...
         def clone(self) -> Tensor: ...
+
+
+class _Hooks:
+    """The hooks of one tensor, and for a non-leaf whether it retains its gradient."""
+
+    __slots__ = ("fns", "owner", "retain")
+
+    def __init__(self, owner: weakref.ref) -> None:
+        self.fns: list[Callable] = []
+        self.owner = owner  # the leaf Tensor or the non-leaf's entry; its death unregisters
+        self.retain: weakref.ref | None = None  # the non-leaf Tensor whose .grad is kept
+
+
+# id(leaf Tensor or non-leaf's entry) -> _Hooks. Keyed by id (Tensor's == is elementwise);
+# each key's weakref callback removes it before the id can be reused. backward() looks
+# here only when it is non-empty, so unused hooks cost nothing.
+_hooked: dict[int, _Hooks] = {}
+
+
+def _hooks_of(t: Tensor) -> _Hooks:
+    key: Any = t if t._entry is None else t._entry
+    h = _hooked.get(id(key))
+    if h is None:
+        k = id(key)
+        h = _Hooks(weakref.ref(key, lambda _ref, k=k: _hooked.pop(k, None)))
+        _hooked[k] = h
+    return h
+
+
+class _HookHandle:
+    """What ``register_hook`` returns: ``remove()`` unregisters the hook."""
+
+    __slots__ = ("_fn", "_hooks")
+
+    def __init__(self, hooks: _Hooks, fn: Callable) -> None:
+        self._hooks = hooks
+        self._fn = fn
+
+    def remove(self) -> None:
+        fns = self._hooks.fns
+        for i, f in enumerate(fns):
+            if f is self._fn:
+                del fns[i]
+                break
+
+
+def check_inplace(t: Tensor, what: str) -> None:
+    """PyTorch's rule for in-place ops: not on a leaf that requires grad (unless under
+    ``no_grad``); minidl also refuses them on a recorded non-leaf, whose saved values
+    the tape could not protect."""
+    if t.requires_grad and _grad_mode.enabled:
+        if t._entry is None:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation."
+            )
+        raise RuntimeError(
+            f"{what}: in-place operations on a tensor recorded on the tape are not supported "
+            "(the backward of the op that made it may need its values); use the "
+            "out-of-place op"
+        )
 
 
 def is_tensor(obj: object) -> bool:
@@ -426,45 +609,158 @@ def _gradient_count_error(entry: _Entry, input_grads: object) -> str:
     )
 
 
-def backward(
-    output: Tensor, grad: Tensor | ArrayLike | None = None, retain_graph: bool = False
-) -> None:
-    """Reverse-mode pass from ``output``: replay its entries, newest first.
-
-    grad: the gradient of some scalar with respect to ``output`` (defaults to 1 for a
-    one-element output; required otherwise). Leaves' ``.grad`` accumulate across calls.
-    Entries used are freed unless ``retain_graph``.
-    """
-    if not output.requires_grad:
-        raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+def _seed_gradient(output: Tensor, grad: Tensor | ArrayLike | None) -> np.ndarray:
+    """The gradient a backward pass starts from at ``output`` (1 for a one-element one)."""
     data = output.data
     if grad is None:
         if data.size != 1:
             raise RuntimeError(
                 f"grad can be implicitly created only for scalar outputs; got an output of "
-                f"shape {data.shape}: pass backward(grad) with a gradient of that shape"
+                f"shape {data.shape}: pass backward(gradient) with a gradient of that shape"
             )
-        grad = np.ones(data.shape, data.dtype)
+        return np.ones(data.shape, data.dtype)
+    grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
+    if grad.shape != data.shape:
+        raise ValueError(
+            f"backward: grad has shape {grad.shape} but the output has shape {data.shape}"
+        )
+    if grad.dtype != data.dtype:
+        grad = grad.astype(data.dtype)
+    return grad
+
+
+def _apply_hooks(hooks: _Hooks, g: np.ndarray, keep: bool) -> np.ndarray:
+    """``g`` after the tensor's hooks, in registration order; kept in ``.grad`` when the
+    tensor retains its gradient and ``keep``."""
+    for fn in list(hooks.fns):
+        new = fn(Tensor(g))
+        if new is not None:
+            new = np.asarray(new.data if isinstance(new, Tensor) else new)
+            if new.shape != g.shape:
+                raise RuntimeError(
+                    f"hook {getattr(fn, '__name__', fn)!r} returned a gradient of shape "
+                    f"{new.shape} for a gradient of shape {g.shape}"
+                )
+            g = new.astype(g.dtype, copy=False)
+    if keep and hooks.retain is not None:
+        t = hooks.retain()
+        if t is not None:
+            t.grad = g.copy() if t.grad is None else t.grad + g
+    return g
+
+
+def backward(
+    output: Tensor,
+    grad: Tensor | ArrayLike | None = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    *,
+    gradient: Tensor | ArrayLike | None = None,
+) -> None:
+    """Reverse-mode pass from ``output``: replay its entries, newest first.
+
+    grad (or gradient): the gradient of some scalar with respect to ``output`` (defaults
+    to 1 for a one-element output; required otherwise). Leaves' ``.grad`` accumulate
+    across calls. Entries used are freed unless ``retain_graph``.
+    """
+    if gradient is not None:
+        if grad is not None:
+            raise TypeError("backward: pass the gradient once, as gradient= or grad=")
+        grad = gradient
+    if create_graph:
+        raise NotImplementedError("backward: create_graph=True (higher-order gradients)")
+    if not output.requires_grad:
+        raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+    _run([(output, _seed_gradient(output, grad))], bool(retain_graph), None)
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Tensor | ArrayLike | Sequence[Tensor | ArrayLike | None] | None = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """The gradients of ``outputs`` with respect to each of ``inputs``, as a tuple of
+    Tensors (None for an unused input when ``allow_unused``), as ``torch.autograd.grad``.
+
+    Leaves' ``.grad`` are left alone. grad_outputs: one gradient per output (None: 1 for
+    a one-element output). The graph is freed unless ``retain_graph``.
+    """
+    if create_graph:
+        raise NotImplementedError("grad: create_graph=True (higher-order gradients)")
+    outs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
+    ins = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    for name, seq in (("outputs", outs), ("inputs", ins)):
+        if not seq or not all(isinstance(t, Tensor) for t in seq):
+            raise TypeError(f"grad: {name} must be a Tensor or a non-empty sequence of Tensors")
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
+        gouts: tuple = (grad_outputs,) if len(outs) == 1 else (grad_outputs,) * len(outs)
+        if grad_outputs is not None and len(outs) != 1:
+            raise ValueError("grad: grad_outputs needs one gradient per output")
     else:
-        grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
-        if grad.shape != data.shape:
-            raise ValueError(
-                f"backward: grad has shape {grad.shape} but the output has shape {data.shape}"
+        gouts = tuple(grad_outputs)
+    if len(gouts) != len(outs):
+        raise ValueError(
+            f"grad: got {len(gouts)} grad_outputs for {len(outs)} outputs (one per output)"
+        )
+    for t in itertools.chain(outs, ins):
+        if not t.requires_grad:
+            raise RuntimeError(
+                "One of the differentiated Tensors does not require grad"
+                if any(t is i for i in ins)
+                else "element 0 of tensors does not require grad and does not have a grad_fn"
             )
-        if grad.dtype != data.dtype:
-            grad = grad.astype(data.dtype)
+    captured: dict[int, np.ndarray | None] = {}
+    for t in ins:
+        captured[id(t if t._entry is None else t._entry)] = None
+    _run([(o, _seed_gradient(o, g)) for o, g in zip(outs, gouts)], bool(retain_graph), captured)
+    result = []
+    for t in ins:
+        g = captured[id(t if t._entry is None else t._entry)]
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                "One of the differentiated Tensors appears to not have been used in the "
+                "graph. Set allow_unused=True if this is the desired behavior."
+            )
+        result.append(None if g is None else Tensor(g))
+    return tuple(result)
 
-    root = output._entry
-    if root is None:
-        _accumulate_leaf(output, grad)
-        return
-    if root.backward is None:
-        raise RuntimeError(_FREED)
 
-    # Entries the output depends on; each input tensor's entry is reached once.
-    entries = [root]
-    seen = {root}
-    stack = [root]
+def _run(
+    roots: list[tuple[Tensor, np.ndarray]],
+    retain_graph: bool,
+    captured: dict[int, np.ndarray | None] | None,
+) -> None:
+    """Replay the entries the roots depend on. ``captured`` (for ``grad``): id of a leaf or
+    entry -> its gradient, filled in instead of touching any ``.grad``."""
+    hooked = _hooked
+    # the slow path (hooks, retain_grad, grad()) only when one is in use
+    special = captured is not None or bool(hooked)
+    leaf_grads: dict[int, list] | None = {} if special else None
+
+    grads: dict[_Entry, np.ndarray] = {}
+    entries = []
+    seen = set()
+    for t, g in roots:
+        root = t._entry
+        if root is None:
+            if leaf_grads is None:
+                _accumulate_leaf(t, g)
+            else:
+                _add_leaf_grad(leaf_grads, t, g)
+            continue
+        if root.backward is None:
+            raise RuntimeError(_FREED)
+        grads[root] = grads[root] + g if root in grads else g
+        if root not in seen:
+            seen.add(root)
+            entries.append(root)
+    del g
+
+    # Entries the roots depend on; each input tensor's entry is reached once.
+    stack = list(entries)
     while stack:
         for t in stack.pop().inputs:
             e = t._entry
@@ -477,12 +773,17 @@ def backward(
     if len(entries) > 1:
         entries.sort(key=_seq_of, reverse=True)
 
-    grads = {root: grad}
-    del grad
     for e in entries:
         g = grads.pop(e, None)
         inputs = e.inputs
         if g is not None:
+            if special:
+                k = id(e)
+                h = hooked.get(k)
+                if h is not None:
+                    g = _apply_hooks(h, g, captured is None)
+                if captured is not None and k in captured:
+                    captured[k] = g
             input_grads = e.backward(g)
             g = None
             if type(input_grads) is not tuple or len(input_grads) != len(inputs):
@@ -492,7 +793,10 @@ def backward(
                     continue
                 pe = t._entry
                 if pe is None:
-                    _accumulate_leaf(t, gi)
+                    if leaf_grads is None:
+                        _accumulate_leaf(t, gi)
+                    else:
+                        _add_leaf_grad(leaf_grads, t, gi)
                 elif pe in grads:
                     grads[pe] = grads[pe] + gi
                 else:
@@ -501,6 +805,29 @@ def backward(
         if not retain_graph:
             e.inputs = None
             e.backward = None
+
+    if leaf_grads:
+        for k, (t, g) in leaf_grads.items():
+            h = hooked.get(k)
+            if h is not None:
+                g = _apply_hooks(h, g, False)
+            if captured is None:
+                _accumulate_leaf(t, g)
+            elif k in captured:
+                captured[k] = g
+
+
+def _add_leaf_grad(leaf_grads: dict[int, list], t: Tensor, g: np.ndarray) -> None:
+    """Sum a leaf's gradients of one pass (its hooks see the total, as in PyTorch)."""
+    if g.shape != t.data.shape:
+        raise RuntimeError(
+            f"internal error: gradient of shape {g.shape} for a tensor of shape {t.data.shape}"
+        )
+    slot = leaf_grads.get(id(t))
+    if slot is None:
+        leaf_grads[id(t)] = [t, g]
+    else:
+        slot[1] = slot[1] + g
 
 
 _seq_of = operator.attrgetter("seq")

@@ -452,3 +452,171 @@ def test_overhead_benchmark_tiny_mode_runs():
     for p, old in zip(step.model.parameters(), before):
         assert p.grad is not None and p.grad.shape == old.shape
         assert not np.array_equal(p.data, old)
+
+
+# ---- backward's keywords, retain_grad, hooks, autograd.grad ---------------------------
+def _pair_of_leaves(torch, values=(1.0, -2.0, 3.0), dtype=np.float64):
+    a = np.asarray(values, dtype)
+    return tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+
+
+def test_backward_takes_pytorchs_gradient_keyword_and_grad_as_alias():
+    for kw in ("gradient", "grad"):
+        a = tensor([1.0, 2.0], requires_grad=True)
+        (a * 3).backward(**{kw: np.array([1.0, 2.0], np.float32)}, retain_graph=False)
+        np.testing.assert_array_equal(a.grad, [3.0, 6.0])
+    with pytest.raises(TypeError, match="once"):
+        (a * 3).backward(gradient=np.ones(2), grad=np.ones(2))
+    with pytest.raises(NotImplementedError, match="create_graph"):
+        (a * 3).sum().backward(create_graph=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_retain_grad_and_hooks_match_torch(dtype):
+    torch = pytest.importorskip("torch")
+    grads = []
+    for x in _pair_of_leaves(torch, dtype=dtype):
+        y = x * x
+        y.retain_grad()
+        y.register_hook(lambda g: g * 2)  # runs before the retained gradient is stored
+        z = y.exp()
+        z.register_hook(lambda g: None)  # returning None keeps the gradient
+        z.retain_grad()
+        x.register_hook(lambda g: g + 1)
+        (z * z).sum().backward()
+        assert y.retains_grad and not x.retains_grad
+        grads.append([np.asarray(t.grad) for t in (x, y, z)])
+    for mine, theirs in zip(*grads):
+        assert mine.dtype == dtype
+        np.testing.assert_allclose(mine, theirs, rtol=1e-6)
+
+
+def test_a_leaf_hook_sees_the_summed_gradient_once_as_torch():
+    torch = pytest.importorskip("torch")
+    seen = {"minidl": [], "torch": []}
+    grads = []
+    for lib, x in zip(seen, _pair_of_leaves(torch)):
+        x.register_hook(
+            lambda g, lib=lib: seen[lib].append(np.array(g.numpy() if hasattr(g, "numpy") else g))
+        )
+        (x * 2 + x * x).sum().backward()
+        grads.append(np.asarray(x.grad))
+    assert len(seen["minidl"]) == len(seen["torch"]) == 1
+    np.testing.assert_allclose(seen["minidl"][0], seen["torch"][0])
+    np.testing.assert_allclose(grads[0], grads[1])
+
+
+def test_hooks_run_in_order_and_removed_hooks_do_not():
+    x = tensor([1.0, 2.0], requires_grad=True)
+    calls = []
+    first = x.register_hook(lambda g: calls.append("first") or g * 10)
+    x.register_hook(lambda g: calls.append("second") or g + 1)
+    (x * 1).sum().backward()
+    assert calls == ["first", "second"]
+    np.testing.assert_array_equal(x.grad, [11.0, 11.0])
+    first.remove()
+    x.grad = None
+    (x * 1).sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0])
+
+
+def test_hooks_on_the_output_itself_run():
+    leaf = tensor([1.0, 2.0], requires_grad=True)
+    leaf.register_hook(lambda g: g * 3)
+    leaf.backward(np.ones(2, np.float32))
+    np.testing.assert_array_equal(leaf.grad, [3.0, 3.0])
+    y = leaf * 1
+    y.register_hook(lambda g: g * 5)
+    y.retain_grad()
+    leaf.grad = None
+    y.sum().backward()
+    np.testing.assert_array_equal(y.grad, [5.0, 5.0])
+    np.testing.assert_array_equal(leaf.grad, [15.0, 15.0])
+
+
+def test_hook_and_retain_grad_errors():
+    plain = tensor([1.0])
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        plain.register_hook(lambda g: g)
+    with pytest.raises(RuntimeError, match="requires_grad=False"):
+        plain.retain_grad()
+    x = tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match="callable"):
+        x.register_hook(3)
+    x.register_hook(lambda g: np.ones(3))
+    with pytest.raises(RuntimeError, match=r"shape \(3,\)"):
+        (x * 2).sum().backward()
+    x.retain_grad()  # a no-op on a leaf, as in PyTorch
+
+
+def test_hook_registry_empties_when_the_tensors_go():
+    from minidl import autograd
+
+    before = len(autograd._hooked)
+    x = tensor([1.0], requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    x.register_hook(lambda g: g)
+    y.register_hook(lambda g: g)
+    assert len(autograd._hooked) == before + 2
+    del x, y
+    gc.collect()
+    assert len(autograd._hooked) == before
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_autograd_grad_matches_torch_and_leaves_grad_alone(dtype):
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib, (a, b) in zip(
+        (minidl, torch),
+        zip(_pair_of_leaves(torch, dtype=dtype), _pair_of_leaves(torch, (0.5, 1.5, -1.0), dtype)),
+    ):
+        h = a * b
+        out1 = (h * h).sum()
+        out2 = h.exp()
+        w = lib.tensor(np.array([1.0, 2.0, 3.0], dtype))
+        got = lib.autograd.grad([out1, out2], [a, h, b], grad_outputs=[None, w])
+        assert a.grad is None and b.grad is None
+        results.append([np.asarray(g.numpy() if hasattr(g, "numpy") else g) for g in got])
+        assert all(lib.is_tensor(g) for g in got)
+    for mine, theirs in zip(*results):
+        assert mine.dtype == dtype
+        np.testing.assert_allclose(mine, theirs, rtol=1e-6)
+
+
+def test_autograd_grad_unused_inputs_retain_graph_and_errors():
+    from minidl.autograd import grad
+
+    a = tensor([1.0, 2.0], requires_grad=True)
+    unused = tensor([1.0], requires_grad=True)
+    out = (a * a).sum()
+    with pytest.raises(RuntimeError, match="allow_unused=True"):
+        grad(out, [a, unused], retain_graph=True)
+    ga, gu = grad(out, [a, unused], allow_unused=True, retain_graph=True)
+    np.testing.assert_array_equal(ga.data, [2.0, 4.0])
+    assert gu is None
+    (again,) = grad(out, a)
+    np.testing.assert_array_equal(again.data, [2.0, 4.0])
+    with pytest.raises(RuntimeError, match="second time"):
+        grad(out, a)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        grad((a * 2).sum(), tensor([1.0]))
+    with pytest.raises(TypeError, match="outputs must be"):
+        grad([], a)
+    with pytest.raises(ValueError, match="one per output"):
+        grad([(a * 2).sum()], a, grad_outputs=[None, None])
+    with pytest.raises(NotImplementedError, match="create_graph"):
+        grad((a * 2).sum(), a, create_graph=True)
+
+
+def test_autograd_grad_runs_hooks_without_setting_retained_grads():
+    from minidl.autograd import grad
+
+    a = tensor([1.0, 2.0], requires_grad=True)
+    y = a * 3
+    y.retain_grad()
+    y.register_hook(lambda g: g * 2)
+    (ga,) = grad(y.sum(), a)
+    np.testing.assert_array_equal(ga.data, [6.0, 6.0])
+    assert y.grad is None and a.grad is None

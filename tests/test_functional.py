@@ -188,13 +188,13 @@ def test_max_values_indices_and_gradcheck(shape, keepdim, seed):
         assert gradcheck(lambda t, d=dim, k=keepdim: t.max(d, k).values, [x])
 
 
-def test_max_gradient_goes_to_the_first_maximum():
+def test_max_gradient_goes_to_the_index_or_is_shared_between_ties():
     x = tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]], requires_grad=True)
     x.max(1).values.sum().backward()
     np.testing.assert_array_equal(x.grad, [[0, 1, 0], [1, 0, 0]])
     x.grad = None
-    x.max().backward()
-    np.testing.assert_array_equal(x.grad, [[0, 1, 0], [0, 0, 0]])
+    x.max().backward()  # as PyTorch: the full reduction shares it between the ties
+    np.testing.assert_array_equal(x.grad, [[0, 0.5, 0.5], [0, 0, 0]])
 
 
 # ---- shape ops and indexing ---------------------------------------------------------------

@@ -8,13 +8,13 @@ shaped like that input, or None where no gradient is needed.
 from __future__ import annotations
 
 import builtins
-from collections import namedtuple
 from typing import Any, Callable
 
 import numpy as np
 from numpy.typing import DTypeLike
 
-from minidl.autograd import Dims, Tensor, TensorLike, record
+from minidl.autograd import Tensor, TensorLike, record
+from minidl.dtypes import as_dtype
 from minidl.ops import _validation as V
 
 
@@ -220,16 +220,50 @@ def clone(x: Tensor) -> Tensor:
     return record(x.data.copy(), (x,), lambda g: (g,))
 
 
-def to(x: Tensor, dtype: DTypeLike) -> Tensor:
-    """A copy of ``x`` converted to ``dtype`` (differentiable between float dtypes)."""
-    dtype = np.dtype(dtype)
+def to(
+    x: Tensor,
+    *args: Any,
+    dtype: DTypeLike | None = None,
+    device: Any = None,
+    copy: bool = False,
+    non_blocking: bool = False,
+) -> Tensor:
+    """x converted to ``dtype`` (differentiable between float dtypes), as ``Tensor.to``:
+    ``to(dtype)``, ``to("cpu")``, ``to("cpu", dtype)``, ``to(other_tensor)`` or keywords.
+    The only device is the CPU. ``copy=True`` copies even when nothing changes."""
+    for a in args:
+        if isinstance(a, Tensor):
+            a = a.data.dtype
+        if _is_device(a):
+            device = a
+        elif dtype is None:
+            dtype = a
+        else:
+            raise TypeError(f"to: unexpected argument {a!r}")
+    if device is not None and not _is_device(device):
+        raise ValueError(f"to: minidl runs on the CPU only, got device {device!r}")
     src = x.data.dtype
+    dtype = src if dtype is None else as_dtype(dtype, "to")
     if dtype == src:
-        return x
+        return clone(x) if copy else x
     out = x.data.astype(dtype)
     if dtype.kind != "f":
         return Tensor(out)
     return record(out, (x,), lambda g: (g.astype(src),))
+
+
+def _is_device(a: object) -> bool:
+    """'cpu' (or 'cpu:0') or an object whose str is; any other string is a bad device."""
+    name = a if isinstance(a, str) else getattr(a, "type", None)
+    if not isinstance(name, str):
+        return False
+    if name.split(":")[0] == "cpu":
+        return True
+    try:
+        np.dtype(name)
+    except TypeError:
+        raise ValueError(f"to: minidl runs on the CPU only, got device {a!r}") from None
+    return False
 
 
 def float(x: Tensor) -> Tensor:
@@ -238,6 +272,63 @@ def float(x: Tensor) -> Tensor:
 
 def double(x: Tensor) -> Tensor:
     return to(x, np.float64)
+
+
+# Tensor.long / .int / .bool (named so as not to hide the builtins here)
+def to_long(x: Tensor) -> Tensor:
+    return to(x, np.int64)
+
+
+def to_int(x: Tensor) -> Tensor:
+    return to(x, np.int32)
+
+
+def to_bool(x: Tensor) -> Tensor:
+    return to(x, np.bool_)
+
+
+def tolist(x: Tensor) -> Any:
+    """The values as (nested lists of) Python numbers; a Python number for a 0-d tensor."""
+    return x.data.tolist()
+
+
+def clamp(x: Tensor, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:
+    """x limited to [min, max] (either bound may be None, not both; Tensor bounds
+    broadcast). The gradient goes to x where min <= x <= max, else to the bound used."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
+    out = x
+    if min is not None:
+        out = _bound(out, min, np.maximum, "clamp")
+    if max is not None:
+        out = _bound(out, max, np.minimum, "clamp")
+    return out
+
+
+def _bound(x: Tensor, b: TensorLike, pick: np.ufunc, what: str) -> Tensor:
+    """pick(x, b) (np.maximum for a lower bound), the gradient to x where x is kept."""
+    if isinstance(b, Tensor):
+        x, bt = _pair(x, b, what)
+    else:
+        if isinstance(b, np.generic):
+            b = b.item()
+        if isinstance(b, bool) or not isinstance(b, (int, builtins.float)):
+            raise TypeError(f"{what}: min and max must be numbers or Tensors, got {b!r}")
+        bt = _as_operand(b, x)
+    xd = x.data
+    bd = bt.data
+    out = pick(xd, bd)
+
+    def backward(g):
+        keep = (xd >= bd) if pick is np.maximum else (xd <= bd)
+        keep = keep | np.isnan(xd)
+        zero = np.zeros((), g.dtype)
+        return (
+            _unbroadcast(np.where(keep, g, zero), xd.shape) if x.requires_grad else None,
+            _unbroadcast(np.where(keep, zero, g), bd.shape) if bt.requires_grad else None,
+        )
+
+    return record(out, (x, bt), backward)
 
 
 # ---- comparisons (never differentiable) --------------------------------------------
@@ -297,107 +388,6 @@ def matmul(a: TensorLike, b: TensorLike) -> Tensor:
 
 def rmatmul(a: TensorLike, b: TensorLike) -> Tensor:
     return matmul(b, a)
-
-
-# ---- reductions ---------------------------------------------------------------------
-def _axes(dim: Dims | list[int], ndim: int, what: str) -> tuple[int, ...]:
-    """Normalised tuple of axes for ``dim`` (int or tuple of ints); None means all."""
-    if dim is None:
-        return tuple(range(ndim))
-    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
-    axes = []
-    for d in dims:
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
-            raise TypeError(f"{what}: dim must be an int or a tuple of ints, got {dim!r}")
-        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
-            raise IndexError(f"{what}: dim {d} out of range for a tensor with {ndim} dimensions")
-        axes.append(d % ndim if ndim else 0)
-    if len(set(axes)) != len(axes):
-        raise ValueError(f"{what}: dim {dim!r} repeats an axis")
-    return tuple(axes) if ndim else ()
-
-
-def _expand_grad(
-    g: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...], keepdim: bool
-) -> np.ndarray:
-    """Broadcast the gradient of a reduction over ``axes`` back to ``shape``."""
-    if not keepdim and axes:
-        g = np.expand_dims(g, axes)
-    return np.broadcast_to(g, shape)
-
-
-def sum(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
-    xd = x.data
-    axes = _axes(dim, xd.ndim, "sum")
-    out = np.sum(xd, axis=axes, keepdims=keepdim)
-    if xd.dtype.kind == "b":
-        out = out.astype(np.int64)
-    shape = xd.shape
-    return record(out, (x,), lambda g: (_expand_grad(g, shape, axes, keepdim),))
-
-
-def mean(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
-    xd = x.data
-    if xd.dtype.kind != "f":
-        raise TypeError(f"mean: needs a floating-point tensor, got dtype {xd.dtype} (use .float())")
-    axes = _axes(dim, xd.ndim, "mean")
-    count = 1
-    for ax in axes:
-        count *= xd.shape[ax]
-    out = np.mean(xd, axis=axes, keepdims=keepdim)
-    shape = xd.shape
-    return record(out, (x,), lambda g: (_expand_grad(g / count, shape, axes, keepdim),))
-
-
-# (values, indices) as returned by ``max(dim=...)`` (like torch.return_types.max)
-_MaxResult = namedtuple("max", ["values", "indices"])
-
-
-def max(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor | _MaxResult:
-    """Largest element (dim=None: a 0-d tensor) or (values, indices) along ``dim``.
-
-    The gradient goes to the first maximum.
-    """
-    xd = x.data
-    if xd.size == 0:
-        raise ValueError("max: the tensor is empty")
-    if dim is None:
-        flat_index = int(np.argmax(xd))
-        out = xd.reshape(-1)[flat_index]
-
-        def backward(g):
-            gx = np.zeros_like(xd)
-            gx.reshape(-1)[flat_index] = g
-            return (gx,)
-
-        return record(np.asarray(out), (x,), backward)
-    (axis,) = _axes(dim, xd.ndim, "max")
-    if xd.ndim == 0:
-        return _MaxResult(record(xd.copy(), (x,), lambda g: (g,)), Tensor(np.zeros((), np.int64)))
-    idx = np.expand_dims(np.argmax(xd, axis=axis), axis)
-    values = np.take_along_axis(xd, idx, axis)
-    if not keepdim:
-        values = np.squeeze(values, axis)
-
-    def backward(g):
-        gx = np.zeros_like(xd)
-        np.put_along_axis(gx, idx, g if keepdim else np.expand_dims(g, axis), axis)
-        return (gx,)
-
-    indices = idx if keepdim else np.squeeze(idx, axis)
-    return _MaxResult(record(values, (x,), backward), Tensor(indices))
-
-
-def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    """Indices of the first maxima (int64, not differentiable)."""
-    xd = x.data
-    if dim is None:
-        out = np.argmax(xd)
-        if keepdim:
-            out = np.reshape(out, (1,) * xd.ndim)
-        return Tensor(np.asarray(out, dtype=np.int64))
-    (axis,) = _axes(dim, xd.ndim, "argmax")
-    return Tensor(np.argmax(xd, axis=axis, keepdims=keepdim).astype(np.int64, copy=False))
 
 
 # ---- shape ops ----------------------------------------------------------------------
@@ -489,3 +479,12 @@ def getitem(x: Tensor, index: Any) -> Tensor:
         return (gx,)
 
     return record(out, (x,), backward)
+
+
+# the reductions moved to their own module; importable from here as before
+from minidl.ops import reduction as _reduction  # noqa: E402
+
+argmax = _reduction.argmax
+max = _reduction.max
+mean = _reduction.mean
+sum = _reduction.sum
