@@ -79,7 +79,7 @@ def cross_entropy(
             np.put_along_axis(gx, index, np.take_along_axis(gx, index, axis) - 1, axis)
         if reduction == "none":
             return (np.multiply(gx, np.expand_dims(g, axis), out=gx),)
-        if reduction == "mean":
+        if reduction == "mean" and count:  # an empty batch has nothing to scale
             g = g / count
         return (np.multiply(gx, g, out=gx),)
 
@@ -98,7 +98,7 @@ def mse_loss(input, target, reduction="mean"):
     elif reduction == "sum":
         out, scale = sq.sum(), 1
     else:
-        out, scale = sq.mean(), 1 / max(diff.size, 1)
+        out, scale = _reduced(sq, "mean", sq.size), 1 / max(diff.size, 1)  # nan if empty
 
     def backward(g):
         gx = 2 * diff * (g if scale is None else g * scale)
@@ -265,13 +265,13 @@ def _class_loss(what, input, xd, td, ignored, weight, reduction, smoothing, from
     wd = _class_weight(what, weight, xd, axis)
     safe = td if ignored is None else np.where(ignored, 0, td)
     index = np.expand_dims(safe, axis)
-    picked_w = np.ones(td.shape, xd.dtype) if wd is None else wd[safe]
+    picked_w = np.ones(td.shape, xd.dtype) if wd is None else np.asarray(wd[safe])
     if ignored is not None:
         picked_w[ignored] = 0
     divisor = np.add.reduce(picked_w, axis=None) if reduction == "mean" else None
     logp = _log_softmax(xd, axis) if from_logits else xd
     picked = np.take_along_axis(logp, index, axis).reshape(td.shape)
-    per = -(1 - smoothing) * picked_w * picked
+    per = np.asarray(-(1 - smoothing) * picked_w * picked)  # an array even when 0-d
     if smoothing:
         weighted = logp if wd is None else logp * _along(wd, axis, xd.ndim)
         per -= (smoothing / n_classes) * np.add.reduce(weighted, axis=axis)
@@ -497,7 +497,7 @@ def kl_div(input, target, *, reduction="mean", log_target=False):
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
             log_t = np.log(td)
-            per = td * log_t
+            per = np.asarray(td * log_t)  # an array even when 0-d
         per[td == 0] = 0  # 0 * log(0) counts as 0
         per -= td * xd
     divisor = None
@@ -512,7 +512,7 @@ def kl_div(input, target, *, reduction="mean", log_target=False):
         else:
             dx = -td if need_x else None
             if need_t:
-                dt = log_t + 1 - xd
+                dt = np.asarray(log_t + 1 - xd)
                 dt[td == 0] = np.nan  # PyTorch's gradient there (d/dt of t*log(t) at 0)
         return dx, dt
 
