@@ -1,16 +1,19 @@
 """Losses, each with its backward next to its forward."""
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from minidl.autograd import Tensor, record
 from minidl.ops import _validation as V
 from minidl.ops.activation import _log_softmax
 
 # ---- losses -------------------------------------------------------------------------
-_ROWS = {}  # n -> read-only arange(n): the row index of the (N, C) fast path
+_ROWS: dict[int, np.ndarray] = {}  # n -> read-only arange(n): the row index of the (N, C) fast path
 
 
-def _rows(n):
+def _rows(n: int) -> np.ndarray:
     rows = _ROWS.get(n)
     if rows is None:
         if len(_ROWS) > 64:
@@ -22,14 +25,14 @@ def _rows(n):
 
 
 def cross_entropy(
-    input,
-    target,
-    weight=None,
+    input: Tensor,
+    target: Tensor | ArrayLike,
+    weight: Tensor | np.ndarray | None = None,
     *,
-    ignore_index=-100,
-    reduction="mean",
-    label_smoothing=0.0,
-):
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
     """Softmax cross-entropy of logits ``input`` (N, C) (or (C,), or (N, C, d1, ...))
     against integer class indices ``target`` (N,) (or (), or (N, d1, ...)), or against
     class probabilities ``target`` of the input's shape.
@@ -86,7 +89,7 @@ def cross_entropy(
     return record(np.asarray(out, dtype=xd.dtype), (input,), backward)
 
 
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input: Tensor, target: Tensor | ArrayLike, reduction: str = "mean") -> Tensor:
     """Mean (or sum, or none) of (input - target)**2; shapes must match."""
     xd = V.data_of("mse_loss", "input", input)
     target, td = _float_target("mse_loss", target, xd)
@@ -152,8 +155,14 @@ def _constant(what, name, value, xd):
             )
         value = value.data
     elif not isinstance(value, np.ndarray):
+        hint = (
+            " (reduction and the options after it are keyword-only)"
+            if isinstance(value, str)
+            else ""
+        )
         raise TypeError(
-            f"{what}: argument '{name}' must be a minidl.Tensor or None, not {type(value).__name__}"
+            f"{what}: argument '{name}' must be a minidl.Tensor or None, "
+            f"not {type(value).__name__}{hint}"
         )
     V.same_float_dtype(what, input=xd, **{name: value})
     return value
@@ -340,7 +349,14 @@ def _cross_entropy_probs(input, xd, target, weight, ignore_index, reduction, smo
     return record(np.asarray(out, dtype=xd.dtype), (input, target), backward)
 
 
-def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean"):
+def nll_loss(
+    input: Tensor,
+    target: Tensor | ArrayLike,
+    weight: Tensor | np.ndarray | None = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
     """Negative log-likelihood of log-probabilities ``input`` (N, C) (or (C,), or
     (N, C, d1, ...)) at integer class indices ``target`` (N,) (or (), or (N, d1, ...)).
 
@@ -354,7 +370,7 @@ def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean")
 
 
 # ---- elementwise losses ---------------------------------------------------------------------
-def l1_loss(input, target, *, reduction="mean"):
+def l1_loss(input: Tensor, target: Tensor | ArrayLike, *, reduction: str = "mean") -> Tensor:
     """|input - target|, reduced; input and target of the same shape."""
     xd, target, td = _operands("l1_loss", input, target, reduction)
     diff = xd - td
@@ -366,7 +382,9 @@ def l1_loss(input, target, *, reduction="mean"):
     return _pointwise(input, target, np.abs(diff), reduction, local)
 
 
-def smooth_l1_loss(input, target, *, reduction="mean", beta=1.0):
+def smooth_l1_loss(
+    input: Tensor, target: Tensor | ArrayLike, *, reduction: str = "mean", beta: float = 1.0
+) -> Tensor:
     """0.5 * d**2 / beta where |d| < beta, |d| - 0.5 * beta elsewhere (d = input - target);
     beta = 0 gives l1_loss."""
     xd, target, td = _operands("smooth_l1_loss", input, target, reduction)
@@ -385,7 +403,9 @@ def smooth_l1_loss(input, target, *, reduction="mean", beta=1.0):
     return _pointwise(input, target, per.astype(xd.dtype, copy=False), reduction, local)
 
 
-def huber_loss(input, target, reduction="mean", delta=1.0):
+def huber_loss(
+    input: Tensor, target: Tensor | ArrayLike, reduction: str = "mean", delta: float = 1.0
+) -> Tensor:
     """0.5 * d**2 where |d| < delta, delta * (|d| - 0.5 * delta) elsewhere (d = input -
     target): smooth_l1_loss with beta = delta, scaled by delta."""
     xd, target, td = _operands("huber_loss", input, target, reduction)
@@ -409,7 +429,13 @@ def _in_unit_interval(what, name, data):
         raise ValueError(f"{what}: all elements of {name} must be between 0 and 1")
 
 
-def binary_cross_entropy(input, target, weight=None, *, reduction="mean"):
+def binary_cross_entropy(
+    input: Tensor,
+    target: Tensor | ArrayLike,
+    weight: Tensor | np.ndarray | None = None,
+    *,
+    reduction: str = "mean",
+) -> Tensor:
     """-weight * (t * log(x) + (1 - t) * log(1 - x)) of probabilities ``input`` x and
     targets t in [0, 1] of the same shape; each log is clamped at -100, as in PyTorch.
 
@@ -441,8 +467,13 @@ def binary_cross_entropy(input, target, weight=None, *, reduction="mean"):
 
 
 def binary_cross_entropy_with_logits(
-    input, target, weight=None, *, reduction="mean", pos_weight=None
-):
+    input: Tensor,
+    target: Tensor | ArrayLike,
+    weight: Tensor | np.ndarray | None = None,
+    *,
+    reduction: str = "mean",
+    pos_weight: Tensor | np.ndarray | None = None,
+) -> Tensor:
     """binary_cross_entropy(sigmoid(input), target), computed from the logits without
     overflow: (1 - t) * x + (1 + (pos_weight - 1) * t) * log(1 + exp(-x)), times weight.
 
@@ -475,7 +506,13 @@ def binary_cross_entropy_with_logits(
 _KL_REDUCTIONS = ("mean", "batchmean", "sum", "none")
 
 
-def kl_div(input, target, *, reduction="mean", log_target=False):
+def kl_div(
+    input: Tensor,
+    target: Tensor | ArrayLike,
+    *,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
     """Kullback-Leibler divergence sum t * (log(t) - x) of log-probabilities ``input`` x
     from probabilities ``target`` t (log-probabilities when ``log_target``), same shape.
 

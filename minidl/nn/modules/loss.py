@@ -6,8 +6,10 @@ and follow ``.to(dtype)``, as in PyTorch.
 
 from __future__ import annotations
 
-from typing import Any
+import numpy as np
+from numpy.typing import ArrayLike
 
+from minidl.autograd import Tensor
 from minidl.nn import functional as F
 from minidl.nn.modules.module import Module
 
@@ -15,7 +17,7 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 class _Loss(Module):
-    def __init__(self, reduction="mean"):
+    def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
@@ -23,7 +25,7 @@ class _Loss(Module):
 
 
 class _WeightedLoss(_Loss):
-    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
+    def __init__(self, weight: Tensor | np.ndarray | None = None, reduction: str = "mean") -> None:
         super().__init__(reduction)
         self.register_buffer("weight", weight)
 
@@ -34,7 +36,7 @@ class CrossEntropyLoss(_WeightedLoss):
 
     def __init__(
         self,
-        weight: Any = None,
+        weight: Tensor | np.ndarray | None = None,
         *,
         ignore_index: int = -100,
         reduction: str = "mean",
@@ -44,7 +46,7 @@ class CrossEntropyLoss(_WeightedLoss):
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor | ArrayLike) -> Tensor:
         return F.cross_entropy(
             input,
             target,
@@ -60,12 +62,16 @@ class NLLLoss(_WeightedLoss):
     indices -> see ``F.nll_loss``."""
 
     def __init__(
-        self, weight: Any = None, *, ignore_index: int = -100, reduction: str = "mean"
+        self,
+        weight: Tensor | np.ndarray | None = None,
+        *,
+        ignore_index: int = -100,
+        reduction: str = "mean",
     ) -> None:
         super().__init__(weight, reduction)
         self.ignore_index = ignore_index
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor | ArrayLike) -> Tensor:
         return F.nll_loss(
             input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction
         )
@@ -75,10 +81,12 @@ class BCELoss(_WeightedLoss):
     """input probabilities and target in [0, 1], same shape -> see
     ``F.binary_cross_entropy``."""
 
-    def __init__(self, weight: Any = None, *, reduction: str = "mean") -> None:
+    def __init__(
+        self, weight: Tensor | np.ndarray | None = None, *, reduction: str = "mean"
+    ) -> None:
         super().__init__(weight, reduction)
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor | ArrayLike) -> Tensor:
         return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
 
 
@@ -87,13 +95,17 @@ class BCEWithLogitsLoss(_Loss):
     ``F.binary_cross_entropy_with_logits``."""
 
     def __init__(
-        self, weight: Any = None, *, reduction: str = "mean", pos_weight: Any = None
+        self,
+        weight: Tensor | np.ndarray | None = None,
+        *,
+        reduction: str = "mean",
+        pos_weight: Tensor | np.ndarray | None = None,
     ) -> None:
         super().__init__(reduction)
         self.register_buffer("weight", weight)
         self.register_buffer("pos_weight", pos_weight)
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor | ArrayLike) -> Tensor:
         return F.binary_cross_entropy_with_logits(
             input, target, self.weight, reduction=self.reduction, pos_weight=self.pos_weight
         )
@@ -102,7 +114,7 @@ class BCEWithLogitsLoss(_Loss):
 class MSELoss(_Loss):
     """Mean (or sum) of squared differences; input and target of the same shape."""
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor | ArrayLike) -> Tensor:
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
@@ -112,7 +124,7 @@ class L1Loss(_Loss):
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__(reduction)
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor | ArrayLike) -> Tensor:
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
@@ -123,7 +135,7 @@ class SmoothL1Loss(_Loss):
         super().__init__(reduction)
         self.beta = beta
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor | ArrayLike) -> Tensor:
         return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
 
 
@@ -134,7 +146,7 @@ class HuberLoss(_Loss):
         super().__init__(reduction)
         self.delta = delta
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor | ArrayLike) -> Tensor:
         return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
 
 
@@ -151,5 +163,5 @@ class KLDivLoss(Module):
         self.reduction = reduction
         self.log_target = log_target
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor | ArrayLike) -> Tensor:
         return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
