@@ -44,7 +44,7 @@ def cross_entropy(
     count without ``weight``); with probabilities, by the number of positions.
     """
     xd = V.data_of("cross_entropy", "input", input)
-    if getattr(target, "dtype", None) is not None and target.dtype.kind == "f":
+    if getattr(getattr(target, "dtype", None), "kind", None) == "f":  # class probabilities
         return _cross_entropy_probs(
             input, xd, target, weight, ignore_index, reduction, label_smoothing
         )
