@@ -129,6 +129,8 @@ def test_nll_loss_matches_torch(shape, reduction, weighted, ignore_index, dtype,
     x = logits(rng, shape, dtype)
     tshape = () if len(shape) == 1 else (shape[0],) + shape[2:]
     t = rng.integers(0, c, tshape)
+    if ignore_index < 0 and t.size:
+        t[rng.random(tshape) < 0.3] = ignore_index
     w = rng.uniform(0.1, 2, c).astype(dtype) if weighted else None
     kw = dict(ignore_index=ignore_index, reduction=reduction)
 
