@@ -275,9 +275,11 @@ def test_cross_entropy_gradcheck_and_reference(n, c, reduction, seed):
     logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
     losses = -logp[np.arange(n), target]
     expected = {"mean": losses.mean(), "sum": losses.sum(), "none": losses}[reduction]
-    np.testing.assert_allclose(F.cross_entropy(x, target, reduction).data, expected, rtol=1e-12)
-    assert gradcheck(lambda t: F.cross_entropy(t, target, reduction), [x])
-    assert gradcheck(lambda t: F.cross_entropy(t, tensor(target), reduction), [x])
+    np.testing.assert_allclose(
+        F.cross_entropy(x, target, reduction=reduction).data, expected, rtol=1e-12
+    )
+    assert gradcheck(lambda t: F.cross_entropy(t, target, reduction=reduction), [x])
+    assert gradcheck(lambda t: F.cross_entropy(t, tensor(target), reduction=reduction), [x])
 
 
 def test_cross_entropy_spatial_and_unbatched():
@@ -560,7 +562,7 @@ def test_activations_and_losses_match_torch():
         )
     for reduction in ("mean", "sum", "none"):
         np.testing.assert_allclose(
-            F.cross_entropy(tensor(x), t, reduction).data,
+            F.cross_entropy(tensor(x), t, reduction=reduction).data,
             TF.cross_entropy(tx, torch.tensor(t), reduction=reduction).numpy(),
             **close,
         )

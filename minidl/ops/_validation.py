@@ -87,8 +87,12 @@ def float_image(what: str, x: np.ndarray) -> None:
 
 
 # ---- losses -------------------------------------------------------------------------
-def class_targets(target: object, logits: np.ndarray, what: str) -> np.ndarray:
-    """Integer class indices matching logits (N, C[, d1, ...]) as an int64 ndarray."""
+def class_targets(
+    target: object, logits: np.ndarray, what: str, ignore_index: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Integer class indices matching logits (N, C[, d1, ...]) as an int64 ndarray, and a
+    bool mask of the targets equal to ``ignore_index`` (None when there are none); ignored
+    targets may lie outside 0..C-1."""
     t = target.data if isinstance(target, Tensor) else np.asarray(target)
     if logits.dtype.kind != "f":
         raise TypeError(f"{what}: input must be float logits, got dtype {logits.dtype}")
@@ -104,15 +108,27 @@ def class_targets(target: object, logits: np.ndarray, what: str) -> np.ndarray:
         )
     n_classes = logits.shape[0 if logits.ndim == 1 else 1]
     t = t.astype(np.int64, copy=False)
+    ignored = None
+    if ignore_index is not None and 0 <= ignore_index < n_classes:
+        ignored = t == ignore_index
     # one reduction checks both ends: negative indices are huge as unsigned integers
     if t.size and t.view(np.uint64).max() >= n_classes:
-        lo, hi = t.min(), t.max()
-        bad = lo if lo < 0 else hi
-        raise ValueError(
-            f"{what}: target {bad} is out of range for {n_classes} classes "
-            f"(valid: 0..{n_classes - 1})"
-        )
-    return t
+        if ignore_index is not None and ignored is None:
+            ignored = t == ignore_index
+        out = (t < 0) | (t >= n_classes)
+        if ignored is not None:
+            out &= ~ignored
+        if out.any():
+            bad = t[out]
+            lo, hi = bad.min(), bad.max()
+            bad = lo if lo < 0 else hi
+            raise ValueError(
+                f"{what}: target {bad} is out of range for {n_classes} classes "
+                f"(valid: 0..{n_classes - 1})"
+            )
+    if ignored is not None and not ignored.any():
+        ignored = None
+    return t, ignored
 
 
 # ---- linear -------------------------------------------------------------------------

@@ -4,7 +4,17 @@ from minidl.nn.modules.activation import ReLU, ReLU6, Sigmoid, Tanh
 from minidl.nn.modules.container import Sequential
 from minidl.nn.modules.conv import Conv1d, Conv2d, ConvTranspose2d
 from minidl.nn.modules.linear import Linear
-from minidl.nn.modules.loss import CrossEntropyLoss, MSELoss
+from minidl.nn.modules.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from minidl.nn.modules.misc import Dropout, Flatten
 from minidl.nn.modules.module import Module
 from minidl.nn.modules.pooling import AvgPool2d, MaxPool2d
@@ -14,20 +24,27 @@ from minidl.nn.modules.transform_conv import TransformConv2d
 __all__ = [
     "AdaptiveAvgPool2d",
     "AvgPool2d",
+    "BCELoss",
+    "BCEWithLogitsLoss",
     "Conv1d",
     "Conv2d",
     "ConvTranspose2d",
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
+    "HuberLoss",
+    "KLDivLoss",
+    "L1Loss",
     "Linear",
     "MSELoss",
     "MaxPool2d",
     "Module",
+    "NLLLoss",
     "ReLU",
     "ReLU6",
     "Sequential",
     "Sigmoid",
+    "SmoothL1Loss",
     "Tanh",
     "TransformConv2d",
     "Upsample",
