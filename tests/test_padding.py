@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch_compare import compare
 
 import minidl
 import minidl.nn.functional as F
 from minidl import gradcheck, tensor
-from torch_compare import compare
 
 SOME = settings(max_examples=40, deadline=None)
 

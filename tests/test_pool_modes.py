@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from torch_compare import compare
 
 import minidl
 import minidl.nn.functional as F
 from minidl import gradcheck, nn, tensor
-from torch_compare import compare
 
 MANY = settings(max_examples=60, deadline=None)
 

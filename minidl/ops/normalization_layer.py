@@ -99,6 +99,8 @@ def group_norm(
         if arr is not None and arr.shape != (c,):
             raise ValueError(f"{what}: {name} shape {arr.shape} does not match ({c},)")
     n = x.shape[0]
+    if n * (c // num_groups) * int(np.prod(x.shape[2:])) == 1:  # as PyTorch checks it
+        raise ValueError(f"{what}: expected more than 1 value per group, got input shape {x.shape}")
     grouped = (n, int(num_groups), -1)
     channel = (1, c) + (1,) * (x.ndim - 2)
 
