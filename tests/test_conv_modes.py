@@ -201,3 +201,22 @@ def test_conv_argument_errors():
         F.conv1d(tensor(np.zeros((3, 2))), tensor(np.zeros((2, 3, 3))))
     with pytest.raises(ValueError, match=r"input shape \(2, 5, 5\) has 2 channels"):
         F.conv2d(tensor(np.zeros((2, 5, 5))), tensor(np.zeros((2, 3, 3, 3))))
+
+
+def test_conv_transpose_unbatched_and_empty_batch_match_torch():
+    torch = pytest.importorskip("torch")
+    ours = nn.ConvTranspose2d(3, 2, 3, stride=2, output_padding=1, dtype=np.float64)
+    theirs = torch.nn.ConvTranspose2d(3, 2, 3, stride=2, output_padding=1).double()
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((3, 4, 5))
+    np.testing.assert_allclose(
+        ours(tensor(x)).data, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-10
+    )
+    empty = tensor(np.zeros((0, 3, 4, 5)), requires_grad=True)
+    out = ours(empty)
+    assert out.shape == tuple(theirs(torch.zeros(0, 3, 4, 5, dtype=torch.float64)).shape)
+    out.sum().backward()
+    assert empty.grad.shape == empty.shape
+    np.testing.assert_array_equal(ours.weight.grad, 0)
+    with pytest.raises(ValueError, match=r"input shape \(2, 4, 5\) has 2 channels"):
+        ours(tensor(np.zeros((2, 4, 5))))

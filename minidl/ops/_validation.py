@@ -253,8 +253,10 @@ def conv_channels(
     b: np.ndarray | None,
     groups: int,
     transposed: bool = False,
+    empty_batch_ok: bool = False,
 ) -> int:
-    """Channel consistency; returns the number of output channels."""
+    """Channel consistency; returns the number of output channels. An empty batch
+    (N = 0) passes only for callers that handle it (the kernels must not see one)."""
     c = x.shape[1]
     if transposed:
         if w.shape[0] != c:
@@ -287,7 +289,7 @@ def conv_channels(
             f"{what}: bias shape {b.shape} does not match {f} output channels "
             f"(weight shape {w.shape})"
         )
-    if 0 in x.shape[1:] or 0 in w.shape:  # an empty batch (N = 0) is fine
+    if 0 in x.shape[(1 if empty_batch_ok else 0) :] or 0 in w.shape:
         raise ValueError(f"{what}: empty input or weight (shapes {x.shape} and {w.shape})")
     return f
 

@@ -10,7 +10,12 @@ from minidl import _kernels as K
 from minidl._threads import get_num_threads
 from minidl.autograd import is_grad_enabled, record
 from minidl.ops import _validation as V
-from minidl.ops.conv_args import conv2d_special, same_padding, unbatched_errors
+from minidl.ops.conv_args import (
+    conv2d_special,
+    conv_transpose2d_special,
+    same_padding,
+    unbatched_errors,
+)
 from minidl.ops.padding import pad
 
 _contiguous = np.ascontiguousarray
@@ -350,7 +355,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         (p,) = V.pair(padding, "padding", what, 1)
     n, c, length = x.shape
     f, cg, k = w.shape
-    V.conv_channels(what, x, w, V.optional_data_of(what, "bias", bias), V.groups_arg(what, groups))
+    b = V.optional_data_of(what, "bias", bias)
+    V.conv_channels(what, x, w, b, V.groups_arg(what, groups), empty_batch_ok=True)
     if s < 1 or d < 1 or p < 0:
         raise ValueError(
             f"{what}: stride and dilation must be >= 1 and padding >= 0, got {s}, {d}, {p}"
@@ -383,6 +389,10 @@ def conv_transpose2d(
     """
     what = "conv_transpose2d"
     x = V.data_of(what, "input", input)
+    if x.ndim == 3 or (x.ndim == 4 and x.shape[0] == 0):  # unbatched, empty batch
+        return conv_transpose2d_special(
+            conv_transpose2d, input, weight, bias, stride, padding, output_padding, groups, dilation
+        )
     w = V.data_of(what, "weight", weight)
     b = V.optional_data_of(what, "bias", bias)
     V.conv_arrays(what, x, w, b)

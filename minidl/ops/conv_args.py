@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from minidl.autograd import Tensor, record
+from minidl.autograd import Tensor, no_grad, record
 from minidl.ops import _validation as V
 from minidl.ops.padding import pad
 
@@ -90,8 +90,26 @@ def _empty_batch(input, weight, bias, x, w, stride, padding, dilation, groups, w
     b = V.optional_data_of(what, "bias", bias)
     stride, padding, dilation = V.hyper(what, stride, padding, dilation)
     groups = V.groups_arg(what, groups)
-    f = V.conv_channels(what, x, w, b, groups)
+    f = V.conv_channels(what, x, w, b, groups, empty_batch_ok=True)
     ho, wo = V.conv_output_size(what, x.shape, w.shape[2:], stride, padding, dilation)
     out = np.zeros((0, f, ho, wo), dtype=x.dtype)
     inputs = (input, weight) if bias is None else (input, weight, bias)
+    return record(out, inputs, lambda g: tuple(np.zeros(t.shape, g.dtype) for t in inputs))
+
+
+def conv_transpose2d_special(
+    conv_transpose: Callable[..., Tensor], input: Tensor, *args: Any
+) -> Tensor:
+    """conv_transpose2d for an unbatched (C, H, W) input or an empty batch (N = 0)."""
+    x = V.data_of("conv_transpose2d", "input", input)
+    if x.ndim == 3:
+        with unbatched_errors(x.shape):
+            out = conv_transpose(input.reshape((1,) + x.shape), *args)
+        return out.reshape(out.shape[1:])
+    # one sample of zeros runs every check and gives the output's shape
+    with no_grad():
+        shape = conv_transpose(Tensor(np.zeros((1,) + x.shape[1:], x.dtype)), *args).shape
+    params = tuple(t for t in args[:2] if t is not None)
+    inputs = (input,) + params
+    out = np.zeros((0,) + shape[1:], dtype=x.dtype)
     return record(out, inputs, lambda g: tuple(np.zeros(t.shape, g.dtype) for t in inputs))
