@@ -26,6 +26,7 @@ def conv_case(draw):
     return (draw(st.integers(1, 2)), c, h, w), (f, c) + k, d
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")  # torch's own performance note
 @SOME
 @given(conv_case(), st.sampled_from(["same", "valid"]), st.booleans(), seeds, dtypes)
 def test_string_padding_matches_torch(case, padding, unbatched, seed, dtype):

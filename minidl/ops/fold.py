@@ -8,12 +8,17 @@ of the convolution (minidl._kernels.im2col / col2im).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Union
+
 import numpy as np
 
 from minidl import _kernels as K
 from minidl._threads import get_num_threads
 from minidl.autograd import Tensor, record
 from minidl.ops import _validation as V
+
+IntOrPair = Union[int, Sequence[int]]
 
 
 def _geometry(what, kernel_size, dilation, padding, stride):
@@ -24,7 +29,13 @@ def _geometry(what, kernel_size, dilation, padding, stride):
     return kernel, dilation, padding, stride
 
 
-def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+def unfold(
+    input: Tensor,
+    kernel_size: IntOrPair,
+    dilation: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    stride: IntOrPair = 1,
+) -> Tensor:
     """input (N, C, H, W) or (C, H, W) -> (N, C*kh*kw, L) or (C*kh*kw, L), L the number
     of blocks (zero padding)."""
     what = "unfold"
@@ -50,7 +61,14 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     return record(cols if x.ndim == 4 else cols[0], (input,), backward)
 
 
-def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+def fold(
+    input: Tensor,
+    output_size: IntOrPair,
+    kernel_size: IntOrPair,
+    dilation: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    stride: IntOrPair = 1,
+) -> Tensor:
     """input (N, C*kh*kw, L) or (C*kh*kw, L) -> (N, C, H, W) or (C, H, W) with
     (H, W) = output_size, summing the values that land on one pixel."""
     what = "fold"

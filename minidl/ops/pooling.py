@@ -4,6 +4,11 @@ Every argument is validated (minidl.ops._validation) and every array made C-cont
 before a kernel sees it: the kernels trust their inputs.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Union
+
 import numpy as np
 
 from minidl import _kernels as K
@@ -13,11 +18,18 @@ from minidl.ops import _validation as V
 from minidl.ops.padding import pad
 
 _contiguous = np.ascontiguousarray
+IntOrPair = Union[int, Sequence[int]]
 
 
 def max_pool2d(
-    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
-):
+    input: Tensor,
+    kernel_size: IntOrPair,
+    stride: IntOrPair | None = None,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """Max over kh x kw windows of input (N, C, H, W) or (C, H, W) (padding counts as -inf).
 
     stride defaults to kernel_size; padding must be at most half the kernel. Only
@@ -110,14 +122,14 @@ def _max_pool2d(input, x, kernel, stride, padding, return_indices):
 
 
 def avg_pool2d(
-    input,
-    kernel_size,
-    stride=None,
-    padding=0,
-    ceil_mode=False,
-    count_include_pad=True,
-    divisor_override=None,
-):
+    input: Tensor,
+    kernel_size: IntOrPair,
+    stride: IntOrPair | None = None,
+    padding: IntOrPair = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
     """Mean over kh x kw windows of input (N, C, H, W) or (C, H, W).
 
     stride defaults to kernel_size; padding must be at most half the kernel. The
@@ -194,7 +206,14 @@ def _avg_pool2d(input, x, kernel, stride, padding, include):
     )
 
 
-def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+def max_unpool2d(
+    input: Tensor,
+    indices: Tensor | np.ndarray,
+    kernel_size: IntOrPair,
+    stride: IntOrPair | None = None,
+    padding: IntOrPair = 0,
+    output_size: Sequence[int] | None = None,
+) -> Tensor:
     """The inverse of max_pool2d(return_indices=True): input (N, C, H, W) or (C, H, W)
     written at its flat h*W_out + w ``indices`` into zeros of (N, C, H_out, W_out), with
     H_out = (H - 1) * stride - 2 * padding + kernel_size unless ``output_size`` says."""
