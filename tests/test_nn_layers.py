@@ -261,6 +261,16 @@ def test_embedding_layer_matches_torch_and_gradcheck():
     assert not frozen.weight.requires_grad and frozen.weight.dtype == np.float64
 
 
+def test_embedding_scale_grad_by_freq_matches_torch():
+    torch = pytest.importorskip("torch")
+    idx = np.array([[0, 2, 2], [5, 2, 0]])
+    compare(
+        lambda w, i: F.embedding(i, w, scale_grad_by_freq=True),
+        lambda w, i: torch.nn.functional.embedding(i, w, scale_grad_by_freq=True),
+        [rand(0, (6, 3)), idx],
+    )
+
+
 def test_embedding_max_norm_renormalises_looked_up_rows_as_torch():
     torch = pytest.importorskip("torch")
     w = rand(3, (6, 4), scale=3)

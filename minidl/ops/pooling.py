@@ -58,7 +58,7 @@ def max_pool2d(
     if x.shape[0] == 0:
         out = _empty_batch(input, x, out_hw)
         return (out, Tensor(np.zeros(out.shape, np.int64))) if return_indices else out
-    extra = _ceil_extra(x.shape, kernel, stride, padding, out_hw)
+    extra = _ceil_extra(x.shape, kernel, stride, padding, out_hw) if ceil_mode else (0, 0)
     if extra == (0, 0):
         return _max_pool2d(input, x, kernel, stride, padding, return_indices)
     # ceil_mode: windows past the right edge see -inf, so never win
@@ -162,7 +162,7 @@ def avg_pool2d(
     if x.shape[0] == 0:
         return _empty_batch(input, x, out_hw)
     include = bool(count_include_pad)
-    extra = _ceil_extra(x.shape, kernel, stride, padding, out_hw)
+    extra = _ceil_extra(x.shape, kernel, stride, padding, out_hw) if ceil_mode else (0, 0)
     if extra == (0, 0) and divisor_override is None:
         return _avg_pool2d(input, x, kernel, stride, padding, include)
     # the kernel's mean over the whole window (zeros past the edge), rescaled to

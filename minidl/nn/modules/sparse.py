@@ -31,6 +31,7 @@ class Embedding(Module):
         sparse: bool = False,
         _weight: Tensor | np.ndarray | None = None,
         _freeze: bool = False,
+        device: str | None = None,
         dtype: DTypeLike | None = None,
     ) -> None:
         super().__init__()
