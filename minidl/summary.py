@@ -33,14 +33,35 @@ def summary_text(model: Module, input_shape: Sequence[int], dtype: DTypeLike = n
         out_shape = (-1,) + tuple(getattr(output, "shape", ())[1:])
         rows.append((f"{type(module).__name__}-{len(rows) + 1}", out_shape, count))
 
+    # the layer being run, so that an error can say where input_shape stops fitting
+    current: list[tuple[str, Module]] = []
+    names = {id(m): name for name, m in model.named_modules()}
+
+    def enter(module: Module, inputs: tuple) -> None:
+        current.append((names.get(id(module), ""), module))
+
     for module in model.modules():
         if next(module.children(), None) is None:  # leaf layers only
             handles.append(module.register_forward_hook(record_row))
+            handles.append(module.register_forward_pre_hook(enter))
     was_training = model.training
     try:
         model.eval()
         with no_grad():
             model(tensor(np.zeros((2,) + shape, dtype=dtype)))
+    except (ValueError, TypeError) as err:
+        where = ""
+        if current:
+            name, module = current[-1]
+            where = f" at layer {name!r} ({type(module).__name__})" if name else ""
+            shapes = " -> ".join(str(list(row[1])) for row in rows)
+            if shapes:
+                where += f" after output shapes {shapes}"
+        # the batch of 2 is summary's own: shown as -1, as in the table
+        detail = str(err).replace("input shape (2, ", "input shape (-1, ")
+        raise type(err)(
+            f"summary: input_shape {shape} does not fit the model{where}: {detail}"
+        ) from err
     finally:
         model.train(was_training)
         for handle in handles:

@@ -82,7 +82,8 @@ def same_float_dtype(what: str, **arrays: np.ndarray | None) -> np.dtype | None:
 
 
 def float_image(what: str, x: np.ndarray) -> None:
-    if x.dtype.kind != "f":
+    """float32 or float64 only: the kernels have no other instantiation (float16 too)."""
+    if x.dtype.type is not np.float32 and x.dtype.type is not np.float64:
         raise TypeError(f"{what}: input must be a float32 or float64 image, got dtype {x.dtype}")
 
 
@@ -249,8 +250,13 @@ def conv_arrays(what: str, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -
     if w.ndim != 4:
         raise ValueError(f"{what}: expected a 4-D weight, got shape {w.shape}")
     dt = x.dtype
-    if dt is not w.dtype or (b is not None and b.dtype is not dt) or dt.kind != "f":
+    if (
+        dt is not w.dtype
+        or (b is not None and b.dtype is not dt)
+        or (dt.type is not np.float32 and dt.type is not np.float64)
+    ):
         float_image(what, x)
+        float_image(what, w)
         same_float_dtype(what, input=x, weight=w, bias=b)
     if b is not None and b.ndim != 1:
         raise ValueError(f"{what}: bias must be 1-D, got shape {b.shape}")
@@ -263,8 +269,10 @@ def conv_channels(
     b: np.ndarray | None,
     groups: int,
     transposed: bool = False,
+    empty_batch_ok: bool = False,
 ) -> int:
-    """Channel consistency; returns the number of output channels."""
+    """Channel consistency; returns the number of output channels. An empty batch
+    (N = 0) passes only for callers that handle it (the kernels must not see one)."""
     c = x.shape[1]
     if transposed:
         if w.shape[0] != c:
@@ -297,7 +305,7 @@ def conv_channels(
             f"{what}: bias shape {b.shape} does not match {f} output channels "
             f"(weight shape {w.shape})"
         )
-    if 0 in x.shape or 0 in w.shape:
+    if 0 in x.shape[(1 if empty_batch_ok else 0) :] or 0 in w.shape:
         raise ValueError(f"{what}: empty input or weight (shapes {x.shape} and {w.shape})")
     return f
 
@@ -319,12 +327,17 @@ def pool_args(
     kernel_size: _IntOrPair,
     stride: _IntOrPair | None,
     padding: _IntOrPair,
+    ceil_mode: bool = False,
 ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, int]]:
-    """(kernel, stride, padding, output (Ho, Wo)) for max/avg pooling of x (N, C, H, W)."""
+    """(kernel, stride, padding, output (Ho, Wo)) for max/avg pooling of x (N, C, H, W).
+
+    An empty batch (N = 0) passes; with ``ceil_mode`` the output size rounds up, as
+    PyTorch's, as long as the last window starts inside the input or its left padding.
+    """
     if x.ndim != 4:
         raise ValueError(f"{what}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
     float_image(what, x)
-    if 0 in x.shape:
+    if 0 in x.shape[1:]:
         raise ValueError(f"{what}: empty input of shape {x.shape}")
     kernel = pair(kernel_size, "kernel_size", what)
     stride = (
@@ -342,4 +355,15 @@ def pool_args(
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ValueError(f"{what}: padding {padding} must be at most half the kernel size {kernel}")
     out = _conv_output_size(what, x.shape[2:], kernel, stride, padding, (1, 1), x.shape)
+    if ceil_mode:
+        out = tuple(
+            _ceil_pool_size(x.shape[2 + a], kernel[a], stride[a], padding[a]) for a in range(2)
+        )
     return kernel, stride, padding, out
+
+
+def _ceil_pool_size(size: int, k: int, s: int, p: int) -> int:
+    out = -(-(size + 2 * p - k) // s) + 1
+    if (out - 1) * s >= size + p:  # the last window would start in the right padding
+        out -= 1
+    return out

@@ -12,6 +12,13 @@ from minidl._threads import get_num_threads
 from minidl.autograd import Tensor, is_grad_enabled, record
 from minidl.ops import _validation as V
 from minidl.ops.conv_plan import cached_plan
+from minidl.ops.conv_args import (
+    conv2d_special,
+    conv_transpose2d_special,
+    same_padding,
+    unbatched_errors,
+)
+from minidl.ops.padding import pad
 
 _contiguous = np.ascontiguousarray
 
@@ -28,7 +35,16 @@ def conv2d(
     """Cross-correlation: input (N, C, H, W), weight (F, C/groups, kh, kw), bias (F,)
     -> (N, F, Ho, Wo) with Ho = (H + 2*ph - dh*(kh-1) - 1) // sh + 1 (likewise Wo).
 
-    The kernel of each pass is minidl.ops.conv_plan's choice for the shape."""
+    Also as PyTorch: an unbatched input (C, H, W) -> (F, Ho, Wo), an empty batch, and
+    padding="valid" (none) or "same" (output size = input size; stride 1 only). The kernel
+    of each pass is minidl.ops.conv_plan's choice for the shape."""
+    x = getattr(input, "data", None)
+    if type(padding) is str or (
+        type(x) is np.ndarray and (x.ndim == 3 or (x.ndim == 4 and x.shape[0] == 0))
+    ):
+        return conv2d_special(
+            _conv2d, input, weight, bias, stride, padding, dilation, groups, "conv2d"
+        )
     return _conv2d(input, weight, bias, stride, padding, dilation, groups, "conv2d")
 
 
@@ -170,25 +186,48 @@ def conv1d(
     weight: Tensor,
     bias: Tensor | None = None,
     stride: int | tuple[int] = 1,
-    padding: int | tuple[int] = 0,
+    padding: int | tuple[int] | str = 0,
     dilation: int | tuple[int] = 1,
     groups: int = 1,
 ) -> Tensor:
-    """input (N, C, L), weight (F, C/groups, k), bias (F,) -> (N, F, Lo): conv2d with H=1."""
+    """input (N, C, L) or (C, L), weight (F, C/groups, k), bias (F,) -> (N, F, Lo):
+    conv2d with H=1. padding may be "valid" or "same", as for conv2d."""
     what = "conv1d"
     x = V.data_of(what, "input", input)
     w = V.data_of(what, "weight", weight)
+    if x.ndim == 2:  # unbatched (C, L)
+        with unbatched_errors(x.shape):
+            out = conv1d(
+                input.reshape((1,) + x.shape), weight, bias, stride, padding, dilation, groups
+            )
+        return out.reshape(out.shape[1:])
     if x.ndim != 3:
         raise ValueError(f"{what}: expected a 3-D input (N, C, L), got shape {x.shape}")
     if w.ndim != 3:
         raise ValueError(f"{what}: expected a 3-D weight (F, C/groups, k), got shape {w.shape}")
     (s,) = V.pair(stride, "stride", what, 1)
-    (p,) = V.pair(padding, "padding", what, 1)
     (d,) = V.pair(dilation, "dilation", what, 1)
+    if isinstance(padding, str):
+        (p,), (extra,) = same_padding(what, padding, s, d, w.shape[2:])
+        if extra:
+            input = pad(input, (0, extra))
+            x = input.data
+    else:
+        (p,) = V.pair(padding, "padding", what, 1)
     n, c, length = x.shape
     f, cg, k = w.shape
-    V.conv_channels(what, x, w, V.optional_data_of(what, "bias", bias), V.groups_arg(what, groups))
-    out = _conv2d(
+    b = V.optional_data_of(what, "bias", bias)
+    V.conv_channels(what, x, w, b, V.groups_arg(what, groups), empty_batch_ok=True)
+    if s < 1 or d < 1 or p < 0:
+        raise ValueError(
+            f"{what}: stride and dilation must be >= 1 and padding >= 0, got {s}, {d}, {p}"
+        )
+    if length + 2 * p - d * (k - 1) - 1 < 0:
+        raise ValueError(
+            f"{what}: input shape {x.shape} is too short for weight shape {w.shape} "
+            f"(padding {p}, dilation {d}: the output would be empty)"
+        )
+    out = (conv2d if n == 0 else _conv2d)(
         input.reshape(n, c, 1, length),
         weight.reshape(f, cg, 1, k),
         bias,
@@ -196,10 +235,9 @@ def conv1d(
         (0, p),
         (1, d),
         groups,
-        what,
-        channels_checked=True,
+        *(() if n == 0 else (what, True)),
     )
-    return out.reshape(n, f, out.data.shape[3])
+    return out.reshape(n, f, out.shape[3])
 
 
 def conv_transpose2d(
@@ -219,6 +257,10 @@ def conv_transpose2d(
     """
     what = "conv_transpose2d"
     x = V.data_of(what, "input", input)
+    if x.ndim == 3 or (x.ndim == 4 and x.shape[0] == 0):  # unbatched, empty batch
+        return conv_transpose2d_special(
+            conv_transpose2d, input, weight, bias, stride, padding, output_padding, groups, dilation
+        )
     w = V.data_of(what, "weight", weight)
     b = V.optional_data_of(what, "bias", bias)
     V.conv_arrays(what, x, w, b)

@@ -13,6 +13,7 @@ from minidl.nn import init
 from minidl.nn.modules.module import Module
 from minidl.nn.parameter import Parameter
 from minidl.ops import _validation as V
+from minidl.ops.conv_args import same_padding
 
 
 class _ConvNd(Module):
@@ -36,6 +37,8 @@ class _ConvNd(Module):
         groups: int,
         bias: bool,
         output_padding: int | tuple[int, ...] = 0,
+        padding_mode: str = "zeros",
+        device: str | None = None,
         dtype: DTypeLike | None = None,
     ) -> None:
         super().__init__()
@@ -51,7 +54,6 @@ class _ConvNd(Module):
             )
         self.kernel_size = V.pair(kernel_size, "kernel_size", what, n)
         self.stride = V.pair(stride, "stride", what, n)
-        self.padding = V.pair(padding, "padding", what, n)
         self.dilation = V.pair(dilation, "dilation", what, n)
         self.output_padding = V.pair(output_padding, "output_padding", what, n)
         if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.dilation) < 1:
@@ -59,16 +61,43 @@ class _ConvNd(Module):
                 f"kernel_size, stride and dilation must be >= 1, got "
                 f"{self.kernel_size}, {self.stride}, {self.dilation}"
             )
-        if min(self.padding) < 0:
-            raise ValueError(f"padding must be >= 0, got {self.padding}")
+        if isinstance(padding, str) and not self._transposed:
+            # same_padding rejects other strings and "same" with a stride
+            same_padding(what, padding, self.stride, self.dilation, self.kernel_size)
+            self.padding = padding
+        else:
+            self.padding = V.pair(padding, "padding", what, n)
+            if min(self.padding) < 0:
+                raise ValueError(f"padding must be >= 0, got {self.padding}")
+        modes = ("zeros", "reflect", "replicate", "circular")
+        if padding_mode not in modes:
+            raise ValueError(
+                f"padding_mode must be one of {modes}, but got padding_mode={padding_mode!r}"
+            )
+        if self._transposed and padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for {what}')
+        self.padding_mode = padding_mode
+        # F.pad's argument for the non-zero modes: (left, right) per dim, last dim first
+        if isinstance(self.padding, str):
+            total = [
+                0 if padding == "valid" else d * (k - 1)
+                for d, k in zip(self.dilation, self.kernel_size)
+            ]
+            pairs = [(t // 2, t - t // 2) for t in total]
+        else:
+            pairs = [(p, p) for p in self.padding]
+        self._reversed_padding_repeated_twice = tuple(v for pair in reversed(pairs) for v in pair)
+        if device is not None and str(device) != "cpu":
+            raise ValueError(f"{what}: minidl runs on the CPU only, got device={device!r}")
         dtype = np.dtype(np.float32 if dtype is None else dtype)
         if self._transposed:
             shape = (in_channels, out_channels // groups) + self.kernel_size
         else:
             shape = (out_channels, in_channels // groups) + self.kernel_size
         self.weight = Parameter(np.empty(shape, dtype=dtype))
-        self.bias = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
-        if not bias:
+        if bias:
+            self.bias = Parameter(np.empty(out_channels, dtype=dtype))
+        else:
             self.register_parameter("bias", None)
         self.reset_parameters()
 
@@ -87,7 +116,7 @@ class _ConvNd(Module):
             f"stride={self.stride}"
         )
         if self.padding != (0,) * self._dims:
-            s += f", padding={self.padding}"
+            s += f", padding={self.padding}"  # a string without quotes, as PyTorch
         if self.dilation != (1,) * self._dims:
             s += f", dilation={self.dilation}"
         if self.output_padding != (0,) * self._dims:
@@ -96,6 +125,8 @@ class _ConvNd(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 
 
@@ -108,10 +139,12 @@ class Conv2d(_ConvNd):
         out_channels: int,
         kernel_size: int | tuple[int, ...],
         stride: int | tuple[int, ...] = 1,
-        padding: int | tuple[int, ...] = 0,
+        padding: int | tuple[int, ...] | str = 0,
         dilation: int | tuple[int, ...] = 1,
         groups: int = 1,
         bias: bool = True,
+        padding_mode: str = "zeros",
+        device: str | None = None,
         dtype: DTypeLike | None = None,
     ) -> None:
         super().__init__(
@@ -123,10 +156,17 @@ class Conv2d(_ConvNd):
             dilation,
             groups,
             bias,
+            padding_mode=padding_mode,
+            device=device,
             dtype=dtype,
         )
 
     def forward(self, input: Tensor) -> Tensor:
+        if self.padding_mode != "zeros":
+            input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            return F.conv2d(
+                input, self.weight, self.bias, self.stride, 0, self.dilation, self.groups
+            )
         return F.conv2d(
             input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
@@ -143,10 +183,12 @@ class Conv1d(_ConvNd):
         out_channels: int,
         kernel_size: int | tuple[int, ...],
         stride: int | tuple[int, ...] = 1,
-        padding: int | tuple[int, ...] = 0,
+        padding: int | tuple[int, ...] | str = 0,
         dilation: int | tuple[int, ...] = 1,
         groups: int = 1,
         bias: bool = True,
+        padding_mode: str = "zeros",
+        device: str | None = None,
         dtype: DTypeLike | None = None,
     ) -> None:
         super().__init__(
@@ -158,16 +200,22 @@ class Conv1d(_ConvNd):
             dilation,
             groups,
             bias,
+            padding_mode=padding_mode,
+            device=device,
             dtype=dtype,
         )
 
     def forward(self, input: Tensor) -> Tensor:
+        padding = self.padding if isinstance(self.padding, str) else self.padding[0]
+        if self.padding_mode != "zeros":
+            input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            padding = 0
         return F.conv1d(
             input,
             self.weight,
             self.bias,
             self.stride[0],
-            self.padding[0],
+            padding,
             self.dilation[0],
             self.groups,
         )
@@ -193,6 +241,8 @@ class ConvTranspose2d(_ConvNd):
         groups: int = 1,
         bias: bool = True,
         dilation: int | tuple[int, ...] = 1,
+        padding_mode: str = "zeros",
+        device: str | None = None,
         dtype: DTypeLike | None = None,
     ) -> None:
         super().__init__(
@@ -205,6 +255,8 @@ class ConvTranspose2d(_ConvNd):
             groups,
             bias,
             output_padding=output_padding,
+            padding_mode=padding_mode,
+            device=device,
             dtype=dtype,
         )
 

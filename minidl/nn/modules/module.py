@@ -28,6 +28,8 @@ class IncompatibleKeys(NamedTuple):
 
 # hook(module, inputs, output) -> a replacement output, or None to keep it
 ForwardHook = Callable[["Module", tuple, Any], Optional[Any]]
+# hook(module, inputs) -> replacement inputs (a tuple, or one value), or None to keep them
+ForwardPreHook = Callable[["Module", tuple], Optional[Any]]
 
 
 class StateDictError(RuntimeError, ValueError):
@@ -37,12 +39,23 @@ class StateDictError(RuntimeError, ValueError):
     """
 
 
+class NameClashError(KeyError, ValueError):
+    """A parameter or buffer name that is empty, dotted or already taken.
+
+    A KeyError, as PyTorch raises, and a ValueError, as minidl raises for bad input.
+    """
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 class RemovableHandle:
-    """Returned by ``register_forward_hook``; ``remove()`` unregisters the hook."""
+    """Returned by ``register_forward_hook`` and ``register_forward_pre_hook``;
+    ``remove()`` unregisters the hook."""
 
     _next_id = 0
 
-    def __init__(self, hooks: dict[int, ForwardHook]) -> None:
+    def __init__(self, hooks: dict[int, Callable[..., Any]]) -> None:
         self._hooks = hooks
         self.id = RemovableHandle._next_id
         RemovableHandle._next_id += 1
@@ -54,6 +67,14 @@ class RemovableHandle:
 def _add_indent(text: str, spaces: int) -> str:
     lines = text.split("\n")
     return "\n".join([lines[0]] + [" " * spaces + line for line in lines[1:]])
+
+
+def _is_dtype(name: str) -> bool:
+    try:
+        np.dtype(name)
+    except TypeError:
+        return False
+    return True
 
 
 def _to_array(value: Any) -> np.ndarray:
@@ -71,6 +92,7 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
 
     # ---- registration ---------------------------------------------------------------
     def _check_initialised(self) -> None:
@@ -131,9 +153,22 @@ class Module:
             set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules)
         )
 
+    def _check_new_name(self, name: object, kind: str, store: str) -> None:
+        """PyTorch's rules for a parameter or buffer name: a non-empty string without
+        ".", not already an attribute (other than an entry of the same kind)."""
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
+        if "." in name:
+            raise NameClashError(f'{kind} name can\'t contain ".", got {name!r}')
+        if name == "":
+            raise NameClashError(f'{kind} name can\'t be empty string ""')
+        if name not in getattr(self, store) and hasattr(self, name):
+            raise NameClashError(f"attribute '{name}' already exists")
+
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` (a Parameter or None) under ``name``."""
         self._check_initialised()
+        self._check_new_name(name, "parameter", "_parameters")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(
                 f"cannot assign {type(param).__name__} as parameter {name!r} "
@@ -145,6 +180,7 @@ class Module:
     def register_buffer(self, name: str, value: Tensor | ArrayLike | None) -> None:
         """Register a non-learnable array (saved in state_dict), e.g. running statistics."""
         self._check_initialised()
+        self._check_new_name(name, "buffer", "_buffers")
         self.__dict__.pop(name, None)
         self._buffers[name] = None if value is None else _to_array(value)
 
@@ -167,6 +203,11 @@ class Module:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.__dict__.get("_forward_pre_hooks"):
+            for hook in list(self._forward_pre_hooks.values()):
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
         out = self.forward(*args, **kwargs)
         if not self._forward_hooks:  # the common case: no hook registered
             return out
@@ -182,21 +223,55 @@ class Module:
         self._forward_hooks[handle.id] = hook
         return handle
 
+    def register_forward_pre_hook(self, hook: ForwardPreHook) -> RemovableHandle:
+        """Call ``hook(module, inputs)`` before every forward; a non-None result replaces
+        the inputs (a tuple, or a single value). Returns a handle."""
+        if "_forward_pre_hooks" not in self.__dict__:  # a module unpickled from before
+            object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        handle = RemovableHandle(self._forward_pre_hooks)
+        self._forward_pre_hooks[handle.id] = hook
+        return handle
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call ``fn`` on every descendant (children first) and then on self; returns self."""
+        for module in self.children():
+            module.apply(fn)
+        fn(self)
+        return self
+
     # ---- traversal --------------------------------------------------------------------
     def named_modules(
-        self, memo: set[int] | None = None, prefix: str = ""
+        self, memo: set[int] | None = None, prefix: str = "", remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Module]]:
-        """``(name, module)`` for this module and every descendant, each once."""
+        """``(name, module)`` for this module and every descendant, each once (unless
+        ``remove_duplicate=False``)."""
         if memo is None:
             memo = set()
-        if id(self) in memo:
-            return
-        memo.add(id(self))
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, module in self._modules.items():
             if module is None:
                 continue
-            yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name)
+            yield from module.named_modules(
+                memo, f"{prefix}.{name}" if prefix else name, remove_duplicate
+            )
+
+    def get_submodule(self, target: str) -> Module:
+        """The descendant at dotted path ``target`` ("" is self), e.g. "features.0"."""
+        if not isinstance(target, str):
+            raise TypeError(f"get_submodule: target must be a string, got {type(target).__name__}")
+        module = self
+        if target == "":
+            return module
+        for item in target.split("."):
+            child = module._modules.get(item)
+            if child is None:
+                raise AttributeError(f"{module._get_name()} has no attribute `{item}`")
+            module = child
+        return module
 
     def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
@@ -359,8 +434,34 @@ class Module:
             else:
                 p.grad[...] = 0
 
-    def to(self, dtype: DTypeLike) -> Module:
-        """Cast floating-point parameters and buffers to ``dtype`` in place; returns self."""
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """``to(dtype)``, ``to("cpu")`` (nothing to do) or ``to("cpu", dtype)``: cast
+        floating-point parameters and buffers to ``dtype`` in place; returns self.
+        Any other device is a ValueError: minidl runs on the CPU only."""
+        device = kwargs.pop("device", None)
+        dtype = kwargs.pop("dtype", None)
+        kwargs.pop("non_blocking", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        for arg in args:
+            if type(arg).__name__ == "device" or (isinstance(arg, str) and not _is_dtype(arg)):
+                device = arg
+            elif is_tensor(arg):
+                dtype = arg.dtype
+            else:
+                dtype = arg
+        if device is not None:
+            name = str(device)
+            if name.split(":")[0] != "cpu":
+                raise ValueError(
+                    f"Module.to: minidl runs on the CPU only, got device {name!r} "
+                    f"(use 'cpu' or leave the device out)"
+                )
+        if dtype is None:
+            return self
+        return self._cast(dtype)
+
+    def _cast(self, dtype: DTypeLike) -> Module:
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"Module.to only accepts floating point dtypes, got {dtype}")
