@@ -27,7 +27,7 @@ def pad_case(draw):
     for i in range(k):
         size = shape[ndim - 1 - i]
         if mode == "constant":
-            lo, hi = -size // 2, 3
+            lo, hi = -(size // 2), 3
         elif mode == "reflect":
             lo, hi = 0, size - 1
         elif mode == "circular":
