@@ -3,6 +3,8 @@
 from minidl.nn import functional, init
 from minidl.nn.modules import (
     AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
     Conv1d,
     Conv2d,
     ConvTranspose2d,
@@ -23,6 +25,8 @@ from minidl.summary import summary
 
 __all__ = [
     "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
     "Conv1d",
     "Conv2d",
     "ConvTranspose2d",

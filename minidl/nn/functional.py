@@ -8,10 +8,12 @@ from minidl.ops.conv import conv1d, conv2d, conv_transpose2d, true_conv2d
 from minidl.ops.linear import linear
 from minidl.ops.loss import cross_entropy, mse_loss
 from minidl.ops.math import flatten
+from minidl.ops.normalization import batch_norm
 from minidl.ops.pooling import avg_pool2d, max_pool2d
 
 __all__ = [
     "avg_pool2d",
+    "batch_norm",
     "conv1d",
     "conv2d",
     "conv_transpose2d",

@@ -1,6 +1,7 @@
 """The layers of ``minidl.nn``."""
 
 from minidl.nn.modules.activation import ReLU, Sigmoid, Tanh
+from minidl.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d
 from minidl.nn.modules.container import Sequential
 from minidl.nn.modules.conv import Conv1d, Conv2d, ConvTranspose2d
 from minidl.nn.modules.linear import Linear
@@ -11,6 +12,8 @@ from minidl.nn.modules.pooling import AvgPool2d, MaxPool2d
 
 __all__ = [
     "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
     "Conv1d",
     "Conv2d",
     "ConvTranspose2d",
