@@ -4,10 +4,14 @@
 Layouts: x (N, C, H, W), weight (F, 1, kh, kw) with F = C * m (m filters per input
 channel: filter f reads channel f // m), bias (F,), y / grad_out (N, F, Ho, Wo).
 
-Each filter sees one plane, so there is no GEMM: the kernels loop over the taps and, for
-each output row, add ``w[i, j] * input row`` into the output row (the inner loop runs
-along ow and vectorises).  A plane with padding is first copied into a zeroed per-thread
-scratch plane (Hp, Wp), so the inner loops need no bounds checks.
+Each filter sees one plane, so there is no GEMM: the kernels run along output rows (the
+inner loop over ow vectorises).  3x3 filters with column stride 1 or 2 (MobileNet's)
+compute each output row in one pass of nine multiply-adds per output (C, compiled for
+AVX-512, AVX2 + FMA and the baseline, picked at import); other shapes add one tap at a
+time.  A plane with padding is first copied into a zeroed per-thread scratch plane
+(Hp, Wp), so the inner loops need no bounds checks.  The input gradient at stride 1 is
+the same correlation, of dY zero-padded by (kh-1)*dh, (kw-1)*dw with the 180°-rotated
+filter; other strides scatter each tap's w * dY row back onto the padded plane.
 
 Parallel over the (n, c) planes: the forward and the input gradient write each output
 plane from one thread.  The weight gradient is split into units (chunk of samples,
@@ -25,6 +29,140 @@ from cython cimport floating
 from minidl._kernels._helpers cimport minidl_planned_threads, choose_threads, partial_chunks
 
 cnp.import_array()
+
+cdef extern from *:
+    """
+    #include "cpu_level.h"
+    /* 3x3 rows, the hot case.  DW3_ROW: n outputs of one output row from the three
+       input rows r0..r2 it reads (at their first tap), taps d apart, input step S per
+       output: out[k] = b + Σ_{i,t} w[3i + t] * r_i[S*k + t*d] (accumulate: out[k] += the
+       sum).  DW3_LANES: the weight gradient's per-ow lanes of one input row's three taps,
+       a_t[k] += g[k] * r[S*k + t*d].  Compiled for AVX-512, AVX2 + FMA and the baseline
+       (minidl_dw_level picks one at import); each is a fixed sequence of operations, so
+       results do not depend on the thread count. */
+    #define MINIDL_DW3_ROW(NAME, T, S, ATTR)                                          \
+    ATTR static void NAME(T* restrict out, const T* restrict r0, const T* restrict r1, \
+                          const T* restrict r2, const T* restrict w, T b,            \
+                          Py_ssize_t n, Py_ssize_t d, int accumulate) {               \
+        const T w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];      \
+        const T w6 = w[6], w7 = w[7], w8 = w[8];                                       \
+        const T* restrict r0b = r0 + d; const T* restrict r0c = r0 + 2 * d;            \
+        const T* restrict r1b = r1 + d; const T* restrict r1c = r1 + 2 * d;            \
+        const T* restrict r2b = r2 + d; const T* restrict r2c = r2 + 2 * d;            \
+        Py_ssize_t k;                                                                  \
+        if (accumulate) {                                                              \
+            for (k = 0; k < n; k++)                                                    \
+                out[k] += w0 * r0[S * k] + w1 * r0b[S * k] + w2 * r0c[S * k]           \
+                        + w3 * r1[S * k] + w4 * r1b[S * k] + w5 * r1c[S * k]           \
+                        + w6 * r2[S * k] + w7 * r2b[S * k] + w8 * r2c[S * k];          \
+        } else {                                                                       \
+            for (k = 0; k < n; k++)                                                    \
+                out[k] = b + w0 * r0[S * k] + w1 * r0b[S * k] + w2 * r0c[S * k]        \
+                       + w3 * r1[S * k] + w4 * r1b[S * k] + w5 * r1c[S * k]            \
+                       + w6 * r2[S * k] + w7 * r2b[S * k] + w8 * r2c[S * k];           \
+        }                                                                              \
+    }
+    #define MINIDL_DW3_LANES(NAME, T, S, ATTR)                                        \
+    ATTR static void NAME(T* restrict a0, T* restrict a1, T* restrict a2,             \
+                          const T* restrict g, const T* restrict r, Py_ssize_t n,     \
+                          Py_ssize_t d) {                                              \
+        const T* restrict rb = r + d; const T* restrict rc = r + 2 * d;                \
+        Py_ssize_t k;                                                                  \
+        for (k = 0; k < n; k++) {                                                      \
+            T gk = g[k];                                                               \
+            a0[k] += gk * r[S * k];                                                    \
+            a1[k] += gk * rb[S * k];                                                   \
+            a2[k] += gk * rc[S * k];                                                   \
+        }                                                                              \
+    }
+    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    #define MINIDL_DW_AVX512 __attribute__((target("avx512f")))
+    #define MINIDL_DW_AVX2 __attribute__((target("avx2,fma")))
+    #define MINIDL_DW_LEVELS 1
+    #else
+    #define MINIDL_DW_LEVELS 0
+    #endif
+    #define MINIDL_DW_ALL(SUFFIX, T, S)                                                \
+        MINIDL_DW3_ROW(minidl_dw3_row_##SUFFIX, T, S, )                                \
+        MINIDL_DW3_LANES(minidl_dw3_lanes_##SUFFIX, T, S, )                            \
+        MINIDL_DW_ALL_SIMD(SUFFIX, T, S)
+    #if MINIDL_DW_LEVELS
+    #define MINIDL_DW_ALL_SIMD(SUFFIX, T, S)                                           \
+        MINIDL_DW3_ROW(minidl_dw3_row_##SUFFIX##_avx2, T, S, MINIDL_DW_AVX2)           \
+        MINIDL_DW3_LANES(minidl_dw3_lanes_##SUFFIX##_avx2, T, S, MINIDL_DW_AVX2)       \
+        MINIDL_DW3_ROW(minidl_dw3_row_##SUFFIX##_avx512, T, S, MINIDL_DW_AVX512)       \
+        MINIDL_DW3_LANES(minidl_dw3_lanes_##SUFFIX##_avx512, T, S, MINIDL_DW_AVX512)
+    #else
+    #define MINIDL_DW_ALL_SIMD(SUFFIX, T, S)
+    #endif
+    MINIDL_DW_ALL(f1, float, 1)
+    MINIDL_DW_ALL(f2, float, 2)
+    MINIDL_DW_ALL(d1, double, 1)
+    MINIDL_DW_ALL(d2, double, 2)
+
+    static int minidl_dw_level = 0;
+    static void minidl_dw_init(void) { minidl_dw_level = MINIDL_DW_LEVELS ? minidl_cpu_level() : 0; }
+
+    #if MINIDL_DW_LEVELS
+    #define MINIDL_DW_PICK(FN, SUFFIX, ARGS)                                           \
+        (minidl_dw_level == MINIDL_CPU_AVX512 ? FN##_##SUFFIX##_avx512 ARGS            \
+         : minidl_dw_level == MINIDL_CPU_AVX2 ? FN##_##SUFFIX##_avx2 ARGS : FN##_##SUFFIX ARGS)
+    #else
+    #define MINIDL_DW_PICK(FN, SUFFIX, ARGS) FN##_##SUFFIX ARGS
+    #endif
+    #define MINIDL_DW_DISPATCH(T, C)                                                   \
+    static void minidl_dw3_row_##C(T* out, const T* r0, const T* r1, const T* r2,      \
+                                   const T* w, T b, Py_ssize_t n, Py_ssize_t s,       \
+                                   Py_ssize_t d, int acc) {                            \
+        if (s == 1) MINIDL_DW_PICK(minidl_dw3_row, C##1, (out, r0, r1, r2, w, b, n, d, acc)); \
+        else MINIDL_DW_PICK(minidl_dw3_row, C##2, (out, r0, r1, r2, w, b, n, d, acc)); \
+    }                                                                                  \
+    static void minidl_dw3_lanes_##C(T* a0, T* a1, T* a2, const T* g, const T* r,     \
+                                     Py_ssize_t n, Py_ssize_t s, Py_ssize_t d) {       \
+        if (s == 1) MINIDL_DW_PICK(minidl_dw3_lanes, C##1, (a0, a1, a2, g, r, n, d));  \
+        else MINIDL_DW_PICK(minidl_dw3_lanes, C##2, (a0, a1, a2, g, r, n, d));         \
+    }
+    MINIDL_DW_DISPATCH(float, f)
+    MINIDL_DW_DISPATCH(double, d)
+    """
+    int minidl_dw_level
+    void minidl_dw_init() noexcept nogil
+    void minidl_dw3_row_f(float* out, const float* r0, const float* r1, const float* r2,
+                          const float* w, float b, Py_ssize_t n, Py_ssize_t s, Py_ssize_t d,
+                          int acc) noexcept nogil
+    void minidl_dw3_row_d(double* out, const double* r0, const double* r1, const double* r2,
+                          const double* w, double b, Py_ssize_t n, Py_ssize_t s, Py_ssize_t d,
+                          int acc) noexcept nogil
+    void minidl_dw3_lanes_f(float* a0, float* a1, float* a2, const float* g, const float* r,
+                            Py_ssize_t n, Py_ssize_t s, Py_ssize_t d) noexcept nogil
+    void minidl_dw3_lanes_d(double* a0, double* a1, double* a2, const double* g,
+                            const double* r, Py_ssize_t n, Py_ssize_t s,
+                            Py_ssize_t d) noexcept nogil
+
+minidl_dw_init()
+
+
+def level():
+    """The instruction-set level of the 3x3 paths (0 baseline, 1 AVX2 + FMA, 2 AVX-512)."""
+    return minidl_dw_level
+
+
+cdef inline void _row3(floating* out, const floating* r0, const floating* r1,
+                       const floating* r2, const floating* w, floating b, Py_ssize_t n,
+                       Py_ssize_t s, Py_ssize_t d, bint accumulate) noexcept nogil:
+    if floating is float:
+        minidl_dw3_row_f(out, r0, r1, r2, w, b, n, s, d, accumulate)
+    else:
+        minidl_dw3_row_d(out, r0, r1, r2, w, b, n, s, d, accumulate)
+
+
+cdef inline void _lanes3(floating* a0, const floating* g, const floating* r, Py_ssize_t n,
+                         Py_ssize_t s, Py_ssize_t d, Py_ssize_t lane_len) noexcept nogil:
+    """Lanes a0, a0 + lane_len, a0 + 2*lane_len of one input row's three taps."""
+    if floating is float:
+        minidl_dw3_lanes_f(a0, a0 + lane_len, a0 + 2 * lane_len, g, r, n, s, d)
+    else:
+        minidl_dw3_lanes_d(a0, a0 + lane_len, a0 + 2 * lane_len, g, r, n, s, d)
 
 
 cdef struct Geometry:
@@ -95,29 +233,43 @@ cdef inline void _mul_add(floating* acc, const floating* a, const floating* b, P
 
 
 # ---- forward ------------------------------------------------------------------------
+cdef void _correlate(const floating* src, Py_ssize_t ld, const floating* wf, const Geometry* g,
+                     int sh, int sw, floating b, floating* out, Py_ssize_t Ho, Py_ssize_t Wo,
+                     bint accumulate) noexcept nogil:
+    """out[oh, ow] (+)= b + Σ_{i,t} wf[i, t] * src[(oh*sh + i*dh)*ld + ow*sw + t*dw] for
+    the (Ho, Wo) plane out (b only when not accumulating)."""
+    cdef Py_ssize_t oh, ow, i, t
+    cdef const floating* row
+    cdef floating* o
+    if g.kh == 3 and g.kw == 3 and sw <= 2:
+        for oh in range(Ho):
+            row = src + oh * sh * ld
+            _row3(out + oh * Wo, row, row + g.dh * ld, row + 2 * g.dh * ld, wf, b, Wo, sw,
+                  g.dw, accumulate)
+        return
+    for oh in range(Ho):
+        o = out + oh * Wo
+        if not accumulate:
+            for ow in range(Wo):
+                o[ow] = b
+        for i in range(g.kh):
+            row = src + (oh * sh + i * g.dh) * ld
+            for t in range(g.kw):
+                if sw == 1:
+                    _axpy(o, row + t * g.dw, wf[i * g.kw + t], Wo)
+                else:
+                    _axpy_strided(o, row + t * g.dw, sw, wf[i * g.kw + t], Wo)
+
+
 cdef void _forward_plane(const Geometry* g, const floating* src, const floating* w,
                          const floating* bias, floating* y, Py_ssize_t n, Py_ssize_t c) noexcept nogil:
     """y[n, c*m + j] for j < m from the (Hp, Wp) plane src of x[n, c]."""
-    cdef Py_ssize_t j, f, oh, ow, i, t
-    cdef const floating* wf
-    cdef const floating* row
-    cdef floating* out
-    cdef floating b
+    cdef Py_ssize_t j, f
     for j in range(g.m):
         f = c * g.m + j
-        wf = w + f * g.kh * g.kw
-        b = bias[f] if bias != NULL else 0
-        for oh in range(g.Ho):
-            out = y + ((n * g.F + f) * g.Ho + oh) * g.Wo
-            for ow in range(g.Wo):
-                out[ow] = b
-            for i in range(g.kh):
-                row = src + (oh * g.sh + i * g.dh) * g.Wp
-                for t in range(g.kw):
-                    if g.sw == 1:
-                        _axpy(out, row + t * g.dw, wf[i * g.kw + t], g.Wo)
-                    else:
-                        _axpy_strided(out, row + t * g.dw, g.sw, wf[i * g.kw + t], g.Wo)
+        _correlate(src, g.Wp, w + f * g.kh * g.kw, g, g.sh, g.sw,
+                   bias[f] if bias != NULL else 0, y + (n * g.F + f) * g.Ho * g.Wo,
+                   g.Ho, g.Wo, False)
 
 
 cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, bias,
@@ -170,16 +322,37 @@ cdef void _input_grad_plane(const Geometry* g, const floating* dy, const floatin
                         _scatter_strided(row + t * g.dw, g.sw, grow, wf[i * g.kw + t], g.Wo)
 
 
+cdef void _input_grad_gather(const Geometry* g, const floating* dy, const floating* wflip,
+                             floating* scratch, floating* dx, Py_ssize_t n,
+                             Py_ssize_t c) noexcept nogil:
+    """Stride 1: dx[n, c] = Σ_j correlation of dY[n, c*m + j], zero-padded by
+    ((kh-1)*dh, (kw-1)*dw), with the 180°-rotated filter (read at offset (ph, pw))."""
+    cdef Py_ssize_t j, f, oh, eh = (g.kh - 1) * g.dh, ew = (g.kw - 1) * g.dw
+    cdef Py_ssize_t ld = g.Wo + 2 * ew, rows = g.Ho + 2 * eh
+    memset(scratch, 0, <size_t>(rows * ld) * sizeof(floating))
+    for j in range(g.m):
+        f = c * g.m + j
+        for oh in range(g.Ho):
+            memcpy(scratch + (oh + eh) * ld + ew, dy + ((n * g.F + f) * g.Ho + oh) * g.Wo,
+                   <size_t>g.Wo * sizeof(floating))
+        _correlate(scratch + g.ph * ld + g.pw, ld, wflip + f * g.kh * g.kw, g, 1, 1, 0,
+                   dx + (n * g.C + c) * g.H * g.W, g.H, g.W, j > 0)
+
+
 cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] w,
-                     floating[:, :, :, ::1] dx, Geometry g, int num_threads):
+                     const floating[:, :, :, ::1] wflip, floating[:, :, :, ::1] dx, Geometry g,
+                     int num_threads):
     cdef Py_ssize_t p, n, c, h, planes = g.N * g.C
+    cdef bint gather = g.sh == 1 and g.sw == 1
     cdef Py_ssize_t scratch_len = g.Hp * g.Wp
     cdef int nt = choose_threads(num_threads, <double>planes * g.m * g.Ho * g.Wo * g.kh * g.kw,
                                  planes)
     cdef floating* scratch = NULL
     cdef floating* dst
     cdef floating* plane
-    if g.padded:
+    if gather:
+        scratch_len = (g.Ho + 2 * (g.kh - 1) * g.dh) * (g.Wo + 2 * (g.kw - 1) * g.dw)
+    if gather or g.padded:
         scratch = <floating*>malloc(<size_t>(nt * scratch_len) * sizeof(floating))
         if scratch == NULL:
             raise MemoryError("minidl depthwise_conv2d: cannot allocate scratch planes")
@@ -187,14 +360,18 @@ cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::
         for p in prange(planes, num_threads=nt, schedule='static'):
             n = p // g.C
             c = p % g.C
-            plane = &dx[n, c, 0, 0]
-            dst = scratch + threadid() * scratch_len if scratch != NULL else plane
-            memset(dst, 0, <size_t>scratch_len * sizeof(floating))
-            _input_grad_plane(&g, &dy[0, 0, 0, 0], &w[0, 0, 0, 0], dst, n, c)
-            if scratch != NULL:
-                for h in range(g.H):
-                    memcpy(plane + h * g.W, dst + (h + g.ph) * g.Wp + g.pw,
-                           <size_t>g.W * sizeof(floating))
+            if gather:
+                _input_grad_gather(&g, &dy[0, 0, 0, 0], &wflip[0, 0, 0, 0],
+                                   scratch + threadid() * scratch_len, &dx[0, 0, 0, 0], n, c)
+            else:
+                plane = &dx[n, c, 0, 0]
+                dst = scratch + threadid() * scratch_len if scratch != NULL else plane
+                memset(dst, 0, <size_t>scratch_len * sizeof(floating))
+                _input_grad_plane(&g, &dy[0, 0, 0, 0], &w[0, 0, 0, 0], dst, n, c)
+                if scratch != NULL:
+                    for h in range(g.H):
+                        memcpy(plane + h * g.W, dst + (h + g.ph) * g.Wp + g.pw,
+                               <size_t>g.W * sizeof(floating))
     free(scratch)
 
 
@@ -225,9 +402,13 @@ cdef void _weight_grad_unit(const Geometry* g, const floating* x, const floating
                         acc[ow] += grow[ow]
                 for i in range(g.kh):
                     row = src + (oh * g.sh + i * g.dh) * g.Wp
-                    for t in range(g.kw):
-                        _mul_add(lanes + (j * khkw + i * g.kw + t) * g.Wo, grow,
-                                 row + t * g.dw, g.sw, g.Wo)
+                    if g.kw == 3 and g.sw <= 2:
+                        _lanes3(lanes + (j * khkw + i * 3) * g.Wo, grow, row, g.Wo, g.sw,
+                                g.dw, g.Wo)
+                    else:
+                        for t in range(g.kw):
+                            _mul_add(lanes + (j * khkw + i * g.kw + t) * g.Wo, grow,
+                                     row + t * g.dw, g.sw, g.Wo)
     for j in range(g.m * khkw):
         s = 0
         for ow in range(g.Wo):
@@ -307,10 +488,11 @@ def depthwise_conv2d_backward_input(grad_out, weight, input_shape, stride, paddi
     """grad_input (N, C, H, W) from grad_out (N, F, Ho, Wo) and weight (F, 1, kh, kw)."""
     cdef Geometry g = _geometry(tuple(input_shape), weight.shape, stride, padding, dilation)
     dx = np.empty((g.N, g.C, g.H, g.W), dtype=grad_out.dtype)
+    wflip = np.ascontiguousarray(weight[:, :, ::-1, ::-1])
     if cnp.PyArray_TYPE(grad_out) == cnp.NPY_FLOAT:
-        _backward_input[float](grad_out, weight, dx, g, num_threads)
+        _backward_input[float](grad_out, weight, wflip, dx, g, num_threads)
     else:
-        _backward_input[double](grad_out, weight, dx, g, num_threads)
+        _backward_input[double](grad_out, weight, wflip, dx, g, num_threads)
     return dx
 
 
