@@ -11,7 +11,8 @@ AVX-512, AVX2 + FMA and the baseline, picked at import); other shapes add one ta
 time.  A plane with padding is first copied into a zeroed per-thread scratch plane
 (Hp, Wp), so the inner loops need no bounds checks.  The input gradient at stride 1 is
 the same correlation, of dY zero-padded by (kh-1)*dh, (kw-1)*dw with the 180°-rotated
-filter; other strides scatter each tap's w * dY row back onto the padded plane.
+filter (strides up to sh*sw = 4 spread dY out with zeros first); larger strides scatter
+each tap's w * dY row back onto the padded plane.
 
 Parallel over the (n, c) planes: the forward and the input gradient write each output
 plane from one thread.  The weight gradient is split into units (chunk of samples,
@@ -33,47 +34,62 @@ cnp.import_array()
 cdef extern from *:
     """
     #include "cpu_level.h"
-    /* 3x3 rows, the hot case.  DW3_ROW: n outputs of one output row from the three
-       input rows r0..r2 it reads (at their first tap), taps d apart, input step S per
-       output: out[k] = b + Σ_{i,t} w[3i + t] * r_i[S*k + t*d] (accumulate: out[k] += the
-       sum).  DW3_LANES: the weight gradient's per-ow lanes of one input row's three taps,
-       a_t[k] += g[k] * r[S*k + t*d].  Compiled for AVX-512, AVX2 + FMA and the baseline
-       (minidl_dw_level picks one at import); each is a fixed sequence of operations, so
-       results do not depend on the thread count. */
-    #define MINIDL_DW3_ROW(NAME, T, S, ATTR)                                          \
-    ATTR static void NAME(T* restrict out, const T* restrict r0, const T* restrict r1, \
-                          const T* restrict r2, const T* restrict w, T b,            \
-                          Py_ssize_t n, Py_ssize_t d, int accumulate) {               \
+    /* 3x3 planes, the hot case (whole planes per call: a call per row costs as much as
+       the row's arithmetic).  DW3_PLANE: out (Ho, Wo) from the rows of src (row pitch
+       ld), output row oh reading rows oh*sh + i*dh, column ow reading S*ow + t*dw:
+       out[oh, ow] = b + Σ_{i,t} w[3i + t] * src[...] (accumulate: out += the sum).
+       DW3_LANES: the weight gradient's per-ow lanes, lane (3i + t) of length Wo:
+       lanes[3i + t][ow] += Σ_oh g[oh, ow] * src[(oh*sh + i*dh)*ld + S*ow + t*dw].
+       Compiled for AVX-512, AVX2 + FMA and the baseline (minidl_dw_level picks one at
+       import); each is a fixed sequence of operations, so results do not depend on the
+       thread count. */
+    #define MINIDL_DW3_PLANE(NAME, T, S, ATTR)                                        \
+    ATTR static void NAME(T* restrict out, const T* restrict src, Py_ssize_t ld,       \
+                          const T* restrict w, T b, Py_ssize_t Ho, Py_ssize_t Wo,      \
+                          Py_ssize_t sh, Py_ssize_t dh, Py_ssize_t dw, int accumulate) { \
         const T w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];      \
         const T w6 = w[6], w7 = w[7], w8 = w[8];                                       \
-        const T* restrict r0b = r0 + d; const T* restrict r0c = r0 + 2 * d;            \
-        const T* restrict r1b = r1 + d; const T* restrict r1c = r1 + 2 * d;            \
-        const T* restrict r2b = r2 + d; const T* restrict r2c = r2 + 2 * d;            \
-        Py_ssize_t k;                                                                  \
-        if (accumulate) {                                                              \
-            for (k = 0; k < n; k++)                                                    \
-                out[k] += w0 * r0[S * k] + w1 * r0b[S * k] + w2 * r0c[S * k]           \
-                        + w3 * r1[S * k] + w4 * r1b[S * k] + w5 * r1c[S * k]           \
-                        + w6 * r2[S * k] + w7 * r2b[S * k] + w8 * r2c[S * k];          \
-        } else {                                                                       \
-            for (k = 0; k < n; k++)                                                    \
-                out[k] = b + w0 * r0[S * k] + w1 * r0b[S * k] + w2 * r0c[S * k]        \
-                       + w3 * r1[S * k] + w4 * r1b[S * k] + w5 * r1c[S * k]            \
-                       + w6 * r2[S * k] + w7 * r2b[S * k] + w8 * r2c[S * k];           \
+        Py_ssize_t oh, k;                                                              \
+        for (oh = 0; oh < Ho; oh++) {                                                  \
+            const T* r0 = src + oh * sh * ld;                                          \
+            const T* r1 = r0 + dh * ld;                                                \
+            const T* r2 = r1 + dh * ld;                                                \
+            const T *r0b = r0 + dw, *r0c = r0 + 2 * dw, *r1b = r1 + dw;                \
+            const T *r1c = r1 + 2 * dw, *r2b = r2 + dw, *r2c = r2 + 2 * dw;            \
+            T* restrict o = out + oh * Wo;                                             \
+            if (accumulate) {                                                          \
+                for (k = 0; k < Wo; k++)                                               \
+                    o[k] += w0 * r0[S * k] + w1 * r0b[S * k] + w2 * r0c[S * k]         \
+                          + w3 * r1[S * k] + w4 * r1b[S * k] + w5 * r1c[S * k]         \
+                          + w6 * r2[S * k] + w7 * r2b[S * k] + w8 * r2c[S * k];        \
+            } else {                                                                   \
+                for (k = 0; k < Wo; k++)                                               \
+                    o[k] = b + w0 * r0[S * k] + w1 * r0b[S * k] + w2 * r0c[S * k]      \
+                         + w3 * r1[S * k] + w4 * r1b[S * k] + w5 * r1c[S * k]          \
+                         + w6 * r2[S * k] + w7 * r2b[S * k] + w8 * r2c[S * k];         \
+            }                                                                          \
         }                                                                              \
     }
+    #define MINIDL_DW3_LANE(T, S, LANE, I, J)                                        \
+        {                                                                              \
+            T* restrict a = lanes + (3 * (I) + (J)) * Wo;                              \
+            for (oh = 0; oh < Ho; oh++) {                                              \
+                const T* restrict gr = g + oh * Wo;                                    \
+                const T* restrict r = src + (oh * sh + (I) * dh) * ld + (J) * dw;       \
+                for (k = 0; k < Wo; k++)                                               \
+                    a[k] += gr[k] * r[S * k];                                          \
+            }                                                                          \
+        }
     #define MINIDL_DW3_LANES(NAME, T, S, ATTR)                                        \
-    ATTR static void NAME(T* restrict a0, T* restrict a1, T* restrict a2,             \
-                          const T* restrict g, const T* restrict r, Py_ssize_t n,     \
-                          Py_ssize_t d) {                                              \
-        const T* restrict rb = r + d; const T* restrict rc = r + 2 * d;                \
-        Py_ssize_t k;                                                                  \
-        for (k = 0; k < n; k++) {                                                      \
-            T gk = g[k];                                                               \
-            a0[k] += gk * r[S * k];                                                    \
-            a1[k] += gk * rb[S * k];                                                   \
-            a2[k] += gk * rc[S * k];                                                   \
-        }                                                                              \
+    ATTR static void NAME(T* restrict lanes, const T* restrict g,                     \
+                          const T* restrict src, Py_ssize_t ld, Py_ssize_t Ho,         \
+                          Py_ssize_t Wo, Py_ssize_t sh, Py_ssize_t dh, Py_ssize_t dw) { \
+        Py_ssize_t oh, k;                                                              \
+        MINIDL_DW3_LANE(T, S, 0, 0, 0) MINIDL_DW3_LANE(T, S, 1, 0, 1)                   \
+        MINIDL_DW3_LANE(T, S, 2, 0, 2) MINIDL_DW3_LANE(T, S, 3, 1, 0)                   \
+        MINIDL_DW3_LANE(T, S, 4, 1, 1) MINIDL_DW3_LANE(T, S, 5, 1, 2)                   \
+        MINIDL_DW3_LANE(T, S, 6, 2, 0) MINIDL_DW3_LANE(T, S, 7, 2, 1)                   \
+        MINIDL_DW3_LANE(T, S, 8, 2, 2)                                                 \
     }
     #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
     #define MINIDL_DW_AVX512 __attribute__((target("avx512f")))
@@ -83,14 +99,14 @@ cdef extern from *:
     #define MINIDL_DW_LEVELS 0
     #endif
     #define MINIDL_DW_ALL(SUFFIX, T, S)                                                \
-        MINIDL_DW3_ROW(minidl_dw3_row_##SUFFIX, T, S, )                                \
+        MINIDL_DW3_PLANE(minidl_dw3_plane_##SUFFIX, T, S, )                                \
         MINIDL_DW3_LANES(minidl_dw3_lanes_##SUFFIX, T, S, )                            \
         MINIDL_DW_ALL_SIMD(SUFFIX, T, S)
     #if MINIDL_DW_LEVELS
     #define MINIDL_DW_ALL_SIMD(SUFFIX, T, S)                                           \
-        MINIDL_DW3_ROW(minidl_dw3_row_##SUFFIX##_avx2, T, S, MINIDL_DW_AVX2)           \
+        MINIDL_DW3_PLANE(minidl_dw3_plane_##SUFFIX##_avx2, T, S, MINIDL_DW_AVX2)           \
         MINIDL_DW3_LANES(minidl_dw3_lanes_##SUFFIX##_avx2, T, S, MINIDL_DW_AVX2)       \
-        MINIDL_DW3_ROW(minidl_dw3_row_##SUFFIX##_avx512, T, S, MINIDL_DW_AVX512)       \
+        MINIDL_DW3_PLANE(minidl_dw3_plane_##SUFFIX##_avx512, T, S, MINIDL_DW_AVX512)       \
         MINIDL_DW3_LANES(minidl_dw3_lanes_##SUFFIX##_avx512, T, S, MINIDL_DW_AVX512)
     #else
     #define MINIDL_DW_ALL_SIMD(SUFFIX, T, S)
@@ -111,33 +127,41 @@ cdef extern from *:
     #define MINIDL_DW_PICK(FN, SUFFIX, ARGS) FN##_##SUFFIX ARGS
     #endif
     #define MINIDL_DW_DISPATCH(T, C)                                                   \
-    static void minidl_dw3_row_##C(T* out, const T* r0, const T* r1, const T* r2,      \
-                                   const T* w, T b, Py_ssize_t n, Py_ssize_t s,       \
-                                   Py_ssize_t d, int acc) {                            \
-        if (s == 1) MINIDL_DW_PICK(minidl_dw3_row, C##1, (out, r0, r1, r2, w, b, n, d, acc)); \
-        else MINIDL_DW_PICK(minidl_dw3_row, C##2, (out, r0, r1, r2, w, b, n, d, acc)); \
+    static void minidl_dw3_plane_##C(T* out, const T* src, Py_ssize_t ld, const T* w, T b, \
+                                     Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t sh,      \
+                                     Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw,      \
+                                     int acc) {                                        \
+        if (sw == 1)                                                                   \
+            MINIDL_DW_PICK(minidl_dw3_plane, C##1, (out, src, ld, w, b, Ho, Wo, sh, dh, dw, acc)); \
+        else                                                                           \
+            MINIDL_DW_PICK(minidl_dw3_plane, C##2, (out, src, ld, w, b, Ho, Wo, sh, dh, dw, acc)); \
     }                                                                                  \
-    static void minidl_dw3_lanes_##C(T* a0, T* a1, T* a2, const T* g, const T* r,     \
-                                     Py_ssize_t n, Py_ssize_t s, Py_ssize_t d) {       \
-        if (s == 1) MINIDL_DW_PICK(minidl_dw3_lanes, C##1, (a0, a1, a2, g, r, n, d));  \
-        else MINIDL_DW_PICK(minidl_dw3_lanes, C##2, (a0, a1, a2, g, r, n, d));         \
+    static void minidl_dw3_lanes_##C(T* lanes, const T* g, const T* src, Py_ssize_t ld, \
+                                     Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t sh,      \
+                                     Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw) {    \
+        if (sw == 1)                                                                   \
+            MINIDL_DW_PICK(minidl_dw3_lanes, C##1, (lanes, g, src, ld, Ho, Wo, sh, dh, dw)); \
+        else                                                                           \
+            MINIDL_DW_PICK(minidl_dw3_lanes, C##2, (lanes, g, src, ld, Ho, Wo, sh, dh, dw)); \
     }
     MINIDL_DW_DISPATCH(float, f)
     MINIDL_DW_DISPATCH(double, d)
     """
     int minidl_dw_level
     void minidl_dw_init() noexcept nogil
-    void minidl_dw3_row_f(float* out, const float* r0, const float* r1, const float* r2,
-                          const float* w, float b, Py_ssize_t n, Py_ssize_t s, Py_ssize_t d,
-                          int acc) noexcept nogil
-    void minidl_dw3_row_d(double* out, const double* r0, const double* r1, const double* r2,
-                          const double* w, double b, Py_ssize_t n, Py_ssize_t s, Py_ssize_t d,
-                          int acc) noexcept nogil
-    void minidl_dw3_lanes_f(float* a0, float* a1, float* a2, const float* g, const float* r,
-                            Py_ssize_t n, Py_ssize_t s, Py_ssize_t d) noexcept nogil
-    void minidl_dw3_lanes_d(double* a0, double* a1, double* a2, const double* g,
-                            const double* r, Py_ssize_t n, Py_ssize_t s,
-                            Py_ssize_t d) noexcept nogil
+    void minidl_dw3_plane_f(float* out, const float* src, Py_ssize_t ld, const float* w,
+                            float b, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t sh,
+                            Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, int acc) noexcept nogil
+    void minidl_dw3_plane_d(double* out, const double* src, Py_ssize_t ld, const double* w,
+                            double b, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t sh,
+                            Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, int acc) noexcept nogil
+    void minidl_dw3_lanes_f(float* lanes, const float* g, const float* src, Py_ssize_t ld,
+                            Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t sh, Py_ssize_t sw,
+                            Py_ssize_t dh, Py_ssize_t dw) noexcept nogil
+    void minidl_dw3_lanes_d(double* lanes, const double* g, const double* src, Py_ssize_t ld,
+                            Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t sh, Py_ssize_t sw,
+                            Py_ssize_t dh, Py_ssize_t dw) noexcept nogil
+
 
 minidl_dw_init()
 
@@ -147,22 +171,22 @@ def level():
     return minidl_dw_level
 
 
-cdef inline void _row3(floating* out, const floating* r0, const floating* r1,
-                       const floating* r2, const floating* w, floating b, Py_ssize_t n,
-                       Py_ssize_t s, Py_ssize_t d, bint accumulate) noexcept nogil:
+cdef inline void _plane3(floating* out, const floating* src, Py_ssize_t ld, const floating* w,
+                         floating b, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t sh, Py_ssize_t sw,
+                         Py_ssize_t dh, Py_ssize_t dw, bint accumulate) noexcept nogil:
     if floating is float:
-        minidl_dw3_row_f(out, r0, r1, r2, w, b, n, s, d, accumulate)
+        minidl_dw3_plane_f(out, src, ld, w, b, Ho, Wo, sh, sw, dh, dw, accumulate)
     else:
-        minidl_dw3_row_d(out, r0, r1, r2, w, b, n, s, d, accumulate)
+        minidl_dw3_plane_d(out, src, ld, w, b, Ho, Wo, sh, sw, dh, dw, accumulate)
 
 
-cdef inline void _lanes3(floating* a0, const floating* g, const floating* r, Py_ssize_t n,
-                         Py_ssize_t s, Py_ssize_t d, Py_ssize_t lane_len) noexcept nogil:
-    """Lanes a0, a0 + lane_len, a0 + 2*lane_len of one input row's three taps."""
+cdef inline void _lanes3(floating* lanes, const floating* g, const floating* src, Py_ssize_t ld,
+                         Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t sh, Py_ssize_t sw,
+                         Py_ssize_t dh, Py_ssize_t dw) noexcept nogil:
     if floating is float:
-        minidl_dw3_lanes_f(a0, a0 + lane_len, a0 + 2 * lane_len, g, r, n, s, d)
+        minidl_dw3_lanes_f(lanes, g, src, ld, Ho, Wo, sh, sw, dh, dw)
     else:
-        minidl_dw3_lanes_d(a0, a0 + lane_len, a0 + 2 * lane_len, g, r, n, s, d)
+        minidl_dw3_lanes_d(lanes, g, src, ld, Ho, Wo, sh, sw, dh, dw)
 
 
 cdef struct Geometry:
@@ -242,10 +266,7 @@ cdef void _correlate(const floating* src, Py_ssize_t ld, const floating* wf, con
     cdef const floating* row
     cdef floating* o
     if g.kh == 3 and g.kw == 3 and sw <= 2:
-        for oh in range(Ho):
-            row = src + oh * sh * ld
-            _row3(out + oh * Wo, row, row + g.dh * ld, row + 2 * g.dh * ld, wf, b, Wo, sw,
-                  g.dw, accumulate)
+        _plane3(out, src, ld, wf, b, Ho, Wo, sh, sw, g.dh, g.dw, accumulate)
         return
     for oh in range(Ho):
         o = out + oh * Wo
@@ -325,16 +346,24 @@ cdef void _input_grad_plane(const Geometry* g, const floating* dy, const floatin
 cdef void _input_grad_gather(const Geometry* g, const floating* dy, const floating* wflip,
                              floating* scratch, floating* dx, Py_ssize_t n,
                              Py_ssize_t c) noexcept nogil:
-    """Stride 1: dx[n, c] = Σ_j correlation of dY[n, c*m + j], zero-padded by
-    ((kh-1)*dh, (kw-1)*dw), with the 180°-rotated filter (read at offset (ph, pw))."""
-    cdef Py_ssize_t j, f, oh, eh = (g.kh - 1) * g.dh, ew = (g.kw - 1) * g.dw
-    cdef Py_ssize_t ld = g.Wo + 2 * ew, rows = g.Ho + 2 * eh
-    memset(scratch, 0, <size_t>(rows * ld) * sizeof(floating))
+    """dx[n, c] = Σ_j stride-1 correlation of dY[n, c*m + j] with the 180°-rotated filter:
+    dY is spread out by the stride (zeros between) and zero-padded by (kh-1)*dh rows and
+    (kw-1)*dw columns in the scratch plane (Hp + eh, Wp + ew), read at offset (ph, pw)."""
+    cdef Py_ssize_t j, f, oh, ow, eh = (g.kh - 1) * g.dh, ew = (g.kw - 1) * g.dw
+    cdef Py_ssize_t ld = g.Wp + ew
+    cdef const floating* grow
+    cdef floating* srow
+    memset(scratch, 0, <size_t>((g.Hp + eh) * ld) * sizeof(floating))
     for j in range(g.m):
         f = c * g.m + j
         for oh in range(g.Ho):
-            memcpy(scratch + (oh + eh) * ld + ew, dy + ((n * g.F + f) * g.Ho + oh) * g.Wo,
-                   <size_t>g.Wo * sizeof(floating))
+            grow = dy + ((n * g.F + f) * g.Ho + oh) * g.Wo
+            srow = scratch + (oh * g.sh + eh) * ld + ew
+            if g.sw == 1:
+                memcpy(srow, grow, <size_t>g.Wo * sizeof(floating))
+            else:
+                for ow in range(g.Wo):
+                    srow[ow * g.sw] = grow[ow]
         _correlate(scratch + g.ph * ld + g.pw, ld, wflip + f * g.kh * g.kw, g, 1, 1, 0,
                    dx + (n * g.C + c) * g.H * g.W, g.H, g.W, j > 0)
 
@@ -343,7 +372,9 @@ cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::
                      const floating[:, :, :, ::1] wflip, floating[:, :, :, ::1] dx, Geometry g,
                      int num_threads):
     cdef Py_ssize_t p, n, c, h, planes = g.N * g.C
-    cdef bint gather = g.sh == 1 and g.sw == 1
+    # the gather multiplies by sh*sw zeros for every product that counts, but runs on the
+    # vectorised correlation; the scatter adds only the products that count, one at a time
+    cdef bint gather = g.sh * g.sw <= 4
     cdef Py_ssize_t scratch_len = g.Hp * g.Wp
     cdef int nt = choose_threads(num_threads, <double>planes * g.m * g.Ho * g.Wo * g.kh * g.kw,
                                  planes)
@@ -351,7 +382,7 @@ cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::
     cdef floating* dst
     cdef floating* plane
     if gather:
-        scratch_len = (g.Ho + 2 * (g.kh - 1) * g.dh) * (g.Wo + 2 * (g.kw - 1) * g.dw)
+        scratch_len = (g.Hp + (g.kh - 1) * g.dh) * (g.Wp + (g.kw - 1) * g.dw)
     if gather or g.padded:
         scratch = <floating*>malloc(<size_t>(nt * scratch_len) * sizeof(floating))
         if scratch == NULL:
@@ -385,6 +416,7 @@ cdef void _weight_grad_unit(const Geometry* g, const floating* x, const floating
     cdef Py_ssize_t khkw = g.kh * g.kw, n, j, f, oh, i, t, ow
     cdef Py_ssize_t lanes_len = g.m * (khkw + 1) * g.Wo
     cdef const floating* src
+    cdef const floating* gplane
     cdef const floating* grow
     cdef const floating* row
     cdef floating* acc
@@ -394,21 +426,24 @@ cdef void _weight_grad_unit(const Geometry* g, const floating* x, const floating
         src = _source(g, x + (n * g.C + c) * g.H * g.W, scratch)
         for j in range(g.m):
             f = c * g.m + j
-            for oh in range(g.Ho):
-                grow = dy + ((n * g.F + f) * g.Ho + oh) * g.Wo
-                if need_db:
-                    acc = lanes + (g.m * khkw + j) * g.Wo
+            gplane = dy + (n * g.F + f) * g.Ho * g.Wo
+            if need_db:
+                acc = lanes + (g.m * khkw + j) * g.Wo
+                for oh in range(g.Ho):
+                    grow = gplane + oh * g.Wo
                     for ow in range(g.Wo):
                         acc[ow] += grow[ow]
+            if g.kh == 3 and g.kw == 3 and g.sw <= 2:
+                _lanes3(lanes + j * khkw * g.Wo, gplane, src, g.Wp, g.Ho, g.Wo, g.sh, g.sw,
+                        g.dh, g.dw)
+                continue
+            for oh in range(g.Ho):
+                grow = gplane + oh * g.Wo
                 for i in range(g.kh):
                     row = src + (oh * g.sh + i * g.dh) * g.Wp
-                    if g.kw == 3 and g.sw <= 2:
-                        _lanes3(lanes + (j * khkw + i * 3) * g.Wo, grow, row, g.Wo, g.sw,
-                                g.dw, g.Wo)
-                    else:
-                        for t in range(g.kw):
-                            _mul_add(lanes + (j * khkw + i * g.kw + t) * g.Wo, grow,
-                                     row + t * g.dw, g.sw, g.Wo)
+                    for t in range(g.kw):
+                        _mul_add(lanes + (j * khkw + i * g.kw + t) * g.Wo, grow,
+                                 row + t * g.dw, g.sw, g.Wo)
     for j in range(g.m * khkw):
         s = 0
         for ow in range(g.Wo):
