@@ -70,26 +70,40 @@ cdef extern from *:
             }                                                                          \
         }                                                                              \
     }
-    #define MINIDL_DW3_LANE(T, S, LANE, I, J)                                        \
-        {                                                                              \
-            T* restrict a = lanes + (3 * (I) + (J)) * Wo;                              \
-            for (oh = 0; oh < Ho; oh++) {                                              \
-                const T* restrict gr = g + oh * Wo;                                    \
-                const T* restrict r = src + (oh * sh + (I) * dh) * ld + (J) * dw;       \
-                for (k = 0; k < Wo; k++)                                               \
-                    a[k] += gr[k] * r[S * k];                                          \
+    /* DOT: the weight gradient's dot products of one dY plane with `taps` (1 to 3)
+       shifted input planes, all laid out flat with the same row pitch (see
+       _weight_grad_unit): lanes[t][k] += Σ_e g[e*LW + k] * p_t[e*LW + k] for k < LW
+       (LW: one 64-byte vector; L a multiple of LW): one vector chain per tap, held in
+       registers (GCC vector types: one zmm, two ymm or four xmm). */
+    typedef float minidl_dw_vf __attribute__((vector_size(64), aligned(4), may_alias));
+    typedef double minidl_dw_vd __attribute__((vector_size(64), aligned(8), may_alias));
+    #define MINIDL_DW_DOT(NAME, T, VT, ATTR)                                            \
+    ATTR static void NAME(T* restrict lanes, const T* restrict g, const T* restrict p0, \
+                          const T* restrict p1, const T* restrict p2, int taps,       \
+                          Py_ssize_t L) {                                              \
+        const Py_ssize_t LW = 64 / sizeof(T);                                          \
+        VT a0 = {0}, a1 = {0}, a2 = {0};                                               \
+        Py_ssize_t e;                                                                  \
+        if (taps == 3) {                                                               \
+            for (e = 0; e < L; e += LW) {                                              \
+                VT gk = *(const VT*)(g + e);                                           \
+                a0 += gk * *(const VT*)(p0 + e);                                       \
+                a1 += gk * *(const VT*)(p1 + e);                                       \
+                a2 += gk * *(const VT*)(p2 + e);                                       \
             }                                                                          \
-        }
-    #define MINIDL_DW3_LANES(NAME, T, S, ATTR)                                        \
-    ATTR static void NAME(T* restrict lanes, const T* restrict g,                     \
-                          const T* restrict src, Py_ssize_t ld, Py_ssize_t Ho,         \
-                          Py_ssize_t Wo, Py_ssize_t sh, Py_ssize_t dh, Py_ssize_t dw) { \
-        Py_ssize_t oh, k;                                                              \
-        MINIDL_DW3_LANE(T, S, 0, 0, 0) MINIDL_DW3_LANE(T, S, 1, 0, 1)                   \
-        MINIDL_DW3_LANE(T, S, 2, 0, 2) MINIDL_DW3_LANE(T, S, 3, 1, 0)                   \
-        MINIDL_DW3_LANE(T, S, 4, 1, 1) MINIDL_DW3_LANE(T, S, 5, 1, 2)                   \
-        MINIDL_DW3_LANE(T, S, 6, 2, 0) MINIDL_DW3_LANE(T, S, 7, 2, 1)                   \
-        MINIDL_DW3_LANE(T, S, 8, 2, 2)                                                 \
+        } else if (taps == 2) {                                                        \
+            for (e = 0; e < L; e += LW) {                                              \
+                VT gk = *(const VT*)(g + e);                                           \
+                a0 += gk * *(const VT*)(p0 + e);                                       \
+                a1 += gk * *(const VT*)(p1 + e);                                       \
+            }                                                                          \
+        } else {                                                                       \
+            for (e = 0; e < L; e += LW)                                                \
+                a0 += *(const VT*)(g + e) * *(const VT*)(p0 + e);                      \
+        }                                                                              \
+        *(VT*)lanes += a0;                                                             \
+        if (taps > 1) *(VT*)(lanes + LW) += a1;                                        \
+        if (taps > 2) *(VT*)(lanes + 2 * LW) += a2;                                    \
     }
     #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
     #define MINIDL_DW_AVX512 __attribute__((target("avx512f")))
@@ -100,14 +114,11 @@ cdef extern from *:
     #endif
     #define MINIDL_DW_ALL(SUFFIX, T, S)                                                \
         MINIDL_DW3_PLANE(minidl_dw3_plane_##SUFFIX, T, S, )                                \
-        MINIDL_DW3_LANES(minidl_dw3_lanes_##SUFFIX, T, S, )                            \
         MINIDL_DW_ALL_SIMD(SUFFIX, T, S)
     #if MINIDL_DW_LEVELS
     #define MINIDL_DW_ALL_SIMD(SUFFIX, T, S)                                           \
         MINIDL_DW3_PLANE(minidl_dw3_plane_##SUFFIX##_avx2, T, S, MINIDL_DW_AVX2)           \
-        MINIDL_DW3_LANES(minidl_dw3_lanes_##SUFFIX##_avx2, T, S, MINIDL_DW_AVX2)       \
-        MINIDL_DW3_PLANE(minidl_dw3_plane_##SUFFIX##_avx512, T, S, MINIDL_DW_AVX512)       \
-        MINIDL_DW3_LANES(minidl_dw3_lanes_##SUFFIX##_avx512, T, S, MINIDL_DW_AVX512)
+        MINIDL_DW3_PLANE(minidl_dw3_plane_##SUFFIX##_avx512, T, S, MINIDL_DW_AVX512)
     #else
     #define MINIDL_DW_ALL_SIMD(SUFFIX, T, S)
     #endif
@@ -115,6 +126,14 @@ cdef extern from *:
     MINIDL_DW_ALL(f2, float, 2)
     MINIDL_DW_ALL(d1, double, 1)
     MINIDL_DW_ALL(d2, double, 2)
+    MINIDL_DW_DOT(minidl_dw_dot_impl_f, float, minidl_dw_vf, )
+    MINIDL_DW_DOT(minidl_dw_dot_impl_d, double, minidl_dw_vd, )
+    #if MINIDL_DW_LEVELS
+    MINIDL_DW_DOT(minidl_dw_dot_impl_f_avx2, float, minidl_dw_vf, MINIDL_DW_AVX2)
+    MINIDL_DW_DOT(minidl_dw_dot_impl_d_avx2, double, minidl_dw_vd, MINIDL_DW_AVX2)
+    MINIDL_DW_DOT(minidl_dw_dot_impl_f_avx512, float, minidl_dw_vf, MINIDL_DW_AVX512)
+    MINIDL_DW_DOT(minidl_dw_dot_impl_d_avx512, double, minidl_dw_vd, MINIDL_DW_AVX512)
+    #endif
 
     static int minidl_dw_level = 0;
     static void minidl_dw_init(void) { minidl_dw_level = MINIDL_DW_LEVELS ? minidl_cpu_level() : 0; }
@@ -136,13 +155,9 @@ cdef extern from *:
         else                                                                           \
             MINIDL_DW_PICK(minidl_dw3_plane, C##2, (out, src, ld, w, b, Ho, Wo, sh, dh, dw, acc)); \
     }                                                                                  \
-    static void minidl_dw3_lanes_##C(T* lanes, const T* g, const T* src, Py_ssize_t ld, \
-                                     Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t sh,      \
-                                     Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw) {    \
-        if (sw == 1)                                                                   \
-            MINIDL_DW_PICK(minidl_dw3_lanes, C##1, (lanes, g, src, ld, Ho, Wo, sh, dh, dw)); \
-        else                                                                           \
-            MINIDL_DW_PICK(minidl_dw3_lanes, C##2, (lanes, g, src, ld, Ho, Wo, sh, dh, dw)); \
+    static void minidl_dw_dot_##C(T* lanes, const T* g, const T* p0, const T* p1,      \
+                                  const T* p2, int taps, Py_ssize_t L) {              \
+        MINIDL_DW_PICK(minidl_dw_dot_impl, C, (lanes, g, p0, p1, p2, taps, L));             \
     }
     MINIDL_DW_DISPATCH(float, f)
     MINIDL_DW_DISPATCH(double, d)
@@ -155,12 +170,10 @@ cdef extern from *:
     void minidl_dw3_plane_d(double* out, const double* src, Py_ssize_t ld, const double* w,
                             double b, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t sh,
                             Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, int acc) noexcept nogil
-    void minidl_dw3_lanes_f(float* lanes, const float* g, const float* src, Py_ssize_t ld,
-                            Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t sh, Py_ssize_t sw,
-                            Py_ssize_t dh, Py_ssize_t dw) noexcept nogil
-    void minidl_dw3_lanes_d(double* lanes, const double* g, const double* src, Py_ssize_t ld,
-                            Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t sh, Py_ssize_t sw,
-                            Py_ssize_t dh, Py_ssize_t dw) noexcept nogil
+    void minidl_dw_dot_f(float* lanes, const float* g, const float* p0, const float* p1,
+                         const float* p2, int taps, Py_ssize_t L) noexcept nogil
+    void minidl_dw_dot_d(double* lanes, const double* g, const double* p0, const double* p1,
+                         const double* p2, int taps, Py_ssize_t L) noexcept nogil
 
 
 minidl_dw_init()
@@ -180,13 +193,13 @@ cdef inline void _plane3(floating* out, const floating* src, Py_ssize_t ld, cons
         minidl_dw3_plane_d(out, src, ld, w, b, Ho, Wo, sh, sw, dh, dw, accumulate)
 
 
-cdef inline void _lanes3(floating* lanes, const floating* g, const floating* src, Py_ssize_t ld,
-                         Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t sh, Py_ssize_t sw,
-                         Py_ssize_t dh, Py_ssize_t dw) noexcept nogil:
+cdef inline void _dot(floating* lanes, const floating* g, const floating* p0,
+                      const floating* p1, const floating* p2, int taps,
+                      Py_ssize_t L) noexcept nogil:
     if floating is float:
-        minidl_dw3_lanes_f(lanes, g, src, ld, Ho, Wo, sh, sw, dh, dw)
+        minidl_dw_dot_f(lanes, g, p0, p1, p2, taps, L)
     else:
-        minidl_dw3_lanes_d(lanes, g, src, ld, Ho, Wo, sh, sw, dh, dw)
+        minidl_dw_dot_d(lanes, g, p0, p1, p2, taps, L)
 
 
 cdef struct Geometry:
@@ -244,16 +257,11 @@ cdef inline void _scatter_strided(floating* y, Py_ssize_t sy, const floating* x,
         y[k * sy] += a * x[k]
 
 
-cdef inline void _mul_add(floating* acc, const floating* a, const floating* b, Py_ssize_t sb,
-                          Py_ssize_t n) noexcept nogil:
-    """acc[k] += a[k] * b[k * sb]"""
+cdef inline void _copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    """dst[:n] = src[:n] for short rows (a libc call costs more than the copy)."""
     cdef Py_ssize_t k
-    if sb == 1:
-        for k in range(n):
-            acc[k] += a[k] * b[k]
-    else:
-        for k in range(n):
-            acc[k] += a[k] * b[k * sb]
+    for k in range(n):
+        dst[k] = src[k]
 
 
 # ---- forward ------------------------------------------------------------------------
@@ -407,53 +415,119 @@ cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::
 
 
 # ---- weight gradient ----------------------------------------------------------------
-cdef void _weight_grad_unit(const Geometry* g, const floating* x, const floating* dy,
-                            Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t c, bint need_db,
-                            floating* lanes, floating* scratch, double* dw_part,
+cdef struct Flat:
+    # the weight gradient's flat layout: ah*aw phase planes of the padded input, dY
+    # spread out by (gsh, gsw) at their row pitch; either (ah, aw) = stride and no spread
+    # (large strides) or no phases and dY spread by the stride (sh*sw <= 4: fewer copies
+    # of x for at most 4x the multiply-adds, on zeros)
+    Py_ssize_t ah, aw, gsh, gsw
+    Py_ssize_t Wq           # phase plane and gp row pitch
+    Py_ssize_t L            # gp's length, whole lanes
+    Py_ssize_t plane_len    # one phase plane with its zeroed slack
+    Py_ssize_t lw           # lanes: 64 bytes of floating
+
+
+cdef Flat _flat(const Geometry* g, Py_ssize_t itemsize) noexcept nogil:
+    cdef Flat fl
+    cdef Py_ssize_t max_shift, Hq
+    cdef bint spread = g.sh * g.sw <= 4
+    fl.ah = 1 if spread else g.sh
+    fl.aw = 1 if spread else g.sw
+    fl.gsh = g.sh if spread else 1
+    fl.gsw = g.sw if spread else 1
+    fl.lw = 64 // itemsize
+    Hq = (g.Hp + fl.ah - 1) // fl.ah
+    fl.Wq = (g.Wp + fl.aw - 1) // fl.aw
+    fl.L = (((g.Ho - 1) * fl.gsh + 1) * fl.Wq + fl.lw - 1) // fl.lw * fl.lw
+    max_shift = ((g.kh - 1) * g.dh // fl.ah) * fl.Wq + (g.kw - 1) * g.dw // fl.aw
+    fl.plane_len = max(Hq * fl.Wq, fl.L + max_shift)
+    return fl
+
+
+cdef void _phase_planes(const Geometry* g, const Flat* fl, const floating* xp,
+                        floating* ph) noexcept nogil:
+    """ph[a*aw + b][r, q] = xpad[r*ah + a, q*aw + b] (zero in the padding and the slack)."""
+    cdef Py_ssize_t a, b, h, w, wp, q
+    cdef const floating* src
+    cdef floating* dst
+    memset(ph, 0, <size_t>(fl.ah * fl.aw * fl.plane_len) * sizeof(floating))
+    for h in range(g.H):
+        a = (h + g.ph) % fl.ah
+        src = xp + h * g.W
+        if fl.aw == 1:
+            _copy(ph + a * fl.plane_len + ((h + g.ph) // fl.ah) * fl.Wq + g.pw, src, g.W)
+            continue
+        for b in range(fl.aw):
+            dst = ph + (a * fl.aw + b) * fl.plane_len + ((h + g.ph) // fl.ah) * fl.Wq
+            wp = b  # first padded column >= pw in phase b
+            if wp < g.pw:
+                wp += (g.pw - b + fl.aw - 1) // fl.aw * fl.aw
+            w = wp - g.pw
+            q = wp // fl.aw
+            while w < g.W:
+                dst[q] = src[w]
+                w += fl.aw
+                q += 1
+
+
+cdef void _weight_grad_unit(const Geometry* g, const Flat* fl, const floating* x,
+                            const floating* dy, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t c,
+                            bint need_db, const floating* ones, floating* lanes,
+                            floating* phases, floating* gp, double* dw_part,
                             double* db_part) noexcept nogil:
     """dw_part[j, tap] (and db_part[j]) for the m filters of channel c, summed over the
-    samples n0..n1-1.  lanes: m*(kh*kw + 1) rows of Wo per-ow partial sums."""
-    cdef Py_ssize_t khkw = g.kh * g.kw, n, j, f, oh, i, t, ow
-    cdef Py_ssize_t lanes_len = g.m * (khkw + 1) * g.Wo
-    cdef const floating* src
+    samples n0..n1-1.
+
+    Flat layout (see Flat): dY's plane is copied into gp, spread by (gsh, gsw), with the
+    phase planes' row pitch Wq (zeros elsewhere, up to L), so tap (i, t) is the dot
+    product of gp with phase plane (i*dh % ah, t*dw % aw) read from offset
+    (i*dh // ah)*Wq + t*dw // aw: one long vectorised loop per tap.  Where gp is zero,
+    whatever the shifted plane holds (zero, slack, the next row) adds nothing.
+    lanes: fl.lw lanes for each of the m*kh*kw taps, then for each of the m biases."""
+    cdef Py_ssize_t khkw = g.kh * g.kw, n, j, f, oh, ow, t0, tap, i, t, q
+    cdef Py_ssize_t tap_lanes = g.m * khkw * fl.lw
     cdef const floating* gplane
-    cdef const floating* grow
-    cdef const floating* row
-    cdef floating* acc
+    cdef const floating* p[3]
+    cdef int taps
     cdef double s
-    memset(lanes, 0, <size_t>lanes_len * sizeof(floating))
+    memset(lanes, 0, <size_t>(tap_lanes + g.m * fl.lw) * sizeof(floating))
+    memset(gp, 0, <size_t>fl.L * sizeof(floating))
     for n in range(n0, n1):
-        src = _source(g, x + (n * g.C + c) * g.H * g.W, scratch)
+        _phase_planes(g, fl, x + (n * g.C + c) * g.H * g.W, phases)
         for j in range(g.m):
             f = c * g.m + j
             gplane = dy + (n * g.F + f) * g.Ho * g.Wo
-            if need_db:
-                acc = lanes + (g.m * khkw + j) * g.Wo
-                for oh in range(g.Ho):
-                    grow = gplane + oh * g.Wo
-                    for ow in range(g.Wo):
-                        acc[ow] += grow[ow]
-            if g.kh == 3 and g.kw == 3 and g.sw <= 2:
-                _lanes3(lanes + j * khkw * g.Wo, gplane, src, g.Wp, g.Ho, g.Wo, g.sh, g.sw,
-                        g.dh, g.dw)
-                continue
             for oh in range(g.Ho):
-                grow = gplane + oh * g.Wo
-                for i in range(g.kh):
-                    row = src + (oh * g.sh + i * g.dh) * g.Wp
-                    for t in range(g.kw):
-                        _mul_add(lanes + (j * khkw + i * g.kw + t) * g.Wo, grow,
-                                 row + t * g.dw, g.sw, g.Wo)
-    for j in range(g.m * khkw):
+                if fl.gsw == 1:
+                    _copy(gp + oh * fl.gsh * fl.Wq, gplane + oh * g.Wo, g.Wo)
+                else:
+                    for ow in range(g.Wo):
+                        gp[oh * fl.gsh * fl.Wq + ow * fl.gsw] = gplane[oh * g.Wo + ow]
+            if need_db:  # Σ dY: the dot product with a plane of ones
+                _dot(lanes + tap_lanes + j * fl.lw, gp, ones, ones, ones, 1, fl.L)
+            t0 = 0
+            while t0 < khkw:
+                taps = <int>min(3, khkw - t0)
+                for q in range(taps):
+                    tap = t0 + q
+                    i = tap // g.kw
+                    t = tap % g.kw
+                    p[q] = (phases + ((i * g.dh % fl.ah) * fl.aw + t * g.dw % fl.aw) * fl.plane_len
+                            + (i * g.dh // fl.ah) * fl.Wq + t * g.dw // fl.aw)
+                for q in range(taps, 3):
+                    p[q] = p[0]
+                _dot(lanes + (j * khkw + t0) * fl.lw, gp, p[0], p[1], p[2], taps, fl.L)
+                t0 += taps
+    for tap in range(g.m * khkw):
         s = 0
-        for ow in range(g.Wo):
-            s += lanes[j * g.Wo + ow]
-        dw_part[c * g.m * khkw + j] = s
+        for q in range(fl.lw):
+            s += lanes[tap * fl.lw + q]
+        dw_part[c * g.m * khkw + tap] = s
     if need_db:
         for j in range(g.m):
             s = 0
-            for ow in range(g.Wo):
-                s += lanes[(g.m * khkw + j) * g.Wo + ow]
+            for q in range(fl.lw):
+                s += lanes[tap_lanes + j * fl.lw + q]
             db_part[c * g.m + j] = s
 
 
@@ -465,29 +539,33 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     cdef Py_ssize_t nchunks = partial_chunks(work, wsize, g.N)
     cdef Py_ssize_t units = nchunks * g.C, u, k, c, e
     cdef int nt = choose_threads(num_threads, work, units)
-    cdef Py_ssize_t lanes_len = g.m * (khkw + 1) * g.Wo
-    cdef Py_ssize_t plane_len = g.Hp * g.Wp if g.padded else 0
-    cdef Py_ssize_t per_thread = lanes_len + plane_len
+    cdef Flat fl = _flat(&g, sizeof(floating))
+    cdef Py_ssize_t lanes_len = g.m * (khkw + 1) * fl.lw
+    cdef Py_ssize_t phases_len = fl.ah * fl.aw * fl.plane_len
+    cdef Py_ssize_t per_thread = lanes_len + phases_len + fl.L
     cdef bint need_db = db is not None
     cdef floating* work_buf = <floating*>malloc(<size_t>(nt * per_thread) * sizeof(floating))
     cdef double* dw_parts = <double*>malloc(<size_t>(nchunks * wsize) * sizeof(double))
     cdef double* db_parts = <double*>malloc(<size_t>(nchunks * g.F) * sizeof(double))
+    cdef floating* ones = <floating*>malloc(<size_t>fl.L * sizeof(floating))
     cdef floating* mine
     cdef floating* dwp = &dw[0, 0, 0, 0]
     cdef floating[::1] dbv
     cdef double s
-    if work_buf == NULL or dw_parts == NULL or db_parts == NULL:
-        free(work_buf); free(dw_parts); free(db_parts)
+    if work_buf == NULL or dw_parts == NULL or db_parts == NULL or ones == NULL:
+        free(work_buf); free(dw_parts); free(db_parts); free(ones)
         raise MemoryError("minidl depthwise_conv2d: cannot allocate weight-gradient buffers")
+    for e in range(fl.L):
+        ones[e] = 1
     with nogil:
         for u in prange(units, num_threads=nt, schedule='static'):
             k = u // g.C
             c = u % g.C
             mine = work_buf + threadid() * per_thread
-            _weight_grad_unit(&g, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
+            _weight_grad_unit(&g, &fl, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
                               k * g.N // nchunks, (k + 1) * g.N // nchunks, c, need_db,
-                              mine, mine + lanes_len, dw_parts + k * wsize,
-                              db_parts + k * g.F)
+                              ones, mine, mine + lanes_len, mine + lanes_len + phases_len,
+                              dw_parts + k * wsize, db_parts + k * g.F)
         for e in range(wsize):
             s = 0
             for k in range(nchunks):
@@ -503,6 +581,7 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     free(work_buf)
     free(dw_parts)
     free(db_parts)
+    free(ones)
 
 
 # ---- Python entry points ------------------------------------------------------------
