@@ -4,21 +4,23 @@
 Layouts: x (N, C, H, W), weight (F, 1, kh, kw) with F = C * m (m filters per input
 channel: filter f reads channel f // m), bias (F,), y / grad_out (N, F, Ho, Wo).
 
-Each filter sees one plane, so there is no GEMM: the kernels run along output rows (the
-inner loop over ow vectorises).  3x3 filters with column stride 1 or 2 (MobileNet's)
-compute each output row in one pass of nine multiply-adds per output (C, compiled for
-AVX-512, AVX2 + FMA and the baseline, picked at import); other shapes add one tap at a
-time.  A plane with padding is first copied into a zeroed per-thread scratch plane
-(Hp, Wp), so the inner loops need no bounds checks.  The input gradient at stride 1 is
-the same correlation, of dY zero-padded by (kh-1)*dh, (kw-1)*dw with the 180°-rotated
-filter (strides up to sh*sw = 4 spread dY out with zeros first); larger strides scatter
-each tap's w * dY row back onto the padded plane.
+Each filter sees one plane, so there is no GEMM.  The forward runs along output rows (the
+inner loop over ow vectorises): 3x3 filters with column stride 1 or 2 (MobileNet's) in
+one pass of nine multiply-adds per output, other shapes one tap at a time.  A plane with
+padding is first copied into a zeroed per-thread scratch plane (Hp, Wp), so the inner
+loops need no bounds checks.  The input gradient (strides up to sh*sw = 4) is the same
+correlation, of dY spread out by the stride and zero-padded by (kh-1)*dh, (kw-1)*dw, with
+the 180°-rotated filter; larger strides scatter each tap's w * dY row onto the padded
+plane.  The weight gradient takes each tap as one long dot product of dY with the
+shifted input plane, laid out flat at one row pitch (see Flat), in 64-byte vector lanes.
+The hot loops are C (GCC vector types), compiled for AVX-512, AVX2 + FMA and the
+baseline, one picked at import (``level()``).
 
 Parallel over the (n, c) planes: the forward and the input gradient write each output
 plane from one thread.  The weight gradient is split into units (chunk of samples,
-channel); a unit sums its taps into per-ow lanes (vectorised), then reduces the lanes
-into its own partial; partials are added in chunk order.  The chunks depend on the
-problem only, so every result is bit-identical for any thread count.
+channel); a unit sums into its own lanes and reduces them into its own partial; partials
+are added in chunk order.  The chunks depend on the problem only, so every result is
+bit-identical for any thread count.
 """
 import numpy as np
 cimport numpy as cnp
@@ -482,7 +484,9 @@ cdef void _weight_grad_unit(const Geometry* g, const Flat* fl, const floating* x
     phase planes' row pitch Wq (zeros elsewhere, up to L), so tap (i, t) is the dot
     product of gp with phase plane (i*dh % ah, t*dw % aw) read from offset
     (i*dh // ah)*Wq + t*dw // aw: one long vectorised loop per tap.  Where gp is zero,
-    whatever the shifted plane holds (zero, slack, the next row) adds nothing.
+    whatever the shifted plane holds (zero, slack, the next row) adds nothing -- unless
+    it is an inf or NaN of x, which then makes that tap's gradient NaN even if no window
+    of the tap reads it (its forward outputs are non-finite anyway).
     lanes: fl.lw lanes for each of the m*kh*kw taps, then for each of the m biases."""
     cdef Py_ssize_t khkw = g.kh * g.kw, n, j, f, oh, ow, t0, tap, i, t, q
     cdef Py_ssize_t tap_lanes = g.m * khkw * fl.lw
