@@ -417,42 +417,59 @@ cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::
 
 
 # ---- weight gradient ----------------------------------------------------------------
+cdef enum:
+    # weight gradient: samples side by side in one flat layout, up to this many elements
+    # of phase planes (a function of the problem only, so results keep bit-identical)
+    FLAT_BATCH_ELEMENTS = 1 << 14
+
+
 cdef struct Flat:
-    # the weight gradient's flat layout: ah*aw phase planes of the padded input, dY
-    # spread out by (gsh, gsw) at their row pitch; either (ah, aw) = stride and no spread
-    # (large strides) or no phases and dY spread by the stride (sh*sw <= 4: fewer copies
-    # of x for at most 4x the multiply-adds, on zeros)
+    # The weight gradient's flat layout: for B samples side by side, ah*aw phase planes
+    # of the padded input (Hq rows of pitch Wq a sample) and dY spread out by (gsh, gsw)
+    # at the same pitch.  Either (ah, aw) = stride and no spread (large strides), or one
+    # plane and dY spread by the stride (sh*sw <= 4: fewer copies of x, for at most 4x
+    # the multiply-adds, on zeros).
     Py_ssize_t ah, aw, gsh, gsw
-    Py_ssize_t Wq           # phase plane and gp row pitch
-    Py_ssize_t L            # gp's length, whole lanes
-    Py_ssize_t plane_len    # one phase plane with its zeroed slack
+    Py_ssize_t Hq, Wq
+    Py_ssize_t B            # samples a batch
+    Py_ssize_t max_shift    # largest tap offset
     Py_ssize_t lw           # lanes: 64 bytes of floating
+    Py_ssize_t plane_len    # one phase plane of B samples, with zeroed slack
+    Py_ssize_t gp_len       # dY of B samples, whole lanes
 
 
-cdef Flat _flat(const Geometry* g, Py_ssize_t itemsize) noexcept nogil:
+cdef inline Py_ssize_t _flat_len(const Geometry* g, const Flat* fl, Py_ssize_t b) noexcept nogil:
+    """Elements of gp the dot products run over for b samples (whole lanes)."""
+    cdef Py_ssize_t n = (b - 1) * fl.Hq * fl.Wq + ((g.Ho - 1) * fl.gsh + 1) * fl.Wq
+    return (n + fl.lw - 1) // fl.lw * fl.lw
+
+
+cdef Flat _flat(const Geometry* g, Py_ssize_t itemsize, Py_ssize_t max_samples) noexcept nogil:
+    """The layout for units of at most max_samples samples."""
     cdef Flat fl
-    cdef Py_ssize_t max_shift, Hq
     cdef bint spread = g.sh * g.sw <= 4
     fl.ah = 1 if spread else g.sh
     fl.aw = 1 if spread else g.sw
     fl.gsh = g.sh if spread else 1
     fl.gsw = g.sw if spread else 1
     fl.lw = 64 // itemsize
-    Hq = (g.Hp + fl.ah - 1) // fl.ah
+    fl.Hq = (g.Hp + fl.ah - 1) // fl.ah
     fl.Wq = (g.Wp + fl.aw - 1) // fl.aw
-    fl.L = (((g.Ho - 1) * fl.gsh + 1) * fl.Wq + fl.lw - 1) // fl.lw * fl.lw
-    max_shift = ((g.kh - 1) * g.dh // fl.ah) * fl.Wq + (g.kw - 1) * g.dw // fl.aw
-    fl.plane_len = max(Hq * fl.Wq, fl.L + max_shift)
+    fl.B = FLAT_BATCH_ELEMENTS // (fl.ah * fl.aw * fl.Hq * fl.Wq)
+    fl.B = max(1, min(fl.B, max_samples))
+    fl.max_shift = ((g.kh - 1) * g.dh // fl.ah) * fl.Wq + (g.kw - 1) * g.dw // fl.aw
+    fl.gp_len = _flat_len(g, &fl, fl.B)
+    fl.plane_len = max(fl.B * fl.Hq * fl.Wq, fl.gp_len + fl.max_shift)
     return fl
 
 
 cdef void _phase_planes(const Geometry* g, const Flat* fl, const floating* xp,
                         floating* ph) noexcept nogil:
-    """ph[a*aw + b][r, q] = xpad[r*ah + a, q*aw + b] (zero in the padding and the slack)."""
+    """ph[a*aw + b][r, q] = xpad[r*ah + a, q*aw + b] for one sample's plane xp (H, W);
+    ph is the sample's place in the first phase plane (already zeroed)."""
     cdef Py_ssize_t a, b, h, w, wp, q
     cdef const floating* src
     cdef floating* dst
-    memset(ph, 0, <size_t>(fl.ah * fl.aw * fl.plane_len) * sizeof(floating))
     for h in range(g.H):
         a = (h + g.ph) % fl.ah
         src = xp + h * g.W
@@ -478,37 +495,47 @@ cdef void _weight_grad_unit(const Geometry* g, const Flat* fl, const floating* x
                             floating* phases, floating* gp, double* dw_part,
                             double* db_part) noexcept nogil:
     """dw_part[j, tap] (and db_part[j]) for the m filters of channel c, summed over the
-    samples n0..n1-1.
+    samples n0..n1-1, in batches of up to B samples.
 
-    Flat layout (see Flat): dY's plane is copied into gp, spread by (gsh, gsw), with the
-    phase planes' row pitch Wq (zeros elsewhere, up to L), so tap (i, t) is the dot
+    Flat layout (see Flat): a batch's dY planes are copied into gp, spread by (gsh, gsw),
+    at the phase planes' row pitch Wq (zeros elsewhere), so tap (i, t) is the dot
     product of gp with phase plane (i*dh % ah, t*dw % aw) read from offset
-    (i*dh // ah)*Wq + t*dw // aw: one long vectorised loop per tap.  Where gp is zero,
-    whatever the shifted plane holds (zero, slack, the next row) adds nothing -- unless
-    it is an inf or NaN of x, which then makes that tap's gradient NaN even if no window
-    of the tap reads it (its forward outputs are non-finite anyway).
+    (i*dh // ah)*Wq + t*dw // aw: one long vectorised loop per tap and batch.  Where gp
+    is zero, whatever the shifted plane holds (zero, slack, the next row or sample) adds
+    nothing -- unless it is an inf or NaN of x, which then makes that tap's gradient NaN
+    even if no window of the tap reads it (its forward outputs are non-finite anyway).
     lanes: fl.lw lanes for each of the m*kh*kw taps, then for each of the m biases."""
-    cdef Py_ssize_t khkw = g.kh * g.kw, n, j, f, oh, ow, t0, tap, i, t, q
-    cdef Py_ssize_t tap_lanes = g.m * khkw * fl.lw
+    cdef Py_ssize_t khkw = g.kh * g.kw, nb, b, n, j, f, oh, ow, t0, tap, i, t, q, L
+    cdef Py_ssize_t tap_lanes = g.m * khkw * fl.lw, sample = fl.Hq * fl.Wq
     cdef const floating* gplane
+    cdef floating* gs
     cdef const floating* p[3]
     cdef int taps
     cdef double s
     memset(lanes, 0, <size_t>(tap_lanes + g.m * fl.lw) * sizeof(floating))
-    memset(gp, 0, <size_t>fl.L * sizeof(floating))
-    for n in range(n0, n1):
-        _phase_planes(g, fl, x + (n * g.C + c) * g.H * g.W, phases)
+    nb = n0
+    while nb < n1:
+        b = min(fl.B, n1 - nb)
+        L = _flat_len(g, fl, b)
+        for q in range(fl.ah * fl.aw):
+            memset(phases + q * fl.plane_len, 0,
+                   <size_t>min(fl.plane_len, L + fl.max_shift) * sizeof(floating))
+        memset(gp, 0, <size_t>L * sizeof(floating))
+        for n in range(b):
+            _phase_planes(g, fl, x + ((nb + n) * g.C + c) * g.H * g.W, phases + n * sample)
         for j in range(g.m):
             f = c * g.m + j
-            gplane = dy + (n * g.F + f) * g.Ho * g.Wo
-            for oh in range(g.Ho):
-                if fl.gsw == 1:
-                    _copy(gp + oh * fl.gsh * fl.Wq, gplane + oh * g.Wo, g.Wo)
-                else:
-                    for ow in range(g.Wo):
-                        gp[oh * fl.gsh * fl.Wq + ow * fl.gsw] = gplane[oh * g.Wo + ow]
+            for n in range(b):
+                gplane = dy + ((nb + n) * g.F + f) * g.Ho * g.Wo
+                gs = gp + n * sample
+                for oh in range(g.Ho):
+                    if fl.gsw == 1:
+                        _copy(gs + oh * fl.gsh * fl.Wq, gplane + oh * g.Wo, g.Wo)
+                    else:
+                        for ow in range(g.Wo):
+                            gs[oh * fl.gsh * fl.Wq + ow * fl.gsw] = gplane[oh * g.Wo + ow]
             if need_db:  # Σ dY: the dot product with a plane of ones
-                _dot(lanes + tap_lanes + j * fl.lw, gp, ones, ones, ones, 1, fl.L)
+                _dot(lanes + tap_lanes + j * fl.lw, gp, ones, ones, ones, 1, L)
             t0 = 0
             while t0 < khkw:
                 taps = <int>min(3, khkw - t0)
@@ -520,8 +547,9 @@ cdef void _weight_grad_unit(const Geometry* g, const Flat* fl, const floating* x
                             + (i * g.dh // fl.ah) * fl.Wq + t * g.dw // fl.aw)
                 for q in range(taps, 3):
                     p[q] = p[0]
-                _dot(lanes + (j * khkw + t0) * fl.lw, gp, p[0], p[1], p[2], taps, fl.L)
+                _dot(lanes + (j * khkw + t0) * fl.lw, gp, p[0], p[1], p[2], taps, L)
                 t0 += taps
+        nb += b
     for tap in range(g.m * khkw):
         s = 0
         for q in range(fl.lw):
@@ -543,15 +571,15 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     cdef Py_ssize_t nchunks = partial_chunks(work, wsize, g.N)
     cdef Py_ssize_t units = nchunks * g.C, u, k, c, e
     cdef int nt = choose_threads(num_threads, work, units)
-    cdef Flat fl = _flat(&g, sizeof(floating))
+    cdef Flat fl = _flat(&g, sizeof(floating), (g.N + nchunks - 1) // nchunks)
     cdef Py_ssize_t lanes_len = g.m * (khkw + 1) * fl.lw
     cdef Py_ssize_t phases_len = fl.ah * fl.aw * fl.plane_len
-    cdef Py_ssize_t per_thread = lanes_len + phases_len + fl.L
+    cdef Py_ssize_t per_thread = lanes_len + phases_len + fl.gp_len
     cdef bint need_db = db is not None
     cdef floating* work_buf = <floating*>malloc(<size_t>(nt * per_thread) * sizeof(floating))
     cdef double* dw_parts = <double*>malloc(<size_t>(nchunks * wsize) * sizeof(double))
     cdef double* db_parts = <double*>malloc(<size_t>(nchunks * g.F) * sizeof(double))
-    cdef floating* ones = <floating*>malloc(<size_t>fl.L * sizeof(floating))
+    cdef floating* ones = <floating*>malloc(<size_t>fl.gp_len * sizeof(floating))
     cdef floating* mine
     cdef floating* dwp = &dw[0, 0, 0, 0]
     cdef floating[::1] dbv
@@ -559,7 +587,7 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     if work_buf == NULL or dw_parts == NULL or db_parts == NULL or ones == NULL:
         free(work_buf); free(dw_parts); free(db_parts); free(ones)
         raise MemoryError("minidl depthwise_conv2d: cannot allocate weight-gradient buffers")
-    for e in range(fl.L):
+    for e in range(fl.gp_len):
         ones[e] = 1
     with nogil:
         for u in prange(units, num_threads=nt, schedule='static'):
