@@ -361,3 +361,13 @@ def test_read_only_running_statistics_are_rejected_in_training():
     with pytest.raises(ValueError, match="writeable"):
         F.batch_norm(_x(), rm, rv, training=True)
     F.batch_norm(_x(), rm, rv, training=False)  # eval only reads them
+
+
+def test_running_statistics_may_be_tensors_and_are_updated_in_place():
+    x = np.random.default_rng(10).standard_normal((5, 2, 3)).astype(np.float32)
+    rm, rv = minidl.tensor(np.zeros(2, np.float32)), minidl.tensor(np.ones(2, np.float32))
+    arrays = rm.data, rv.data
+    F.batch_norm(minidl.tensor(x), rm, rv, training=True, momentum=0.5)
+    assert rm.data is arrays[0] and rv.data is arrays[1]
+    np.testing.assert_allclose(rm.data, 0.5 * x.mean(axis=(0, 2)), rtol=1e-5)
+    np.testing.assert_allclose(rv.data, 0.5 + 0.5 * x.var(axis=(0, 2), ddof=1), rtol=1e-5)
