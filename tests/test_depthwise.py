@@ -2,6 +2,8 @@
 against the naive grouped-conv reference on random configurations (hypothesis), 1 and 2
 threads bit-identical, gradcheck, PyTorch's conv2d(groups=C), validation errors."""
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -12,6 +14,19 @@ from kernel_checks import assert_close, examples, kernels, reference
 import minidl
 from minidl import reference as R
 from minidl.ops.depthwise import depthwise_conv2d
+
+TOP_LEVEL = kernels()._depthwise.level()  # the CPU's: 0 baseline, 1 AVX2 + FMA, 2 AVX-512
+
+
+@contextlib.contextmanager
+def at_level(level):
+    """The kernels' C loops compiled for ``level`` (if the CPU has it) inside the block."""
+    K = kernels()
+    got = K._depthwise._use_level(level)
+    try:
+        yield got
+    finally:
+        K._depthwise._use_level(TOP_LEVEL)
 
 
 def arrays(seed, N, C, m, H, W, k, s, p, d, dtype):
@@ -47,14 +62,16 @@ pairs = st.tuples(st.integers(1, 3), st.integers(1, 3))
     d=st.tuples(st.integers(1, 2), st.integers(1, 2)),
     bias=st.booleans(),
     dtype=st.sampled_from([np.float32, np.float64]),
+    level=st.integers(0, 2),
     seed=st.integers(0, 2**31),
 )
-def test_kernel_matches_reference(N, C, m, H, W, k, s, p, d, bias, dtype, seed):
+def test_kernel_matches_reference(N, C, m, H, W, k, s, p, d, bias, dtype, level, seed):
     assume(H + 2 * p[0] >= d[0] * (k[0] - 1) + 1 and W + 2 * p[1] >= d[1] * (k[1] - 1) + 1)
     K = kernels()
     x, w, b, dy = arrays(seed, N, C, m, H, W, k, s, p, d, dtype)
     b = b if bias else None
-    y, dx, dw, db = run(K, x, w, b, dy, s, p, d, 2, bias)
+    with at_level(level):
+        y, dx, dw, db = run(K, x, w, b, dy, s, p, d, 2, bias)
     want, mag = reference(R.conv2d_forward, (x, w, b), s, p, d, C)
     assert_close(y, want, mag, dtype, "forward")
     (wx, ww, wb), (mx, mw, mb) = reference(R.conv2d_backward, (x, w, dy), s, p, d, C)
@@ -77,14 +94,17 @@ MEDIUM = [
 ]
 
 
+@pytest.mark.parametrize("level", sorted({0, TOP_LEVEL}))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cfg", MEDIUM, ids=lambda c: "N{}C{}m{}H{}W{}k{}s{}p{}d{}".format(*c))
-def test_threads_bit_identical_and_match_torch(cfg, dtype):
+def test_threads_bit_identical_and_match_torch(cfg, dtype, level):
     K = kernels()
     N, C, m, H, W, k, s, p, d = cfg
     x, w, b, dy = arrays(1, *cfg, dtype)
-    one = run(K, x, w, b, dy, s, p, d, 1)
-    two = run(K, x, w, b, dy, s, p, d, 2)
+    with at_level(level) as got:
+        assert got == level
+        one = run(K, x, w, b, dy, s, p, d, 1)
+        two = run(K, x, w, b, dy, s, p, d, 2)
     for fn in ("forward", "backward_input", "backward_weight"):
         assert K.planned_threads(getattr(K, "depthwise_conv2d_" + fn)) == 2
     for a, b2, what in zip(one, two, ("y", "dx", "dw", "db")):

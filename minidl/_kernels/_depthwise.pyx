@@ -138,7 +138,12 @@ cdef extern from *:
     #endif
 
     static int minidl_dw_level = 0;
-    static void minidl_dw_init(void) { minidl_dw_level = MINIDL_DW_LEVELS ? minidl_cpu_level() : 0; }
+    /* the CPU's level, or `wanted` if lower (tests run every level the CPU has) */
+    static int minidl_dw_select(int wanted) {
+        int top = MINIDL_DW_LEVELS ? minidl_cpu_level() : 0;
+        minidl_dw_level = wanted < top ? wanted : top;
+        return minidl_dw_level;
+    }
 
     #if MINIDL_DW_LEVELS
     #define MINIDL_DW_PICK(FN, SUFFIX, ARGS)                                           \
@@ -165,7 +170,7 @@ cdef extern from *:
     MINIDL_DW_DISPATCH(double, d)
     """
     int minidl_dw_level
-    void minidl_dw_init() noexcept nogil
+    int minidl_dw_select(int wanted) noexcept nogil
     void minidl_dw3_plane_f(float* out, const float* src, Py_ssize_t ld, const float* w,
                             float b, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t sh,
                             Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, int acc) noexcept nogil
@@ -178,12 +183,17 @@ cdef extern from *:
                          const double* p2, int taps, Py_ssize_t L) noexcept nogil
 
 
-minidl_dw_init()
+minidl_dw_select(2)
 
 
 def level():
-    """The instruction-set level of the 3x3 paths (0 baseline, 1 AVX2 + FMA, 2 AVX-512)."""
+    """The instruction-set level of the C loops (0 baseline, 1 AVX2 + FMA, 2 AVX-512)."""
     return minidl_dw_level
+
+
+def _use_level(int wanted):
+    """Tests: run the C loops at ``wanted`` (at most the CPU's level); returns level()."""
+    return minidl_dw_select(wanted)
 
 
 cdef inline void _plane3(floating* out, const floating* src, Py_ssize_t ld, const floating* w,
