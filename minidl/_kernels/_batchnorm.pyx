@@ -192,9 +192,9 @@ def batch_norm_forward(x, weight, bias, mean, var, bint training, double eps, in
 
 def batch_norm_backward(grad_out, x, weight, mean, invstd, bint training,
                         bint need_input_grad, bint need_param_grads, int num_threads):
-    """(grad_input (N, C, L) or None, Σdy (C,), Σ(x - mean)·dy (C,)) for the forward that
-    gave mean and invstd (float64 (C,)); the sums (float64) are None unless needed (the
-    training input gradient needs them).  dweight = Σ(x - mean)·dy · invstd, dbias = Σdy."""
+    """(grad_input (N, C, L) or None, grad_weight (C,), grad_bias (C,)) for the forward
+    that gave mean and invstd (float64 (C,)); the parameter gradients (float64, whatever
+    the affine parameters are) are None unless need_param_grads."""
     cdef bint need_sums = need_param_grads or (need_input_grad and training)
     dx = np.empty_like(x) if need_input_grad else None
     sum_dy = np.empty(x.shape[1], dtype=np.float64)
@@ -205,9 +205,9 @@ def batch_norm_backward(grad_out, x, weight, mean, invstd, bint training,
     else:
         _backward[double](grad_out, x, dx, weight, mean, invstd, sum_dy, dot, training,
                           need_sums, num_threads)
-    if not need_sums:
+    if not need_param_grads:
         return dx, None, None
-    return dx, sum_dy, dot
+    return dx, dot * invstd, sum_dy
 
 
 def planned_threads():

@@ -62,7 +62,7 @@ def batch_norm(
     def backward(g):
         need_dw = weight is not None and weight.requires_grad
         need_db = bias is not None and bias.requires_grad
-        dx, sum_dy, dot = K.batch_norm_backward(
+        dx, dweight, dbias = K.batch_norm_backward(
             _contiguous(g).reshape(x3.shape),
             x3,
             w,
@@ -75,9 +75,9 @@ def batch_norm(
         )
         grads = [None if dx is None else dx.reshape(x.shape)]
         if weight is not None:
-            grads.append((dot * invstd).astype(x.dtype) if need_dw else None)
+            grads.append(dweight.astype(x.dtype) if need_dw else None)
         if bias is not None:
-            grads.append(sum_dy.astype(x.dtype) if need_db else None)
+            grads.append(dbias.astype(x.dtype) if need_db else None)
         return tuple(grads)
 
     return record(y.reshape(x.shape), inputs, backward)
