@@ -436,9 +436,9 @@ cdef enum:
 cdef struct Flat:
     # The weight gradient's flat layout: for B samples side by side, ah*aw phase planes
     # of the padded input (Hq rows of pitch Wq a sample) and dY spread out by (gsh, gsw)
-    # at the same pitch.  Either (ah, aw) = stride and no spread (large strides), or one
-    # plane and dY spread by the stride (sh*sw <= 4: fewer copies of x, for at most 4x
-    # the multiply-adds, on zeros).
+    # at the same pitch.  Rows go to sh phase planes (whole rows: cheap copies) and dY
+    # is spread along its rows by sw (sw times the multiply-adds, on zeros): (ah, aw) =
+    # (sh, 1), (gsh, gsw) = (1, sw).
     Py_ssize_t ah, aw, gsh, gsw
     Py_ssize_t Hq, Wq
     Py_ssize_t B            # samples a batch
@@ -457,11 +457,10 @@ cdef inline Py_ssize_t _flat_len(const Geometry* g, const Flat* fl, Py_ssize_t b
 cdef Flat _flat(const Geometry* g, Py_ssize_t itemsize, Py_ssize_t max_samples) noexcept nogil:
     """The layout for units of at most max_samples samples."""
     cdef Flat fl
-    cdef bint spread = g.sh * g.sw <= 4
-    fl.ah = 1 if spread else g.sh
-    fl.aw = 1 if spread else g.sw
-    fl.gsh = g.sh if spread else 1
-    fl.gsw = g.sw if spread else 1
+    fl.ah = g.sh
+    fl.aw = 1
+    fl.gsh = 1
+    fl.gsw = g.sw
     fl.lw = 64 // itemsize
     fl.Hq = (g.Hp + fl.ah - 1) // fl.ah
     fl.Wq = (g.Wp + fl.aw - 1) // fl.aw
@@ -475,28 +474,12 @@ cdef Flat _flat(const Geometry* g, Py_ssize_t itemsize, Py_ssize_t max_samples) 
 
 cdef void _phase_planes(const Geometry* g, const Flat* fl, const floating* xp,
                         floating* ph) noexcept nogil:
-    """ph[a*aw + b][r, q] = xpad[r*ah + a, q*aw + b] for one sample's plane xp (H, W);
-    ph is the sample's place in the first phase plane (already zeroed)."""
-    cdef Py_ssize_t a, b, h, w, wp, q
-    cdef const floating* src
-    cdef floating* dst
+    """ph[a][r, q] = xpad[r*ah + a, q] for one sample's plane xp (H, W) (aw = 1); ph is
+    the sample's place in the first phase plane (already zeroed)."""
+    cdef Py_ssize_t h, hp
     for h in range(g.H):
-        a = (h + g.ph) % fl.ah
-        src = xp + h * g.W
-        if fl.aw == 1:
-            _copy(ph + a * fl.plane_len + ((h + g.ph) // fl.ah) * fl.Wq + g.pw, src, g.W)
-            continue
-        for b in range(fl.aw):
-            dst = ph + (a * fl.aw + b) * fl.plane_len + ((h + g.ph) // fl.ah) * fl.Wq
-            wp = b  # first padded column >= pw in phase b
-            if wp < g.pw:
-                wp += (g.pw - b + fl.aw - 1) // fl.aw * fl.aw
-            w = wp - g.pw
-            q = wp // fl.aw
-            while w < g.W:
-                dst[q] = src[w]
-                w += fl.aw
-                q += 1
+        hp = h + g.ph
+        _copy(ph + (hp % fl.ah) * fl.plane_len + (hp // fl.ah) * fl.Wq + g.pw, xp + h * g.W, g.W)
 
 
 cdef void _weight_grad_unit(const Geometry* g, const Flat* fl, const floating* x,
