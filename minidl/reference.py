@@ -593,3 +593,84 @@ def transform_conv2d(x, weight, bias=None, transforms=("id",), stride=1, padding
         return stacked.max(axis=2)
     N, F, T, Ho, Wo = stacked.shape
     return stacked.reshape(N, F * T, Ho, Wo)
+
+
+# Batch normalisation
+# --------------------------------------------------------------------------------------
+# Ioffe & Szegedy (2015): per channel c, over the M = N*H*W values of x[:, c],
+#     mu = Σ x / M,   var = Σ (x - mu)² / M,   xhat = (x - mu) / sqrt(var + eps),
+#     y = gamma * xhat + beta,
+# and the running statistics, updated in training with the unbiased variance:
+#     running_mean = (1 - momentum) * running_mean + momentum * mu
+#     running_var  = (1 - momentum) * running_var  + momentum * var * M / (M - 1)
+# In eval mode mu and var are the running statistics.
+
+
+def _channel_values(a, c):
+    """The M values of channel c of a (N, C, ...), as a flat float64 vector."""
+    return np.asarray(a[:, c], dtype=np.float64).ravel()
+
+
+def batch_norm_forward(
+    x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5
+):
+    """x (N, C, ...), weight and bias (C,) or None (1 and 0) -> (y, running_mean,
+    running_var): y float64 shaped like x and the new running statistics (float64 copies;
+    None when none were given)."""
+    C = x.shape[1]
+    y = np.zeros(x.shape, dtype=np.float64)
+    new_mean = None if running_mean is None else np.array(running_mean, dtype=np.float64)
+    new_var = None if running_var is None else np.array(running_var, dtype=np.float64)
+    for c in range(C):
+        values = _channel_values(x, c)
+        M = values.size
+        if training:
+            mu = sum(values) / M
+            var = sum((v - mu) ** 2 for v in values) / M
+            if new_mean is not None:
+                new_mean[c] = (1 - momentum) * new_mean[c] + momentum * mu
+                new_var[c] = (1 - momentum) * new_var[c] + momentum * var * M / (M - 1)
+        else:
+            mu, var = float(running_mean[c]), float(running_var[c])
+        gamma = 1.0 if weight is None else float(weight[c])
+        beta = 0.0 if bias is None else float(bias[c])
+        xhat = (np.asarray(x[:, c], dtype=np.float64) - mu) / np.sqrt(var + eps)
+        y[:, c] = gamma * xhat + beta
+    return y, new_mean, new_var
+
+
+def batch_norm_backward(
+    x, grad_out, running_mean=None, running_var=None, weight=None, training=True, eps=1e-5
+):
+    """Gradients of batch_norm_forward by the chain rule through mu and var (Ioffe &
+    Szegedy, section 3): x, grad_out (N, C, ...) -> (dx, dweight (C,), dbias (C,)),
+    float64.  In eval mode mu and var are constants (the running statistics)."""
+    C = x.shape[1]
+    dx = np.zeros(x.shape, dtype=np.float64)
+    dweight = np.zeros(C)
+    dbias = np.zeros(C)
+    for c in range(C):
+        values = _channel_values(x, c)
+        dy = _channel_values(grad_out, c)
+        M = values.size
+        if training:
+            mu = sum(values) / M
+            var = sum((v - mu) ** 2 for v in values) / M
+        else:
+            mu, var = float(running_mean[c]), float(running_var[c])
+        gamma = 1.0 if weight is None else float(weight[c])
+        xhat = (values - mu) / np.sqrt(var + eps)
+        dbias[c] = sum(dy)
+        dweight[c] = sum(dy * xhat)
+        dxhat = dy * gamma
+        if training:
+            dvar = sum(dxhat * (values - mu)) * -0.5 * (var + eps) ** -1.5
+            dmu = sum(-dxhat / np.sqrt(var + eps)) + dvar * sum(-2 * (values - mu)) / M
+            grad = dxhat / np.sqrt(var + eps) + dvar * 2 * (values - mu) / M + dmu / M
+        else:
+            grad = dxhat / np.sqrt(var + eps)
+        dx[:, c] = grad.reshape(dx[:, c].shape)
+    return dx, dweight, dbias
+
+
+__all__ += ["batch_norm_backward", "batch_norm_forward"]

@@ -26,11 +26,17 @@ if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "passive"
 
 from minidl import _threads
-from minidl._kernels import _conv, _direct, _im2col, _pooling, _winograd
+from minidl._kernels import _batchnorm, _conv, _depthwise, _direct, _im2col, _pooling, _winograd
+from minidl._kernels._batchnorm import batch_norm_backward, batch_norm_forward
 from minidl._kernels._conv import (
     conv2d_backward_input,
     conv2d_backward_weight,
     conv2d_forward,
+)
+from minidl._kernels._depthwise import (
+    depthwise_conv2d_backward_input,
+    depthwise_conv2d_backward_weight,
+    depthwise_conv2d_forward,
 )
 from minidl._kernels._direct import (
     conv2d_backward_input as direct_conv2d_backward_input,
@@ -69,7 +75,9 @@ from minidl._kernels._winograd import (
 # scipy's BLAS (called from inside our OpenMP regions) is now loaded: pin its threads.
 _threads._configure_blas()
 
-_MODULES = {m.__name__: m for m in (_conv, _direct, _im2col, _pooling, _winograd)}
+_MODULES = {
+    m.__name__: m for m in (_batchnorm, _conv, _depthwise, _direct, _im2col, _pooling, _winograd)
+}
 
 
 def planned_threads(kernel):
@@ -79,6 +87,11 @@ def planned_threads(kernel):
 
 
 __all__ = [
+    "batch_norm_backward",
+    "batch_norm_forward",
+    "depthwise_conv2d_backward_input",
+    "depthwise_conv2d_backward_weight",
+    "depthwise_conv2d_forward",
     "avg_pool2d_backward",
     "avg_pool2d_forward",
     "col2im",

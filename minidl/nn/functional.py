@@ -34,6 +34,7 @@ from minidl.ops.loss import (
     smooth_l1_loss,
 )
 from minidl.ops.math import flatten
+from minidl.ops.normalization import batch_norm
 from minidl.ops.normalization_layer import group_norm, layer_norm, normalize
 from minidl.ops.padding import pad
 from minidl.ops.pooling import avg_pool2d, max_pool2d, max_unpool2d
@@ -45,6 +46,7 @@ __all__ = [
     "avg_pool2d",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "batch_norm",
     "conv1d",
     "conv2d",
     "conv_transpose2d",

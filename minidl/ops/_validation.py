@@ -367,3 +367,56 @@ def _ceil_pool_size(size: int, k: int, s: int, p: int) -> int:
     if (out - 1) * s >= size + p:  # the last window would start in the right padding
         out -= 1
     return out
+
+
+# ---- batch norm -----------------------------------------------------------------------
+def buffer_of(what, name, value):
+    """The ndarray of a running-statistics argument: a Tensor, an ndarray or None."""
+    if value is None or type(value) is np.ndarray:
+        return value
+    if isinstance(value, Tensor):
+        return value.data
+    raise TypeError(
+        f"{what}: argument '{name}' must be a minidl.Tensor, an ndarray or None, "
+        f"not {type(value).__name__}"
+    )
+
+
+def _real(what, name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{what}: {name} must be a number, got {type(value).__name__} {value!r}")
+
+
+def batch_norm_args(what, x, w, b, rm, rv, training, momentum, eps):
+    """x (N, C, ...); weight, bias, running_mean, running_var (C,) or None, one float dtype."""
+    if x.ndim < 2:
+        raise ValueError(f"{what}: expected an input of shape (N, C, ...), got shape {x.shape}")
+    if 0 in x.shape:
+        raise ValueError(f"{what}: empty input of shape {x.shape}")
+    float_image(what, x)
+    same_float_dtype(what, input=x, weight=w, bias=b, running_mean=rm, running_var=rv)
+    c = x.shape[1]
+    for name, a in (("weight", w), ("bias", b), ("running_mean", rm), ("running_var", rv)):
+        if a is not None and a.shape != (c,):
+            raise ValueError(
+                f"{what}: {name} shape {a.shape} does not match the {c} channels of input "
+                f"shape {x.shape} (expected ({c},))"
+            )
+    if (rm is None) != (rv is None):
+        raise ValueError(f"{what}: give both running_mean and running_var, or neither")
+    _real(what, "momentum", momentum)
+    _real(what, "eps", eps)
+    if not (eps > 0 if training else eps >= 0):
+        raise ValueError(
+            f"{what}: eps must be {'> 0 when training' if training else '>= 0'}, got {eps}"
+        )
+    if training:
+        if x.size // c <= 1:
+            raise ValueError(
+                f"{what}: expected more than 1 value per channel when training, "
+                f"got input shape {x.shape}"
+            )
+        if rm is not None and not (rm.flags.writeable and rv.flags.writeable):
+            raise ValueError(f"{what}: running_mean and running_var must be writeable arrays")
+    elif rm is None:
+        raise ValueError(f"{what}: running_mean and running_var are required when not training")

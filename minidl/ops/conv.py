@@ -11,13 +11,13 @@ from minidl import _kernels as K
 from minidl._threads import get_num_threads
 from minidl.autograd import Tensor, is_grad_enabled, record
 from minidl.ops import _validation as V
-from minidl.ops.conv_plan import cached_plan
 from minidl.ops.conv_args import (
     conv2d_special,
     conv_transpose2d_special,
     same_padding,
     unbatched_errors,
 )
+from minidl.ops.conv_plan import cached_plan
 from minidl.ops.padding import pad
 
 _contiguous = np.ascontiguousarray

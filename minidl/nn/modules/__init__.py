@@ -13,6 +13,7 @@ from minidl.nn.modules.activation import (
     Softmax,
     Tanh,
 )
+from minidl.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d
 from minidl.nn.modules.container import ModuleDict, ModuleList, Sequential
 from minidl.nn.modules.conv import Conv1d, Conv2d, ConvTranspose2d
 from minidl.nn.modules.linear import Linear
@@ -40,6 +41,8 @@ __all__ = [
     "AvgPool2d",
     "BCELoss",
     "BCEWithLogitsLoss",
+    "BatchNorm1d",
+    "BatchNorm2d",
     "Conv1d",
     "Conv2d",
     "ConvTranspose2d",
