@@ -4,9 +4,9 @@ import numpy as np
 
 from minidl.autograd import Tensor
 from minidl.nn import functional as F
-from minidl.nn.modules._utils import positive_int
 from minidl.nn.modules.module import Module
 from minidl.nn.parameter import Parameter
+from minidl.ops import _validation as V
 
 
 class _BatchNorm(Module):
@@ -35,7 +35,7 @@ class _BatchNorm(Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        self.num_features = positive_int(num_features, "num_features")
+        self.num_features = V.positive_int(num_features, "num_features", type(self).__name__)
         self.eps = eps
         self.momentum = momentum
         self.affine = affine
