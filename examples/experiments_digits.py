@@ -1,7 +1,7 @@
 """Try LeNet widths / optimisers / schedules on the digits (results: EXPERIMENTS.md).
 
 Usage: python examples/experiments_digits.py "dict(widths=(32, 64, 128), epochs=30)" ...
-Each argument is the keyword arguments of minidl.cli.train; every config runs for
+Each argument is the keyword arguments of minidl.training.train_digits; every config runs for
 seeds 0, 1, 2 on THREADS threads (default 1) and prints test accuracy, wall and CPU seconds.
 """
 
@@ -10,7 +10,7 @@ import sys
 import time
 
 import minidl
-from minidl.cli import train
+from minidl.training import train_digits
 
 minidl.set_num_threads(int(os.environ.get("THREADS", "1")))
 for spec in sys.argv[1:]:
@@ -18,10 +18,10 @@ for spec in sys.argv[1:]:
     accs, walls, cpus = [], [], []
     for seed in (0, 1, 2):
         cpu = time.process_time()
-        _, metrics = train(seed=seed, log=lambda *a: None, **kwargs)
+        _, history = train_digits(seed=seed, **kwargs)
         cpus.append(time.process_time() - cpu)
-        accs.append(metrics["test_accuracy"])
-        walls.append(metrics["train_seconds"])
+        accs.append(history[-1]["test_accuracy"])
+        walls.append(sum(history.seconds))
     print(
         f"{spec} | "
         + " / ".join(f"{a:.4f}" for a in accs)

@@ -1,57 +1,68 @@
-"""The ``minidl`` command: ``train`` (LeNet on the digits), ``bench``, ``info``."""
+"""The ``minidl`` command: ``train`` (a model on the digits), ``bench``, ``info``.
+
+Exit codes: 0 success, 1 training failed (the loss diverged, a file could not be
+written), 2 bad arguments (argparse's usage errors and the output-path checks).
+"""
+
+from __future__ import annotations
 
 import argparse
-import contextlib
-import gc
-import importlib.util
 import json
 import math
+import os
 import sys
-import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
-import numpy as np
+import minidl
+from minidl.models import LeNet
+from minidl.nn import Module
+from minidl.training import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    DEFAULT_LR,
+    DEFAULT_OPTIMIZER,
+    Callback,
+    TrainingDiverged,
+    train_digits,
+)
 
-# Defaults of ``minidl train``, chosen by experiment (examples/EXPERIMENTS.md).
-DEFAULT_EPOCHS = 30
-DEFAULT_BATCH_SIZE = 32
-DEFAULT_OPTIMIZER = "sgd"
-DEFAULT_LR = {"sgd": 0.05, "adam": 3e-3}
 DEFAULT_SAVE = "lenet_digits.npz"
 # LeNet on 8x8 digits is too small to split across cores: one thread was fastest in every
 # measurement (2 threads was 10x slower on a busy 2-core machine, see EXPERIMENTS.md).
 DEFAULT_TRAIN_THREADS = 1
 
+# ``minidl train --model NAME``: a factory of a model for 1x8x8 images and 10 classes.
+MODELS: dict[str, Callable[[], Module]] = {
+    "lenet": LeNet,
+}
 
-@contextlib.contextmanager
-def gc_quiet():
-    """Keep the cyclic GC from re-scanning everything alive before training.
-
-    ``gc.freeze()`` moves the objects alive on entry (the interpreter, scikit-learn, the
-    model and the data: ~90k objects) out of the collector's view until exit, so the
-    full collections that the training loop still triggers (about one every 4 epochs,
-    ~13 ms each before) only traverse what training made. The collector stays on.
-    """
-    already_frozen = gc.get_freeze_count() > 0  # the caller's own freeze is left alone
-    if not already_frozen:
-        gc.freeze()
-    try:
-        yield
-    finally:
-        if not already_frozen:
-            gc.unfreeze()
+# The example shown at the end of each sub-command's --help.
+EXAMPLES = {
+    "train": "example:\n  python -m minidl train --epochs 10 --seed 1 --save /tmp/lenet.npz",
+    "bench": "example:\n  python -m minidl bench",
+    "info": "example:\n  python -m minidl info",
+}
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
-
-
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
+    """The ``minidl`` argument parser and its sub-commands."""
     parser = argparse.ArgumentParser(
-        prog="minidl", description="minidl: a small, fast deep-learning framework for the CPU."
+        prog="minidl",
+        description="minidl: a small, fast deep-learning framework for the CPU.",
+        epilog="example:\n  python -m minidl train --help",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"minidl {minidl.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="train LeNet on scikit-learn's 8x8 digits")
+    train = sub.add_parser("train", help="train a model (LeNet) on scikit-learn's 8x8 digits")
+    train.add_argument(
+        "--model",
+        choices=sorted(MODELS),
+        default="lenet",
+        help="the network (default: lenet)",
+    )
     train.add_argument(
         "--epochs",
         type=int,
@@ -101,18 +112,32 @@ def build_parser():
         "--metrics-json",
         metavar="PATH",
         default=None,
-        help="write test_accuracy, train_seconds, epochs, ... as JSON",
+        help="write test_accuracy, train_seconds, epochs, history, ... as JSON",
     )
     train.add_argument(
         "--no-augment", action="store_true", help="do not shift training images by up to one pixel"
     )
+    loudness = train.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "--quiet", "-q", action="store_true", help="print only errors (no progress, no epochs)"
+    )
+    loudness.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="also print the setup and each epoch's learning rate and time",
+    )
 
     sub.add_parser("bench", help="run the benchmark suite in quick mode")
     sub.add_parser("info", help="version, OpenMP, threads, BLAS")
+
+    for name, command in sub.choices.items():
+        command.epilog = EXAMPLES[name]
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 
-def _check_train_args(parser, args):
+def _check_train_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -124,170 +149,147 @@ def _check_train_args(parser, args):
         parser.error("--threads must be >= 1")
 
 
-def accuracy(model, X, y, batch_size=512):
-    """Fraction of ``X`` (N, C, H, W) that ``model`` classifies as ``y``, in eval mode."""
-    import minidl
-
-    was_training = model.training
-    model.eval()
-    correct = 0
-    with minidl.no_grad():
-        for start in range(0, len(X), batch_size):
-            logits = model(minidl.tensor(X[start : start + batch_size])).data
-            correct += int((logits.argmax(axis=1) == y[start : start + batch_size]).sum())
-    model.train(was_training)
-    return correct / len(X)
-
-
-def _train_one_epoch(model, batches, opt, schedule):
-    """One pass over ``batches``; returns mean loss and train accuracy, None if diverged."""
-    import minidl.nn.functional as F
-
-    model.train()
-    total_loss, correct, seen = 0.0, 0, 0
-    for xb, yb in batches:
-        logits = model(xb)
-        loss = F.cross_entropy(logits, yb)
-        value = loss.item()
-        if not math.isfinite(value):
-            return None
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        schedule.step()
-        total_loss += value * len(yb)
-        correct += int((logits.data.argmax(axis=1) == yb).sum())
-        seen += len(yb)
-    return {"loss": total_loss / seen, "train_accuracy": correct / seen}
+def output_path_problem(path: str) -> str | None:
+    """Why a file cannot be written at ``path`` (checked before training), or None."""
+    if path == "":
+        return "is empty"
+    if os.path.isdir(path):
+        return "is a folder"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.exists(folder):
+        return f"is in a folder that does not exist ({os.path.dirname(path) or folder})"
+    if not os.path.isdir(folder):
+        return f"is in {os.path.dirname(path) or folder}, which is not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"is in a folder that is not writable ({os.path.dirname(path) or folder})"
+    return None
 
 
-def train(
-    epochs=DEFAULT_EPOCHS,
-    batch_size=DEFAULT_BATCH_SIZE,
-    optimizer=DEFAULT_OPTIMIZER,
-    lr=None,
-    seed=0,
-    augment=True,
-    save=None,
-    progress=False,
-    log=print,
-    widths=None,
-):
-    """Train ``LeNet()`` on the digits; returns (model, metrics dict).
-
-    Saves the weights to ``save`` after every epoch. Raises :class:`TrainingDiverged` as
-    soon as a loss is not finite (the file then holds the last good epoch).
-    ``widths`` overrides LeNet's layer widths (for experiments; None = ``LeNet()``).
-    """
-    import minidl
-    from minidl import data, optim
-    from minidl.models import LeNet
-
-    lr = DEFAULT_LR[optimizer] if lr is None else lr
-    minidl.manual_seed(seed)
-    X_train, y_train, X_test, y_test = data.load_digits()
-    model = LeNet() if widths is None else LeNet(widths=widths)
-    if optimizer == "sgd":
-        opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True)
-    else:
-        opt = optim.Adam(model.parameters(), lr=lr)
-    transform = data.random_shift(1, seed=seed + 1) if augment else None
-    loader = data.DataLoader(
-        X_train, y_train, batch_size=batch_size, shuffle=True, seed=seed, transform=transform
-    )
-    schedule = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(loader))
-
-    history = []
-    with gc_quiet():
-        start = time.perf_counter()
-        for epoch in range(1, epochs + 1):
-            batches = loader
-            if progress:
-                from tqdm import tqdm
-
-                batches = tqdm(
-                    loader,
-                    desc=f"epoch {epoch}/{epochs}",
-                    leave=False,
-                    file=sys.stdout,
-                    unit="batch",
-                )
-            with np.errstate(over="ignore", invalid="ignore"):  # non-finite losses raise below
-                row = _train_one_epoch(model, batches, opt, schedule)
-            if row is None:
-                raise TrainingDiverged(
-                    f"loss became non-finite in epoch {epoch} (lr={lr}); training stopped"
-                    + (
-                        f", {save} holds the last good epoch ({epoch - 1})"
-                        if save and epoch > 1
-                        else ""
-                    )
-                )
-            row = {"epoch": epoch, **row, "test_accuracy": accuracy(model, X_test, y_test)}
-            history.append(row)
-            if save:
-                minidl.save(model.state_dict(), save)
-            log(
-                f"epoch {epoch:3d}/{epochs}  loss {row['loss']:.4f}  "
-                f"train acc {row['train_accuracy']:.4f}  test acc {row['test_accuracy']:.4f}"
-            )
-        seconds = time.perf_counter() - start
-    metrics = {
-        "test_accuracy": history[-1]["test_accuracy"],
-        "train_seconds": seconds,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "optimizer": optimizer,
-        "lr": lr,
-        "seed": seed,
-        "augment": augment,
-        "num_threads": minidl.get_num_threads(),
-        "final_loss": history[-1]["loss"],
-        "train_accuracy": history[-1]["train_accuracy"],
-        "history": history,
-    }
-    return model, metrics
+def _check_output_paths(args: argparse.Namespace) -> bool:
+    """Print one line per unusable output path; True when all can be written."""
+    ok = True
+    for option, path in (("--save", args.save), ("--metrics-json", args.metrics_json)):
+        if path is None:
+            continue
+        problem = output_path_problem(path)
+        if problem is not None:
+            print(f"minidl train: error: {option} {path!r} {problem}", file=sys.stderr)
+            ok = False
+    return ok
 
 
-def _run_train(args):
-    import minidl
+class _SaveWeights(Callback):
+    """Saves the model's weights to ``path`` after every epoch."""
 
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.saved_epoch = 0
+
+    def on_epoch_end(self, epoch: int, row: dict[str, Any], model: Module) -> None:
+        minidl.save(model.state_dict(), self.path)
+        self.saved_epoch = epoch
+
+
+class _VerboseLog(Callback):
+    """``--verbose``: each epoch's line with its learning rate and time."""
+
+    def __init__(self, epochs: int, write: Callable[[str], Any]) -> None:
+        self.epochs, self.write = epochs, write
+
+    def on_epoch_end(self, epoch: int, row: dict[str, Any], model: Module) -> None:
+        self.write(
+            f"epoch {epoch:3d}/{self.epochs}  loss {row['loss']:.4f}  "
+            f"train acc {row['train_accuracy']:.4f}  test acc {row['test_accuracy']:.4f}  "
+            f"lr {row['lr']:.4g}  {row['seconds']:.3f} s"
+        )
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    if not _check_output_paths(args):
+        return 2
+    interactive = sys.stdout.isatty() and not args.quiet
+    write = print
+    if interactive:
+        from tqdm import tqdm
+
+        write = tqdm.write
+    lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
+    if args.verbose:
+        print(
+            f"minidl {minidl.__version__}: training {args.model} on the 8x8 digits, "
+            f"{args.epochs} epochs of batches of {args.batch_size}, {args.optimizer} at lr {lr} "
+            f"(cosine), seed {args.seed}, augment {not args.no_augment}, "
+            f"{args.threads} thread{'s' if args.threads > 1 else ''}"
+        )
+    saver = _SaveWeights(args.save)
+    callbacks: list[Callback] = [saver]
+    if args.verbose:
+        callbacks.append(_VerboseLog(args.epochs, write))
     previous_threads = minidl.get_num_threads()
     minidl.set_num_threads(args.threads)
-    interactive = sys.stdout.isatty()
-    log = print if not interactive else __import__("tqdm").tqdm.write
     try:
-        _, metrics = train(
-            args.epochs,
-            args.batch_size,
-            args.optimizer,
-            args.lr,
-            args.seed,
-            not args.no_augment,
-            args.save,
+        _, history = train_digits(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            optimizer=args.optimizer,
+            lr=args.lr,
+            seed=args.seed,
+            augment=not args.no_augment,
+            model=MODELS[args.model],
+            callbacks=callbacks,
             progress=interactive,
-            log=log,
+            log=None if args.quiet or args.verbose else write,
         )
+        num_threads = minidl.get_num_threads()
     except TrainingDiverged as exc:
-        print(f"minidl train: error: {exc}. Try a smaller --lr.", file=sys.stderr)
+        kept = (
+            f", {args.save} holds the last good epoch ({saver.saved_epoch})"
+            if saver.saved_epoch
+            else ""
+        )
+        print(f"minidl train: error: {exc}{kept}. Try a smaller --lr.", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"minidl train: error: {exc}", file=sys.stderr)
         return 1
     finally:
         minidl.set_num_threads(previous_threads)
-    print(
-        f"final test accuracy {metrics['test_accuracy']:.4f} "
-        f"({metrics['train_seconds']:.1f} s, {metrics['num_threads']} thread"
-        f"{'s' if metrics['num_threads'] > 1 else ''}); weights saved to {args.save}"
-    )
+    last = history[-1]
+    train_seconds = sum(history.seconds)
+    metrics = {
+        "test_accuracy": last["test_accuracy"],
+        "train_seconds": train_seconds,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "optimizer": args.optimizer,
+        "lr": lr,
+        "seed": args.seed,
+        "augment": not args.no_augment,
+        "num_threads": num_threads,
+        "model": args.model,
+        "final_loss": last["loss"],
+        "train_accuracy": last["train_accuracy"],
+        "history": history.rows,
+    }
     if args.metrics_json:
-        with open(args.metrics_json, "w") as f:
-            json.dump(metrics, f, indent=2)
+        try:
+            with open(args.metrics_json, "w") as f:
+                json.dump(metrics, f, indent=2)
+        except OSError as exc:
+            print(
+                f"minidl train: error: could not write {args.metrics_json}: {exc}", file=sys.stderr
+            )
+            return 1
+    if not args.quiet:
+        print(
+            f"final test accuracy {last['test_accuracy']:.4f} "
+            f"({train_seconds:.1f} s, {num_threads} thread"
+            f"{'s' if num_threads > 1 else ''}); weights saved to {args.save}"
+        )
     return 0
 
 
-def _run_bench():
-    if importlib.util.find_spec("minidl.bench") is None:
-        print("minidl bench: the benchmark suite is not installed (no minidl.bench package)")
-        return 1
+def _run_bench() -> int:
     from minidl import bench
 
     result = bench.run_quick()
@@ -301,7 +303,7 @@ def _run_info():
     return 0
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m minidl`` and the ``minidl`` command; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -5,8 +5,8 @@ import gc
 import numpy as np
 import pytest
 
-from minidl.cli import gc_quiet
 from minidl.data import DataLoader
+from minidl.training import gc_quiet
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
