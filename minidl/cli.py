@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import minidl
+from minidl import sweep
 from minidl.models import LeNet
 from minidl.nn import Module
 from minidl.training import (
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, command in sub.choices.items():
         command.epilog = EXAMPLES[name]
         command.formatter_class = argparse.RawDescriptionHelpFormatter
+    sweep.add_parser(sub)
     return parser
 
 
@@ -312,4 +314,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_train(args)
     if args.command == "bench":
         return _run_bench()
+    if args.command == "sweep":
+        return sweep.run(args, parser)
     return _run_info()
