@@ -121,7 +121,8 @@ def sweep(
     thread each, closed at the end.
     """
     import joblib
-    from sklearn.model_selection import GridSearchCV
+    import numpy as np
+    from sklearn.model_selection import GridSearchCV, check_cv
 
     from minidl.sklearn import CNNClassifier
 
@@ -132,8 +133,16 @@ def sweep(
         isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1
     ):
         raise ValueError(f"n_workers must be an int >= 1, got {n_workers!r}")
+    X, y = np.asarray(X), np.asarray(y)
+    # joblib's Dask backend scatters large task arguments to one worker each, and data
+    # scattered to a worker that dies is lost (Dask cannot recompute it): X and y go to
+    # every worker (broadcast) and the folds' indices travel inside the tasks as lists.
+    folds = [
+        (train.tolist(), test.tolist())
+        for train, test in check_cv(cv, y, classifier=True).split(X, y)
+    ]
     search = GridSearchCV(
-        CNNClassifier(**(estimator_params or {})), grid, cv=cv, n_jobs=-1, error_score="raise"
+        CNNClassifier(**(estimator_params or {})), grid, cv=folds, n_jobs=-1, error_score="raise"
     )
     with contextlib.ExitStack() as stack:
         if scheduler is None:
@@ -157,7 +166,7 @@ def sweep(
                 f"({len(workers)} workers, {sum(w['nthreads'] for w in workers.values())} "
                 f"threads)"
             )
-        with joblib.parallel_backend("dask"):
+        with joblib.parallel_backend("dask", scatter=[X, y]):
             search.fit(X, y)
     return search
 
