@@ -157,6 +157,7 @@ def sweep(
             client = stack.enter_context(distributed.Client(cluster))
         else:
             client = stack.enter_context(distributed.Client(scheduler))
+        _check_cluster_imports_minidl(client)
         workers = client.scheduler_info().get("workers", {})
         if log is not None:
             where = "a local cluster" if scheduler is None else f"the scheduler at {scheduler}"
@@ -169,6 +170,24 @@ def sweep(
         with joblib.parallel_backend("dask", scatter=[X, y]):
             search.fit(X, y)
     return search
+
+
+# Evaluated on the scheduler and the workers: a plain expression, so that checking does
+# not itself need minidl there (a function of this module would be pickled by reference).
+_FINDS_MINIDL = "__import__('importlib.util').util.find_spec('minidl') is not None"
+
+
+def _check_cluster_imports_minidl(client) -> None:
+    """A RuntimeError when the scheduler or a worker cannot import minidl (Dask would
+    otherwise fail to read the tasks there and the search would wait forever)."""
+    places = {"the scheduler": client.run_on_scheduler(eval, _FINDS_MINIDL)}
+    places.update({f"worker {w}": ok for w, ok in client.run(eval, _FINDS_MINIDL).items()})
+    missing = [place for place, ok in places.items() if not ok]
+    if missing:
+        raise RuntimeError(
+            f"{', '.join(missing)} cannot import minidl: install the same minidl on every "
+            f'machine of the cluster (pip install "minidl[distributed]")'
+        )
 
 
 # ---- reporting -----------------------------------------------------------------------

@@ -153,6 +153,19 @@ def test_param_values_are_parsed():
     )
 
 
+def test_a_cluster_without_minidl_is_refused_before_the_search():
+    class ClusterWithoutMinidl:  # stands in for a Client; the check only runs these two
+        def run_on_scheduler(self, function, expression):
+            return False
+
+        def run(self, function, expression):
+            return {"tcp://a:1": True, "tcp://b:2": False}
+
+    assert eval(sweep._FINDS_MINIDL) is True  # what the cluster evaluates, true here
+    with pytest.raises(RuntimeError, match=r"the scheduler, worker tcp://b:2 cannot import"):
+        sweep._check_cluster_imports_minidl(ClusterWithoutMinidl())
+
+
 def test_a_worker_killed_mid_sweep_loses_nothing(cluster, small_digits, reference):
     # runs last: it kills one of the shared cluster's workers (its nanny starts a new one)
     with distributed.Client(cluster) as client:
