@@ -45,6 +45,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from minidl._threads import _default_num_threads
 from minidl.models import LeNet
 
 __all__ = [
@@ -68,22 +69,22 @@ _PREDICT_BATCH = 512
 def default_n_threads() -> int:
     """This process's share of the cores: ``OMP_NUM_THREADS`` when set (joblib's process
     workers set it to cores // n_jobs, Dask's workers to 1), else 1 inside a Dask worker,
-    else every core this process may run on."""
-    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    if "distributed" in sys.modules:
-        try:
-            from distributed import get_worker
+    else every core this process may run on (as ``minidl.get_num_threads`` defaults)."""
+    if not os.environ.get("OMP_NUM_THREADS", "").strip() and _in_dask_worker():
+        return 1
+    return _default_num_threads()
 
-            get_worker()
-            return 1
-        except (ImportError, ValueError):
-            pass
+
+def _in_dask_worker() -> bool:
+    if "distributed" not in sys.modules:
+        return False
     try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
 
 
 @contextlib.contextmanager

@@ -84,13 +84,6 @@ def param_grid(texts: Sequence[str]) -> dict[str, list[Any]]:
 
 
 # ---- the search ----------------------------------------------------------------------
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _import_distributed():
     try:
         import distributed
@@ -148,7 +141,7 @@ def sweep(
         if scheduler is None:
             cluster = stack.enter_context(
                 distributed.LocalCluster(
-                    n_workers=n_workers or _cores(),
+                    n_workers=n_workers or joblib.cpu_count(),
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
