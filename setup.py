@@ -4,7 +4,12 @@ Metadata lives in pyproject.toml.  OpenMP is switched on only if the compiler ca
 build *and run* a small OpenMP program (build_tools/openmp_helpers.py); otherwise the
 kernels are built without it and run on one thread.  Extra compile flags may be given
 with MINIDL_EXTRA_CFLAGS (e.g. "-march=native"; not used by default so the build runs
-on any CPU of the same architecture).
+on any CPU of the same architecture).  The extensions compile in parallel (one job per
+CPU unless ``-j`` says otherwise).
+
+MINIDL_DEBUG_KERNELS=1 builds every kernel with Cython's bounds, wraparound and
+initialisation checks, Python division semantics and ``-O0 -g`` (for the kernel tests:
+tools/test_debug_kernels.sh).  Switching between the two builds regenerates everything.
 """
 
 import glob
@@ -19,12 +24,53 @@ from setuptools.command.build_ext import build_ext
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from build_tools.openmp_helpers import check_openmp
 
+DEBUG = os.environ.get("MINIDL_DEBUG_KERNELS", "") not in ("", "0")
+
+# The one place the Cython directives are set (no file sets its own).
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": not DEBUG,
+}
+
+# Which build the generated C and the compiled extensions belong to: a switch
+# between the normal and the debug build must rebuild everything.
+_MODE_STAMP = os.path.join("build", "minidl_kernels_mode")
+_MODE = "debug" if DEBUG else "release"
+
+
+def _mode_changed():
+    try:
+        with open(_MODE_STAMP) as f:
+            return f.read().strip() != _MODE
+    except OSError:
+        return DEBUG  # no stamp: a tree never built in debug mode
+
+
+def _write_mode():
+    os.makedirs(os.path.dirname(_MODE_STAMP), exist_ok=True)
+    with open(_MODE_STAMP, "w") as f:
+        f.write(_MODE + "\n")
+
 
 class BuildExtWithOpenMP(build_ext):
-    """build_ext that probes OpenMP with the real compiler before compiling."""
+    """build_ext that probes OpenMP with the real compiler before compiling, and
+    compiles the extensions in parallel."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:
+            self.parallel = os.cpu_count() or 1
+        if FORCE:
+            self.force = True
 
     def build_extensions(self):
-        extra_cflags = [] if self.compiler.compiler_type == "msvc" else ["-O3"]
+        if self.compiler.compiler_type == "msvc":
+            extra_cflags = ["/Od", "/Zi"] if DEBUG else []
+        else:
+            extra_cflags = ["-O0", "-g"] if DEBUG else ["-O3"]
         extra_cflags += os.environ.get("MINIDL_EXTRA_CFLAGS", "").split()
         link_args = []
         omp = check_openmp(self.compiler)
@@ -39,6 +85,7 @@ class BuildExtWithOpenMP(build_ext):
                 ("MINIDL_BUILD_FLAGS", f'"{flags_text}"'),
             ]
         super().build_extensions()
+        _write_mode()
 
 
 def kernel_extensions():
@@ -58,11 +105,14 @@ def kernel_extensions():
     ]
 
 
+FORCE = _mode_changed()
+
 setup(
     ext_modules=cythonize(
         kernel_extensions(),
-        compiler_directives={"language_level": 3},
+        compiler_directives=DIRECTIVES,
         include_path=["."],
+        force=FORCE,
     ),
     cmdclass={"build_ext": BuildExtWithOpenMP},
 )

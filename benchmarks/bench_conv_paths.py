@@ -1,13 +1,16 @@
-"""Stride-1 conv2d, each pass on each kernel family: im2col + GEMM, Winograd (3x3 and
-5x5 layers), the direct kernels (where the CPU has AVX2 or AVX-512) and PyTorch.
+"""Stride-1 conv2d, each pass on each kernel path: im2col + GEMM, Winograd (each tiling
+of 3x3 and 5x5 layers), the direct kernels (each input-gradient layout, where the CPU has
+AVX2 or AVX-512) and PyTorch.
 
 Per pass (forward, backward-input, backward-weight with the bias gradient), float32, at
 the LeNet-digits, LeNet default, MNIST-like and CIFAR-like layers and a few others that
-bound F.conv2d's choice between them, 1 and 2 threads; medians of interleaved repeats
-(minidl.bench.timing).  The im2col weight gradient is timed both
-with its own im2col ("im2col") and with the forward's saved cols ("im2col+cols", what
-F.conv2d does when the cols fit MAX_SAVED_COLS_BYTES; its forward then costs
-"im2col+keep" instead of "im2col").  Every path is checked against the im2col one first.
+bound the conv plan's choice between them, 1 and 2 threads; medians of interleaved
+repeats (minidl.bench.timing).  The paths are every one minidl.ops.conv_plan.candidates
+allows at the shape.  The im2col weight gradient is timed both with its own im2col
+("im2col") and with the forward's kept cols ("im2col+cols", what F.conv2d does when the
+cols fit MAX_SAVED_COLS_BYTES; its forward then costs "im2col+keep" instead of "im2col").
+Every path is checked against the im2col one first.  benchmarks/conv_dispatch_tables.py
+prints the same timings as the tables of benchmarks/conv_dispatch.md.
 
     python benchmarks/bench_conv_paths.py [--threads 1 2] [--repeats 9] [--shapes 0 3]
 """
@@ -22,6 +25,7 @@ from minidl.bench.shapes import CONV_SHAPES, ConvShape
 from minidl.bench.suite import import_torch
 from minidl.bench.threads import thread_count
 from minidl.bench.timing import time_interleaved
+from minidl.ops import conv_plan
 
 # the suite's stride-1 layers, then LeNet()'s and a few that bound F.conv2d's choices
 SHAPES = tuple(s for s in CONV_SHAPES if s.stride == 1) + (
@@ -38,28 +42,26 @@ ONE = (1, 1)
 def paths(shape, x, w, b, g, nt, torch):
     """pass -> {path name: callable}."""
     p = (shape.padding, shape.padding)
-    _, cols = K.conv2d_forward(x, w, b, ONE, p, ONE, 1, nt, True)
+    im2col = dict(stride=ONE, padding=p, dilation=ONE, groups=1, num_threads=nt)
+    _, cols = K.conv2d_forward(x, w, b, **im2col, keep_input=True)
     fwd = {
-        "im2col": lambda: K.conv2d_forward(x, w, b, ONE, p, ONE, 1, nt),
-        "im2col+keep": lambda: K.conv2d_forward(x, w, b, ONE, p, ONE, 1, nt, True),
+        "im2col": lambda: K.conv2d_forward(x, w, b, **im2col),
+        "im2col+keep": lambda: K.conv2d_forward(x, w, b, **im2col, keep_input=True),
     }
     bwd_x = {
-        "im2col": lambda: K.conv2d_backward_input(g, w, x.shape, ONE, p, ONE, 1, nt),
+        "im2col": lambda: K.conv2d_backward_input(g, w, x.shape, **im2col),
     }
     bwd_w = {
-        "im2col": lambda: K.conv2d_backward_weight(x, g, w.shape, ONE, p, ONE, 1, True, nt),
+        "im2col": lambda: K.conv2d_backward_weight(x, g, w.shape, **im2col, need_bias=True),
         "im2col+cols": lambda: K.conv2d_backward_weight(
-            x, g, w.shape, ONE, p, ONE, 1, True, nt, cols
+            x, g, w.shape, **im2col, need_bias=True, kept_input=cols
         ),
     }
-    if shape.k in (3, 5):
-        fwd["winograd"] = lambda: K.winograd_forward(x, w, b, p, nt)
-        bwd_x["winograd"] = lambda: K.winograd_backward_input(g, w, x.shape, p, nt)
-        bwd_w["winograd"] = lambda: K.winograd_backward_weight(x, g, w.shape, p, True, nt)
-    if K.direct_level():
-        fwd["direct"] = lambda: K.direct_conv2d_forward(x, w, b, p, nt)
-        bwd_x["direct"] = lambda: K.direct_conv2d_backward_input(g, w, x.shape, p, nt)
-        bwd_w["direct"] = lambda: K.direct_conv2d_backward_weight(x, g, w.shape, p, True, nt)
+    can = conv_plan.candidates(x.shape, w.shape, x.dtype, ONE, p)
+    for which, kernels in zip(conv_plan.PASSES, (fwd, bwd_x, bwd_w)):
+        for plan in can[which]:
+            if plan.path != "im2col":
+                kernels[plan.describe(shape.k)] = _kernel_call(which, plan, x, w, b, g, p, nt)
     if torch is not None:
         tx, tw, tb, tg = (torch.from_numpy(a) for a in (x, w, b, g))
         conv_bwd = torch.ops.aten.convolution_backward
@@ -71,6 +73,31 @@ def paths(shape, x, w, b, g, nt, torch):
             tg, tx, tw, [shape.f], [1, 1], list(p), [1, 1], False, [0, 0], 1, [False, True, True]
         )
     return {"fwd": fwd, "bwd_input": bwd_x, "bwd_weight": bwd_w}
+
+
+def _kernel_call(which, plan, x, w, b, g, p, nt):
+    """A zero-argument call of ``plan``'s kernel for pass ``which``."""
+    common = dict(padding=p, num_threads=nt)
+    if plan.path == "winograd":
+        common["tile"] = plan.tile
+        forward, backward_input, backward_weight = (
+            K.winograd_forward,
+            K.winograd_backward_input,
+            K.winograd_backward_weight,
+        )
+    else:
+        forward, backward_input, backward_weight = (
+            K.direct_conv2d_forward,
+            K.direct_conv2d_backward_input,
+            K.direct_conv2d_backward_weight,
+        )
+    if which == "forward":
+        return lambda: forward(x, w, b, **common)
+    if which == "weight":
+        return lambda: backward_weight(x, g, w.shape, **common, need_bias=True)
+    if plan.layout:
+        common["layout"] = plan.layout
+    return lambda: backward_input(g, w, x.shape, **common)
 
 
 def _result(fn):

@@ -27,7 +27,9 @@ SHAPES = select(CONV_SHAPES, ["LeNet-digits", "CIFAR-like"]) + (
 def kernel_path(shape, x, w, b, threads):
     pair, pad = (1, 1), (shape.padding, shape.padding)
     stride = (shape.stride, shape.stride)
-    return K.conv2d_forward(x, w, b, stride, pad, pair, 1, threads)
+    return K.conv2d_forward(
+        x, w, b, stride=stride, padding=pad, dilation=pair, groups=1, num_threads=threads
+    )
 
 
 def numpy_path(shape, x, w, b, threads):

@@ -88,9 +88,11 @@ def kernel_ops(shape, a, threads):
     pooled_shape = (px.shape[0], px.shape[1], px.shape[2] // 2, px.shape[3] // 2)
     pool_dy = np.ones(pooled_shape, dtype=px.dtype)
 
+    geometry = dict(stride=s, padding=p, dilation=d, groups=1, num_threads=threads)
+
     def conv_backward():
-        _kernels.conv2d_backward_input(dy, w, x.shape, s, p, d, 1, threads)
-        _kernels.conv2d_backward_weight(x, dy, w.shape, s, p, d, 1, True, threads)
+        _kernels.conv2d_backward_input(dy, w, x.shape, **geometry)
+        _kernels.conv2d_backward_weight(x, dy, w.shape, **geometry, need_bias=True)
 
     def pool():
         y, idx = _kernels.max_pool2d_forward(px, (2, 2), (2, 2), (0, 0), threads)
@@ -99,7 +101,7 @@ def kernel_ops(shape, a, threads):
     k = (shape.k, shape.k)
     cols = _kernels.im2col(x, k, s, p, d, 1)
     return {
-        "conv_forward": lambda: _kernels.conv2d_forward(x, w, b, s, p, d, 1, threads),
+        "conv_forward": lambda: _kernels.conv2d_forward(x, w, b, **geometry),
         "conv_backward": conv_backward,
         "pool": pool,
         "im2col": lambda: _kernels.im2col(x, k, s, p, d, threads),

@@ -1,11 +1,12 @@
 """Python overhead per op on one-element tensors: the floor of a tiny network's run time.
 
-    /work/venv/bin/python benchmarks/bench_overhead.py [--quick] [--threads N]
+    python benchmarks/bench_overhead.py [--quick] [--threads N]
 
 Prints the median time per call (microseconds) over several repeats, for minidl and, when
-installed, PyTorch side by side. Targets: a recorded elementwise op <= 5 us; conv2d on a
-1x1x1x1 input <= 10 us forward and <= 30 us forward+backward. ``overhead_rows(quick=True)``
-returns the same rows for use from tests (no timing is asserted there).
+installed, PyTorch side by side, then one LeNet() training step (batch 32 on the digits).
+Targets: a recorded elementwise op <= 5 us; conv2d on a 1x1x1x1 input <= 10 us forward and
+<= 30 us forward+backward. ``overhead_rows(quick=True)`` returns the same rows for use from
+tests (no timing is asserted there).
 """
 
 import argparse
@@ -117,6 +118,39 @@ def overhead_rows(quick=False, threads=None):
     return rows
 
 
+def lenet_step(batch_size=32, threads=None):
+    """One training step of LeNet() on the digits (forward, cross-entropy, backward, SGD
+    with momentum, as ``minidl train``), cycling over a few fixed batches; the model is
+    ``step.model``."""
+    import minidl
+    import minidl.nn.functional as F
+    from minidl import data, optim
+    from minidl.models import LeNet
+
+    if threads is not None:
+        minidl.set_num_threads(threads)
+    minidl.manual_seed(0)
+    X, y, _, _ = data.load_digits()
+    batches = [
+        (minidl.tensor(X[i : i + batch_size]), y[i : i + batch_size])
+        for i in range(0, 8 * batch_size, batch_size)
+    ]
+    model = LeNet()
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    state = {"i": 0}
+
+    def step():
+        xb, yb = batches[state["i"] % len(batches)]
+        state["i"] += 1
+        loss = F.cross_entropy(model(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step.model = model
+    return step
+
+
 def format_rows(rows):
     lines = [f"{'op':<36} {'minidl us':>10} {'torch us':>10} {'target us':>10}"]
     for r in rows:
@@ -134,6 +168,9 @@ def main(argv=None):
     rows = overhead_rows(quick=args.quick, threads=args.threads)
     print(f"per-call time, median of repeats, {args.threads} thread(s)")
     print(format_rows(rows))
+    step = lenet_step(threads=args.threads)
+    number, repeats = (2, 3) if args.quick else (20, 15)
+    print(f"LeNet() training step, batch 32: {_time_per_call(step, number, repeats):.1f} us")
 
 
 if __name__ == "__main__":

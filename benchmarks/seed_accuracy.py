@@ -19,10 +19,10 @@ import numpy as np
 RUN = r"""
 import sys
 import minidl
-import minidl.ops.conv as conv
+import minidl.ops.conv_plan as plan
 if sys.argv[2] == "im2col":  # no layer is big enough for Winograd or the direct kernels
-    conv.WINOGRAD_MIN_WORK = {k: float("inf") for k in conv.WINOGRAD_MIN_WORK}
-    conv.DIRECT_MIN_WORK = {k: float("inf") for k in conv.DIRECT_MIN_WORK}
+    plan.WINOGRAD_MIN_WORK = {k: float("inf") for k in plan.WINOGRAD_MIN_WORK}
+    plan.DIRECT_MIN_WORK = {k: float("inf") for k in plan.DIRECT_MIN_WORK}
 from minidl.training import train_digits
 minidl.set_num_threads(1)
 _, history = train_digits(seed=int(sys.argv[1]))

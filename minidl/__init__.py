@@ -17,7 +17,15 @@ from minidl import (
     optim,
 )
 from minidl._threads import get_num_threads, set_num_threads
-from minidl.autograd import Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled, tensor
+from minidl.autograd import (
+    Tensor,
+    enable_grad,
+    is_grad_enabled,
+    is_tensor,
+    no_grad,
+    set_grad_enabled,
+    tensor,
+)
 from minidl.gradcheck import GradcheckError, gradcheck
 from minidl.random import manual_seed
 from minidl.serialization import load, save
@@ -31,6 +39,7 @@ __all__ = [
     "get_num_threads",
     "gradcheck",
     "is_grad_enabled",
+    "is_tensor",
     "load",
     "manual_seed",
     "models",

@@ -23,13 +23,16 @@ system or conda OpenBLAS), it cannot be both 1 and n: it is left at
 itself).  threadpoolctl is imported lazily; if it is missing, BLAS is left alone.
 """
 
-import os
+from __future__ import annotations
 
-_num_threads = None
+import os
+from typing import Any
+
+_num_threads: int | None = None
 _blas_configured = False
 
 
-def _default_num_threads():
+def _default_num_threads() -> int:
     env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     if env.isdigit() and int(env) > 0:
         return int(env)
@@ -39,7 +42,7 @@ def _default_num_threads():
         return max(1, os.cpu_count() or 1)
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """The number of threads minidl's kernels may use."""
     global _num_threads
     if _num_threads is None:
@@ -47,7 +50,7 @@ def get_num_threads():
     return _num_threads
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Set the number of threads minidl's kernels (and numpy's BLAS) may use (n >= 1)."""
     global _num_threads
     if isinstance(n, bool) or not isinstance(n, int):
@@ -59,7 +62,7 @@ def set_num_threads(n):
         _set_blas_threads(numpy_threads=n, scipy_threads=None)
 
 
-def blas_libraries():
+def blas_libraries() -> list[dict[str, Any]]:
     """threadpoolctl's view of the loaded BLAS libraries, each tagged with its owner
     ("numpy", "scipy" or "shared"); [] when threadpoolctl is unavailable."""
     try:
@@ -76,7 +79,7 @@ def blas_libraries():
     return libs
 
 
-def _owner(filepath):
+def _owner(filepath: str) -> str:
     path = filepath.replace("\\", "/").lower()
     if "/numpy" in path:
         return "numpy"
@@ -85,7 +88,7 @@ def _owner(filepath):
     return "shared"
 
 
-def _set_blas_threads(numpy_threads, scipy_threads):
+def _set_blas_threads(numpy_threads: int | None, scipy_threads: int | None) -> None:
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
@@ -104,7 +107,7 @@ def _set_blas_threads(numpy_threads, scipy_threads):
         pass
 
 
-def _configure_blas():
+def _configure_blas() -> None:
     """Called once by minidl._kernels after import (scipy's BLAS is then loaded)."""
     global _blas_configured
     if _blas_configured:

@@ -7,9 +7,11 @@ written), 2 bad arguments (argparse's usage errors and the output-path checks).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,8 +25,10 @@ from minidl.training import (
     DEFAULT_EPOCHS,
     DEFAULT_LR,
     DEFAULT_OPTIMIZER,
+    RESUME_FORMAT,
     Callback,
     TrainingDiverged,
+    TrainingInterrupted,
     train_digits,
 )
 
@@ -40,9 +44,11 @@ MODELS: dict[str, Callable[[], Module]] = {
 
 # The example shown at the end of each sub-command's --help.
 EXAMPLES = {
-    "train": "example:\n  python -m minidl train --epochs 10 --seed 1 --save /tmp/lenet.npz",
+    "train": "example:\n  python -m minidl train --epochs 10 --seed 1 --save /tmp/lenet.npz\n"
+    "  python -m minidl train --resume /tmp/lenet-resume.npz   (after Ctrl-C)",
     "bench": "example:\n  python -m minidl bench",
-    "info": "example:\n  python -m minidl info",
+    "info": "example:\n  python -m minidl info\n"
+    "  python -m minidl info --conv-plan 64,32,4,4,64,3,1,1",
 }
 
 
@@ -106,8 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--save",
         metavar="PATH",
-        default=DEFAULT_SAVE,
-        help=f"where the weights go, after every epoch (default: {DEFAULT_SAVE})",
+        default=None,
+        help=f"where the weights go, after every epoch (default: {DEFAULT_SAVE}); the "
+        f"checkpoint to resume from goes beside it, as NAME-resume.npz",
+    )
+    train.add_argument(
+        "--resume",
+        metavar="CKPT",
+        default=None,
+        help="continue the run saved in CKPT (a NAME-resume.npz) to the epochs it was "
+        "started with; its settings replace the training options",
     )
     train.add_argument(
         "--metrics-json",
@@ -130,7 +144,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("bench", help="run the benchmark suite in quick mode")
-    sub.add_parser("info", help="version, OpenMP, threads, BLAS")
+    info = sub.add_parser(
+        "info",
+        help="version, OpenMP, threads, BLAS; the conv plan of a layer",
+        description="Versions, OpenMP, thread pools, instruction sets; with --conv-plan, "
+        "which kernel each pass of that conv2d layer runs on.",
+    )
+    info.add_argument(
+        "--conv-plan",
+        metavar="N,C,H,W,F,k,stride,padding",
+        default=None,
+        help="print the conv plan (float32, this many threads) of input (N, C, H, W) and "
+        "weight (F, C, k, k) with this stride and padding",
+    )
 
     for name, command in sub.choices.items():
         command.epilog = EXAMPLES[name]
@@ -206,7 +232,77 @@ class _VerboseLog(Callback):
         )
 
 
+def resume_path(save: str) -> str:
+    """Where ``minidl train --save SAVE`` keeps the checkpoint it can resume from."""
+    base, ext = os.path.splitext(save)
+    return f"{base}-resume{ext or '.npz'}"
+
+
+# the training options a resume checkpoint records and restores
+_RESUMED = ("model", "epochs", "batch_size", "optimizer", "lr", "seed", "no_augment", "save")
+
+
+def _load_resume(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The checkpoint of ``--resume`` with its options copied into ``args``; None (after
+    printing why) when it cannot be resumed."""
+    try:
+        state = minidl.load(args.resume)
+    except (OSError, ValueError) as exc:
+        print(f"minidl train: error: --resume {args.resume!r}: {exc}", file=sys.stderr)
+        return None
+    options = state.get("cli") if isinstance(state, dict) else None
+    if not isinstance(options, dict) or state.get("resume_format") != RESUME_FORMAT:
+        found = state.get("resume_format") if isinstance(state, dict) else None
+        print(
+            f"minidl train: error: --resume {args.resume!r} is not a minidl train checkpoint "
+            f"of format {RESUME_FORMAT} (found {found!r}); pass the NAME-resume.npz that "
+            f"training wrote",
+            file=sys.stderr,
+        )
+        return None
+    if options.get("model") not in MODELS:
+        print(
+            f"minidl train: error: --resume {args.resume!r} holds a {options.get('model')!r} "
+            f"model, which this minidl does not know",
+            file=sys.stderr,
+        )
+        return None
+    save_given = args.save
+    for name in _RESUMED:
+        setattr(args, name, options[name])
+    if save_given is not None:
+        args.save = save_given
+    return state
+
+
+@contextlib.contextmanager
+def _stop_on_signals(write: Callable[[str], Any]):
+    """Ctrl-C or SIGTERM: finish the current step, then stop (the flag this yields);
+    a second Ctrl-C stops at once."""
+    requested = []
+
+    def handler(signum, frame):
+        if requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        requested.append(signum)
+        write("stopping after this step (Ctrl-C again to stop at once)")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: bool(requested)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def _run_train(args: argparse.Namespace) -> int:
+    resume_state = None
+    if args.resume is not None:
+        resume_state = _load_resume(args)
+        if resume_state is None:
+            return 2
+    if args.save is None:
+        args.save = DEFAULT_SAVE
     if not _check_output_paths(args):
         return 2
     interactive = sys.stdout.isatty() and not args.quiet
@@ -225,24 +321,42 @@ def _run_train(args: argparse.Namespace) -> int:
         )
     saver = _SaveWeights(args.save)
     callbacks: list[Callback] = [saver]
+    ckpt_path = resume_path(args.save)
+    options = {name: getattr(args, name) for name in _RESUMED}
+
+    def checkpoint(state: dict[str, Any]) -> None:
+        minidl.save({**state, "cli": options}, ckpt_path)
+
     if args.verbose:
         callbacks.append(_VerboseLog(args.epochs, write))
     previous_threads = minidl.get_num_threads()
     minidl.set_num_threads(args.threads)
     try:
-        _, history = train_digits(
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            optimizer=args.optimizer,
-            lr=args.lr,
-            seed=args.seed,
-            augment=not args.no_augment,
-            model=MODELS[args.model],
-            callbacks=callbacks,
-            progress=interactive,
-            log=None if args.quiet or args.verbose else write,
-        )
+        with _stop_on_signals(write) as interrupt:
+            _, history = train_digits(
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                optimizer=args.optimizer,
+                lr=args.lr,
+                seed=args.seed,
+                augment=not args.no_augment,
+                model=MODELS[args.model],
+                callbacks=callbacks,
+                progress=interactive,
+                log=None if args.quiet or args.verbose else write,
+                checkpoint=checkpoint,
+                interrupt=interrupt,
+                resume_state=resume_state,
+            )
         num_threads = minidl.get_num_threads()
+    except TrainingInterrupted as exc:
+        print(
+            f"interrupted in epoch {exc.epoch} after step {exc.step}; checkpoint saved to "
+            f"{ckpt_path}, the weights of the last whole epoch to {args.save}\n"
+            f"resume with: minidl train --resume {ckpt_path}",
+            file=sys.stderr,
+        )
+        return 130
     except TrainingDiverged as exc:
         kept = (
             f", {args.save} holds the last good epoch ({saver.saved_epoch})"
@@ -298,10 +412,17 @@ def _run_bench() -> int:
     return result if isinstance(result, int) else 0
 
 
-def _run_info():
-    from minidl.info import info_text
+def _run_info(args):
+    from minidl.info import conv_plan_text, info_text
 
-    print(info_text())
+    if args.conv_plan is None:
+        print(info_text())
+        return 0
+    try:
+        print(conv_plan_text(args.conv_plan))
+    except (ValueError, TypeError) as exc:
+        print(f"minidl info: error: --conv-plan: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -316,4 +437,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_bench()
     if args.command == "sweep":
         return sweep.run(args, parser)
-    return _run_info()
+    return _run_info(args)

@@ -1,8 +1,13 @@
 """Finite-difference check of the tape's gradients: ``minidl.gradcheck(fn, inputs)``."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Callable
+
 import numpy as np
 
-from minidl.autograd import Tensor, enable_grad
+from minidl.autograd import Tensor, enable_grad, is_tensor
 
 __all__ = ["GradcheckError", "gradcheck"]
 
@@ -11,14 +16,21 @@ class GradcheckError(AssertionError):
     """The tape's gradient and the finite-difference gradient disagree."""
 
 
-def _output_data(fn, inputs):
+def _output_data(fn: Callable[..., Tensor], inputs: tuple[Tensor, ...]) -> Tensor:
     out = fn(*inputs)
-    if not isinstance(out, Tensor):
+    if not is_tensor(out):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
     return out
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
+def gradcheck(
+    fn: Callable[..., Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: int = 0,
+) -> bool:
     """Compare d(sum(fn(*inputs) * v))/d(input) from the tape with central differences.
 
     inputs: a sequence of Tensors; those with requires_grad must be float64 (others are
@@ -27,12 +39,12 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     naming the input index and the worst element (index, analytic, numeric) when
     |analytic - numeric| > atol + rtol * |numeric| anywhere; returns True otherwise.
     """
-    if isinstance(inputs, Tensor):
+    if is_tensor(inputs):
         inputs = (inputs,)
     inputs = tuple(inputs)
     checked = []
     for i, t in enumerate(inputs):
-        if not isinstance(t, Tensor):
+        if not is_tensor(t):
             raise TypeError(f"gradcheck: input {i} is a {type(t).__name__}, expected a Tensor")
         if t.requires_grad:
             if t.dtype != np.float64:
@@ -64,7 +76,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
         for i, g in zip(checked, saved):
             inputs[i].grad = g
 
-    def objective():
+    def objective() -> float:
         return float(np.sum(np.asarray(_output_data(fn, inputs).data, np.float64) * weights))
 
     for i, a_grad in zip(checked, analytic):

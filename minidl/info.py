@@ -1,11 +1,12 @@
-"""What ``python -m minidl info`` prints: versions, OpenMP, threads, BLAS in use."""
+"""What ``python -m minidl info`` prints: versions, OpenMP, threads, BLAS in use; with
+``--conv-plan``, the conv plan of one layer."""
 
 import os
 import platform
 import sys
 
 
-def info_text():
+def info_text() -> str:
     """Return the report as one string (lines joined by newlines).
 
     Never raises: a part that cannot be determined is reported as such."""
@@ -41,6 +42,10 @@ def info_text():
         from minidl._kernels import _pooling
 
         lines.append(f"2x2 max pool (float32): {_pooling.simd_level()}")
+        lines.append(
+            "conv plan: built-in thresholds (minidl.ops.conv_plan; "
+            "`minidl info --conv-plan N,C,H,W,F,k,stride,padding` shows one layer's)"
+        )
         policy = os.environ.get("OMP_WAIT_POLICY", "default")
         spin = os.environ.get("GOMP_SPINCOUNT")
         lines.append(f"OpenMP wait policy: {policy}" + (f", GOMP_SPINCOUNT={spin}" if spin else ""))
@@ -69,6 +74,35 @@ def info_text():
             f"num_threads {lib.get('num_threads', '?')}"
         )
         lines.append(f"    {lib.get('filepath', '?')}")
+    return "\n".join(lines)
+
+
+CONV_PLAN_FIELDS = ("N", "C", "H", "W", "F", "k", "stride", "padding")
+
+
+def conv_plan_text(spec: str) -> str:
+    """The conv plans (training and no_grad, float32, minidl's thread count) of the layer
+    ``spec`` = "N,C,H,W,F,k,stride,padding": input (N, C, H, W), weight (F, C, k, k).
+    A ValueError names what is wrong with ``spec``."""
+    from minidl._threads import get_num_threads
+    from minidl.ops.conv_plan import plan_conv2d
+
+    parts = [p.strip() for p in spec.split(",")]
+    if len(parts) != len(CONV_PLAN_FIELDS) or not all(p.isdigit() for p in parts):
+        raise ValueError(
+            f"expected {len(CONV_PLAN_FIELDS)} non-negative integers "
+            f"{','.join(CONV_PLAN_FIELDS)}, got {spec!r}"
+        )
+    n, c, h, w, f, k, stride, padding = (int(p) for p in parts)
+    threads = get_num_threads()
+    layer = ((n, c, h, w), (f, c, k, k), "float32", stride, padding)
+    lines = [
+        f"conv2d input ({n}, {c}, {h}, {w}), weight ({f}, {c}, {k}, {k}), stride {stride}, "
+        f"padding {padding}, float32, {threads} thread(s), built-in thresholds:"
+    ]
+    for title, weight_grad in (("training", True), ("no_grad / no weight gradient", False)):
+        plan = plan_conv2d(*layer, weight_grad=weight_grad, num_threads=threads)
+        lines += [f"{title}:", plan.describe(k)]
     return "\n".join(lines)
 
 

@@ -10,20 +10,25 @@ is the classic LeNet-5 layout for 1x28x28 images (MNIST-sized). Any other size, 
 1 pixel), so even 1x2 inputs (scikit-learn's estimator checks) have a network.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import numpy as np
 
 from minidl import nn
+from minidl.autograd import Tensor
 
-_LAYOUTS = {
+_LAYOUTS: dict[int, tuple[int, int, int]] = {
     # input_size: (kernel, padding, spatial size after the two 2x2 pools)
     8: (3, 1, 2),  # 8 -> conv 8 -> pool 4 -> conv 4 -> pool 2
     28: (5, 2, 5),  # 28 -> conv 28 -> pool 14 -> conv(pad 0) 10 -> pool 5
 }
-_DEFAULT_WIDTHS = {8: (32, 64, 128), 28: (6, 16, 120, 84)}
+_DEFAULT_WIDTHS: dict[int, tuple[int, ...]] = {8: (32, 64, 128), 28: (6, 16, 120, 84)}
 _GENERIC_WIDTHS = (6, 16, 120, 84)  # LeNet-5's
 
 
-def _size_pair(input_size):
+def _size_pair(input_size: int | Sequence[int]) -> tuple[int, int]:
     """``input_size`` as (H, W): an int for a square or a pair, each >= 1."""
     pair = input_size if isinstance(input_size, (tuple, list)) else (input_size, input_size)
     if len(pair) != 2 or any(
@@ -39,7 +44,14 @@ class LeNet(nn.Module):
     ``widths``: channels of the two conv layers then the hidden sizes of the MLP.
     """
 
-    def __init__(self, num_classes=10, in_channels=1, input_size=8, widths=None, dropout=0.0):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        input_size: int | Sequence[int] = 8,
+        widths: Sequence[int] | None = None,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         height, width = _size_pair(input_size)
         if height == width and height in _LAYOUTS:
@@ -68,7 +80,7 @@ class LeNet(nn.Module):
             nn.MaxPool2d(pools[1]),
             nn.ReLU(),
         )
-        layers = [nn.Flatten()]
+        layers: list[nn.Module] = [nn.Flatten()]
         size = c2 * final_h * final_w
         for h in hidden:
             layers += [nn.Linear(size, h), nn.ReLU()]
@@ -78,5 +90,54 @@ class LeNet(nn.Module):
         layers.append(nn.Linear(size, num_classes))
         self.classifier = nn.Sequential(*layers)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x))
+
+
+class InvariantLeNet(nn.Module):
+    """(N, in_channels, S, S) images (S even, e.g. the 8x8 digits) -> (N, num_classes)
+    logits that do not change when the input is rotated by 90, 180 or 270 degrees
+    (``transforms="rot4"``; "dihedral8" adds the reflections, "flip2" is the mirror alone).
+
+    conv1 is a TransformConv2d(reduce=None): T maps per filter, branch t holding the
+    filters under transform t. Rotating the input rotates every map and moves branch t to
+    t + 1. conv2 continues each branch with its own transform of the second filter (the
+    branches folded into the batch, the matching transform of conv2's output kept), which
+    keeps that property; ReLU and 2x2 max pooling commute with quarter turns. Global
+    average pooling then removes the rotation of the maps and the max over the branches
+    removes the shift, so the logits are invariant. (Equivalently: one CNN applied to the
+    input under every transform, the maximum over transforms taken at the end.)
+    ``widths``: the two conv widths, then the hidden size of the classifier.
+    """
+
+    def __init__(
+        self, num_classes=10, in_channels=1, widths=(16, 32, 64), transforms="rot4"
+    ) -> None:
+        super().__init__()
+        if transforms not in ("rot4", "flip2", "dihedral8"):
+            raise ValueError(
+                f"InvariantLeNet: transforms must be 'rot4', 'flip2' or 'dihedral8' (a group), "
+                f"got {transforms!r}"
+            )
+        c1, c2, hidden = widths
+        self.conv1 = nn.TransformConv2d(in_channels, c1, 3, transforms, padding=1, reduce=None)
+        self.pool = nn.MaxPool2d(2)
+        self.conv2 = nn.TransformConv2d(c1, c2, 3, transforms, padding=1, reduce=None)
+        # He init: with PyTorch's default the globally pooled features start out nearly
+        # equal for every digit and the loss sits at log(10) for the first epochs
+        for conv in (self.conv1, self.conv2):
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+        self.classifier = nn.Sequential(
+            nn.Linear(c2, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+        )
+
+    def forward(self, x):
+        t = self.conv1.num_transforms
+        h = self.pool(self.conv1(x)).relu()  # (N, C1 * T, S/2, S/2), channel c * T + t
+        n, ct, hh, ww = h.shape
+        branches = h.reshape(n, ct // t, t, hh, ww).permute(0, 2, 1, 3, 4)
+        u = self.conv2(branches.reshape(n * t, ct // t, hh, ww)).relu()
+        pooled = u.mean((2, 3)).reshape(n, t, -1, t)  # (N, branch, C2, transform)
+        matching = np.arange(t)
+        features = pooled[:, matching, :, matching].max(0).values  # (N, C2)
+        return self.classifier(features)

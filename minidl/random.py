@@ -4,12 +4,14 @@
 anything else that draws without an explicit seed repeat bit for bit.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 _generator = np.random.default_rng()
 
 
-def manual_seed(seed):
+def manual_seed(seed: int) -> np.random.Generator:
     """Reseed minidl's global generator (like ``torch.manual_seed``); returns it."""
     global _generator
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -20,6 +22,6 @@ def manual_seed(seed):
     return _generator
 
 
-def get_generator():
+def get_generator() -> np.random.Generator:
     """The global ``np.random.Generator`` (replaced by each ``manual_seed``)."""
     return _generator

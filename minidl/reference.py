@@ -22,6 +22,8 @@ Output size per axis (seed 000, extended with dilation):
 import numpy as np
 
 __all__ = [
+    "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool2d_forward",
     "avg_pool2d_backward",
     "avg_pool2d_forward",
     "col2im",
@@ -30,9 +32,15 @@ __all__ = [
     "conv2d_backward_loops",
     "conv2d_forward",
     "im2col",
+    "interpolate_bilinear_backward",
+    "interpolate_bilinear_forward",
+    "interpolate_nearest_backward",
+    "interpolate_nearest_forward",
     "max_pool2d_backward",
     "max_pool2d_forward",
     "output_size",
+    "transform_conv2d",
+    "transform_filter",
     "true_conv2d",
 ]
 
@@ -406,3 +414,182 @@ def avg_pool2d_backward(
                 for h, w in positions:
                     dx[n, c, h, w] += share
     return dx
+
+
+# --------------------------------------------------------------------------------------
+# Resizing (issue 20): adaptive average pooling, nearest and bilinear interpolation.
+# Plain loops over every output (and input) pixel, straight from PyTorch's definitions.
+# --------------------------------------------------------------------------------------
+
+
+def adaptive_pool_window(i, in_size, out_size):
+    """Input positions start..end-1 averaged into output i along one axis:
+    start = floor(i * in / out), end = ceil((i + 1) * in / out)."""
+    return (i * in_size) // out_size, -((-(i + 1) * in_size) // out_size)
+
+
+def adaptive_avg_pool2d_forward(x, output_size):
+    """x (N, C, H, W) -> (N, C, Ho, Wo), output_size = (Ho, Wo) ints."""
+    N, C, H, W = x.shape
+    Ho, Wo = output_size
+    y = np.zeros((N, C, Ho, Wo), dtype=x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for i in range(Ho):
+                h0, h1 = adaptive_pool_window(i, H, Ho)
+                for j in range(Wo):
+                    w0, w1 = adaptive_pool_window(j, W, Wo)
+                    total = 0.0
+                    for h in range(h0, h1):
+                        for w in range(w0, w1):
+                            total += x[n, c, h, w]
+                    y[n, c, i, j] = total / ((h1 - h0) * (w1 - w0))
+    return y
+
+
+def adaptive_avg_pool2d_backward(grad_out, input_shape):
+    """Each dY / window size added to every input of its window."""
+    N, C, H, W = input_shape
+    Ho, Wo = grad_out.shape[2:]
+    dx = np.zeros(input_shape, dtype=grad_out.dtype)
+    for n in range(N):
+        for c in range(C):
+            for i in range(Ho):
+                h0, h1 = adaptive_pool_window(i, H, Ho)
+                for j in range(Wo):
+                    w0, w1 = adaptive_pool_window(j, W, Wo)
+                    share = grad_out[n, c, i, j] / ((h1 - h0) * (w1 - w0))
+                    for h in range(h0, h1):
+                        for w in range(w0, w1):
+                            dx[n, c, h, w] += share
+    return dx
+
+
+def _source_step(ftype, in_size, out_size, scale):
+    # PyTorch's step: 1/scale_factor when one was given, else in/out, rounded to ftype
+    return ftype(1.0 / scale) if scale is not None else ftype(in_size) / ftype(out_size)
+
+
+def nearest_source(j, in_size, out_size, scale=None):
+    """Input index copied into output j: j when out == in, j // 2 when out == 2 * in,
+    else min(floor(j * step), in - 1) with the step in float32 (as PyTorch)."""
+    if out_size == in_size:
+        return j
+    if out_size == 2 * in_size:
+        return j // 2
+    step = _source_step(np.float32, in_size, out_size, scale)
+    return min(int(np.floor(np.float32(j) * step)), in_size - 1)
+
+
+def interpolate_nearest_forward(x, output_size, scales=(None, None)):
+    """x (N, C, H, W) -> (N, C, Ho, Wo): y[i, j] = x[src(i), src(j)]."""
+    N, C, H, W = x.shape
+    Ho, Wo = output_size
+    y = np.zeros((N, C, Ho, Wo), dtype=x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for i in range(Ho):
+                for j in range(Wo):
+                    h = nearest_source(i, H, Ho, scales[0])
+                    w = nearest_source(j, W, Wo, scales[1])
+                    y[n, c, i, j] = x[n, c, h, w]
+    return y
+
+
+def interpolate_nearest_backward(grad_out, input_shape, scales=(None, None)):
+    N, C, H, W = input_shape
+    Ho, Wo = grad_out.shape[2:]
+    dx = np.zeros(input_shape, dtype=grad_out.dtype)
+    for n in range(N):
+        for c in range(C):
+            for i in range(Ho):
+                for j in range(Wo):
+                    h = nearest_source(i, H, Ho, scales[0])
+                    w = nearest_source(j, W, Wo, scales[1])
+                    dx[n, c, h, w] += grad_out[n, c, i, j]
+    return dx
+
+
+def linear_source(j, in_size, out_size, scale, align_corners, dtype):
+    """(i0, i1, l0, l1) for output j along one axis, in ``dtype`` arithmetic as PyTorch:
+    position j * (in - 1) / (out - 1) with align_corners, else (j + 0.5) * step - 0.5
+    clamped at 0; out == in copies. i0 = floor (at most in - 1), i1 = the next input
+    (or i0 at the edge), l1 = position - i0 clamped to [0, 1], l0 = 1 - l1."""
+    ft = np.dtype(dtype).type
+    if out_size == in_size:
+        return j, j, ft(1), ft(0)
+    if align_corners:
+        step = ft(in_size - 1) / ft(out_size - 1) if out_size > 1 else ft(0)
+        pos = step * ft(j)
+    else:
+        step = _source_step(ft, in_size, out_size, scale)
+        pos = max(step * (ft(j) + ft(0.5)) - ft(0.5), ft(0))
+    i0 = min(int(np.floor(pos)), in_size - 1)
+    i1 = i0 + 1 if i0 < in_size - 1 else i0
+    l1 = min(max(pos - ft(i0), ft(0)), ft(1))
+    return i0, i1, ft(1) - l1, l1
+
+
+def interpolate_bilinear_forward(x, output_size, scales=(None, None), align_corners=False):
+    """x (N, C, H, W) -> (N, C, Ho, Wo): each output mixes the 2 x 2 nearest inputs,
+    weights l_h * l_w."""
+    N, C, H, W = x.shape
+    Ho, Wo = output_size
+    y = np.zeros((N, C, Ho, Wo), dtype=x.dtype)
+    for i in range(Ho):
+        h0, h1, a0, a1 = linear_source(i, H, Ho, scales[0], align_corners, x.dtype)
+        for j in range(Wo):
+            w0, w1, b0, b1 = linear_source(j, W, Wo, scales[1], align_corners, x.dtype)
+            for n in range(N):
+                for c in range(C):
+                    p = x[n, c]
+                    y[n, c, i, j] = a0 * (b0 * p[h0, w0] + b1 * p[h0, w1]) + a1 * (
+                        b0 * p[h1, w0] + b1 * p[h1, w1]
+                    )
+    return y
+
+
+def interpolate_bilinear_backward(grad_out, input_shape, scales=(None, None), align_corners=False):
+    N, C, H, W = input_shape
+    Ho, Wo = grad_out.shape[2:]
+    dx = np.zeros(input_shape, dtype=grad_out.dtype)
+    for i in range(Ho):
+        h0, h1, a0, a1 = linear_source(i, H, Ho, scales[0], align_corners, grad_out.dtype)
+        for j in range(Wo):
+            w0, w1, b0, b1 = linear_source(j, W, Wo, scales[1], align_corners, grad_out.dtype)
+            for n in range(N):
+                for c in range(C):
+                    g = grad_out[n, c, i, j]
+                    dx[n, c, h0, w0] += a0 * b0 * g
+                    dx[n, c, h0, w1] += a0 * b1 * g
+                    dx[n, c, h1, w0] += a1 * b0 * g
+                    dx[n, c, h1, w1] += a1 * b1 * g
+    return dx
+
+
+# --------------------------------------------------------------------------------------
+# Transform-invariant convolution (seed 004, issue 20): a loop over the transforms.
+# --------------------------------------------------------------------------------------
+
+
+def transform_filter(w, name):
+    """w (..., k, k) under one transform: rotK = np.rot90 by K // 90 quarter turns
+    (counter-clockwise), flip = left-right mirror, flip_rotK = flip after rotK."""
+    turns = {"id": 0, "rot90": 1, "rot180": 2, "rot270": 3}
+    if name.startswith("flip"):
+        return np.flip(np.rot90(w, turns[name[5:] or "id"], (-2, -1)), -1)
+    return np.rot90(w, turns[name], (-2, -1))
+
+
+def transform_conv2d(x, weight, bias=None, transforms=("id",), stride=1, padding=0, reduce="max"):
+    """conv2d_forward with each transformed filter in turn: maps (N, F, T, Ho, Wo); their
+    maximum over T with reduce="max", else (N, F * T, Ho, Wo) with channel f * T + t."""
+    maps = [
+        conv2d_forward(x, transform_filter(weight, name), bias, stride, padding)
+        for name in transforms
+    ]
+    stacked = np.stack(maps, axis=2)
+    if reduce == "max":
+        return stacked.max(axis=2)
+    N, F, T, Ho, Wo = stacked.shape
+    return stacked.reshape(N, F * T, Ho, Wo)

@@ -4,14 +4,20 @@ Exposed as ``minidl.nn.summary``. The table follows torchsummary's layout: one r
 leaf module in call order, batch dimension shown as -1, then the totals.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+from numpy.typing import DTypeLike
+
+from minidl.autograd import no_grad, tensor
+from minidl.nn.modules.module import Module
 
 
-def summary_text(model, input_shape, dtype=np.float32):
+def summary_text(model: Module, input_shape: Sequence[int], dtype: DTypeLike = np.float32) -> str:
     """The summary table as a string. ``input_shape`` excludes the batch: e.g. (1, 8, 8)."""
-    from minidl.autograd import no_grad, tensor
-    from minidl.nn.modules.module import Module
-
     if not isinstance(model, Module):
         raise TypeError(f"summary expects an nn.Module, got {type(model).__name__}")
     shape = tuple(input_shape)
@@ -19,9 +25,10 @@ def summary_text(model, input_shape, dtype=np.float32):
         raise ValueError(
             f"input_shape must be positive ints without the batch dim, got {input_shape!r}"
         )
-    rows, handles = [], []
+    rows: list[tuple[str, tuple[int, ...], int]] = []
+    handles = []
 
-    def record_row(module, inputs, output):
+    def record_row(module: Module, inputs: tuple, output: Any) -> None:
         count = sum(p.data.size for p in module.parameters(recurse=False))
         out_shape = (-1,) + tuple(getattr(output, "shape", ())[1:])
         rows.append((f"{type(module).__name__}-{len(rows) + 1}", out_shape, count))
@@ -59,6 +66,6 @@ def summary_text(model, input_shape, dtype=np.float32):
     return "\n".join(lines)
 
 
-def summary(model, input_shape, dtype=np.float32):
+def summary(model: Module, input_shape: Sequence[int], dtype: DTypeLike = np.float32) -> None:
     """Print :func:`summary_text` (like torchsummary's ``summary``)."""
     print(summary_text(model, input_shape, dtype))

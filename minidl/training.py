@@ -36,6 +36,7 @@ __all__ = [
     "Callback",
     "History",
     "TrainingDiverged",
+    "TrainingInterrupted",
     "evaluate",
     "fit",
     "gc_quiet",
@@ -196,6 +197,9 @@ def fit(
     callbacks: Iterable[Any] = (),
     progress: bool = False,
     log: Callable[[str], Any] | None = None,
+    checkpoint: Callable[[dict[str, Any]], Any] | None = None,
+    interrupt: Callable[[], bool] | None = None,
+    resume_state: dict[str, Any] | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_loader``; returns the History.
 
@@ -209,6 +213,15 @@ def fit(
 
     Raises :class:`TrainingDiverged` as soon as a loss is not finite, before that step
     changes the weights.
+
+    Resuming: ``checkpoint(state)``, if given, is called after every epoch and when
+    ``interrupt()`` returns True after a step (``fit`` then raises
+    :class:`TrainingInterrupted`). ``state`` is a dict that :func:`minidl.save` stores:
+    the model, optimizer and scheduler state, the position (epoch and step), the history
+    so far and the state of every random generator the run draws from (minidl's global
+    one, the loader's and its transform's). ``fit(..., resume_state=state)`` with the
+    same model, loader, optimizer and scheduler (freshly built) continues that run and
+    ends with the weights the uninterrupted run ends with, bit for bit.
     """
     _check_int("fit", "epochs", epochs, minimum=1)
     if scheduler_step not in ("batch", "epoch"):
@@ -222,10 +235,24 @@ def fit(
         if not (hasattr(cb, "on_epoch_end") or hasattr(cb, "on_train_end")):
             raise TypeError(f"fit: callback {cb!r} has neither on_epoch_end nor on_train_end")
     history = History()
+    first_epoch, skip, sums = 1, 0, None
+    generators = _generators(train_loader)
+    if resume_state is not None:
+        first_epoch, skip, sums, history = _restore(
+            resume_state, model, optimizer, scheduler, generators
+        )
+    run = _Run(model, optimizer, scheduler, generators, history, checkpoint, interrupt)
     with gc_quiet():
-        for epoch in range(1, epochs + 1):
+        for epoch in range(first_epoch, epochs + 1):
             lr = _current_lr(optimizer)
             start = time.perf_counter()
+            run.epoch_start(epoch)
+            if skip:
+                # back to the generators' state at the start of the interrupted epoch, so
+                # the loader replays the same order and draws; then to the state at the
+                # interruption, which dropout and later batches continue from
+                _set_states(generators, resume_state["rng"]["epoch_start"])
+                run.epoch_start(epoch)
             batches = train_loader
             if progress:
                 from tqdm import tqdm
@@ -238,7 +265,19 @@ def fit(
                     unit="batch",
                 )
             with np.errstate(over="ignore", invalid="ignore"):  # non-finite losses raise below
-                row = _one_epoch(model, batches, optimizer, loss_fn, scheduler, scheduler_step)
+                row = _one_epoch(
+                    model,
+                    batches,
+                    optimizer,
+                    loss_fn,
+                    scheduler,
+                    scheduler_step,
+                    run,
+                    skip,
+                    sums,
+                    resume_state["rng"]["now"] if skip else None,
+                )
+            skip, sums = 0, None
             if row is None:
                 raise TrainingDiverged(epoch, _current_lr(optimizer), history)
             row = {"epoch": epoch, **row}
@@ -249,6 +288,7 @@ def fit(
             history.append(row)
             if log is not None:
                 log(_format_row(row, epochs))
+            run.save(epoch, 0, None)
             stop = False
             for cb in callbacks:
                 hook = getattr(cb, "on_epoch_end", None)
@@ -264,12 +304,37 @@ def fit(
     return history
 
 
-def _one_epoch(model, batches, optimizer, loss_fn, scheduler, scheduler_step):
-    """One pass over ``batches``; returns the loss (and accuracy) row, None if diverged."""
+def _one_epoch(
+    model,
+    batches,
+    optimizer,
+    loss_fn,
+    scheduler,
+    scheduler_step,
+    run,
+    skip=0,
+    sums=None,
+    states_now=None,
+):
+    """One pass over ``batches``; returns the loss (and accuracy) row, None if diverged.
+
+    ``skip`` batches are drawn but not trained on (a resumed epoch), ``sums`` are the
+    interrupted epoch's running totals and ``states_now`` the generators' states at the
+    interruption, set once the skipped batches are drawn.
+    """
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
-    classification = True
+    total_loss, correct, seen, classification = (
+        (0.0, 0, 0, True)
+        if sums is None
+        else (sums["loss"], sums["correct"], sums["seen"], sums["classification"])
+    )
+    step = 0
     for xb, yb in batches:
+        step += 1
+        if step <= skip:
+            if step == skip:
+                _set_states(run.generators, states_now)
+            continue
         outputs = model(xb)
         loss = loss_fn(outputs, yb)
         value = loss.item()
@@ -289,6 +354,15 @@ def _one_epoch(model, batches, optimizer, loss_fn, scheduler, scheduler_step):
             classification = labels.ndim == 1 and labels.dtype.kind in "iu" and scores.ndim == 2
             if classification:
                 correct += int((scores.argmax(axis=1) == labels).sum())
+        if run.interrupt is not None and run.interrupt():
+            sums = {
+                "loss": total_loss,
+                "correct": correct,
+                "seen": seen,
+                "classification": classification,
+            }
+            run.save(run.epoch - 1, step, sums)
+            raise TrainingInterrupted(run.epoch, step)
     if seen == 0:
         raise ValueError("fit: train_loader gave no batches")
     if scheduler is not None and scheduler_step == "epoch":
@@ -297,6 +371,105 @@ def _one_epoch(model, batches, optimizer, loss_fn, scheduler, scheduler_step):
     if classification:
         row["train_accuracy"] = correct / seen
     return row
+
+
+class TrainingInterrupted(Exception):
+    """``fit`` stopped after a step because ``interrupt()`` said so; the checkpoint was
+    written. ``epoch`` is the interrupted epoch (from 1), ``step`` the steps done in it."""
+
+    def __init__(self, epoch: int, step: int) -> None:
+        super().__init__(f"training interrupted in epoch {epoch} after step {step}")
+        self.epoch, self.step = epoch, step
+
+
+RESUME_FORMAT = 1
+
+
+def _generators(loader) -> dict[str, np.random.Generator]:
+    """Every random generator a run draws from, by name."""
+    found = {"global": None}
+    own = getattr(loader, "_rng", None) or getattr(loader, "generator", None)
+    if isinstance(own, np.random.Generator):
+        found["loader"] = own
+    transform = getattr(loader, "transform", None)
+    own = getattr(transform, "generator", None)
+    if isinstance(own, np.random.Generator):
+        found["transform"] = own
+    return found
+
+
+def _get_states(generators) -> dict[str, Any]:
+    from minidl.random import get_generator
+
+    return {
+        name: (get_generator() if g is None else g).bit_generator.state
+        for name, g in generators.items()
+    }
+
+
+def _set_states(generators, states) -> None:
+    from minidl.random import get_generator
+
+    if set(states) != set(generators):
+        raise ValueError(
+            f"resume: the checkpoint holds the generators {sorted(states)}, this run draws "
+            f"from {sorted(generators)}: not the same data pipeline"
+        )
+    for name, g in generators.items():
+        (get_generator() if g is None else g).bit_generator.state = states[name]
+
+
+class _Run:
+    """What ``fit`` needs to write a checkpoint at any step."""
+
+    def __init__(self, model, optimizer, scheduler, generators, history, checkpoint, interrupt):
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.generators, self.history = generators, history
+        self.checkpoint, self.interrupt = checkpoint, interrupt
+        self.epoch, self.states_at_epoch_start = 0, None
+
+    def epoch_start(self, epoch: int) -> None:
+        self.epoch = epoch
+        if self.checkpoint is not None or self.interrupt is not None:
+            self.states_at_epoch_start = _get_states(self.generators)
+
+    def save(self, epochs_done: int, step: int, sums: dict | None) -> None:
+        if self.checkpoint is None:
+            return
+        now = _get_states(self.generators)
+        self.checkpoint(
+            {
+                "resume_format": RESUME_FORMAT,
+                "epochs_done": epochs_done,
+                "step": step,
+                "sums": sums,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+                "history": self.history.rows,
+                "rng": {"epoch_start": self.states_at_epoch_start if step else now, "now": now},
+            }
+        )
+
+
+def _restore(state, model, optimizer, scheduler, generators):
+    """Load ``state`` (a ``checkpoint`` dict) into the run; returns where to continue."""
+    if not isinstance(state, dict) or state.get("resume_format") != RESUME_FORMAT:
+        found = state.get("resume_format") if isinstance(state, dict) else None
+        raise ValueError(
+            f"resume: not a training checkpoint of format {RESUME_FORMAT} (found {found!r})"
+        )
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if (scheduler is None) != (state["scheduler"] is None):
+        raise ValueError("resume: the checkpoint and this run disagree on having a scheduler")
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    history = History(state["history"])
+    if state["step"]:
+        return state["epochs_done"] + 1, state["step"], state["sums"], history
+    _set_states(generators, state["rng"]["now"])
+    return state["epochs_done"] + 1, 0, None, history
 
 
 def _current_lr(optimizer) -> float | None:
@@ -331,6 +504,9 @@ def train_digits(
     callbacks: Iterable[Any] = (),
     progress: bool = False,
     log: Callable[[str], Any] | None = None,
+    checkpoint: Callable[[dict[str, Any]], Any] | None = None,
+    interrupt: Callable[[], bool] | None = None,
+    resume_state: dict[str, Any] | None = None,
 ) -> tuple[Module, History]:
     """The recipe of ``minidl train``: a model on scikit-learn's 8x8 digits.
 
@@ -338,7 +514,8 @@ def train_digits(
     ``LeNet(widths=widths)``), trains it with SGD (Nesterov momentum 0.9) or Adam at peak
     ``lr`` (default per optimizer: ``DEFAULT_LR``) on a per-step cosine schedule, on
     shuffled batches shifted by up to one pixel when ``augment``; evaluates on the test
-    split after every epoch. Returns ``(model, history)``.
+    split after every epoch. Returns ``(model, history)``. ``checkpoint``,
+    ``interrupt`` and ``resume_state`` are :func:`fit`'s.
     """
     if optimizer not in DEFAULT_LR:
         raise ValueError(f"train_digits: optimizer must be one of {sorted(DEFAULT_LR)}")
@@ -370,5 +547,8 @@ def train_digits(
         callbacks=callbacks,
         progress=progress,
         log=log,
+        checkpoint=checkpoint,
+        interrupt=interrupt,
+        resume_state=resume_state,
     )
     return net, history

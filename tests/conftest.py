@@ -13,6 +13,12 @@ settings.register_profile(
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--fuzz", action="store_true", help="run the long fuzzing mode (new seeds each run)"
+    )
+
+
 def pytest_report_header(config):
     import minidl
 

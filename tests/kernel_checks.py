@@ -98,23 +98,44 @@ def count_kernel_calls(monkeypatch, kernel_of_pass):
         kernel = getattr(K, name)
 
         @functools.wraps(kernel)  # keeps __module__: K.planned_threads still finds it
-        def counted(*args, _kernel=kernel, _which=which):
+        def counted(*args, _kernel=kernel, _which=which, **kwargs):
             calls[_which] += 1
-            return _kernel(*args)
+            return _kernel(*args, **kwargs)
 
         monkeypatch.setattr(K, name, counted)
     return calls
 
 
-def run_conv(x, w, b, **kw):
-    """F.conv2d with autograd and a random upstream gradient: (y, gx, gw, gb, g)."""
+def run_conv(x, w, b, plan=None, **kw):
+    """F.conv2d with autograd and a random upstream gradient: (y, gx, gw, gb, g); with
+    ``plan`` (a minidl.ops.conv_plan.ConvPlan) forced."""
+    import contextlib
+
     import minidl
     from minidl.nn import functional as F
+    from minidl.ops import conv_plan
 
     xt = minidl.tensor(x, requires_grad=True)
     wt = minidl.tensor(w, requires_grad=True)
     bt = minidl.tensor(b, requires_grad=True)
-    y = F.conv2d(xt, wt, bt, **kw)
+    with conv_plan.forced(plan) if plan is not None else contextlib.nullcontext():
+        y = F.conv2d(xt, wt, bt, **kw)
     g = np.random.default_rng(5).standard_normal(y.shape).astype(x.dtype)
     y.backward(g)
     return y.data, xt.grad, wt.grad, bt.grad, g
+
+
+def im2col_f64(x, w, b, dy, padding, threads=1):
+    """(y, dx, dW, db) of the stride-1, undilated conv on the float64 im2col kernels (each
+    checked against the naive reference in test_kernels*.py), for shapes where the naive
+    loops are too slow; b may be None (then db is None)."""
+    K = kernels()
+    one = (1, 1)
+    geometry = dict(stride=one, padding=tuple(padding), dilation=one, groups=1)
+    x, w, dy = f64(x), f64(w), f64(dy)
+    y = K.conv2d_forward(x, w, f64(b), **geometry, num_threads=threads)
+    dx = K.conv2d_backward_input(dy, w, x.shape, **geometry, num_threads=threads)
+    dw, db = K.conv2d_backward_weight(
+        x, dy, w.shape, **geometry, need_bias=b is not None, num_threads=threads
+    )
+    return y, dx, dw, db

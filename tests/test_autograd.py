@@ -258,6 +258,92 @@ def test_module_level_backward_function():
     np.testing.assert_allclose(a.grad, [6.0])
 
 
+def test_tensor_declares_every_method_the_ops_attach():
+    """autograd.Tensor lists the ops' methods for type checkers (under TYPE_CHECKING);
+    minidl.ops attaches them at import: the two lists must agree."""
+    import ast
+    import inspect
+
+    from minidl import autograd, ops
+
+    tree = ast.parse(inspect.getsource(autograd))
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Tensor"]
+    (block,) = [
+        n for n in cls.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"
+    ]
+    declared = {n.name for n in block.body if isinstance(n, ast.FunctionDef)}
+    assert declared == set(ops._METHODS)
+    for name, op in ops._METHODS.items():
+        assert getattr(Tensor, name) is op or isinstance(op, property)
+
+
+# ---- the gradient contract: one gradient (or None) per input ---------------------------
+def _op_returning(grads):
+    """An op of two inputs whose backward returns ``grads(g)``."""
+
+    def two_input_op(a, b):
+        return record(a.data + b.data, (a, b), lambda g: grads(g))
+
+    return two_input_op
+
+
+@pytest.mark.parametrize(
+    "grads, got",
+    [
+        (lambda g: (g, g, g), "3 gradients"),
+        (lambda g: (g,), "1 gradient for"),
+        (lambda g: (), "0 gradients"),
+        (lambda g: [g, g], "a list"),
+        (lambda g: g, "a ndarray"),
+        (lambda g: None, "a NoneType"),
+    ],
+)
+def test_backward_returning_the_wrong_number_of_gradients_raises(grads, got):
+    a = tensor([1.0, 2.0], requires_grad=True)
+    b = tensor([3.0, 4.0], requires_grad=True)
+    out = _op_returning(grads)(a, b).exp().sum()
+    with pytest.raises(RuntimeError, match=f"backward of two_input_op returned {got} .*its 2"):
+        out.backward()
+
+
+def test_backward_returning_one_gradient_or_none_per_input_is_accepted():
+    a = tensor([1.0, 2.0], requires_grad=True)
+    b = tensor([3.0, 4.0], requires_grad=True)
+    _op_returning(lambda g: (g, None))(a, b).sum().backward()
+    np.testing.assert_array_equal(a.grad, [1.0, 1.0])
+    assert b.grad is None
+
+
+def test_entry_is_named_after_its_op():
+    a = tensor([1.0, 2.0], requires_grad=True)
+    out = a.exp()
+    assert out.grad_fn.name == "exp"
+    assert "exp" in repr(out.grad_fn)
+    out.sum().backward()
+    assert out.grad_fn.name is None and "freed" in repr(out.grad_fn)
+
+
+@pytest.mark.parametrize("with_bias", [False, True])
+@pytest.mark.parametrize("op", ["linear", "conv2d", "conv_transpose2d"])
+def test_ops_with_an_optional_bias_return_one_gradient_per_input(op, with_bias):
+    from minidl.nn import functional as F
+
+    rng = np.random.default_rng(0)
+    if op == "linear":
+        x, w, b = rng.standard_normal((2, 3)), rng.standard_normal((4, 3)), rng.standard_normal(4)
+    else:
+        x, w = rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((2, 2, 3, 3))
+        b = rng.standard_normal(2)
+    inputs = [tensor(x, requires_grad=True), tensor(w, requires_grad=True)]
+    if with_bias:
+        inputs.append(tensor(b, requires_grad=True))
+    out = getattr(F, op)(*inputs)
+    grads = out.grad_fn.backward(np.ones(out.shape))
+    assert type(grads) is tuple and len(grads) == len(inputs)
+    for t, g in zip(inputs, grads):
+        assert g.shape == t.shape
+
+
 # ---- threads ---------------------------------------------------------------------------
 def test_grad_mode_is_thread_local():
     seen = {}
@@ -360,3 +446,9 @@ def test_overhead_benchmark_tiny_mode_runs():
     assert {r["op"] for r in rows} >= {"conv2d forward (1x1x1x1)", "add (recorded, 1 element)"}
     assert all(r["minidl_us"] > 0 for r in rows)
     assert "conv2d forward" in bench.format_rows(rows)
+    step = bench.lenet_step()
+    before = [p.data.copy() for p in step.model.parameters()]
+    step()
+    for p, old in zip(step.model.parameters(), before):
+        assert p.grad is not None and p.grad.shape == old.shape
+        assert not np.array_equal(p.data, old)

@@ -1,4 +1,4 @@
-"""A leaf's first gradient may be taken over instead of copied: never when it is shared."""
+"""A leaf's gradient is its own array: never shared with another leaf, the graph or the caller."""
 
 import numpy as np
 
@@ -25,7 +25,7 @@ def test_same_leaf_twice_accumulates():
     np.testing.assert_array_equal(a.grad, [4.0, 6.0])
 
 
-def test_user_gradient_is_not_taken_over():
+def test_user_gradient_is_not_aliased():
     a = tensor([1.0, 2.0], requires_grad=True)
     b = tensor([3.0, 4.0], requires_grad=True)
     g = np.array([5.0, 6.0], dtype=np.float32)
@@ -36,7 +36,7 @@ def test_user_gradient_is_not_taken_over():
     np.testing.assert_array_equal(a.grad, [5.0, 6.0])
 
 
-def test_gradient_held_by_the_graph_is_not_taken_over():
+def test_gradient_held_by_the_graph_is_not_aliased():
     # the output's data and the op's saved arrays must stay intact after backward
     x = tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True)
     y = x.exp()
@@ -60,7 +60,7 @@ def test_retained_graph_gives_the_same_gradients_twice():
     np.testing.assert_array_equal(w.grad, first[1])
 
 
-def test_taken_over_gradients_are_independent_arrays():
+def test_leaf_gradients_are_independent_arrays():
     minidl.manual_seed(0)
     model = minidl.nn.Linear(4, 3)
     x = tensor(np.ones((2, 4), np.float32))

@@ -125,7 +125,9 @@ def test_conv2d_forward(cfg):
     K = kernels()
     _, x, w, b = conv_inputs(cfg)
     s, p, d = geometry(cfg)
-    got = K.conv2d_forward(x, w, b, s, p, d, cfg["groups"], THREADS)
+    got = K.conv2d_forward(
+        x, w, b, stride=s, padding=p, dilation=d, groups=cfg["groups"], num_threads=THREADS
+    )
     want, magnitude = reference(R.conv2d_forward, (x, w, b), s, p, d, cfg["groups"])
     assert_close(got, want, magnitude, cfg["dtype"], "conv2d_forward")
 
@@ -143,8 +145,9 @@ def test_conv2d_backward_input_and_weight(cfg):
     )
     dy = rng.standard_normal(out_shape).astype(cfg["dtype"])
 
-    dx = K.conv2d_backward_input(dy, w, tuple(x.shape), s, p, d, G, THREADS)
-    dw, db = K.conv2d_backward_weight(x, dy, tuple(w.shape), s, p, d, G, cfg["bias"], THREADS)
+    hyper = dict(stride=s, padding=p, dilation=d, groups=G, num_threads=THREADS)
+    dx = K.conv2d_backward_input(dy, w, tuple(x.shape), **hyper)
+    dw, db = K.conv2d_backward_weight(x, dy, tuple(w.shape), **hyper, need_bias=cfg["bias"])
 
     (want_dx, want_dw, want_db), (mag_dx, mag_dw, mag_db) = reference(
         R.conv2d_backward, (x, w, dy), s, p, d, G
@@ -154,7 +157,7 @@ def test_conv2d_backward_input_and_weight(cfg):
     if cfg["bias"]:
         assert_close(db, want_db, mag_db, cfg["dtype"], "conv2d_backward_weight db")
     else:
-        assert db is None, "need_bias_grad=False must return None for the bias gradient"
+        assert db is None, "need_bias=False must return None for the bias gradient"
 
 
 @settings(max_examples=examples(150), deadline=None)
@@ -304,16 +307,15 @@ def test_outputs_are_fresh_c_contiguous_arrays_of_the_input_dtype(dtype):
     w = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
     b = rng.standard_normal(3).astype(dtype)
     one = (1, 1)
+    hyper = dict(stride=one, padding=one, dilation=one, groups=1, num_threads=THREADS)
     outputs = {
         "im2col": K.im2col(x, (3, 3), one, one, one, THREADS),
-        "conv2d_forward": K.conv2d_forward(x, w, b, one, one, one, 1, THREADS),
+        "conv2d_forward": K.conv2d_forward(x, w, b, **hyper),
     }
     dy = np.ones_like(outputs["conv2d_forward"])
     outputs["col2im"] = K.col2im(outputs["im2col"], x.shape, (3, 3), one, one, one, THREADS)
-    outputs["conv2d_backward_input"] = K.conv2d_backward_input(
-        dy, w, x.shape, one, one, one, 1, THREADS
-    )
-    dw, db = K.conv2d_backward_weight(x, dy, w.shape, one, one, one, 1, True, THREADS)
+    outputs["conv2d_backward_input"] = K.conv2d_backward_input(dy, w, x.shape, **hyper)
+    dw, db = K.conv2d_backward_weight(x, dy, w.shape, **hyper, need_bias=True)
     outputs["conv2d_backward_weight dW"], outputs["conv2d_backward_weight db"] = dw, db
     y, idx = K.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), THREADS)
     outputs["max_pool2d_forward"] = y
@@ -334,14 +336,19 @@ def test_one_pixel_images(dtype):
     K = kernels()
     x = np.array([[[[2.0]], [[-3.0]]]], dtype=dtype)  # (1, 2, 1, 1)
     w = np.array([[[[0.5]], [[4.0]]]], dtype=dtype)  # (1, 2, 1, 1)
-    y = K.conv2d_forward(x, w, None, (1, 1), (0, 0), (1, 1), 1, THREADS)
+    one = (1, 1)
+    y = K.conv2d_forward(
+        x, w, None, stride=one, padding=(0, 0), dilation=one, groups=1, num_threads=THREADS
+    )
     np.testing.assert_array_equal(y, [[[[2.0 * 0.5 - 3.0 * 4.0]]]])
     y, idx = K.max_pool2d_forward(x, (1, 1), (1, 1), (0, 0), THREADS)
     np.testing.assert_array_equal(y, x)
     np.testing.assert_array_equal(idx, np.zeros((1, 2, 1, 1)))
     # a 3x3 kernel with padding 1 on a 1x1 image sees only the centre tap
     w3 = np.arange(18, dtype=dtype).reshape(1, 2, 3, 3)
-    y = K.conv2d_forward(x, w3, None, (1, 1), (1, 1), (1, 1), 1, THREADS)
+    y = K.conv2d_forward(
+        x, w3, None, stride=one, padding=one, dilation=one, groups=1, num_threads=THREADS
+    )
     np.testing.assert_array_equal(y, [[[[2.0 * w3[0, 0, 1, 1] - 3.0 * w3[0, 1, 1, 1]]]]])
 
 

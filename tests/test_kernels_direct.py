@@ -1,19 +1,20 @@
-"""The direct float32 convolution kernels (minidl._kernels._direct) and their dispatch.
+"""The direct float32 convolution kernels (minidl._kernels._direct), and F.conv2d forced
+through them.
 
 - each of the three kernels (forward, input gradient, weight gradient + bias gradient)
   against the naive reference (minidl.reference, on float64 copies) on hypothesis-drawn
   configs: N 1-3, C 1-10 and F 1-18 (so usually not multiples of the register blocks,
   8 / 4 channels or filters), H and W 1-13 independently, kh and kw 1-6 independently,
   padding 0..k+1 per axis with the plane drawn so that Ho, Wo >= 1 (1x1 outputs, planes
-  smaller than the kernel), bias or None, 1 or 2 threads;
+  smaller than the kernel), bias or None, 1 or 2 threads, every input-gradient layout
+  that can run at the shape;
 - 1, 2 and 3 threads give bit-identical results at shapes big enough to be split (and
   those results are right: checked against the float64 im2col kernels, since the naive
   reference takes seconds there);
-- F.conv2d sends the MNIST-like layer (N 64, 6->16, 12x12, k5) through all three direct
-  kernels, and its results (output, input, weight and bias gradients) match the im2col
-  path's; each rule of minidl.ops.conv._plan (float32, stride 1, efficiency and work per pass,
-  the forward keeping its cols for an im2col weight gradient in training but not under
-  no_grad) decides as stated on a layer at its edge;
+- F.conv2d forced through all three direct kernels at the MNIST-like layer (N 64, 6->16,
+  12x12, k5) matches the im2col path (output, input, weight and bias gradients), and so
+  does its forward under no_grad; float64 and stride 2 are never planned on them (hard
+  eligibility);
 - the AVX2 build (MINIDL_DIRECT_LEVEL=1, in a subprocess) against the reference, and a
   bad MINIDL_DIRECT_LEVEL is refused.
 
@@ -53,6 +54,7 @@ from kernel_checks import (
     count_kernel_calls,
     examples,
     f64,
+    im2col_f64,
     kernels,
     reference,
     run_conv,
@@ -61,6 +63,8 @@ from kernel_checks import (
 import minidl
 from minidl import reference as R
 from minidl.nn import functional as F
+from minidl.ops import conv_plan
+from minidl.ops.conv_plan import DIRECT, IM2COL, ConvPlan, PassPlan
 
 if kernel_checks._kernels is not None and kernel_checks._kernels.direct_level() == 0:
     pytest.skip(
@@ -70,6 +74,7 @@ if kernel_checks._kernels is not None and kernel_checks._kernels.direct_level() 
     )
 
 F32 = np.float32
+LAYOUTS = set(conv_plan.LAYOUTS)
 
 
 # --------------------------------------------------------------------------------------
@@ -102,43 +107,59 @@ def arrays(cfg):
     return conv_arrays(cfg, cfg["kernel"], F32)
 
 
+def _layouts(x_shape, w_shape, padding):
+    """The input-gradient layouts that can run at this shape (conv_plan.candidates)."""
+    return [
+        p.layout
+        for p in conv_plan.candidates(x_shape, w_shape, F32, padding=tuple(padding))["input"]
+        if p.path == "direct"
+    ]
+
+
 @settings(max_examples=examples(200), deadline=None)
 @given(direct_configs())
 def test_direct_forward_against_reference(cfg):
     K = kernels()
     x, w, b, _ = arrays(cfg)
     p = cfg["padding"]
-    got = K.direct_conv2d_forward(x, w, b, p, cfg["threads"])
+    got = K.direct_conv2d_forward(x, w, b, padding=p, num_threads=cfg["threads"])
     want, magnitude = reference(R.conv2d_forward, (x, w, b), 1, p)
     assert_close(got, want, magnitude, F32, f"direct_conv2d_forward {cfg}")
-    useful = K.direct_efficiency(x.shape, w.shape, p)
-    assert set(useful) == {"forward", "input", "weight"}, useful
-    assert all(0 < e <= 1 for e in useful.values()), useful
+    for layout in _layouts(x.shape, w.shape, p):
+        useful = K.direct_efficiency(x.shape, w.shape, padding=p, layout=layout)
+        assert set(useful) == {"forward", "input", "weight"}, useful
+        assert all(0 < e <= 1 for e in useful.values()), (layout, useful)
 
 
 @settings(max_examples=examples(150), deadline=None)
-@given(direct_configs())
-def test_direct_backward_against_reference(cfg):
-    """Both backward kernels on the same config: one reference call gives dx, dW and db."""
+@given(direct_configs(), st.sampled_from(sorted(LAYOUTS)))
+def test_direct_backward_against_reference(cfg, layout):
+    """Both backward kernels on the same config: one reference call gives dx, dW and db;
+    the input gradient in ``layout`` where it can run (else the first that can)."""
     K = kernels()
     x, w, _, dy = arrays(cfg)
     p, nt = cfg["padding"], cfg["threads"]
-    dx = K.direct_conv2d_backward_input(dy, w, x.shape, p, nt)
-    dw, db = K.direct_conv2d_backward_weight(x, dy, w.shape, p, cfg["bias"], nt)
+    layouts = _layouts(x.shape, w.shape, p)
+    layout = layout if layout in layouts else layouts[0]
+    dx = K.direct_conv2d_backward_input(dy, w, x.shape, padding=p, layout=layout, num_threads=nt)
+    dw, db = K.direct_conv2d_backward_weight(
+        x, dy, w.shape, padding=p, need_bias=cfg["bias"], num_threads=nt
+    )
     (want_dx, want_dw, want_db), (mag_dx, mag_dw, mag_db) = reference(
         R.conv2d_backward, (x, w, dy), 1, p
     )
-    assert_close(dx, want_dx, mag_dx, F32, f"direct_conv2d_backward_input {cfg}")
+    assert_close(dx, want_dx, mag_dx, F32, f"direct_conv2d_backward_input {layout} {cfg}")
     assert_close(dw, want_dw, mag_dw, F32, f"direct_conv2d_backward_weight dW {cfg}")
     if cfg["bias"]:
-        assert db is not None, "need_bias_grad=True must return the bias gradient"
+        assert db is not None, "need_bias=True must return the bias gradient"
         assert_close(db, want_db, mag_db, F32, f"direct_conv2d_backward_weight db {cfg}")
     else:
-        assert db is None, "need_bias_grad=False must return None for the bias gradient"
+        assert db is None, "need_bias=False must return None for the bias gradient"
 
 
-# (N, C, F, H, W, kernel, padding): the input gradient's two dY' layouts and channel
-# blocks at fixed shapes, since the random configs need not hit each on every CPU.
+# (N, C, F, H, W, kernel, padding): fixed shapes for the input gradient's dY' layouts
+# (each run in every layout that can run it) and channel blocks, the geometry of each
+# layout at the edges the random configs need not hit on every CPU.
 LAYOUT_SHAPES = [
     (3, 6, 16, 12, 12, (5, 5), (0, 0)),  # MNIST-like conv2: rows on AVX2 (Wo = 8)
     (2, 5, 7, 13, 13, (5, 5), (2, 2)),  # Wo = 13
@@ -151,20 +172,23 @@ LAYOUT_SHAPES = [
     (3, 12, 5, 6, 5, (2, 2), (1, 0)),  # Ho = 7: the last vector's upper half is no row
     (3, 9, 5, 6, 7, (2, 2), (1, 0)),  # Ho = 7, Wo = 6: half rows, 8 channels (AVX-512)
 ]
-LAYOUTS = {"pitch", "rows", "half rows"}
 
 
 def test_direct_input_layouts_are_all_exercised():
-    """LAYOUT_SHAPES cover the three layouts and the 6-channel block at this CPU's vector
+    """LAYOUT_SHAPES run the three layouts and the 6-channel block at this CPU's vector
     width, so that test_direct_input_gradient_layouts checks each of them here (and
     test_avx2_kernels_against_reference_with_the_level_capped on AVX2 too)."""
     from minidl._kernels import _direct
 
-    seen = {
-        _direct.input_layout((n, c, h, w), (f, c) + k, p) for n, c, f, h, w, k, p in LAYOUT_SHAPES
+    seen = set()
+    for n, c, f, h, w, k, p in LAYOUT_SHAPES:
+        seen.update(_layouts((n, c, h, w), (f, c) + k, p))
+    assert seen == LAYOUTS, seen
+    blocks = {
+        _direct.input_channel_block((n, c, h, w), (f, c) + k, p)
+        for n, c, f, h, w, k, p in LAYOUT_SHAPES
     }
-    assert {layout for layout, _ in seen} == LAYOUTS, seen
-    assert 6 in {cb for _, cb in seen}, seen
+    assert 6 in blocks, blocks
 
 
 @pytest.mark.parametrize("shape", LAYOUT_SHAPES)
@@ -185,9 +209,12 @@ def test_direct_input_gradient_layouts(shape, threads):
         seed=sum(shape[:5]),
     )
     x, wt, _, dy = arrays(cfg)
-    dx = K.direct_conv2d_backward_input(dy, wt, x.shape, p, threads)
     (want_dx, _, _), (mag_dx, _, _) = reference(R.conv2d_backward, (x, wt, dy), 1, p)
-    assert_close(dx, want_dx, mag_dx, F32, f"direct_conv2d_backward_input {cfg}")
+    for layout in _layouts(x.shape, wt.shape, p):
+        dx = K.direct_conv2d_backward_input(
+            dy, wt, x.shape, padding=p, layout=layout, num_threads=threads
+        )
+        assert_close(dx, want_dx, mag_dx, F32, f"direct_conv2d_backward_input {layout} {cfg}")
 
 
 # --------------------------------------------------------------------------------------
@@ -204,28 +231,21 @@ SPLIT_SHAPES = [
 ]
 
 
-def _run_all(K, x, w, b, dy, p, nt):
-    y = K.direct_conv2d_forward(x, w, b, p, nt)
+def _run_all(K, x, w, b, dy, p, nt, layout):
+    y = K.direct_conv2d_forward(x, w, b, padding=p, num_threads=nt)
     plan = [K.planned_threads(K.direct_conv2d_forward)]
-    dx = K.direct_conv2d_backward_input(dy, w, x.shape, p, nt)
+    dx = K.direct_conv2d_backward_input(dy, w, x.shape, padding=p, layout=layout, num_threads=nt)
     plan.append(K.planned_threads(K.direct_conv2d_backward_input))
-    dw, db = K.direct_conv2d_backward_weight(x, dy, w.shape, p, True, nt)
+    dw, db = K.direct_conv2d_backward_weight(
+        x, dy, w.shape, padding=p, need_bias=True, num_threads=nt
+    )
     plan.append(K.planned_threads(K.direct_conv2d_backward_weight))
     return (y, dx, dw, db), plan
 
 
-def _im2col_f64(K, x, w, b, dy, p):
-    """The float64 im2col kernels (checked against the reference in test_kernels*.py)."""
-    one = (1, 1)
-    x, w, dy = f64(x), f64(w), f64(dy)
-    y = K.conv2d_forward(x, w, f64(b), one, p, one, 1, 1)
-    dx = K.conv2d_backward_input(dy, w, x.shape, one, p, one, 1, 1)
-    dw, db = K.conv2d_backward_weight(x, dy, w.shape, one, p, one, 1, True, 1)
-    return y, dx, dw, db
-
-
+@pytest.mark.parametrize("layout", ["pitch", "rows"])
 @pytest.mark.parametrize("shape", SPLIT_SHAPES, ids=lambda s: "x".join(map(str, s[:5])))
-def test_direct_bit_identical_for_1_2_3_threads(shape):
+def test_direct_bit_identical_for_1_2_3_threads(shape, layout):
     K = kernels()
     N, C, Fo, H, W, k, p = shape
     rng = np.random.default_rng(1)
@@ -236,7 +256,7 @@ def test_direct_bit_identical_for_1_2_3_threads(shape):
     dy = rng.standard_normal((N, Fo, ho, wo)).astype(F32)
     results, plans = [], []
     for nt in (1, 2, 3):
-        result, plan = _run_all(K, x, w, b, dy, p, nt)
+        result, plan = _run_all(K, x, w, b, dy, p, nt, layout)
         results.append(result)
         plans.append(plan)
     if K.openmp_enabled():
@@ -245,14 +265,14 @@ def test_direct_bit_identical_for_1_2_3_threads(shape):
         for name, a, c in zip(("y", "dx", "dw", "db"), results[0], other):
             assert np.array_equal(a, c), f"{name} differs between 1 and {nt} threads"
     # and the (common) result is right
-    wants = _im2col_f64(K, x, w, b, dy, p)
-    magnitudes = _im2col_f64(K, np.abs(x), np.abs(w), np.abs(b), np.abs(dy), p)
+    wants = im2col_f64(x, w, b, dy, p)
+    magnitudes = im2col_f64(np.abs(x), np.abs(w), np.abs(b), np.abs(dy), p)
     for name, got, want, mag in zip(("y", "dx", "dw", "db"), results[0], wants, magnitudes):
         assert_close(got, want, mag, F32, f"{name} at split shape {shape}")
 
 
 # --------------------------------------------------------------------------------------
-# dispatch from F.conv2d
+# F.conv2d forced through the direct kernels
 # --------------------------------------------------------------------------------------
 
 _KERNEL_OF_PASS = {
@@ -268,13 +288,6 @@ def direct_calls(monkeypatch):
     return count_kernel_calls(monkeypatch, _KERNEL_OF_PASS)
 
 
-def _ops():
-    kernels()
-    from minidl.ops import conv
-
-    return conv
-
-
 def _layer(dtype, N, C, Fo, H, W, k, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
@@ -284,78 +297,55 @@ def _layer(dtype, N, C, Fo, H, W, k, seed=0):
 
 
 MNIST_LAYER = dict(N=64, C=6, Fo=16, H=12, W=12, k=5)
+ALL_IM2COL = ConvPlan(IM2COL, IM2COL, IM2COL)
 
 
-def test_conv2d_takes_the_direct_path_for_the_mnist_layer(monkeypatch, direct_calls):
-    ops = _ops()
-    # this test is about direct against im2col: keep F(4x4, 5x5) Winograd (which takes
-    # this layer's weight gradient) out of the choice
-    monkeypatch.setattr(ops, "WINOGRAD5_MIN_CHANNEL_RATIO", dict.fromkeys(ops.PASSES, float("inf")))
-    monkeypatch.setattr(ops, "WINOGRAD5_THREADED_WEIGHT_RATIO", float("inf"))
+def test_conv2d_forced_through_the_direct_kernels_at_the_mnist_layer(direct_calls):
+    """Each input-gradient layout that can run here (all three on AVX-512)."""
     x, w, b = _layer(F32, **MNIST_LAYER)
-    got = run_conv(x, w, b)
-    assert direct_calls == {"forward": 1, "input": 1, "weight": 1}, direct_calls
-    # the same computation with the direct path turned off (im2col + GEMM)
-    monkeypatch.setattr(ops, "DIRECT_MIN_EFFICIENCY", dict.fromkeys(ops.PASSES, 2.0))
-    want = run_conv(x, w, b)
-    assert direct_calls == {"forward": 1, "input": 1, "weight": 1}, (
-        f"DIRECT_MIN_EFFICIENCY = 2 still called the direct kernels: {direct_calls}"
-    )
-    assert np.array_equal(got[4], want[4])  # the same upstream gradient
-    K = kernels()
-    one = (1, 1)
-    ax, aw, ag = np.abs(x).astype(np.float64), np.abs(w).astype(np.float64), np.abs(got[4])
-    mag_y = K.conv2d_forward(ax, aw, np.abs(b).astype(np.float64), one, (0, 0), one, 1, 1)
-    mag_gx = K.conv2d_backward_input(f64(ag), aw, x.shape, one, (0, 0), one, 1, 1)
-    mag_gw, mag_gb = K.conv2d_backward_weight(ax, f64(ag), w.shape, one, (0, 0), one, 1, True, 1)
-    for name, a, c, mag in zip(
-        ("output", "input grad", "weight grad", "bias grad"),
-        got[:4],
-        want[:4],
-        (mag_y, mag_gx, mag_gw, mag_gb),
-    ):
-        assert_close(a, f64(c), mag, F32, f"F.conv2d {name}: direct vs im2col")
+    want = run_conv(x, w, b, plan=ALL_IM2COL)
+    mags = im2col_f64(np.abs(x), np.abs(w), np.abs(b), np.abs(want[4]), (0, 0))
+    layouts = _layouts(x.shape, w.shape, (0, 0))
+    for layout in layouts:
+        plan = ConvPlan(DIRECT, PassPlan("direct", layout=layout), DIRECT)
+        got = run_conv(x, w, b, plan=plan)
+        assert np.array_equal(got[4], want[4])  # the same upstream gradient
+        for name, a, c, mag in zip(
+            ("output", "input grad", "weight grad", "bias grad"), got[:4], want[:4], mags
+        ):
+            assert_close(a, f64(c), mag, F32, f"F.conv2d {name}: direct ({layout}) vs im2col")
+    assert direct_calls == dict.fromkeys(direct_calls, len(layouts)), direct_calls
 
 
 @pytest.mark.parametrize(
-    "dtype, layer, kw, expected",
-    [
-        # float32 only
-        (np.float64, MNIST_LAYER, {}, (0, 0, 0)),
-        # stride 1 only
-        (F32, MNIST_LAYER, dict(stride=2), (0, 0, 0)),
-        # LeNet-size 4x4 planes: half of each forward block is padding, the input gradient
-        # wastes 3/4 of its lanes, and the weight gradient is < DIRECT_MIN_WORK
-        (F32, dict(N=64, C=6, Fo=16, H=4, W=4, k=3), dict(padding=1), (0, 0, 0)),
-        # the same 4x4 layer at N=360: enough work and no wasted weight-gradient lanes, but
-        # planes of 16 outputs (< DIRECT_MIN_OUTPUTS)
-        (F32, dict(N=360, C=6, Fo=16, H=4, W=4, k=3), dict(padding=1), (0, 0, 0)),
-        # MNIST layer at N=8: forward and weight gradient, but the input gradient is
-        # < DIRECT_MIN_WORK["input"]
-        (F32, dict(MNIST_LAYER, N=8), {}, (1, 0, 1)),
-        # LeNet-digits conv1 in training: the weight gradient is < DIRECT_MIN_WORK["weight"],
-        # so the forward stays on im2col and keeps its cols for it
-        (F32, dict(N=64, C=1, Fo=6, H=8, W=8, k=3), dict(padding=1), (0, 0, 0)),
-    ],
-    ids=["float64", "stride2", "lenet-size", "small-planes", "small-batch", "saved-cols"],
+    "dtype, kw", [(np.float64, {}), (F32, dict(stride=2))], ids=["float64", "stride2"]
 )
-def test_conv2d_passes_for_other_layers(direct_calls, dtype, layer, kw, expected):
-    x, w, b = _layer(dtype, **layer)
+def test_conv2d_never_plans_the_direct_kernels_for_ineligible_layers(direct_calls, dtype, kw):
+    """Hard eligibility (not tuning): float32 and stride 1 only; forcing them otherwise
+    is a ValueError; the built-in plan's results have the right shapes."""
+    x, w, b = _layer(dtype, **MNIST_LAYER)
+    stride = (kw.get("stride", 1),) * 2
+    layer = (x.shape, w.shape, dtype, stride, (0, 0))
+    assert all(p.path != "direct" for ps in conv_plan.candidates(*layer).values() for p in ps)
+    for threads in (1, 2):
+        for weight_grad in (True, False):
+            plan = conv_plan.plan_conv2d(*layer, weight_grad=weight_grad, num_threads=threads)
+            assert "direct" not in (plan.forward.path, plan.input.path, plan.weight.path)
+    with pytest.raises(ValueError, match="weight pass cannot run"):
+        run_conv(x, w, b, plan=ConvPlan(IM2COL, IM2COL, DIRECT), **kw)
     y, gx, gw, gb, _ = run_conv(x, w, b, **kw)
-    assert tuple(direct_calls.values()) == expected, direct_calls
+    assert tuple(direct_calls.values()) == (0, 0, 0), direct_calls
     assert y.dtype == dtype and gx.shape == x.shape and gw.shape == w.shape
 
 
-def test_conv2d_inference_takes_the_direct_forward_where_training_keeps_cols(direct_calls):
-    """LeNet-digits conv1: under no_grad nothing needs the cols, so the direct forward."""
+def test_conv2d_forced_direct_forward_under_no_grad(direct_calls):
+    """LeNet-digits conv1 under no_grad, the forward forced onto the direct kernel."""
     x, w, b = _layer(F32, N=64, C=1, Fo=6, H=8, W=8, k=3)
-    with minidl.no_grad():
+    with minidl.no_grad(), conv_plan.forced(ConvPlan(DIRECT, IM2COL, IM2COL)):
         y = F.conv2d(minidl.tensor(x), minidl.tensor(w), minidl.tensor(b), padding=1)
     assert direct_calls == {"forward": 1, "input": 0, "weight": 0}, direct_calls
-    K = kernels()
-    one = (1, 1)
-    want = K.conv2d_forward(f64(x), f64(w), f64(b), one, one, one, 1, 1)
-    mag = K.conv2d_forward(absf64(x), absf64(w), absf64(b), one, one, one, 1, 1)
+    want = im2col_f64(x, w, b, np.zeros((64, 6, 8, 8)), (1, 1))[0]
+    mag = im2col_f64(absf64(x), absf64(w), absf64(b), np.zeros((64, 6, 8, 8)), (1, 1))[0]
     assert_close(y.data, want, mag, F32, "no_grad F.conv2d, direct forward")
 
 
@@ -368,7 +358,7 @@ import ast, sys
 import numpy as np
 from minidl import _kernels as K
 from minidl import reference as R
-from minidl._kernels import _direct
+from minidl.ops import conv_plan
 assert K.direct_level() == 1, K.direct_level()
 rng = np.random.default_rng(5)
 worst = 0.0
@@ -376,7 +366,6 @@ layouts = set()
 for n, c, f, h, w, kh, kw, ph, pw in [(2, 6, 16, 12, 12, 5, 5, 0, 0), (3, 5, 7, 9, 11, 3, 3, 1, 1),
                                       (1, 9, 18, 13, 8, 4, 2, 3, 1), (2, 1, 3, 6, 6, 1, 1, 0, 0)
                                       ] + ast.literal_eval(sys.argv[1]):
-    layouts.add(_direct.input_layout((n, c, h, w), (f, c, kh, kw), (ph, pw))[0])
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     wt = rng.standard_normal((f, c, kh, kw)).astype(np.float32)
     b = rng.standard_normal(f).astype(np.float32)
@@ -386,9 +375,16 @@ for n, c, f, h, w, kh, kw, ph, pw in [(2, 6, 16, 12, 12, 5, 5, 0, 0), (3, 5, 7, 
                              padding=(ph, pw))]
     want += list(R.conv2d_backward(x.astype(np.float64), wt.astype(np.float64),
                                    dy.astype(np.float64), padding=(ph, pw)))
-    got = [K.direct_conv2d_forward(x, wt, b, (ph, pw), 2),
-           K.direct_conv2d_backward_input(dy, wt, x.shape, (ph, pw), 2)]
-    got += list(K.direct_conv2d_backward_weight(x, dy, wt.shape, (ph, pw), True, 2))
+    got = [K.direct_conv2d_forward(x, wt, b, padding=(ph, pw), num_threads=2), None]
+    got += list(K.direct_conv2d_backward_weight(x, dy, wt.shape, padding=(ph, pw),
+                                                need_bias=True, num_threads=2))
+    for plan in conv_plan.candidates(x.shape, wt.shape, np.float32, padding=(ph, pw))["input"]:
+        if plan.path == "direct":
+            layouts.add(plan.layout)
+            got[1] = K.direct_conv2d_backward_input(dy, wt, x.shape, padding=(ph, pw),
+                                                    layout=plan.layout, num_threads=2)
+            worst = max(worst, float(np.abs(got[1] - want[1]).max()
+                                     / (np.abs(want[1]).max() + 1e-30)))
     for g, v in zip(got, want):
         worst = max(worst, float(np.abs(g - v).max() / (np.abs(v).max() + 1e-30)))
 print(sorted(layouts))

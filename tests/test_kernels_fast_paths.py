@@ -11,11 +11,18 @@ per-call thread decision.
   indices, the same gradient bit for bit, at 1, 2 and 3 threads, on the portable C and
   (where the CPU has it) the AVX-512 path: stacked rows (widths 1, 2, 4, 8), full and
   masked row steps (widths above 8), rows left over for the portable code.
+* each 2x2 kernel (flat indices, window codes, values only) gives the general kernel's
+  results bit for bit (_pooling._use_2x2_kernels(False) forces the general kernel).
+* MINIDL_CPU_LEVEL caps the instruction set of every kernel family (0: the portable 2x2
+  max pool, no direct kernels); a bad value is refused, naming the variable.
 * ``minidl._kernels.planned_threads(kernel)`` reports how many threads the last call
   planned: a batch of one 8x8 image must stay on one thread, and no call may plan more
   than it was given.
 """
 
+import os
+import subprocess
+import sys
 from contextlib import contextmanager
 
 import numpy as np
@@ -90,6 +97,33 @@ def test_the_avx512_pool_paths_can_be_turned_off():
     assert _pooling.simd_level() in ("avx512", "portable")
 
 
+def _import_kernels_with(**env):
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from minidl._kernels import _direct, _pooling;"
+            "print(_pooling.simd_level(), _direct.level())",
+        ],
+        env=dict(os.environ, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cpu_level_zero_turns_every_vector_variant_off():
+    done = _import_kernels_with(MINIDL_CPU_LEVEL="0")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["portable", "0"]
+
+
+def test_cpu_level_rejects_a_bad_value():
+    done = _import_kernels_with(MINIDL_CPU_LEVEL="avx")
+    assert done.returncode != 0
+    assert "MINIDL_CPU_LEVEL must be 0, 1 or 2" in done.stderr
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     n=st.integers(1, 3),
@@ -128,6 +162,47 @@ def test_max_pool_2x2_avx512_path_equals_the_portable_one_at_every_width(half_w)
                     (y.tobytes(), codes.tobytes(), K.max_pool2d_2x2_backward(g, codes, 1).tobytes())
                 )
         assert results[0] == results[1], (x.shape, specials)
+
+
+@contextmanager
+def _general_kernel_only():
+    try:
+        yield _pooling._use_2x2_kernels(False)
+    finally:
+        _pooling._use_2x2_kernels(True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 3),
+    c=st.integers(1, 20),
+    h=st.integers(2, 11),
+    half_w=st.sampled_from([1, 2, 3, 4, 5, 8, 9, 16]),
+    dtype=st.sampled_from(DTYPES),
+    specials=st.booleans(),
+    simd=st.booleans(),
+    threads=st.sampled_from([1, 2]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_max_pool_2x2_kernels_equal_the_general_kernel_bit_for_bit(
+    n, c, h, half_w, dtype, specials, simd, threads, seed
+):
+    x = _tricky_planes(np.random.default_rng(seed), (n, c, h, 2 * half_w), dtype, specials)
+    pool = (2, 2), (2, 2), (0, 0)
+    with _general_kernel_only():
+        y_general, idx_general = K.max_pool2d_forward(x, *pool, threads)
+        y_general_values, none = K.max_pool2d_forward(x, *pool, threads, need_indices=False)
+    assert none is None and y_general_values.tobytes() == y_general.tobytes()
+    with _pool_path(simd):
+        y, idx = K.max_pool2d_forward(x, *pool, threads)
+        y_values, _ = K.max_pool2d_forward(x, *pool, threads, need_indices=False)
+        assert y.tobytes() == y_general.tobytes()
+        np.testing.assert_array_equal(idx, idx_general)
+        assert y_values.tobytes() == y_general.tobytes()
+        if h % 2 == 0:
+            y_codes, codes = K.max_pool2d_2x2_forward(x, threads)
+            assert y_codes.tobytes() == y_general.tobytes()
+            np.testing.assert_array_equal(codes, _codes_of(idx_general, x.shape[3]))
 
 
 def _check_window_codes(shape, dtype, specials, threads, seed):
@@ -229,18 +304,17 @@ def _one_of_each(x, threads):
     {kernel name: planned threads}."""
     one, two, none = (1, 1), (2, 2), (0, 0)
     w = np.ones((6, x.shape[1], 3, 3), x.dtype)
-    y = K.conv2d_forward(x, w, None, one, one, one, 1, threads)
+    geometry = dict(stride=one, padding=one, dilation=one, groups=1, num_threads=threads)
+    y = K.conv2d_forward(x, w, None, **geometry)
     cols = K.im2col(x, (3, 3), one, one, one, threads)
     pooled, indices = K.max_pool2d_forward(x, two, two, none, threads)
     _, codes = K.max_pool2d_2x2_forward(x, threads)
     averaged = K.avg_pool2d_forward(x, two, two, none, True, threads)
     calls = {
-        K.conv2d_forward: lambda: K.conv2d_forward(x, w, None, one, one, one, 1, threads),
-        K.conv2d_backward_input: lambda: K.conv2d_backward_input(
-            y, w, x.shape, one, one, one, 1, threads
-        ),
+        K.conv2d_forward: lambda: K.conv2d_forward(x, w, None, **geometry),
+        K.conv2d_backward_input: lambda: K.conv2d_backward_input(y, w, x.shape, **geometry),
         K.conv2d_backward_weight: lambda: K.conv2d_backward_weight(
-            x, y, w.shape, one, one, one, 1, True, threads
+            x, y, w.shape, **geometry, need_bias=True
         ),
         K.im2col: lambda: K.im2col(x, (3, 3), one, one, one, threads),
         K.col2im: lambda: K.col2im(cols, x.shape, (3, 3), one, one, one, threads),
@@ -291,7 +365,7 @@ def test_a_large_job_uses_the_threads_it_is_given():
 def test_weight_gradient_from_the_forwards_cached_cols_is_bit_identical(
     n, c_per_group, f_per_group, groups, size, k, stride, padding, dilation, dtype, seed
 ):
-    """conv2d_forward(..., keep_cols=True) hands its im2col to conv2d_backward_weight; the
+    """conv2d_forward(..., keep_input=True) hands its im2col to conv2d_backward_weight; the
     forward and the weight gradient must not change by a bit (1 or 2 threads), and both
     must match the naive reference."""
     if (size + 2 * padding - dilation * (k - 1) - 1) < 0:
@@ -300,12 +374,17 @@ def test_weight_gradient_from_the_forwards_cached_cols_is_bit_identical(
     x = rng.standard_normal((n, c_per_group * groups, size, size)).astype(dtype)
     w = rng.standard_normal((f_per_group * groups, c_per_group, k, k)).astype(dtype)
     hyper = ((stride, stride), (padding, padding), (dilation, dilation), groups)
-    y_cached, cols = K.conv2d_forward(x, w, None, *hyper, 2, True)
-    y_plain = K.conv2d_forward(x, w, None, *hyper, 1)
+    geometry = dict(zip(("stride", "padding", "dilation", "groups"), hyper))
+    y_cached, cols = K.conv2d_forward(x, w, None, **geometry, keep_input=True, num_threads=2)
+    y_plain = K.conv2d_forward(x, w, None, **geometry, num_threads=1)
     np.testing.assert_array_equal(y_cached, y_plain)
     g = rng.standard_normal(y_plain.shape).astype(dtype)
-    dw_cached, db_cached = K.conv2d_backward_weight(x, g, w.shape, *hyper, True, 2, cols)
-    dw_plain, db_plain = K.conv2d_backward_weight(x, g, w.shape, *hyper, True, 1)
+    dw_cached, db_cached = K.conv2d_backward_weight(
+        x, g, w.shape, **geometry, need_bias=True, kept_input=cols, num_threads=2
+    )
+    dw_plain, db_plain = K.conv2d_backward_weight(
+        x, g, w.shape, **geometry, need_bias=True, num_threads=1
+    )
     np.testing.assert_array_equal(dw_cached, dw_plain)
     np.testing.assert_array_equal(db_cached, db_plain)
     _, dw_ref, db_ref = R.conv2d_backward(

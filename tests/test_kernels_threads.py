@@ -40,9 +40,10 @@ def medium_conv_arrays(cfg, dtype, seed=0):
 def run_conv(K, cfg, arrays, threads):
     *_, k, s, p, d, G = cfg
     x, w, b, dy = arrays
-    y = K.conv2d_forward(x, w, b, s, p, d, G, threads)
-    dx = K.conv2d_backward_input(dy, w, x.shape, s, p, d, G, threads)
-    dw, db = K.conv2d_backward_weight(x, dy, w.shape, s, p, d, G, True, threads)
+    geometry = dict(stride=s, padding=p, dilation=d, groups=G, num_threads=threads)
+    y = K.conv2d_forward(x, w, b, **geometry)
+    dx = K.conv2d_backward_input(dy, w, x.shape, **geometry)
+    dw, db = K.conv2d_backward_weight(x, dy, w.shape, **geometry, need_bias=True)
     return {
         "conv2d_forward": y,
         "conv2d_backward_input": dx,

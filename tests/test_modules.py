@@ -299,8 +299,10 @@ def test_init_functions_fill_in_place():
 def test_bad_layer_arguments_are_clear_errors():
     with pytest.raises(ValueError, match="groups"):
         nn.Conv2d(3, 4, 3, groups=2)
-    with pytest.raises(TypeError, match="kernel_size"):
+    with pytest.raises(ValueError, match="Conv2d: kernel_size must be an int or a tuple of 2"):
         nn.Conv2d(1, 1, (3, 3, 3))
+    with pytest.raises(TypeError, match="Conv1d: stride must contain ints"):
+        nn.Conv1d(1, 1, 3, stride=(1.5,))
     with pytest.raises(ValueError, match="in_features"):
         nn.Linear(0, 3)
     with pytest.raises(ValueError, match="dropout probability"):
@@ -330,3 +332,35 @@ def test_forward_hook_runs_and_is_removable():
     handle.remove()
     lin(minidl.tensor(np.ones((3, 2), dtype=np.float32)))
     assert seen == [(3, 2)]
+
+
+def test_max_pool_layer_returns_pytorchs_indices():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    out, indices = nn.MaxPool2d(3, stride=2, padding=1, return_indices=True)(minidl.tensor(x))
+    t_out, t_indices = torch.nn.MaxPool2d(3, stride=2, padding=1, return_indices=True)(
+        torch.tensor(x)
+    )
+    np.testing.assert_array_equal(out.data, t_out.numpy())
+    np.testing.assert_array_equal(indices.data, t_indices.numpy())
+
+
+@pytest.mark.parametrize(
+    "layer, option",
+    [
+        (lambda: nn.MaxPool2d(2, dilation=2), "dilation"),
+        (lambda: nn.MaxPool2d(2, ceil_mode=True), "ceil_mode"),
+        (lambda: nn.AvgPool2d(2, ceil_mode=True), "ceil_mode"),
+        (lambda: nn.AvgPool2d(2, divisor_override=3), "divisor_override"),
+    ],
+)
+def test_pool_layers_pass_unsupported_options_to_the_functional(layer, option):
+    with pytest.raises(ValueError, match=f"pool2d: .*{option}"):
+        layer()(minidl.tensor(np.zeros((1, 1, 4, 4), np.float32)))
+
+
+def test_is_tensor():
+    assert minidl.is_tensor(minidl.tensor([1.0]))
+    assert minidl.is_tensor(nn.Parameter(np.zeros(2, np.float32)))
+    assert not minidl.is_tensor(np.zeros(2))
+    assert not minidl.is_tensor([1.0])

@@ -112,11 +112,48 @@ def test_param_groups_take_their_own_hyper_parameters():
         (lambda p: optim.Adam(p, betas=(0.9,)), "betas"),
         (lambda p: optim.Adam(p, eps=-1e-8), "epsilon"),
         (lambda p: optim.Adam(p, weight_decay=-1), "weight_decay"),
+        (lambda p: optim.AdamW(p, lr=-0.1), "learning rate"),
+        (lambda p: optim.AdamW(p, betas=(0.9, -0.1)), "beta"),
+        (lambda p: optim.AdamW(p, betas=(0.9, 1.5)), "beta"),
+        (lambda p: optim.RMSprop(p, alpha=-0.5), "alpha"),
+        (lambda p: optim.RMSprop(p, alpha=1.5), "alpha"),
+        (lambda p: optim.RMSprop(p, momentum=-1), "momentum"),
+        (lambda p: optim.RMSprop(p, eps=-1), "epsilon"),
+        (lambda p: optim.Adagrad(p, lr_decay=-1), "lr_decay"),
+        (lambda p: optim.Adagrad(p, initial_accumulator_value=-1), "initial_accumulator"),
+        (lambda p: optim.Adagrad(p, eps=float("nan")), "epsilon"),
+        (lambda p: optim.SGD(p, lr=0.1, dampening=-1), "dampening"),
+        (lambda p: optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "Nesterov"),
     ],
 )
 def test_invalid_hyper_parameters(make, message):
     with pytest.raises(ValueError, match=message):
         make([_param([1.0])])
+
+
+@pytest.mark.parametrize("cls", [optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop, optim.Adagrad])
+def test_non_numeric_learning_rate_is_a_type_error(cls):
+    with pytest.raises(TypeError, match="learning rate"):
+        cls([_param([1.0])], lr="0.1")
+
+
+def test_add_param_group_checks_the_group():
+    opt = optim.SGD([_param([1.0])], lr=0.1)
+    with pytest.raises(ValueError, match="learning rate"):
+        opt.add_param_group({"params": [_param([1.0])], "lr": -1.0})
+    with pytest.raises(ValueError, match="beta"):
+        optim.Adam([_param([1.0])]).add_param_group({"params": [_param([1.0])], "betas": (1, 0)})
+    with pytest.raises(TypeError, match="dict"):
+        opt.add_param_group([_param([1.0])])
+    with pytest.raises(TypeError, match="ordered"):
+        opt.add_param_group({"params": {_param([1.0])}})
+    with pytest.raises(ValueError, match="more than once"):
+        opt.add_param_group({"params": opt.param_groups[0]["params"]})
+    assert len(opt.param_groups) == 1
+    q = _param([2.0])
+    opt.add_param_group({"params": q, "momentum": 0.5})  # a single tensor is accepted
+    assert opt.param_groups[1]["params"] == [q] and opt.param_groups[1]["lr"] == 0.1
+    assert opt.param_groups[1]["momentum"] == 0.5
 
 
 def test_bad_params_argument():
@@ -299,3 +336,19 @@ def test_training_a_tiny_regression_reduces_the_loss():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.01 * losses[0]
+
+
+@pytest.mark.parametrize("cls", [optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop, optim.Adagrad])
+def test_step_calls_the_closure_first_and_returns_its_loss(cls):
+    p = _param([1.0, -1.0])
+    opt = cls([p], lr=0.1)
+    calls = []
+
+    def closure():
+        calls.append(p.data.copy())
+        p.grad = np.array([0.5, 0.5])
+        return 7.0
+
+    assert opt.step(closure) == 7.0
+    assert np.array_equal(calls[0], [1.0, -1.0]) and not np.array_equal(p.data, [1.0, -1.0])
+    assert opt.step() is None

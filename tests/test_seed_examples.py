@@ -42,20 +42,19 @@ class Kernels:
             np.ascontiguousarray(x),
             np.ascontiguousarray(w),
             None if b is None else np.ascontiguousarray(b),
-            _pair(stride),
-            _pair(padding),
-            _pair(dilation),
-            groups,
-            self.threads,
+            stride=_pair(stride),
+            padding=_pair(padding),
+            dilation=_pair(dilation),
+            groups=groups,
+            num_threads=self.threads,
         )
 
     def conv2d_backward(self, x, w, dy, stride=1, padding=0, dilation=1, groups=1):
         x, w, dy = (np.ascontiguousarray(a) for a in (x, w, dy))
         s, p, d = _pair(stride), _pair(padding), _pair(dilation)
-        dx = _kernels.conv2d_backward_input(dy, w, tuple(x.shape), s, p, d, groups, self.threads)
-        dw, db = _kernels.conv2d_backward_weight(
-            x, dy, tuple(w.shape), s, p, d, groups, True, self.threads
-        )
+        geometry = dict(stride=s, padding=p, dilation=d, groups=groups, num_threads=self.threads)
+        dx = _kernels.conv2d_backward_input(dy, w, tuple(x.shape), **geometry)
+        dw, db = _kernels.conv2d_backward_weight(x, dy, tuple(w.shape), **geometry, need_bias=True)
         return dx, dw, db
 
     def max_pool2d_forward(self, x, kernel_size, stride=None, padding=0):

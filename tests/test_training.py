@@ -234,3 +234,11 @@ def test_history_from_rows():
     history = History([{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.0, "extra": 3}])
     assert history.to_dict() == {"epoch": [1, 2], "loss": [2.0, 1.0], "extra": [None, 3]}
     assert "epochs=2" in repr(history)
+
+
+def test_a_progress_bar_changes_nothing_but_the_screen(capsys):
+    quiet = tiny_run(epochs=2)[2]
+    capsys.readouterr()
+    shown = tiny_run(epochs=2, progress=True)[2]
+    assert "epoch 2/2" in capsys.readouterr().out  # tqdm's bar, on stdout
+    assert shown.loss == quiet.loss and shown.train_accuracy == quiet.train_accuracy

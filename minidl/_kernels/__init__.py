@@ -4,13 +4,20 @@ The ops layer validates every argument; these functions trust theirs (C-contiguo
 arrays of one float dtype, consistent shapes, (h, w) tuples).  ``num_threads`` is an
 upper bound: small jobs run on fewer threads.  See notes in each module.
 
+The three conv families share one calling convention: the arrays (and the shape of the
+array they compute) positionally, everything else by keyword, in this order: stride,
+padding, dilation, groups (im2col only; Winograd and direct are stride 1, dilation 1,
+one group), the path's own parameter (Winograd ``tile``, direct input-gradient
+``layout``), need_bias, keep_input / kept_input (what the forward made of x, handed to
+the weight gradient: im2col's cols, Winograd's V), num_threads.  Which family runs, with
+which tile or layout, is minidl.ops.conv_plan's choice, never the kernels'.
+
 OpenMP waiting: unless the user chose otherwise (OMP_WAIT_POLICY or GOMP_SPINCOUNT set),
-idle OpenMP threads sleep instead of spinning.  On a machine whose cores are busy with
-other work, a spinning thread starves the very thread it waits for: measured here, a
-2-thread conv2d weight gradient took 11 ms with spinning and 0.09 ms with sleeping
-(the 1-thread time).  The price on an idle machine is a few microseconds of wake-up per
-parallel region.  (Read by libgomp when it loads, i.e. on the import below; no effect if
-another package already loaded it.)
+idle OpenMP threads sleep instead of spinning: on a machine whose cores are busy with
+other work, a spinning thread starves the very thread it waits for (measurements:
+benchmarks/conv_dispatch.md).  The price on an idle machine is a few microseconds of
+wake-up per parallel region.  (Read by libgomp when it loads, i.e. on the import below;
+no effect if another package already loaded it.)
 """
 
 import os
@@ -39,6 +46,9 @@ from minidl._kernels._direct import (
 )
 from minidl._kernels._direct import (
     level as direct_level,
+)
+from minidl._kernels._direct import (
+    vector_width as direct_vector_width,
 )
 from minidl._kernels._im2col import build_flags, col2im, im2col, openmp_enabled  # noqa: F401  (build_flags: read by minidl info)
 from minidl._kernels._pooling import (
@@ -80,6 +90,7 @@ __all__ = [
     "direct_conv2d_forward",
     "direct_efficiency",
     "direct_level",
+    "direct_vector_width",
     "im2col",
     "max_pool2d_2x2_backward",
     "max_pool2d_2x2_forward",

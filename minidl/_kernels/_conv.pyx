@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """2-D convolution (cross-correlation, as PyTorch) on im2col + BLAS GEMM, with groups.
 
 Samples are processed in batches of nb consecutive samples (nb depends on the problem
@@ -10,9 +9,8 @@ tiny dimension HoWo):
   backward weight  dW_g               += dY_g @ cols_gᵀ ;  db = Σ dY
 where CK_g = (C/groups)*kh*kw and dY (F, nb*HoWo) is the batch's grad_out gathered side
 by side.  With nb == 1 (large planes; always for the input gradient) the GEMMs read/write
-y[n], dy[n] directly.  The forward can keep its im2col of the whole input (keep_cols) for
-the weight gradient, which then skips its own.  BLAS is
-column-major, so each row-major product above is passed as its transpose.
+y[n], dy[n] directly.  The forward can keep its im2col of the whole input (keep_input) for
+the weight gradient, which then skips its own.
 
 Determinism: batches (and the weight gradient's chunks of batches, each summed into its
 own partial and reduced in chunk order) depend on the problem size only, never on the
@@ -21,14 +19,14 @@ thread count, so every output is computed by the same operations for 1 and 2 thr
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
-from libc.stdlib cimport malloc, calloc, free
+from libc.stdlib cimport free
 from libc.string cimport memcpy
 from cython cimport floating
 
 from minidl._kernels._helpers cimport (
     minidl_planned_threads, choose_threads, gemm, im2col_plane, col2im_plane,
     new_gather_table, plane_scratch_len, use_padded, pad_plane, unfold_padded,
-    split_units, partial_chunks, add_partials, sum_bias_partials,
+    split_units, partial_chunks, add_partials, sum_bias_partials, scratch_alloc, out_len,
 )
 
 cnp.import_array()
@@ -64,8 +62,8 @@ cdef Geometry _geometry(tuple xshape, tuple wshape, stride, padding, dilation, i
     g.ph = padding[0]; g.pw = padding[1]
     g.dh = dilation[0]; g.dw = dilation[1]
     g.groups = groups
-    g.Ho = (g.H + 2 * g.ph - g.dh * (g.kh - 1) - 1) // g.sh + 1
-    g.Wo = (g.W + 2 * g.pw - g.dw * (g.kw - 1) - 1) // g.sw + 1
+    g.Ho = out_len(g.H, g.ph, g.dh * (g.kh - 1) + 1, g.sh)
+    g.Wo = out_len(g.W, g.pw, g.dw * (g.kw - 1) + 1, g.sw)
     g.HoWo = <Py_ssize_t>g.Ho * g.Wo
     g.CK = <Py_ssize_t>g.C * g.kh * g.kw
     g.CKg = g.CK // groups
@@ -196,13 +194,10 @@ cdef inline const floating* _gather_batch(const Geometry* g, const floating* dy,
 
 cdef floating* _alloc_buffers(Geometry* g, int nt, floating dummy) except? NULL:
     """One batch buffer per thread; also builds the gather table (both freed by
-    _free_buffers)."""
-    cdef floating* p = <floating*>malloc(<size_t>nt * g.buf_len * sizeof(floating))
-    if p == NULL:
-        raise MemoryError("minidl conv2d: cannot allocate the im2col buffer")
+    _free_buffers, in a ``finally``)."""
     g.table = new_gather_table(g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw,
                                g.Ho, g.Wo)
-    return p
+    return <floating*>scratch_alloc(<size_t>nt * g.buf_len, sizeof(floating))
 
 
 cdef void _free_buffers(Geometry* g, void* buffers) noexcept:
@@ -226,9 +221,9 @@ cdef void _forward_batch(const Geometry* g, const floating* x, const floating* w
     cdef Py_ssize_t s, f, k
     cdef int grp
     for grp in range(g.groups):
-        gemm(c'N', c'N', <int>(m * g.HoWo), <int>g.Fg, <int>g.CKg,
-             <floating>1, cols + grp * g.CKg * ld, <int>ld,
-             w + grp * g.Fg * g.CKg, <int>g.CKg,
+        gemm(c'N', c'N', <int>g.Fg, <int>(m * g.HoWo), <int>g.CKg,
+             <floating>1, w + grp * g.Fg * g.CKg, <int>g.CKg,
+             cols + grp * g.CKg * ld, <int>ld,
              <floating>0, out + grp * g.Fg * g.ld, <int>g.ld)
     # bias added (and a batch scattered to y) right after the GEMM, while in cache
     for s in range(m):
@@ -252,30 +247,33 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     cdef Py_ssize_t i
     _choose_batches(&g, True, _split_units(&g), FORWARD_COLS_BUDGET)
     cdef int nt = choose_threads(num_threads, _cost(&g), min(g.nbatches, _split_units(&g)))
-    cdef floating* buffers = _alloc_buffers(&g, nt, <floating>0)
+    cdef floating* buffers = NULL
     cdef floating* buf
     if bias is not None:
         bp = &bias[0]
-    with nogil:
-        for i in prange(g.nbatches, num_threads=nt, schedule='static'):
-            buf = buffers + threadid() * g.buf_len
-            _forward_batch(&g, &x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0],
-                           i * g.nb, min(g.nb, g.N - i * g.nb), buf)
-    _free_buffers(&g, buffers)
+    try:
+        buffers = _alloc_buffers(&g, nt, <floating>0)
+        with nogil:
+            for i in prange(g.nbatches, num_threads=nt, schedule='static'):
+                buf = buffers + threadid() * g.buf_len
+                _forward_batch(&g, &x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0],
+                               i * g.nb, min(g.nb, g.N - i * g.nb), buf)
+    finally:
+        _free_buffers(&g, buffers)
 
 
-def conv2d_forward(x, weight, bias, stride, padding, dilation, int groups, int num_threads,
-                   bint keep_cols=False):
+def conv2d_forward(x, weight, bias, *, stride, padding, dilation, int groups,
+                   bint keep_input=False, int num_threads):
     """y (N, F, Ho, Wo) = weight (F, C/groups, kh, kw) ⋆ x (N, C, H, W) + bias (F,) or None.
 
-    With keep_cols, returns (y, cols): cols is the im2col of the whole input,
+    With keep_input, returns (y, cols): cols is the im2col of the whole input,
     (C*kh*kw, >= N*Ho*Wo) with sample n at columns n*Ho*Wo.., for
-    conv2d_backward_weight(..., cols=cols); or None where the weight gradient needs no
-    im2col (1x1 kernel, stride 1, no padding)."""
+    conv2d_backward_weight(..., kept_input=cols); or None where the weight gradient needs
+    no im2col (1x1 kernel, stride 1, no padding)."""
     cdef Geometry g = _geometry(x.shape, weight.shape, stride, padding, dilation, groups)
     y = np.empty((g.N, g.F, g.Ho, g.Wo), dtype=x.dtype)
     cols = None
-    if keep_cols and not g.identity_cols and y.size != 0:
+    if keep_input and not g.identity_cols and y.size != 0:
         cols = np.empty((g.CK, g.N * g.HoWo + LD_PAD), dtype=x.dtype)
         g.saved_cols = cnp.PyArray_DATA(cols)
         g.saved_ld = cols.shape[1]
@@ -285,7 +283,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, int groups, int n
             _forward[float](x, weight, bias, y, g, num_threads)
         else:
             _forward[double](x, weight, bias, y, g, num_threads)
-    return (y, cols) if keep_cols else y
+    return (y, cols) if keep_input else y
 
 
 # ------------------------------------------------------------------------ backward: dx
@@ -303,9 +301,9 @@ cdef void _backward_input_batch(const Geometry* g, const floating* dy, const flo
     if g.identity_cols and g.nb == 1:
         cols = dx + n0 * g.C * g.H * g.W   # 1x1: the GEMM writes dx[n0] directly
     for grp in range(g.groups):
-        gemm(c'N', c'T', <int>(m * g.HoWo), <int>g.CKg, <int>g.Fg,
-             <floating>1, dyb + grp * g.Fg * g.ld, <int>g.ld,
-             w + grp * g.Fg * g.CKg, <int>g.CKg,
+        gemm(c'T', c'N', <int>g.CKg, <int>(m * g.HoWo), <int>g.Fg,
+             <floating>1, w + grp * g.Fg * g.CKg, <int>g.CKg,
+             dyb + grp * g.Fg * g.ld, <int>g.ld,
              <floating>0, cols + grp * g.CKg * g.ld, <int>g.ld)
     if cols != buf:
         return
@@ -326,17 +324,20 @@ cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::
     # more than the wider GEMM saves.
     _set_batches(&g, 1)
     cdef int nt = choose_threads(num_threads, _cost(&g), min(g.nbatches, _split_units(&g)))
-    cdef floating* buffers = _alloc_buffers(&g, nt, <floating>0)
+    cdef floating* buffers = NULL
     cdef floating* buf
-    with nogil:
-        for i in prange(g.nbatches, num_threads=nt, schedule='static'):
-            buf = buffers + threadid() * g.buf_len
-            _backward_input_batch(&g, &dy[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0],
-                                  i * g.nb, min(g.nb, g.N - i * g.nb), buf)
-    _free_buffers(&g, buffers)
+    try:
+        buffers = _alloc_buffers(&g, nt, <floating>0)
+        with nogil:
+            for i in prange(g.nbatches, num_threads=nt, schedule='static'):
+                buf = buffers + threadid() * g.buf_len
+                _backward_input_batch(&g, &dy[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0],
+                                      i * g.nb, min(g.nb, g.N - i * g.nb), buf)
+    finally:
+        _free_buffers(&g, buffers)
 
 
-def conv2d_backward_input(grad_out, weight, input_shape, stride, padding, dilation,
+def conv2d_backward_input(grad_out, weight, input_shape, *, stride, padding, dilation,
                           int groups, int num_threads):
     """grad_input (N, C, H, W) from grad_out (N, F, Ho, Wo) and weight (F, C/groups, kh, kw)."""
     cdef Geometry g = _geometry(tuple(input_shape), weight.shape, stride, padding, dilation, groups)
@@ -384,9 +385,9 @@ cdef void _weight_grad_chunk(const Geometry* g, const floating* x, const floatin
         dyb = _gather_batch(g, dy, n0, m, buf + g.CK * g.ld)
         beta = 0 if bi == b0 else 1
         for grp in range(g.groups):
-            gemm(c'T', c'N', <int>g.CKg, <int>g.Fg, <int>(m * g.HoWo),
-                 <floating>1, cols + grp * g.CKg * ld, <int>ld,
-                 dyb + grp * g.Fg * g.ld, <int>g.ld,
+            gemm(c'N', c'T', <int>g.Fg, <int>g.CKg, <int>(m * g.HoWo),
+                 <floating>1, dyb + grp * g.Fg * g.ld, <int>g.ld,
+                 cols + grp * g.CKg * ld, <int>ld,
                  beta, dw + grp * g.Fg * g.CKg, <int>g.CKg)
         if db != NULL:
             for f in range(g.F):
@@ -403,7 +404,7 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     if nchunks > g.nbatches:
         nchunks = g.nbatches
     cdef int nt = choose_threads(num_threads, _cost(&g), nchunks)
-    cdef floating* buffers = _alloc_buffers(&g, nt, <floating>0)
+    cdef floating* buffers = NULL
     cdef floating* buf
     cdef floating* partials = NULL
     cdef floating* dst
@@ -411,42 +412,43 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     cdef double* dbc
     cdef Py_ssize_t ch
     cdef floating* dwp = &dw[0, 0, 0, 0]
-    if nchunks > 1:
-        partials = <floating*>malloc(<size_t>(nchunks - 1) * weight_size * sizeof(floating))
-    if db is not None:
-        dbp = <double*>calloc(nchunks * g.F, sizeof(double))
-    if (nchunks > 1 and partials == NULL) or (db is not None and dbp == NULL):
-        _free_buffers(&g, buffers); free(partials); free(dbp)
-        raise MemoryError("minidl conv2d: cannot allocate weight-gradient buffers")
-    with nogil:
-        for ch in prange(nchunks, num_threads=nt, schedule='static'):
-            buf = buffers + threadid() * g.buf_len
-            dst = dwp if ch == 0 else partials + (ch - 1) * weight_size
-            dbc = dbp + ch * g.F if dbp != NULL else NULL
-            _weight_grad_chunk(&g, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
-                               ch * g.nbatches // nchunks, (ch + 1) * g.nbatches // nchunks,
-                               dst, dbc, buf)
-        add_partials(dwp, partials, nchunks - 1, weight_size)   # chunk 0 wrote dw itself
-        if dbp != NULL:
-            sum_bias_partials(dbp, nchunks, g.F, &db[0])
-    _free_buffers(&g, buffers)
-    free(partials)
-    free(dbp)
+    try:
+        buffers = _alloc_buffers(&g, nt, <floating>0)
+        if nchunks > 1:
+            partials = <floating*>scratch_alloc(<size_t>(nchunks - 1) * weight_size,
+                                                sizeof(floating))
+        if db is not None:
+            dbp = <double*>scratch_alloc(nchunks * g.F, sizeof(double), True)
+        with nogil:
+            for ch in prange(nchunks, num_threads=nt, schedule='static'):
+                buf = buffers + threadid() * g.buf_len
+                dst = dwp if ch == 0 else partials + (ch - 1) * weight_size
+                dbc = dbp + ch * g.F if dbp != NULL else NULL
+                _weight_grad_chunk(&g, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
+                                   ch * g.nbatches // nchunks, (ch + 1) * g.nbatches // nchunks,
+                                   dst, dbc, buf)
+            add_partials(dwp, partials, nchunks - 1, weight_size)   # chunk 0 wrote dw itself
+            if dbp != NULL:
+                sum_bias_partials(dbp, nchunks, g.F, &db[0])
+    finally:
+        _free_buffers(&g, buffers)
+        free(partials)
+        free(dbp)
 
 
-def conv2d_backward_weight(x, grad_out, weight_shape, stride, padding, dilation,
-                           int groups, bint need_bias_grad, int num_threads, cols=None):
+def conv2d_backward_weight(x, grad_out, weight_shape, *, stride, padding, dilation,
+                           int groups, bint need_bias, kept_input=None, int num_threads):
     """(grad_weight (F, C/groups, kh, kw), grad_bias (F,) or None) from x and grad_out.
 
-    ``cols``: conv2d_forward(..., keep_cols=True)'s cols for this same x and geometry
-    (skips the im2col), or None."""
+    ``kept_input``: conv2d_forward(..., keep_input=True)'s cols for this same x and
+    geometry (skips the im2col), or None."""
     wshape = tuple(weight_shape)
     cdef Geometry g = _geometry(x.shape, wshape, stride, padding, dilation, groups)
-    if cols is not None:
-        g.saved_cols = cnp.PyArray_DATA(cols)
-        g.saved_ld = cols.shape[1]
+    if kept_input is not None:
+        g.saved_cols = cnp.PyArray_DATA(kept_input)
+        g.saved_ld = kept_input.shape[1]
     dw = np.empty(wshape, dtype=x.dtype)
-    db = np.empty(g.F, dtype=x.dtype) if need_bias_grad else None
+    db = np.empty(g.F, dtype=x.dtype) if need_bias else None
     if g.N == 0 or g.HoWo == 0:
         dw.fill(0)
         if db is not None:

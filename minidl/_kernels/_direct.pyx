@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Direct float32 convolution for stride 1, dilation 1, one group (direct_conv.h).
 
 No im2col: the input is copied once per column offset of the filter (forward, weight
@@ -16,26 +15,25 @@ thread (each sample is computed by the same operations whatever the split).  The
 gradient sums chunks of samples into partials whose number depends on the problem only
 (partial_chunks), added in chunk order: bit-identical results for any thread count.
 """
-import os
-
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
-from libc.stdlib cimport malloc, calloc, free
+from libc.stdlib cimport free
 
 from minidl._kernels._helpers cimport (
     minidl_planned_threads, choose_threads, partial_chunks, add_partials, sum_bias_partials,
+    scratch_alloc, cpu_level,
 )
 
 cnp.import_array()
 
 cdef extern from "direct_conv.h" nogil:
     ctypedef struct minidl_direct_geom:
-        int N, C, H, W, F, kh, kw, ph, pw, Wp, Ho, Wo, fpad, cpad, cb, taps, iq_layout
+        int N, C, H, W, F, kh, kw, ph, pw, Wp, Ho, Wo, vw, fpad, cpad, cb, taps, iq_layout
         Py_ssize_t qlen, wq_len, iq_len
-    int minidl_direct_level()
+    int minidl_direct_select_level(int level)
     void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, int H, int W,
-                            int F, int kh, int kw, int ph, int pw)
+                            int F, int kh, int kw, int ph, int pw, int iq_layout)
     Py_ssize_t minidl_direct_forward_scratch(const minidl_direct_geom* g)
     Py_ssize_t minidl_direct_input_scratch(const minidl_direct_geom* g)
     Py_ssize_t minidl_direct_weight_scratch(const minidl_direct_geom* g)
@@ -53,21 +51,14 @@ cdef extern from "direct_conv.h" nogil:
                               float* scratch)
 
 _LEVEL_NAMES = {0: "none", 1: "avx2", 2: "avx512"}
+# the input gradient's dY' layouts (direct_conv.h), by name
+LAYOUTS = ("pitch", "rows", "half rows")
+_LAYOUT_CODES = {name: code for code, name in enumerate(LAYOUTS)}
 
 
-def _detect_level():
-    """The CPU's level, capped by MINIDL_DIRECT_LEVEL (0 turns the direct kernels off,
-    1 keeps them on AVX2 where the CPU has AVX-512)."""
-    cdef int found = minidl_direct_level()
-    cap = os.environ.get("MINIDL_DIRECT_LEVEL")
-    if cap is None:
-        return found
-    if cap.strip() not in ("0", "1", "2"):
-        raise ValueError(f"MINIDL_DIRECT_LEVEL must be 0, 1 or 2, got {cap!r}")
-    return min(found, int(cap))
-
-
-cdef int _LEVEL = _detect_level()
+# MINIDL_CPU_LEVEL=0 turns the direct kernels off, 1 keeps them on AVX2 where the CPU
+# has AVX-512 (cpu_level)
+cdef int _LEVEL = minidl_direct_select_level(cpu_level())
 
 
 def level():
@@ -80,47 +71,57 @@ def level_name():
     return _LEVEL_NAMES[_LEVEL]
 
 
-def efficiency(input_shape, weight_shape, padding):
+def vector_width():
+    """Floats per vector of the level the direct kernels run on (0 where unavailable)."""
+    if _LEVEL == 0:
+        return 0
+    return _geometry((1, 1, 1, 1), (1, 1, 1, 1), (0, 0)).vw
+
+
+def efficiency(input_shape, weight_shape, *, padding, layout):
     """{"forward", "input", "weight"}: the share of the multiply-adds each pass issues
-    that are useful at this shape.  The rest: output positions rounded up to whole
-    register blocks (forward) or vectors (weight), the zero lanes of the dY' layout
-    (input: see input_layout), and F (forward, weight) or C (input) rounded up to the
-    register block."""
-    cdef minidl_direct_geom g = _geometry(tuple(input_shape), tuple(weight_shape), padding)
+    that are useful at this shape, the input gradient's dY' laid out as ``layout``.  The
+    rest: output positions rounded up to whole register blocks (forward) or vectors
+    (weight), the zero lanes of the dY' layout (input), and F (forward, weight) or C
+    (input) rounded up to the register block."""
+    cdef minidl_direct_geom g = _geometry(tuple(input_shape), tuple(weight_shape), padding,
+                                          layout)
     cdef double outputs = <double>g.Ho * g.Wo
     return {"forward": outputs / g.qlen * g.F / g.fpad,
             "input": outputs / g.iq_len * g.C / g.cpad,
             "weight": outputs / g.wq_len * g.F / g.fpad}
 
 
-def input_layout(input_shape, weight_shape, padding):
-    """(layout, channel block) of the input gradient at this shape: layout "pitch" (dY in
-    the padded input's row pitch), "rows" (each dY row in vectors of its own) or "half
-    rows" (two rows a vector); see direct_conv.h.  For tests and benchmarks."""
-    cdef minidl_direct_geom g = _geometry(tuple(input_shape), tuple(weight_shape), padding)
-    return ("pitch", "rows", "half rows")[g.iq_layout], g.cb
+def input_channel_block(input_shape, weight_shape, padding):
+    """Channels the input gradient sums in one register block at this shape (for tests)."""
+    return _geometry(tuple(input_shape), tuple(weight_shape), padding, "pitch").cb
 
 
 cdef tuple _shape(const float[:, :, :, ::1] a):
     return (a.shape[0], a.shape[1], a.shape[2], a.shape[3])
 
 
-cdef minidl_direct_geom _geometry(tuple xshape, tuple wshape, padding):
+cdef minidl_direct_geom _geometry(tuple xshape, tuple wshape, padding,
+                                  str layout="pitch"):
+    """The geometry of a problem, the input gradient laid out as ``layout``."""
     if _LEVEL == 0:
         raise RuntimeError("minidl: the direct convolution kernels are not available here")
+    code = _LAYOUT_CODES.get(layout)
+    if code is None:
+        raise ValueError(f"direct conv: layout must be one of {LAYOUTS}, got {layout!r}")
     cdef minidl_direct_geom g
     minidl_direct_init(&g, _LEVEL, xshape[0], xshape[1], xshape[2], xshape[3],
-                       wshape[0], wshape[2], wshape[3], padding[0], padding[1])
+                       wshape[0], wshape[2], wshape[3], padding[0], padding[1], code)
+    if code == 2 and 2 * g.Wo > g.vw:
+        raise ValueError(f"direct conv: the {layout!r} layout needs rows of at most "
+                         f"{g.vw // 2} outputs, got {g.Wo}")
     return g
 
 
 cdef inline double _work(const minidl_direct_geom* g) noexcept nogil:
     """choose_threads' unit of work: multiply-adds / 16, so the MNIST-like 6->16 layer
-    (9.8M multiply-adds a pass) splits over 2 threads.  Measured side by side on an AVX2
-    EPYC (benchmarks/bench_conv_paths.py --shapes 3, ms at 2 threads, /32 -> /16):
-    forward 0.246 -> 0.183, input gradient 0.516 -> 0.348, weight gradient 0.485 ->
-    0.281; 1 thread unchanged.  (On the Zen 4 VM of 2026-12-05, with /32 and a forced
-    split, 2 threads gained nothing at this size, probably two threads of one core.)"""
+    (9.8M multiply-adds a pass) splits over 2 threads (measurements:
+    benchmarks/conv_dispatch.md)."""
     return <double>g.N * g.F * g.C * g.taps * g.Ho * g.Wo / 16
 
 
@@ -132,9 +133,7 @@ cdef class _Scratch:
 
     def __cinit__(self, Py_ssize_t per_thread, int threads):
         self.stride = (per_thread + 15) // 16 * 16
-        self.raw = malloc(<size_t>(threads * self.stride + 16) * sizeof(float))
-        if self.raw == NULL:
-            raise MemoryError("minidl conv2d: cannot allocate the direct kernels' scratch")
+        self.raw = scratch_alloc(<size_t>(threads * self.stride + 16), sizeof(float))
         self.base = <float*>((<size_t>self.raw + 63) // 64 * 64)
 
     def __dealloc__(self):
@@ -142,7 +141,7 @@ cdef class _Scratch:
 
 
 def conv2d_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] weight,
-                   bias, padding, int num_threads):
+                   bias, *, padding, int num_threads):
     """y (N, F, Ho, Wo) from x (N, C, H, W), weight (F, C, kh, kw), bias (F,) or None."""
     cdef minidl_direct_geom g = _geometry(_shape(x), _shape(weight), padding)
     y = np.empty((g.N, g.F, g.Ho, g.Wo), dtype=np.float32)
@@ -168,10 +167,12 @@ def conv2d_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] weight
 
 
 def conv2d_backward_input(const float[:, :, :, ::1] grad_out,
-                          const float[:, :, :, ::1] weight, input_shape, padding,
-                          int num_threads):
-    """grad_input (N, C, H, W) from grad_out (N, F, Ho, Wo) and weight (F, C, kh, kw)."""
-    cdef minidl_direct_geom g = _geometry(tuple(input_shape), _shape(weight), padding)
+                          const float[:, :, :, ::1] weight, input_shape, *, padding,
+                          str layout, int num_threads):
+    """grad_input (N, C, H, W) from grad_out (N, F, Ho, Wo) and weight (F, C, kh, kw),
+    dY' laid out as ``layout`` ("pitch", "rows" or "half rows": direct_conv.h)."""
+    cdef minidl_direct_geom g = _geometry(tuple(input_shape), _shape(weight), padding,
+                                          layout)
     dx = np.empty((g.N, g.C, g.H, g.W), dtype=np.float32)
     if dx.size == 0:
         return dx
@@ -190,9 +191,10 @@ def conv2d_backward_input(const float[:, :, :, ::1] grad_out,
 
 
 def conv2d_backward_weight(const float[:, :, :, ::1] x, const float[:, :, :, ::1] grad_out,
-                           weight_shape, padding, bint need_bias_grad, int num_threads):
+                           weight_shape, *, padding, bint need_bias, int num_threads):
     """(grad_weight (F, C, kh, kw), grad_bias (F,) or None) from x and grad_out."""
     wshape = tuple(weight_shape)
+    cdef bint need_bias_grad = need_bias
     cdef minidl_direct_geom g = _geometry(_shape(x), wshape, padding)
     if g.N == 0 or g.Ho * g.Wo == 0:
         return (np.zeros(wshape, dtype=np.float32),
@@ -211,26 +213,25 @@ def conv2d_backward_weight(const float[:, :, :, ::1] x, const float[:, :, :, ::1
     cdef float* partials = NULL
     cdef double* dbp = NULL
     cdef Py_ssize_t ch
-    if nchunks > 1:
-        partials = <float*>malloc(<size_t>(nchunks - 1) * weight_size * sizeof(float))
-    if need_bias_grad:
-        dbp = <double*>calloc(nchunks * g.F, sizeof(double))
-    if (nchunks > 1 and partials == NULL) or (need_bias_grad and dbp == NULL):
-        free(partials); free(dbp)
-        raise MemoryError("minidl conv2d: cannot allocate weight-gradient buffers")
-    with nogil:
-        for ch in prange(nchunks, num_threads=nt, schedule='static'):
-            minidl_direct_weight(&g, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0],
-                                 ch * g.N // nchunks, (ch + 1) * g.N // nchunks,
-                                 dwp if ch == 0 else partials + (ch - 1) * weight_size,
-                                 dbp + ch * g.F if dbp != NULL else NULL,
-                                 scratch.base + threadid() * scratch.stride)
-        add_partials(dwp, partials, nchunks - 1, weight_size)   # chunk 0 wrote dw itself
-    if need_bias_grad:
-        dbv = db
-        sum_bias_partials(dbp, nchunks, g.F, &dbv[0])
-    free(partials)
-    free(dbp)
+    try:
+        if nchunks > 1:
+            partials = <float*>scratch_alloc(<size_t>(nchunks - 1) * weight_size, sizeof(float))
+        if need_bias_grad:
+            dbp = <double*>scratch_alloc(nchunks * g.F, sizeof(double), True)
+        with nogil:
+            for ch in prange(nchunks, num_threads=nt, schedule='static'):
+                minidl_direct_weight(&g, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0],
+                                     ch * g.N // nchunks, (ch + 1) * g.N // nchunks,
+                                     dwp if ch == 0 else partials + (ch - 1) * weight_size,
+                                     dbp + ch * g.F if dbp != NULL else NULL,
+                                     scratch.base + threadid() * scratch.stride)
+            add_partials(dwp, partials, nchunks - 1, weight_size)   # chunk 0 wrote dw itself
+        if need_bias_grad:
+            dbv = db
+            sum_bias_partials(dbp, nchunks, g.F, &dbv[0])
+    finally:
+        free(partials)
+        free(dbp)
     return dw, db
 
 

@@ -1,9 +1,12 @@
-# cython: language_level=3, cdivision=True, boundscheck=False, wraparound=False
 """Inline helpers shared by every kernel module (declared once, compiled into each).
 
 - OpenMP detection that compiles with or without -fopenmp (verbatim C, #ifdef _OPENMP).
 - ``choose_threads``: the single place that decides how many threads a call uses.
-- ``gemm``: BLAS GEMM from nogil code over the fused float type (scipy's cython_blas).
+- ``cpu_level``: the instruction-set level every kernel family picks its variant by.
+- ``scratch_alloc``: every kernel's scratch memory (MemoryError on failure).
+- ``gemm``: row-major BLAS GEMM from nogil code over the fused float type (scipy's
+  cython_blas).
+- ``out_len``: an output side from the input side, padding, window span and stride.
 - ``im2col_plane`` / ``col2im_plane``: the one per-channel im2col / col2im routine used
   by the standalone im2col/col2im functions and by every convolution kernel.
 
@@ -13,8 +16,7 @@ Layout conventions (all row-major, C-contiguous):
                        stride ld >= Ho*Wo so that several samples can sit side by side)
 """
 from libc.string cimport memset, memcpy
-from libc.stdlib cimport malloc
-cimport cython
+from libc.stdlib cimport malloc, calloc
 from cython cimport floating
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -37,6 +39,46 @@ cdef extern from *:
     const char* MINIDL_BUILD_FLAGS
     int minidl_planned_threads
 
+cdef extern from "cpu_level.h":
+    int minidl_cpu_level() noexcept nogil
+
+
+cdef inline int cpu_level() except -1:
+    """The instruction-set level of the vectorised variants (0 baseline, 1 AVX2 + FMA,
+    2 AVX-512): the CPU's, capped by MINIDL_CPU_LEVEL (MINIDL_DIRECT_LEVEL, its former
+    name, still counts).  Each kernel family passes it to its own ``*_select_level`` once,
+    at import."""
+    import os
+    cdef int found = minidl_cpu_level()
+    for name in ("MINIDL_CPU_LEVEL", "MINIDL_DIRECT_LEVEL"):
+        cap = os.environ.get(name)
+        if cap is not None:
+            if cap.strip() not in ("0", "1", "2"):
+                raise ValueError(f"{name} must be 0, 1 or 2, got {cap!r}")
+            return min(found, int(cap))
+    return found
+
+
+cdef inline void* scratch_alloc(size_t count, size_t itemsize, bint zeroed=False) except NULL:
+    """Scratch memory for count items of itemsize bytes (zero-filled if ``zeroed``), which
+    the caller frees with free(); raises MemoryError instead of returning NULL.  Called
+    with the GIL, before the nogil block, and freed in a ``finally``."""
+    cdef void* p
+    if count == 0:
+        count = 1
+    p = calloc(count, itemsize) if zeroed else malloc(count * itemsize)
+    if p == NULL:
+        raise MemoryError(f"minidl: cannot allocate {count * itemsize} bytes of kernel scratch")
+    return p
+
+
+cdef inline int out_len(int n, int pad, int span, int stride) noexcept nogil:
+    """Output positions along a side of n inputs, padded by ``pad`` on both ends, for a
+    window spanning ``span`` inputs moved by ``stride`` (0 when the window does not fit:
+    the division only ever sees a non-negative numerator)."""
+    cdef int room = n + 2 * pad - span
+    return room // stride + 1 if room >= 0 else 0
+
 # Below this many multiply-adds (or element moves) per thread, an extra thread costs
 # more to wake and join than it saves.  With OMP_WAIT_POLICY=passive the wake-up is a
 # futex, measured at 5-20 us on an idle machine and ~100 us when the other core is
@@ -46,7 +88,6 @@ cdef enum:
     MIN_WORK_PER_THREAD = 1 << 18
 
 
-@cython.cdivision(True)
 cdef inline int choose_threads(int requested, double work, Py_ssize_t units) noexcept nogil:
     """Threads to use: at most ``requested``, at most one per independent unit of work,
     and few enough that each thread gets >= MIN_WORK_PER_THREAD of ``work``."""
@@ -75,7 +116,6 @@ cdef enum:
     MAX_PARTIAL_ELEMENTS = 1 << 24   # cap on the memory of all partials together
 
 
-@cython.cdivision(True)
 cdef inline Py_ssize_t split_units(double work) noexcept nogil:
     """How many parts a call of ``work`` is worth splitting into (1..MAX_SPLIT)."""
     cdef double units = work / MIN_SPLIT_WORK
@@ -84,7 +124,6 @@ cdef inline Py_ssize_t split_units(double work) noexcept nogil:
     return <Py_ssize_t>units if units >= 1 else 1
 
 
-@cython.cdivision(True)
 cdef inline Py_ssize_t partial_chunks(double work, Py_ssize_t partial_len,
                                       Py_ssize_t max_chunks) noexcept nogil:
     """Number of partial sums of ``partial_len`` elements for a reduction of ``work``
@@ -121,20 +160,23 @@ cdef inline void sum_bias_partials(const double* partials, Py_ssize_t count, Py_
         db[f] = <floating>s
 
 
-cdef inline void gemm(char transa, char transb, int m, int n, int k,
-                      floating alpha, const floating* a, int lda,
-                      const floating* b, int ldb,
-                      floating beta, floating* c, int ldc) noexcept nogil:
-    """Column-major C(m, n) = alpha * op(A) @ op(B) + beta * C, as BLAS ?gemm."""
+cdef inline void gemm(char trans_a, char trans_b, int M, int N, int K,
+                      floating alpha, const floating* A, int lda,
+                      const floating* B, int ldb,
+                      floating beta, floating* C, int ldc) noexcept nogil:
+    """Row-major C (M, N) = alpha * op(A) @ op(B) + beta * C, op(X) = X or Xᵀ as trans_x
+    is c'N' or c'T'; A is (M, K) (or (K, M) transposed), B (K, N) (or (N, K)), each with
+    its row stride ld*.  BLAS is column-major: the row-major product is the column-major
+    Cᵀ = op(B)ᵀ op(A)ᵀ, so the operands are passed swapped (as scikit-learn's _gemm).
+    Runs on the calling thread (BLAS threads are pinned to one)."""
     if floating is float:
-        sgemm(&transa, &transb, &m, &n, &k, &alpha, <float*>a, &lda,
-              <float*>b, &ldb, &beta, c, &ldc)
+        sgemm(&trans_b, &trans_a, &N, &M, &K, &alpha, <float*>B, &ldb,
+              <float*>A, &lda, &beta, C, &ldc)
     else:
-        dgemm(&transa, &transb, &m, &n, &k, &alpha, <double*>a, &lda,
-              <double*>b, &ldb, &beta, c, &ldc)
+        dgemm(&trans_b, &trans_a, &N, &M, &K, &alpha, <double*>B, &ldb,
+              <double*>A, &lda, &beta, C, &ldc)
 
 
-@cython.cdivision(True)
 cdef inline void _valid_columns(int W, int Wo, int sw, int offset,
                                 int* lo, int* hi) noexcept nogil:
     """Output columns ow in [lo, hi) whose input column ow*sw + offset lies in [0, W)."""
@@ -293,15 +335,13 @@ cdef inline void build_gather_table(int* table, int H, int W, int kh, int kw, in
 
 cdef inline int* new_gather_table(int H, int W, int kh, int kw, int sh, int sw,
                                   int ph, int pw, int dh, int dw,
-                                  int Ho, int Wo) noexcept nogil:
-    """malloc'ed table (caller frees), or NULL when another method is used (or no memory:
-    the row method needs no table, so NULL is always safe)."""
+                                  int Ho, int Wo) except? NULL:
+    """scratch_alloc'ed table (caller frees), or NULL when another method is used."""
     cdef int* table
     if not use_gather_table(W, sh, sw, Wo):
         return NULL
-    table = <int*>malloc(<size_t>kh * kw * Ho * Wo * sizeof(int))
-    if table != NULL:
-        build_gather_table(table, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+    table = <int*>scratch_alloc(<size_t>kh * kw * Ho * Wo, sizeof(int))
+    build_gather_table(table, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
     return table
 
 
@@ -350,8 +390,6 @@ cdef inline void _im2col_shift(const floating* xp, floating* rows, Py_ssize_t ld
                         out[oh * W + ow] = 0
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 cdef inline void im2col_plane(const floating* xp, floating* rows, Py_ssize_t ld,
                               int H, int W, int kh, int kw, int sh, int sw,
                               int ph, int pw, int dh, int dw,
@@ -406,8 +444,6 @@ cdef inline void im2col_plane(const floating* xp, floating* rows, Py_ssize_t ld,
                 out += Wo
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 cdef inline void col2im_plane(const floating* rows, Py_ssize_t ld, floating* xp,
                               int H, int W, int kh, int kw, int sh, int sw,
                               int ph, int pw, int dh, int dw,

@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Standalone im2col / col2im for (N, C, H, W) batches, parallel over (n, c) planes.
 
 Each (n, c) plane is handled by one thread from start to end, so col2im sums the
@@ -8,12 +7,12 @@ thread count.  The per-plane routines live in _helpers.pxd and are shared with _
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport free
 from cython cimport floating
 
 from minidl._kernels._helpers cimport (
     MINIDL_OPENMP, MINIDL_BUILD_FLAGS, minidl_planned_threads, choose_threads, im2col_plane, col2im_plane,
-    new_gather_table, needs_plane_scratch, plane_scratch_len,
+    new_gather_table, needs_plane_scratch, plane_scratch_len, scratch_alloc, out_len,
 )
 
 cnp.import_array()
@@ -29,67 +28,64 @@ def build_flags():
     return MINIDL_BUILD_FLAGS.decode()
 
 
-cdef void* _plane_work(int nt, Py_ssize_t scratch_len, size_t itemsize, int** table,
-                       int H, int W, int kh, int kw, int sh, int sw, int ph, int pw,
-                       int dh, int dw, int Ho, int Wo) noexcept nogil:
-    """The per-thread plane scratch (nt * scratch_len items) and, through ``table``, the
-    gather table that im2col_plane/col2im_plane use for small planes; the caller frees
-    both.  Both NULL when the plane method needs no scratch or the scratch malloc fails;
-    the table alone NULL when only its malloc fails (the row method needs neither)."""
+cdef class _PlaneWork:
+    """The per-thread plane scratch (threads * scratch_len items) and the gather table
+    that im2col_plane/col2im_plane use for small planes (both NULL when the plane method
+    needs neither); freed with the object."""
     cdef void* scratch
-    table[0] = NULL
-    if not needs_plane_scratch(W, sh, sw, Wo):
-        return NULL
-    scratch = malloc(<size_t>nt * scratch_len * itemsize)
-    if scratch != NULL:
-        table[0] = new_gather_table(H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
-    return scratch
+    cdef int* table
+    cdef Py_ssize_t scratch_len
+
+    def __cinit__(self, int threads, size_t itemsize, int H, int W, int kh, int kw, int sh,
+                  int sw, int ph, int pw, int dh, int dw, int Ho, int Wo):
+        self.scratch_len = plane_scratch_len(H, W, ph, pw)
+        if needs_plane_scratch(W, sh, sw, Wo):
+            self.scratch = scratch_alloc(<size_t>threads * self.scratch_len, itemsize)
+            self.table = new_gather_table(H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+
+    def __dealloc__(self):
+        free(self.table)
+        free(self.scratch)
 
 
-cdef void _im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols,
-                  int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw,
-                  int Ho, int Wo, int num_threads):
+cdef _im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols,
+             int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw,
+             int Ho, int Wo, int num_threads):
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t p, n, c, planes = <Py_ssize_t>N * C
     cdef int nt = choose_threads(num_threads, <double>planes * kh * kw * Ho * Wo, planes)
-    cdef int* table = NULL
-    cdef Py_ssize_t scratch_len = plane_scratch_len(H, W, ph, pw)
-    cdef floating* scratch = <floating*>_plane_work(nt, scratch_len, sizeof(floating), &table,
-                                                    H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+    cdef _PlaneWork work = _PlaneWork(nt, sizeof(floating), H, W, kh, kw, sh, sw, ph, pw,
+                                      dh, dw, Ho, Wo)
+    cdef floating* scratch = <floating*>work.scratch
     cdef floating* mine = NULL
     with nogil:
         for p in prange(planes, num_threads=nt, schedule='static'):
             n = p // C
             c = p % C
             if scratch != NULL:
-                mine = scratch + threadid() * scratch_len
+                mine = scratch + threadid() * work.scratch_len
             im2col_plane(&x[n, c, 0, 0], &cols[n, c * kh * kw, 0], <Py_ssize_t>Ho * Wo,
-                         H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, table, mine)
-    free(table)
-    free(scratch)
+                         H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, work.table, mine)
 
 
-cdef void _col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] x,
-                  int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw,
-                  int Ho, int Wo, int num_threads):
+cdef _col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] x,
+             int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw,
+             int Ho, int Wo, int num_threads):
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t p, n, c, planes = <Py_ssize_t>N * C
     cdef int nt = choose_threads(num_threads, <double>planes * (kh * kw * Ho * Wo + H * W), planes)
-    cdef int* table = NULL
-    cdef Py_ssize_t scratch_len = plane_scratch_len(H, W, ph, pw)
-    cdef floating* scratch = <floating*>_plane_work(nt, scratch_len, sizeof(floating), &table,
-                                                    H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+    cdef _PlaneWork work = _PlaneWork(nt, sizeof(floating), H, W, kh, kw, sh, sw, ph, pw,
+                                      dh, dw, Ho, Wo)
+    cdef floating* scratch = <floating*>work.scratch
     cdef floating* mine = NULL
     with nogil:
         for p in prange(planes, num_threads=nt, schedule='static'):
             n = p // C
             c = p % C
             if scratch != NULL:
-                mine = scratch + threadid() * scratch_len
+                mine = scratch + threadid() * work.scratch_len
             col2im_plane(&cols[n, c * kh * kw, 0], <Py_ssize_t>Ho * Wo, &x[n, c, 0, 0],
-                         H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, table, mine)
-    free(table)
-    free(scratch)
+                         H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, work.table, mine)
 
 
 def im2col(x, kernel_size, stride, padding, dilation, int num_threads):
@@ -99,8 +95,8 @@ def im2col(x, kernel_size, stride, padding, dilation, int num_threads):
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int kh = kernel_size[0], kw = kernel_size[1], sh = stride[0], sw = stride[1]
     cdef int ph = padding[0], pw = padding[1], dh = dilation[0], dw = dilation[1]
-    cdef int Ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    cdef int Wo = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    cdef int Ho = out_len(H, ph, dh * (kh - 1) + 1, sh)
+    cdef int Wo = out_len(W, pw, dw * (kw - 1) + 1, sw)
     cols = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype)
     if cols.size == 0:
         return cols
@@ -116,8 +112,8 @@ def col2im(cols, input_shape, kernel_size, stride, padding, dilation, int num_th
     cdef int N = input_shape[0], C = input_shape[1], H = input_shape[2], W = input_shape[3]
     cdef int kh = kernel_size[0], kw = kernel_size[1], sh = stride[0], sw = stride[1]
     cdef int ph = padding[0], pw = padding[1], dh = dilation[0], dw = dilation[1]
-    cdef int Ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    cdef int Wo = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    cdef int Ho = out_len(H, ph, dh * (kh - 1) + 1, sh)
+    cdef int Wo = out_len(W, pw, dw * (kw - 1) + 1, sw)
     x = np.empty((N, C, H, W), dtype=cols.dtype)
     if x.size == 0:
         return x

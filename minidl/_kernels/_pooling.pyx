@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Max and average pooling, forward and backward, parallel over (n, c) planes.
 
 Every plane of the output (forward) or of grad_input (backward) is written by exactly
@@ -8,153 +7,50 @@ Max pooling stores, per output element, the flat index ih*W + iw of its window's
 maximum in the input plane (int64).  Padding never wins (it acts as -inf); ties go to
 the first maximum in row-major window order; a NaN in the window wins, the last NaN
 if there are several -- the same rule as PyTorch's CPU kernel.
+
+Max pooling has three kernels (a chunk or plane holding a NaN always goes through the
+first, which lets NaN win):
+- _max_plane: any window, stride and padding, with the flat indices;
+- _max_rows_2x2: 2x2 / stride 2 / no padding with an even W, with the flat indices
+  (return_indices, and recorded layers of odd H): two vectorised passes, 2-5x the
+  general kernel there;
+- the window-code kernel (max_pool.h, AVX-512 for float32 where the CPU has it) for
+  2x2 / stride 2 / no padding with an even W: a uint8 code per output, 8x less to write
+  and read back than an int64 index, and a backward that writes every input element
+  once (no zero-fill, no scatter): what autograd records for the pooling layer of
+  LeNet- and CIFAR-style nets.  Under no_grad it writes the values only.
 """
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport free
 from libc.string cimport memset
-from libc.math cimport isnan, INFINITY
+from libc.math cimport INFINITY
 from libc.stdint cimport int32_t, int64_t, uint8_t
 from cython cimport floating
 
-from minidl._kernels._helpers cimport minidl_planned_threads, choose_threads, _valid_columns as _valid_range
+from minidl._kernels._helpers cimport (
+    minidl_planned_threads, choose_threads, cpu_level, scratch_alloc, out_len,
+    _valid_columns as _valid_range,
+)
 
-cdef extern from *:
-    """
-    #include <stdint.h>
-    #include <string.h>
-    /* Branch-free "take ? a : b" (compilers turn the float select into a branch,
-       which random data mispredicts half the time). */
-    static inline float minidl_select_f(int take, float a, float b) {
-        uint32_t x, y, m = (uint32_t)0 - (uint32_t)take;
-        memcpy(&x, &a, 4); memcpy(&y, &b, 4);
-        x = (x & m) | (y & ~m);
-        memcpy(&a, &x, 4);
-        return a;
-    }
-    static inline double minidl_select_d(int take, double a, double b) {
-        uint64_t x, y, m = (uint64_t)0 - (uint64_t)take;
-        memcpy(&x, &a, 8); memcpy(&y, &b, 8);
-        x = (x & m) | (y & ~m);
-        memcpy(&a, &x, 8);
-        return a;
-    }
-    /* Row-pair maxima for the values-only 2x2 max pool: y[r, :] = larger of
-       h[2r, :] and h[2r+1, :] (rows of length wo; the top one on a tie).  Small
-       widths get a constant trip count so the compiler emits straight vector code
-       instead of a short loop with alias checks per row. */
-    #define MINIDL_ROW_PAIR_MAX(NAME, T)                                          \
-    static void NAME(const T* restrict h, T* restrict y, Py_ssize_t rows,        \
-                     Py_ssize_t wo) {                                             \
-        Py_ssize_t r, k;                                                          \
-        if (wo == 2) {                                                            \
-            for (r = 0; r < rows; r++, h += 4, y += 2)                            \
-                for (k = 0; k < 2; k++) y[k] = h[2 + k] > h[k] ? h[2 + k] : h[k]; \
-        } else if (wo == 4) {                                                     \
-            for (r = 0; r < rows; r++, h += 8, y += 4)                            \
-                for (k = 0; k < 4; k++) y[k] = h[4 + k] > h[k] ? h[4 + k] : h[k]; \
-        } else if (wo == 8) {                                                     \
-            for (r = 0; r < rows; r++, h += 16, y += 8)                           \
-                for (k = 0; k < 8; k++) y[k] = h[8 + k] > h[k] ? h[8 + k] : h[k]; \
-        } else {                                                                  \
-            for (r = 0; r < rows; r++, h += 2 * wo, y += wo)                      \
-                for (k = 0; k < wo; k++)                                          \
-                    y[k] = h[wo + k] > h[k] ? h[wo + k] : h[k];                   \
-        }                                                                         \
-    }
-    MINIDL_ROW_PAIR_MAX(minidl_row_pair_max_f, float)
-    MINIDL_ROW_PAIR_MAX(minidl_row_pair_max_d, double)
-    /* 2x2 max pool with window codes (stride 2, no padding, H and W even), as
-       ``rows`` output rows (wo each) from pairs of input rows (2*wo each).  code = the
-       row-major position 0..3 of the window's first maximum.  Pass 1, linear over the
-       column pairs: hm = the larger of the pair, hs = 1 if the right one is strictly
-       larger; pass 2, per output row: the bottom pair wins only if strictly larger.
-       Written without branches (a data-dependent branch mispredicts half the time) and
-       with constant trip counts for small widths, so both passes vectorise.  Returns
-       nonzero, with nothing valid written, if a NaN was seen.  Scratch: hm and hs hold
-       2*rows*wo elements. */
-    #define MINIDL_CODES_PASS2(T, WO)                                                \
-        for (r = 0; r < rows; r++, hm += 2 * (WO), hs += 2 * (WO), y += (WO), code += (WO)) \
-            for (k = 0; k < (WO); k++) {                                             \
-                T a = hm[k], b = hm[(WO) + k];                                       \
-                int32_t t = b > a;                                                   \
-                y[k] = b > a ? b : a;                                                \
-                code[k] = (unsigned char)(hs[k] + t * (2 + hs[(WO) + k] - hs[k]));   \
-            }
-    #define MINIDL_MAX_CODES_2X2(NAME, T)                                            \
-    static int NAME(const T* restrict x, T* restrict y, unsigned char* restrict code, \
-                    Py_ssize_t rows, Py_ssize_t wo, T* restrict hm, int32_t* restrict hs) { \
-        Py_ssize_t j, r, k, n_pairs = 2 * rows * wo;                                 \
-        int nan_seen = 0;                                                            \
-        for (j = 0; j < n_pairs; j++) {                                              \
-            T a = x[2 * j], b = x[2 * j + 1];                                        \
-            nan_seen |= (a != a) | (b != b);                                         \
-            hm[j] = b > a ? b : a;                                                   \
-            hs[j] = b > a;                                                           \
-        }                                                                            \
-        if (nan_seen) return 1;                                                      \
-        if (wo == 2) { MINIDL_CODES_PASS2(T, 2) }                                    \
-        else if (wo == 4) { MINIDL_CODES_PASS2(T, 4) }                               \
-        else { MINIDL_CODES_PASS2(T, wo) }                                           \
-        return 0;                                                                    \
-    }
-    MINIDL_MAX_CODES_2X2(minidl_max_codes_2x2_f, float)
-    MINIDL_MAX_CODES_2X2(minidl_max_codes_2x2_d, double)
-    /* Its backward: every input element written, the gradient (as 0 + g, what the
-       flat-index backward's zero-fill-then-add gives) at the coded position and +0
-       elsewhere, selected with bit masks so the loop vectorises. */
-    #define MINIDL_CODES_BACKWARD_ROWS(T, U, WO)                                     \
-        for (r = 0; r < rows; r++, g += (WO), code += (WO), dx += 4 * (WO)) {        \
-            T* bot = dx + 2 * (WO);                                                  \
-            for (k = 0; k < (WO); k++) {                                             \
-                T v = (T)0 + g[k];                                                   \
-                U bits, c = code[k], o;                                              \
-                memcpy(&bits, &v, sizeof(T));                                        \
-                o = bits & ((U)0 - (U)(c == 0)); memcpy(dx + 2 * k, &o, sizeof(T));     \
-                o = bits & ((U)0 - (U)(c == 1)); memcpy(dx + 2 * k + 1, &o, sizeof(T)); \
-                o = bits & ((U)0 - (U)(c == 2)); memcpy(bot + 2 * k, &o, sizeof(T));    \
-                o = bits & ((U)0 - (U)(c == 3)); memcpy(bot + 2 * k + 1, &o, sizeof(T)); \
-            }                                                                        \
-        }
-    #define MINIDL_MAX_CODES_2X2_BACKWARD(NAME, T, U)                                \
-    static void NAME(const T* restrict g, const unsigned char* restrict code,        \
-                     T* restrict dx, Py_ssize_t rows, Py_ssize_t wo) {               \
-        Py_ssize_t r, k;                                                             \
-        if (wo == 2) { MINIDL_CODES_BACKWARD_ROWS(T, U, 2) }                         \
-        else if (wo == 4) { MINIDL_CODES_BACKWARD_ROWS(T, U, 4) }                    \
-        else { MINIDL_CODES_BACKWARD_ROWS(T, U, wo) }                                \
-    }
-    MINIDL_MAX_CODES_2X2_BACKWARD(minidl_max_codes_2x2_backward_f, float, uint32_t)
-    MINIDL_MAX_CODES_2X2_BACKWARD(minidl_max_codes_2x2_backward_d, double, uint64_t)
-    static inline int64_t minidl_select_i(int take, int64_t a, int64_t b) {
-        uint64_t m = (uint64_t)0 - (uint64_t)take;
-        return (int64_t)(((uint64_t)a & m) | ((uint64_t)b & ~m));
-    }
-    #include "pool_2x2_avx512.h"
-    """
-    float minidl_select_f(int take, float a, float b) noexcept nogil
-    double minidl_select_d(int take, double a, double b) noexcept nogil
-    int64_t minidl_select_i(int take, int64_t a, int64_t b) noexcept nogil
-    void minidl_row_pair_max_f(const float* h, float* y, Py_ssize_t rows, Py_ssize_t wo) noexcept nogil
-    void minidl_row_pair_max_d(const double* h, double* y, Py_ssize_t rows, Py_ssize_t wo) noexcept nogil
-    int minidl_max_codes_2x2_f(const float* x, float* y, uint8_t* code, Py_ssize_t rows,
-                               Py_ssize_t wo, float* hm, int32_t* hs) noexcept nogil
-    int minidl_max_codes_2x2_d(const double* x, double* y, uint8_t* code, Py_ssize_t rows,
-                               Py_ssize_t wo, double* hm, int32_t* hs) noexcept nogil
-    void minidl_max_codes_2x2_backward_f(const float* g, const uint8_t* code, float* dx,
-                                         Py_ssize_t rows, Py_ssize_t wo) noexcept nogil
-    void minidl_max_codes_2x2_backward_d(const double* g, const uint8_t* code, double* dx,
-                                         Py_ssize_t rows, Py_ssize_t wo) noexcept nogil
+cdef extern from "max_pool.h" nogil:
+    float minidl_select_f(int take, float a, float b)
+    double minidl_select_d(int take, double a, double b)
+    int64_t minidl_select_i(int take, int64_t a, int64_t b)
     int mp_level
-    int mp_select_level(int wanted) noexcept nogil
-    int mp_max_codes_2x2_f(const float* x, float* y, uint8_t* code, Py_ssize_t rows,
-                           Py_ssize_t wo, float* hm, int32_t* hs) noexcept nogil
-    void mp_max_codes_2x2_backward_f(const float* g, const uint8_t* code, float* dx,
-                                     Py_ssize_t rows, Py_ssize_t wo) noexcept nogil
+    int mp_select_level(int level)
+    int minidl_max_2x2_f(const float* x, float* y, uint8_t* code, Py_ssize_t rows,
+                         Py_ssize_t wo, float* hm, int32_t* hs, int want_codes)
+    int minidl_max_2x2_d(const double* x, double* y, uint8_t* code, Py_ssize_t rows,
+                         Py_ssize_t wo, double* hm, int32_t* hs, int want_codes)
+    void minidl_max_2x2_backward_f(const float* g, const uint8_t* code, float* dx,
+                                   Py_ssize_t rows, Py_ssize_t wo)
+    void minidl_max_2x2_backward_d(const double* g, const uint8_t* code, double* dx,
+                                   Py_ssize_t rows, Py_ssize_t wo)
 
 cnp.import_array()
-mp_select_level(1)
+mp_select_level(cpu_level())
 
 
 def simd_level():
@@ -162,15 +58,26 @@ def simd_level():
     return "avx512" if mp_level else "portable"
 
 
+cdef bint _use_2x2 = True
+
+
+def _use_2x2_kernels(bint on):
+    """Tests and benchmarks: send 2x2 / stride 2 / no padding through max_pool2d_forward's
+    general kernel (False) or its 2x2 kernels (True, the default); returns ``on``."""
+    global _use_2x2
+    _use_2x2 = on
+    return on
+
+
 def _use_simd(bint on):
-    """Tests: turn the AVX-512 paths off (or back on where the CPU has them); returns
-    simd_level()."""
-    mp_select_level(on)
+    """Tests: turn the AVX-512 paths off (or back on where the CPU and MINIDL_CPU_LEVEL
+    allow them); returns simd_level()."""
+    mp_select_level(cpu_level() if on else 0)
     return simd_level()
 
 
 cdef enum:
-    MAX_FAST_KW = 32
+    MAX_FAST_KW = 32       # kernel widths up to this get their column ranges precomputed
     CHUNK_OUTPUTS = 1024   # outputs per chunk of stacked planes in the 2x2 max pool
 
 
@@ -185,8 +92,8 @@ cdef PoolGeometry _geometry(tuple xshape, kernel_size, stride, padding):
     g.kh = kernel_size[0]; g.kw = kernel_size[1]
     g.sh = stride[0]; g.sw = stride[1]
     g.ph = padding[0]; g.pw = padding[1]
-    g.Ho = (g.H + 2 * g.ph - g.kh) // g.sh + 1
-    g.Wo = (g.W + 2 * g.pw - g.kw) // g.sw + 1
+    g.Ho = out_len(g.H, g.ph, g.kh, g.sh)
+    g.Wo = out_len(g.W, g.pw, g.kw, g.sw)
     g.count_include_pad = True
     return g
 
@@ -217,13 +124,75 @@ cdef Py_ssize_t _planes_per_chunk(const PoolGeometry* g) noexcept nogil:
 
 # --------------------------------------------------------------------------- max pool
 
+cdef bint _max_plane(const PoolGeometry* g, const floating* xp, floating* yp, int64_t* ip,
+                     bint nan_wins) noexcept nogil:
+    """One (n, c) plane, any window.  For each output row, the window offsets (i, j) are
+    the outer loops and the output column the inner one: consecutive outputs are
+    independent, so the loop pipelines (a per-window loop is one long compare-select
+    chain).  Each output still sees its window in row-major order, and only a strictly
+    larger value replaces the current maximum: ties keep the first maximum.
+
+    A NaN wins its window (the last one) only with ``nan_wins``; without, the plane is
+    scanned for NaN on the side (cheaper than the extra test in the select) and False
+    returned if one was seen: the caller then runs it again with ``nan_wins``."""
+    cdef int H = g.H, W = g.W, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw
+    cdef int ph = g.ph, pw = g.pw, Ho = g.Ho, Wo = g.Wo
+    cdef int oh, ow, ih, i, j, lo, hi, offset
+    cdef floating v, m
+    cdef floating* yrow
+    cdef int64_t* irow
+    cdef const floating* src
+    cdef int64_t base, row0
+    cdef int take, nan_seen = 0
+    # valid output-column range per kernel column j (independent of oh and i)
+    cdef int los[MAX_FAST_KW]
+    cdef int his[MAX_FAST_KW]
+    for j in range(_imin(kw, MAX_FAST_KW)):
+        _valid_range(W, Wo, sw, j - pw, &los[j], &his[j])
+    for oh in range(Ho):
+        yrow = yp + <Py_ssize_t>oh * Wo
+        irow = ip + <Py_ssize_t>oh * Wo
+        # padding acts as -inf; the index starts at the window's first real element
+        row0 = <int64_t>_imax(oh * sh - ph, 0) * W
+        for ow in range(Wo):
+            yrow[ow] = -INFINITY
+            irow[ow] = row0 + _imax(ow * sw - pw, 0)
+        for i in range(kh):
+            ih = oh * sh - ph + i
+            if ih < 0 or ih >= H:
+                continue
+            for j in range(kw):
+                offset = j - pw
+                if j < MAX_FAST_KW:
+                    lo = los[j]
+                    hi = his[j]
+                else:
+                    _valid_range(W, Wo, sw, offset, &lo, &hi)
+                src = xp + <Py_ssize_t>ih * W + offset
+                base = <int64_t>ih * W + offset
+                for ow in range(lo, hi):
+                    v = src[ow * sw]
+                    m = yrow[ow]
+                    take = v > m
+                    if nan_wins:
+                        take = take | (v != v)
+                    else:
+                        nan_seen |= v != v
+                    irow[ow] = minidl_select_i(take, base + ow * sw, irow[ow])
+                    if floating is float:
+                        yrow[ow] = minidl_select_f(take, v, m)
+                    else:
+                        yrow[ow] = minidl_select_d(take, v, m)
+    return not nan_seen
+
+
 cdef bint _max_rows_2x2(int W, int Wo, Py_ssize_t rows, const floating* xp, floating* yp,
                         int64_t* ip, const int64_t* corner, floating* vmax,
                         int* vsel) noexcept nogil:
     """Kernel 2x2, stride 2, no padding, W even: ``rows`` output rows (Wo each) from the
     2*rows input rows (W each) at xp -- one plane, or several stacked planes when H is
     even.  Returns False, writing nothing valid, if the input holds a NaN (the caller
-    then uses _max_plane_nan).
+    then runs _max_plane with nan_wins).
 
     Two branch-free passes that vectorise (a branch on the data mispredicts half the time
     on random data, ~10 ns per output):
@@ -267,103 +236,6 @@ cdef bint _max_rows_2x2(int W, int Wo, Py_ssize_t rows, const floating* xp, floa
     return True
 
 
-cdef inline void _init_window_row(floating* yrow, int64_t* irow, int Wo, int64_t row0,
-                                  int sw, int pw) noexcept nogil:
-    """Start one output row of max pooling: padding acts as -inf, and the index starts at
-    the window's first real element (row0 = first real input row * W)."""
-    cdef int ow
-    for ow in range(Wo):
-        yrow[ow] = -INFINITY
-        irow[ow] = row0 + _imax(ow * sw - pw, 0)
-
-
-cdef bint _max_plane(const PoolGeometry* g, const floating* xp, floating* yp,
-                     int64_t* ip) noexcept nogil:
-    """One (n, c) plane; returns False, leaving the work to _max_plane_nan, if the plane
-    holds a NaN or kw > MAX_FAST_KW.  For each output row, the window offsets (i, j)
-    are the outer loops and the output column the inner one: consecutive outputs are
-    independent, so the loop pipelines (a per-window loop is one long compare-select
-    chain).  Each output still
-    sees its window in row-major order, and only a strictly larger value replaces the
-    current maximum, so ties keep the first maximum."""
-    cdef int H = g.H, W = g.W, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw
-    cdef int ph = g.ph, pw = g.pw, Ho = g.Ho, Wo = g.Wo
-    cdef int oh, ow, ih, i, j, lo, hi, offset
-    cdef floating v, m
-    cdef floating* yrow
-    cdef int64_t* irow
-    cdef const floating* src
-    cdef int64_t base
-    cdef int nan_seen = 0, take
-    # valid output-column range per kernel column j (independent of oh and i)
-    cdef int los[MAX_FAST_KW]
-    cdef int his[MAX_FAST_KW]
-    if kw > MAX_FAST_KW:
-        return False
-    for j in range(kw):
-        _valid_range(W, Wo, sw, j - pw, &los[j], &his[j])
-    for oh in range(Ho):
-        yrow = yp + <Py_ssize_t>oh * Wo
-        irow = ip + <Py_ssize_t>oh * Wo
-        _init_window_row(yrow, irow, Wo, <int64_t>_imax(oh * sh - ph, 0) * W, sw, pw)
-        for i in range(kh):
-            ih = oh * sh - ph + i
-            if ih < 0 or ih >= H:
-                continue
-            for j in range(kw):
-                offset = j - pw
-                lo = los[j]
-                hi = his[j]
-                src = xp + <Py_ssize_t>ih * W + offset
-                base = <int64_t>ih * W + offset
-                for ow in range(lo, hi):
-                    v = src[ow * sw]
-                    m = yrow[ow]
-                    nan_seen |= v != v
-                    take = v > m
-                    irow[ow] = minidl_select_i(take, base + ow * sw, irow[ow])
-                    if floating is float:
-                        yrow[ow] = minidl_select_f(take, v, m)
-                    else:
-                        yrow[ow] = minidl_select_d(take, v, m)
-    return not nan_seen
-
-
-cdef void _max_plane_nan(const PoolGeometry* g, const floating* xp, floating* yp,
-                     int64_t* ip) noexcept nogil:
-    """_max_plane for a plane that holds a NaN: a NaN wins its window (the last one)."""
-    cdef int H = g.H, W = g.W, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw
-    cdef int ph = g.ph, pw = g.pw, Ho = g.Ho, Wo = g.Wo
-    cdef int oh, ow, ih, i, j, lo, hi, offset
-    cdef floating v
-    cdef floating* yrow
-    cdef int64_t* irow
-    cdef const floating* src
-    cdef int64_t base
-    cdef int take
-    for oh in range(Ho):
-        yrow = yp + <Py_ssize_t>oh * Wo
-        irow = ip + <Py_ssize_t>oh * Wo
-        _init_window_row(yrow, irow, Wo, <int64_t>_imax(oh * sh - ph, 0) * W, sw, pw)
-        for i in range(kh):
-            ih = oh * sh - ph + i
-            if ih < 0 or ih >= H:
-                continue
-            for j in range(kw):
-                offset = j - pw
-                _valid_range(W, Wo, sw, offset, &lo, &hi)
-                src = xp + <Py_ssize_t>ih * W + offset
-                base = <int64_t>ih * W + offset
-                for ow in range(lo, hi):
-                    v = src[ow * sw]
-                    take = (v > yrow[ow]) | (v != v)
-                    if floating is float:
-                        yrow[ow] = minidl_select_f(take, v, yrow[ow])
-                    else:
-                        yrow[ow] = minidl_select_d(take, v, yrow[ow])
-                    irow[ow] = minidl_select_i(take, base + ow * sw, irow[ow])
-
-
 cdef _max_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                   int64_t[:, :, :, ::1] idx, PoolGeometry g, int num_threads):
     cdef Py_ssize_t p, planes = <Py_ssize_t>g.N * g.C
@@ -372,14 +244,14 @@ cdef _max_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
     cdef floating* yp = &y[0, 0, 0, 0]
     cdef int64_t* ip = &idx[0, 0, 0, 0]
     cdef int nt = choose_threads(num_threads, <double>planes * g.Ho * g.Wo * g.kh * g.kw, planes)
-    cdef bint two_by_two = _is_2x2(&g) and g.W % 2 == 0
-    if two_by_two:
+    if _use_2x2 and _is_2x2(&g) and g.W % 2 == 0:
         _max_forward_2x2(xp, yp, ip, &g, nt)
         return
     with nogil:
         for p in prange(planes, num_threads=nt, schedule='static'):
-            if not _max_plane(&g, xp + p * plane_in, yp + p * plane_out, ip + p * plane_out):
-                _max_plane_nan(&g, xp + p * plane_in, yp + p * plane_out, ip + p * plane_out)
+            if not _max_plane(&g, xp + p * plane_in, yp + p * plane_out, ip + p * plane_out,
+                              False):
+                _max_plane(&g, xp + p * plane_in, yp + p * plane_out, ip + p * plane_out, True)
 
 
 cdef _max_forward_2x2(const floating* xp, floating* yp, int64_t* ip, PoolGeometry* g, int nt):
@@ -392,137 +264,32 @@ cdef _max_forward_2x2(const floating* xp, floating* yp, int64_t* ip, PoolGeometr
     cdef int tid
     cdef Py_ssize_t rows = per_chunk * g.Ho
     cdef int oh, ow
-    cdef floating* vmax = <floating*>malloc(<size_t>nt * rows * g.W * sizeof(floating))
-    cdef int* vsel = <int*>malloc(<size_t>nt * rows * g.W * sizeof(int))
-    cdef int64_t* corner = <int64_t*>malloc(<size_t>rows * g.Wo * sizeof(int64_t))
-    if vmax == NULL or vsel == NULL or corner == NULL:
+    cdef floating* vmax = NULL
+    cdef int* vsel = NULL
+    cdef int64_t* corner = NULL
+    try:
+        vmax = <floating*>scratch_alloc(<size_t>nt * rows * g.W, sizeof(floating))
+        vsel = <int*>scratch_alloc(<size_t>nt * rows * g.W, sizeof(int))
+        corner = <int64_t*>scratch_alloc(<size_t>rows * g.Wo, sizeof(int64_t))
+        k = 0
+        for p in range(per_chunk):
+            for oh in range(g.Ho):
+                for ow in range(g.Wo):
+                    corner[k] = 2 * oh * g.W + 2 * ow
+                    k += 1
+        with nogil:
+            for ch in prange(nchunks, num_threads=nt, schedule='static'):
+                tid = threadid()
+                p0 = ch * per_chunk
+                p1 = min(p0 + per_chunk, planes)
+                if not _max_rows_2x2(g.W, g.Wo, (p1 - p0) * g.Ho, xp + p0 * plane_in,
+                                     yp + p0 * plane_out, ip + p0 * plane_out, corner,
+                                     vmax + tid * rows * g.W, vsel + tid * rows * g.W):
+                    for p in range(p0, p1):
+                        _max_plane(g, xp + p * plane_in, yp + p * plane_out,
+                                   ip + p * plane_out, True)
+    finally:
         free(vmax); free(vsel); free(corner)
-        raise MemoryError("minidl max_pool2d: cannot allocate scratch")
-    k = 0
-    for p in range(per_chunk):
-        for oh in range(g.Ho):
-            for ow in range(g.Wo):
-                corner[k] = 2 * oh * g.W + 2 * ow
-                k += 1
-    with nogil:
-        for ch in prange(nchunks, num_threads=nt, schedule='static'):
-            tid = threadid()
-            p0 = ch * per_chunk
-            p1 = min(p0 + per_chunk, planes)
-            if not _max_rows_2x2(g.W, g.Wo, (p1 - p0) * g.Ho, xp + p0 * plane_in,
-                                 yp + p0 * plane_out, ip + p0 * plane_out, corner,
-                                 vmax + tid * rows * g.W, vsel + tid * rows * g.W):
-                for p in range(p0, p1):
-                    _max_plane_nan(g, xp + p * plane_in, yp + p * plane_out,
-                                   ip + p * plane_out)
-    free(vmax); free(vsel); free(corner)
-
-
-
-cdef bint _max_rows_2x2_values(int Wo, Py_ssize_t rows, const floating* xp, floating* yp,
-                               floating* hmax) noexcept nogil:
-    """_max_rows_2x2 without the indices (W = 2*Wo).  Returns False, writing nothing
-    valid, if the input holds a NaN (the caller then uses _max_plane_nan).
-
-    pass 1 (linear over the 2*rows*Wo column pairs): hmax = larger of the pair, the left
-    one on a tie; pass 2 (per output row): the larger of the two rows' pair maxima, the
-    top one on a tie.  So each output is the first maximum of its window in row-major
-    order, bit for bit what the indices path writes (a tie can be +0 against -0).
-    Scratch: ``hmax`` holds 2*rows*Wo elements."""
-    cdef Py_ssize_t j, n_pairs = 2 * rows * Wo
-    cdef floating a, b
-    cdef int nan_seen = 0
-    for j in range(n_pairs):
-        a = xp[2 * j]
-        b = xp[2 * j + 1]
-        nan_seen |= (a != a) | (b != b)
-        hmax[j] = b if b > a else a
-    if nan_seen:
-        return False
-    if floating is float:
-        minidl_row_pair_max_f(hmax, yp, rows, Wo)
-    else:
-        minidl_row_pair_max_d(hmax, yp, rows, Wo)
-    return True
-
-
-cdef _max_values_2x2(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
-                     PoolGeometry g, int num_threads):
-    """Values-only 2x2 max pool (W even) over the same chunks of planes as
-    _max_forward_2x2; a chunk holding a NaN goes through _max_plane_nan with a scratch
-    index buffer."""
-    cdef Py_ssize_t planes = <Py_ssize_t>g.N * g.C
-    cdef Py_ssize_t plane_in = <Py_ssize_t>g.H * g.W, plane_out = <Py_ssize_t>g.Ho * g.Wo
-    cdef const floating* xp = &x[0, 0, 0, 0]
-    cdef floating* yp = &y[0, 0, 0, 0]
-    cdef int nt = choose_threads(num_threads, <double>planes * g.Ho * g.Wo * g.kh * g.kw, planes)
-    cdef Py_ssize_t per_chunk = _planes_per_chunk(&g), ch, p, p0, p1
-    cdef Py_ssize_t nchunks = (planes + per_chunk - 1) // per_chunk
-    cdef int tid
-    cdef Py_ssize_t rows = per_chunk * g.Ho
-    cdef floating* hmax = <floating*>malloc(<size_t>nt * rows * g.W * sizeof(floating))
-    cdef int64_t* iscratch = <int64_t*>malloc(<size_t>nt * plane_out * sizeof(int64_t))
-    if hmax == NULL or iscratch == NULL:
-        free(hmax); free(iscratch)
-        raise MemoryError("minidl max_pool2d: cannot allocate scratch")
-    with nogil:
-        for ch in prange(nchunks, num_threads=nt, schedule='static'):
-            tid = threadid()
-            p0 = ch * per_chunk
-            p1 = min(p0 + per_chunk, planes)
-            if not _max_rows_2x2_values(g.Wo, (p1 - p0) * g.Ho, xp + p0 * plane_in,
-                                        yp + p0 * plane_out, hmax + tid * rows * g.W):
-                for p in range(p0, p1):
-                    _max_plane_nan(&g, xp + p * plane_in, yp + p * plane_out,
-                                   iscratch + tid * plane_out)
-    free(hmax); free(iscratch)
-
-
-def max_pool2d_forward(x, kernel_size, stride, padding, int num_threads,
-                       bint need_indices=True):
-    """(y, indices) both (N, C, Ho, Wo); indices int64 flat ih*W + iw into the plane.
-
-    need_indices=False returns (y, None) with the same y bit for bit: a values-only path
-    for 2x2 / stride 2 / no padding with even W (writing the indices is most of the cost
-    there); other configurations compute the indices anyway and drop them."""
-    cdef PoolGeometry g = _geometry(x.shape, kernel_size, stride, padding)
-    y = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=x.dtype)
-    if not need_indices and y.size != 0 and _is_2x2(&g) and g.W % 2 == 0:
-        if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
-            _max_values_2x2[float](x, y, g, num_threads)
-        else:
-            _max_values_2x2[double](x, y, g, num_threads)
-        return y, None
-    idx = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.int64)
-    if y.size == 0:
-        return y, (idx if need_indices else None)
-    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
-        _max_forward[float](x, y, idx, g, num_threads)
-    else:
-        _max_forward[double](x, y, idx, g, num_threads)
-    return y, (idx if need_indices else None)
-
-
-# 2x2 max pool with window codes: what autograd records for the common pooling layer.
-# A uint8 code per output (the window position of its maximum) instead of an int64 flat
-# index is 8x less to write and read back, and since 2x2 windows tile an even plane the
-# backward writes every input element once, with no zero-fill and no scatter.
-
-def max_pool2d_2x2_forward(x, int num_threads):
-    """Kernel 2x2, stride 2, no padding, H and W even: (y, codes), both (N, C, H/2, W/2);
-    codes uint8, the row-major position (0..3) of each window's maximum, chosen by the
-    same rules as the flat indices of max_pool2d_forward (first maximum; a NaN wins, the
-    last NaN); y is bit for bit max_pool2d_forward's."""
-    cdef PoolGeometry g = _geometry(x.shape, (2, 2), (2, 2), (0, 0))
-    y = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=x.dtype)
-    codes = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.uint8)
-    if y.size == 0:
-        return y, codes
-    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
-        _max_codes_2x2[float](x, y, codes, g, num_threads)
-    else:
-        _max_codes_2x2[double](x, y, codes, g, num_threads)
-    return y, codes
 
 
 cdef void _codes_from_indices(const int64_t* ip, uint8_t* cp, int W, int Ho,
@@ -536,45 +303,99 @@ cdef void _codes_from_indices(const int64_t* ip, uint8_t* cp, int W, int Ho,
             cp[oh * Wo + ow] = <uint8_t>(2 * (k // W - 2 * oh) + (k % W - 2 * ow))
 
 
-cdef _max_codes_2x2(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
-                    uint8_t[:, :, :, ::1] codes, PoolGeometry g, int num_threads):
+cdef _max_2x2(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, uint8_t* cp,
+              PoolGeometry g, int num_threads):
+    """The 2x2 window-code kernel (W even) over chunks of consecutive planes (stacked when
+    H is even, which saves the per-plane overhead on small planes): the codes into
+    ``cp``, or (NULL) the values only."""
     cdef Py_ssize_t planes = <Py_ssize_t>g.N * g.C
     cdef Py_ssize_t plane_in = <Py_ssize_t>g.H * g.W, plane_out = <Py_ssize_t>g.Ho * g.Wo
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef floating* yp = &y[0, 0, 0, 0]
-    cdef uint8_t* cp = &codes[0, 0, 0, 0]
-    cdef int nt = choose_threads(num_threads, <double>planes * plane_in, planes)
+    cdef int nt = choose_threads(num_threads, <double>planes * plane_out * 4, planes)
     cdef Py_ssize_t per_chunk = _planes_per_chunk(&g)
     cdef Py_ssize_t nchunks = (planes + per_chunk - 1) // per_chunk
-    cdef Py_ssize_t ch, p, p0, p1
-    cdef int tid, nan_seen
-    cdef Py_ssize_t scratch = per_chunk * plane_in  # pair maxima: 2*rows*Wo per chunk
-    cdef floating* hm = <floating*>malloc(<size_t>nt * scratch * sizeof(floating))
-    cdef int32_t* hs = <int32_t*>malloc(<size_t>nt * scratch * sizeof(int32_t))
-    cdef int64_t* iscratch = <int64_t*>malloc(<size_t>nt * plane_out * sizeof(int64_t))
-    if hm == NULL or hs == NULL or iscratch == NULL:
-        free(hm); free(hs); free(iscratch)
-        raise MemoryError("minidl max_pool2d: cannot allocate scratch")
-    with nogil:
-        for ch in prange(nchunks, num_threads=nt, schedule='static'):
-            tid = threadid()
-            p0 = ch * per_chunk
-            p1 = min(p0 + per_chunk, planes)
-            if floating is float:
-                nan_seen = mp_max_codes_2x2_f(
-                    xp + p0 * plane_in, yp + p0 * plane_out, cp + p0 * plane_out,
-                    (p1 - p0) * g.Ho, g.Wo, hm + tid * scratch, hs + tid * scratch)
-            else:
-                nan_seen = minidl_max_codes_2x2_d(
-                    xp + p0 * plane_in, yp + p0 * plane_out, cp + p0 * plane_out,
-                    (p1 - p0) * g.Ho, g.Wo, hm + tid * scratch, hs + tid * scratch)
-            if nan_seen:
-                for p in range(p0, p1):
-                    _max_plane_nan(&g, xp + p * plane_in, yp + p * plane_out,
-                                   iscratch + tid * plane_out)
-                    _codes_from_indices(iscratch + tid * plane_out, cp + p * plane_out,
-                                        g.W, g.Ho, g.Wo)
-    free(hm); free(hs); free(iscratch)
+    cdef Py_ssize_t ch, p, p0, p1, chunk_out = per_chunk * plane_out
+    cdef Py_ssize_t scratch = 2 * chunk_out  # pair maxima: 2*rows*Wo per chunk
+    cdef int tid, nan_seen, want_codes = cp != NULL
+    cdef floating* hm = NULL
+    cdef int32_t* hs = NULL
+    cdef uint8_t* codes = NULL      # values only: the AVX-512 path writes codes anyway
+    cdef int64_t* iscratch = NULL   # a plane's indices on the NaN path
+    cdef uint8_t* cc
+    try:
+        hm = <floating*>scratch_alloc(<size_t>nt * scratch, sizeof(floating))
+        hs = <int32_t*>scratch_alloc(<size_t>nt * scratch, sizeof(int32_t))
+        if cp == NULL:
+            codes = <uint8_t*>scratch_alloc(<size_t>nt * chunk_out, sizeof(uint8_t))
+        iscratch = <int64_t*>scratch_alloc(<size_t>nt * plane_out, sizeof(int64_t))
+        with nogil:
+            for ch in prange(nchunks, num_threads=nt, schedule='static'):
+                tid = threadid()
+                p0 = ch * per_chunk
+                p1 = min(p0 + per_chunk, planes)
+                cc = cp + p0 * plane_out if cp != NULL else codes + tid * chunk_out
+                if floating is float:
+                    nan_seen = minidl_max_2x2_f(
+                        xp + p0 * plane_in, yp + p0 * plane_out, cc, (p1 - p0) * g.Ho, g.Wo,
+                        hm + tid * scratch, hs + tid * scratch, want_codes)
+                else:
+                    nan_seen = minidl_max_2x2_d(
+                        xp + p0 * plane_in, yp + p0 * plane_out, cc, (p1 - p0) * g.Ho, g.Wo,
+                        hm + tid * scratch, hs + tid * scratch, want_codes)
+                if nan_seen:
+                    for p in range(p0, p1):
+                        _max_plane(&g, xp + p * plane_in, yp + p * plane_out,
+                                   iscratch + tid * plane_out, True)
+                        if cp != NULL:
+                            _codes_from_indices(iscratch + tid * plane_out, cp + p * plane_out,
+                                                g.W, g.Ho, g.Wo)
+    finally:
+        free(hm); free(hs); free(codes); free(iscratch)
+
+
+def max_pool2d_forward(x, kernel_size, stride, padding, int num_threads,
+                       bint need_indices=True):
+    """(y, indices) both (N, C, Ho, Wo); indices int64 flat ih*W + iw into the plane.
+
+    need_indices=False returns (y, None) with the same y bit for bit: for 2x2 / stride 2
+    / no padding with an even W the window-code kernel then writes the values only
+    (writing the indices is most of the cost there); other configurations compute the
+    indices anyway and drop them."""
+    cdef PoolGeometry g = _geometry(x.shape, kernel_size, stride, padding)
+    y = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=x.dtype)
+    if not need_indices and y.size != 0 and _use_2x2 and _is_2x2(&g) and g.W % 2 == 0:
+        if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
+            _max_2x2[float](x, y, NULL, g, num_threads)
+        else:
+            _max_2x2[double](x, y, NULL, g, num_threads)
+        return y, None
+    idx = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.int64)
+    if y.size == 0:
+        return y, (idx if need_indices else None)
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
+        _max_forward[float](x, y, idx, g, num_threads)
+    else:
+        _max_forward[double](x, y, idx, g, num_threads)
+    return y, (idx if need_indices else None)
+
+
+def max_pool2d_2x2_forward(x, int num_threads):
+    """Kernel 2x2, stride 2, no padding, H and W even: (y, codes), both (N, C, H/2, W/2);
+    codes uint8, the row-major position (0..3) of each window's maximum, chosen by the
+    same rules as the flat indices of max_pool2d_forward (first maximum; a NaN wins, the
+    last NaN); y is bit for bit max_pool2d_forward's."""
+    cdef PoolGeometry g = _geometry(x.shape, (2, 2), (2, 2), (0, 0))
+    y = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=x.dtype)
+    codes = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.uint8)
+    if y.size == 0:
+        return y, codes
+    cdef uint8_t[:, :, :, ::1] cv = codes
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
+        _max_2x2[float](x, y, &cv[0, 0, 0, 0], g, num_threads)
+    else:
+        _max_2x2[double](x, y, &cv[0, 0, 0, 0], g, num_threads)
+    return y, codes
 
 
 def max_pool2d_2x2_backward(grad_out, codes, int num_threads):
@@ -586,14 +407,14 @@ def max_pool2d_2x2_backward(grad_out, codes, int num_threads):
     if dx.size == 0:
         return dx
     if cnp.PyArray_TYPE(grad_out) == cnp.NPY_FLOAT:
-        _max_codes_2x2_backward[float](grad_out, codes, dx, num_threads)
+        _max_2x2_backward[float](grad_out, codes, dx, num_threads)
     else:
-        _max_codes_2x2_backward[double](grad_out, codes, dx, num_threads)
+        _max_2x2_backward[double](grad_out, codes, dx, num_threads)
     return dx
 
 
-cdef _max_codes_2x2_backward(const floating[:, :, :, ::1] dy, const uint8_t[:, :, :, ::1] codes,
-                             floating[:, :, :, ::1] dx, int num_threads):
+cdef _max_2x2_backward(const floating[:, :, :, ::1] dy, const uint8_t[:, :, :, ::1] codes,
+                       floating[:, :, :, ::1] dx, int num_threads):
     cdef PoolGeometry g = _geometry((dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3]),
                                     (2, 2), (2, 2), (0, 0))
     cdef Py_ssize_t planes = <Py_ssize_t>g.N * g.C
@@ -610,11 +431,11 @@ cdef _max_codes_2x2_backward(const floating[:, :, :, ::1] dy, const uint8_t[:, :
             p0 = ch * per_chunk
             p1 = min(p0 + per_chunk, planes)
             if floating is float:
-                mp_max_codes_2x2_backward_f(dyp + p0 * plane_out, cp + p0 * plane_out,
-                                            dxp + p0 * plane_in, (p1 - p0) * g.Ho, g.Wo)
+                minidl_max_2x2_backward_f(dyp + p0 * plane_out, cp + p0 * plane_out,
+                                          dxp + p0 * plane_in, (p1 - p0) * g.Ho, g.Wo)
             else:
-                minidl_max_codes_2x2_backward_d(dyp + p0 * plane_out, cp + p0 * plane_out,
-                                                dxp + p0 * plane_in, (p1 - p0) * g.Ho, g.Wo)
+                minidl_max_2x2_backward_d(dyp + p0 * plane_out, cp + p0 * plane_out,
+                                          dxp + p0 * plane_in, (p1 - p0) * g.Ho, g.Wo)
 
 
 cdef void _max_backward_plane(const floating* dyp, const int64_t* ip, floating* dxp,

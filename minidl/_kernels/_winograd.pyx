@@ -40,7 +40,7 @@ tile of the block reads and writes (the same for every channel).
     backward weight  dM = A dY_tile Aᵀ (a x a per tile; outputs past Ho, Wo are zeros);
                      dU[ξ] (F, C) = Σ_blocks dM[ξ] (F, tb) @ V[ξ]ᵀ (tb, C);
                      dW = Gᵀ dU G;  db = Σ dY
-BLAS is column-major, so each row-major product above is passed as its transpose.
+Every product above is a row-major GEMM (_helpers.gemm).
 
 Determinism: blocks depend on the problem only; the weight gradient sums fixed chunks of
 blocks (chunking depends on the problem size only, never on the thread count) into
@@ -50,24 +50,24 @@ operations for any number of threads.
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
-from libc.stdlib cimport malloc, calloc, free
+from libc.stdlib cimport free
 from libc.string cimport memcpy, memset
 from cython cimport floating
 
 from minidl._kernels._helpers cimport (
     minidl_planned_threads, choose_threads, gemm, split_units, partial_chunks, add_partials,
-    sum_bias_partials,
+    sum_bias_partials, scratch_alloc, cpu_level,
 )
 
 cnp.import_array()
-wg_select_level()
+wg_select_level(cpu_level())
 
 # The per-tile arithmetic of the data transforms, vectorised across a block's tiles, is
 # in C (winograd_arith.h) so that ``restrict`` and ``ivdep`` let the compiler vectorise
 # it.  Gathering the patches tile-major, (m, ds), took the forward at N=64 64->32 18x18
 # p0 from 7.9 to 4.5 ms (1 thread, F(2x2, 3x3)).
 cdef extern from "winograd_arith.h" nogil:
-    int wg_select_level()
+    int wg_select_level(int level)
     void wg2_input_arith_f(const float* d, float* v, Py_ssize_t vs, Py_ssize_t m)
     void wg2_input_arith_d(const double* d, double* v, Py_ssize_t vs, Py_ssize_t m)
     void wg2_output_arith_f(const float* M, Py_ssize_t ms, float b, float* o, Py_ssize_t m)
@@ -104,16 +104,6 @@ cdef enum:
     # LeNet's 4x4 planes with padding 1 have no tile inside the plane at all.
     PAD_BUDGET = 1 << 15
     MAX_PATCH = 64          # a*a for the largest tiling, F(4x4, 5x5)
-
-
-def tile_size(int Ho, int Wo):
-    """The output tile side r (2: F(2x2, 3x3), 4: F(4x4, 3x3)) the kernels use for an
-    output plane (Ho, Wo) when not told: the one with fewer GEMM multiplications per plane,
-    ceil(Ho/r) * ceil(Wo/r) * (r + 2)^2; F(2x2, 3x3) on a tie (its rounding error is the
-    smaller)."""
-    cdef long two = <long>((Ho + 1) // 2) * ((Wo + 1) // 2) * 16
-    cdef long four = <long>((Ho + 3) // 4) * ((Wo + 3) // 4) * 36
-    return 4 if four < two else 2
 
 
 cdef struct Plan:
@@ -261,7 +251,7 @@ cdef void _weight_transform(const floating* w, floating* U, int F, int C, int a,
     """U[ξ, f, c] = (G w[f, c] Gᵀ)[ξ], w (F, C, k, k) -> U (a*a, F, C), ξ stride
     _u_stride, G (a, k) of the tiling: U = (G ⊗ G) @ w.reshape(F*C, k*k)ᵀ."""
     cdef int FC = F * C, k2 = k * k
-    gemm(c'T', c'N', FC, a * a, k2, <floating>1, w, k2, _kron(U, a), k2, <floating>0, U,
+    gemm(c'N', c'T', a * a, FC, k2, <floating>1, _kron(U, a), k2, w, k2, <floating>0, U,
          <int>_u_stride(F, C))
 
 
@@ -270,8 +260,8 @@ cdef void _weight_untransform(const floating* dU, floating* dw, int F, int C, in
     """dw[f, c] = Gᵀ dU[:, f, c] G (the adjoint of _weight_transform), dU (a*a, F, C),
     ξ stride _u_stride, dw (F, C, k, k): dw.reshape(F*C, k*k) = dUᵀ @ (G ⊗ G)."""
     cdef int FC = F * C, k2 = k * k
-    gemm(c'N', c'T', k2, FC, a * a, <floating>1, _kron(dw, a), k2, dU,
-         <int>_u_stride(F, C), <floating>0, dw, k2)
+    gemm(c'T', c'N', FC, k2, a * a, <floating>1, dU, <int>_u_stride(F, C),
+         _kron(dw, a), k2, <floating>0, dw, k2)
 
 
 # ------------------------------------------------------------- tiles and their patches
@@ -590,8 +580,8 @@ cdef void _forward_block(const Plan* p, const floating* x, const floating* U,
         vrow = _kept_row(p)
     _input_transform(p, x, t0, m, V, vxi, vrow, scratch, info)
     for xi in range(p.a2):   # M[ξ] (F, m) = U[ξ] (F, C) @ V[ξ] (C, m)
-        gemm(c'N', c'N', <int>m, p.F, p.C, <floating>1, V + xi * vxi, <int>vrow,
-             U + xi * FC, p.C, <floating>0, M + xi * p.ms, <int>p.tb)
+        gemm(c'N', c'N', p.F, <int>m, p.C, <floating>1, U + xi * FC, p.C,
+             V + xi * vxi, <int>vrow, <floating>0, M + xi * p.ms, <int>p.tb)
     _output_transform(p, M, bias, y, m, scratch, info)
 
 
@@ -601,24 +591,26 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     cdef const floating* bp = NULL
     cdef Py_ssize_t blk
     cdef int nt = choose_threads(num_threads, _cost(&p), min(p.nblocks, split_units(_cost(&p))))
-    cdef floating* U = <floating*>malloc(<size_t>p.a2 * _u_stride(p.F, p.C) * sizeof(floating))
-    cdef floating* buffers = <floating*>malloc(<size_t>nt * p.buf_len * sizeof(floating))
-    cdef TileInfo* infos = <TileInfo*>malloc(<size_t>nt * p.tb * sizeof(TileInfo))
+    cdef floating* U = NULL
+    cdef floating* buffers = NULL
+    cdef TileInfo* infos = NULL
     cdef floating* buf
-    if U == NULL or buffers == NULL or infos == NULL:
-        free(U); free(buffers); free(infos)
-        raise MemoryError("minidl winograd conv: cannot allocate its buffers")
     if bias is not None:
         bp = &bias[0]
-    with nogil:
-        _weight_transform(&w[0, 0, 0, 0], U, p.F, p.C, p.a, p.k)
-        for blk in prange(p.nblocks, num_threads=nt, schedule='static'):
-            buf = buffers + threadid() * p.buf_len
-            _forward_block(&p, &x[0, 0, 0, 0], U, bp, &y[0, 0, 0, 0], blk, buf,
-                           infos + threadid() * p.tb, kept)
-    free(U)
-    free(buffers)
-    free(infos)
+    try:
+        U = <floating*>scratch_alloc(<size_t>p.a2 * _u_stride(p.F, p.C), sizeof(floating))
+        buffers = <floating*>scratch_alloc(<size_t>nt * p.buf_len, sizeof(floating))
+        infos = <TileInfo*>scratch_alloc(<size_t>nt * p.tb, sizeof(TileInfo))
+        with nogil:
+            _weight_transform(&w[0, 0, 0, 0], U, p.F, p.C, p.a, p.k)
+            for blk in prange(p.nblocks, num_threads=nt, schedule='static'):
+                buf = buffers + threadid() * p.buf_len
+                _forward_block(&p, &x[0, 0, 0, 0], U, bp, &y[0, 0, 0, 0], blk, buf,
+                               infos + threadid() * p.tb, kept)
+    finally:
+        free(U)
+        free(buffers)
+        free(infos)
 
 
 cdef _run_forward(x, w, bias, y, Plan p, int num_threads, kept=None):
@@ -637,16 +629,13 @@ cdef int _kernel_side(weight_shape) except -1:
     return k
 
 
-cdef int _tile(int tile, int Ho, int Wo, int k) except -1:
-    if k == 5:
-        if tile != 0 and tile != 4:
-            raise ValueError(f"winograd tile for a 5x5 kernel must be 0 (choose) or 4, "
-                             f"got {tile}")
-        return 4
-    if tile == 0:
-        return tile_size(Ho, Wo)
+cdef int _tile(int tile, int k) except -1:
+    """``tile`` checked: the output tile side r of F(r x r, k x k), 2 or 4 for 3x3
+    (F(2x2, 3x3), F(4x4, 3x3)), 4 for 5x5 (F(4x4, 5x5))."""
+    if k == 5 and tile != 4:
+        raise ValueError(f"winograd tile for a 5x5 kernel must be 4, got {tile}")
     if tile != 2 and tile != 4:
-        raise ValueError(f"winograd tile must be 0 (choose), 2 or 4, got {tile}")
+        raise ValueError(f"winograd tile for a 3x3 kernel must be 2 or 4, got {tile}")
     return tile
 
 
@@ -656,16 +645,16 @@ cdef Plan _forward_plan(input_shape, weight_shape, padding, int tile) except *:
     cdef int H = input_shape[2], W = input_shape[3], ph = padding[0], pw = padding[1]
     cdef int Ho = H + 2 * ph - k + 1, Wo = W + 2 * pw - k + 1
     return _plan(input_shape[0], input_shape[1], H, W, weight_shape[0], Ho, Wo, ph, pw, k,
-                 _tile(tile, Ho, Wo, k), BLOCK_BUDGET)
+                 _tile(tile, k), BLOCK_BUDGET)
 
 
-def winograd_forward(x, weight, bias, padding, int num_threads, int tile=0,
-                     bint keep_input=False):
+def winograd_forward(x, weight, bias, *, padding, int tile, bint keep_input=False,
+                     int num_threads):
     """y (N, F, Ho, Wo) = weight (F, C, k, k) ⋆ x (N, C, H, W) + bias (F,) or None, k 3
     or 5, stride 1, padding (ph, pw) (each <= k - 1), Ho = H + 2*ph - k + 1, Wo likewise;
-    ``tile``: the output tile side, 2 or 4 for 3x3 (0: tile_size(Ho, Wo)), 4 for 5x5.
-    keep_input: return (y, V), V the transformed x for winograd_backward_weight's
-    ``transformed_input`` (None where nothing was transformed)."""
+    ``tile``: the output tile side, 2 or 4 for 3x3, 4 for 5x5.  keep_input: return
+    (y, V), V the transformed x for winograd_backward_weight's ``kept_input`` (None where
+    nothing was transformed)."""
     cdef Plan p = _forward_plan(x.shape, weight.shape, padding, tile)
     y = np.empty((p.N, p.F, p.Ho, p.Wo), dtype=x.dtype)
     if y.size == 0 or p.C == 0:
@@ -677,15 +666,15 @@ def winograd_forward(x, weight, bias, padding, int num_threads, int tile=0,
     return (y, kept) if keep_input else y
 
 
-def winograd_kept_input_elements(input_shape, weight_shape, padding, int tile=0):
+def winograd_kept_input_elements(input_shape, weight_shape, *, padding, int tile):
     """Elements of the V that winograd_forward(..., keep_input=True) keeps for input
-    (N, C, H, W) and weight (F, C, k, k)."""
+    (N, C, H, W), weight (F, C, k, k), padding and tile."""
     cdef Plan p = _forward_plan(input_shape, weight_shape, padding, tile)
     return p.a2 * _kept_xi(&p)
 
 
-def winograd_backward_input(grad_out, weight, input_shape, padding, int num_threads,
-                            int tile=0):
+def winograd_backward_input(grad_out, weight, input_shape, *, padding, int tile,
+                            int num_threads):
     """grad_input (N, C, H, W) from grad_out (N, F, Ho, Wo) and weight (F, C, k, k):
     the forward on grad_out with the weight transposed to (C, F, k, k) and rotated by
     180 degrees, padding (k - 1 - ph, k - 1 - pw); ``tile`` as the forward's, for the
@@ -694,8 +683,7 @@ def winograd_backward_input(grad_out, weight, input_shape, padding, int num_thre
     cdef int N = input_shape[0], C = input_shape[1], H = input_shape[2], W = input_shape[3]
     cdef int F = weight.shape[0], ph = k - 1 - padding[0], pw = k - 1 - padding[1]
     cdef int Ho = grad_out.shape[2], Wo = grad_out.shape[3]
-    cdef Plan p = _plan(N, F, Ho, Wo, C, H, W, ph, pw, k, _tile(tile, H, W, k),
-                        BLOCK_BUDGET)
+    cdef Plan p = _plan(N, F, Ho, Wo, C, H, W, ph, pw, k, _tile(tile, k), BLOCK_BUDGET)
     dx = np.empty((N, C, H, W), dtype=grad_out.dtype)
     if dx.size == 0:
         return dx
@@ -738,8 +726,8 @@ cdef void _weight_grad_chunk(const Plan* p, const floating* x, const floating* d
         _output_untransform(p, dy, dM, db, m, scratch, info)
         beta = 0 if blk == b0 else 1
         for xi in range(p.a2):   # dU[ξ] (F, C) += dM[ξ] (F, m) @ V[ξ]ᵀ (m, C)
-            gemm(c'T', c'N', p.C, p.F, <int>m, <floating>1, V + xi * vxi, <int>vrow,
-                 dM + xi * p.ms, <int>p.tb, beta, dU + xi * FC, p.C)
+            gemm(c'N', c'T', p.F, p.C, <int>m, <floating>1, dM + xi * p.ms, <int>p.tb,
+                 V + xi * vxi, <int>vrow, beta, dU + xi * FC, p.C)
 
 
 cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dy,
@@ -749,49 +737,50 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     # Number of chunks (partials): a function of the problem only, never of the threads.
     cdef Py_ssize_t nchunks = partial_chunks(_cost(&p), usize, p.nblocks)
     cdef int nt = choose_threads(num_threads, _cost(&p), nchunks)
-    cdef floating* buffers = <floating*>malloc(<size_t>nt * p.buf_len * sizeof(floating))
-    cdef floating* partials = <floating*>calloc(<size_t>nchunks * usize, sizeof(floating))
-    cdef TileInfo* infos = <TileInfo*>malloc(<size_t>nt * p.tb * sizeof(TileInfo))
+    cdef floating* buffers = NULL
+    cdef floating* partials = NULL
+    cdef TileInfo* infos = NULL
     cdef double* dbp = NULL
     cdef double* dbc
     cdef floating* buf
     cdef Py_ssize_t ch
-    if db is not None:
-        dbp = <double*>calloc(nchunks * p.F, sizeof(double))
-    if (buffers == NULL or partials == NULL or infos == NULL
-            or (db is not None and dbp == NULL)):
-        free(buffers); free(partials); free(dbp); free(infos)
-        raise MemoryError("minidl winograd conv: cannot allocate weight-gradient buffers")
-    with nogil:
-        for ch in prange(nchunks, num_threads=nt, schedule='static'):
-            buf = buffers + threadid() * p.buf_len
-            dbc = dbp + ch * p.F if dbp != NULL else NULL
-            _weight_grad_chunk(&p, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
-                               ch * p.nblocks // nchunks, (ch + 1) * p.nblocks // nchunks,
-                               partials + ch * usize, dbc, buf, infos + threadid() * p.tb,
-                               kept)
-        add_partials(partials, partials + usize, nchunks - 1, usize)
-        _weight_untransform(partials, &dw[0, 0, 0, 0], p.F, p.C, p.a, p.k)
-        if dbp != NULL:
-            sum_bias_partials(dbp, nchunks, p.F, &db[0])
-    free(buffers)
-    free(partials)
-    free(dbp)
-    free(infos)
+    try:
+        buffers = <floating*>scratch_alloc(<size_t>nt * p.buf_len, sizeof(floating))
+        partials = <floating*>scratch_alloc(<size_t>nchunks * usize, sizeof(floating), True)
+        infos = <TileInfo*>scratch_alloc(<size_t>nt * p.tb, sizeof(TileInfo))
+        if db is not None:
+            dbp = <double*>scratch_alloc(nchunks * p.F, sizeof(double), True)
+        with nogil:
+            for ch in prange(nchunks, num_threads=nt, schedule='static'):
+                buf = buffers + threadid() * p.buf_len
+                dbc = dbp + ch * p.F if dbp != NULL else NULL
+                _weight_grad_chunk(&p, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
+                                   ch * p.nblocks // nchunks, (ch + 1) * p.nblocks // nchunks,
+                                   partials + ch * usize, dbc, buf, infos + threadid() * p.tb,
+                                   kept)
+            add_partials(partials, partials + usize, nchunks - 1, usize)
+            _weight_untransform(partials, &dw[0, 0, 0, 0], p.F, p.C, p.a, p.k)
+            if dbp != NULL:
+                sum_bias_partials(dbp, nchunks, p.F, &db[0])
+    finally:
+        free(buffers)
+        free(partials)
+        free(dbp)
+        free(infos)
 
 
-def winograd_backward_weight(x, grad_out, weight_shape, padding, bint need_bias,
-                             int num_threads, int tile=0, transformed_input=None):
+def winograd_backward_weight(x, grad_out, weight_shape, *, padding, int tile,
+                             bint need_bias, kept_input=None, int num_threads):
     """(grad_weight (F, C, k, k), grad_bias (F,) or None) from x (N, C, H, W) and
     grad_out (N, F, Ho, Wo) of the stride-1 convolution with weight_shape (F, C, k, k),
     k 3 or 5, and padding (ph, pw); ``tile`` as the forward's, for the plane (Ho, Wo).
-    transformed_input: the V that winograd_forward(x, ..., keep_input=True) returned
-    for this x and tile, instead of transforming x again."""
+    kept_input: the V that winograd_forward(x, ..., keep_input=True) returned for this x
+    and tile, instead of transforming x again."""
     cdef int k = _kernel_side(weight_shape)
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int F = grad_out.shape[1], ph = padding[0], pw = padding[1]
     cdef int Ho = grad_out.shape[2], Wo = grad_out.shape[3]
-    cdef Plan p = _plan(N, C, H, W, F, Ho, Wo, ph, pw, k, _tile(tile, Ho, Wo, k),
+    cdef Plan p = _plan(N, C, H, W, F, Ho, Wo, ph, pw, k, _tile(tile, k),
                         WEIGHT_BLOCK_BUDGET, WEIGHT_MAX_BLOCK_TILES)
     dw = np.empty((F, C, k, k), dtype=x.dtype)
     db = np.empty(F, dtype=x.dtype) if need_bias else None
@@ -801,18 +790,18 @@ def winograd_backward_weight(x, grad_out, weight_shape, padding, bint need_bias,
             db[...] = grad_out.sum(axis=(0, 2, 3))
         return dw, db
     cdef void* kp = NULL
-    if transformed_input is not None:
+    if kept_input is not None:
         want = (p.a2, _kept_xi(&p))
-        if (type(transformed_input) is not np.ndarray or transformed_input.dtype != x.dtype
-                or transformed_input.shape != want
-                or not transformed_input.flags.c_contiguous):
-            got = (f"{type(transformed_input).__name__} "
-                   f"{getattr(transformed_input, 'shape', '')} "
-                   f"{getattr(transformed_input, 'dtype', '')}")
-            raise ValueError(f"winograd_backward_weight: transformed_input must be the "
+        if (type(kept_input) is not np.ndarray or kept_input.dtype != x.dtype
+                or kept_input.shape != want
+                or not kept_input.flags.c_contiguous):
+            got = (f"{type(kept_input).__name__} "
+                   f"{getattr(kept_input, 'shape', '')} "
+                   f"{getattr(kept_input, 'dtype', '')}")
+            raise ValueError(f"winograd_backward_weight: kept_input must be the "
                              f"C-contiguous {want} {x.dtype} array that winograd_forward"
                              f"(keep_input=True) returned for this input, got {got}")
-        kp = cnp.PyArray_DATA(transformed_input)
+        kp = cnp.PyArray_DATA(kept_input)
     if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
         _backward_weight[float](x, grad_out, dw, db, p, num_threads, <const float*>kp)
     else:

@@ -1,6 +1,7 @@
-/* The x86 vector level the kernels' hand-vectorised paths may use, read from the CPU
-   once per module at import: the one place every kernel family (direct convolution,
-   Winograd transforms, 2x2 max pool) asks. */
+/* The x86 vector level the CPU offers.  Read through cpu_level() (_helpers.pxd), which
+   caps it by MINIDL_CPU_LEVEL, once per module at import; every kernel family with
+   vector variants (direct convolution, Winograd transforms, 2x2 max pool) picks its
+   variant from that answer with its own *_select_level(level). */
 #ifndef MINIDL_CPU_LEVEL_H
 #define MINIDL_CPU_LEVEL_H
 

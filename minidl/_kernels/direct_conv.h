@@ -22,14 +22,15 @@
  * instead: row oh in vectors of its own, vector j of the row adding into dxp at
  * oh*Wp + j*vw + ki*Wp + kj.  Rows of at most vw/2 outputs (MNIST-like 6->16 on AVX-512:
  * 8 of 16 lanes) go "by half rows": rows 2j and 2j + 1 in the halves of vector j, each
- * half adding into its own row of dxp; the multiply-adds stay whole-vector (rows of more
- * than vw/4 outputs only, see minidl_direct_init).
+ * half adding into its own row of dxp; the multiply-adds stay whole-vector.  The caller
+ * picks the layout (minidl.ops.conv_plan); every one runs at every shape, except half
+ * rows, which needs rows of at most vw/2 outputs.
  *
  * The code body (direct_conv_impl.h) is compiled twice with GCC/Clang vector types: for
  * AVX-512 (16 floats a vector) and for AVX2 + FMA (8), each with the target attribute, so
- * the rest of the package keeps the baseline instruction set.  minidl_direct_level() picks
- * one at run time; without either (or on another compiler or architecture) it returns 0
- * and minidl uses im2col + GEMM.  Every routine works on a caller-given range of samples
+ * the rest of the package keeps the baseline instruction set.
+ * minidl_direct_select_level() picks one at run time from the kernels' common level; at
+ * level 0 (or on another compiler or architecture) minidl uses im2col + GEMM.  Every routine works on a caller-given range of samples
  * with a caller-given scratch buffer (one per thread, 64-byte aligned); nothing here
  * allocates.  Vector loads may read past the live data into zeroed or finite slack: such
  * lanes are thrown away (forward, input) or multiplied by zeros of dY (weight). */
@@ -113,7 +114,7 @@ static inline ptrdiff_t minidl_direct_iq_offset(int layout, ptrdiff_t j, int Wp,
 #define DC_WT 5
 #include "direct_conv_impl.h"
 
-static int minidl_direct_level(void) { return minidl_cpu_level(); }
+static int minidl_direct_select_level(int level) { return level; }
 
 #define DC_DISPATCH(name, args) \
     do { if (g->level == MINIDL_DIRECT_AVX512) minidl_direct_##name##_avx512 args; \
@@ -121,7 +122,7 @@ static int minidl_direct_level(void) { return minidl_cpu_level(); }
 
 #else
 #define MINIDL_DIRECT_COMPILED 0
-static int minidl_direct_level(void) { return MINIDL_DIRECT_NONE; }
+static int minidl_direct_select_level(int level) { (void)level; return MINIDL_DIRECT_NONE; }
 #define DC_DISPATCH(name, args) do { } while (0)
 #endif
 
@@ -130,9 +131,11 @@ static inline ptrdiff_t minidl_direct_round_up(ptrdiff_t a, ptrdiff_t b)
     return (a + b - 1) / b * b;
 }
 
-/* Fill g for the problem at the given level (> 0).  Scratch lengths: see below. */
+/* Fill g for the problem at the given level (> 0), the input gradient laid out as
+ * iq_layout (the caller's choice; by half rows only where 2*Wo <= vw: a row must fit a
+ * half vector).  Scratch lengths: see below. */
 static void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, int H, int W,
-                               int F, int kh, int kw, int ph, int pw)
+                               int F, int kh, int kw, int ph, int pw, int iq_layout)
 {
     int fb, vb, cb, ivb, ivb6, wf, wt;
     ptrdiff_t per_sample, nv_pitch, nv_rows, nv_half, nv;
@@ -166,25 +169,20 @@ static void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, i
     g->col_stride = minidl_direct_round_up((ptrdiff_t)g->Hp * g->Wo + (ptrdiff_t)g->vw * vb,
                                            g->vw);
     g->cols_len = (ptrdiff_t)kw * C * g->col_stride;
-    /* input grad: the dY' layout with the fewest position vectors (whole blocks) */
+    /* input grad: position vectors (whole blocks) in the layout asked for */
     g->iq_vpr = (int)((g->Wo + g->vw - 1) / g->vw);
     nv_pitch = minidl_direct_round_up(((ptrdiff_t)g->Ho * g->Wp + g->vw - 1) / g->vw, g->ivb);
     nv_rows = minidl_direct_round_up((ptrdiff_t)g->Ho * g->iq_vpr, g->ivb);
     nv_half = minidl_direct_round_up(((ptrdiff_t)g->Ho + 1) / 2, MINIDL_DIRECT_IVB_HALF);
-    /* by half rows only where a row fills more than half its half vector: narrower ones
-     * ran slower than the pitch layout (AVX-512, LeNet-digits 6->16 4x4, 1 thread: 0.057
-     * ms pitch, 0.126 ms half rows), the adds of successive taps too close together */
-    if (2 * g->Wo <= g->vw && 4 * g->Wo > g->vw && nv_half < nv_pitch && nv_half < nv_rows) {
-        g->iq_layout = MINIDL_IQ_HALF_ROWS;
+    g->iq_layout = iq_layout;
+    if (iq_layout == MINIDL_IQ_HALF_ROWS) {
         g->ivb = MINIDL_DIRECT_IVB_HALF;
         g->iq_pitch = g->vw / 2;
         nv = nv_half;
-    } else if (nv_rows < nv_pitch) {
-        g->iq_layout = MINIDL_IQ_ROWS;
+    } else if (iq_layout == MINIDL_IQ_ROWS) {
         g->iq_pitch = g->iq_vpr * g->vw;
         nv = nv_rows;
     } else {
-        g->iq_layout = MINIDL_IQ_PITCH;
         g->iq_pitch = g->Wp;
         nv = nv_pitch;
     }

@@ -407,8 +407,8 @@ ATTR static void wg45_output_adjoint_##S(const T* restrict e, T* restrict dM,   
 
 /* Each routine compiled three times: for the baseline instruction set, AVX2 + FMA and
  * AVX-512 (the target attribute; the rest of the package keeps the baseline), picked at
- * run time by wg_level.  AVX-512 took the F(4x4, 3x3) forward at CIFAR-like
- * N=64 32->64 16x16 from 3.8 to 3.3 ms (1 thread, Zen 4).  FMA contraction may round
+ * run time by wg_level (AVX-512 against AVX2: benchmarks/conv_dispatch.md).  FMA
+ * contraction may round
  * differently from the baseline: results can differ between CPUs, never between runs
  * or thread counts on one. */
 MINIDL_WINOGRAD_ARITH(float, f_base, )
@@ -420,11 +420,12 @@ MINIDL_WINOGRAD_ARITH(double, d_avx2, __attribute__((target("avx2,fma"))))
 MINIDL_WINOGRAD_ARITH(float, f_avx512, __attribute__((target("avx512f,avx2,fma"))))
 MINIDL_WINOGRAD_ARITH(double, d_avx512, __attribute__((target("avx512f,avx2,fma"))))
 
-/* minidl_cpu_level()'s answer, set once by wg_select_level (module import) */
+/* The variant the routines run, set once by wg_select_level (module import) from the
+   kernels' common level (cpu_level in _helpers.pxd) */
 static int wg_level = 0;
-static int wg_select_level(void)
+static int wg_select_level(int level)
 {
-    wg_level = minidl_cpu_level();
+    wg_level = level;
     return wg_level;
 }
 #define WG_CALL(name, S, args)                                                           \
@@ -432,7 +433,7 @@ static int wg_select_level(void)
          else if (wg_level == MINIDL_CPU_AVX2) name##_##S##_avx2 args;                   \
          else name##_##S##_base args; } while (0)
 #else
-static int wg_select_level(void) { return 0; }
+static int wg_select_level(int level) { (void)level; return 0; }
 #define WG_CALL(name, S, args) name##_##S##_base args
 #endif
 

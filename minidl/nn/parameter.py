@@ -1,6 +1,9 @@
 """``Parameter``: a Tensor that a Module registers as learnable (requires_grad=True)."""
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from minidl.autograd import Tensor
 
@@ -13,10 +16,10 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __init__(self, data=None, requires_grad=True):
+    def __init__(self, data: ArrayLike | Tensor | None = None, requires_grad: bool = True) -> None:
         if data is None:
             data = np.empty(0, dtype=np.float32)
         super().__init__(data, requires_grad=requires_grad)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

@@ -7,59 +7,72 @@ with PyTorch's names. Importing this package attaches the Tensor methods (``+``,
 ``sum``, ``relu``, ...) to :class:`minidl.autograd.Tensor`, which owns no op itself.
 """
 
+from __future__ import annotations
+
 from minidl.autograd import Tensor
 from minidl.ops import activation, conv, linear, loss, math, pooling
 
 __all__ = ["activation", "conv", "linear", "loss", "math", "pooling"]
 
-Tensor.__add__ = math.add
-Tensor.__radd__ = math.radd
-Tensor.__sub__ = math.sub
-Tensor.__rsub__ = math.rsub
-Tensor.__mul__ = math.mul
-Tensor.__rmul__ = math.rmul
-Tensor.__truediv__ = math.div
-Tensor.__rtruediv__ = math.rdiv
-Tensor.__pow__ = math.pow
-Tensor.__rpow__ = math.rpow
-Tensor.__matmul__ = math.matmul
-Tensor.__rmatmul__ = math.rmatmul
-Tensor.__neg__ = math.neg
-Tensor.__pos__ = lambda self: self
-Tensor.__abs__ = math.abs
-Tensor.__getitem__ = math.getitem
-Tensor.__lt__ = math.lt
-Tensor.__le__ = math.le
-Tensor.__gt__ = math.gt
-Tensor.__ge__ = math.ge
-Tensor.__eq__ = math.eq
-Tensor.__ne__ = math.ne
-Tensor.add = math.add
-Tensor.sub = math.sub
-Tensor.mul = math.mul
-Tensor.div = math.div
-Tensor.matmul = math.matmul
-Tensor.neg = math.neg
-Tensor.abs = math.abs
-Tensor.exp = math.exp
-Tensor.log = math.log
-Tensor.sqrt = math.sqrt
-Tensor.sum = math.sum
-Tensor.mean = math.mean
-Tensor.max = math.max
-Tensor.argmax = math.argmax
-Tensor.reshape = math.reshape
-Tensor.view = math.reshape
-Tensor.flatten = math.flatten
-Tensor.transpose = math.transpose
-Tensor.permute = math.permute
-Tensor.T = property(math.t)
-Tensor.to = math.to
-Tensor.float = math.float
-Tensor.double = math.double
-Tensor.relu = activation.relu
-Tensor.sigmoid = activation.sigmoid
-Tensor.tanh = activation.tanh
-Tensor.softmax = activation.softmax
-Tensor.log_softmax = activation.log_softmax
-Tensor.clone = math.clone
+
+def _identity(self: Tensor) -> Tensor:
+    return self
+
+
+# Tensor attribute -> the op it is bound to (autograd declares their signatures)
+_METHODS = {
+    "__add__": math.add,
+    "__radd__": math.radd,
+    "__sub__": math.sub,
+    "__rsub__": math.rsub,
+    "__mul__": math.mul,
+    "__rmul__": math.rmul,
+    "__truediv__": math.div,
+    "__rtruediv__": math.rdiv,
+    "__pow__": math.pow,
+    "__rpow__": math.rpow,
+    "__matmul__": math.matmul,
+    "__rmatmul__": math.rmatmul,
+    "__neg__": math.neg,
+    "__pos__": _identity,
+    "__abs__": math.abs,
+    "__getitem__": math.getitem,
+    "__lt__": math.lt,
+    "__le__": math.le,
+    "__gt__": math.gt,
+    "__ge__": math.ge,
+    "__eq__": math.eq,
+    "__ne__": math.ne,
+    "add": math.add,
+    "sub": math.sub,
+    "mul": math.mul,
+    "div": math.div,
+    "matmul": math.matmul,
+    "neg": math.neg,
+    "abs": math.abs,
+    "exp": math.exp,
+    "log": math.log,
+    "sqrt": math.sqrt,
+    "sum": math.sum,
+    "mean": math.mean,
+    "max": math.max,
+    "argmax": math.argmax,
+    "reshape": math.reshape,
+    "view": math.reshape,
+    "flatten": math.flatten,
+    "transpose": math.transpose,
+    "permute": math.permute,
+    "T": property(math.t),
+    "to": math.to,
+    "float": math.float,
+    "double": math.double,
+    "relu": activation.relu,
+    "sigmoid": activation.sigmoid,
+    "tanh": activation.tanh,
+    "softmax": activation.softmax,
+    "log_softmax": activation.log_softmax,
+    "clone": math.clone,
+}
+for _name, _op in _METHODS.items():
+    setattr(Tensor, _name, _op)
+del _name, _op

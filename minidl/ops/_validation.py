@@ -5,33 +5,39 @@ of bounds is checked here first. The checks are written to be cheap on the happy
 (tiny networks spend most of their time in op overhead).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Union
+
 import numpy as np
 
 from minidl.autograd import Tensor
 
 _INT = (int, np.integer)
+_IntOrPair = Union[int, Sequence[int]]  # 3 or (3, 3)
 
 
 # ---- tensor arguments -----------------------------------------------------------------
-def data_of(what, name, value):
-    """The ndarray of a Tensor argument; a TypeError naming the argument for anything else
-    (an ndarray's own ``.data`` is a memoryview, so it is caught here too)."""
-    data = getattr(value, "data", None)
-    if type(data) is np.ndarray and hasattr(value, "requires_grad"):
-        return data
+def data_of(what: str, name: str, value: object) -> np.ndarray:
+    """The ndarray of a Tensor argument; a TypeError naming the argument for anything else."""
+    if isinstance(value, Tensor):
+        data = value.data
+        if type(data) is np.ndarray:
+            return data
     hint = " (wrap arrays with minidl.tensor(...))" if isinstance(value, np.ndarray) else ""
     raise TypeError(
         f"{what}: argument '{name}' must be a minidl.Tensor, not {type(value).__name__}{hint}"
     )
 
 
-def optional_data_of(what, name, value):
+def optional_data_of(what: str, name: str, value: object) -> np.ndarray | None:
     """data_of for an argument that may be None (a bias)."""
     return None if value is None else data_of(what, name, value)
 
 
 # ---- small scalars ------------------------------------------------------------------
-def dim_index(dim, ndim, what):
+def dim_index(dim: int, ndim: int, what: str) -> int:
     """``dim`` as a non-negative axis of an ``ndim``-dimensional tensor."""
     if type(dim) is int and -ndim <= dim < ndim:  # the common case, fast
         return dim % ndim
@@ -43,12 +49,12 @@ def dim_index(dim, ndim, what):
     return int(dim) % n
 
 
-def reduction(value, what):
+def reduction(value: str, what: str) -> None:
     if value not in ("mean", "sum", "none"):
         raise ValueError(f"{what}: reduction must be 'mean', 'sum' or 'none', got {value!r}")
 
 
-def probability(p, what):
+def probability(p: float, what: str) -> None:
     if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
         raise TypeError(f"{what}: p must be a number, got {type(p).__name__}")
     if not 0 <= p <= 1:  # also rejects NaN
@@ -56,7 +62,7 @@ def probability(p, what):
 
 
 # ---- dtypes -------------------------------------------------------------------------
-def same_float_dtype(what, **arrays):
+def same_float_dtype(what: str, **arrays: np.ndarray | None) -> np.dtype | None:
     """All given arrays (None skipped) share one float dtype, else a TypeError naming them."""
     first_name = first = None
     for name, arr in arrays.items():
@@ -75,13 +81,13 @@ def same_float_dtype(what, **arrays):
     return first
 
 
-def float_image(what, x):
+def float_image(what: str, x: np.ndarray) -> None:
     if x.dtype.kind != "f":
         raise TypeError(f"{what}: input must be a float32 or float64 image, got dtype {x.dtype}")
 
 
 # ---- losses -------------------------------------------------------------------------
-def class_targets(target, logits, what):
+def class_targets(target: object, logits: np.ndarray, what: str) -> np.ndarray:
     """Integer class indices matching logits (N, C[, d1, ...]) as an int64 ndarray."""
     t = target.data if isinstance(target, Tensor) else np.asarray(target)
     if logits.dtype.kind != "f":
@@ -110,7 +116,7 @@ def class_targets(target, logits, what):
 
 
 # ---- linear -------------------------------------------------------------------------
-def linear_args(x, w, b):
+def linear_args(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> None:
     if w.ndim != 2:
         raise ValueError(
             f"linear: weight must be 2-D (out_features, in_features), got shape {w.shape}"
@@ -132,9 +138,10 @@ def linear_args(x, w, b):
         raise TypeError(f"linear: input must be float32 or float64, got dtype {dx}")
 
 
-# ---- convolution and pooling ---------------------------------------------------------
-def pair(value, name, what, n=2):
-    """An int or a length-n tuple/list of ints as an n-tuple of Python ints."""
+# ---- sizes: ops and layer constructors ----------------------------------------------
+def pair(value: int | Sequence[int], name: str, what: str, n: int = 2) -> tuple[int, ...]:
+    """An int or a length-n tuple/list of ints as an n-tuple of Python ints (the
+    ``kernel_size=3`` -> ``(3, 3)`` of every conv and pooling op and layer)."""
     if type(value) is int:
         return (value,) * n
     if type(value) is tuple and len(value) == n and all(type(v) is int for v in value):
@@ -154,7 +161,23 @@ def pair(value, name, what, n=2):
     )
 
 
-def _conv_output_size(what, size, kernel, stride, padding, dilation, input_shape):
+def positive_int(value: int, name: str, what: str) -> int:
+    """``value`` as a Python int >= 1 (a layer's channel or feature count)."""
+    if isinstance(value, bool) or not isinstance(value, _INT) or value < 1:
+        raise ValueError(f"{what}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+# ---- convolution and pooling ---------------------------------------------------------
+def _conv_output_size(
+    what: str,
+    size: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+    dilation: tuple[int, ...],
+    input_shape: tuple[int, ...],
+) -> tuple[int, int]:
     eh = size[0] + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1
     ew = size[1] + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1
     if eh >= 0 and ew >= 0:
@@ -166,7 +189,9 @@ def _conv_output_size(what, size, kernel, stride, padding, dilation, input_shape
     )
 
 
-def hyper(what, stride, padding, dilation):
+def hyper(
+    what: str, stride: _IntOrPair, padding: _IntOrPair, dilation: _IntOrPair
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     """Normalised and range-checked (stride, padding, dilation) pairs."""
     if (
         type(stride) is int
@@ -189,7 +214,7 @@ def hyper(what, stride, padding, dilation):
     return stride, padding, dilation
 
 
-def groups_arg(what, groups):
+def groups_arg(what: str, groups: int) -> int:
     if isinstance(groups, bool) or not isinstance(groups, _INT):
         raise TypeError(f"{what}: groups must be an int, got {groups!r}")
     if groups < 1:
@@ -197,8 +222,8 @@ def groups_arg(what, groups):
     return int(groups)
 
 
-def conv_arrays(what, x, w, b, transposed=False):
-    """Shape and dtype checks for conv2d (transposed=False) / conv_transpose2d inputs.
+def conv_arrays(what: str, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> None:
+    """Rank and dtype checks for conv2d / conv_transpose2d inputs.
 
     x (N, C, H, W); conv2d weight (F, C/groups, kh, kw); transposed weight
     (C, F/groups, kh, kw); bias (F,). Dtype and rank only: channels need ``groups``.
@@ -215,7 +240,14 @@ def conv_arrays(what, x, w, b, transposed=False):
         raise ValueError(f"{what}: bias must be 1-D, got shape {b.shape}")
 
 
-def conv_channels(what, x, w, b, groups, transposed=False):
+def conv_channels(
+    what: str,
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    groups: int,
+    transposed: bool = False,
+) -> int:
     """Channel consistency; returns the number of output channels."""
     c = x.shape[1]
     if transposed:
@@ -254,11 +286,24 @@ def conv_channels(what, x, w, b, groups, transposed=False):
     return f
 
 
-def conv_output_size(what, x_shape, kernel, stride, padding, dilation):
+def conv_output_size(
+    what: str,
+    x_shape: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+    dilation: tuple[int, ...],
+) -> tuple[int, int]:
     return _conv_output_size(what, x_shape[2:], kernel, stride, padding, dilation, x_shape)
 
 
-def pool_args(what, x, kernel_size, stride, padding):
+def pool_args(
+    what: str,
+    x: np.ndarray,
+    kernel_size: _IntOrPair,
+    stride: _IntOrPair | None,
+    padding: _IntOrPair,
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, int]]:
     """(kernel, stride, padding, output (Ho, Wo)) for max/avg pooling of x (N, C, H, W)."""
     if x.ndim != 4:
         raise ValueError(f"{what}: expected a 4-D input (N, C, H, W), got shape {x.shape}")

@@ -1,14 +1,16 @@
 """Activations and dropout, each with its backward next to its forward."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from minidl import random as _random
-from minidl.autograd import record
+from minidl.autograd import Tensor, record
 from minidl.ops import _validation as V
 
 
 # ---- activations --------------------------------------------------------------------
-def relu(input):
+def relu(input: Tensor) -> Tensor:
     xd = V.data_of("relu", "input", input)
     out = np.maximum(xd, 0)
 
@@ -21,18 +23,18 @@ def relu(input):
     return record(out, (input,), backward)
 
 
-def sigmoid(input):
+def sigmoid(input: Tensor) -> Tensor:
     # exp(-log(1 + exp(-x))): no overflow for either sign, full precision in both tails
     out = np.exp(-np.logaddexp(0, -V.data_of("sigmoid", "input", input)))
     return record(out, (input,), lambda g: (g * out * (1 - out),))
 
 
-def tanh(input):
+def tanh(input: Tensor) -> Tensor:
     out = np.tanh(V.data_of("tanh", "input", input))
     return record(out, (input,), lambda g: (g * (1 - out * out),))
 
 
-def softmax(input, dim):
+def softmax(input: Tensor, dim: int) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim`` (computed with the maximum subtracted)."""
     xd = V.data_of("softmax", "input", input)
     axis = V.dim_index(dim, xd.ndim, "softmax")
@@ -41,7 +43,7 @@ def softmax(input, dim):
     return record(out, (input,), lambda g: (out * (g - np.sum(g * out, axis=axis, keepdims=True)),))
 
 
-def _log_softmax(xd, axis):
+def _log_softmax(xd: np.ndarray, axis: int) -> np.ndarray:
     # ufunc methods rather than the np.max / np.sum wrappers: same results, fewer calls
     shifted = xd - np.maximum.reduce(xd, axis=axis, keepdims=True)
     return np.subtract(
@@ -49,7 +51,7 @@ def _log_softmax(xd, axis):
     )
 
 
-def log_softmax(input, dim):
+def log_softmax(input: Tensor, dim: int) -> Tensor:
     """x - logsumexp(x) along ``dim``, stable for logits of any magnitude."""
     xd = V.data_of("log_softmax", "input", input)
     axis = V.dim_index(dim, xd.ndim, "log_softmax")
@@ -58,7 +60,7 @@ def log_softmax(input, dim):
 
 
 # ---- dropout ------------------------------------------------------------------------
-def dropout(input, p=0.5, training=True):
+def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p).
 
     The identity when ``training`` is False or p == 0. The mask comes from
@@ -76,3 +78,11 @@ def dropout(input, p=0.5, training=True):
         keep = _random.get_generator().random(xd.shape) >= p
         mask = keep.astype(xd.dtype) * xd.dtype.type(1 / (1 - p))
     return record(xd * mask, (input,), lambda g: (g * mask,))
+
+
+# ---- relu6 (issue 20) ----------------------------------------------------------------
+def relu6(input, inplace: bool = False):
+    """min(max(x, 0), 6), MobileNet's activation; the gradient is 1 strictly inside (0, 6)
+    and 0 elsewhere (as PyTorch). ``inplace`` is accepted; the result is a new Tensor."""
+    xd = V.data_of("relu6", "input", input)
+    return record(np.clip(xd, 0, 6), (input,), lambda g: (g * ((xd > 0) & (xd < 6)),))

@@ -1,16 +1,19 @@
 """Losses, each with its backward next to its forward."""
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from minidl.autograd import Tensor, record
 from minidl.ops import _validation as V
 from minidl.ops.activation import _log_softmax
 
 # ---- losses -------------------------------------------------------------------------
-_ROWS = {}  # n -> read-only arange(n): the row index of the (N, C) fast path
+_ROWS: dict[int, np.ndarray] = {}  # n -> read-only arange(n): the row index of the (N, C) fast path
 
 
-def _rows(n):
+def _rows(n: int) -> np.ndarray:
     rows = _ROWS.get(n)
     if rows is None:
         if len(_ROWS) > 64:
@@ -21,7 +24,7 @@ def _rows(n):
     return rows
 
 
-def cross_entropy(input, target, reduction="mean"):
+def cross_entropy(input: Tensor, target: Tensor | ArrayLike, reduction: str = "mean") -> Tensor:
     """Softmax cross-entropy of logits ``input`` (N, C) (or (C,), or (N, C, d1, ...))
     against integer class indices ``target`` (N,) (or (), or (N, d1, ...)).
 
@@ -63,7 +66,7 @@ def cross_entropy(input, target, reduction="mean"):
     return record(np.asarray(out, dtype=xd.dtype), (input,), backward)
 
 
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input: Tensor, target: Tensor | ArrayLike, reduction: str = "mean") -> Tensor:
     """Mean (or sum, or none) of (input - target)**2; shapes must match."""
     xd = V.data_of("mse_loss", "input", input)
     if not isinstance(target, Tensor):  # ndarrays keep their dtype (checked below)

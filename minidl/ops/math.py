@@ -5,16 +5,20 @@ returns ``record(out, inputs, backward)``; ``backward(g)`` returns one gradient 
 shaped like that input, or None where no gradient is needed.
 """
 
+from __future__ import annotations
+
 import builtins
 from collections import namedtuple
+from typing import Any, Callable
 
 import numpy as np
+from numpy.typing import DTypeLike
 
-from minidl.autograd import Tensor, record
+from minidl.autograd import Dims, Tensor, TensorLike, record
 from minidl.ops import _validation as V
 
 
-def _unbroadcast(g, shape):
+def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum ``g`` down to ``shape`` (undoing numpy broadcasting)."""
     if g.shape == shape:
         return g
@@ -27,13 +31,13 @@ def _unbroadcast(g, shape):
     return g
 
 
-def _mixed_dtypes(what, da, db):
+def _mixed_dtypes(what: str, da: np.dtype, db: np.dtype) -> TypeError:
     return TypeError(
         f"{what}: mixed dtypes {da} and {db}; convert one (e.g. .float() or .double())"
     )
 
 
-def _as_operand(x, like):
+def _as_operand(x: TensorLike, like: Tensor) -> Tensor:
     """Tensor for the other operand of a binary op with Tensor ``like``.
 
     Python and numpy scalars adopt ``like``'s dtype when it is floating point; ndarrays
@@ -55,7 +59,7 @@ def _as_operand(x, like):
     raise TypeError(f"unsupported operand type {type(x).__name__} for a Tensor operation")
 
 
-def _pair(a, b, what):
+def _pair(a: TensorLike, b: TensorLike, what: str) -> tuple[Tensor, Tensor]:
     """Both operands as Tensors of one dtype (float32 with float64 is a TypeError)."""
     if type(a) is not Tensor and not isinstance(a, Tensor):
         a = _as_operand(a, b)
@@ -76,7 +80,7 @@ def _pair(a, b, what):
 
 
 # ---- elementwise arithmetic ---------------------------------------------------------
-def add(a, b):
+def add(a: TensorLike, b: TensorLike) -> Tensor:
     a, b = _pair(a, b, "add")
     sa = a.data.shape
     sb = b.data.shape
@@ -90,11 +94,11 @@ def add(a, b):
     )
 
 
-def radd(a, b):
+def radd(a: TensorLike, b: TensorLike) -> Tensor:
     return add(b, a)
 
 
-def sub(a, b):
+def sub(a: TensorLike, b: TensorLike) -> Tensor:
     a, b = _pair(a, b, "sub")
     sa = a.data.shape
     sb = b.data.shape
@@ -108,11 +112,11 @@ def sub(a, b):
     )
 
 
-def rsub(a, b):
+def rsub(a: TensorLike, b: TensorLike) -> Tensor:
     return sub(b, a)
 
 
-def mul(a, b):
+def mul(a: TensorLike, b: TensorLike) -> Tensor:
     a, b = _pair(a, b, "mul")
     ad = a.data
     bd = b.data
@@ -126,11 +130,11 @@ def mul(a, b):
     )
 
 
-def rmul(a, b):
+def rmul(a: TensorLike, b: TensorLike) -> Tensor:
     return mul(b, a)
 
 
-def div(a, b):
+def div(a: TensorLike, b: TensorLike) -> Tensor:
     a, b = _pair(a, b, "div")
     ad = a.data
     bd = b.data
@@ -149,11 +153,11 @@ def div(a, b):
     )
 
 
-def rdiv(a, b):
+def rdiv(a: TensorLike, b: TensorLike) -> Tensor:
     return div(b, a)
 
 
-def pow(a, b):
+def pow(a: TensorLike, b: TensorLike) -> Tensor:
     """a ** b: a Tensor, b a Python/numpy scalar or a Tensor (or the other way round)."""
     if isinstance(b, np.generic):
         b = b.item()
@@ -184,39 +188,39 @@ def pow(a, b):
     return record(out, (a, b), backward)
 
 
-def rpow(a, b):
+def rpow(a: TensorLike, b: TensorLike) -> Tensor:
     return pow(b, a)
 
 
-def neg(x):
+def neg(x: Tensor) -> Tensor:
     return record(-x.data, (x,), lambda g: (-g,))
 
 
-def abs(x):
+def abs(x: Tensor) -> Tensor:
     xd = x.data
     return record(np.abs(xd), (x,), lambda g: (g * np.sign(xd),))
 
 
-def exp(x):
+def exp(x: Tensor) -> Tensor:
     out = np.exp(x.data)
     return record(out, (x,), lambda g: (g * out,))
 
 
-def log(x):
+def log(x: Tensor) -> Tensor:
     xd = x.data
     return record(np.log(xd), (x,), lambda g: (g / xd,))
 
 
-def sqrt(x):
+def sqrt(x: Tensor) -> Tensor:
     out = np.sqrt(x.data)
     return record(out, (x,), lambda g: (g / (2 * out),))
 
 
-def clone(x):
+def clone(x: Tensor) -> Tensor:
     return record(x.data.copy(), (x,), lambda g: (g,))
 
 
-def to(x, dtype):
+def to(x: Tensor, dtype: DTypeLike) -> Tensor:
     """A copy of ``x`` converted to ``dtype`` (differentiable between float dtypes)."""
     dtype = np.dtype(dtype)
     src = x.data.dtype
@@ -228,17 +232,17 @@ def to(x, dtype):
     return record(out, (x,), lambda g: (g.astype(src),))
 
 
-def float(x):
+def float(x: Tensor) -> Tensor:
     return to(x, np.float32)
 
 
-def double(x):
+def double(x: Tensor) -> Tensor:
     return to(x, np.float64)
 
 
 # ---- comparisons (never differentiable) --------------------------------------------
-def _compare(ufunc):
-    def compare(a, b):
+def _compare(ufunc: np.ufunc) -> Callable[[Tensor, TensorLike], Tensor]:
+    def compare(a: Tensor, b: TensorLike) -> Tensor:
         bd = b.data if isinstance(b, Tensor) else b
         return Tensor(ufunc(a.data, bd))
 
@@ -255,7 +259,7 @@ ne = _compare(np.not_equal)
 
 
 # ---- matmul -------------------------------------------------------------------------
-def matmul(a, b):
+def matmul(a: TensorLike, b: TensorLike) -> Tensor:
     """a @ b with numpy's rules (1-D operands, batched broadcasting)."""
     a, b = _pair(a, b, "matmul")
     ad = a.data
@@ -291,12 +295,12 @@ def matmul(a, b):
     return record(out, (a, b), backward)
 
 
-def rmatmul(a, b):
+def rmatmul(a: TensorLike, b: TensorLike) -> Tensor:
     return matmul(b, a)
 
 
 # ---- reductions ---------------------------------------------------------------------
-def _axes(dim, ndim, what):
+def _axes(dim: Dims | list[int], ndim: int, what: str) -> tuple[int, ...]:
     """Normalised tuple of axes for ``dim`` (int or tuple of ints); None means all."""
     if dim is None:
         return tuple(range(ndim))
@@ -313,14 +317,16 @@ def _axes(dim, ndim, what):
     return tuple(axes) if ndim else ()
 
 
-def _expand_grad(g, shape, axes, keepdim):
+def _expand_grad(
+    g: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...], keepdim: bool
+) -> np.ndarray:
     """Broadcast the gradient of a reduction over ``axes`` back to ``shape``."""
     if not keepdim and axes:
         g = np.expand_dims(g, axes)
     return np.broadcast_to(g, shape)
 
 
-def sum(x, dim=None, keepdim=False):
+def sum(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
     xd = x.data
     axes = _axes(dim, xd.ndim, "sum")
     out = np.sum(xd, axis=axes, keepdims=keepdim)
@@ -330,7 +336,7 @@ def sum(x, dim=None, keepdim=False):
     return record(out, (x,), lambda g: (_expand_grad(g, shape, axes, keepdim),))
 
 
-def mean(x, dim=None, keepdim=False):
+def mean(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
     xd = x.data
     if xd.dtype.kind != "f":
         raise TypeError(f"mean: needs a floating-point tensor, got dtype {xd.dtype} (use .float())")
@@ -347,7 +353,7 @@ def mean(x, dim=None, keepdim=False):
 _MaxResult = namedtuple("max", ["values", "indices"])
 
 
-def max(x, dim=None, keepdim=False):
+def max(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor | _MaxResult:
     """Largest element (dim=None: a 0-d tensor) or (values, indices) along ``dim``.
 
     The gradient goes to the first maximum.
@@ -382,7 +388,7 @@ def max(x, dim=None, keepdim=False):
     return _MaxResult(record(values, (x,), backward), Tensor(indices))
 
 
-def argmax(x, dim=None, keepdim=False):
+def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Indices of the first maxima (int64, not differentiable)."""
     xd = x.data
     if dim is None:
@@ -395,7 +401,7 @@ def argmax(x, dim=None, keepdim=False):
 
 
 # ---- shape ops ----------------------------------------------------------------------
-def reshape(x, *shape):
+def reshape(x: Tensor, *shape: int | tuple[int, ...] | list[int]) -> Tensor:
     """x reshaped to ``shape`` (ints or one tuple; one entry may be -1)."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
@@ -410,7 +416,7 @@ def reshape(x, *shape):
     return record(out, (x,), lambda g: (g.reshape(in_shape),))
 
 
-def flatten(x, start_dim=0, end_dim=-1):
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims start_dim..end_dim into one (as torch.flatten)."""
     shape = V.data_of("flatten", "input", x).shape
     if len(shape) == 0:
@@ -425,7 +431,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     return reshape(x, shape[:s] + (merged,) + shape[e + 1 :])
 
 
-def transpose(x, dim0, dim1):
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     xd = x.data
     d0 = V.dim_index(dim0, xd.ndim, "transpose")
     d1 = V.dim_index(dim1, xd.ndim, "transpose")
@@ -434,7 +440,7 @@ def transpose(x, dim0, dim1):
     return record(np.swapaxes(xd, d0, d1), (x,), lambda g: (np.swapaxes(g, d0, d1),))
 
 
-def permute(x, *dims):
+def permute(x: Tensor, *dims: int | tuple[int, ...] | list[int]) -> Tensor:
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
     xd = x.data
@@ -447,14 +453,14 @@ def permute(x, *dims):
     return record(np.transpose(xd, axes), (x,), lambda g: (np.transpose(g, inverse),))
 
 
-def t(x):
+def t(x: Tensor) -> Tensor:
     """x.T: all dims reversed (the matrix transpose for 2-D)."""
     xd = x.data
     return record(xd.T, (x,), lambda g: (g.T,))
 
 
 # ---- indexing -----------------------------------------------------------------------
-def _plain_index(index):
+def _plain_index(index: Any) -> tuple[Any, bool]:
     """The index with Tensors replaced by their arrays; also whether it is 'basic'."""
     if isinstance(index, Tensor):
         return index.data, False
@@ -468,7 +474,7 @@ def _plain_index(index):
     return index, basic
 
 
-def getitem(x, index):
+def getitem(x: Tensor, index: Any) -> Tensor:
     """x[index] with numpy's rules; repeated advanced indices accumulate gradients."""
     index, basic = _plain_index(index)
     xd = x.data

@@ -4,6 +4,8 @@ Every argument is validated (minidl.ops._validation) and every array made C-cont
 before a kernel sees it: the kernels trust their inputs.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 from minidl import _kernels as K
@@ -15,8 +17,14 @@ _contiguous = np.ascontiguousarray
 
 
 def max_pool2d(
-    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
-):
+    input: Tensor,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """Max over kh x kw windows of input (N, C, H, W) (padding counts as -inf).
 
     stride defaults to kernel_size; padding must be at most half the kernel. Only
@@ -65,14 +73,14 @@ def max_pool2d(
 
 
 def avg_pool2d(
-    input,
-    kernel_size,
-    stride=None,
-    padding=0,
-    ceil_mode=False,
-    count_include_pad=True,
-    divisor_override=None,
-):
+    input: Tensor,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
     """Mean over kh x kw windows of input (N, C, H, W).
 
     stride defaults to kernel_size; padding must be at most half the kernel. The

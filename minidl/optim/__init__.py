@@ -1,8 +1,10 @@
-"""Optimisers (SGD, Adam) and learning-rate schedules, as ``torch.optim``."""
+"""Optimisers and learning-rate schedules, as ``torch.optim``."""
 
 from minidl.optim import lr_scheduler
-from minidl.optim.adam import Adam
+from minidl.optim.adagrad import Adagrad
+from minidl.optim.adam import Adam, AdamW
 from minidl.optim.optimizer import Optimizer
+from minidl.optim.rmsprop import RMSprop
 from minidl.optim.sgd import SGD
 
-__all__ = ["SGD", "Adam", "Optimizer", "lr_scheduler"]
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]

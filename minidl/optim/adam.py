@@ -1,8 +1,9 @@
-"""Adam (Kingma & Ba) with PyTorch's bias correction, L2 weight decay and AMSGrad.
+"""Adam (Kingma & Ba) and AdamW (Loshchilov & Hutter), as PyTorch computes them.
 
 Per parameter at step t, with g its gradient (PyTorch's documented algorithm):
 
-    g = g + weight_decay * p                       (if weight_decay != 0)
+    p = p * (1 - lr * weight_decay)                (AdamW: decoupled weight decay)
+    g = g + weight_decay * p                       (Adam: L2 penalty, if weight_decay != 0)
     m = beta1 * m + (1 - beta1) * g
     v = beta2 * v + (1 - beta2) * g * g
     v_max = max(v_max, v)                          (amsgrad; then v_max is used below)
@@ -10,46 +11,47 @@ Per parameter at step t, with g its gradient (PyTorch's documented algorithm):
 """
 
 import math
+from typing import Any
 
 import numpy as np
 
-from minidl.optim.optimizer import Optimizer
-from minidl.optim.sgd import _check_non_negative
+from minidl.optim.optimizer import Optimizer, ParamsT, check_betas, check_non_negative
 
 
 class Adam(Optimizer):
+    """``torch.optim.Adam``: state ``"step"``, ``"exp_avg"``, ``"exp_avg_sq"`` (and
+    ``"max_exp_avg_sq"`` with amsgrad) per parameter."""
+
     def __init__(
         self,
-        params,
-        lr=1e-3,
-        betas=(0.9, 0.999),
-        eps=1e-8,
-        weight_decay=0,
-        amsgrad=False,
+        params: ParamsT,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
         *,
-        maximize=False,
-    ):
-        _check_non_negative("learning rate", lr)
-        _check_non_negative("epsilon value", eps)
-        _check_non_negative("weight_decay value", weight_decay)
-        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        for i, beta in enumerate(betas):
-            _check_non_negative(f"beta parameter at index {i}", beta)
-            if not beta < 1.0:
-                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
+    ) -> None:
         defaults = dict(
             lr=lr,
-            betas=tuple(betas),
+            betas=betas,
             eps=eps,
             weight_decay=weight_decay,
             amsgrad=amsgrad,
             maximize=maximize,
+            decoupled_weight_decay=decoupled_weight_decay,
         )
         super().__init__(params, defaults)
 
-    def step(self):
-        """Update every parameter that has a gradient, in place."""
+    def _check_group(self, group: dict[str, Any]) -> None:
+        check_non_negative("learning rate", group["lr"])
+        check_non_negative("epsilon value", group["eps"])
+        check_non_negative("weight_decay value", group["weight_decay"])
+        group["betas"] = check_betas(group["betas"])
+
+    def _update(self) -> None:
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
@@ -60,7 +62,10 @@ class Adam(Optimizer):
                 if group["maximize"]:
                     grad = -grad
                 if weight_decay != 0:
-                    grad = grad + weight_decay * p.data
+                    if group["decoupled_weight_decay"]:
+                        p.data *= 1 - lr * weight_decay
+                    else:
+                        grad = grad + weight_decay * p.data
                 state = self.state.get(p)
                 if not state:
                     state = {
@@ -88,3 +93,29 @@ class Adam(Optimizer):
                 denom /= math.sqrt(1 - beta2**step)
                 denom += eps
                 p.data -= step_size * (exp_avg / denom)
+
+
+class AdamW(Adam):
+    """``torch.optim.AdamW``: Adam with decoupled weight decay (default 1e-2)."""
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=True,
+        )

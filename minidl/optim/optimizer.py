@@ -7,12 +7,37 @@ across the groups in order, as PyTorch does.
 """
 
 import copy
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
+from minidl.autograd import is_tensor
+
+ParamsT = Iterable[Any] | Iterable[dict[str, Any]]
+
+
+def check_non_negative(name: str, value: Any) -> None:
+    """TypeError unless ``value`` is a real number, ValueError unless it is >= 0 (not NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not value >= 0.0:  # also rejects NaN
+        raise ValueError(f"Invalid {name}: {value}")
+
+
+def check_betas(betas: Any) -> tuple[float, float]:
+    """``betas`` as a pair of numbers in [0, 1); a clear error otherwise."""
+    if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    for i, beta in enumerate(betas):
+        check_non_negative(f"beta parameter at index {i}", beta)
+        if not beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+    return tuple(betas)
+
 
 class _Required:
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<required parameter>"
 
 
@@ -38,11 +63,12 @@ class _ParamState(dict):
 class Optimizer:
     """Base class of every optimiser. Subclasses implement ``step()``."""
 
-    def __init__(self, params, defaults):
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
+        self._check_group(defaults)
         self.defaults = defaults
         self.state = _ParamState()
         self.param_groups = []
-        if hasattr(params, "data") and hasattr(params, "grad"):
+        if is_tensor(params):
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of "
                 "Tensors or dicts, but got a single Tensor"
@@ -55,17 +81,27 @@ class Optimizer:
         for group in param_groups:
             self.add_param_group(group)
 
-    def add_param_group(self, param_group):
-        """Add a dict ``{"params": [...], **hyper_parameters}``; missing ones take the defaults."""
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a dict ``{"params": [...], **hyper_parameters}``; missing ones take the defaults.
+
+        Useful to train more of a model later (unfreezing layers) with its own
+        hyper-parameters; the values of the group are checked as the constructor's are.
+        """
         if not isinstance(param_group, dict) or "params" not in param_group:
             raise TypeError(
                 "param group must be a dict with a 'params' entry, got "
                 f"{type(param_group).__name__}"
             )
         params = param_group["params"]
-        params = [params] if hasattr(params, "grad") else list(params)
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but "
+                "the ordering of tensors in sets will change between runs. Please use a list "
+                "instead."
+            )
+        params = [params] if is_tensor(params) else list(params)
         for p in params:
-            if not (hasattr(p, "data") and hasattr(p, "grad")):
+            if not is_tensor(p):
                 raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
             if not getattr(p, "is_leaf", True):
                 raise ValueError("can't optimize a non-leaf Tensor (one computed by an op)")
@@ -80,12 +116,16 @@ class Optimizer:
             group[name] = value
         for name, value in param_group.items():
             group.setdefault(name, value)
+        self._check_group(group)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if len({id(p) for p in params}) != len(params) or seen & {id(p) for p in params}:
             raise ValueError("some parameters appear more than once in the optimizer's groups")
         self.param_groups.append(group)
 
-    def zero_grad(self, set_to_none=True):
+    def _check_group(self, group: dict[str, Any]) -> None:
+        """Raise ValueError/TypeError for a bad hyper-parameter of ``group`` (subclasses)."""
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients: set ``p.grad = None`` (default) or fill them with zeros."""
         for group in self.param_groups:
             for p in group["params"]:
@@ -96,13 +136,24 @@ class Optimizer:
                 else:
                     p.grad[...] = 0
 
-    def step(self):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient, in place.
+
+        ``closure``, if given, is called first (it recomputes the loss and its gradients);
+        its result is returned, as in PyTorch.
+        """
+        loss = None if closure is None else closure()
+        self._update()
+        return loss
+
+    def _update(self) -> None:
+        """One update of every parameter with a gradient (subclasses)."""
         raise NotImplementedError
 
-    def _params(self):
+    def _params(self) -> list[Any]:
         return [p for group in self.param_groups for p in group["params"]]
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """``{"state": {index: {name: value}}, "param_groups": [{..., "params": [index]}]}``.
 
         Arrays are copies, so the result does not change as training goes on.
@@ -125,7 +176,7 @@ class Optimizer:
                 }
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore hyper-parameters and per-parameter state saved by :meth:`state_dict`."""
         if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
             raise ValueError(
@@ -177,7 +228,7 @@ class Optimizer:
                     group[name] = copy.deepcopy(value)
         self.state = new_state
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
         for i, group in enumerate(self.param_groups):
             lines.append(f"Parameter Group {i}")

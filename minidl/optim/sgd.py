@@ -9,36 +9,27 @@ Per parameter, with g its gradient (PyTorch's documented algorithm):
     p = p - lr * g        (p + lr * g when maximize)
 """
 
+from typing import Any
+
 import numpy as np
 
-from minidl.optim.optimizer import Optimizer
-
-
-def _check_non_negative(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not value >= 0.0:  # also rejects NaN
-        raise ValueError(f"Invalid {name}: {value}")
+from minidl.optim.optimizer import Optimizer, ParamsT, check_non_negative
 
 
 class SGD(Optimizer):
+    """``torch.optim.SGD``: state ``"momentum_buffer"`` per parameter (with momentum)."""
+
     def __init__(
         self,
-        params,
-        lr=1e-3,
-        momentum=0,
-        dampening=0,
-        weight_decay=0,
-        nesterov=False,
+        params: ParamsT,
+        lr: float = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
         *,
-        maximize=False,
-    ):
-        _check_non_negative("learning rate", lr)
-        _check_non_negative("momentum value", momentum)
-        _check_non_negative("dampening value", dampening)
-        _check_non_negative("weight_decay value", weight_decay)
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        maximize: bool = False,
+    ) -> None:
         defaults = dict(
             lr=lr,
             momentum=momentum,
@@ -49,8 +40,15 @@ class SGD(Optimizer):
         )
         super().__init__(params, defaults)
 
-    def step(self):
-        """Update every parameter that has a gradient, in place."""
+    def _check_group(self, group: dict[str, Any]) -> None:
+        check_non_negative("learning rate", group["lr"])
+        check_non_negative("momentum value", group["momentum"])
+        check_non_negative("dampening value", group["dampening"])
+        check_non_negative("weight_decay value", group["weight_decay"])
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+
+    def _update(self) -> None:
         state = self.state
         for group in self.param_groups:
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]

@@ -1,14 +1,18 @@
 """Convolution layers: Conv1d, Conv2d, ConvTranspose2d (thin wrappers over functional)."""
 
+from __future__ import annotations
+
 import math
 
 import numpy as np
+from numpy.typing import DTypeLike
 
+from minidl.autograd import Tensor
 from minidl.nn import functional as F
 from minidl.nn import init
-from minidl.nn.modules._utils import ntuple, positive_int
 from minidl.nn.modules.module import Module
 from minidl.nn.parameter import Parameter
+from minidl.ops import _validation as V
 
 
 class _ConvNd(Module):
@@ -23,32 +27,33 @@ class _ConvNd(Module):
 
     def __init__(
         self,
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride,
-        padding,
-        dilation,
-        groups,
-        bias,
-        output_padding=0,
-        dtype=None,
-    ):
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...],
+        padding: int | tuple[int, ...],
+        dilation: int | tuple[int, ...],
+        groups: int,
+        bias: bool,
+        output_padding: int | tuple[int, ...] = 0,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__()
         n = self._dims
-        self.in_channels = positive_int(in_channels, "in_channels")
-        self.out_channels = positive_int(out_channels, "out_channels")
-        self.groups = positive_int(groups, "groups")
+        what = type(self).__name__
+        self.in_channels = V.positive_int(in_channels, "in_channels", what)
+        self.out_channels = V.positive_int(out_channels, "out_channels", what)
+        self.groups = V.positive_int(groups, "groups", what)
         if in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"in_channels ({in_channels}) and out_channels ({out_channels}) "
                 f"must both be divisible by groups ({groups})"
             )
-        self.kernel_size = ntuple(kernel_size, n, "kernel_size")
-        self.stride = ntuple(stride, n, "stride")
-        self.padding = ntuple(padding, n, "padding")
-        self.dilation = ntuple(dilation, n, "dilation")
-        self.output_padding = ntuple(output_padding, n, "output_padding")
+        self.kernel_size = V.pair(kernel_size, "kernel_size", what, n)
+        self.stride = V.pair(stride, "stride", what, n)
+        self.padding = V.pair(padding, "padding", what, n)
+        self.dilation = V.pair(dilation, "dilation", what, n)
+        self.output_padding = V.pair(output_padding, "output_padding", what, n)
         if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.dilation) < 1:
             raise ValueError(
                 f"kernel_size, stride and dilation must be >= 1, got "
@@ -67,7 +72,7 @@ class _ConvNd(Module):
             self.register_parameter("bias", None)
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         """PyTorch's default: kaiming-uniform(a=sqrt(5)) weights, U(+-1/sqrt(fan_in)) bias."""
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
@@ -76,7 +81,7 @@ class _ConvNd(Module):
                 bound = 1 / math.sqrt(fan_in)
                 init.uniform_(self.bias, -bound, bound)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         s = (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"stride={self.stride}"
@@ -99,16 +104,16 @@ class Conv2d(_ConvNd):
 
     def __init__(
         self,
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups=1,
-        bias=True,
-        dtype=None,
-    ):
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: int | tuple[int, ...] = 0,
+        dilation: int | tuple[int, ...] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(
             in_channels,
             out_channels,
@@ -121,7 +126,7 @@ class Conv2d(_ConvNd):
             dtype=dtype,
         )
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.conv2d(
             input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
@@ -134,16 +139,16 @@ class Conv1d(_ConvNd):
 
     def __init__(
         self,
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups=1,
-        bias=True,
-        dtype=None,
-    ):
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: int | tuple[int, ...] = 0,
+        dilation: int | tuple[int, ...] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(
             in_channels,
             out_channels,
@@ -156,7 +161,7 @@ class Conv1d(_ConvNd):
             dtype=dtype,
         )
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.conv1d(
             input,
             self.weight,
@@ -179,17 +184,17 @@ class ConvTranspose2d(_ConvNd):
 
     def __init__(
         self,
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride=1,
-        padding=0,
-        output_padding=0,
-        groups=1,
-        bias=True,
-        dilation=1,
-        dtype=None,
-    ):
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: int | tuple[int, ...] = 0,
+        output_padding: int | tuple[int, ...] = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: int | tuple[int, ...] = 1,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(
             in_channels,
             out_channels,
@@ -203,7 +208,7 @@ class ConvTranspose2d(_ConvNd):
             dtype=dtype,
         )
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.conv_transpose2d(
             input,
             self.weight,

@@ -6,14 +6,28 @@ these dicts in insertion order, which fixes the names ``features.0.weight`` and 
 order of ``parameters()`` and ``state_dict()``.
 """
 
-from collections import OrderedDict, namedtuple
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
-from minidl.autograd import Tensor
+from minidl.autograd import Tensor, is_tensor
 from minidl.nn.parameter import Parameter
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` returns (as PyTorch's ``_IncompatibleKeys``)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+# hook(module, inputs, output) -> a replacement output, or None to keep it
+ForwardHook = Callable[["Module", tuple, Any], Optional[Any]]
 
 
 class StateDictError(RuntimeError, ValueError):
@@ -28,28 +42,30 @@ class RemovableHandle:
 
     _next_id = 0
 
-    def __init__(self, hooks):
+    def __init__(self, hooks: dict[int, ForwardHook]) -> None:
         self._hooks = hooks
         self.id = RemovableHandle._next_id
         RemovableHandle._next_id += 1
 
-    def remove(self):
+    def remove(self) -> None:
         self._hooks.pop(self.id, None)
 
 
-def _add_indent(text, spaces):
+def _add_indent(text: str, spaces: int) -> str:
     lines = text.split("\n")
     return "\n".join([lines[0]] + [" " * spaces + line for line in lines[1:]])
 
 
-def _to_array(value):
-    return value.data if isinstance(value, Tensor) else np.asarray(value)
+def _to_array(value: Any) -> np.ndarray:
+    return value.data if is_tensor(value) else np.asarray(value)
 
 
 class Module:
     """Base class: subclasses create their layers in ``__init__`` and define ``forward``."""
 
-    def __init__(self):
+    training: bool
+
+    def __init__(self) -> None:
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
@@ -57,14 +73,14 @@ class Module:
         object.__setattr__(self, "_forward_hooks", OrderedDict())
 
     # ---- registration ---------------------------------------------------------------
-    def _check_initialised(self):
+    def _check_initialised(self) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError(
                 f"cannot assign to {type(self).__name__} before "
                 f"Module.__init__() call (call super().__init__() first)"
             )
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if isinstance(value, (Parameter, Module)):
             self._check_initialised()
             for store in (self._parameters, self._buffers, self._modules):
@@ -93,7 +109,7 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def __getattr__(self, name):  # only called when normal lookup fails
+    def __getattr__(self, name: str) -> Any:  # only called when normal lookup fails
         d = self.__dict__
         params = d.get("_parameters")
         if params is not None and name in params:  # the hot case: self.weight in forward
@@ -103,19 +119,19 @@ class Module:
                 return d[store][name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
-    def __delattr__(self, name):
+    def __delattr__(self, name: str) -> None:
         for store in (self._parameters, self._buffers, self._modules):
             if name in store:
                 del store[name]
                 return
         object.__delattr__(self, name)
 
-    def __dir__(self):
+    def __dir__(self) -> list[str]:
         return sorted(
             set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules)
         )
 
-    def register_parameter(self, name, param):
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` (a Parameter or None) under ``name``."""
         self._check_initialised()
         if param is not None and not isinstance(param, Parameter):
@@ -126,13 +142,13 @@ class Module:
         self.__dict__.pop(name, None)
         self._parameters[name] = param
 
-    def register_buffer(self, name, value):
+    def register_buffer(self, name: str, value: Tensor | ArrayLike | None) -> None:
         """Register a non-learnable array (saved in state_dict), e.g. running statistics."""
         self._check_initialised()
         self.__dict__.pop(name, None)
         self._buffers[name] = None if value is None else _to_array(value)
 
-    def add_module(self, name, module):
+    def add_module(self, name: str, module: Module | None) -> None:
         """Register ``module`` (a Module or None) as the child ``name``."""
         self._check_initialised()
         if module is not None and not isinstance(module, Module):
@@ -145,12 +161,12 @@ class Module:
     register_module = add_module
 
     # ---- calling ----------------------------------------------------------------------
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(
             f'Module [{type(self).__name__}] is missing the required "forward" function'
         )
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         out = self.forward(*args, **kwargs)
         if not self._forward_hooks:  # the common case: no hook registered
             return out
@@ -160,14 +176,16 @@ class Module:
                 out = result
         return out
 
-    def register_forward_hook(self, hook):
+    def register_forward_hook(self, hook: ForwardHook) -> RemovableHandle:
         """Call ``hook(module, inputs, output)`` after every forward; returns a handle."""
         handle = RemovableHandle(self._forward_hooks)
         self._forward_hooks[handle.id] = hook
         return handle
 
     # ---- traversal --------------------------------------------------------------------
-    def named_modules(self, memo=None, prefix=""):
+    def named_modules(
+        self, memo: set[int] | None = None, prefix: str = ""
+    ) -> Iterator[tuple[str, Module]]:
         """``(name, module)`` for this module and every descendant, each once."""
         if memo is None:
             memo = set()
@@ -180,22 +198,22 @@ class Module:
                 continue
             yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name)
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
             yield module
 
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         seen = set()
         for name, module in self._modules.items():
             if module is not None and id(module) not in seen:
                 seen.add(id(module))
                 yield name, module
 
-    def children(self):
+    def children(self) -> Iterator[Module]:
         for _, module in self.named_children():
             yield module
 
-    def _named_members(self, store, prefix, recurse):
+    def _named_members(self, store: str, prefix: str, recurse: bool) -> Iterator[tuple[str, Any]]:
         seen = set()
         modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
         for module_prefix, module in modules:
@@ -205,23 +223,29 @@ class Module:
                 seen.add(id(value))
                 yield (f"{module_prefix}.{name}" if module_prefix else name), value
 
-    def named_parameters(self, prefix="", recurse=True):
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
         """``(dotted name, Parameter)`` pairs, e.g. ``("features.0.weight", p)``; shared once."""
         return self._named_members("_parameters", prefix, recurse)
 
-    def parameters(self, recurse=True):
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix="", recurse=True):
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True
+    ) -> Iterator[tuple[str, np.ndarray]]:
         return self._named_members("_buffers", prefix, recurse)
 
-    def buffers(self, recurse=True):
+    def buffers(self, recurse: bool = True) -> Iterator[np.ndarray]:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     # ---- state ------------------------------------------------------------------------
-    def state_dict(self, destination=None, prefix=""):
+    def state_dict(
+        self, destination: OrderedDict[str, np.ndarray] | None = None, prefix: str = ""
+    ) -> OrderedDict[str, np.ndarray]:
         """An OrderedDict ``{dotted name: ndarray copy}`` of parameters and buffers."""
         if destination is None:
             destination = OrderedDict()
@@ -236,7 +260,7 @@ class Module:
                 module.state_dict(destination, prefix + name + ".")
         return destination
 
-    def _state_slots(self, prefix=""):
+    def _state_slots(self, prefix: str = "") -> OrderedDict[str, tuple[Module, str, str]]:
         """``{dotted name: (owning module, store name, key)}`` for every state entry."""
         slots = OrderedDict()
         for name, p in self._parameters.items():
@@ -250,7 +274,9 @@ class Module:
                 slots.update(module._state_slots(prefix + name + "."))
         return slots
 
-    def load_state_dict(self, state_dict, strict=True):
+    def load_state_dict(
+        self, state_dict: Mapping[str, Tensor | ArrayLike], strict: bool = True
+    ) -> IncompatibleKeys:
         """Copy arrays from ``state_dict`` into this module's parameters and buffers.
 
         Values are cast to each parameter's dtype. Shape mismatches always raise; with
@@ -280,7 +306,7 @@ class Module:
                 continue
             value = _to_array(state_dict[key])
             current = getattr(module, store)[name]
-            current_shape = current.data.shape if isinstance(current, Tensor) else current.shape
+            current_shape = current.data.shape if is_tensor(current) else current.shape
             if value.shape != current_shape:
                 errors.append(
                     f"size mismatch for {key}: copying a param with shape "
@@ -299,14 +325,14 @@ class Module:
         for key, value in values.items():
             module, store, name = slots[key]
             current = getattr(module, store)[name]
-            if isinstance(current, Tensor):
+            if is_tensor(current):
                 np.copyto(current.data, value, casting="unsafe")
             else:
                 np.copyto(current, value, casting="unsafe")
         return IncompatibleKeys(missing, unexpected)
 
     # ---- modes, gradients, dtypes -----------------------------------------------------
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Module:
         """Set training mode (Dropout active) here and in every descendant; returns self."""
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
@@ -314,16 +340,16 @@ class Module:
             object.__setattr__(module, "training", mode)
         return self
 
-    def eval(self):
+    def eval(self) -> Module:
         """Same as ``train(False)``."""
         return self.train(False)
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget every parameter's gradient (``grad = None``, or zeros)."""
         for p in self.parameters():
             if p.grad is None:
@@ -333,7 +359,7 @@ class Module:
             else:
                 p.grad[...] = 0
 
-    def to(self, dtype):
+    def to(self, dtype: DTypeLike) -> Module:
         """Cast floating-point parameters and buffers to ``dtype`` in place; returns self."""
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
@@ -349,21 +375,21 @@ class Module:
                     module._buffers[name] = b.astype(dtype)
         return self
 
-    def float(self):
+    def float(self) -> Module:
         return self.to(np.float32)
 
-    def double(self):
+    def double(self) -> Module:
         return self.to(np.float64)
 
     # ---- repr -------------------------------------------------------------------------
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         """The text inside the parentheses of this module's own line in ``repr``."""
         return ""
 
-    def _get_name(self):
+    def _get_name(self) -> str:
         return type(self).__name__
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         extra = self.extra_repr()
         lines = extra.split("\n") if extra else []
         for name, module in self._modules.items():

@@ -1,12 +1,11 @@
-/* AVX-512 paths of the float32 2x2 max pool with window codes (_pooling.pyx), 16
+/* AVX-512 paths of the float32 2x2 max pool with window codes (max_pool.h), 16
    outputs a step, for output rows of wo = 1, 2, 4 or 8 (16 / wo output rows stacked in
    64 consecutive inputs) or wo > 8 (up to 16 outputs of one row from 32 inputs on top
-   and 32 below, masked at the row's end).  Included at the end of _pooling.pyx's C
-   block, after the portable functions, which take wo = 3, 5, 6, 7 (where most lanes
-   would idle) and the rows left over.  Same results, bit for bit: the same
-   comparisons pick the same elements. */
-#ifndef MINIDL_POOL_2X2_AVX512_H
-#define MINIDL_POOL_2X2_AVX512_H
+   and 32 below, masked at the row's end).  Included by max_pool.h after the portable
+   functions, which take wo = 3, 5, 6, 7 (where most lanes would idle) and the rows left
+   over.  Same results, bit for bit: the same comparisons pick the same elements. */
+#ifndef MINIDL_MAX_POOL_2X2_AVX512_H
+#define MINIDL_MAX_POOL_2X2_AVX512_H
 #include "cpu_level.h"
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
@@ -17,7 +16,7 @@
 #define MP_HAVE_AVX512 0
 #endif
 
-/* 1 when the AVX-512 paths run; set by mp_select_level (module import), lowered by tests */
+/* 1 when the AVX-512 paths run; set by mp_select_level (module import; tests lower it) */
 static int mp_level = 0;
 
 /* Permutation indices for wo = 1, 2, 4, 8 (index log2 wo), filled once by
@@ -51,9 +50,12 @@ static void mp_fill_indices(void)
     }
 }
 
-static int mp_select_level(int wanted)
+/* The level the 2x2 max pool runs at for the kernels' common level (cpu_level in
+   _helpers.pxd): AVX-512 when that is MINIDL_CPU_AVX512 and the CPU has BW and VL too,
+   else the portable C. */
+static int mp_select_level(int level)
 {
-    mp_level = (MP_HAVE_AVX512 && wanted > 0 && minidl_cpu_level() == MINIDL_CPU_AVX512
+    mp_level = (MP_HAVE_AVX512 && level >= MINIDL_CPU_AVX512
                 && minidl_cpu_has_avx512bw_vl()) ? 1 : 0;
     if (mp_level)
         mp_fill_indices();
@@ -105,11 +107,11 @@ MP_AVX512 static inline __mmask16 mp_codes16(__m512 a, __m512 b, __m512 c, __m51
                        | _mm512_cmp_ps_mask(c, d, _CMP_UNORD_Q));
 }
 
-/* minidl_max_codes_2x2_f's contract (nonzero if a NaN was seen). */
-MP_AVX512 static int mp_max_codes_2x2_avx512(const float* restrict x, float* restrict y,
-                                             unsigned char* restrict code, Py_ssize_t rows,
-                                             Py_ssize_t wo, float* restrict hm,
-                                             int32_t* restrict hs)
+/* mp_max_2x2_portable_f's contract (nonzero if a NaN was seen). */
+MP_AVX512 static int mp_max_2x2_avx512(const float* restrict x, float* restrict y,
+                                       unsigned char* restrict code, Py_ssize_t rows,
+                                       Py_ssize_t wo, float* restrict hm,
+                                       int32_t* restrict hs)
 {
     __mmask16 nan = 0;
     if (!mp_stacks_rows(wo)) {
@@ -153,7 +155,7 @@ MP_AVX512 static int mp_max_codes_2x2_avx512(const float* restrict x, float* res
         if (nan)
             return 1;
         done = blocks * 16 / wo;
-        return rows > done ? minidl_max_codes_2x2_f(x, y, code, rows - done, wo, hm, hs) : 0;
+        return rows > done ? mp_max_2x2_portable_f(x, y, code, rows - done, wo, hm, hs, 1) : 0;
     }
 }
 
@@ -172,11 +174,11 @@ MP_AVX512 static inline void mp_spread16(const float* g, const unsigned char* co
     *v3 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(c, _mm512_set1_epi32(3)), v);
 }
 
-/* minidl_max_codes_2x2_backward_f's contract. */
-MP_AVX512 static void mp_max_codes_2x2_backward_avx512(const float* restrict g,
-                                                       const unsigned char* restrict code,
-                                                       float* restrict dx, Py_ssize_t rows,
-                                                       Py_ssize_t wo)
+/* mp_max_2x2_backward_portable_f's contract. */
+MP_AVX512 static void mp_max_2x2_backward_avx512(const float* restrict g,
+                                                 const unsigned char* restrict code,
+                                                 float* restrict dx, Py_ssize_t rows,
+                                                 Py_ssize_t wo)
 {
     __m512 v0, v1, v2, v3;
     if (!mp_stacks_rows(wo)) {
@@ -219,34 +221,10 @@ MP_AVX512 static void mp_max_codes_2x2_backward_avx512(const float* restrict g,
         }
         done = blocks * 16 / wo;
         if (rows > done)
-            minidl_max_codes_2x2_backward_f(g, code, dx, rows - done, wo);
+            mp_max_2x2_backward_portable_f(g, code, dx, rows - done, wo);
     }
 }
 
 #endif
-
-/* The float32 entry points _pooling.pyx calls, with the portable functions' contracts:
-   the AVX-512 path where the CPU and the width allow it, else the portable C. */
-static int mp_max_codes_2x2_f(const float* x, float* y, unsigned char* code,
-                              Py_ssize_t rows, Py_ssize_t wo, float* hm, int32_t* hs)
-{
-#if MP_HAVE_AVX512
-    if (mp_runs(wo))
-        return mp_max_codes_2x2_avx512(x, y, code, rows, wo, hm, hs);
-#endif
-    return minidl_max_codes_2x2_f(x, y, code, rows, wo, hm, hs);
-}
-
-static void mp_max_codes_2x2_backward_f(const float* g, const unsigned char* code,
-                                        float* dx, Py_ssize_t rows, Py_ssize_t wo)
-{
-#if MP_HAVE_AVX512
-    if (mp_runs(wo)) {
-        mp_max_codes_2x2_backward_avx512(g, code, dx, rows, wo);
-        return;
-    }
-#endif
-    minidl_max_codes_2x2_backward_f(g, code, dx, rows, wo);
-}
 
 #endif
