@@ -230,21 +230,23 @@ def _show(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={text(v)}" for k, v in params.items())
 
 
-def table(summary: dict[str, Any]) -> str:
-    """The rows of :func:`results` as a text table."""
-    header = ("rank", "mean score", "std", "fit (s)", "parameters")
+def table(summary: dict[str, Any], folds: bool = False) -> str:
+    """The rows of :func:`results` as a text table (``folds``: each fold's score too)."""
+    header = ("rank", "mean score", "std", "fit (s)")
+    if folds:
+        header += tuple(f"fold {k}" for k in range(summary["cv"]))
+    header += ("parameters",)
     lines = [header]
     for row in summary["results"]:
-        params = _show(row["params"])
-        lines.append(
-            (
-                str(row["rank"]),
-                f"{row['mean_score']:.4f}",
-                f"{row['std_score']:.4f}",
-                f"{row['mean_fit_seconds']:.2f}",
-                params,
-            )
+        cells = (
+            str(row["rank"]),
+            f"{row['mean_score']:.4f}",
+            f"{row['std_score']:.4f}",
+            f"{row['mean_fit_seconds']:.2f}",
         )
+        if folds:
+            cells += tuple(f"{score:.4f}" for score in row["fold_scores"])
+        lines.append((*cells, _show(row["params"])))
     widths = [max(len(line[c]) for line in lines) for c in range(len(header) - 1)]
     return "\n".join(
         "  ".join(cell.rjust(w) for cell, w in zip(line[:-1], widths)) + "  " + line[-1]
@@ -332,6 +334,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument("--results-json", metavar="PATH", help="write every result as JSON")
     parser.add_argument("--save", metavar="PATH", help="save the best model's weights (.npz)")
     parser.add_argument("--plot", metavar="PATH", help="draw the scores (needs matplotlib)")
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "--quiet", "-q", action="store_true", help="print only errors (the files are written)"
+    )
+    loudness.add_argument(
+        "--verbose", "-v", action="store_true", help="also print each fold's score"
+    )
     return parser
 
 
@@ -398,6 +407,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             scheduler=args.scheduler,
             n_workers=args.workers,
             estimator_params=params,
+            log=None if args.quiet else print,
         )
     except (ValueError, RuntimeError, OSError) as exc:  # a diverged fit, no scheduler ...
         print(f"minidl sweep: error: {exc}", file=sys.stderr)
@@ -412,8 +422,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         data=args.data or "digits",
         scheduler=args.scheduler or "local",
     )
-    print(table(summary))
-    print(
+    say = (lambda text: None) if args.quiet else print
+    say(table(summary, folds=args.verbose))
+    say(
         f"best: {_show(summary['best_params'])}  "
         f"cv score {summary['best_score']:.4f}  test accuracy {test_accuracy:.4f}"
     )
@@ -422,7 +433,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             json.dump(summary, f, indent=2)
     if args.save:
         minidl.save(best.module_.state_dict(), args.save)
-        print(f"best model's weights saved to {args.save}")
+        say(f"best model's weights saved to {args.save}")
     if args.plot:
         plot(summary, args.plot)
     return 0

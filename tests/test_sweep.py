@@ -106,11 +106,12 @@ def test_cli_sweep_on_its_own_local_cluster(tmp_path, capsys):
             str(weights),
             "--plot",
             str(picture),
+            "--verbose",
         ]
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "rank  mean score     std  fit (s)  parameters" in out
+    assert "rank  mean score     std  fit (s)  fold 0  fold 1  parameters" in out
     assert "module__widths=4:8:16" in out and "test accuracy" in out
     summary = json.loads(out_json.read_text())
     assert summary["cv"] == 2 and len(summary["results"]) == 2
@@ -132,6 +133,7 @@ def test_cli_sweep_on_its_own_local_cluster(tmp_path, capsys):
         (["--param", "lr=0.1", "--save", "/no/such/folder/w.npz"], "--save '/no/such"),
         (["--param", "lr=0.1", "--data", "/no/such/file.npz"], "--data '/no/such/file.npz'"),
         ([], "the following arguments are required: --param"),
+        (["--param", "lr=0.1", "-q", "-v"], "not allowed with argument --quiet"),
     ],
 )
 def test_cli_sweep_bad_arguments_exit_2(args, message, capsys):
@@ -139,6 +141,20 @@ def test_cli_sweep_bad_arguments_exit_2(args, message, capsys):
         main(["sweep", *args])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_cli_sweep_quiet_on_a_running_scheduler(cluster, tmp_path, capsys):
+    X_train, y_train, X_test, y_test = load_digits()
+    data = tmp_path / "digits.npz"
+    np.savez(data, X=np.concatenate([X_train, X_test])[:200], y=np.r_[y_train, y_test][:200])
+    out_json = tmp_path / "r.json"
+    args = ["sweep", "--param", "lr=0.05,0.1", "--cv", "2", "--epochs", "1", "--quiet"]
+    args += ["--scheduler", cluster.scheduler_address, "--data", str(data)]
+    assert main([*args, "--results-json", str(out_json)]) == 0
+    assert capsys.readouterr().out == ""
+    summary = json.loads(out_json.read_text())
+    assert summary["scheduler"] == cluster.scheduler_address
+    assert [row["params"]["lr"] for row in summary["results"]] in ([0.05, 0.1], [0.1, 0.05])
 
 
 def test_param_values_are_parsed():
