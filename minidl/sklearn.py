@@ -45,8 +45,14 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+import minidl
+from minidl import optim
+from minidl import random as minidl_random
 from minidl._threads import _default_num_threads
+from minidl.data import DataLoader, random_shift
 from minidl.models import LeNet
+from minidl.nn.functional import cross_entropy, mse_loss
+from minidl.training import History, fit
 
 __all__ = [
     "EXPECTED_FAILED_CHECKS",
@@ -93,8 +99,6 @@ def limit_threads(n: int) -> Iterator[None]:
     capped at ``n`` (threadpoolctl); everything is put back on exit."""
     from threadpoolctl import ThreadpoolController
 
-    import minidl
-
     previous = minidl.get_num_threads()
     saved = [(lib, lib.num_threads) for lib in ThreadpoolController().lib_controllers]
     minidl.set_num_threads(n)  # also numpy's BLAS (minidl's own rule)
@@ -114,8 +118,6 @@ def limit_threads(n: int) -> Iterator[None]:
 def _seeded(seed: int) -> Iterator[None]:
     """minidl's global generator seeded with ``seed`` for the block, then the old one back
     (weight initialisation and dropout draw from it)."""
-    from minidl import random as minidl_random
-
     saved = minidl_random.get_generator()
     minidl_random.manual_seed(seed)
     try:
@@ -379,8 +381,6 @@ class _BaseCNN(BaseEstimator):
         return model
 
     def _make_optimizer(self, model):
-        from minidl import optim
-
         if self.optimizer == "sgd":
             return optim.SGD(
                 model.parameters(),
@@ -394,16 +394,11 @@ class _BaseCNN(BaseEstimator):
     def _transform(self, seed: int):
         if self.augment is None or callable(self.augment):
             return self.augment
-        from minidl.data import random_shift
 
         return random_shift(int(self.augment), seed=seed) if self.augment else None
 
     def _train(self, images, targets, epochs: int, first: bool, constant_lr: bool):
         """``epochs`` passes of minidl.training.fit; returns the History."""
-        from minidl import optim
-        from minidl.data import DataLoader
-        from minidl.training import History, fit
-
         if first:
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
             self._rng = np.random.default_rng(seed)
@@ -494,8 +489,6 @@ class _BaseCNN(BaseEstimator):
         A float64 copy of the trained float32 network runs here, so that a row's output
         does not depend on which other rows share its batch (the kernels and BLAS may
         round differently for different batch sizes)."""
-        import minidl
-
         check_is_fitted(self)
         images = self._images(X, reset=False)
         model = copy.deepcopy(self.module_).double()
@@ -545,8 +538,6 @@ class _Monitor:
 
 
 def _eval_outputs(model, images: np.ndarray) -> np.ndarray:
-    import minidl
-
     was_training = model.training
     model.eval()
     try:
@@ -629,8 +620,6 @@ class CNNClassifier(ClassifierMixin, _BaseCNN):
 
     @staticmethod
     def _loss(outputs, targets):
-        from minidl.nn.functional import cross_entropy
-
         return cross_entropy(outputs, targets)
 
     def _val_score(self, model, images, targets) -> float:
@@ -702,8 +691,6 @@ class CNNRegressor(RegressorMixin, _BaseCNN):
 
     @staticmethod
     def _loss(outputs, targets):
-        from minidl.nn.functional import mse_loss
-
         return mse_loss(outputs, targets)
 
     def _val_score(self, model, images, targets) -> float:

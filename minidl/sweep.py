@@ -20,15 +20,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Callable
 
-DEFAULT_CV = 3
-DEFAULT_EPOCHS = 10
+import numpy as np
 
-EXAMPLE = (
-    "example:\n"
-    "  python -m minidl sweep --param lr=0.01,0.05,0.1 --param batch_size=32,64 --cv 3 \\\n"
-    "      --results-json sweep.json --save best.npz\n"
-    "  (a tuple value is written with colons: --param module__widths=16:32:64,32:64:128)"
-)
+import minidl
+from minidl import data
+from minidl.cli import output_path_problem
+from minidl.sklearn import CNNClassifier
+
+DEFAULT_CV = 3
 
 
 # ---- the grid -------------------------------------------------------------------------
@@ -54,8 +53,6 @@ def parse_param(text: str) -> tuple[str, list[Any]]:
 
     The name must be a CNNClassifier parameter or ``module__<name>``.
     """
-    from minidl.sklearn import CNNClassifier
-
     name, sep, values = text.partition("=")
     name = name.strip()
     if not sep or not name or not values.strip():
@@ -114,10 +111,7 @@ def sweep(
     thread each, closed at the end.
     """
     import joblib
-    import numpy as np
     from sklearn.model_selection import GridSearchCV, check_cv
-
-    from minidl.sklearn import CNNClassifier
 
     distributed = _import_distributed()
     if isinstance(cv, bool) or not isinstance(cv, int) or cv < 2:
@@ -285,69 +279,9 @@ def plot(summary: dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
-# ---- the command line ------------------------------------------------------------------
-def add_parser(sub) -> argparse.ArgumentParser:
-    """Add the ``sweep`` sub-command to the sub-parsers ``sub`` of ``minidl``."""
-    parser = sub.add_parser(
-        "sweep",
-        help="grid search over CNNClassifier on a Dask cluster",
-        description="A GridSearchCV over minidl.sklearn.CNNClassifier, its fits on Dask: "
-        "an embedded LocalCluster (a worker per core) or --scheduler ADDRESS.",
-        epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--param",
-        action="append",
-        required=True,
-        metavar="NAME=V1,V2",
-        help="a CNNClassifier parameter and its values (repeat for more parameters)",
-    )
-    parser.add_argument("--cv", type=int, default=DEFAULT_CV, help=f"folds (default: {DEFAULT_CV})")
-    parser.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        default=None,
-        help="a running Dask scheduler, e.g. tcp://host:8786 (default: a local cluster)",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="processes of the local cluster (default: one per core)",
-    )
-    parser.add_argument(
-        "--epochs",
-        type=int,
-        default=DEFAULT_EPOCHS,
-        help=f"max_epochs of every fit unless swept (default: {DEFAULT_EPOCHS})",
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="random_state of every fit (default: 0)"
-    )
-    parser.add_argument(
-        "--data",
-        metavar="PATH",
-        default=None,
-        help="an .npz file or an image folder (default: scikit-learn's 8x8 digits)",
-    )
-    parser.add_argument("--results-json", metavar="PATH", help="write every result as JSON")
-    parser.add_argument("--save", metavar="PATH", help="save the best model's weights (.npz)")
-    parser.add_argument("--plot", metavar="PATH", help="draw the scores (needs matplotlib)")
-    loudness = parser.add_mutually_exclusive_group()
-    loudness.add_argument(
-        "--quiet", "-q", action="store_true", help="print only errors (the files are written)"
-    )
-    loudness.add_argument(
-        "--verbose", "-v", action="store_true", help="also print each fold's score"
-    )
-    return parser
-
-
+# ---- the command line (its parser is in minidl/cli.py) ------------------------------
 def _load(path: str | None, seed: int):
     """(X_train, y_train, X_test, y_test) of the digits, an npz file or an image folder."""
-    from minidl import data
-
     if path is None:
         return data.load_digits()
     if os.path.isdir(path):
@@ -363,11 +297,6 @@ def _load(path: str | None, seed: int):
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """``minidl sweep``: returns the exit code (2 for bad arguments, as argparse)."""
-    import numpy as np
-
-    import minidl
-    from minidl.cli import output_path_problem
-
     try:
         grid = param_grid(args.param)
     except ValueError as exc:
