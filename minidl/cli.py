@@ -48,7 +48,14 @@ EXAMPLES = {
     "bench": "example:\n  python -m minidl bench",
     "info": "example:\n  python -m minidl info\n"
     "  python -m minidl info --conv-plan 64,32,4,4,64,3,1,1",
+    "sweep": "example:\n"
+    "  python -m minidl sweep --param lr=0.01,0.05,0.1 --param batch_size=32,64 --cv 3 \\\n"
+    "      --results-json sweep.json --save best.npz\n"
+    "  (a tuple value is written with colons: --param module__widths=16:32:64,32:64:128)",
 }
+# ``minidl sweep``: folds and epochs of each fit unless swept (minidl/sweep.py runs it).
+SWEEP_DEFAULT_CV = 3
+SWEEP_DEFAULT_EPOCHS = 10
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,10 +164,62 @@ def build_parser() -> argparse.ArgumentParser:
         "weight (F, C, k, k) with this stride and padding",
     )
 
+    _add_sweep_parser(sub)
+
     for name, command in sub.choices.items():
         command.epilog = EXAMPLES[name]
         command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
+
+
+def _add_sweep_parser(sub: argparse._SubParsersAction) -> None:
+    """``minidl sweep``: a GridSearchCV over CNNClassifier on Dask (minidl/sweep.py)."""
+    sweep = sub.add_parser(
+        "sweep",
+        help="grid search over CNNClassifier on a Dask cluster",
+        description="A GridSearchCV over minidl.sklearn.CNNClassifier, its fits on Dask: "
+        "an embedded LocalCluster (a worker per core) or --scheduler ADDRESS.",
+    )
+    sweep.add_argument(
+        "--param",
+        action="append",
+        required=True,
+        metavar="NAME=V1,V2",
+        help="a CNNClassifier parameter and its values (repeat for more parameters)",
+    )
+    sweep.add_argument(
+        "--cv", type=int, default=SWEEP_DEFAULT_CV, help=f"folds (default: {SWEEP_DEFAULT_CV})"
+    )
+    sweep.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a running Dask scheduler, e.g. tcp://host:8786 (default: a local cluster)",
+    )
+    sweep.add_argument(
+        "--workers", type=int, help="processes of the local cluster (default: one per core)"
+    )
+    sweep.add_argument(
+        "--epochs",
+        type=int,
+        default=SWEEP_DEFAULT_EPOCHS,
+        help=f"max_epochs of every fit unless swept (default: {SWEEP_DEFAULT_EPOCHS})",
+    )
+    sweep.add_argument("--seed", type=int, default=0, help="random_state of every fit (default: 0)")
+    sweep.add_argument(
+        "--data",
+        metavar="PATH",
+        help="an .npz file or an image folder (default: scikit-learn's 8x8 digits)",
+    )
+    sweep.add_argument("--results-json", metavar="PATH", help="write every result as JSON")
+    sweep.add_argument("--save", metavar="PATH", help="save the best model's weights (.npz)")
+    sweep.add_argument("--plot", metavar="PATH", help="draw the scores (needs matplotlib)")
+    loudness = sweep.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "--quiet", "-q", action="store_true", help="print only errors (the files are written)"
+    )
+    loudness.add_argument(
+        "--verbose", "-v", action="store_true", help="also print each fold's score"
+    )
 
 
 def _check_train_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -433,4 +492,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_train(args)
     if args.command == "bench":
         return _run_bench()
+    if args.command == "sweep":
+        from minidl.sweep import run  # scikit-learn's estimators: only when sweeping
+
+        return run(args, parser)
     return _run_info(args)

@@ -5,7 +5,9 @@ relu(max_pool(x)) exactly (and the gradients agree), and this order does a quart
 the ReLU work. The conv layers keep the Sequential indices 0 and 3 either way.
 
 ``LeNet()`` is the model ``minidl train`` trains on the 8x8 digits; ``LeNet(input_size=28)``
-is the classic LeNet-5 layout for 1x28x28 images (MNIST-sized).
+is the classic LeNet-5 layout for 1x28x28 images (MNIST-sized). Any other size, square or
+``(H, W)``, gets 3x3 same-size convolutions and 2x2 pools (1 along a side already down to
+1 pixel), so even 1x2 inputs (scikit-learn's estimator checks) have a network.
 """
 
 from __future__ import annotations
@@ -23,10 +25,21 @@ _LAYOUTS: dict[int, tuple[int, int, int]] = {
     28: (5, 2, 5),  # 28 -> conv 28 -> pool 14 -> conv(pad 0) 10 -> pool 5
 }
 _DEFAULT_WIDTHS: dict[int, tuple[int, ...]] = {8: (32, 64, 128), 28: (6, 16, 120, 84)}
+_GENERIC_WIDTHS = (6, 16, 120, 84)  # LeNet-5's
+
+
+def _size_pair(input_size: int | Sequence[int]) -> tuple[int, int]:
+    """``input_size`` as (H, W): an int for a square or a pair, each >= 1."""
+    pair = input_size if isinstance(input_size, (tuple, list)) else (input_size, input_size)
+    if len(pair) != 2 or any(
+        isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in pair
+    ):
+        raise ValueError(f"LeNet: input_size must be an int >= 1 or (H, W), got {input_size!r}")
+    return int(pair[0]), int(pair[1])
 
 
 class LeNet(nn.Module):
-    """(N, in_channels, S, S) images -> (N, num_classes) logits, S = input_size (8 or 28).
+    """(N, in_channels, H, W) images -> (N, num_classes) logits; input_size = H = W or (H, W).
 
     ``widths``: channels of the two conv layers then the hidden sizes of the MLP.
     """
@@ -35,29 +48,40 @@ class LeNet(nn.Module):
         self,
         num_classes: int = 10,
         in_channels: int = 1,
-        input_size: int = 8,
+        input_size: int | Sequence[int] = 8,
         widths: Sequence[int] | None = None,
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        if input_size not in _LAYOUTS:
-            raise ValueError(f"LeNet supports input_size 8 or 28, got {input_size!r}")
-        kernel, padding, final = _LAYOUTS[input_size]
-        widths = tuple(_DEFAULT_WIDTHS[input_size] if widths is None else widths)
+        height, width = _size_pair(input_size)
+        if height == width and height in _LAYOUTS:
+            kernel, padding, final = _LAYOUTS[height]
+            pools = (2, 2)
+            final_h = final_w = final
+            second_padding = padding if height == 8 else 0
+            default_widths = _DEFAULT_WIDTHS[height]
+        else:
+            kernel, padding, second_padding = 3, 1, 1  # both convolutions keep the size
+            pools, final_h, final_w = [], height, width
+            for _ in range(2):
+                pool = (min(2, final_h), min(2, final_w))
+                pools.append(pool)
+                final_h, final_w = final_h // pool[0], final_w // pool[1]
+            default_widths = _GENERIC_WIDTHS
+        widths = tuple(default_widths if widths is None else widths)
         if len(widths) < 2:
             raise ValueError(f"widths needs two conv widths then hidden sizes, got {widths!r}")
         c1, c2, hidden = widths[0], widths[1], widths[2:]
-        second_padding = padding if input_size == 8 else 0
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, c1, kernel, padding=padding),
-            nn.MaxPool2d(2),
+            nn.MaxPool2d(pools[0]),
             nn.ReLU(),
             nn.Conv2d(c1, c2, kernel, padding=second_padding),
-            nn.MaxPool2d(2),
+            nn.MaxPool2d(pools[1]),
             nn.ReLU(),
         )
         layers: list[nn.Module] = [nn.Flatten()]
-        size = c2 * final * final
+        size = c2 * final_h * final_w
         for h in hidden:
             layers += [nn.Linear(size, h), nn.ReLU()]
             if dropout:

@@ -28,9 +28,25 @@ def test_lenet28_shapes():
     assert sd["classifier.5.weight"].shape == (10, 84)
 
 
-def test_lenet_rejects_unknown_input_size():
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "8", (4,), (4, 0), (3, 4, 5), True])
+def test_lenet_rejects_bad_input_size(bad):
     with pytest.raises(ValueError, match="input_size"):
-        LeNet(input_size=32)
+        LeNet(input_size=bad)
+
+
+@pytest.mark.parametrize(
+    "size, final", [(1, (1, 1)), ((1, 2), (1, 1)), (5, (1, 1)), ((6, 13), (1, 3)), (32, (8, 8))]
+)
+def test_lenet_other_sizes_keep_size_through_convs_and_halve_in_pools(size, final):
+    model = LeNet(num_classes=3, in_channels=2, input_size=size)
+    h, w = (size, size) if isinstance(size, int) else size
+    assert model(minidl.tensor(np.zeros((4, 2, h, w), dtype=np.float32))).shape == (4, 3)
+    sd = model.state_dict()
+    assert sd["features.0.weight"].shape == (6, 2, 3, 3)  # LeNet-5's widths by default
+    assert sd["classifier.1.weight"].shape == (120, 16 * final[0] * final[1])
+    # a square pair is the same network as the int
+    assert LeNet(input_size=(8, 8)).state_dict().keys() == LeNet().state_dict().keys()
+    assert repr(LeNet(input_size=(28, 28))) == repr(LeNet(input_size=28))
 
 
 def test_lenet_matches_the_same_torch_network():

@@ -5,6 +5,7 @@ Images are (N, C, H, W) float32 arrays; labels are int64 arrays of shape (N,).
 
 from minidl.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
 from minidl.data.digits import load_digits
+from minidl.data.files import load_idx, load_image_folder, load_npz
 from minidl.data.loader import DataLoader, default_collate, random_shift
 
 __all__ = [
@@ -15,6 +16,9 @@ __all__ = [
     "TensorDataset",
     "default_collate",
     "load_digits",
+    "load_idx",
+    "load_image_folder",
+    "load_npz",
     "random_shift",
     "random_split",
 ]
