@@ -17,6 +17,7 @@ Layout conventions (all row-major, C-contiguous):
 """
 from libc.string cimport memset, memcpy
 from libc.stdlib cimport malloc, calloc
+from libc.stdint cimport int64_t
 from cython cimport floating
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -181,8 +182,8 @@ cdef inline void _valid_columns(int W, int Wo, int sw, int offset,
                                 int* lo, int* hi) noexcept nogil:
     """Output columns ow in [lo, hi) whose input column ow*sw + offset lies in [0, W)."""
     cdef int a = 0, b
-    if offset < 0:
-        a = (-offset + sw - 1) // sw
+    if offset < 0:  # in 64 bits: -offset + sw - 1 overflows an int for strides near 2**31
+        a = <int>((<int64_t>(-offset) + sw - 1) // sw)
     if W - 1 - offset < 0:
         b = 0
     else:

@@ -186,6 +186,30 @@ def positive_int(value: int, name: str, what: str) -> int:
 
 
 # ---- convolution and pooling ---------------------------------------------------------
+def kernel_array(x: np.ndarray) -> np.ndarray:
+    """``x`` as the kernels read it: C-contiguous and aligned to its dtype. A copy only
+    when needed (``np.ascontiguousarray`` keeps a misaligned C-contiguous view as it is)."""
+    flags = x.flags
+    if flags.c_contiguous and flags.aligned:
+        return x
+    return np.array(x, order="C")
+
+
+# The kernels index planes, padded planes and im2col matrices with C ints.
+INDEX_MAX = 2**31 - 1
+
+
+def index_sizes(what: str, **sizes: int) -> None:
+    """ValueError naming the first argument whose size (a Python int the kernels would
+    derive from it) does not fit the kernels' index type."""
+    for name, size in sizes.items():
+        if size > INDEX_MAX:
+            raise ValueError(
+                f"{what}: {name} is too large: it makes a size of {size}, above "
+                f"{INDEX_MAX}, the largest the kernels can index"
+            )
+
+
 def _conv_output_size(
     what: str,
     size: tuple[int, ...],
@@ -195,6 +219,17 @@ def _conv_output_size(
     dilation: tuple[int, ...],
     input_shape: tuple[int, ...],
 ) -> tuple[int, int]:
+    padded = max(size[0] + 2 * padding[0], size[1] + 2 * padding[1])
+    span = max(dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1)
+    rows = kernel[0] * kernel[1] * (input_shape[1] if len(input_shape) == 4 else 1)
+    if max(stride[0], stride[1], dilation[0], dilation[1], padded, span, rows) > INDEX_MAX:
+        index_sizes(
+            what,
+            stride=max(stride),
+            padding=padded,
+            dilation=max(span, *dilation),
+            kernel_size=rows,
+        )
     eh = size[0] + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1
     ew = size[1] + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1
     if eh >= 0 and ew >= 0:
@@ -300,6 +335,8 @@ def conv_channels(
                 f"{what}: input shape {x.shape} has {c} channels but weight shape {w.shape} "
                 f"expects {w.shape[1] * groups} (= {w.shape[1]} x groups={groups})"
             )
+    if b is not None and b.ndim != 1:
+        raise ValueError(f"{what}: bias must be 1-D ({f},), got shape {b.shape}")
     if b is not None and b.shape[0] != f:
         raise ValueError(
             f"{what}: bias shape {b.shape} does not match {f} output channels "

@@ -52,6 +52,9 @@ def _implicit_dim(dim: int | None, ndim: int, what: str) -> int:
 def softmax(input: Tensor, dim: int | None = None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim`` (computed with the maximum subtracted)."""
     xd = V.data_of("softmax", "input", input)
+    if xd.ndim == 0:  # as PyTorch: a 0-d tensor is one element along dim 0 (or -1)
+        V.dim_index(0 if dim is None else dim, 1, "softmax")
+        return softmax(input.reshape(1), 0).reshape(())
     if dim is None:
         dim = _implicit_dim(dim, xd.ndim, "softmax")
     axis = V.dim_index(dim, xd.ndim, "softmax")
@@ -71,6 +74,9 @@ def _log_softmax(xd: np.ndarray, axis: int) -> np.ndarray:
 def log_softmax(input: Tensor, dim: int | None = None) -> Tensor:
     """x - logsumexp(x) along ``dim``, stable for logits of any magnitude."""
     xd = V.data_of("log_softmax", "input", input)
+    if xd.ndim == 0:  # as PyTorch: a 0-d tensor is one element along dim 0 (or -1)
+        V.dim_index(0 if dim is None else dim, 1, "log_softmax")
+        return log_softmax(input.reshape(1), 0).reshape(())
     if dim is None:
         dim = _implicit_dim(dim, xd.ndim, "log_softmax")
     axis = V.dim_index(dim, xd.ndim, "log_softmax")

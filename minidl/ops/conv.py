@@ -20,7 +20,7 @@ from minidl.ops.conv_args import (
 from minidl.ops.conv_plan import cached_plan
 from minidl.ops.padding import pad
 
-_contiguous = np.ascontiguousarray
+_contiguous = V.kernel_array
 
 
 def conv2d(
@@ -48,6 +48,13 @@ def conv2d(
     return _conv2d(input, weight, bias, stride, padding, dilation, groups, "conv2d")
 
 
+def _all_finite(a: np.ndarray) -> bool:
+    """No inf or NaN in ``a`` (a float32 sum may overflow: then the answer is a safe no).
+    Winograd's transforms mix a whole tile, so one inf would make its tile NaN; PyTorch's
+    output stays finite away from it, and so does the im2col path."""
+    return bool(np.isfinite(a.sum()))
+
+
 def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channels_checked=False):
     """conv2d under the name ``what``; channels_checked: the caller (conv1d) has already
     run V.conv_channels (on its own shapes, for its messages)."""
@@ -71,6 +78,8 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
     )
     keep = plan.keep_input
     path = plan.forward.path
+    if path == "winograd" and not _all_finite(x):
+        path, keep = "im2col", False
     if path == "im2col":
         out = K.conv2d_forward(
             x,
@@ -103,6 +112,8 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
         gx = gw = gb = None
         if input.requires_grad:
             path = plan.input.path
+            if path == "winograd" and not _all_finite(g):
+                path = "im2col"
             if path == "im2col":
                 gx = K.conv2d_backward_input(
                     g,
@@ -287,6 +298,9 @@ def conv_transpose2d(
             f"padding {padding}, dilation {dilation})"
         )
     out_shape = (n, c_out) + out_hw
+    # the kernels run the conv2d of out_shape: its sizes must fit their index type
+    V.conv_output_size(what, out_shape, (kh, kw), stride, padding, dilation)
+    V.index_sizes(what, output_size=out_hw[0] * out_hw[1])
     # The conv2d whose input gradient this is maps out_shape to conv_hw; conv_hw exceeds
     # (H, W) only when output_padding >= stride: the extra positions see zeros.
     conv_hw = tuple(

@@ -4,14 +4,12 @@ Every argument is validated (minidl.ops._validation) and every array made C-cont
 before a kernel sees it: the kernels trust their inputs.
 """
 
-import numpy as np
-
 from minidl import _kernels as K
 from minidl._threads import get_num_threads
 from minidl.autograd import Tensor, record
 from minidl.ops import _validation as V
 
-_contiguous = np.ascontiguousarray
+_contiguous = V.kernel_array
 
 
 def depthwise_conv2d(

@@ -48,13 +48,11 @@ def unfold(
     if 0 in batched.shape[1:]:
         raise ValueError(f"{what}: empty input of shape {x.shape}")
     V.conv_output_size(what, batched.shape, kernel, stride, padding, dilation)
-    cols = K.im2col(
-        np.ascontiguousarray(batched), kernel, stride, padding, dilation, get_num_threads()
-    )
+    cols = K.im2col(V.kernel_array(batched), kernel, stride, padding, dilation, get_num_threads())
     shape = batched.shape
 
     def backward(g):
-        g = np.ascontiguousarray(g.reshape(cols.shape))
+        g = V.kernel_array(g.reshape(cols.shape))
         gx = K.col2im(g, shape, kernel, stride, padding, dilation, get_num_threads())
         return (gx.reshape(x.shape),)
 
@@ -100,7 +98,7 @@ def fold(
         out = np.zeros(shape, cols.dtype)
     else:
         out = K.col2im(
-            np.ascontiguousarray(batched),
+            V.kernel_array(batched),
             shape,
             kernel,
             stride,
@@ -110,7 +108,7 @@ def fold(
         )
 
     def backward(g):
-        g = np.ascontiguousarray(g.reshape(shape))
+        g = V.kernel_array(g.reshape(shape))
         if n == 0:
             return (np.zeros(cols.shape, g.dtype),)
         gc = K.im2col(g, kernel, stride, padding, dilation, get_num_threads())

@@ -11,7 +11,7 @@ from minidl._threads import get_num_threads
 from minidl.autograd import Tensor, record
 from minidl.ops import _validation as V
 
-_contiguous = np.ascontiguousarray
+_contiguous = V.kernel_array
 
 
 def batch_norm(

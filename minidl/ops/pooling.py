@@ -17,7 +17,7 @@ from minidl.autograd import Tensor, is_grad_enabled, record
 from minidl.ops import _validation as V
 from minidl.ops.padding import pad
 
-_contiguous = np.ascontiguousarray
+_contiguous = V.kernel_array
 IntOrPair = Union[int, Sequence[int]]
 
 
