@@ -9,8 +9,6 @@ checkpoint reloads into an identical model.
 import numpy as np
 import pytest
 
-import minidl
-
 SCRIPT = """
 import numpy as np
 import torch
@@ -115,21 +113,6 @@ def test_only_the_import_lines_differ():
     assert all(a.split()[0] in ("import", "from") for a, _ in changed)
 
 
-# Calls the script needs that other branches are adding (issue 24): until they are merged
-# here the run is expected to fail; once they exist it must pass (strict).
-_MISSING = [
-    name
-    for name, present in [
-        ("minidl.float32", hasattr(minidl, "float32")),
-        ("minidl.int64", hasattr(minidl, "int64")),
-        ("Tensor.unsqueeze", hasattr(minidl.Tensor, "unsqueeze")),
-        ("Tensor.__format__", minidl.Tensor.__format__ is not object.__format__),
-    ]
-    if not present
-]
-
-
-@pytest.mark.xfail(bool(_MISSING), reason=f"not in this branch yet: {_MISSING}", strict=True)
 def test_pytorch_script_trains_on_minidl(tmp_path, capsys):
     ns = run(minidl_script(), tmp_path)
     losses = ns["epoch_losses"]
