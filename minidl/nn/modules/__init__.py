@@ -31,7 +31,7 @@ from minidl.nn.modules.loss import (
 from minidl.nn.modules.misc import Dropout, Dropout2d, Flatten, Identity, Unflatten
 from minidl.nn.modules.module import Module
 from minidl.nn.modules.normalization import GroupNorm, LayerNorm
-from minidl.nn.modules.pooling import AvgPool2d, MaxPool2d, MaxUnpool2d
+from minidl.nn.modules.pooling import AvgPool2d, MaxPool2d, MaxUnpool2d, MinPool2d
 from minidl.nn.modules.resize import AdaptiveAvgPool2d, Upsample
 from minidl.nn.modules.sparse import Embedding
 from minidl.nn.modules.transform_conv import TransformConv2d
@@ -66,6 +66,7 @@ __all__ = [
     "MSELoss",
     "MaxPool2d",
     "MaxUnpool2d",
+    "MinPool2d",
     "Module",
     "NLLLoss",
     "ModuleDict",
