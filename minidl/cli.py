@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import minidl
-from minidl.models import LeNet
+from minidl.models import LeNet, MobileNetDigits
 from minidl.nn import Module
 from minidl.training import (
     DEFAULT_BATCH_SIZE,
@@ -39,6 +39,7 @@ DEFAULT_TRAIN_THREADS = 1
 # ``minidl train --model NAME``: a factory of a model for 1x8x8 images and 10 classes.
 MODELS: dict[str, Callable[[], Module]] = {
     "lenet": LeNet,
+    "mobilenet": MobileNetDigits,
 }
 
 # The example shown at the end of each sub-command's --help.

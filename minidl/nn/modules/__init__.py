@@ -16,6 +16,7 @@ from minidl.nn.modules.activation import (
 from minidl.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d
 from minidl.nn.modules.container import ModuleDict, ModuleList, Sequential
 from minidl.nn.modules.conv import Conv1d, Conv2d, ConvTranspose2d
+from minidl.nn.modules.depthwise import DepthwiseSeparableConv2d
 from minidl.nn.modules.linear import Linear
 from minidl.nn.modules.loss import (
     BCELoss,
@@ -47,6 +48,7 @@ __all__ = [
     "Conv2d",
     "ConvTranspose2d",
     "CrossEntropyLoss",
+    "DepthwiseSeparableConv2d",
     "Dropout",
     "Dropout2d",
     "ELU",
