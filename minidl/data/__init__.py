@@ -1,4 +1,5 @@
-"""Data sets and mini-batching: the digits, ``Dataset`` / ``DataLoader`` and augmentation.
+"""Data sets and mini-batching: the digits (and digits to localise), ``Dataset`` /
+``DataLoader`` and augmentation.
 
 Images are (N, C, H, W) float32 arrays; labels are int64 arrays of shape (N,).
 """
@@ -6,6 +7,7 @@ Images are (N, C, H, W) float32 arrays; labels are int64 arrays of shape (N,).
 from minidl.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
 from minidl.data.digits import load_digits
 from minidl.data.loader import DataLoader, default_collate, random_shift
+from minidl.data.localization import make_localization_digits
 
 __all__ = [
     "ConcatDataset",
@@ -15,6 +17,7 @@ __all__ = [
     "TensorDataset",
     "default_collate",
     "load_digits",
+    "make_localization_digits",
     "random_shift",
     "random_split",
 ]
