@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import minidl
-from minidl.models import LeNet
+from minidl.models import LeNet, MobileNetDigits
 from minidl.nn import Module
 from minidl.training import (
     DEFAULT_BATCH_SIZE,
@@ -39,6 +39,7 @@ DEFAULT_TRAIN_THREADS = 1
 # ``minidl train --model NAME``: a factory of a model for 1x8x8 images and 10 classes.
 MODELS: dict[str, Callable[[], Module]] = {
     "lenet": LeNet,
+    "mobilenet": MobileNetDigits,
 }
 
 # The example shown at the end of each sub-command's --help.
@@ -134,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         default=None,
         help="write test_accuracy, train_seconds, epochs, history, ... as JSON",
+    )
+    train.add_argument(
+        "--plot-dir",
+        metavar="DIR",
+        default=None,
+        help="after training, save history.png, filters.png (first conv layer) and "
+        "confusion.png (test split) in DIR (created if missing; needs matplotlib)",
     )
     train.add_argument(
         "--no-augment", action="store_true", help="do not shift training images by up to one pixel"
@@ -260,7 +268,52 @@ def _check_output_paths(args: argparse.Namespace) -> bool:
         if problem is not None:
             print(f"minidl train: error: {option} {path!r} {problem}", file=sys.stderr)
             ok = False
+    if getattr(args, "plot_dir", None) is not None:
+        problem = plot_dir_problem(args.plot_dir)
+        if problem is not None:
+            print(f"minidl train: error: --plot-dir {args.plot_dir!r} {problem}", file=sys.stderr)
+            ok = False
     return ok
+
+
+def plot_dir_problem(path: str) -> str | None:
+    """Why ``--plot-dir`` cannot hold the pictures, or None; creates the folder (and its
+    parents) if missing, so that a problem shows before training."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return 'needs matplotlib: pip install "minidl[plot]"'
+    if path == "":
+        return "is empty"
+    if os.path.exists(path) and not os.path.isdir(path):
+        return "is not a folder"
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        return f"cannot be created ({exc.strerror or exc})"
+    if not os.access(path, os.W_OK | os.X_OK):
+        return "is not writable"
+    return None
+
+
+def _save_plots(folder: str, model: Module, history: Any) -> list[str]:
+    """history.png, filters.png (the first layer with a 4-D weight) and confusion.png (the
+    test split of the digits) in ``folder``; returns their paths."""
+    import numpy as np
+
+    from minidl import viz
+    from minidl.data import load_digits
+
+    paths = [os.path.join(folder, name) for name in ("history.png", "filters.png", "confusion.png")]
+    viz.plot_history(history, paths[0])
+    conv = next(m for m in model.modules() if getattr(getattr(m, "weight", None), "ndim", 0) == 4)
+    viz.plot_filters(conv, paths[1])
+    _, _, X_test, y_test = load_digits()
+    model.eval()
+    with minidl.no_grad():
+        predicted = np.argmax(model(minidl.tensor(X_test)).data, axis=1)
+    viz.plot_confusion_matrix(y_test, predicted, paths[2])
+    return paths
 
 
 class _SaveWeights(Callback):
@@ -390,7 +443,7 @@ def _run_train(args: argparse.Namespace) -> int:
     minidl.set_num_threads(args.threads)
     try:
         with _stop_on_signals(write) as interrupt:
-            _, history = train_digits(
+            model, history = train_digits(
                 epochs=args.epochs,
                 batch_size=args.batch_size,
                 optimizer=args.optimizer,
@@ -453,6 +506,14 @@ def _run_train(args: argparse.Namespace) -> int:
                 f"minidl train: error: could not write {args.metrics_json}: {exc}", file=sys.stderr
             )
             return 1
+    if args.plot_dir is not None:
+        try:
+            plotted = _save_plots(args.plot_dir, model, history)
+        except OSError as exc:
+            print(f"minidl train: error: could not save the plots: {exc}", file=sys.stderr)
+            return 1
+        if not args.quiet:
+            print(f"plots saved: {', '.join(plotted)}")
     if not args.quiet:
         print(
             f"final test accuracy {last['test_accuracy']:.4f} "

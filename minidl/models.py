@@ -1,4 +1,5 @@
-"""LeNet-style networks: conv-pool-relu, conv-pool-relu, flatten, MLP (seed 004).
+"""LeNet-style networks: conv-pool-relu, conv-pool-relu, flatten, MLP (seed 004), and a
+small MobileNet (MobileNetDigits).
 
 Pooling comes before the ReLU: max and relu are both monotone, so max_pool(relu(x)) ==
 relu(max_pool(x)) exactly (and the gradients agree), and this order does a quarter of
@@ -141,3 +142,43 @@ class InvariantLeNet(nn.Module):
         matching = np.arange(t)
         features = pooled[:, matching, :, matching].max(0).values  # (N, C2)
         return self.classifier(features)
+
+
+class MobileNetDigits(nn.Module):
+    """A small MobileNet (seed 004) for (N, in_channels, 8, 8) digits -> (N, num_classes).
+
+    A 3x3 conv stem, then depth-wise separable blocks (``DepthwiseSeparableConv2d``,
+    BatchNorm2d, ReLU6) whose second and fourth halve the planes (8 -> 4 -> 2), global
+    average pooling (``AdaptiveAvgPool2d(1)``) and one linear layer. ``widths``: the stem's
+    channels, then each block's output channels; blocks 2 and 4 have stride 2. The convs
+    have no bias (the batch norm after each has one).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        widths: Sequence[int] = (32, 64, 128, 128, 256),
+    ) -> None:
+        super().__init__()
+        widths = tuple(widths)
+        if len(widths) < 2:
+            raise ValueError(f"MobileNetDigits: widths needs a stem and a block, got {widths!r}")
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU6(),
+        ]
+        for i, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
+            stride = 2 if i % 2 == 1 else 1
+            layers += [
+                nn.DepthwiseSeparableConv2d(c_in, c_out, 3, stride, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU6(),
+            ]
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(widths[-1], num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.pool(self.features(x)))

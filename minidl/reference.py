@@ -674,3 +674,35 @@ def batch_norm_backward(
 
 
 __all__ += ["batch_norm_backward", "batch_norm_forward"]
+
+
+def min_pool2d_forward(x, kernel_size, stride=None, padding=0):
+    """Min pooling with argmin (seed 000 names max, mean and min pooling): x (N, C, H, W)
+    -> (y (N, C, Ho, Wo), indices int64 h*W + w).
+
+    Padding never wins (it acts as +inf); ties go to the first minimum in row-major
+    window order; a NaN wins (the last one), as in max_pool2d_forward. The backward is
+    max_pool2d_backward with these indices: each dY goes to its window's minimum.
+    """
+    kernel_size = _pair(kernel_size)
+    stride, padding = _resolve_stride(kernel_size, stride), _pair(padding)
+    N, C, H, W = x.shape
+    Ho = output_size(H, kernel_size[0], stride[0], padding[0])
+    Wo = output_size(W, kernel_size[1], stride[1], padding[1])
+    y = np.zeros((N, C, Ho, Wo), dtype=x.dtype)
+    indices = np.zeros((N, C, Ho, Wo), dtype=np.int64)
+    for n in range(N):
+        for c in range(C):
+            plane = x[n, c]
+            for i, j, positions in _pool_windows(H, W, kernel_size, stride, padding):
+                best_value, best_index = np.inf, positions[0][0] * W + positions[0][1]
+                for h, w in positions:
+                    value = plane[h, w]
+                    if value < best_value or np.isnan(value):
+                        best_value, best_index = value, h * W + w
+                y[n, c, i, j] = best_value
+                indices[n, c, i, j] = best_index
+    return y, indices
+
+
+__all__ += ["min_pool2d_forward"]

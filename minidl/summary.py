@@ -1,7 +1,9 @@
 """``summary(model, input_shape)``: each layer's output shape and parameter count.
 
 Exposed as ``minidl.nn.summary``. The table follows torchsummary's layout: one row per
-leaf module in call order, batch dimension shown as -1, then the totals.
+leaf module in call order, batch dimension shown as -1, then the totals. A
+``DepthwiseSeparableConv2d`` adds a line after its two convs: its parameter count beside a
+standard Conv2d of the same shape.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from minidl.autograd import no_grad, tensor
+from minidl.nn.modules.depthwise import DepthwiseSeparableConv2d
 from minidl.nn.modules.module import Module
 
 
@@ -26,6 +29,7 @@ def summary_text(model: Module, input_shape: Sequence[int], dtype: DTypeLike = n
             f"input_shape must be positive ints without the batch dim, got {input_shape!r}"
         )
     rows: list[tuple[str, tuple[int, ...], int]] = []
+    notes: dict[int, str] = {}  # after row i: a separable conv against a standard one
     handles = []
 
     def record_row(module: Module, inputs: tuple, output: Any) -> None:
@@ -40,7 +44,16 @@ def summary_text(model: Module, input_shape: Sequence[int], dtype: DTypeLike = n
     def enter(module: Module, inputs: tuple) -> None:
         current.append((names.get(id(module), ""), module))
 
+    def note_separable(module: Module, inputs: tuple, output: Any) -> None:
+        count = sum(p.data.size for p in module.parameters())
+        notes[len(rows)] = (
+            f"    separable conv above: {count:,} params "
+            f"(a standard Conv2d of that shape: {module.standard_conv_parameters():,})"
+        )
+
     for module in model.modules():
+        if isinstance(module, DepthwiseSeparableConv2d):
+            handles.append(module.register_forward_hook(note_separable))
         if next(module.children(), None) is None:  # leaf layers only
             handles.append(module.register_forward_hook(record_row))
             handles.append(module.register_forward_pre_hook(enter))
@@ -75,8 +88,10 @@ def summary_text(model: Module, input_shape: Sequence[int], dtype: DTypeLike = n
         f"{'Layer (type)':>20}  {'Output Shape':>25}  {'Param #':>15}",
         "=" * width,
     ]
-    for name, out_shape, count in rows:
+    for i, (name, out_shape, count) in enumerate(rows, 1):
         lines.append(f"{name:>20}  {list(out_shape)!s:>25}  {count:>15,}")
+        if i in notes:
+            lines.append(notes[i])
     lines += [
         "=" * width,
         f"Total params: {total:,}",

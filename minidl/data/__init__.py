@@ -1,4 +1,5 @@
-"""Data sets and mini-batching: the digits, ``Dataset`` / ``DataLoader`` and augmentation.
+"""Data sets and mini-batching: the digits (and digits to localise), ``Dataset`` /
+``DataLoader`` and augmentation.
 
 Images are (N, C, H, W) float32 arrays; labels are int64 arrays of shape (N,).
 """
@@ -7,6 +8,7 @@ from minidl.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, r
 from minidl.data.digits import load_digits
 from minidl.data.files import load_idx, load_image_folder, load_npz
 from minidl.data.loader import DataLoader, default_collate, random_shift
+from minidl.data.localization import make_localization_digits
 
 __all__ = [
     "ConcatDataset",
@@ -19,6 +21,7 @@ __all__ = [
     "load_idx",
     "load_image_folder",
     "load_npz",
+    "make_localization_digits",
     "random_shift",
     "random_split",
 ]

@@ -13,45 +13,14 @@ import numpy as np
 from minidl.autograd import Tensor, tensor
 from minidl.data.dataset import Dataset, tensor_arrays
 from minidl.random import get_generator
+from minidl.transforms import RandomShift
 
 
-def random_shift(max_shift: int = 1, seed: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """A transform that moves each image of a batch by up to ``max_shift`` pixels.
-
-    The shift (dy, dx) is drawn per image, uniformly from -max_shift..max_shift on each
-    axis; pixels moved in from outside are zero. The returned function maps an
-    (N, C, H, W) array to a new array of the same shape. With ``seed=None`` it draws from
-    minidl's global generator (so ``minidl.manual_seed`` makes it repeat).
-    """
-    if isinstance(max_shift, bool) or not isinstance(max_shift, (int, np.integer)) or max_shift < 0:
-        raise ValueError(f"random_shift: max_shift must be an int >= 0, got {max_shift!r}")
-    s = int(max_shift)
-    own_rng = None if seed is None else np.random.default_rng(seed)
-
-    def shift(images):
-        images = np.asarray(images)
-        if images.ndim != 4:
-            raise ValueError(f"random_shift expects (N, C, H, W) images, got shape {images.shape}")
-        if s == 0:
-            return images.copy()
-        rng = own_rng if own_rng is not None else get_generator()
-        n, c, h, w = images.shape
-        padded = np.zeros((n, c, h + 2 * s, w + 2 * s), images.dtype)
-        padded[:, :, s : s + h, s : s + w] = images
-        # one draw of 2n shifts: the same numbers as drawing dy then dx (n each)
-        dy, dx = rng.integers(-s, s + 1, size=(2, n))
-        # windows[i, c, a, b] is the h x w window of image i whose top-left corner is
-        # (a, b) in the padded image; image i shifted by (dy, dx) is the one at
-        # (s - dy, s - dx): one gather picks every image's window at once.
-        strides = padded.strides
-        windows = np.lib.stride_tricks.as_strided(
-            padded, (n, c, 2 * s + 1, 2 * s + 1, h, w), strides + strides[2:], writeable=False
-        )
-        return windows[np.arange(n), :, s - dy, s - dx]
-
-    shift.returns_new_array = True  # DataLoader need not copy the result
-    shift.generator = own_rng  # None: draws from the global generator (see fit's resuming)
-    return shift
+def random_shift(max_shift: int = 1, seed: int | None = None) -> RandomShift:
+    """``minidl.transforms.RandomShift(max_shift, seed=seed)``: moves each image of an
+    (N, C, H, W) batch by up to ``max_shift`` pixels (zeros moved in); with ``seed=None``
+    it draws from minidl's global generator (so ``minidl.manual_seed`` makes it repeat)."""
+    return RandomShift(max_shift, seed=seed)
 
 
 def _check_batch_size(batch_size: Any) -> None:

@@ -37,7 +37,7 @@ from minidl.ops.math import flatten
 from minidl.ops.normalization import batch_norm
 from minidl.ops.normalization_layer import group_norm, layer_norm, normalize
 from minidl.ops.padding import pad
-from minidl.ops.pooling import avg_pool2d, max_pool2d, max_unpool2d
+from minidl.ops.pooling import avg_pool2d, max_pool2d, max_unpool2d, min_pool2d
 from minidl.ops.resize import adaptive_avg_pool2d, interpolate
 from minidl.ops.transform_conv import transform_conv2d
 
@@ -69,6 +69,7 @@ __all__ = [
     "linear",
     "log_softmax",
     "max_pool2d",
+    "min_pool2d",
     "max_unpool2d",
     "mse_loss",
     "nll_loss",

@@ -1,4 +1,4 @@
-"""Max and average pooling on the Cython kernels, each with its backward.
+"""Max, min and average pooling on the Cython kernels, each with its backward.
 
 Every argument is validated (minidl.ops._validation) and every array made C-contiguous
 before a kernel sees it: the kernels trust their inputs.
@@ -273,3 +273,38 @@ def max_unpool2d(
         return (g.reshape(planes, plane)[rows, flat_idx].reshape(x.shape),)
 
     return record(out.reshape(lead + out_hw), (input,), backward)
+
+
+def min_pool2d(
+    input: Tensor,
+    kernel_size: IntOrPair,
+    stride: IntOrPair | None = None,
+    padding: IntOrPair = 0,
+    return_indices: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Min over kh x kw windows of input (N, C, H, W) or (C, H, W) (padding counts as +inf).
+
+    Exactly ``-max_pool2d(-input)`` in value and gradient, and computed that way on the
+    max-pool kernels: ties go to the first minimum in row-major window order, padding
+    never wins, a NaN wins. stride defaults to kernel_size; padding must be at most half
+    the kernel. With return_indices, also returns the flat h*W + w positions (the argmin).
+    """
+    what = "min_pool2d"
+    x = V.data_of(what, "input", input)
+    if x.ndim == 3:  # unbatched (C, H, W)
+        out = min_pool2d(
+            input.reshape((1,) + x.shape), kernel_size, stride, padding, return_indices
+        )
+        if return_indices:
+            return out[0].reshape(out[0].shape[1:]), Tensor(out[1].data[0])
+        return out.reshape(out.shape[1:])
+    kernel, stride, padding, out_hw = V.pool_args(what, x, kernel_size, stride, padding)
+    if x.shape[0] == 0:
+        out = _empty_batch(input, x, out_hw)
+        return (out, Tensor(np.zeros(out.shape, np.int64))) if return_indices else out
+    # one tape entry: the max kernels on -x, the output negated in place (its backward
+    # reads only the argmax positions, which are the argmin of x, so dx needs no sign)
+    result = _max_pool2d(input, np.negative(x), kernel, stride, padding, return_indices)
+    out = result[0] if return_indices else result
+    np.negative(out.data, out=out.data)
+    return result

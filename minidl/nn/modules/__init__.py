@@ -16,6 +16,7 @@ from minidl.nn.modules.activation import (
 from minidl.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d
 from minidl.nn.modules.container import ModuleDict, ModuleList, Sequential
 from minidl.nn.modules.conv import Conv1d, Conv2d, ConvTranspose2d
+from minidl.nn.modules.depthwise import DepthwiseSeparableConv2d
 from minidl.nn.modules.linear import Linear
 from minidl.nn.modules.loss import (
     BCELoss,
@@ -31,7 +32,7 @@ from minidl.nn.modules.loss import (
 from minidl.nn.modules.misc import Dropout, Dropout2d, Flatten, Identity, Unflatten
 from minidl.nn.modules.module import Module
 from minidl.nn.modules.normalization import GroupNorm, LayerNorm
-from minidl.nn.modules.pooling import AvgPool2d, MaxPool2d, MaxUnpool2d
+from minidl.nn.modules.pooling import AvgPool2d, MaxPool2d, MaxUnpool2d, MinPool2d
 from minidl.nn.modules.resize import AdaptiveAvgPool2d, Upsample
 from minidl.nn.modules.sparse import Embedding
 from minidl.nn.modules.transform_conv import TransformConv2d
@@ -47,6 +48,7 @@ __all__ = [
     "Conv2d",
     "ConvTranspose2d",
     "CrossEntropyLoss",
+    "DepthwiseSeparableConv2d",
     "Dropout",
     "Dropout2d",
     "ELU",
@@ -66,6 +68,7 @@ __all__ = [
     "MSELoss",
     "MaxPool2d",
     "MaxUnpool2d",
+    "MinPool2d",
     "Module",
     "NLLLoss",
     "ModuleDict",

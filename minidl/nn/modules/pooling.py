@@ -1,4 +1,4 @@
-"""Pooling layers: MaxPool2d, AvgPool2d, MaxUnpool2d (stride defaults to kernel_size).
+"""Pooling layers: MaxPool2d, MinPool2d, AvgPool2d, MaxUnpool2d (stride defaults to kernel_size).
 
 Each keeps PyTorch's attributes and hands all of them to its functional, which accepts
 what it supports and rejects the rest with a clear error.
@@ -55,6 +55,32 @@ class MaxPool2d(Module):
             f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
             f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
         )
+
+
+class MinPool2d(Module):
+    """Min over each window (seed 000): (N, C, H, W) -> (N, C, H_out, W_out), or unbatched
+    (C, H, W); ``-MaxPool2d(-x)`` in value and gradient (F.min_pool2d). PyTorch has no
+    MinPool2d: the arguments are MaxPool2d's without dilation and ceil_mode.
+    """
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] | None = None,
+        padding: int | tuple[int, ...] = 0,
+        return_indices: bool = False,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.return_indices = return_indices
+
+    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        return F.min_pool2d(input, self.kernel_size, self.stride, self.padding, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class AvgPool2d(Module):
