@@ -376,27 +376,23 @@ def conv_config(draw, transposed=False):
         ]
         if min(out_hw) < 1:
             padding = (0, 0)
-        return dict(
-            x=(n, c, h, w),
-            w=(c, f // groups, kh, kw),
-            b=f,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            groups=groups,
-            output_padding=out_pad,
-        )
-    h = draw(st.integers(max(1, dilation[0] * (kh - 1) + 1 - 2 * padding[0]), 7))
-    w = draw(st.integers(max(1, dilation[1] * (kw - 1) + 1 - 2 * padding[1]), 7))
-    return dict(
+        weight = (c, f // groups, kh, kw)
+    else:
+        h = draw(st.integers(max(1, dilation[0] * (kh - 1) + 1 - 2 * padding[0]), 7))
+        w = draw(st.integers(max(1, dilation[1] * (kw - 1) + 1 - 2 * padding[1]), 7))
+        weight = (f, c // groups, kh, kw)
+    config = dict(
         x=(n, c, h, w),
-        w=(f, c // groups, kh, kw),
+        w=weight,
         b=f,
         stride=stride,
         padding=padding,
         dilation=dilation,
         groups=groups,
     )
+    if transposed:
+        config["output_padding"] = out_pad
+    return config
 
 
 @SOME

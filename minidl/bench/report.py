@@ -120,6 +120,10 @@ def _find(rows, **match):
     ]
 
 
+def _starts(prefix):
+    return lambda shape: shape.startswith(prefix)
+
+
 def targets(rows):
     """[(target, threads, worst measured value, goal, met)] for the rows present."""
     checks = []
@@ -135,66 +139,50 @@ def targets(rows):
                 {"target": name, "threads": threads, "worst": worst, "goal": goal, "met": bool(met)}
             )
 
+    lenet, cifar = _starts("LeNet-digits"), _starts("CIFAR-like")
+    table = []  # (target, the rows it is measured on, goal)
     for model, _ in MODELS:
-        add(
-            f"{model} epoch: torch time / minidl >= 2",
-            _find(rows, op="lenet-train-epoch", comparator=TORCH, shape=model),
+        table += [
+            (
+                f"{model} epoch: torch time / minidl >= 2",
+                dict(op="lenet-train-epoch", comparator=TORCH, shape=model),
+                2.0,
+            ),
+            (
+                f"{model} inference: torch / minidl >= 2",
+                dict(op="lenet-inference", comparator=TORCH, shape=model),
+                2.0,
+            ),
+        ]
+    table += [
+        (
+            "conv2d fwd+bwd LeNet shapes: torch / minidl >= 2",
+            dict(op="conv2d", comparator=TORCH, **{"pass": FWD_BWD}, shape=lenet),
             2.0,
-        )
-        add(
-            f"{model} inference: torch / minidl >= 2",
-            _find(rows, op="lenet-inference", comparator=TORCH, shape=model),
-            2.0,
-        )
-    add(
-        "conv2d fwd+bwd LeNet shapes: torch / minidl >= 2",
-        _find(
-            rows,
-            op="conv2d",
-            comparator=TORCH,
-            **{"pass": FWD_BWD},
-            shape=lambda s: s.startswith("LeNet-digits"),
         ),
-        2.0,
-    )
-    add(
-        "max pool fwd+bwd LeNet shapes: torch / minidl >= 5",
-        _find(
-            rows,
-            op="max_pool2d",
-            comparator=TORCH,
-            **{"pass": FWD_BWD},
-            shape=lambda s: s.startswith("LeNet-digits"),
+        (
+            "max pool fwd+bwd LeNet shapes: torch / minidl >= 5",
+            dict(op="max_pool2d", comparator=TORCH, **{"pass": FWD_BWD}, shape=lenet),
+            5.0,
         ),
-        5.0,
-    )
-    add(
-        "conv2d fwd+bwd CIFAR shapes: torch / minidl >= 1/1.5",
-        _find(
-            rows,
-            op="conv2d",
-            comparator=TORCH,
-            **{"pass": FWD_BWD},
-            shape=lambda s: s.startswith("CIFAR-like"),
+        (
+            "conv2d fwd+bwd CIFAR shapes: torch / minidl >= 1/1.5",
+            dict(op="conv2d", comparator=TORCH, **{"pass": FWD_BWD}, shape=cifar),
+            1 / 1.5,
         ),
-        1 / 1.5,
-    )
-    add(
-        "conv2d fwd CIFAR shapes: >= 70% of numpy GEMM GFLOP/s",
-        _find(
-            rows,
-            op="conv2d",
-            comparator=NUMPY_GEMM,
-            **{"pass": "fwd"},
-            shape=lambda s: s.startswith("CIFAR-like"),
+        (
+            "conv2d fwd CIFAR shapes: >= 70% of numpy GEMM GFLOP/s",
+            dict(op="conv2d", comparator=NUMPY_GEMM, **{"pass": "fwd"}, shape=cifar),
+            0.7,
         ),
-        0.7,
-    )
-    add(
-        "conv2d fwd+bwd vs naive loops >= 1000x (every shape)",
-        _find(rows, op="conv2d", comparator=NAIVE, **{"pass": FWD_BWD}),
-        1000.0,
-    )
+        (
+            "conv2d fwd+bwd vs naive loops >= 1000x (every shape)",
+            dict(op="conv2d", comparator=NAIVE, **{"pass": FWD_BWD}),
+            1000.0,
+        ),
+    ]
+    for name, match, goal in table:
+        add(name, _find(rows, **match), goal)
     return checks
 
 

@@ -32,6 +32,11 @@ def _check_batch_size(batch_size: Any) -> None:
         raise ValueError(f"DataLoader: batch_size must be an int >= 1, got {batch_size!r}")
 
 
+def _check_callable(fn: Any, name: str) -> None:
+    if fn is not None and not callable(fn):
+        raise TypeError(f"DataLoader: {name} must be callable, got {type(fn).__name__}")
+
+
 def _batch_count(n: int, batch_size: int, drop_last: bool) -> int:
     return n // batch_size if drop_last else math.ceil(n / batch_size)
 
@@ -145,10 +150,7 @@ class _DatasetDataLoader(DataLoader):
                 f"{type(dataset).__name__}"
             )
         _check_batch_size(batch_size)
-        if collate_fn is not None and not callable(collate_fn):
-            raise TypeError(
-                f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}"
-            )
+        _check_callable(collate_fn, "collate_fn")
         if generator is not None and not isinstance(generator, np.random.Generator):
             raise TypeError(
                 f"DataLoader: generator must be a numpy.random.Generator, got "
@@ -214,10 +216,7 @@ class _ArrayDataLoader(DataLoader):
                 f"{X.shape} and {y.shape}"
             )
         _check_batch_size(batch_size)
-        if transform is not None and not callable(transform):
-            raise TypeError(
-                f"DataLoader: transform must be callable, got {type(transform).__name__}"
-            )
+        _check_callable(transform, "transform")
         self.X, self.y = X, y
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)

@@ -44,20 +44,28 @@ def _implicit_dim(dim: int | None, ndim: int, what: str) -> int:
         f"Implicit dimension choice for {what} has been deprecated. "
         f"Change the call to include dim=X as an argument.",
         UserWarning,
-        stacklevel=3,
+        stacklevel=4,  # the caller of softmax / log_softmax,
     )
     return 0 if ndim in (0, 1, 3) else 1
 
 
+def _data_and_axis(input: Tensor, dim: int | None, what: str) -> tuple[np.ndarray, int | None]:
+    """The input's array and the axis of ``dim``; axis None for a 0-d input, which (as in
+    PyTorch) is computed as one element along dim 0 (``dim`` must then be 0, -1 or None)."""
+    xd = V.data_of(what, "input", input)
+    if xd.ndim == 0:
+        V.dim_index(0 if dim is None else dim, 1, what)
+        return xd, None
+    if dim is None:
+        dim = _implicit_dim(dim, xd.ndim, what)
+    return xd, V.dim_index(dim, xd.ndim, what)
+
+
 def softmax(input: Tensor, dim: int | None = None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim`` (computed with the maximum subtracted)."""
-    xd = V.data_of("softmax", "input", input)
-    if xd.ndim == 0:  # as PyTorch: a 0-d tensor is one element along dim 0 (or -1)
-        V.dim_index(0 if dim is None else dim, 1, "softmax")
+    xd, axis = _data_and_axis(input, dim, "softmax")
+    if axis is None:
         return softmax(input.reshape(1), 0).reshape(())
-    if dim is None:
-        dim = _implicit_dim(dim, xd.ndim, "softmax")
-    axis = V.dim_index(dim, xd.ndim, "softmax")
     e = np.exp(xd - np.max(xd, axis=axis, keepdims=True))
     out = e / np.sum(e, axis=axis, keepdims=True)
     return record(out, (input,), lambda g: (out * (g - np.sum(g * out, axis=axis, keepdims=True)),))
@@ -73,13 +81,9 @@ def _log_softmax(xd: np.ndarray, axis: int) -> np.ndarray:
 
 def log_softmax(input: Tensor, dim: int | None = None) -> Tensor:
     """x - logsumexp(x) along ``dim``, stable for logits of any magnitude."""
-    xd = V.data_of("log_softmax", "input", input)
-    if xd.ndim == 0:  # as PyTorch: a 0-d tensor is one element along dim 0 (or -1)
-        V.dim_index(0 if dim is None else dim, 1, "log_softmax")
+    xd, axis = _data_and_axis(input, dim, "log_softmax")
+    if axis is None:
         return log_softmax(input.reshape(1), 0).reshape(())
-    if dim is None:
-        dim = _implicit_dim(dim, xd.ndim, "log_softmax")
-    axis = V.dim_index(dim, xd.ndim, "log_softmax")
     out = _log_softmax(xd, axis)
     return record(out, (input,), lambda g: (g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),))
 

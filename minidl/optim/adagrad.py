@@ -12,12 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from minidl.optim.optimizer import Optimizer, ParamsT, check_non_negative
+from minidl.optim.optimizer import Optimizer, ParamsT
 
 
 class Adagrad(Optimizer):
     """``torch.optim.Adagrad``: state ``"step"`` and ``"sum"`` per parameter, created with
     the optimizer (as PyTorch does), so ``state_dict()`` holds them before the first step."""
+
+    _non_negative = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
     def __init__(
         self,
@@ -39,13 +41,6 @@ class Adagrad(Optimizer):
             maximize=maximize,
         )
         super().__init__(params, defaults)
-
-    def _check_group(self, group: dict[str, Any]) -> None:
-        check_non_negative("learning rate", group["lr"])
-        check_non_negative("lr_decay value", group["lr_decay"])
-        check_non_negative("weight_decay value", group["weight_decay"])
-        check_non_negative("initial_accumulator_value value", group["initial_accumulator_value"])
-        check_non_negative("epsilon value", group["eps"])
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)

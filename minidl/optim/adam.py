@@ -15,12 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from minidl.optim.optimizer import Optimizer, ParamsT, check_betas, check_non_negative
+from minidl.optim.optimizer import Optimizer, ParamsT, check_betas
 
 
 class Adam(Optimizer):
     """``torch.optim.Adam``: state ``"step"``, ``"exp_avg"``, ``"exp_avg_sq"`` (and
     ``"max_exp_avg_sq"`` with amsgrad) per parameter."""
+
+    _non_negative = ("lr", "eps", "weight_decay")
 
     def __init__(
         self,
@@ -46,9 +48,7 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        check_non_negative("learning rate", group["lr"])
-        check_non_negative("epsilon value", group["eps"])
-        check_non_negative("weight_decay value", group["weight_decay"])
+        super()._check_group(group)
         group["betas"] = check_betas(group["betas"])
 
     def _update(self) -> None:

@@ -122,8 +122,15 @@ class Optimizer:
             raise ValueError("some parameters appear more than once in the optimizer's groups")
         self.param_groups.append(group)
 
+    # the hyper-parameters that must be numbers >= 0, checked in this order (subclasses)
+    _non_negative: tuple[str, ...] = ()
+    _labels = {"lr": "learning rate", "eps": "epsilon value"}
+
     def _check_group(self, group: dict[str, Any]) -> None:
-        """Raise ValueError/TypeError for a bad hyper-parameter of ``group`` (subclasses)."""
+        """Raise ValueError/TypeError for a bad hyper-parameter of ``group``; subclasses
+        add their other checks after this one."""
+        for key in self._non_negative:
+            check_non_negative(self._labels.get(key, f"{key} value"), group[key])
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients: set ``p.grad = None`` (default) or fill them with zeros."""

@@ -14,12 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from minidl.optim.optimizer import Optimizer, ParamsT, check_non_negative
+from minidl.optim.optimizer import Optimizer, ParamsT
 
 
 class RMSprop(Optimizer):
     """``torch.optim.RMSprop``: state ``"step"``, ``"square_avg"`` (and ``"momentum_buffer"``,
     ``"grad_avg"`` when used) per parameter."""
+
+    _non_negative = ("lr", "eps", "momentum", "weight_decay", "alpha")
 
     def __init__(
         self,
@@ -45,11 +47,7 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        check_non_negative("learning rate", group["lr"])
-        check_non_negative("epsilon value", group["eps"])
-        check_non_negative("momentum value", group["momentum"])
-        check_non_negative("weight_decay value", group["weight_decay"])
-        check_non_negative("alpha value", group["alpha"])
+        super()._check_group(group)
         if group["alpha"] > 1:
             raise ValueError(f"Invalid alpha value: {group['alpha']} (must be in [0, 1])")
 

@@ -13,11 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from minidl.optim.optimizer import Optimizer, ParamsT, check_non_negative
+from minidl.optim.optimizer import Optimizer, ParamsT
 
 
 class SGD(Optimizer):
     """``torch.optim.SGD``: state ``"momentum_buffer"`` per parameter (with momentum)."""
+
+    _non_negative = ("lr", "momentum", "dampening", "weight_decay")
 
     def __init__(
         self,
@@ -41,10 +43,7 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        check_non_negative("learning rate", group["lr"])
-        check_non_negative("momentum value", group["momentum"])
-        check_non_negative("dampening value", group["dampening"])
-        check_non_negative("weight_decay value", group["weight_decay"])
+        super()._check_group(group)
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 

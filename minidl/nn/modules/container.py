@@ -9,39 +9,20 @@ from typing import Any
 from minidl.nn.modules.module import Module, _add_indent
 
 
-class Sequential(Module):
-    """``Sequential(m0, m1, ...)`` or ``Sequential(OrderedDict(name=module, ...))``.
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: integer indexing, deletion, len, iteration."""
 
-    Children are named "0", "1", ... (so parameters are "0.weight", ...), or by the keys.
-    """
-
-    def __init__(self, *args: Module | OrderedDict[str, Module]) -> None:
-        super().__init__()
-        if len(args) == 1 and isinstance(args[0], OrderedDict):
-            for name, module in args[0].items():
-                self.add_module(name, module)
-        else:
-            for index, module in enumerate(args):
-                self.add_module(str(index), module)
+    _kind = ""  # the class name in error messages
 
     def _index(self, idx: int) -> int:
         n = len(self)
         if isinstance(idx, bool) or not isinstance(idx, int):
             raise TypeError(
-                f"Sequential indices must be integers or slices, got {type(idx).__name__}"
+                f"{self._kind} indices must be integers or slices, got {type(idx).__name__}"
             )
         if not -n <= idx < n:
-            raise IndexError(f"index {idx} is out of range for Sequential of length {n}")
+            raise IndexError(f"index {idx} is out of range for {self._kind} of length {n}")
         return idx % n
-
-    def __getitem__(self, idx: int | slice) -> Module:
-        if isinstance(idx, slice):
-            return Sequential(OrderedDict(list(self._modules.items())[idx]))
-        return list(self._modules.values())[self._index(idx)]
-
-    def __setitem__(self, idx: int, module: Module) -> None:
-        key = list(self._modules)[self._index(idx)]
-        self.add_module(key, module)
 
     def __delitem__(self, idx: int | slice) -> None:
         keys = list(self._modules)
@@ -59,6 +40,33 @@ class Sequential(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
+
+class Sequential(_ModuleSequence):
+    """``Sequential(m0, m1, ...)`` or ``Sequential(OrderedDict(name=module, ...))``.
+
+    Children are named "0", "1", ... (so parameters are "0.weight", ...), or by the keys.
+    """
+
+    _kind = "Sequential"
+
+    def __init__(self, *args: Module | OrderedDict[str, Module]) -> None:
+        super().__init__()
+        if len(args) == 1 and isinstance(args[0], OrderedDict):
+            for name, module in args[0].items():
+                self.add_module(name, module)
+        else:
+            for index, module in enumerate(args):
+                self.add_module(str(index), module)
+
+    def __getitem__(self, idx: int | slice) -> Module:
+        if isinstance(idx, slice):
+            return Sequential(OrderedDict(list(self._modules.items())[idx]))
+        return list(self._modules.values())[self._index(idx)]
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        key = list(self._modules)[self._index(idx)]
+        self.add_module(key, module)
+
     def append(self, module: Module) -> Sequential:
         """Add ``module`` at the end; returns self."""
         self.add_module(str(len(self)), module)
@@ -70,23 +78,15 @@ class Sequential(Module):
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters are registered (children "0", "1", ...)."""
+
+    _kind = "ModuleList"
 
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
         if modules is not None:
             self.extend(modules)
-
-    def _index(self, idx: int) -> int:
-        n = len(self)
-        if isinstance(idx, bool) or not isinstance(idx, int):
-            raise TypeError(
-                f"ModuleList indices must be integers or slices, got {type(idx).__name__}"
-            )
-        if not -n <= idx < n:
-            raise IndexError(f"index {idx} is out of range for ModuleList of length {n}")
-        return idx % n
 
     def __getitem__(self, idx: int | slice) -> Module | ModuleList:
         if isinstance(idx, slice):
@@ -95,21 +95,6 @@ class ModuleList(Module):
 
     def __setitem__(self, idx: int, module: Module) -> None:
         self.add_module(str(self._index(idx)), module)
-
-    def __delitem__(self, idx: int | slice) -> None:
-        keys = list(self._modules)
-        for key in keys[idx] if isinstance(idx, slice) else [keys[self._index(idx)]]:
-            del self._modules[key]
-        items = list(self._modules.values())
-        self._modules.clear()
-        for index, module in enumerate(items):
-            self._modules[str(index)] = module
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
 
     def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
         return self.extend(modules)

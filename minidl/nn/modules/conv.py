@@ -130,8 +130,8 @@ class _ConvNd(Module):
         return s
 
 
-class Conv2d(_ConvNd):
-    """2-D cross-correlation: (N, C_in, H, W) -> (N, C_out, H_out, W_out)."""
+class _Conv(_ConvNd):
+    """The (non-transposed) convolutions' shared constructor, with PyTorch's signature."""
 
     def __init__(
         self,
@@ -160,6 +160,10 @@ class Conv2d(_ConvNd):
             device=device,
             dtype=dtype,
         )
+
+
+class Conv2d(_Conv):
+    """2-D cross-correlation: (N, C_in, H, W) -> (N, C_out, H_out, W_out)."""
 
     def forward(self, input: Tensor) -> Tensor:
         if self.padding_mode != "zeros":
@@ -172,38 +176,10 @@ class Conv2d(_ConvNd):
         )
 
 
-class Conv1d(_ConvNd):
+class Conv1d(_Conv):
     """1-D cross-correlation: (N, C_in, L) -> (N, C_out, L_out)."""
 
     _dims = 1
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, ...],
-        stride: int | tuple[int, ...] = 1,
-        padding: int | tuple[int, ...] | str = 0,
-        dilation: int | tuple[int, ...] = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device: str | None = None,
-        dtype: DTypeLike | None = None,
-    ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias,
-            padding_mode=padding_mode,
-            device=device,
-            dtype=dtype,
-        )
 
     def forward(self, input: Tensor) -> Tensor:
         padding = self.padding if isinstance(self.padding, str) else self.padding[0]

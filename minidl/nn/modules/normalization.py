@@ -15,7 +15,31 @@ from minidl.nn.parameter import Parameter
 from minidl.ops import _validation as V
 
 
-class LayerNorm(Module):
+class _AffineNorm(Module):
+    """A normalisation followed by an optional ``* weight + bias`` (ones and zeros)."""
+
+    def _affine_parameters(
+        self, affine: bool, bias: bool, shape: tuple[int, ...], dtype: DTypeLike | None
+    ) -> None:
+        dtype = np.dtype(np.float32 if dtype is None else dtype)
+        if affine:
+            self.weight = Parameter(np.ones(shape, dtype))
+            if bias:
+                self.bias = Parameter(np.zeros(shape, dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            self.weight.data[...] = 1
+        if self.bias is not None:
+            self.bias.data[...] = 0
+
+
+class LayerNorm(_AffineNorm):
     """Normalise (*, *normalized_shape) over the trailing normalized_shape dims, then
     ``* weight + bias`` (ones and zeros of shape normalized_shape, when affine)."""
 
@@ -36,22 +60,7 @@ class LayerNorm(Module):
         )
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        dtype = np.dtype(np.float32 if dtype is None else dtype)
-        if elementwise_affine:
-            self.weight = Parameter(np.ones(self.normalized_shape, dtype))
-            if bias:
-                self.bias = Parameter(np.zeros(self.normalized_shape, dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-
-    def reset_parameters(self) -> None:
-        if self.weight is not None:
-            self.weight.data[...] = 1
-        if self.bias is not None:
-            self.bias.data[...] = 0
+        self._affine_parameters(elementwise_affine, bias, self.normalized_shape, dtype)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -63,7 +72,7 @@ class LayerNorm(Module):
         )
 
 
-class GroupNorm(Module):
+class GroupNorm(_AffineNorm):
     """Normalise (N, C, *) over groups of C / num_groups channels, then ``* weight +
     bias`` per channel (ones and zeros of shape (C,), when affine)."""
 
@@ -85,22 +94,7 @@ class GroupNorm(Module):
             raise ValueError("num_channels must be divisible by num_groups")
         self.eps = eps
         self.affine = affine
-        dtype = np.dtype(np.float32 if dtype is None else dtype)
-        if affine:
-            self.weight = Parameter(np.ones(num_channels, dtype))
-            if bias:
-                self.bias = Parameter(np.zeros(num_channels, dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-
-    def reset_parameters(self) -> None:
-        if self.weight is not None:
-            self.weight.data[...] = 1
-        if self.bias is not None:
-            self.bias.data[...] = 0
+        self._affine_parameters(affine, bias, (num_channels,), dtype)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
