@@ -1,7 +1,7 @@
 """Which kernel runs each pass of a 2-D convolution: one frozen plan per layer shape.
 
 A conv2d has three passes: the forward, the input gradient ("input") and the weight
-gradient ("weight").  Each runs on one of three kernel families (minidl._kernels):
+gradient ("weight").  Each runs on one of four kernel families (minidl._kernels):
 
 - ``im2col``: im2col + GEMM, for every layer (any stride, dilation, groups, dtype);
 - ``winograd``: F(2x2, 3x3) or F(4x4, 3x3) (``tile`` 2 or 4) and F(4x4, 5x5) (``tile``
@@ -9,7 +9,9 @@ gradient ("weight").  Each runs on one of three kernel families (minidl._kernels
   multiplications than GEMM, but transforms and a fixed cost per call;
 - ``direct``: float32, stride 1, dilation 1, one group, on a CPU with AVX2 + FMA or
   AVX-512: no im2col, but lanes wasted on rounded-up blocks; the input gradient lays
-  dY out in one of three ``layout`` s ("pitch", "rows", "half rows": direct_conv.h).
+  dY out in one of three ``layout`` s ("pitch", "rows", "half rows": direct_conv.h);
+- ``depthwise``: groups = C_in with weight (k*C, 1, kh, kw) (any stride, padding,
+  dilation, dtype): one plane per filter, no GEMM (minidl/_kernels/_depthwise.pyx).
 
 The forward can also keep what it made of x for the weight gradient (``keep_input``):
 im2col's cols when both run on im2col, Winograd's transformed input V when both run on
@@ -40,7 +42,8 @@ from minidl import _kernels as K
 from minidl._threads import get_num_threads
 from minidl.ops import _validation as V
 
-Path = Literal["im2col", "winograd", "direct"]
+Path = Literal["im2col", "winograd", "direct", "depthwise"]
+PATHS: tuple[Path, ...] = ("im2col", "winograd", "direct", "depthwise")
 Layout = Literal["pitch", "rows", "half rows"]
 PASSES = ("forward", "input", "weight")
 LAYOUTS: tuple[Layout, ...] = ("pitch", "rows", "half rows")
@@ -80,10 +83,8 @@ class PassPlan:
     layout: Layout | Literal[""] = ""
 
     def __post_init__(self) -> None:
-        if self.path not in ("im2col", "winograd", "direct"):
-            raise ValueError(
-                f"PassPlan: path must be im2col, winograd or direct, got {self.path!r}"
-            )
+        if self.path not in PATHS:
+            raise ValueError(f"PassPlan: path must be one of {PATHS}, got {self.path!r}")
         if not (self.tile in (2, 4) if self.path == "winograd" else self.tile == 0):
             raise ValueError(
                 f"PassPlan: tile is 2 or 4 for winograd and 0 otherwise, got {self.path} "
@@ -106,6 +107,7 @@ class PassPlan:
 
 IM2COL = PassPlan("im2col")
 DIRECT = PassPlan("direct")
+DEPTHWISE = PassPlan("depthwise")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,12 @@ def _direct_eligible(dtype, stride, dilation, groups) -> bool:
     )
 
 
+def _depthwise_eligible(ishape, wshape, groups) -> bool:
+    """groups == C_in, weight (k*C, 1, kh, kw): every filter reads one channel (any
+    stride, padding, dilation, float32 or float64)."""
+    return groups == ishape[1] and wshape[1] == 1
+
+
 def _half_rows_fit(wo: int) -> bool:
     """A dY row fits half a vector (what the half-rows layout needs)."""
     return 2 * wo <= K.direct_vector_width()
@@ -202,6 +210,9 @@ def candidates(
         out["weight"].append(DIRECT)
         layouts = LAYOUTS if _half_rows_fit(wo) else LAYOUTS[:2]
         out["input"] += [PassPlan("direct", layout=layout) for layout in layouts]
+    if _depthwise_eligible(tuple(input_shape), wshape, groups):
+        for name in PASSES:
+            out[name].append(DEPTHWISE)
     return {name: tuple(plans) for name, plans in out.items()}
 
 
@@ -282,6 +293,7 @@ def _direct_passes(ishape, wshape, padding, ho, wo) -> dict[str, PassPlan]:
 
 
 _ALL_IM2COL = (ConvPlan(IM2COL, IM2COL, IM2COL, False), ConvPlan(IM2COL, IM2COL, IM2COL, True))
+_ALL_DEPTHWISE = ConvPlan(DEPTHWISE, DEPTHWISE, DEPTHWISE)
 
 
 def plan_conv2d(
@@ -323,6 +335,9 @@ def plan_conv2d(
 
 def _plan(ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad, nt, ho, wo):
     """plan_conv2d on checked, normalised arguments."""
+    # Depth-wise layers (groups = C > 1): one plane per filter beats C tiny per-group GEMMs.
+    if groups > 1 and _depthwise_eligible(ishape, wshape, groups):
+        return _ALL_DEPTHWISE
     if _winograd_eligible(wshape, stride, padding, dilation, groups):
         chosen = _winograd_passes(ishape, wshape, ho, wo, nt)
     else:
