@@ -17,7 +17,7 @@ from minidl import (
     ops,  # attaches the Tensor methods
     optim,
 )
-from minidl._threads import get_num_threads, set_num_threads
+from minidl._threads import get_num_threads, set_flush_denormal, set_num_threads
 from minidl.autograd import (
     Tensor,
     enable_grad,
@@ -91,6 +91,7 @@ __all__ = [
     "randn",
     "save",
     "set_grad_enabled",
+    "set_flush_denormal",
     "set_num_threads",
     "stack",
     "tensor",
