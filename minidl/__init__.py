@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 from minidl import (
     autograd,
+    backends,
     data,
     models,
     nn,
@@ -57,6 +58,7 @@ __all__ = [
     "__version__",
     "arange",
     "autograd",
+    "backends",
     "bool",
     "cat",
     "data",

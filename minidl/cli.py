@@ -46,6 +46,8 @@ EXAMPLES = {
     "train": "example:\n  python -m minidl train --epochs 10 --seed 1 --save /tmp/lenet.npz\n"
     "  python -m minidl train --resume /tmp/lenet-resume.npz   (after Ctrl-C)",
     "bench": "example:\n  python -m minidl bench",
+    "tune": "example:\n  python -m minidl tune\n"
+    "  MINIDL_CACHE_DIR=/tmp/minidl python -m minidl tune --full",
     "info": "example:\n  python -m minidl info\n"
     "  python -m minidl info --conv-plan 64,32,4,4,64,3,1,1",
 }
@@ -143,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("bench", help="run the benchmark suite in quick mode")
+    tune = sub.add_parser(
+        "tune",
+        help="time every conv path on this CPU; dispatch reads the table from then on",
+    )
+    tune.add_argument("--full", action="store_true", help="more shapes and repeats (slower)")
     info = sub.add_parser(
         "info",
         help="version, OpenMP, threads, BLAS; the conv plan of a layer",
@@ -433,4 +440,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_train(args)
     if args.command == "bench":
         return _run_bench()
+    if args.command == "tune":
+        from minidl.ops.conv_tune import tune
+
+        tune(full=args.full)
+        return 0
     return _run_info(args)

@@ -344,6 +344,15 @@ def _plan(ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad,
         chosen = {}
     if _direct_eligible(dtype, stride, dilation, groups):
         chosen = {**_direct_passes(ishape, wshape, padding, ho, wo), **chosen}
+    return compose(chosen, ishape, wshape, dtype, padding, weight_grad, ho, wo, True)
+
+
+def compose(
+    chosen, ishape, wshape, dtype, padding, weight_grad, ho, wo, kept_cols_first=False
+) -> ConvPlan:
+    """The ConvPlan of the passes ``chosen`` ({pass: PassPlan}, im2col for the others),
+    with keep_input decided by MAX_SAVED_COLS_BYTES / MAX_KEPT_WINOGRAD_BYTES;
+    ``kept_cols_first`` (the built-in rule): small cols move a direct forward to im2col."""
     n, c = ishape[:2]
     cols_fit = weight_grad and (
         c * wshape[2] * wshape[3] * n * ho * wo * dtype.itemsize <= MAX_SAVED_COLS_BYTES
@@ -351,11 +360,16 @@ def _plan(ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad,
     if not chosen:  # most small layers: every pass on im2col
         return _ALL_IM2COL[cols_fit]
     forward, input_, weight = (chosen.get(which, IM2COL) for which in PASSES)
-    if cols_fit and forward.path != "winograd" and weight.path != "direct":
+    if kept_cols_first:
+        movable = forward.path != "winograd" and weight.path != "direct"
+    else:
+        movable = forward.path == weight.path == "im2col"
+    if cols_fit and movable:
         return ConvPlan(IM2COL, input_, IM2COL, True)
     keep = (
         weight_grad
-        and forward.path == weight.path == "winograd"
+        and forward == weight
+        and forward.path == "winograd"
         and K.winograd_kept_input_elements(ishape, wshape, padding=padding, tile=forward.tile)
         * dtype.itemsize
         <= MAX_KEPT_WINOGRAD_BYTES
@@ -401,23 +415,72 @@ def cached_plan(
     if plan is None:
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
-        ho, wo = V.conv_output_size(
-            "conv2d", input_shape, weight_shape[2:], stride, padding, dilation
-        )
-        plan = _PLANS[key] = _plan(
-            input_shape,
-            weight_shape,
-            np.dtype(dtype),
-            stride,
-            padding,
-            dilation,
-            groups,
-            weight_grad,
-            num_threads,
-            ho,
-            wo,
-        )
+        plan = _PLANS[key] = _choose(*key)
     return plan
+
+
+def _choose(ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad, nt):
+    """A new shape's plan: im2col everywhere when deterministic; measured now under
+    autotune; the table's when it names the layer; else the built-in rule."""
+    if _mode == "deterministic":
+        return _ALL_IM2COL[False]
+    layer = (ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad, nt)
+    if _mode == "autotune":
+        from minidl.ops import conv_tune
+
+        return conv_tune.measure_plan(*layer)[0]
+    from minidl.ops import conv_tune
+
+    table = _loaded_table()
+    plan = table.get(conv_tune.layer_key(*layer)) if table else None
+    if plan is not None:
+        try:
+            check_plan(plan, ishape, wshape, dtype, stride, padding, dilation, groups)
+            return plan
+        except ValueError:  # a table from another build: the built-in rule instead
+            pass
+    ho, wo = V.conv_output_size("conv2d", ishape, wshape[2:], stride, padding, dilation)
+    return _plan(
+        ishape, wshape, np.dtype(dtype), stride, padding, dilation, groups, weight_grad, nt, ho, wo
+    )
+
+
+_mode: Literal["table", "autotune", "deterministic"] = "table"
+_table: dict | None = None
+_table_meta: dict = {}
+
+
+def _loaded_table() -> dict:
+    """This machine's measured table ({} without one), read once per process."""
+    global _table, _table_meta
+    if _table is None:
+        from minidl.ops import conv_tune
+
+        _table, _table_meta = conv_tune.load_table()
+    return _table
+
+
+def table_in_use() -> dict:
+    """{"path", "cpu", "level", "created"} of the table dispatch reads, or {"path",
+    "error"} when there is none (built-in defaults)."""
+    _loaded_table()
+    return dict(_table_meta)
+
+
+def set_mode(mode: Literal["table", "autotune", "deterministic"]) -> None:
+    """How new shapes get their plan (minidl.backends sets it); forgets remembered plans."""
+    global _mode
+    if mode not in ("table", "autotune", "deterministic"):
+        raise ValueError(f"conv plan mode must be table, autotune or deterministic, got {mode!r}")
+    _mode = mode
+    _PLANS.clear()
+
+
+def reload_table() -> None:
+    """Read the table again on the next new shape (after ``minidl tune`` wrote one)."""
+    global _table
+    _table = None
+    _PLANS.clear()
 
 
 def clear_cache() -> None:
