@@ -1,5 +1,6 @@
-"""The CIFAR-10-size network of issue 23, in minidl and (identically) in PyTorch, and
-PyTorch's classic 6/16-channel LeNet for the 8x8 digits.
+"""The CIFAR-10-size network of issue 23, in minidl and (identically) in PyTorch, and one
+SGD training step of each on synthetic data (the suite's "cifar-train-step" rows; PyTorch's
+classic 6/16-channel LeNet is end_to_end's "LeNet-digits").
 
 CIFAR net: conv 3->32, BatchNorm, ReLU, conv 32->32, max pool 2, conv 32->64, BatchNorm,
 ReLU, conv 64->64, max pool 2, conv 64->128, global average pool, linear 128->10; every
@@ -48,33 +49,6 @@ def cifar_net() -> nn.Module:
 def torch_cifar_net(torch: Any) -> Any:
     """The same network in PyTorch."""
     return torch.nn.Sequential(*_layers(torch.nn))
-
-
-def torch_classic_lenet(torch: Any) -> Any:
-    """PyTorch's classic LeNet (6 and 16 channels, 3x3 padding 1, 2x2 max pools) for the
-    (N, 1, 8, 8) digits: the layout of minidl's ``LeNet(widths=(6, 16, ...))``."""
-    t = torch.nn
-    return t.Sequential(
-        t.Conv2d(1, 6, 3, padding=1),
-        t.MaxPool2d(2),
-        t.ReLU(),
-        t.Conv2d(6, 16, 3, padding=1),
-        t.MaxPool2d(2),
-        t.ReLU(),
-        t.Flatten(),
-        t.Linear(16 * 2 * 2, 120),
-        t.ReLU(),
-        t.Linear(120, 84),
-        t.ReLU(),
-        t.Linear(84, CLASSES),
-    )
-
-
-def classic_lenet() -> nn.Module:
-    """minidl's twin of ``torch_classic_lenet``."""
-    from minidl.models import LeNet
-
-    return LeNet(widths=(6, 16, 120, 84))
 
 
 def synthetic_batch(shape=CIFAR_INPUT, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
