@@ -323,7 +323,7 @@ def measure_cifar_step(config, torch, threads):
         "synthetic data, SGD(lr=0.01), GC on",
     )
     row["section"] = "end-to-end"
-    row["label"] = f"{CIFAR_SHAPE}, batch {n} of 3x32x32, one SGD step"
+    row["label"] = f"batch {n} of 3x32x32, one SGD step"
     return row
 
 
