@@ -25,10 +25,11 @@ only (the CPU level, a layout's vector width and lane efficiency, the size of a 
 every conv2d in a block run a given plan (tests, benchmarks, a measured calibration).
 F.conv2d looks plans up by shape (``cached_plan``): one dict lookup per call.
 
-A measured calibration would time ``candidates`` (through ``forced`` or the kernels, as
-benchmarks/conv_dispatch_tables.py does) and answer in ``_plan`` for the shapes it
-covers; the cache key already holds everything a choice may depend on (shapes, dtype,
-stride, padding, dilation, groups, whether the weight gradient runs, threads).
+Measured dispatch: ``python -m minidl tune`` times ``candidates`` on this machine and
+writes the fastest per layer to a table (minidl.ops.conv_tune); a new shape takes the
+table's plan when it names the layer, else the built-in rule.  minidl.backends switches
+to timing each new shape in-process (``autotune``) or to im2col everywhere
+(``deterministic``).  Either way the choice is made once per shape and remembered.
 """
 
 from collections.abc import Iterator
