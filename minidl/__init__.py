@@ -18,7 +18,8 @@ from minidl import (
     ops,  # attaches the Tensor methods
     optim,
 )
-from minidl._threads import get_num_threads, set_flush_denormal, set_num_threads
+from minidl._fpenv import set_flush_denormal
+from minidl._threads import get_num_threads, set_num_threads
 from minidl.autograd import (
     Tensor,
     enable_grad,

@@ -107,15 +107,3 @@ def _configure_blas() -> None:
 
     _pin_scipy_blas()
     _blas_configured = True
-
-
-def set_flush_denormal(mode: bool) -> bool:
-    """Flush denormal floats to zero (FTZ and DAZ in MXCSR) or stop, as
-    ``torch.set_flush_denormal``: on the calling thread and minidl's OpenMP threads (threads
-    started later inherit it).  Returns False, changing nothing, where unsupported (not
-    x86).  Off by default."""
-    if not isinstance(mode, bool):
-        raise TypeError(f"set_flush_denormal: mode must be a bool, got {type(mode).__name__}")
-    from minidl import _kernels
-
-    return _kernels.set_flush_denormal(mode, max(get_num_threads(), 1))

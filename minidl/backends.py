@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from minidl.ops import conv_plan
+from minidl.ops import conv_plan, conv_tune  # noqa: F401  (conv_tune installs the table)
 
 _autotune = False
 _deterministic = False

@@ -441,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "bench":
         return _run_bench()
     if args.command == "tune":
-        from minidl.ops.conv_tune import tune
+        from minidl.bench.tune import tune
 
         tune(full=args.full)
         return 0

@@ -12,6 +12,7 @@ from kernel_checks import assert_close, kernels, reference, run_conv
 import minidl
 from minidl import backends, cli
 from minidl import reference as R
+from minidl.bench import tune as bench_tune
 from minidl.ops import conv_plan, conv_tune
 from minidl.ops.conv_plan import IM2COL, ConvPlan
 
@@ -46,8 +47,8 @@ def test_the_cache_folder_follows_the_environment(monkeypatch, tmp_path):
 def test_tune_writes_a_table_dispatch_and_info_read(cache, monkeypatch, capsys):
     kernels()
     layer = ((4, 6, 9, 9), (8, 6, 3, 3), F32, (1, 1), (1, 1), (1, 1), 1, True, 0)
-    monkeypatch.setattr(conv_tune, "_model_layers", lambda batches: {layer})
-    monkeypatch.setattr(conv_tune, "_suite_layers", lambda batches: set())
+    monkeypatch.setattr(bench_tune, "_model_layers", lambda batches: {layer})
+    monkeypatch.setattr(bench_tune, "_suite_layers", lambda batches: set())
     assert cli.main(["info"]) == 0
     assert "built-in defaults" in capsys.readouterr().out
     assert cli.main(["tune"]) == 0
@@ -166,7 +167,8 @@ def test_autotune_times_each_new_shape_once(cache, monkeypatch):
         calls.append(layer)
         return measure(*layer, **kw)
 
-    monkeypatch.setattr(conv_tune, "measure_plan", counted)
+    load, key, _ = conv_plan._measured
+    monkeypatch.setattr(conv_plan, "_measured", (load, key, counted))
     assert backends.autotune(True) is True and backends.autotune() is True
     layer = ((2, 8, 9, 9), (8, 8, 3, 3), F32, (1, 1), (1, 1), (1, 1), 1, True, 1)
     plan = conv_plan.cached_plan(*layer)
@@ -190,9 +192,9 @@ def test_backends_switches_take_bools(switch):
 def test_train_with_a_table_is_bit_identical_run_to_run(cache, monkeypatch, tmp_path):
     """A table that sends LeNet's layers to other paths than im2col, two seeded runs."""
     kernels()
-    monkeypatch.setattr(conv_tune, "_suite_layers", lambda batches: set())
+    monkeypatch.setattr(bench_tune, "_suite_layers", lambda batches: set())
     monkeypatch.setattr(conv_tune, "measure_plan", _not_im2col)
-    conv_tune.tune(threads=(1,), log=lambda s: None)
+    bench_tune.tune(threads=(1,), log=lambda s: None)
     table, _ = conv_tune.load_table()
     assert any(plan.forward != IM2COL for plan in table.values()), table
     weights = []

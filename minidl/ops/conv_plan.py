@@ -426,20 +426,17 @@ def _choose(ishape, wshape, dtype, stride, padding, dilation, groups, weight_gra
     if _mode == "deterministic":
         return _ALL_IM2COL[False]
     layer = (ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad, nt)
-    if _mode == "autotune":
-        from minidl.ops import conv_tune
-
-        return conv_tune.measure_plan(*layer)[0]
-    from minidl.ops import conv_tune
-
-    table = _loaded_table()
-    plan = table.get(conv_tune.layer_key(*layer)) if table else None
-    if plan is not None:
-        try:
-            check_plan(plan, ishape, wshape, dtype, stride, padding, dilation, groups)
-            return plan
-        except ValueError:  # a table from another build: the built-in rule instead
-            pass
+    if _measured is not None:
+        _, layer_key, measure = _measured
+        if _mode == "autotune":
+            return measure(*layer)[0]
+        plan = _loaded_table().get(layer_key(*layer))
+        if plan is not None:
+            try:
+                check_plan(plan, ishape, wshape, dtype, stride, padding, dilation, groups)
+                return plan
+            except ValueError:  # a table from another build: the built-in rule instead
+                pass
     ho, wo = V.conv_output_size("conv2d", ishape, wshape[2:], stride, padding, dilation)
     return _plan(
         ishape, wshape, np.dtype(dtype), stride, padding, dilation, groups, weight_grad, nt, ho, wo
@@ -448,16 +445,23 @@ def _choose(ishape, wshape, dtype, stride, padding, dilation, groups, weight_gra
 
 _mode: Literal["table", "autotune", "deterministic"] = "table"
 _table: dict | None = None
-_table_meta: dict = {}
+_table_meta: dict = {"path": "", "error": "no measured dispatch installed"}
+# (load_table, layer_key, measure_plan) of minidl.ops.conv_tune, which installs them
+_measured: tuple | None = None
+
+
+def install_measured(load, layer_key, measure) -> None:
+    """Called by minidl.ops.conv_tune when it is imported (it imports this module)."""
+    global _measured
+    _measured = (load, layer_key, measure)
+    reload_table()
 
 
 def _loaded_table() -> dict:
     """This machine's measured table ({} without one), read once per process."""
     global _table, _table_meta
     if _table is None:
-        from minidl.ops import conv_tune
-
-        _table, _table_meta = conv_tune.load_table()
+        _table, _table_meta = _measured[0]() if _measured else ({}, _table_meta)
     return _table
 
 
