@@ -4,7 +4,7 @@ numpy's matmul on the same GEMM and PyTorch, per op and end to end, at 1 and 2 t
     python benchmarks/bench_suite.py                       # full run (several minutes)
     python benchmarks/bench_suite.py --quick               # what `python -m minidl bench` runs
     python benchmarks/bench_suite.py --threads 1 --ops conv2d,max_pool2d --json out.json
-    python benchmarks/bench_suite.py --end-to-end          # only LeNet training / inference
+    python benchmarks/bench_suite.py --end-to-end          # only LeNet / CIFAR-size net steps
 
 Run it on a quiet machine: every row interleaves minidl's repeats with the comparator's,
 which cancels slow drift but not another process competing for the cores.
@@ -70,7 +70,9 @@ def parse_args(argv=None):
         "--ops", type=str, help="only these ops (no end-to-end): " + ", ".join(suite.OPS)
     )
     selection.add_argument(
-        "--end-to-end", action="store_true", help="only the LeNet training epoch and inference"
+        "--end-to-end",
+        action="store_true",
+        help="only the LeNet epoch and inference and the CIFAR-size network step",
     )
     parser.add_argument("--no-end-to-end", action="store_true", help="skip LeNet end to end")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")

@@ -11,12 +11,14 @@ __version__ = "0.1.0"
 
 from minidl import (
     autograd,
+    backends,
     data,
     models,
     nn,
     ops,  # attaches the Tensor methods
     optim,
 )
+from minidl._fpenv import set_flush_denormal
 from minidl._threads import get_num_threads, set_num_threads
 from minidl.autograd import (
     Tensor,
@@ -57,6 +59,7 @@ __all__ = [
     "__version__",
     "arange",
     "autograd",
+    "backends",
     "bool",
     "cat",
     "data",
@@ -91,6 +94,7 @@ __all__ = [
     "randn",
     "save",
     "set_grad_enabled",
+    "set_flush_denormal",
     "set_num_threads",
     "stack",
     "tensor",

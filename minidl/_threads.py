@@ -5,22 +5,18 @@
 Kernels receive the count explicitly and may still choose fewer threads when a job is
 too small to split.
 
-BLAS threads.  Two different BLAS libraries are in play:
+BLAS threads.  The kernels (convolutions and ``linear``) call scipy's OpenBLAS
+(``scipy.libs/libscipy_openblas*``, through ``scipy.linalg.cython_blas``) from *inside*
+their own OpenMP parallel loops, so it must run on one thread, or every OpenMP thread
+would wake a BLAS thread pool of its own.  It is set to 1 thread when ``minidl._kernels``
+is first imported, and every kernel entry puts it back to 1 (one plain C call) if a
+user's ``threadpoolctl.threadpool_limits(n)`` or a worker's thread cap raised it.
 
-* scipy's OpenBLAS (``scipy.libs/libscipy_openblas*``), reached through
-  ``scipy.linalg.cython_blas`` by the convolution kernels.  They call it from *inside*
-  their own OpenMP parallel loops (one small GEMM per sample), so it must run on one
-  thread, or every OpenMP thread would wake a BLAS thread pool of its own.  It is set
-  to 1 thread once, when ``minidl._kernels`` is first imported (the library must be
-  loaded for threadpoolctl to see it).
-* numpy's OpenBLAS (``numpy.libs/libscipy_openblas64_*``), used by ``linear`` and other
-  numpy matmuls outside our kernels.  It is kept at ``get_num_threads()``: set at that
-  same first import and again on every ``set_num_threads``.
-
-Nothing happens per kernel call.  When both packages share one BLAS library (e.g. a
-system or conda OpenBLAS), it cannot be both 1 and n: it is left at
-``get_num_threads()`` (an OpenMP-built BLAS goes serial inside our parallel regions by
-itself).  threadpoolctl is imported lazily; if it is missing, BLAS is left alone.
+numpy's BLAS is left alone: minidl does not change numpy's global state (its own matmuls
+run on its kernels).  When numpy and scipy share one BLAS library (e.g. a system or conda
+OpenBLAS) it is numpy's too, so minidl leaves it alone as well (an OpenMP-built BLAS goes
+serial inside our parallel regions by itself).  threadpoolctl is imported lazily; if it
+is missing, BLAS is left alone at import (the per-call pin does not need it).
 """
 
 from __future__ import annotations
@@ -51,15 +47,14 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Set the number of threads minidl's kernels (and numpy's BLAS) may use (n >= 1)."""
+    """Set the number of threads minidl's kernels may use (n >= 1); numpy's BLAS keeps
+    its own setting."""
     global _num_threads
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"set_num_threads expects an int, got {type(n).__name__}")
     if n < 1:
         raise ValueError(f"set_num_threads expects n >= 1, got {n}")
     _num_threads = n
-    if _blas_configured:
-        _set_blas_threads(numpy_threads=n, scipy_threads=None)
 
 
 def blas_libraries() -> list[dict[str, Any]]:
@@ -88,7 +83,8 @@ def _owner(filepath: str) -> str:
     return "shared"
 
 
-def _set_blas_threads(numpy_threads: int | None, scipy_threads: int | None) -> None:
+def _pin_scipy_blas() -> None:
+    """scipy's own BLAS on one thread (a library shared with numpy is left alone)."""
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
@@ -96,13 +92,8 @@ def _set_blas_threads(numpy_threads: int | None, scipy_threads: int | None) -> N
     try:
         controllers = ThreadpoolController().select(user_api="blas").lib_controllers
         for lib in controllers:
-            owner = _owner(lib.filepath or "")
-            if owner == "scipy":
-                wanted = scipy_threads
-            else:  # numpy's own, or one library shared by numpy and scipy
-                wanted = numpy_threads
-            if wanted is not None and lib.num_threads != wanted:
-                lib.set_num_threads(wanted)
+            if _owner(lib.filepath or "") == "scipy" and lib.num_threads != 1:
+                lib.set_num_threads(1)
     except Exception:  # never let thread tuning break a computation
         pass
 
@@ -114,5 +105,5 @@ def _configure_blas() -> None:
         return
     import scipy.linalg.cython_blas  # noqa: F401  (make sure the library is loaded)
 
-    _set_blas_threads(numpy_threads=get_num_threads(), scipy_threads=1)
+    _pin_scipy_blas()
     _blas_configured = True

@@ -47,6 +47,8 @@ EXAMPLES = {
     "train": "example:\n  python -m minidl train --epochs 10 --seed 1 --save /tmp/lenet.npz\n"
     "  python -m minidl train --resume /tmp/lenet-resume.npz   (after Ctrl-C)",
     "bench": "example:\n  python -m minidl bench",
+    "tune": "example:\n  python -m minidl tune\n"
+    "  MINIDL_CACHE_DIR=/tmp/minidl python -m minidl tune --full",
     "info": "example:\n  python -m minidl info\n"
     "  python -m minidl info --conv-plan 64,32,4,4,64,3,1,1",
     "sweep": "example:\n"
@@ -158,6 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("bench", help="run the benchmark suite in quick mode")
+    tune = sub.add_parser(
+        "tune",
+        help="time every conv path on this CPU; dispatch reads the table from then on",
+    )
+    tune.add_argument("--full", action="store_true", help="more shapes and repeats (slower)")
     info = sub.add_parser(
         "info",
         help="version, OpenMP, threads, BLAS; the conv plan of a layer",
@@ -557,4 +564,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from minidl.sweep import run  # scikit-learn's estimators: only when sweeping
 
         return run(args, parser)
+    if args.command == "tune":
+        from minidl.bench.tune import tune
+
+        tune(full=args.full)
+        return 0
     return _run_info(args)

@@ -42,10 +42,8 @@ def info_text() -> str:
         from minidl._kernels import _pooling
 
         lines.append(f"2x2 max pool (float32): {_pooling.simd_level()}")
-        lines.append(
-            "conv plan: built-in thresholds (minidl.ops.conv_plan; "
-            "`minidl info --conv-plan N,C,H,W,F,k,stride,padding` shows one layer's)"
-        )
+        lines.append(f"conv plan: {conv_table_text()}")
+        lines.append("    (`minidl info --conv-plan N,C,H,W,F,k,stride,padding` shows one layer's)")
         policy = os.environ.get("OMP_WAIT_POLICY", "default")
         spin = os.environ.get("GOMP_SPINCOUNT")
         lines.append(f"OpenMP wait policy: {policy}" + (f", GOMP_SPINCOUNT={spin}" if spin else ""))
@@ -75,6 +73,27 @@ def info_text() -> str:
         )
         lines.append(f"    {lib.get('filepath', '?')}")
     return "\n".join(lines)
+
+
+def conv_table_text() -> str:
+    """Which plans conv2d runs: the measured table (path, CPU, date) or the built-in
+    defaults, and a backends switch when one is on."""
+    from minidl import backends
+    from minidl.ops import conv_plan
+
+    meta = conv_plan.table_in_use()
+    if "error" in meta:
+        text = f"built-in defaults ({meta['error']} at {meta['path']}; `minidl tune` makes one)"
+    else:
+        text = (
+            f"measured table {meta['path']} (CPU {meta['cpu']}, level {meta['level']}, "
+            f"made {meta['created']}); built-in defaults for layers it does not name"
+        )
+    if backends.deterministic():
+        text = "deterministic (im2col + GEMM for every pass; minidl.backends)"
+    elif backends.autotune():
+        text += "; autotune on (new shapes are timed; minidl.backends)"
+    return text
 
 
 CONV_PLAN_FIELDS = ("N", "C", "H", "W", "F", "k", "stride", "padding")

@@ -55,6 +55,7 @@ def _expected_tiny_keys(threads, with_torch):
     for model in ("LeNet-digits", "LeNet() default"):
         keys.add(("lenet-train-epoch", model, "epoch", threads, e2e_comparator))
         keys.add(("lenet-inference", model, "fwd", threads, e2e_comparator))
+    keys.add(("cifar-train-step", "CIFAR-size net", "step", threads, e2e_comparator))
     return keys
 
 

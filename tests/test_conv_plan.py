@@ -26,7 +26,7 @@ from kernel_checks import assert_close, examples, kernels, reference, run_conv
 import minidl
 from minidl import reference as R
 from minidl.ops import conv_plan
-from minidl.ops.conv_plan import DIRECT, IM2COL, ConvPlan, PassPlan
+from minidl.ops.conv_plan import DEPTHWISE, DIRECT, IM2COL, ConvPlan, PassPlan
 
 SLACK = {3: 1.0, 5: 4.0}  # Winograd tolerance factor per kernel side
 
@@ -121,7 +121,7 @@ def test_every_forced_plan_gives_the_reference_results(cfg, data):
     x, w, b = _arrays(cfg)
     can = conv_plan.candidates(*_layer(cfg, x, w))
     forward, input_, weight = (data.draw(st.sampled_from(can[p])) for p in conv_plan.PASSES)
-    keep = forward == weight and forward.path != "direct" and data.draw(st.booleans())
+    keep = forward == weight and forward.path in ("im2col", "winograd") and data.draw(st.booleans())
     plan = ConvPlan(forward, input_, weight, keep)
     y, gx, gw, gb, g = _run_forced(x, w, b, plan, cfg)
     hyper = (cfg["stride"], cfg["padding"], cfg["dilation"], cfg["groups"])
@@ -187,6 +187,50 @@ def test_fixed_layers_reach_every_path_here():
     assert want <= seen, want - seen
 
 
+# (N, C, multiplier, H, W, kh, kw, stride, padding, dilation): depth-wise layers
+DEPTHWISE_LAYERS = [
+    (2, 3, 1, 7, 8, 3, 3, (1, 1), (1, 1), (1, 1)),
+    (3, 4, 2, 9, 6, 3, 3, (2, 2), (1, 0), (1, 1)),
+    (2, 2, 3, 8, 9, 2, 3, (1, 2), (0, 2), (2, 1)),
+    (1, 5, 1, 6, 6, 5, 5, (1, 1), (2, 2), (1, 1)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layer", DEPTHWISE_LAYERS)
+def test_depthwise_forced_on_each_pass_and_chosen_by_default(layer, dtype):
+    """groups == C_in: the depth-wise path on each pass alone, on all three, and as the
+    built-in choice, against the naive reference."""
+    kernels()
+    n, c, m, h, wd, kh, kw, stride, padding, dilation = layer
+    rng = np.random.default_rng(sum(layer[:7]))
+    x = rng.standard_normal((n, c, h, wd)).astype(dtype)
+    w = rng.standard_normal((c * m, 1, kh, kw)).astype(dtype)
+    b = rng.standard_normal(c * m).astype(dtype)
+    cfg = dict(stride=stride, padding=padding, dilation=dilation, groups=c, threads=2)
+    can = conv_plan.candidates(x.shape, w.shape, dtype, stride, padding, dilation, c)
+    assert all(DEPTHWISE in plans for plans in can.values()), can
+    plans = [ConvPlan(**(dict.fromkeys(conv_plan.PASSES, IM2COL) | {p: DEPTHWISE})) for p in can]
+    plans.append(ConvPlan(DEPTHWISE, DEPTHWISE, DEPTHWISE))
+    built_in = conv_plan.plan_conv2d(x.shape, w.shape, dtype, stride, padding, dilation, c)
+    assert built_in == ConvPlan(DEPTHWISE, DEPTHWISE, DEPTHWISE), built_in
+    hyper = (stride, padding, dilation, c)
+    for plan in plans + [None]:
+        got = _run_forced(x, w, b, plan, cfg)
+        _check_results(got[:4], x, w, b, got[4], hyper, plan or built_in, dtype, f"{plan}")
+
+
+def test_depthwise_is_refused_where_filters_read_several_channels():
+    with pytest.raises(ValueError, match="forward pass cannot run"):
+        run_conv(
+            np.ones((1, 4, 5, 5)),
+            np.ones((4, 2, 3, 3)),
+            np.ones(4),
+            plan=ConvPlan(DEPTHWISE, IM2COL, IM2COL),
+            groups=2,
+        )
+
+
 # --------------------------------------------------------------------------------------
 # hard eligibility, whatever the thresholds
 # --------------------------------------------------------------------------------------
@@ -202,8 +246,12 @@ def test_the_built_in_plan_is_always_one_the_layer_can_run(cfg, weight_grad):
     conv_plan.check_plan(plan, *layer)
     can = conv_plan.candidates(*layer)
     special = cfg["stride"] != (1, 1) or cfg["dilation"] != (1, 1) or cfg["groups"] != 1
+    depthwise = cfg["groups"] == cfg["C"]
     if special:
-        assert all(p == IM2COL for plans in can.values() for p in plans), can
+        assert all(p in (IM2COL, DEPTHWISE) for plans in can.values() for p in plans), can
+    assert all((DEPTHWISE in plans) == depthwise for plans in can.values()), can
+    if depthwise and cfg["groups"] > 1:
+        assert plan == ConvPlan(DEPTHWISE, DEPTHWISE, DEPTHWISE), plan
     if cfg["dtype"] == np.float64 or not kernels().direct_level():
         assert all(p.path != "direct" for plans in can.values() for p in plans), can
     if cfg["k"] not in (3, 5) or max(cfg["padding"]) > cfg["k"] - 1:

@@ -26,7 +26,16 @@ if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "passive"
 
 from minidl import _threads
-from minidl._kernels import _batchnorm, _conv, _depthwise, _direct, _im2col, _pooling, _winograd
+from minidl._kernels import (
+    _batchnorm,
+    _conv,
+    _depthwise,
+    _direct,
+    _im2col,
+    _linear,
+    _pooling,
+    _winograd,
+)
 from minidl._kernels._batchnorm import batch_norm_backward, batch_norm_forward
 from minidl._kernels._conv import (
     conv2d_backward_input,
@@ -57,6 +66,14 @@ from minidl._kernels._direct import (
     vector_width as direct_vector_width,
 )
 from minidl._kernels._im2col import build_flags, col2im, im2col, openmp_enabled  # noqa: F401  (build_flags: read by minidl info)
+from minidl._kernels._linear import (
+    flush_denormal,
+    linear_backward_input,
+    linear_backward_weight,
+    linear_forward,
+    pin_scipy_blas,
+    set_flush_denormal,
+)
 from minidl._kernels._pooling import (
     avg_pool2d_backward,
     avg_pool2d_forward,
@@ -72,11 +89,13 @@ from minidl._kernels._winograd import (
     winograd_kept_input_elements,
 )
 
-# scipy's BLAS (called from inside our OpenMP regions) is now loaded: pin its threads.
+# scipy's BLAS (called from inside our OpenMP regions) is now loaded: pin its threads
+# (every kernel entry pins it again if a user's threadpool_limits raised it).
 _threads._configure_blas()
 
 _MODULES = {
-    m.__name__: m for m in (_batchnorm, _conv, _depthwise, _direct, _im2col, _pooling, _winograd)
+    m.__name__: m
+    for m in (_batchnorm, _conv, _depthwise, _direct, _im2col, _linear, _pooling, _winograd)
 }
 
 
@@ -104,13 +123,19 @@ __all__ = [
     "direct_efficiency",
     "direct_level",
     "direct_vector_width",
+    "flush_denormal",
     "im2col",
+    "linear_backward_input",
+    "linear_backward_weight",
+    "linear_forward",
     "max_pool2d_2x2_backward",
     "max_pool2d_2x2_forward",
     "max_pool2d_backward",
     "max_pool2d_forward",
     "openmp_enabled",
+    "pin_scipy_blas",
     "planned_threads",
+    "set_flush_denormal",
     "winograd_backward_input",
     "winograd_backward_weight",
     "winograd_forward",

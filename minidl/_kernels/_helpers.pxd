@@ -1,7 +1,9 @@
 """Inline helpers shared by every kernel module (declared once, compiled into each).
 
 - OpenMP detection that compiles with or without -fopenmp (verbatim C, #ifdef _OPENMP).
-- ``choose_threads``: the single place that decides how many threads a call uses.
+- ``choose_threads``: the single place that decides how many threads a call uses (and
+  puts scipy's BLAS back on one thread first: ``pin_blas``).
+- ``minidl_set_flush_denormal``: FTZ/DAZ on the calling and the OpenMP threads.
 - ``cpu_level``: the instruction-set level every kernel family picks its variant by.
 - ``scratch_alloc``: every kernel's scratch memory (MemoryError on failure).
 - ``gemm``: row-major BLAS GEMM from nogil code over the fused float type (scipy's
@@ -39,6 +41,97 @@ cdef extern from *:
     int MINIDL_OPENMP
     const char* MINIDL_BUILD_FLAGS
     int minidl_planned_threads
+
+# scipy's BLAS thread count, read and pinned to 1 at every kernel entry (choose_threads):
+# a user's threadpool_limits(n) must not make each OpenMP thread's GEMM wake n threads.
+# The library is the one scipy.linalg.cython_blas loads (found once per module through
+# dladdr/dlsym); never numpy's, so minidl leaves numpy's state alone.
+cdef extern from *:
+    """
+    #include <dlfcn.h>
+    #include <string.h>
+    typedef int (*minidl_blas_get_t)(void);
+    typedef void (*minidl_blas_set_t)(int);
+    static minidl_blas_get_t minidl_blas_get = NULL;
+    static minidl_blas_set_t minidl_blas_set = NULL;
+    static int minidl_blas_state = 0;  /* 0: not looked up, 1: found, -1: absent */
+
+    static inline void minidl_blas_resolve(void* blas_routine) {
+        static const char* names[][2] = {
+            {"scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"},
+            {"scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"},
+            {"openblas_get_num_threads", "openblas_set_num_threads"},
+            {"openblas_get_num_threads64_", "openblas_set_num_threads64_"},
+        };
+        Dl_info info, lib;
+        void* handle;
+        size_t i;
+        minidl_blas_state = -1;
+        if (!dladdr(blas_routine, &info) || info.dli_fname == NULL) return;
+        handle = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+        if (handle == NULL) return;
+        for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+            void* get = dlsym(handle, names[i][0]);
+            void* set = dlsym(handle, names[i][1]);
+            if (get == NULL || set == NULL) continue;
+            /* scipy's own copy only: a BLAS shared with numpy is numpy's state too */
+            if (!dladdr(get, &lib) || lib.dli_fname == NULL
+                || strstr(lib.dli_fname, "/numpy") != NULL
+                || strstr(lib.dli_fname, "/scipy") == NULL) break;
+            minidl_blas_get = (minidl_blas_get_t)get;
+            minidl_blas_set = (minidl_blas_set_t)set;
+            minidl_blas_state = 1;
+            break;
+        }
+    }
+
+    /* 1 if scipy's BLAS is found (and now on one thread), 0 if not. */
+    static inline int minidl_pin_blas_to(void* blas_routine) {
+        if (minidl_blas_state == 0) minidl_blas_resolve(blas_routine);
+        if (minidl_blas_state < 0) return 0;
+        if (minidl_blas_get() != 1) minidl_blas_set(1);
+        return 1;
+    }
+
+    /* Flush-to-zero and denormals-are-zero (MXCSR bits 15 and 6) on x86. */
+    #if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
+    #include <xmmintrin.h>
+    #define MINIDL_FTZ_BITS 0x8040u
+    static inline int minidl_set_ftz_here(int on) {
+        unsigned int csr = _mm_getcsr();
+        _mm_setcsr(on ? (csr | MINIDL_FTZ_BITS) : (csr & ~MINIDL_FTZ_BITS));
+        return 1;
+    }
+    static inline int minidl_get_ftz_here(void) {
+        return (_mm_getcsr() & MINIDL_FTZ_BITS) == MINIDL_FTZ_BITS;
+    }
+    #else
+    static inline int minidl_set_ftz_here(int on) { (void)on; return 0; }
+    static inline int minidl_get_ftz_here(void) { return 0; }
+    #endif
+
+    /* On the calling thread and on every thread of the OpenMP pool (up to nthreads; threads
+       made later inherit the creating thread's MXCSR).  1 if supported. */
+    static inline int minidl_set_flush_denormal(int on, int nthreads) {
+        int ok = minidl_set_ftz_here(on);
+    #ifdef _OPENMP
+        if (ok && nthreads > 1) {
+            #pragma omp parallel num_threads(nthreads)
+            { minidl_set_ftz_here(on); }
+        }
+    #endif
+        return ok;
+    }
+    """
+    int minidl_pin_blas_to(void* blas_routine) noexcept nogil
+    int minidl_set_flush_denormal(int on, int nthreads) noexcept nogil
+    int minidl_get_ftz_here() noexcept nogil
+
+
+cdef inline int pin_blas() noexcept nogil:
+    """Put scipy's BLAS on one thread if something raised it (one plain C call when not)."""
+    return minidl_pin_blas_to(<void*>sgemm)
+
 
 cdef extern from "cpu_level.h":
     int minidl_cpu_level() noexcept nogil
@@ -94,6 +187,7 @@ cdef inline int choose_threads(int requested, double work, Py_ssize_t units) noe
     and few enough that each thread gets >= MIN_WORK_PER_THREAD of ``work``."""
     cdef double by_work = work / MIN_WORK_PER_THREAD
     cdef int nt = requested
+    pin_blas()
     if not MINIDL_OPENMP:
         nt = 1
     if by_work < nt:

@@ -152,6 +152,10 @@ def plan_rows(config, torch_available):
     return rows
 
 
+CIFAR_STEP = "cifar-train-step"  # the CIFAR-size network's rows (minidl.bench.cifar)
+CIFAR_SHAPE = "CIFAR-size net"
+
+
 def expected_end_to_end(config, torch_available):
     if not config.end_to_end:
         return []
@@ -161,7 +165,7 @@ def expected_end_to_end(config, torch_available):
         for threads in config.threads
         for model, _ in MODELS
         for name in END_TO_END
-    ]
+    ] + [(CIFAR_STEP, CIFAR_SHAPE, threads, comparator) for threads in config.threads]
 
 
 # ---- measuring -----------------------------------------------------------------------
@@ -294,6 +298,35 @@ def measure_end_to_end(config, torch, threads, log, model, widths):
     return rows, about
 
 
+def measure_cifar_step(config, torch, threads):
+    """The CIFAR-size network's training step row, side by side with PyTorch's identical
+    network (batch 64; 4 in the tiny mode), synthetic data."""
+    import minidl
+    from minidl.bench import cifar
+
+    n = 4 if config.max_train is not None else cifar.CIFAR_INPUT[0]
+    x, y = cifar.synthetic_batch((n,) + cifar.CIFAR_INPUT[1:], seed=config.seed)
+    minidl.manual_seed(config.seed)
+    fns = {"minidl": cifar.minidl_step(cifar.cifar_net(), x, y)}
+    if torch is not None:
+        torch.manual_seed(config.seed)
+        fns["other"] = cifar.torch_step(torch, cifar.torch_cifar_net(torch), x, y)
+    stats = time_interleaved(fns, config.e2e_repeats, min_time=config.min_time, disable_gc=False)
+    row = _row_dict(
+        CIFAR_STEP,
+        CIFAR_SHAPE,
+        "step",
+        threads,
+        TORCH if "other" in stats else None,
+        stats["minidl"],
+        stats.get("other"),
+        "synthetic data, SGD(lr=0.01), GC on",
+    )
+    row["section"] = "end-to-end"
+    row["label"] = f"batch {n} of 3x32x32, one SGD step"
+    return row
+
+
 def run_suite(config=None, log=print, strict=False):
     """Measure every planned row; returns {"meta", "config", "rows", "targets"}.
 
@@ -359,6 +392,20 @@ def _run_rows(config, torch, torch_available, log, strict):
                         )
                         row["error"] = f"{type(exc).__name__}: {exc}"
                         results.append(row)
+            if config.end_to_end:
+                try:
+                    row = measure_cifar_step(config, torch if torch_available else None, threads)
+                except Exception as exc:
+                    if strict:
+                        raise
+                    comparator = TORCH if torch_available else None
+                    row = _row_dict(
+                        CIFAR_STEP, CIFAR_SHAPE, "step", threads, comparator, None, None, ""
+                    )
+                    row["error"] = f"{type(exc).__name__}: {exc}"
+                results.append(row)
+                if log:
+                    log(report.format_row_line(row))
     meta = machine.describe(torch)
     meta["seconds"] = time.perf_counter() - started
     return {

@@ -96,6 +96,8 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
         out = K.winograd_forward(
             x, w, b, padding=padding, tile=plan.forward.tile, keep_input=keep, num_threads=nt
         )
+    elif path == "depthwise":
+        out = K.depthwise_conv2d_forward(x, w, b, stride, padding, dilation, nt)
     else:
         out = K.direct_conv2d_forward(x, w, b, padding=padding, num_threads=nt)
     kept = None
@@ -129,6 +131,8 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
                 gx = K.winograd_backward_input(
                     g, w, x.shape, padding=padding, tile=plan.input.tile, num_threads=nt
                 )
+            elif path == "depthwise":
+                gx = K.depthwise_conv2d_backward_input(g, w, x.shape, stride, padding, dilation, nt)
             else:
                 gx = K.direct_conv2d_backward_input(
                     g, w, x.shape, padding=padding, layout=plan.input.layout, num_threads=nt
@@ -159,6 +163,10 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
                     need_bias=need_b,
                     kept_input=kept,
                     num_threads=nt,
+                )
+            elif path == "depthwise":
+                gw, gb = K.depthwise_conv2d_backward_weight(
+                    x, g, w.shape, stride, padding, dilation, need_b, nt
                 )
             else:
                 gw, gb = K.direct_conv2d_backward_weight(

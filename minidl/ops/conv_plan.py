@@ -1,7 +1,7 @@
 """Which kernel runs each pass of a 2-D convolution: one frozen plan per layer shape.
 
 A conv2d has three passes: the forward, the input gradient ("input") and the weight
-gradient ("weight").  Each runs on one of three kernel families (minidl._kernels):
+gradient ("weight").  Each runs on one of four kernel families (minidl._kernels):
 
 - ``im2col``: im2col + GEMM, for every layer (any stride, dilation, groups, dtype);
 - ``winograd``: F(2x2, 3x3) or F(4x4, 3x3) (``tile`` 2 or 4) and F(4x4, 5x5) (``tile``
@@ -9,7 +9,9 @@ gradient ("weight").  Each runs on one of three kernel families (minidl._kernels
   multiplications than GEMM, but transforms and a fixed cost per call;
 - ``direct``: float32, stride 1, dilation 1, one group, on a CPU with AVX2 + FMA or
   AVX-512: no im2col, but lanes wasted on rounded-up blocks; the input gradient lays
-  dY out in one of three ``layout`` s ("pitch", "rows", "half rows": direct_conv.h).
+  dY out in one of three ``layout`` s ("pitch", "rows", "half rows": direct_conv.h);
+- ``depthwise``: groups = C_in with weight (k*C, 1, kh, kw) (any stride, padding,
+  dilation, dtype): one plane per filter, no GEMM (minidl/_kernels/_depthwise.pyx).
 
 The forward can also keep what it made of x for the weight gradient (``keep_input``):
 im2col's cols when both run on im2col, Winograd's transformed input V when both run on
@@ -23,10 +25,11 @@ only (the CPU level, a layout's vector width and lane efficiency, the size of a 
 every conv2d in a block run a given plan (tests, benchmarks, a measured calibration).
 F.conv2d looks plans up by shape (``cached_plan``): one dict lookup per call.
 
-A measured calibration would time ``candidates`` (through ``forced`` or the kernels, as
-benchmarks/conv_dispatch_tables.py does) and answer in ``_plan`` for the shapes it
-covers; the cache key already holds everything a choice may depend on (shapes, dtype,
-stride, padding, dilation, groups, whether the weight gradient runs, threads).
+Measured dispatch: ``python -m minidl tune`` times ``candidates`` on this machine and
+writes the fastest per layer to a table (minidl.ops.conv_tune); a new shape takes the
+table's plan when it names the layer, else the built-in rule.  minidl.backends switches
+to timing each new shape in-process (``autotune``) or to im2col everywhere
+(``deterministic``).  Either way the choice is made once per shape and remembered.
 """
 
 from collections.abc import Iterator
@@ -40,7 +43,8 @@ from minidl import _kernels as K
 from minidl._threads import get_num_threads
 from minidl.ops import _validation as V
 
-Path = Literal["im2col", "winograd", "direct"]
+Path = Literal["im2col", "winograd", "direct", "depthwise"]
+PATHS: tuple[Path, ...] = ("im2col", "winograd", "direct", "depthwise")
 Layout = Literal["pitch", "rows", "half rows"]
 PASSES = ("forward", "input", "weight")
 LAYOUTS: tuple[Layout, ...] = ("pitch", "rows", "half rows")
@@ -80,10 +84,8 @@ class PassPlan:
     layout: Layout | Literal[""] = ""
 
     def __post_init__(self) -> None:
-        if self.path not in ("im2col", "winograd", "direct"):
-            raise ValueError(
-                f"PassPlan: path must be im2col, winograd or direct, got {self.path!r}"
-            )
+        if self.path not in PATHS:
+            raise ValueError(f"PassPlan: path must be one of {PATHS}, got {self.path!r}")
         if not (self.tile in (2, 4) if self.path == "winograd" else self.tile == 0):
             raise ValueError(
                 f"PassPlan: tile is 2 or 4 for winograd and 0 otherwise, got {self.path} "
@@ -106,6 +108,7 @@ class PassPlan:
 
 IM2COL = PassPlan("im2col")
 DIRECT = PassPlan("direct")
+DEPTHWISE = PassPlan("depthwise")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +177,12 @@ def _direct_eligible(dtype, stride, dilation, groups) -> bool:
     )
 
 
+def _depthwise_eligible(ishape, wshape, groups) -> bool:
+    """groups == C_in, weight (k*C, 1, kh, kw): every filter reads one channel (any
+    stride, padding, dilation, float32 or float64)."""
+    return groups == ishape[1] and wshape[1] == 1
+
+
 def _half_rows_fit(wo: int) -> bool:
     """A dY row fits half a vector (what the half-rows layout needs)."""
     return 2 * wo <= K.direct_vector_width()
@@ -202,6 +211,9 @@ def candidates(
         out["weight"].append(DIRECT)
         layouts = LAYOUTS if _half_rows_fit(wo) else LAYOUTS[:2]
         out["input"] += [PassPlan("direct", layout=layout) for layout in layouts]
+    if _depthwise_eligible(tuple(input_shape), wshape, groups):
+        for name in PASSES:
+            out[name].append(DEPTHWISE)
     return {name: tuple(plans) for name, plans in out.items()}
 
 
@@ -282,6 +294,7 @@ def _direct_passes(ishape, wshape, padding, ho, wo) -> dict[str, PassPlan]:
 
 
 _ALL_IM2COL = (ConvPlan(IM2COL, IM2COL, IM2COL, False), ConvPlan(IM2COL, IM2COL, IM2COL, True))
+_ALL_DEPTHWISE = ConvPlan(DEPTHWISE, DEPTHWISE, DEPTHWISE)
 
 
 def plan_conv2d(
@@ -323,12 +336,24 @@ def plan_conv2d(
 
 def _plan(ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad, nt, ho, wo):
     """plan_conv2d on checked, normalised arguments."""
+    # Depth-wise layers (groups = C > 1): one plane per filter beats C tiny per-group GEMMs.
+    if groups > 1 and _depthwise_eligible(ishape, wshape, groups):
+        return _ALL_DEPTHWISE
     if _winograd_eligible(wshape, stride, padding, dilation, groups):
         chosen = _winograd_passes(ishape, wshape, ho, wo, nt)
     else:
         chosen = {}
     if _direct_eligible(dtype, stride, dilation, groups):
         chosen = {**_direct_passes(ishape, wshape, padding, ho, wo), **chosen}
+    return compose(chosen, ishape, wshape, dtype, padding, weight_grad, ho, wo, True)
+
+
+def compose(
+    chosen, ishape, wshape, dtype, padding, weight_grad, ho, wo, kept_cols_first=False
+) -> ConvPlan:
+    """The ConvPlan of the passes ``chosen`` ({pass: PassPlan}, im2col for the others),
+    with keep_input decided by MAX_SAVED_COLS_BYTES / MAX_KEPT_WINOGRAD_BYTES;
+    ``kept_cols_first`` (the built-in rule): small cols move a direct forward to im2col."""
     n, c = ishape[:2]
     cols_fit = weight_grad and (
         c * wshape[2] * wshape[3] * n * ho * wo * dtype.itemsize <= MAX_SAVED_COLS_BYTES
@@ -336,11 +361,16 @@ def _plan(ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad,
     if not chosen:  # most small layers: every pass on im2col
         return _ALL_IM2COL[cols_fit]
     forward, input_, weight = (chosen.get(which, IM2COL) for which in PASSES)
-    if cols_fit and forward.path != "winograd" and weight.path != "direct":
+    if kept_cols_first:
+        movable = forward.path != "winograd" and weight.path != "direct"
+    else:
+        movable = forward.path == weight.path == "im2col"
+    if cols_fit and movable:
         return ConvPlan(IM2COL, input_, IM2COL, True)
     keep = (
         weight_grad
-        and forward.path == weight.path == "winograd"
+        and forward == weight
+        and forward.path == "winograd"
         and K.winograd_kept_input_elements(ishape, wshape, padding=padding, tile=forward.tile)
         * dtype.itemsize
         <= MAX_KEPT_WINOGRAD_BYTES
@@ -386,23 +416,76 @@ def cached_plan(
     if plan is None:
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
-        ho, wo = V.conv_output_size(
-            "conv2d", input_shape, weight_shape[2:], stride, padding, dilation
-        )
-        plan = _PLANS[key] = _plan(
-            input_shape,
-            weight_shape,
-            np.dtype(dtype),
-            stride,
-            padding,
-            dilation,
-            groups,
-            weight_grad,
-            num_threads,
-            ho,
-            wo,
-        )
+        plan = _PLANS[key] = _choose(*key)
     return plan
+
+
+def _choose(ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad, nt):
+    """A new shape's plan: im2col everywhere when deterministic; measured now under
+    autotune; the table's when it names the layer; else the built-in rule."""
+    if _mode == "deterministic":
+        return _ALL_IM2COL[False]
+    layer = (ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad, nt)
+    if _measured is not None:
+        _, layer_key, measure = _measured
+        if _mode == "autotune":
+            return measure(*layer)[0]
+        plan = _loaded_table().get(layer_key(*layer))
+        if plan is not None:
+            try:
+                check_plan(plan, ishape, wshape, dtype, stride, padding, dilation, groups)
+                return plan
+            except ValueError:  # a table from another build: the built-in rule instead
+                pass
+    ho, wo = V.conv_output_size("conv2d", ishape, wshape[2:], stride, padding, dilation)
+    return _plan(
+        ishape, wshape, np.dtype(dtype), stride, padding, dilation, groups, weight_grad, nt, ho, wo
+    )
+
+
+_mode: Literal["table", "autotune", "deterministic"] = "table"
+_table: dict | None = None
+_table_meta: dict = {"path": "", "error": "no measured dispatch installed"}
+# (load_table, layer_key, measure_plan) of minidl.ops.conv_tune, which installs them
+_measured: tuple | None = None
+
+
+def install_measured(load, layer_key, measure) -> None:
+    """Called by minidl.ops.conv_tune when it is imported (it imports this module)."""
+    global _measured
+    _measured = (load, layer_key, measure)
+    reload_table()
+
+
+def _loaded_table() -> dict:
+    """This machine's measured table ({} without one), read once per process."""
+    global _table, _table_meta
+    if _table is None:
+        _table, _table_meta = _measured[0]() if _measured else ({}, _table_meta)
+    return _table
+
+
+def table_in_use() -> dict:
+    """{"path", "cpu", "level", "created"} of the table dispatch reads, or {"path",
+    "error"} when there is none (built-in defaults)."""
+    _loaded_table()
+    return dict(_table_meta)
+
+
+def set_mode(mode: Literal["table", "autotune", "deterministic"]) -> None:
+    """How new shapes get their plan (minidl.backends sets it); forgets remembered plans."""
+    global _mode
+    if mode not in ("table", "autotune", "deterministic"):
+        raise ValueError(f"conv plan mode must be table, autotune or deterministic, got {mode!r}")
+    _mode = mode
+    _PLANS.clear()
+
+
+def reload_table() -> None:
+    """Read the table again on the next new shape (after ``minidl tune`` wrote one)."""
+    global _table
+    _table = None
+    _PLANS.clear()
 
 
 def clear_cache() -> None:

@@ -1,0 +1,72 @@
+"""``python -m minidl tune``: time every conv path at the layers that matter here and
+write this machine's table (minidl.ops.conv_tune)."""
+
+import time
+
+import numpy as np
+
+import minidl
+from minidl._threads import get_num_threads, set_num_threads
+from minidl.ops import conv_plan as CP
+from minidl.ops import conv_tune
+from minidl.training import DEFAULT_BATCH_SIZE
+
+
+def _model_layers(batch_sizes) -> set[tuple]:
+    """The conv layers (conv_plan's cache keys) of one training step of ``LeNet()`` on
+    the digits and of the CIFAR-size network, at each batch size."""
+    from minidl.bench import cifar
+    from minidl.models import LeNet
+
+    CP.clear_cache()
+    for n in batch_sizes:
+        for model, shape in ((LeNet(), (n, 1, 8, 8)), (cifar.cifar_net(), (n, 3, 32, 32))):
+            x, y = cifar.synthetic_batch(shape)
+            loss = minidl.nn.functional.cross_entropy(model(minidl.tensor(x)), minidl.tensor(y))
+            loss.backward()
+    keys = set(CP._PLANS)
+    CP.clear_cache()
+    return keys
+
+
+def _suite_layers(batch_sizes) -> set[tuple]:
+    """The conv layers of the benchmark suite (minidl.bench.shapes), training, float32."""
+    from minidl.bench.shapes import CONV_SHAPES
+
+    out = set()
+    for s in CONV_SHAPES:
+        for n in batch_sizes or (s.n,):
+            layer = ((n, s.c, s.h, s.w), (s.f, s.c, s.k, s.k), np.dtype(np.float32))
+            pair = ((s.stride,) * 2, (s.padding,) * 2, (1, 1))
+            out.add(layer + pair + (1, True, 0))
+    return out
+
+
+def tune(full: bool = False, threads: tuple[int, ...] | None = None, log=print) -> str:
+    """Time every eligible path of each pass at the suite's layers and those of
+    ``LeNet()`` / the CIFAR-size network (``full``: more batch sizes, more repeats), at
+    each thread count of ``threads`` (default: 1 and minidl's), and write the fastest as
+    this machine's table; returns its path."""
+    saved = get_num_threads()
+    threads = tuple(sorted({1, saved})) if threads is None else tuple(threads)
+    batches = (DEFAULT_BATCH_SIZE, 64) + ((1, 16, 128) if full else ())
+    repeats = 7 if full else 3
+    plans: dict[str, CP.ConvPlan] = {}
+    start = time.perf_counter()
+    try:
+        for nt in threads:
+            set_num_threads(nt)
+            layers = _model_layers(batches) | _suite_layers(batches if full else ())
+            for layer in sorted(layers, key=str):
+                layer = layer[:8] + (nt,)
+                plan, _ = conv_tune.measure_plan(*layer, repeats=repeats)
+                key = conv_tune.layer_key(*layer)
+                plans[key] = plan
+                k = layer[1][2]
+                log(f"{key}: " + " / ".join(getattr(plan, p).describe(k) for p in CP.PASSES))
+    finally:
+        set_num_threads(saved)
+    path = conv_tune.save_table(plans)
+    CP.reload_table()
+    log(f"{len(plans)} layers timed in {time.perf_counter() - start:.1f} s; table: {path}")
+    return path

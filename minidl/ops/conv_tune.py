@@ -1,0 +1,199 @@
+"""Measured conv dispatch: the tables ``python -m minidl tune`` writes, and the timing of
+every eligible path of a layer that both it and ``minidl.backends.autotune`` run.
+
+A table maps a layer's key (``layer_key``: shapes, dtype, stride, padding, dilation,
+groups, training or not, threads) to the ConvPlan that measured fastest on this machine.
+It lives in the user's cache folder (``MINIDL_CACHE_DIR``, else
+``$XDG_CACHE_HOME/minidl``, else ``~/.cache/minidl``), one JSON file per CPU model and
+instruction-set level, and is read once per process (``load_table``).  Layers it does not
+name run the built-in rule (minidl.ops.conv_plan).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import re
+import time
+from typing import Any
+
+import numpy as np
+
+from minidl import _kernels as K
+from minidl.ops import conv_plan as CP
+
+FORMAT = 1
+
+
+# ---- where the table lives ----------------------------------------------------------
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what platform knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_level() -> int:
+    """The instruction-set level the kernels run at (0 baseline, 1 AVX2 + FMA, 2 AVX-512)."""
+    return int(K.direct_level())
+
+
+def cache_dir() -> str:
+    """MINIDL_CACHE_DIR, else $XDG_CACHE_HOME/minidl, else ~/.cache/minidl."""
+    if os.environ.get("MINIDL_CACHE_DIR"):
+        return os.environ["MINIDL_CACHE_DIR"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "minidl")
+
+
+def table_path() -> str:
+    """This machine's table: one file per CPU model and instruction-set level."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", cpu_model()).strip("-").lower() or "cpu"
+    return os.path.join(cache_dir(), f"conv-plans-{slug}-level{cpu_level()}.json")
+
+
+def layer_key(ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad, nt) -> str:
+    """The table's key of one layer (the fields of conv_plan's per-shape cache)."""
+    dims = "x".join(str(int(v)) for v in tuple(ishape) + tuple(wshape))
+    hyper = ",".join(f"{a}x{b}" for a, b in (stride, padding, dilation))
+    mode = "train" if weight_grad else "infer"
+    return f"{dims}|{np.dtype(dtype).name}|{hyper}|g{groups}|{mode}|t{nt}"
+
+
+def _pass_to_json(p: CP.PassPlan) -> dict[str, Any]:
+    return {"path": p.path, "tile": p.tile, "layout": p.layout}
+
+
+def plan_to_json(plan: CP.ConvPlan) -> dict[str, Any]:
+    out: dict[str, Any] = {name: _pass_to_json(getattr(plan, name)) for name in CP.PASSES}
+    out["keep_input"] = plan.keep_input
+    return out
+
+
+def plan_from_json(entry: dict[str, Any]) -> CP.ConvPlan:
+    """A ConvPlan from its JSON form; ValueError/TypeError/KeyError if malformed."""
+    passes = {name: CP.PassPlan(**entry[name]) for name in CP.PASSES}
+    return CP.ConvPlan(**passes, keep_input=bool(entry.get("keep_input", False)))
+
+
+def load_table(path: str | None = None) -> tuple[dict[str, CP.ConvPlan], dict[str, Any]]:
+    """({key: plan}, meta) of the table at ``path`` (default: this machine's); ({}, meta
+    with "error") when it is missing or unreadable (then the built-in rule runs)."""
+    path = table_path() if path is None else path
+    meta: dict[str, Any] = {"path": path}
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+        if raw.get("format") != FORMAT:
+            raise ValueError(f"format {raw.get('format')!r}, expected {FORMAT}")
+        plans = {key: plan_from_json(entry) for key, entry in raw["plans"].items()}
+    except FileNotFoundError:
+        return {}, {**meta, "error": "no table"}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        return {}, {**meta, "error": f"unreadable ({exc})"}
+    meta.update(cpu=raw.get("cpu"), level=raw.get("level"), created=raw.get("created"))
+    return plans, meta
+
+
+def save_table(plans: dict[str, CP.ConvPlan], path: str | None = None) -> str:
+    """Write ``plans`` as this machine's table (atomically); returns the path."""
+    path = table_path() if path is None else path
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    raw = {
+        "format": FORMAT,
+        "cpu": cpu_model(),
+        "level": cpu_level(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "plans": {key: plan_to_json(plan) for key, plan in sorted(plans.items())},
+    }
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(raw, f, indent=1)
+    os.replace(tmp, path)
+    return path
+
+
+# ---- timing the paths of one layer --------------------------------------------------
+
+
+def _run_pass(which, p, x, w, g, stride, padding, dilation, groups, nt):
+    """One pass of the layer on PassPlan ``p`` (what minidl.ops.conv runs for it)."""
+    if p.path == "depthwise":
+        if which == "forward":
+            return K.depthwise_conv2d_forward(x, w, None, stride, padding, dilation, nt)
+        if which == "input":
+            return K.depthwise_conv2d_backward_input(g, w, x.shape, stride, padding, dilation, nt)
+        return K.depthwise_conv2d_backward_weight(
+            x, g, w.shape, stride, padding, dilation, True, nt
+        )
+    if p.path == "winograd":
+        if which == "forward":
+            return K.winograd_forward(x, w, None, padding=padding, tile=p.tile, num_threads=nt)
+        if which == "input":
+            return K.winograd_backward_input(
+                g, w, x.shape, padding=padding, tile=p.tile, num_threads=nt
+            )
+        return K.winograd_backward_weight(
+            x, g, w.shape, padding=padding, tile=p.tile, need_bias=True, num_threads=nt
+        )
+    if p.path == "direct":
+        if which == "forward":
+            return K.direct_conv2d_forward(x, w, None, padding=padding, num_threads=nt)
+        if which == "input":
+            return K.direct_conv2d_backward_input(
+                g, w, x.shape, padding=padding, layout=p.layout, num_threads=nt
+            )
+        return K.direct_conv2d_backward_weight(
+            x, g, w.shape, padding=padding, need_bias=True, num_threads=nt
+        )
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if which == "forward":
+        return K.conv2d_forward(x, w, None, **geometry, num_threads=nt)
+    if which == "input":
+        return K.conv2d_backward_input(g, w, x.shape, **geometry, num_threads=nt)
+    return K.conv2d_backward_weight(x, g, w.shape, **geometry, need_bias=True, num_threads=nt)
+
+
+def measure_plan(
+    ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad, nt, repeats=3
+) -> tuple[CP.ConvPlan, dict[str, dict[str, float]]]:
+    """(the fastest plan, {pass: {path description: best seconds}}) of one layer: every
+    candidate of each pass timed on random data (best of ``repeats`` after a warm-up)."""
+    ho, wo = CP.V.conv_output_size("tune", ishape, wshape[2:], stride, padding, dilation)
+    dtype = np.dtype(dtype)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(ishape).astype(dtype)
+    w = rng.standard_normal(wshape).astype(dtype)
+    g = rng.standard_normal((ishape[0], wshape[0], ho, wo)).astype(dtype)
+    can = CP.candidates(ishape, wshape, dtype, stride, padding, dilation, groups)
+    passes = CP.PASSES if weight_grad else ("forward", "input")
+    chosen, times = {}, {}
+    for which in passes:
+        times[which] = {}
+        best = None
+        for p in can[which]:
+            _run_pass(which, p, x, w, g, stride, padding, dilation, groups, nt)
+            spent = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                _run_pass(which, p, x, w, g, stride, padding, dilation, groups, nt)
+                spent.append(time.perf_counter() - start)
+            times[which][p.describe(wshape[2])] = min(spent)
+            if best is None or min(spent) < best[0]:
+                best = (min(spent), p)
+        if best[1] != CP.IM2COL:
+            chosen[which] = best[1]
+    plan = CP.compose(chosen, tuple(ishape), tuple(wshape), dtype, padding, weight_grad, ho, wo)
+    return plan, times
+
+
+CP.install_measured(load_table, layer_key, measure_plan)
