@@ -50,7 +50,7 @@ EXAMPLES = {
     "  python -m minidl train --resume /tmp/lenet-resume.npz   (after Ctrl-C)\n"
     "  python -m minidl train --data mnist/train-images-idx3-ubyte.gz --epochs 5\n"
     "  python -m minidl train --data my_images/   (one sub-folder per class)",
-    "bench": "example:\n  python -m minidl bench",
+    "bench": "example:\n  python -m minidl bench\n  python -m minidl bench --plot speedups.png",
     "info": "example:\n  python -m minidl info\n"
     "  python -m minidl info --conv-plan 64,32,4,4,64,3,1,1",
     "sweep": "example:\n"
@@ -168,7 +168,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="also print the setup and each epoch's learning rate and time",
     )
 
-    sub.add_parser("bench", help="run the benchmark suite in quick mode")
+    bench = sub.add_parser(
+        "bench",
+        help="run the benchmark suite in quick mode",
+        description="minidl against PyTorch, the naive loops of the lecture notes, pure "
+        "Python and numpy's matmul, per op and shape (quick mode; the full suite is "
+        "benchmarks/bench_suite.py).",
+    )
+    bench.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="also draw minidl's speed-up over PyTorch and the naive loops as a PNG bar "
+        "chart (needs matplotlib); measures at 1 and 2 threads unless --threads says",
+    )
+    bench.add_argument(
+        "--threads",
+        metavar="LIST",
+        help='thread counts, e.g. "1,2" (default: minidl\'s current one; 1,2 with --plot)',
+    )
+    bench.add_argument(
+        "--tiny",
+        action="store_true",
+        help="one repeat at the smallest shapes: checks that it runs, the times mean little",
+    )
     info = sub.add_parser(
         "info",
         help="version, OpenMP, threads, BLAS; the conv plan of a layer",
@@ -570,11 +592,42 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_bench() -> int:
+def _run_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from minidl import bench
 
-    result = bench.run_quick()
-    return result if isinstance(result, int) else 0
+    if args.plot is None and args.threads is None and not args.tiny:
+        result = bench.run_quick()
+        return result if isinstance(result, int) else 0
+    from minidl.bench import report, suite
+
+    config = suite.preset("tiny" if args.tiny else "quick")
+    threads = args.threads or ("1,2" if args.plot else None)
+    if threads is not None:
+        try:
+            counts = tuple(int(t) for t in threads.split(","))
+        except ValueError:
+            counts = ()
+        if not counts or min(counts) < 1:
+            parser.error(f"--threads {threads!r}: expected positive integers, e.g. 1,2")
+        config = config.replace(threads=counts)
+    if args.plot is not None:
+        problem = output_path_problem(args.plot)
+        if problem is not None:
+            parser.error(f"--plot {args.plot!r} {problem}")
+        try:
+            import matplotlib  # noqa: F401  (fail before the run, not after it)
+        except ImportError:
+            parser.error("--plot needs matplotlib: pip install matplotlib")
+    results = suite.run_suite(config, log=None)
+    print(report.format_table(results))
+    if args.plot is not None:
+        try:
+            report.write_plot(results, args.plot)
+        except (ValueError, OSError) as exc:
+            print(f"minidl bench: error: --plot {args.plot!r}: {exc}", file=sys.stderr)
+            return 1
+        print(f"plot written to {args.plot}")
+    return 0
 
 
 def _run_info(args):
@@ -599,7 +652,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_train_args(parser, args)
         return _run_train(args)
     if args.command == "bench":
-        return _run_bench()
+        return _run_bench(args, parser)
     if args.command == "sweep":
         from minidl.sweep import run  # scikit-learn's estimators: only when sweeping
 
