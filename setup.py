@@ -4,8 +4,10 @@ Metadata lives in pyproject.toml.  OpenMP is switched on only if the compiler ca
 build *and run* a small OpenMP program (build_tools/openmp_helpers.py); otherwise the
 kernels are built without it and run on one thread.  Extra compile flags may be given
 with MINIDL_EXTRA_CFLAGS (e.g. "-march=native"; not used by default so the build runs
-on any CPU of the same architecture).  The extensions compile in parallel (one job per
-CPU unless ``-j`` says otherwise).
+on any CPU of the same architecture).  The .pyx files are translated to C in parallel
+and the extensions compile in parallel (one job per CPU unless ``-j`` says otherwise);
+each step prints one line (``pip install -v .`` shows them).  Release builds compile
+without debug information (``-g0``): the machine code is the same, the build faster.
 
 MINIDL_DEBUG_KERNELS=1 builds every kernel with Cython's bounds, wraparound and
 initialisation checks, Python division semantics and ``-O0 -g`` (for the kernel tests:
@@ -70,7 +72,7 @@ class BuildExtWithOpenMP(build_ext):
         if self.compiler.compiler_type == "msvc":
             extra_cflags = ["/Od", "/Zi"] if DEBUG else []
         else:
-            extra_cflags = ["-O0", "-g"] if DEBUG else ["-O3"]
+            extra_cflags = ["-O0", "-g"] if DEBUG else ["-O3", "-g0"]
         extra_cflags += os.environ.get("MINIDL_EXTRA_CFLAGS", "").split()
         link_args = []
         omp = check_openmp(self.compiler)
@@ -84,8 +86,30 @@ class BuildExtWithOpenMP(build_ext):
             ext.define_macros = list(ext.define_macros or []) + [
                 ("MINIDL_BUILD_FLAGS", f'"{flags_text}"'),
             ]
+        print(
+            f"minidl: compiling {len(self.extensions)} extensions, {self.parallel} at a time, "
+            f"with {flags_text}",
+            flush=True,
+        )
         super().build_extensions()
         _write_mode()
+
+    def build_extension(self, ext):
+        target = self.get_ext_fullpath(ext.name)
+        stale = self.force or _newer_group(list(ext.sources) + list(ext.depends), target)
+        if stale:
+            print(f"minidl: compiling {ext.name}", flush=True)
+        super().build_extension(ext)
+        if stale:
+            print(f"minidl: compiled {ext.name}", flush=True)
+
+
+def _newer_group(sources, target):
+    try:
+        from setuptools.modified import newer_group
+    except ImportError:  # setuptools < 69
+        from distutils.dep_util import newer_group
+    return newer_group(sources, target, missing="newer")
 
 
 def kernel_extensions():
@@ -113,6 +137,7 @@ setup(
         compiler_directives=DIRECTIVES,
         include_path=["."],
         force=FORCE,
+        nthreads=os.cpu_count() or 1,
     ),
     cmdclass={"build_ext": BuildExtWithOpenMP},
 )
