@@ -29,12 +29,14 @@ from minidl import _threads
 
 try:
     from minidl._kernels import _batchnorm, _conv, _depthwise, _direct, _im2col, _pooling, _winograd
-except ImportError:
+except ImportError as _exc:
     # a source tree that was never built (e.g. the repository's root after `pip install .`)
     import importlib.util
 
     _names = ("_batchnorm", "_conv", "_depthwise", "_direct", "_im2col", "_pooling", "_winograd")
     _missing = [n for n in _names if importlib.util.find_spec(f"{__name__}.{n}") is None]
+    if not _missing and (_exc.name or "").startswith(__name__ + "."):
+        _missing = [_exc.name.rpartition(".")[2]]  # the shared Cython utility module
     if not _missing:
         raise
     _here = os.path.dirname(os.path.abspath(__file__))
