@@ -133,8 +133,8 @@ def kernel_extensions():
         ("minidl._kernels." + os.path.splitext(os.path.basename(src))[0], src, headers)
         for src in sources
     ]
-    if USE_SHARED_UTILITY:
-        modules.append((SHARED_UTILITY, os.path.join("minidl", "_kernels", "_cyutility.c"), []))
+    if USE_SHARED_UTILITY:  # first: the largest, so it does not compile alone at the end
+        modules.insert(0, (SHARED_UTILITY, os.path.join("minidl", "_kernels", "_cyutility.c"), []))
     return [
         Extension(
             name,
