@@ -5,6 +5,7 @@ numpy's matmul on the same GEMM and PyTorch, per op and end to end, at 1 and 2 t
     python benchmarks/bench_suite.py --quick               # what `python -m minidl bench` runs
     python benchmarks/bench_suite.py --threads 1 --ops conv2d,max_pool2d --json out.json
     python benchmarks/bench_suite.py --end-to-end          # only LeNet / CIFAR-size net steps
+    python benchmarks/bench_suite.py --quick --threads 1,2 --plot speedups.png
 
 Run it on a quiet machine: every row interleaves minidl's repeats with the comparator's,
 which cancels slow drift but not another process competing for the cores.
@@ -77,7 +78,12 @@ def parse_args(argv=None):
     parser.add_argument("--no-end-to-end", action="store_true", help="skip LeNet end to end")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
-    parser.add_argument("--plot", metavar="PATH", help="bar chart of the speedups (matplotlib)")
+    parser.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="PNG bar chart of minidl's speed-up over PyTorch and the naive loops per op, "
+        "shape and thread count, log axis (matplotlib)",
+    )
     parser.add_argument("--markdown", metavar="PATH", help="write the table as markdown")
     return parser.parse_args(argv)
 

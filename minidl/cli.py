@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 import minidl
 from minidl.models import LeNet, MobileNetDigits
 from minidl.nn import Module
@@ -28,6 +30,7 @@ from minidl.training import (
     Callback,
     TrainingDiverged,
     TrainingInterrupted,
+    train_arrays,
     train_digits,
 )
 
@@ -45,8 +48,10 @@ MODELS: dict[str, Callable[[], Module]] = {
 # The example shown at the end of each sub-command's --help.
 EXAMPLES = {
     "train": "example:\n  python -m minidl train --epochs 10 --seed 1 --save /tmp/lenet.npz\n"
-    "  python -m minidl train --resume /tmp/lenet-resume.npz   (after Ctrl-C)",
-    "bench": "example:\n  python -m minidl bench",
+    "  python -m minidl train --resume /tmp/lenet-resume.npz   (after Ctrl-C)\n"
+    "  python -m minidl train --data mnist/train-images-idx3-ubyte.gz --epochs 5\n"
+    "  python -m minidl train --data my_images/   (one sub-folder per class)",
+    "bench": "example:\n  python -m minidl bench\n  python -m minidl bench --plot speedups.png",
     "tune": "example:\n  python -m minidl tune\n"
     "  MINIDL_CACHE_DIR=/tmp/minidl python -m minidl tune --full",
     "info": "example:\n  python -m minidl info\n"
@@ -72,12 +77,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"minidl {minidl.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="train a model (LeNet) on scikit-learn's 8x8 digits")
+    train = sub.add_parser(
+        "train", help="train a model (LeNet) on scikit-learn's 8x8 digits or --data"
+    )
     train.add_argument(
         "--model",
         choices=sorted(MODELS),
         default="lenet",
         help="the network (default: lenet)",
+    )
+    train.add_argument(
+        "--data",
+        metavar="PATH",
+        default=None,
+        help="train on your own images instead of the digits: an .npz file (X_train, "
+        "y_train, X_test, y_test or X, y), an IDX images file (MNIST's "
+        "NAME-images-idx3-ubyte[.gz], its labels found beside it as "
+        "NAME-labels-idx1-ubyte[.gz]) or IMAGES,LABELS (two IDX files), or a folder with "
+        "one sub-folder of PNG/JPEG images per class; data without a test split is split "
+        "80/20 stratified by --seed. LeNet is sized for the images (default: scikit-learn's "
+        "8x8 digits)",
     )
     train.add_argument(
         "--epochs",
@@ -159,7 +178,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="also print the setup and each epoch's learning rate and time",
     )
 
-    sub.add_parser("bench", help="run the benchmark suite in quick mode")
+    bench = sub.add_parser(
+        "bench",
+        help="run the benchmark suite in quick mode",
+        description="minidl against PyTorch, the naive loops of the lecture notes, pure "
+        "Python and numpy's matmul, per op and shape (quick mode; the full suite is "
+        "benchmarks/bench_suite.py).",
+    )
+    bench.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="also draw minidl's speed-up over PyTorch and the naive loops as a PNG bar "
+        "chart (needs matplotlib); measures at 1 and 2 threads unless --threads says",
+    )
+    bench.add_argument(
+        "--threads",
+        metavar="LIST",
+        help='thread counts, e.g. "1,2" (default: minidl\'s current one; 1,2 with --plot)',
+    )
+    bench.add_argument(
+        "--tiny",
+        action="store_true",
+        help="one repeat at the smallest shapes: checks that it runs, the times mean little",
+    )
     tune = sub.add_parser(
         "tune",
         help="time every conv path on this CPU; dispatch reads the table from then on",
@@ -303,19 +344,17 @@ def plot_dir_problem(path: str) -> str | None:
     return None
 
 
-def _save_plots(folder: str, model: Module, history: Any) -> list[str]:
-    """history.png, filters.png (the first layer with a 4-D weight) and confusion.png (the
-    test split of the digits) in ``folder``; returns their paths."""
+def _save_plots(folder: str, model: Module, history: Any, X_test: Any, y_test: Any) -> list[str]:
+    """history.png, filters.png (the first layer with a 4-D weight) and confusion.png (on
+    the test split X_test, y_test) in ``folder``; returns their paths."""
     import numpy as np
 
     from minidl import viz
-    from minidl.data import load_digits
 
     paths = [os.path.join(folder, name) for name in ("history.png", "filters.png", "confusion.png")]
     viz.plot_history(history, paths[0])
     conv = next(m for m in model.modules() if getattr(getattr(m, "weight", None), "ndim", 0) == 4)
     viz.plot_filters(conv, paths[1])
-    _, _, X_test, y_test = load_digits()
     model.eval()
     with minidl.no_grad():
         predicted = np.argmax(model(minidl.tensor(X_test)).data, axis=1)
@@ -357,6 +396,72 @@ def resume_path(save: str) -> str:
 
 # the training options a resume checkpoint records and restores
 _RESUMED = ("model", "epochs", "batch_size", "optimizer", "lr", "seed", "no_augment", "save")
+# recorded too, but absent from checkpoints written before ``--data`` existed
+_RESUMED_OPTIONAL = ("data",)
+
+_IDX_IMAGES, _IDX_LABELS = "images-idx3", "labels-idx1"
+
+
+def idx_labels_path(images: str) -> str:
+    """The labels file beside an IDX images file, by MNIST's naming
+    (``train-images-idx3-ubyte.gz`` -> ``train-labels-idx1-ubyte.gz``); a ValueError when
+    the name does not follow it."""
+    folder, name = os.path.split(images)
+    if _IDX_IMAGES not in name:
+        raise ValueError(
+            f"{images} is not a folder or an .npz file, and not an IDX images file named "
+            f"NAME-{_IDX_IMAGES}-ubyte[.gz] (labels beside it in NAME-{_IDX_LABELS}-ubyte[.gz]); "
+            f"pass IDX files as IMAGES,LABELS"
+        )
+    return os.path.join(folder, name.replace(_IDX_IMAGES, _IDX_LABELS))
+
+
+def data_spec(text: str) -> str:
+    """``--data`` with its paths made absolute (what a resume checkpoint records)."""
+    return ",".join(os.path.abspath(part) for part in text.split(","))
+
+
+def load_data(
+    spec: str, seed: int
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], int]:
+    """``--data``'s ``(X_train, y_train, X_test, y_test)`` and the number of classes.
+
+    Raises FileNotFoundError/ValueError/ImportError with a message naming the file.
+    """
+    from minidl import data
+
+    parts = spec.split(",")
+    if len(parts) > 2 or not all(parts):
+        raise ValueError("expected PATH or IMAGES,LABELS (two IDX files)")
+    for part in parts:
+        if not os.path.exists(part):
+            raise FileNotFoundError(f"{part} does not exist")
+    if len(parts) == 1 and os.path.isdir(spec):
+        X, y, classes = data.load_image_folder(spec)
+        return _split(X, y, seed, spec), len(classes)
+    if len(parts) == 1 and spec.lower().endswith(".npz"):
+        arrays = data.load_npz(spec, random_state=seed)
+        return arrays, int(max(arrays[1].max(), arrays[3].max())) + 1
+    images, labels = parts if len(parts) == 2 else (spec, idx_labels_path(spec))
+    if not os.path.exists(labels):
+        raise FileNotFoundError(
+            f"the labels of {images} are not beside it: {labels} does not exist "
+            f"(pass IMAGES,LABELS)"
+        )
+    X, y = data.load_idx(images, labels)
+    return _split(X, y, seed, spec), int(y.max()) + 1
+
+
+def _split(X, y, seed, where):
+    from sklearn.model_selection import train_test_split
+
+    try:
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=0.2, random_state=seed, stratify=y
+        )
+    except ValueError as exc:
+        raise ValueError(f"cannot split {where} 80/20 stratified: {exc}") from exc
+    return X_train, y_train, X_test, y_test
 
 
 def _load_resume(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -387,6 +492,8 @@ def _load_resume(args: argparse.Namespace) -> dict[str, Any] | None:
     save_given = args.save
     for name in _RESUMED:
         setattr(args, name, options[name])
+    for name in _RESUMED_OPTIONAL:
+        setattr(args, name, options.get(name))
     if save_given is not None:
         args.save = save_given
     return state
@@ -422,6 +529,22 @@ def _run_train(args: argparse.Namespace) -> int:
         args.save = DEFAULT_SAVE
     if not _check_output_paths(args):
         return 2
+    arrays = None
+    if args.data is not None:
+        args.data = data_spec(args.data)
+        try:
+            arrays, num_classes = load_data(args.data, args.seed)
+        except (OSError, ValueError, ImportError) as exc:
+            print(f"minidl train: error: --data {args.data!r}: {exc}", file=sys.stderr)
+            return 2
+        _, channels, height, width = arrays[0].shape
+        shape = {"input_size": (height, width), "in_channels": channels}
+        factory = MODELS[args.model]
+
+        def model() -> Module:
+            return factory(**shape, num_classes=num_classes)
+
+        what = f"{args.data} ({channels}x{height}x{width}, {num_classes} classes)"
     interactive = sys.stdout.isatty() and not args.quiet
     write = print
     if interactive:
@@ -431,7 +554,8 @@ def _run_train(args: argparse.Namespace) -> int:
     lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
     if args.verbose:
         print(
-            f"minidl {minidl.__version__}: training {args.model} on the 8x8 digits, "
+            f"minidl {minidl.__version__}: training {args.model} on "
+            f"{'the 8x8 digits' if arrays is None else what}, "
             f"{args.epochs} epochs of batches of {args.batch_size}, {args.optimizer} at lr {lr} "
             f"(cosine), seed {args.seed}, augment {not args.no_augment}, "
             f"{args.threads} thread{'s' if args.threads > 1 else ''}"
@@ -439,7 +563,7 @@ def _run_train(args: argparse.Namespace) -> int:
     saver = _SaveWeights(args.save)
     callbacks: list[Callback] = [saver]
     ckpt_path = resume_path(args.save)
-    options = {name: getattr(args, name) for name in _RESUMED}
+    options = {name: getattr(args, name) for name in _RESUMED + _RESUMED_OPTIONAL}
 
     def checkpoint(state: dict[str, Any]) -> None:
         minidl.save({**state, "cli": options}, ckpt_path)
@@ -450,14 +574,13 @@ def _run_train(args: argparse.Namespace) -> int:
     minidl.set_num_threads(args.threads)
     try:
         with _stop_on_signals(write) as interrupt:
-            model, history = train_digits(
+            settings = dict(
                 epochs=args.epochs,
                 batch_size=args.batch_size,
                 optimizer=args.optimizer,
                 lr=args.lr,
                 seed=args.seed,
                 augment=not args.no_augment,
-                model=MODELS[args.model],
                 callbacks=callbacks,
                 progress=interactive,
                 log=None if args.quiet or args.verbose else write,
@@ -465,6 +588,10 @@ def _run_train(args: argparse.Namespace) -> int:
                 interrupt=interrupt,
                 resume_state=resume_state,
             )
+            if arrays is None:
+                trained, history = train_digits(model=MODELS[args.model], **settings)
+            else:
+                trained, history = train_arrays(*arrays, model=model, **settings)
         num_threads = minidl.get_num_threads()
     except TrainingInterrupted as exc:
         print(
@@ -500,6 +627,7 @@ def _run_train(args: argparse.Namespace) -> int:
         "augment": not args.no_augment,
         "num_threads": num_threads,
         "model": args.model,
+        "data": args.data or "digits",
         "final_loss": last["loss"],
         "train_accuracy": last["train_accuracy"],
         "history": history.rows,
@@ -515,7 +643,8 @@ def _run_train(args: argparse.Namespace) -> int:
             return 1
     if args.plot_dir is not None:
         try:
-            plotted = _save_plots(args.plot_dir, model, history)
+            test_split = minidl.data.load_digits()[2:] if arrays is None else arrays[2:]
+            plotted = _save_plots(args.plot_dir, trained, history, *test_split)
         except OSError as exc:
             print(f"minidl train: error: could not save the plots: {exc}", file=sys.stderr)
             return 1
@@ -530,11 +659,42 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_bench() -> int:
+def _run_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from minidl import bench
 
-    result = bench.run_quick()
-    return result if isinstance(result, int) else 0
+    if args.plot is None and args.threads is None and not args.tiny:
+        result = bench.run_quick()
+        return result if isinstance(result, int) else 0
+    from minidl.bench import report, suite
+
+    config = suite.preset("tiny" if args.tiny else "quick")
+    threads = args.threads or ("1,2" if args.plot else None)
+    if threads is not None:
+        try:
+            counts = tuple(int(t) for t in threads.split(","))
+        except ValueError:
+            counts = ()
+        if not counts or min(counts) < 1:
+            parser.error(f"--threads {threads!r}: expected positive integers, e.g. 1,2")
+        config = config.replace(threads=counts)
+    if args.plot is not None:
+        problem = output_path_problem(args.plot)
+        if problem is not None:
+            parser.error(f"--plot {args.plot!r} {problem}")
+        try:
+            import matplotlib  # noqa: F401  (fail before the run, not after it)
+        except ImportError:
+            parser.error("--plot needs matplotlib: pip install matplotlib")
+    results = suite.run_suite(config, log=None)
+    print(report.format_table(results))
+    if args.plot is not None:
+        try:
+            report.write_plot(results, args.plot)
+        except (ValueError, OSError) as exc:
+            print(f"minidl bench: error: --plot {args.plot!r}: {exc}", file=sys.stderr)
+            return 1
+        print(f"plot written to {args.plot}")
+    return 0
 
 
 def _run_info(args):
@@ -559,7 +719,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_train_args(parser, args)
         return _run_train(args)
     if args.command == "bench":
-        return _run_bench()
+        return _run_bench(args, parser)
     if args.command == "sweep":
         from minidl.sweep import run  # scikit-learn's estimators: only when sweeping
 

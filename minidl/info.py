@@ -4,6 +4,7 @@
 import os
 import platform
 import sys
+from typing import Any
 
 
 def info_text() -> str:
@@ -56,22 +57,23 @@ def info_text() -> str:
         f"threads: {_threads.get_num_threads()} (minidl.set_num_threads / OMP_NUM_THREADS)"
     )
 
-    libs = _threads.blas_libraries()
-    if not libs:
-        lines.append("BLAS: none found by threadpoolctl (or threadpoolctl missing)")
-    for lib in libs:
-        owner = {
-            "numpy": "numpy's",
-            "scipy": "scipy's (used by the conv kernels)",
-            "shared": "shared by numpy and scipy",
-        }[lib["owner"]]
-        lines.append(
-            f"BLAS {owner}: {lib.get('internal_api', '?')} {lib.get('version', '?')}, "
-            f"architecture {lib.get('architecture', '?')}, "
-            f"threading {lib.get('threading_layer', '?')}, "
-            f"num_threads {lib.get('num_threads', '?')}"
+    pools = thread_pools()
+    if not pools:
+        lines.append("thread pools: none found (threadpoolctl missing or nothing loaded)")
+    else:
+        lines.append("thread pools (threadpoolctl):")
+    for pool in pools:
+        extra = "".join(
+            f", {key.replace('_', ' ')} {pool[key]}"
+            for key in ("architecture", "threading_layer")
+            if pool.get(key)
         )
-        lines.append(f"    {lib.get('filepath', '?')}")
+        lines.append(
+            f"  {pool['pool']}: {pool.get('prefix', '?')} ({pool.get('internal_api', '?')}) "
+            f"version {pool.get('version') or 'unknown'}, {pool.get('num_threads', '?')} "
+            f"thread(s){extra}"
+        )
+        lines.append(f"      {pool.get('filepath', '?')}")
     return "\n".join(lines)
 
 
@@ -94,6 +96,36 @@ def conv_table_text() -> str:
     elif backends.autotune():
         text += "; autotune on (new shapes are timed; minidl.backends)"
     return text
+
+
+_BLAS_OWNERS = {
+    "numpy": "numpy's BLAS",
+    "scipy": "scipy's BLAS (used by the conv kernels)",
+    "shared": "BLAS shared by numpy and scipy",
+}
+
+
+def thread_pools() -> list[dict[str, Any]]:
+    """Every thread pool threadpoolctl finds loaded (OpenMP runtimes and BLAS libraries):
+    threadpoolctl's dict of each, plus ``pool``, a name saying whose it is; [] without
+    threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    from minidl._threads import _owner
+
+    pools = []
+    for info in threadpool_info():
+        api = info.get("user_api")
+        if api == "blas":
+            name = _BLAS_OWNERS[_owner(info.get("filepath", ""))]
+        elif api == "openmp":
+            name = "OpenMP (minidl's kernels)" if "gomp" in info.get("prefix", "") else "OpenMP"
+        else:
+            name = str(api)
+        pools.append({"pool": name, **info})
+    return pools
 
 
 CONV_PLAN_FIELDS = ("N", "C", "H", "W", "F", "k", "stride", "padding")

@@ -10,7 +10,8 @@ plotting and the like hook in as *callbacks*, objects with any of these methods:
   (after the last epoch or an early stop), not when it raises.
 
 :class:`Callback` is a base class with both as no-ops; any object with either method
-works. ``train_digits`` is the recipe of ``minidl train``: LeNet on scikit-learn's digits.
+works. ``train_arrays`` is the recipe of ``minidl train`` (``train_digits``: LeNet on
+scikit-learn's digits).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "evaluate",
     "fit",
     "gc_quiet",
+    "train_arrays",
     "train_digits",
 ]
 
@@ -510,24 +512,65 @@ def train_digits(
 ) -> tuple[Module, History]:
     """The recipe of ``minidl train``: a model on scikit-learn's 8x8 digits.
 
-    Seeds minidl with ``seed``, builds ``model()`` (default ``LeNet()``, or
-    ``LeNet(widths=widths)``), trains it with SGD (Nesterov momentum 0.9) or Adam at peak
-    ``lr`` (default per optimizer: ``DEFAULT_LR``) on a per-step cosine schedule, on
-    shuffled batches shifted by up to one pixel when ``augment``; evaluates on the test
-    split after every epoch. Returns ``(model, history)``. ``checkpoint``,
-    ``interrupt`` and ``resume_state`` are :func:`fit`'s.
+    :func:`train_arrays` on ``data.load_digits()`` with ``model()`` (default ``LeNet()``,
+    or ``LeNet(widths=widths)``). Returns ``(model, history)``.
     """
-    if optimizer not in DEFAULT_LR:
-        raise ValueError(f"train_digits: optimizer must be one of {sorted(DEFAULT_LR)}")
     if model is not None and widths is not None:
         raise ValueError("train_digits: give model or widths, not both")
+    if model is None:
+        model = LeNet if widths is None else (lambda: LeNet(widths=tuple(widths)))
+    return train_arrays(
+        *data.load_digits(),
+        model=model,
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        lr=lr,
+        seed=seed,
+        augment=augment,
+        callbacks=callbacks,
+        progress=progress,
+        log=log,
+        checkpoint=checkpoint,
+        interrupt=interrupt,
+        resume_state=resume_state,
+    )
+
+
+def train_arrays(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    model: Callable[[], Module],
+    epochs: int = DEFAULT_EPOCHS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    optimizer: str = DEFAULT_OPTIMIZER,
+    lr: float | None = None,
+    seed: int = 0,
+    augment: bool = True,
+    callbacks: Iterable[Any] = (),
+    progress: bool = False,
+    log: Callable[[str], Any] | None = None,
+    checkpoint: Callable[[dict[str, Any]], Any] | None = None,
+    interrupt: Callable[[], bool] | None = None,
+    resume_state: dict[str, Any] | None = None,
+) -> tuple[Module, History]:
+    """The recipe of ``minidl train`` on any images: ``X_train`` (N, C, H, W) float32 and
+    ``y_train`` (N,) int64 labels, evaluated on ``X_test``, ``y_test`` after every epoch.
+
+    Seeds minidl with ``seed``, builds ``model()``, trains it with SGD (Nesterov momentum
+    0.9) or Adam at peak ``lr`` (default per optimizer: ``DEFAULT_LR``) on a per-step
+    cosine schedule, on shuffled batches shifted by up to one pixel when ``augment``.
+    Returns ``(model, history)``. ``checkpoint``, ``interrupt`` and ``resume_state`` are
+    :func:`fit`'s.
+    """
+    if optimizer not in DEFAULT_LR:
+        raise ValueError(f"train: optimizer must be one of {sorted(DEFAULT_LR)}")
     lr = DEFAULT_LR[optimizer] if lr is None else lr
     manual_seed(seed)
-    X_train, y_train, X_test, y_test = data.load_digits()
-    if model is not None:
-        net = model()
-    else:
-        net = LeNet() if widths is None else LeNet(widths=tuple(widths))
+    net = model()
     if optimizer == "sgd":
         opt = optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True)
     else:

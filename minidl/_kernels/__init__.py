@@ -26,16 +26,47 @@ if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "passive"
 
 from minidl import _threads
-from minidl._kernels import (
-    _batchnorm,
-    _conv,
-    _depthwise,
-    _direct,
-    _im2col,
-    _linear,
-    _pooling,
-    _winograd,
-)
+
+try:
+    from minidl._kernels import (
+        _batchnorm,
+        _conv,
+        _depthwise,
+        _direct,
+        _im2col,
+        _linear,
+        _pooling,
+        _winograd,
+    )
+except ImportError as _exc:
+    # a source tree that was never built (e.g. the repository's root after `pip install .`)
+    import importlib.util
+
+    _names = (
+        "_batchnorm",
+        "_conv",
+        "_depthwise",
+        "_direct",
+        "_im2col",
+        "_linear",
+        "_pooling",
+        "_winograd",
+    )
+    _missing = [n for n in _names if importlib.util.find_spec(f"{__name__}.{n}") is None]
+    if not _missing and (_exc.name or "").startswith(__name__ + "."):
+        _missing = [_exc.name.rpartition(".")[2]]  # the shared Cython utility module
+    if not _missing:
+        raise
+    _here = os.path.dirname(os.path.abspath(__file__))
+    raise ImportError(
+        f"minidl's compiled kernels are not built in {_here} (missing: "
+        f"{', '.join(_missing)}). This minidl is a source tree (running Python from the "
+        f"repository's root hides an installed minidl): build it in place with "
+        f"`pip install -e .` or `python setup.py build_ext --inplace`, or run Python "
+        f"from another folder to use the installed minidl.",
+        name=__name__,
+        path=_here,
+    ) from None
 from minidl._kernels._batchnorm import batch_norm_backward, batch_norm_forward
 from minidl._kernels._conv import (
     conv2d_backward_input,

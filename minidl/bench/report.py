@@ -200,9 +200,14 @@ def write_json(results, path):
         json.dump(results, f, indent=1, default=str)
 
 
-def write_plot(results, path):
-    """Bar charts of the speedups: one row of panels per comparator, one column per
-    thread count (log scale; numpy-gemm panels show % of the BLAS GFLOP/s)."""
+PLOT_COMPARATORS = (TORCH, NAIVE)
+
+
+def write_plot(results, path, comparators=PLOT_COMPARATORS):
+    """A PNG bar chart of minidl's speed-up over each of ``comparators`` (default: PyTorch
+    and the naive loops): one panel per comparator, a group of bars per op, shape and
+    pass, one bar per thread count, on a log axis (right of the line at 1: minidl is
+    faster). A ValueError when no measured row compares with them."""
     try:
         import matplotlib
     except ImportError:
@@ -213,47 +218,59 @@ def write_plot(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in results["rows"] if r.get("ratio") and not r.get("error")]
+    rows = [
+        r
+        for r in results["rows"]
+        if r.get("ratio") and not r.get("error") and r["comparator"] in comparators
+    ]
     if not rows:
-        raise ValueError("no successful rows to plot")
-    comparators = sorted({r["comparator"] for r in rows})
+        raise ValueError(f"no successful rows against {', '.join(comparators)} to plot")
+    shown = [c for c in comparators if any(r["comparator"] == c for r in rows)]
     threads = sorted({r["threads"] for r in rows})
-    counts = {
-        c: max(sum(1 for r in rows if r["comparator"] == c and r["threads"] == t) for t in threads)
-        for c in comparators
+    labels = {
+        c: list(dict.fromkeys(_plot_label(r) for r in rows if r["comparator"] == c)) for c in shown
     }
-    heights = [0.6 + 0.13 * counts[c] for c in comparators]
+    heights = [0.8 + 0.12 * len(threads) * len(labels[c]) for c in shown]
     fig, axes = plt.subplots(
-        len(comparators),
-        len(threads),
+        len(shown),
+        1,
         squeeze=False,
-        figsize=(6.5 * len(threads), sum(heights) + 0.4),
+        figsize=(8, sum(heights) + 0.5),
         gridspec_kw={"height_ratios": heights},
     )
-    for i, comparator in enumerate(comparators):
-        gemm = comparator == NUMPY_GEMM
-        for j, nthreads in enumerate(threads):
-            ax = axes[i, j]
-            mine = [r for r in rows if r["comparator"] == comparator and r["threads"] == nthreads]
-            values = [r["ratio"] * (100 if gemm else 1) for r in mine]
-            par = 100 if gemm else 1
+    bar = 0.8 / len(threads)
+    colors = plt.get_cmap("tab10")
+    for ax, comparator in zip(axes[:, 0], shown):
+        names = labels[comparator]
+        for k, nthreads in enumerate(threads):
+            mine = {
+                _plot_label(r): r["ratio"]
+                for r in rows
+                if r["comparator"] == comparator and r["threads"] == nthreads
+            }
+            where = [i for i, name in enumerate(names) if name in mine]
             ax.barh(
-                range(len(mine)),
-                values,
-                color=["tab:green" if v >= par else "tab:red" for v in values],
+                [i - 0.4 + bar * (k + 0.5) for i in where],
+                [mine[names[i]] for i in where],
+                height=bar,
+                color=colors(k),
+                label=f"{nthreads} thread{'s' if nthreads > 1 else ''}",
             )
-            ax.set_yticks(range(len(mine)))
-            ax.set_yticklabels([f"{r['op']} {r['shape']} {r['pass']}" for r in mine], fontsize=5)
-            ax.set_ylim(len(mine) - 0.5, -0.5)
-            ax.axvline(par, color="black", linewidth=0.8)
-            ax.tick_params(axis="x", labelsize=6)
-            if not gemm:
-                ax.set_xscale("log")
-            what = "% of numpy matmul GFLOP/s" if gemm else "speedup (time ratio)"
-            ax.set_title(f"minidl vs {comparator}, {nthreads} thread(s): {what}", fontsize=7)
+        ax.set_yticks(range(len(names)), names, fontsize=6)
+        ax.set_ylim(len(names) - 0.5, -0.5)
+        ax.set_xscale("log")
+        ax.axvline(1, color="black", linewidth=0.8)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_xlabel(f"speed-up of minidl over {comparator} (its time / minidl's)", fontsize=7)
+        ax.set_title(f"minidl vs {comparator}", fontsize=8)
+        ax.legend(fontsize=6, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _plot_label(row):
+    return f"{row['op']} {row['shape']} {row['pass']}"
 
 
 def format_markdown(results):
