@@ -270,9 +270,35 @@ def _related_array(rng, like, nice=False):
     return a
 
 
+_SIZE_PARAMS = {
+    "num_features",
+    "num_channels",
+    "in_channels",
+    "out_channels",
+    "in_features",
+    "out_features",
+    "num_embeddings",
+    "embedding_dim",
+    "normalized_shape",
+    "num_classes",
+}
+
+
 def _value(rng, name, default, like, nice=False):
     """A random value for the parameter ``name`` (default ``default``); ``nice`` values
     are mostly valid."""
+    v = _any_value(rng, name, default, like, nice)
+    if name in _SIZE_PARAMS:
+        # a layer of 2**31 features is a valid request that takes minutes to fill in:
+        # sizes that big become ones no machine can allocate (a quick MemoryError)
+        def shrink(n):
+            return 2**62 if isinstance(n, int) and 2**20 <= n < 2**40 else n
+
+        v = tuple(shrink(n) for n in v) if isinstance(v, tuple) else shrink(v)
+    return v
+
+
+def _any_value(rng, name, default, like, nice):
     if name in _ARRAY_PARAMS:
         if default is None and name not in ("input", "x", "tensor") and rng.random() < 0.4:
             return None
