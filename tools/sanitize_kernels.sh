@@ -2,7 +2,7 @@
 # Build every kernel with AddressSanitizer and UndefinedBehaviorSanitizer in a temporary
 # copy of the tree (the normal build is untouched), then run the kernel tests and the fuzz
 # harness under it and print every sanitizer report.
-#   tools/sanitize_kernels.sh [FUZZ_CASES]      (default 3000 fuzz cases)
+#   tools/sanitize_kernels.sh [FUZZ_CASES]      (default 5000 fuzz cases)
 # KEEP=1 keeps the copy and prints where it is.
 # Python's own CFLAGS carry -fwrapv, which defines signed overflow and so hides it from
 # UBSan: -fno-wrapv comes later on the command line and wins. UBSan stops at its first
@@ -11,7 +11,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python}
-cases=${1:-3000}
+cases=${1:-5000}
 work=$(mktemp -d "${TMPDIR:-/tmp}/minidl_sanitize.XXXXXX")
 if [ "${KEEP:-0}" = "1" ]; then
     echo "sanitizer tree: $work"
