@@ -288,14 +288,17 @@ def _value(rng, name, default, like, nice=False):
     """A random value for the parameter ``name`` (default ``default``); ``nice`` values
     are mostly valid."""
     v = _any_value(rng, name, default, like, nice)
-    if name in _SIZE_PARAMS:
-        # a layer of 2**31 features is a valid request that takes minutes to fill in:
-        # sizes that big become ones no machine can allocate (a quick MemoryError)
-        def shrink(n):
-            return 2**62 if isinstance(n, int) and 2**20 <= n < 2**40 else n
+    return _unallocatable(v) if name in _SIZE_PARAMS else v
 
-        v = tuple(shrink(n) for n in v) if isinstance(v, tuple) else shrink(v)
-    return v
+
+def _unallocatable(v):
+    """A layer of 2**31 features is a valid request that takes minutes to fill in: sizes
+    that big become ones no machine can allocate (a quick MemoryError or ValueError)."""
+
+    def grow(n):
+        return 2**62 if isinstance(n, int) and 2**20 <= n < 2**40 else n
+
+    return tuple(grow(n) for n in v) if isinstance(v, tuple) else grow(v)
 
 
 def _any_value(rng, name, default, like, nice):
@@ -393,6 +396,8 @@ def _signature_call(rng, fn, skip_self=False, like=None, nice=False):
             positional = False
             continue
         v = _value(rng, p.name, None if required else p.default, like, nice)
+        if p.name in ("pad", "output_size", "size") or (skip_self and p.name == "kernel_size"):
+            v = _unallocatable(v)  # 2**31 padding or output sizes: valid, but gigabytes
         if p.name in ("input", "x", "tensor") and like is None and isinstance(v, np.ndarray):
             like = v
         if required and positional and p.kind == p.POSITIONAL_OR_KEYWORD:
