@@ -185,7 +185,7 @@ def _loss_case(rng):
     x = _array(rng, int(rng.choice([0, 1, 2, 2, 3])))
     if name == "cross_entropy":
         n = x.shape[0] if x.ndim else 1
-        c = x.shape[1] if x.ndim > 1 else 3
+        c = max(1, x.shape[1]) if x.ndim > 1 else 3
         t = rng.integers(-1 if rng.random() < 0.1 else 0, c + (rng.random() < 0.1), size=n)
         target = t if rng.random() < 0.8 else rng.standard_normal(n)
     else:
@@ -201,6 +201,261 @@ def _dropout_case(rng):
     return "dropout", (_array(rng),), {"p": p, "training": bool(rng.integers(0, 2))}
 
 
+# --- every other public op and module, arguments drawn from the signature ---------------
+
+_ARRAY_PARAMS = {
+    "input",
+    "x",
+    "tensor",
+    "weight",
+    "bias",
+    "target",
+    "running_mean",
+    "running_var",
+    "indices",
+    "pos_weight",
+    "_weight",
+}
+_STRINGS = {
+    "mode": [
+        "constant",
+        "reflect",
+        "replicate",
+        "circular",
+        "nearest",
+        "bilinear",
+        "bicubic",
+        "linear",
+        "area",
+        "zeros",
+        "bogus",
+    ],
+    "padding_mode": ["zeros", "reflect", "replicate", "circular", "bogus"],
+    "reduction": ["mean", "sum", "none", "avg"],
+    "approximate": ["none", "tanh", "exact"],
+    "transforms": ["rot4", "flip", "rot4flip", "bogus"],
+    "reduce": ["max", "mean", "sum", None, "bogus"],
+}
+_FLOATS = [0.0, -1.0, 0.5, 1.0, 2.0, 1e-5, np.nan, np.inf, -np.inf, 1e30, 3, True, "1", None]
+_SKIP_MODULES = {"Module", "ModuleDict", "ModuleList", "Parameter", "Sequential"}
+
+
+def _nice_array(rng, ndim=None):
+    """A float32/float64 array, C-contiguous, sides 1..5 (to reach the valid paths too)."""
+    if ndim is None:
+        ndim = int(rng.choice([2, 3, 4, 4, 4]))
+    dtype = np.float32 if rng.random() < 0.7 else np.float64
+    return rng.standard_normal([int(rng.integers(1, 6)) for _ in range(ndim)]).astype(dtype)
+
+
+def _related_array(rng, like, nice=False):
+    """An array whose shape is taken from ``like``'s (often enough to make a valid call)."""
+    if like is None or rng.random() < 0.3:
+        return _nice_array(rng) if nice else _array(rng)
+    r = rng.random()
+    if r < 0.35:
+        shape = like.shape
+    elif r < 0.6 and like.ndim > 1:
+        shape = (like.shape[1],)
+    elif r < 0.75 and like.ndim:
+        shape = (like.shape[0],)
+    else:
+        shape = like.shape[:-1]
+    a = _nice_array(rng, len(shape)) if nice else _array(rng, len(shape))
+    if a.shape != tuple(shape) and all(s >= 0 for s in shape):
+        dtype = a.dtype if a.dtype != object else np.float32
+        if rng.random() < 0.5:
+            return rng.integers(0, 3, size=shape).astype(np.int64)
+        return rng.standard_normal(shape).astype(dtype)
+    return a
+
+
+_SIZE_PARAMS = {
+    "num_features",
+    "num_channels",
+    "in_channels",
+    "out_channels",
+    "in_features",
+    "out_features",
+    "num_embeddings",
+    "embedding_dim",
+    "normalized_shape",
+    "num_classes",
+}
+
+
+def _value(rng, name, default, like, nice=False):
+    """A random value for the parameter ``name`` (default ``default``); ``nice`` values
+    are mostly valid."""
+    v = _any_value(rng, name, default, like, nice)
+    return _unallocatable(v) if name in _SIZE_PARAMS else v
+
+
+def _unallocatable(v):
+    """A layer of 2**31 features is a valid request that takes minutes to fill in: sizes
+    that big become ones no machine can allocate (a quick MemoryError or ValueError)."""
+
+    def grow(n):
+        return 2**62 if isinstance(n, int) and 2**20 <= n < 2**40 else n
+
+    return tuple(grow(n) for n in v) if isinstance(v, tuple) else grow(v)
+
+
+def _any_value(rng, name, default, like, nice):
+    if name in _ARRAY_PARAMS:
+        if default is None and name not in ("input", "x", "tensor") and rng.random() < 0.4:
+            return None
+        return _related_array(rng, like, nice)
+    if nice and default is not None and not isinstance(default, str) and rng.random() < 0.6:
+        return default
+    if nice and name in (
+        "kernel_size",
+        "stride",
+        "num_groups",
+        "num_features",
+        "in_channels",
+        "out_channels",
+        "in_features",
+        "out_features",
+        "num_embeddings",
+        "embedding_dim",
+        "num_channels",
+        "output_size",
+        "size",
+        "dilation",
+        "padding",
+    ):
+        low = 0 if name == "padding" else 1
+        if (
+            like is not None
+            and like.ndim > 1
+            and rng.random() < 0.5
+            and name in ("num_features", "in_channels", "num_channels", "num_groups")
+        ):
+            return int(like.shape[1])
+        if like is not None and like.ndim and rng.random() < 0.5 and name == "in_features":
+            return int(like.shape[-1])
+        return int(rng.integers(low, 4))
+    if name in _STRINGS:
+        return _STRINGS[name][int(rng.integers(len(_STRINGS[name])))]
+    if name in ("pad", "normalized_shape", "output_size", "size", "unflattened_size"):
+        r = rng.random()
+        if r < 0.4 and like is not None and like.ndim:
+            k = int(rng.integers(1, like.ndim + 1))
+            return (
+                tuple(int(v) for v in like.shape[-k:])
+                if name != "pad"
+                else tuple(int(rng.integers(-1, 3)) for _ in range(2 * k))
+            )
+        if r < 0.7:
+            return tuple(_int_arg(rng, 0, 4) for _ in range(int(rng.integers(0, 5))))
+        return _int_arg(rng, 0, 4)
+    if name == "dtype":
+        return [None, np.float32, np.float64, np.int64, np.float16, "float32", "x"][
+            int(rng.integers(7))
+        ]
+    if name in (
+        "p",
+        "eps",
+        "momentum",
+        "alpha",
+        "negative_slope",
+        "min_val",
+        "max_val",
+        "delta",
+        "beta",
+        "label_smoothing",
+        "max_norm",
+        "norm_type",
+        "scale_factor",
+        "value",
+    ):
+        if rng.random() < 0.4:
+            return default
+        return _FLOATS[int(rng.integers(len(_FLOATS)))]
+    if isinstance(default, bool) or name in ("training", "inplace", "align_corners"):
+        return [True, False, True, False, 0, 1, "yes", None][int(rng.integers(8))]
+    if default is not None and rng.random() < 0.3:
+        return default
+    if name in ("dim", "start_dim", "end_dim", "ignore_index", "padding_idx", "num_classes"):
+        return _int_arg(rng, -2, 3)
+    return _int_arg(rng, 1 if name != "padding" else 0, 4)
+
+
+def _signature_call(rng, fn, skip_self=False, like=None, nice=False):
+    """(args, kwargs) for ``fn`` from its signature; some defaults left out."""
+    import inspect
+
+    args, kw = [], {}
+    positional = True  # required arguments go by position until one is skipped
+    for p in list(inspect.signature(fn).parameters.values())[int(skip_self) :]:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        required = p.default is p.empty
+        if not required and rng.random() < 0.5:
+            positional = False
+            continue
+        v = _value(rng, p.name, None if required else p.default, like, nice)
+        if p.name in ("pad", "output_size", "size") or (skip_self and p.name == "kernel_size"):
+            v = _unallocatable(v)  # 2**31 padding or output sizes: valid, but gigabytes
+        if p.name in ("input", "x", "tensor") and like is None and isinstance(v, np.ndarray):
+            like = v
+        if required and positional and p.kind == p.POSITIONAL_OR_KEYWORD:
+            args.append(v)
+        else:
+            positional = False
+            kw[p.name] = v
+    return tuple(args), kw
+
+
+_SPECIAL = {
+    "conv2d",
+    "conv1d",
+    "max_pool2d",
+    "avg_pool2d",
+    "linear",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "flatten",
+    "softmax",
+    "log_softmax",
+    "cross_entropy",
+    "mse_loss",
+    "dropout",
+}
+
+
+def _functional_case(rng):
+    import minidl.nn.functional as F
+
+    names = [n for n in F.__all__ if n not in _SPECIAL]
+    name = names[int(rng.integers(len(names)))]
+    nice = rng.random() < 0.5
+    like = _nice_array(rng) if nice else None
+    args, kw = _signature_call(rng, getattr(F, name), like=like, nice=nice)
+    if nice and args and isinstance(args[0], np.ndarray):
+        args = (like, *args[1:])
+    return name, args, kw
+
+
+def _module_case(rng):
+    """("nn.Name", (constructor args, constructor kwargs, call inputs), {})."""
+    import minidl.nn as nn
+
+    names = [n for n in nn.__all__ if isinstance(getattr(nn, n), type) and n not in _SKIP_MODULES]
+    name = names[int(rng.integers(len(names)))]
+    cls = getattr(nn, name)
+    nice = rng.random() < 0.5
+    x = _nice_array(rng) if nice else _array(rng)
+    cargs, ckw = _signature_call(rng, cls.__init__, skip_self=True, like=x, nice=nice)
+    ckw = {k: v for k, v in ckw.items() if k not in ("_weight",)}
+    inputs = [x]
+    if name.endswith("Loss") or rng.random() < 0.05:
+        inputs.append(_related_array(rng, x, nice))
+    return "nn." + name, (cargs, ckw, inputs), {}
+
+
 _FAMILIES = [
     (_conv_case, 6),
     (_conv1d_case, 2),
@@ -211,6 +466,8 @@ _FAMILIES = [
     (_softmax_case, 1),
     (_loss_case, 2),
     (_dropout_case, 1),
+    (_functional_case, 10),
+    (_module_case, 6),
 ]
 _WEIGHTS = np.array([w for _, w in _FAMILIES], dtype=float)
 
@@ -220,7 +477,15 @@ def make_case(seed: int):
     rng = np.random.default_rng(seed)
     family = _FAMILIES[int(rng.choice(len(_FAMILIES), p=_WEIGHTS / _WEIGHTS.sum()))][0]
     name, args, kw = family(rng)
-    args = tuple(_maybe_tensor(rng, a) if isinstance(a, np.ndarray) else a for a in args)
+
+    def wrap(v):
+        return _maybe_tensor(rng, v) if isinstance(v, np.ndarray) else v
+
+    if name.startswith("nn."):
+        cargs, ckw, inputs = args
+        return name, (cargs, ckw, [wrap(a) for a in inputs]), kw
+    args = tuple(wrap(a) for a in args)
+    kw = {k: wrap(v) for k, v in kw.items()}
     return name, args, kw
 
 
@@ -229,6 +494,12 @@ def describe(value) -> str:
 
     if isinstance(value, minidl.Tensor):
         return f"Tensor({describe(value.data)}, requires_grad={value.requires_grad})"
+    if isinstance(value, (list, tuple)) and any(
+        isinstance(v, (np.ndarray, minidl.Tensor, list, tuple, dict)) for v in value
+    ):
+        return "[" + ", ".join(describe(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={describe(v)}" for k, v in value.items()) + "}"
     if isinstance(value, np.ndarray):
         flags = []
         if not value.flags.c_contiguous:
@@ -293,7 +564,13 @@ def run_case(seed: int) -> dict:
     }
     try:
         with np.errstate(all="ignore"):
-            out = getattr(F, name)(*args, **kw)
+            if name.startswith("nn."):
+                import minidl.nn as nn
+
+                cargs, ckw, inputs = args
+                out = getattr(nn, name[3:])(*cargs, **ckw)(*inputs)
+            else:
+                out = getattr(F, name)(*args, **kw)
             if isinstance(out, tuple):
                 out = out[0]
             if getattr(out, "requires_grad", False):

@@ -69,7 +69,7 @@ def _run_batch(first, count):
 
 def test_random_calls_raise_clear_errors_or_match_the_reference(request):
     long = request.config.getoption("--fuzz")
-    total = 20_000 if long else 2_500
+    total = 50_000 if long else 5_000
     first = int(time.time()) % 10**6 * 100 if long else 0
     rows = []
     for batch_start in range(first, first + total, BATCH):

@@ -108,6 +108,18 @@ CASES = {
                 got = F.conv2d(T(x), T(w), padding=1).data
             assert np.array_equal(np.isfinite(got), np.isfinite(want)), fwd
     """,
+    "nn.Embedding, padding_idx=2.5 (was an IndexError from numpy)": """
+        from minidl import nn
+        for bad in (2.5, "1", True):
+            raises(TypeError, ["Embedding", "padding_idx"],
+                   lambda: nn.Embedding(3, 1, padding_idx=bad))
+        assert nn.Embedding(3, 1, padding_idx=np.int64(-1)).padding_idx == 2
+    """,
+    "interpolate, size=2**63-1 (was an empty output, then an IndexError)": """
+        x = T(np.ones((3, 3, 4, 4), np.float32))
+        for kw in ({"size": 2**63 - 1}, {"size": (2, 2**31)}, {"scale_factor": 2.0**40}):
+            raises(ValueError, ["interpolate"], lambda: F.interpolate(x, **kw))
+    """,
 }
 
 

@@ -144,6 +144,7 @@ def interpolation_plan(
         out = V.pair(size, "size", what)
         if min(out) < 1:
             raise ValueError(f"{what}: size must be >= 1, got {size!r}")
+        V.index_sizes(what, size=max(out))
         return out, (None, None), bool(align_corners)
     if isinstance(scale_factor, (tuple, list)):
         if len(scale_factor) != 2:
@@ -157,6 +158,7 @@ def interpolation_plan(
             f"{what}: scale_factor {scale_factor!r} turns the input size {in_hw} into an "
             f"output size {out}; both must be >= 1"
         )
+    V.index_sizes(what, scale_factor=max(out))
     if recompute_scale_factor:
         scales = (None, None)  # the index maths then uses in/out, as PyTorch
     return out, scales, bool(align_corners)

@@ -39,6 +39,8 @@ class Embedding(Module):
         self.num_embeddings = V.positive_int(num_embeddings, "num_embeddings", what)
         self.embedding_dim = V.positive_int(embedding_dim, "embedding_dim", what)
         if padding_idx is not None:
+            if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
+                raise TypeError(f"{what}: padding_idx must be an int or None, got {padding_idx!r}")
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError("Padding_idx must be within num_embeddings")
             padding_idx = padding_idx % num_embeddings
