@@ -17,6 +17,7 @@ import builtins
 import functools
 import itertools
 import operator
+import sys
 import threading
 import weakref
 from collections.abc import Sequence
@@ -728,6 +729,21 @@ def grad(
     return tuple(result)
 
 
+def _unshared_refcount() -> int:
+    """sys.getrefcount of a gradient array that only ``_run``'s loop holds, measured with
+    the same loop shape; an array with a higher count is held elsewhere too."""
+    inputs = (None,)
+    input_grads = (np.empty(1),)
+    for _, gi in zip(inputs, input_grads):
+        return _getrefcount(gi)
+    return 0
+
+
+_getrefcount = sys.getrefcount
+_UNSHARED = _unshared_refcount()
+_ndarray = np.ndarray
+
+
 def _run(
     roots: list[tuple[Tensor, np.ndarray]],
     retain_graph: bool,
@@ -793,10 +809,22 @@ def _run(
                     continue
                 pe = t._entry
                 if pe is None:
-                    if leaf_grads is None:
-                        _accumulate_leaf(t, gi)
-                    else:
+                    if leaf_grads is not None:
                         _add_leaf_grad(leaf_grads, t, gi)
+                    elif (
+                        t.grad is None
+                        and type(gi) is _ndarray
+                        and gi.base is None
+                        and _getrefcount(gi) == _UNSHARED
+                        and gi.dtype == t.data.dtype
+                        and gi.shape == t.data.shape
+                        and gi.flags.writeable
+                    ):
+                        # a leaf's first gradient, a fresh array nothing else holds: take it
+                        # over (copying a big input's gradient made fwd+bwd up to 2x slower)
+                        t.grad = gi
+                    else:
+                        _accumulate_leaf(t, gi)
                 elif pe in grads:
                     grads[pe] = grads[pe] + gi
                 else:
