@@ -197,6 +197,13 @@ def true_conv2d(
     w = V.data_of("true_conv2d", "weight", weight)
     if w.ndim == 4:  # anything else is left for conv2d to reject with its message
         weight = weight[:, :, ::-1, ::-1]
+    x = getattr(input, "data", None)
+    if type(padding) is str or (
+        type(x) is np.ndarray and (x.ndim == 3 or (x.ndim == 4 and x.shape[0] == 0))
+    ):  # unbatched, empty batch, "same" / "valid": as conv2d
+        return conv2d_special(
+            _conv2d, input, weight, bias, stride, padding, dilation, groups, "true_conv2d"
+        )
     return _conv2d(input, weight, bias, stride, padding, dilation, groups, "true_conv2d")
 
 

@@ -119,7 +119,7 @@ def transform_conv2d(
     w = V.data_of(what, "weight", weight)
     b = V.optional_data_of(what, "bias", bias)
     V.conv_arrays(what, x, w, b)
-    V.conv_channels(what, x, w, b, 1)
+    V.conv_channels(what, x, w, b, 1, empty_batch_ok=True)
     t = len(names)
     bank = transform_filters(weight, names)
     bank_bias = None if bias is None else getitem(bias, np.repeat(np.arange(w.shape[0]), t))
