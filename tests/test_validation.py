@@ -55,7 +55,7 @@ CASES = [
         r"int64.*float32|float32.*int64",
     ),
     ("F.conv2d(T(2, 0, 8, 8), T(4, 0, 3, 3))", ValueError, r"empty"),
-    (f"F.true_conv2d(T(0, 3, 8, 8), {W})", ValueError, r"empty"),
+    ("F.true_conv2d(T(2, 0, 8, 8), T(4, 0, 3, 3))", ValueError, r"empty"),
     # conv1d and conv_transpose2d
     ("F.conv1d(T(2, 3, 8, 8), T(4, 3, 3))", ValueError, r"3-D input"),
     ("F.conv1d(T(2, 3, 8), T(4, 2, 3))", ValueError, r"channels"),
