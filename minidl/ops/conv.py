@@ -38,14 +38,19 @@ def conv2d(
     Also as PyTorch: an unbatched input (C, H, W) -> (F, Ho, Wo), an empty batch, and
     padding="valid" (none) or "same" (output size = input size; stride 1 only). The kernel
     of each pass is minidl.ops.conv_plan's choice for the shape."""
+    return _conv2d_any(input, weight, bias, stride, padding, dilation, groups, "conv2d")
+
+
+def _conv2d_any(input, weight, bias, stride, padding, dilation, groups, what):
+    """conv2d under the name ``what`` for every input PyTorch takes: unbatched (C, H, W),
+    an empty batch and string padding go through conv_args, the rest straight to the
+    kernels."""
     x = getattr(input, "data", None)
     if type(padding) is str or (
         type(x) is np.ndarray and (x.ndim == 3 or (x.ndim == 4 and x.shape[0] == 0))
     ):
-        return conv2d_special(
-            _conv2d, input, weight, bias, stride, padding, dilation, groups, "conv2d"
-        )
-    return _conv2d(input, weight, bias, stride, padding, dilation, groups, "conv2d")
+        return conv2d_special(_conv2d, input, weight, bias, stride, padding, dilation, groups, what)
+    return _conv2d(input, weight, bias, stride, padding, dilation, groups, what)
 
 
 def _all_finite(a: np.ndarray) -> bool:
@@ -197,14 +202,7 @@ def true_conv2d(
     w = V.data_of("true_conv2d", "weight", weight)
     if w.ndim == 4:  # anything else is left for conv2d to reject with its message
         weight = weight[:, :, ::-1, ::-1]
-    x = getattr(input, "data", None)
-    if type(padding) is str or (
-        type(x) is np.ndarray and (x.ndim == 3 or (x.ndim == 4 and x.shape[0] == 0))
-    ):  # unbatched, empty batch, "same" / "valid": as conv2d
-        return conv2d_special(
-            _conv2d, input, weight, bias, stride, padding, dilation, groups, "true_conv2d"
-        )
-    return _conv2d(input, weight, bias, stride, padding, dilation, groups, "true_conv2d")
+    return _conv2d_any(input, weight, bias, stride, padding, dilation, groups, "true_conv2d")
 
 
 def conv1d(
