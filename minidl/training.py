@@ -248,13 +248,12 @@ def fit(
         for epoch in range(first_epoch, epochs + 1):
             lr = _current_lr(optimizer)
             start = time.perf_counter()
-            run.epoch_start(epoch)
             if skip:
                 # back to the generators' state at the start of the interrupted epoch, so
                 # the loader replays the same order and draws; then to the state at the
                 # interruption, which dropout and later batches continue from
                 _set_states(generators, resume_state["rng"]["epoch_start"])
-                run.epoch_start(epoch)
+            run.epoch_start(epoch)
             batches = train_loader
             if progress:
                 from tqdm import tqdm
