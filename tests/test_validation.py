@@ -193,3 +193,21 @@ def test_non_finite_values_propagate():
     y = F.conv2d(x, w)
     assert np.isnan(y.data[0, 0, 0, 0]) and np.isinf(y.data[0, 0, 1, 0])
     assert np.isnan(F.max_pool2d(x, 2).data).all()
+
+
+@pytest.mark.parametrize("op", [F.max_pool2d, F.avg_pool2d])
+@pytest.mark.parametrize(
+    "bad, valid",
+    [
+        ({"kernel_size": 2.0}, {"kernel_size": 2}),
+        ({"kernel_size": True}, {"kernel_size": 1}),
+        ({"kernel_size": (2, True)}, {"kernel_size": (2, 1)}),
+        ({"kernel_size": 2, "stride": 1.0}, {"kernel_size": 2, "stride": 1}),
+    ],
+)
+def test_pool_arguments_equal_to_valid_ones_are_still_rejected(op, bad, valid):
+    # pool_args remembers valid arguments per shape; 2.0 == 2 and True == 1 must not hit
+    x = T(1, 1, 8, 8)
+    op(x, **valid)
+    with pytest.raises(TypeError):
+        op(x, **bad)

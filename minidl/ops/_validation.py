@@ -370,7 +370,45 @@ def pool_args(
 
     An empty batch (N = 0) passes; with ``ceil_mode`` the output size rounds up, as
     PyTorch's, as long as the last window starts inside the input or its left padding.
+    Valid arguments are remembered per shape: a layer's checks cost one dict lookup.
     """
+    # only plain ints are keys: True == 1 and 2.0 == 2 as keys, but both are errors
+    plain = _plain_ints(kernel_size) and _plain_ints(stride) and _plain_ints(padding)
+    if plain:
+        key = (what, x.shape, x.dtype, kernel_size, stride, padding, bool(ceil_mode))
+        result = _pool_args_seen.get(key)
+        if result is not None:
+            return result
+    result = _check_pool_args(what, x, kernel_size, stride, padding, ceil_mode)
+    if plain:
+        if len(_pool_args_seen) >= _POOL_ARGS_KEPT:
+            _pool_args_seen.clear()
+        _pool_args_seen[key] = result
+    return result
+
+
+def _plain_ints(v: object) -> bool:
+    """None, an int or a pair of ints, each exactly of type int."""
+    t = type(v)
+    return (
+        t is int
+        or v is None
+        or (t is tuple and len(v) == 2 and type(v[0]) is int and type(v[1]) is int)  # type: ignore[arg-type,index]
+    )
+
+
+_pool_args_seen: dict = {}
+_POOL_ARGS_KEPT = 256
+
+
+def _check_pool_args(
+    what: str,
+    x: np.ndarray,
+    kernel_size: _IntOrPair,
+    stride: _IntOrPair | None,
+    padding: _IntOrPair,
+    ceil_mode: bool,
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, int]]:
     if x.ndim != 4:
         raise ValueError(f"{what}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
     float_image(what, x)
