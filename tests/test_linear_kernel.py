@@ -11,8 +11,8 @@ from kernel_checks import examples, kernels
 import minidl
 from minidl.nn import functional as F
 
-# sizes around the kernel's row block (32), so that several blocks and a ragged last one run
-SIZES = st.sampled_from([1, 2, 5, 31, 32, 33, 64, 70, 100])
+# sizes around the kernel's row block (128): one block, several and a ragged last one
+SIZES = st.sampled_from([1, 2, 5, 31, 32, 33, 64, 70, 100, 129, 300])
 
 
 def _run(x, w, b, g, threads):

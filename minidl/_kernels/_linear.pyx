@@ -33,103 +33,96 @@ cdef enum:
     ROW_BLOCK = 128
 
 
-cdef void _forward(const floating* x, const floating* w, const floating* b, floating* out,
-                   int M, int N, int K, int num_threads) noexcept nogil:
-    cdef Py_ssize_t blocks = (M + ROW_BLOCK - 1) // ROW_BLOCK
-    cdef int nt = choose_threads(num_threads, <double>M * N * K, blocks)
-    cdef Py_ssize_t blk, i, j, r0
-    cdef int rows
+cdef inline void _forward_block(const floating* x, const floating* w, const floating* b,
+                                floating* out, int M, int N, int K, Py_ssize_t blk) noexcept nogil:
+    cdef Py_ssize_t r0 = blk * ROW_BLOCK, i, j
+    cdef int rows = ROW_BLOCK if r0 + ROW_BLOCK <= M else M - r0
     cdef floating beta = 1 if b != NULL else 0
-    for blk in prange(blocks, num_threads=nt, schedule='static'):
-        r0 = blk * ROW_BLOCK
-        rows = ROW_BLOCK if r0 + ROW_BLOCK <= M else M - r0
-        if b != NULL:
-            for i in range(r0, r0 + rows):
-                for j in range(N):
-                    out[i * N + j] = b[j]
-        gemm(c'N', c'T', rows, N, K, 1, x + r0 * K, K, w, K, beta, out + r0 * N, N)
+    if b != NULL:
+        for i in range(r0, r0 + rows):
+            for j in range(N):
+                out[i * N + j] = b[j]
+    gemm(c'N', c'T', rows, N, K, 1, x + r0 * K, K, w, K, beta, out + r0 * N, N)
 
 
-cdef void _grad_input(const floating* g, const floating* w, floating* gx,
-                      int M, int N, int K, int num_threads) noexcept nogil:
-    cdef Py_ssize_t blocks = (M + ROW_BLOCK - 1) // ROW_BLOCK
+cdef inline void _grad_input_block(const floating* g, const floating* w, floating* gx,
+                                   int M, int N, int K, Py_ssize_t blk) noexcept nogil:
+    cdef Py_ssize_t r0 = blk * ROW_BLOCK
+    cdef int rows = ROW_BLOCK if r0 + ROW_BLOCK <= M else M - r0
+    gemm(c'N', c'N', rows, K, N, 1, g + r0 * N, N, w, K, 0, gx + r0 * K, K)
+
+
+cdef inline void _grad_weight_block(const floating* g, const floating* x, floating* gw,
+                                    int M, int N, int K, Py_ssize_t blk) noexcept nogil:
+    cdef Py_ssize_t r0 = blk * ROW_BLOCK
+    cdef int rows = ROW_BLOCK if r0 + ROW_BLOCK <= N else N - r0
+    # rows r0.. of gᵀ @ x: op(A) = (g[:, r0:r0+rows])ᵀ, A read with row stride N
+    gemm(c'T', c'N', rows, K, M, 1, g + r0, N, x, K, 0, gw + r0 * K, K)
+
+
+# One pass: which GEMM (0 forward, 1 input grad, 2 weight grad) over which output blocks.
+# A single thread runs the blocks in a plain loop: an OpenMP team of one costs more than a
+# small layer's GEMM saves.
+cdef void _run(int which, const floating* a, const floating* c, const floating* b,
+               floating* out, int M, int N, int K, int num_threads) noexcept nogil:
+    cdef Py_ssize_t blocks = ((N if which == 2 else M) + ROW_BLOCK - 1) // ROW_BLOCK
     cdef int nt = choose_threads(num_threads, <double>M * N * K, blocks)
-    cdef Py_ssize_t blk, r0
-    cdef int rows
-    for blk in prange(blocks, num_threads=nt, schedule='static'):
-        r0 = blk * ROW_BLOCK
-        rows = ROW_BLOCK if r0 + ROW_BLOCK <= M else M - r0
-        gemm(c'N', c'N', rows, K, N, 1, g + r0 * N, N, w, K, 0, gx + r0 * K, K)
-
-
-cdef void _grad_weight(const floating* g, const floating* x, floating* gw,
-                       int M, int N, int K, int num_threads) noexcept nogil:
-    cdef Py_ssize_t blocks = (N + ROW_BLOCK - 1) // ROW_BLOCK
-    cdef int nt = choose_threads(num_threads, <double>M * N * K, blocks)
-    cdef Py_ssize_t blk, r0
-    cdef int rows
-    for blk in prange(blocks, num_threads=nt, schedule='static'):
-        r0 = blk * ROW_BLOCK
-        rows = ROW_BLOCK if r0 + ROW_BLOCK <= N else N - r0
-        # rows r0.. of gᵀ @ x: op(A) = (g[:, r0:r0+rows])ᵀ, A read with row stride N
-        gemm(c'T', c'N', rows, K, M, 1, g + r0, N, x, K, 0, gw + r0 * K, K)
-
-
-def linear_forward(x, weight, bias, int num_threads):
-    """out (M, N) = x (M, K) @ weight (N, K)ᵀ + bias (N,) or None; M, N, K >= 1."""
-    cdef int M = x.shape[0], K = x.shape[1], N = weight.shape[0]
-    out = np.empty((M, N), dtype=x.dtype)
-    cdef float[:, ::1] xf, wf, of
-    cdef double[:, ::1] xd, wd, od
-    cdef float[::1] bf
-    cdef double[::1] bd
-    if x.dtype == np.float32:
-        xf, wf, of = x, weight, out
-        bf = bias if bias is not None else None
-        with nogil:
-            _forward[float](&xf[0, 0], &wf[0, 0], &bf[0] if bf is not None else NULL,
-                            &of[0, 0], M, N, K, num_threads)
+    cdef Py_ssize_t blk
+    if nt <= 1:
+        for blk in range(blocks):
+            _block(which, a, c, b, out, M, N, K, blk)
     else:
-        xd, wd, od = x, weight, out
-        bd = bias if bias is not None else None
+        for blk in prange(blocks, num_threads=nt, schedule='static'):
+            _block(which, a, c, b, out, M, N, K, blk)
+
+
+cdef inline void _block(int which, const floating* a, const floating* c, const floating* b,
+                        floating* out, int M, int N, int K, Py_ssize_t blk) noexcept nogil:
+    if which == 0:
+        _forward_block(a, c, b, out, M, N, K, blk)
+    elif which == 1:
+        _grad_input_block(a, c, out, M, N, K, blk)
+    else:
+        _grad_weight_block(a, c, out, M, N, K, blk)
+
+
+cdef object _call(int which, cnp.ndarray a, cnp.ndarray c, b, cnp.ndarray out, int M, int N,
+                  int K, int num_threads):
+    """Run pass ``which`` on C-contiguous arrays of one float dtype (the op layer checks)."""
+    cdef void* pa = cnp.PyArray_DATA(a)
+    cdef void* pc = cnp.PyArray_DATA(c)
+    cdef void* pb = cnp.PyArray_DATA(<cnp.ndarray>b) if b is not None else NULL
+    cdef void* po = cnp.PyArray_DATA(out)
+    if out.dtype == np.float32:
         with nogil:
-            _forward[double](&xd[0, 0], &wd[0, 0], &bd[0] if bd is not None else NULL,
-                             &od[0, 0], M, N, K, num_threads)
+            _run[float](which, <float*>pa, <float*>pc, <float*>pb, <float*>po, M, N, K,
+                        num_threads)
+    else:
+        with nogil:
+            _run[double](which, <double*>pa, <double*>pc, <double*>pb, <double*>po, M, N, K,
+                         num_threads)
     return out
 
 
-def linear_backward_input(grad_out, weight, int num_threads):
+def linear_forward(cnp.ndarray x, cnp.ndarray weight, bias, int num_threads):
+    """out (M, N) = x (M, K) @ weight (N, K)ᵀ + bias (N,) or None; M, N, K >= 1; all
+    C-contiguous, of one dtype (float32 or float64)."""
+    cdef int M = x.shape[0], K = x.shape[1], N = weight.shape[0]
+    return _call(0, x, weight, bias, np.empty((M, N), dtype=x.dtype), M, N, K, num_threads)
+
+
+def linear_backward_input(cnp.ndarray grad_out, cnp.ndarray weight, int num_threads):
     """grad_input (M, K) = grad_out (M, N) @ weight (N, K)."""
     cdef int M = grad_out.shape[0], N = grad_out.shape[1], K = weight.shape[1]
-    gx = np.empty((M, K), dtype=grad_out.dtype)
-    cdef float[:, ::1] gf, wf, of
-    cdef double[:, ::1] gd, wd, od
-    if grad_out.dtype == np.float32:
-        gf, wf, of = grad_out, weight, gx
-        with nogil:
-            _grad_input[float](&gf[0, 0], &wf[0, 0], &of[0, 0], M, N, K, num_threads)
-    else:
-        gd, wd, od = grad_out, weight, gx
-        with nogil:
-            _grad_input[double](&gd[0, 0], &wd[0, 0], &od[0, 0], M, N, K, num_threads)
-    return gx
+    return _call(1, grad_out, weight, None, np.empty((M, K), dtype=grad_out.dtype),
+                 M, N, K, num_threads)
 
 
-def linear_backward_weight(grad_out, x, int num_threads):
+def linear_backward_weight(cnp.ndarray grad_out, cnp.ndarray x, int num_threads):
     """grad_weight (N, K) = grad_out (M, N)ᵀ @ x (M, K)."""
     cdef int M = grad_out.shape[0], N = grad_out.shape[1], K = x.shape[1]
-    gw = np.empty((N, K), dtype=grad_out.dtype)
-    cdef float[:, ::1] gf, xf, of
-    cdef double[:, ::1] gd, xd, od
-    if grad_out.dtype == np.float32:
-        gf, xf, of = grad_out, x, gw
-        with nogil:
-            _grad_weight[float](&gf[0, 0], &xf[0, 0], &of[0, 0], M, N, K, num_threads)
-    else:
-        gd, xd, od = grad_out, x, gw
-        with nogil:
-            _grad_weight[double](&gd[0, 0], &xd[0, 0], &od[0, 0], M, N, K, num_threads)
-    return gw
+    return _call(2, grad_out, x, None, np.empty((N, K), dtype=grad_out.dtype),
+                 M, N, K, num_threads)
 
 
 def set_flush_denormal(bint mode, int num_threads):
