@@ -16,9 +16,15 @@ prints the same timings as the tables of benchmarks/conv_dispatch.md.
 """
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 
+try:
+    import minidl  # noqa: F401
+except ImportError:  # run from a source checkout without installing: use the checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from minidl import _kernels as K
 from minidl.bench.ops import conv_arrays
 from minidl.bench.shapes import CONV_SHAPES, ConvShape

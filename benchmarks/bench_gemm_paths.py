@@ -11,8 +11,15 @@ shapes plus the default LeNet's second conv, repeats interleaved (minidl.bench.t
 Run by hand:  python benchmarks/bench_gemm_paths.py
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
 
+try:
+    import minidl  # noqa: F401
+except ImportError:  # run from a source checkout without installing: use the checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from minidl import _kernels as K
 from minidl.bench.ops import conv_arrays
 from minidl.bench.shapes import CONV_SHAPES, ConvShape, select

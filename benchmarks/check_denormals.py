@@ -7,9 +7,15 @@ Run by hand:  python benchmarks/check_denormals.py [--flush] [--epochs N]
 """
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 
+try:
+    import minidl  # noqa: F401
+except ImportError:  # run from a source checkout without installing: use the checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import minidl
 import minidl.nn.functional as F
 from minidl import data, optim

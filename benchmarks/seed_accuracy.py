@@ -18,6 +18,10 @@ import numpy as np
 
 RUN = r"""
 import sys
+try:
+    import minidl  # noqa: F401
+except ImportError:  # run from a source checkout without installing: use the checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import minidl
 import minidl.ops.conv_plan as plan
 if sys.argv[2] == "im2col":  # no layer is big enough for Winograd or the direct kernels
