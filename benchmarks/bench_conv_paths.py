@@ -83,6 +83,12 @@ def paths(shape, x, w, b, g, nt, torch):
 
 def _kernel_call(which, plan, x, w, b, g, p, nt):
     """A zero-argument call of ``plan``'s kernel for pass ``which``."""
+    if plan.path == "depthwise":  # C == groups: a 1-channel input is depth-wise too
+        if which == "forward":
+            return lambda: K.depthwise_conv2d_forward(x, w, b, ONE, p, ONE, nt)
+        if which == "weight":
+            return lambda: K.depthwise_conv2d_backward_weight(x, g, w.shape, ONE, p, ONE, True, nt)
+        return lambda: K.depthwise_conv2d_backward_input(g, w, x.shape, ONE, p, ONE, nt)
     common = dict(padding=p, num_threads=nt)
     if plan.path == "winograd":
         common["tile"] = plan.tile
@@ -101,7 +107,7 @@ def _kernel_call(which, plan, x, w, b, g, p, nt):
         return lambda: forward(x, w, b, **common)
     if which == "weight":
         return lambda: backward_weight(x, g, w.shape, **common, need_bias=True)
-    if plan.layout:
+    if plan.path == "direct":
         common["layout"] = plan.layout
     return lambda: backward_input(g, w, x.shape, **common)
 
