@@ -19,6 +19,7 @@ from minidl import (
     optim,
 )
 from minidl._fpenv import set_flush_denormal
+from minidl._memory import tune_malloc as _tune_malloc
 from minidl._threads import get_num_threads, set_num_threads
 from minidl.autograd import (
     Tensor,
@@ -52,6 +53,8 @@ from minidl.ops.creation import (
 )
 from minidl.random import manual_seed
 from minidl.serialization import load, save
+
+_tune_malloc()  # reuse freed memory across training steps (see minidl._memory)
 
 __all__ = [
     "GradcheckError",

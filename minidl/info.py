@@ -14,7 +14,7 @@ def info_text() -> str:
     import numpy
 
     import minidl
-    from minidl import _threads
+    from minidl import _memory, _threads
 
     lines = [
         f"minidl {minidl.__version__}",
@@ -56,6 +56,13 @@ def info_text() -> str:
     lines.append(
         f"threads: {_threads.get_num_threads()} (minidl.set_num_threads / OMP_NUM_THREADS)"
     )
+    if _memory.tuned:
+        lines.append(
+            f"malloc: mmap threshold {_memory.MMAP_THRESHOLD >> 20} MiB, trim threshold "
+            f"{_memory.TRIM_THRESHOLD >> 20} MiB (MINIDL_MALLOC_TUNING=0 leaves them alone)"
+        )
+    else:
+        lines.append("malloc: left alone (not glibc, or MINIDL_MALLOC_TUNING=0)")
 
     pools = thread_pools()
     if not pools:
