@@ -150,3 +150,41 @@ def test_command_line_options_select_the_run():
     assert config.ops == () and config.end_to_end and config.mode == "full"
     with pytest.raises(SystemExit):
         bench_suite.config_from_args(bench_suite.parse_args(["--ops", "conv3d"]))
+
+
+def _row(op, shape, threads, minidl_s, ratio, comparator="torch", pass_="step"):
+    return {
+        "op": op,
+        "shape": shape,
+        "label": "",
+        "pass": pass_,
+        "threads": threads,
+        "comparator": comparator,
+        "minidl": {"median": minidl_s},
+        "ratio": ratio,
+        "error": None,
+    }
+
+
+def test_issue_23_targets_from_hand_made_rows():
+    rows = [
+        _row("cifar-train-step", "CIFAR-size net", 1, 0.100, 1.2),
+        _row("cifar-train-step", "CIFAR-size net", 2, 0.060, 1.1),  # 1.67x: short of 1.7
+        _row("lenet-train-epoch", "LeNet() default", 1, 0.040, 3.5),
+        _row("lenet-train-epoch", "LeNet() default", 2, 0.041, 3.6),  # slower at 2 threads
+        _row("lenet-inference", "LeNet() default", 1, 0.004, 2.0),
+        _row("lenet-inference", "LeNet() default", 2, 0.003, 2.6),
+    ]
+    got = {(c["issue"], c["target"], c["threads"]): c for c in report.targets(rows)}
+    step = got[(23, "CIFAR-size network step: minidl <= torch", 1)]
+    assert step["met"] and step["worst"] == 1.2
+    assert (23, "CIFAR-size network step: minidl <= torch", 2) not in got  # 1 thread only
+    scaling = got[(23, "CIFAR-size network step: 2 threads >= 1.7x faster than 1", 2)]
+    assert not scaling["met"] and abs(scaling["worst"] - 0.100 / 0.060) < 1e-12
+    epoch = got[(23, "LeNet() default epoch: 2 threads not slower than 1", 2)]
+    assert not epoch["met"] and abs(epoch["worst"] - 0.040 / 0.041) < 1e-12
+    assert got[(23, "LeNet() default inference: 2 threads not slower than 1", 2)]["met"]
+    assert got[(23, "LeNet() default epoch: minidl <= 1/3 of torch", 1)]["met"]
+    assert not got[(23, "LeNet() default inference: minidl <= 0.4 of torch", 1)]["met"]
+    assert got[(5, "LeNet() default epoch: torch time / minidl >= 2", 2)]["met"]
+    assert "targets (issue 23)" in report.format_targets(report.targets(rows))

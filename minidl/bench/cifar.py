@@ -16,6 +16,7 @@ import numpy as np
 import minidl
 from minidl import nn
 
+STEP = "cifar-train-step"  # the op name of the suite's rows for this network
 CIFAR_INPUT = (64, 3, 32, 32)
 CLASSES = 10
 

@@ -1,7 +1,9 @@
-"""Print, save and plot the suite's results; check them against the targets of issue 5."""
+"""Print, save and plot the suite's results; check them against the targets of issues 5
+and 23 (ratios are the comparator's time / minidl's, so every goal is a lower bound)."""
 
 import json
 
+from minidl.bench.cifar import STEP as CIFAR_STEP
 from minidl.bench.end_to_end import MODELS
 from minidl.bench.ops import FWD_BWD, NAIVE, NUMPY_GEMM, TORCH
 
@@ -109,7 +111,7 @@ def format_table(results):
     return "\n".join(lines)
 
 
-# ---- targets of issue 5 ----------------------------------------------------------------
+# ---- targets (issues 5 and 23) -----------------------------------------------------------
 def _find(rows, **match):
     return [
         r
@@ -124,73 +126,137 @@ def _starts(prefix):
     return lambda shape: shape.startswith(prefix)
 
 
-def targets(rows):
-    """[(target, threads, worst measured value, goal, met)] for the rows present."""
-    checks = []
-
-    def add(name, found, goal, higher_is_better=True):
-        by_threads = {}
-        for r in found:
-            by_threads.setdefault(r["threads"], []).append(r["ratio"])
-        for threads, ratios in sorted(by_threads.items()):
-            worst = min(ratios) if higher_is_better else max(ratios)
-            met = worst >= goal if higher_is_better else worst <= goal
-            checks.append(
-                {"target": name, "threads": threads, "worst": worst, "goal": goal, "met": bool(met)}
-            )
-
+def _ratio_targets(rows):
+    """[(issue, target, the rows it is measured on, goal)]: each row's ratio >= goal."""
     lenet, cifar = _starts("LeNet-digits"), _starts("CIFAR-like")
-    table = []  # (target, the rows it is measured on, goal)
+    conv_fb = dict(op="conv2d", comparator=TORCH, **{"pass": FWD_BWD})
+    one = dict(threads=1)  # issue 23's targets are at 1 thread
+    table = []
     for model, _ in MODELS:
+        epoch = dict(op="lenet-train-epoch", comparator=TORCH, shape=model)
+        inference = dict(op="lenet-inference", comparator=TORCH, shape=model)
         table += [
-            (
-                f"{model} epoch: torch time / minidl >= 2",
-                dict(op="lenet-train-epoch", comparator=TORCH, shape=model),
-                2.0,
-            ),
-            (
-                f"{model} inference: torch / minidl >= 2",
-                dict(op="lenet-inference", comparator=TORCH, shape=model),
-                2.0,
-            ),
+            (5, f"{model} epoch: torch time / minidl >= 2", epoch, 2.0),
+            (5, f"{model} inference: torch / minidl >= 2", inference, 2.0),
+            (23, f"{model} epoch: minidl <= 1/3 of torch", {**epoch, **one}, 3.0),
+            (23, f"{model} inference: minidl <= 0.4 of torch", {**inference, **one}, 2.5),
         ]
     table += [
+        (5, "conv2d fwd+bwd LeNet shapes: torch / minidl >= 2", {**conv_fb, "shape": lenet}, 2.0),
         (
-            "conv2d fwd+bwd LeNet shapes: torch / minidl >= 2",
-            dict(op="conv2d", comparator=TORCH, **{"pass": FWD_BWD}, shape=lenet),
-            2.0,
-        ),
-        (
+            5,
             "max pool fwd+bwd LeNet shapes: torch / minidl >= 5",
             dict(op="max_pool2d", comparator=TORCH, **{"pass": FWD_BWD}, shape=lenet),
             5.0,
         ),
         (
+            5,
             "conv2d fwd+bwd CIFAR shapes: torch / minidl >= 1/1.5",
-            dict(op="conv2d", comparator=TORCH, **{"pass": FWD_BWD}, shape=cifar),
+            {**conv_fb, "shape": cifar},
             1 / 1.5,
         ),
         (
+            5,
             "conv2d fwd CIFAR shapes: >= 70% of numpy GEMM GFLOP/s",
             dict(op="conv2d", comparator=NUMPY_GEMM, **{"pass": "fwd"}, shape=cifar),
             0.7,
         ),
         (
+            5,
             "conv2d fwd+bwd vs naive loops >= 1000x (every shape)",
             dict(op="conv2d", comparator=NAIVE, **{"pass": FWD_BWD}),
             1000.0,
         ),
+        (
+            23,
+            "conv2d fwd+bwd LeNet-digits layers: minidl <= 0.4 of torch",
+            {**conv_fb, "shape": lenet, **one},
+            2.5,
+        ),
+        (
+            23,
+            "conv2d fwd+bwd CIFAR-like layers: minidl <= torch",
+            {**conv_fb, "shape": cifar, **one},
+            1.0,
+        ),
+        (
+            23,
+            "conv2d fwd+bwd vs naive loops >= 1000x (every shape)",
+            dict(op="conv2d", comparator=NAIVE, **{"pass": FWD_BWD}, **one),
+            1000.0,
+        ),
+        (
+            23,
+            "CIFAR-size network step: minidl <= torch",
+            dict(op=CIFAR_STEP, comparator=TORCH, **one),
+            1.0,
+        ),
     ]
-    for name, match, goal in table:
-        add(name, _find(rows, **match), goal)
+    return table
+
+
+def _speedups(rows, op, shape=None):
+    """minidl's median at 1 thread / at 2 threads for the rows of ``op`` (and ``shape``)."""
+    by_threads = {}
+    for r in rows:
+        if r.get("error") or r["op"] != op or (shape is not None and r["shape"] != shape):
+            continue
+        by_threads.setdefault(r["threads"], []).append(r["minidl"]["median"])
+    if 1 not in by_threads or 2 not in by_threads:
+        return []
+    return [min(by_threads[1]) / max(by_threads[2])]
+
+
+def targets(rows):
+    """[{issue, target, threads, worst measured value, goal, met}] for the rows present."""
+    checks = []
+
+    def add(issue, name, values_by_threads, goal):
+        for threads, values in sorted(values_by_threads.items()):
+            worst = min(values)
+            checks.append(
+                {
+                    "issue": issue,
+                    "target": name,
+                    "threads": threads,
+                    "worst": worst,
+                    "goal": goal,
+                    "met": bool(worst >= goal),
+                }
+            )
+
+    for issue, name, match, goal in _ratio_targets(rows):
+        by_threads = {}
+        for r in _find(rows, **match):
+            by_threads.setdefault(r["threads"], []).append(r["ratio"])
+        add(issue, name, by_threads, goal)
+    scaling = [
+        ("CIFAR-size network step: 2 threads >= 1.7x faster than 1", CIFAR_STEP, None, 1.7),
+    ] + [
+        (f"{model} {what}: 2 threads not slower than 1", op, model, 1.0)
+        for model, _ in MODELS
+        if model.startswith("LeNet()")
+        for what, op in (("epoch", "lenet-train-epoch"), ("inference", "lenet-inference"))
+    ]
+    for name, op, shape, goal in scaling:
+        found = _speedups(rows, op, shape)
+        if found:
+            add(23, name, {2: found}, goal)
     return checks
 
 
 def format_targets(checks):
-    lines = ["targets (issue 5), worst row per thread count:"]
-    for c in checks:
-        status = "met" if c["met"] else "MISSED"
-        lines.append(f"  [{status:6}] {c['target']} @ {c['threads']} thread(s): {c['worst']:.3g}")
+    lines = []
+    for issue in sorted({c.get("issue", 5) for c in checks}):
+        lines.append(f"targets (issue {issue}), worst row per thread count:")
+        for c in checks:
+            if c.get("issue", 5) != issue:
+                continue
+            status = "met" if c["met"] else "MISSED"
+            lines.append(
+                f"  [{status:6}] {c['target']} @ {c['threads']} thread(s): {c['worst']:.3g}"
+                f" (goal {c['goal']:.3g})"
+            )
     return "\n".join(lines)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minidl.bench import ops, shapes
+from minidl.bench import cifar, ops, shapes
 from minidl.bench.end_to_end import END_TO_END, MODELS
 from minidl.bench.ops import FWD, FWD_BWD, NAIVE, NUMPY_GEMM, PURE_PYTHON, TORCH
 from minidl.bench.threads import thread_count
@@ -152,7 +152,7 @@ def plan_rows(config, torch_available):
     return rows
 
 
-CIFAR_STEP = "cifar-train-step"  # the CIFAR-size network's rows (minidl.bench.cifar)
+CIFAR_STEP = cifar.STEP  # the CIFAR-size network's rows
 CIFAR_SHAPE = "CIFAR-size net"
 
 
@@ -302,7 +302,6 @@ def measure_cifar_step(config, torch, threads):
     """The CIFAR-size network's training step row, side by side with PyTorch's identical
     network (batch 64; 4 in the tiny mode), synthetic data."""
     import minidl
-    from minidl.bench import cifar
 
     n = 4 if config.max_train is not None else cifar.CIFAR_INPUT[0]
     x, y = cifar.synthetic_batch((n,) + cifar.CIFAR_INPUT[1:], seed=config.seed)
