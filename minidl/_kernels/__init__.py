@@ -49,6 +49,7 @@ except ImportError as _exc:
         "_direct",
         "_im2col",
         "_linear",
+        "_optim",
         "_pooling",
         "_winograd",
     )
@@ -105,6 +106,7 @@ from minidl._kernels._linear import (
     pin_scipy_blas,
     set_flush_denormal,
 )
+from minidl._kernels._optim import sgd_update
 from minidl._kernels._pooling import (
     avg_pool2d_backward,
     avg_pool2d_forward,
@@ -167,6 +169,7 @@ __all__ = [
     "pin_scipy_blas",
     "planned_threads",
     "set_flush_denormal",
+    "sgd_update",
     "winograd_backward_input",
     "winograd_backward_weight",
     "winograd_forward",

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from minidl import _kernels as K
 from minidl.optim.optimizer import Optimizer, ParamsT
 
 
@@ -58,16 +59,35 @@ class SGD(Optimizer):
                 if d_p is None:
                     continue
                 data = p.data
-                if maximize:
-                    d_p = -d_p
-                if weight_decay != 0:
-                    d_p = d_p + weight_decay * data
+                buf = None
+                first = False
                 if momentum != 0:
                     st = state.get(p)
                     buf = None if st is None else st.get("momentum_buffer")
                     if buf is None:
-                        buf = np.array(d_p, dtype=data.dtype, copy=True)
+                        first = True
+                        buf = np.empty_like(data)
                         state[p] = {"momentum_buffer": buf}
+                if K.sgd_update(
+                    data,
+                    d_p,
+                    buf,
+                    lr,
+                    momentum,
+                    dampening,
+                    weight_decay,
+                    nesterov,
+                    maximize,
+                    first,
+                ):
+                    continue  # one pass in C; below, the same arithmetic in numpy
+                if maximize:
+                    d_p = -d_p
+                if weight_decay != 0:
+                    d_p = d_p + weight_decay * data
+                if buf is not None:
+                    if first:
+                        buf[...] = d_p
                     else:
                         buf *= momentum
                         buf += d_p if dampening == 0 else (1 - dampening) * d_p
