@@ -38,6 +38,8 @@ SHAPES = tuple(s for s in CONV_SHAPES if s.stride == 1) + (
     ConvShape("LeNet default", "conv1", 64, 1, 8, 8, 32, 3, 1, 1),
     ConvShape("LeNet default", "conv2", 64, 32, 4, 4, 64, 3, 1, 1),
     ConvShape("LeNet default", "conv2", 360, 32, 4, 4, 64, 3, 1, 1),
+    ConvShape("LeNet-digits", "conv1", 360, 1, 8, 8, 6, 3, 1, 1),  # inference: the test set
+    ConvShape("LeNet-digits", "conv2", 360, 6, 4, 4, 16, 3, 1, 1),
     ConvShape("other", "conv", 64, 16, 8, 8, 16, 3, 1, 1),
     ConvShape("other", "conv", 64, 3, 16, 16, 64, 3, 1, 1),
     ConvShape("other", "conv", 64, 16, 16, 16, 16, 5, 1, 2),

@@ -11,19 +11,29 @@ from minidl.ops import conv_plan as CP
 from minidl.ops import conv_tune
 from minidl.training import DEFAULT_BATCH_SIZE
 
+# the digits' test split (minidl.data.load_digits), what evaluation runs in one batch
+INFERENCE_BATCH = 360
+
 
 def _model_layers(batch_sizes) -> set[tuple]:
-    """The conv layers (conv_plan's cache keys) of one training step of ``LeNet()`` on
-    the digits and of the CIFAR-size network, at each batch size."""
+    """The conv layers (conv_plan's cache keys) of one training step of ``LeNet()``,
+    the LeNet-digits model of the suite and the CIFAR-size network at each batch size,
+    and of the two LeNets' inference on the digits' test split."""
     from minidl.bench import cifar
+    from minidl.bench.end_to_end import MODELS
     from minidl.models import LeNet
 
     CP.clear_cache()
+    lenets = [LeNet(widths=widths) for _, widths in MODELS]
     for n in batch_sizes:
-        for model, shape in ((LeNet(), (n, 1, 8, 8)), (cifar.cifar_net(), (n, 3, 32, 32))):
+        models = [(m, (n, 1, 8, 8)) for m in lenets] + [(cifar.cifar_net(), (n, 3, 32, 32))]
+        for model, shape in models:
             x, y = cifar.synthetic_batch(shape)
             loss = minidl.nn.functional.cross_entropy(model(minidl.tensor(x)), minidl.tensor(y))
             loss.backward()
+    with minidl.no_grad():
+        for model in lenets:
+            model(minidl.tensor(cifar.synthetic_batch((INFERENCE_BATCH, 1, 8, 8))[0]))
     keys = set(CP._PLANS)
     CP.clear_cache()
     return keys
@@ -43,8 +53,8 @@ def _suite_layers(batch_sizes) -> set[tuple]:
 
 
 def tune(full: bool = False, threads: tuple[int, ...] | None = None, log=print) -> str:
-    """Time every eligible path of each pass at the suite's layers and those of
-    ``LeNet()`` / the CIFAR-size network (``full``: more batch sizes, more repeats), at
+    """Time every eligible path of each pass at the suite's layers and those of the
+    LeNets and the CIFAR-size network (``full``: more batch sizes, more repeats), at
     each thread count of ``threads`` (default: 1 and minidl's), and write the fastest as
     this machine's table; returns its path."""
     saved = get_num_threads()
