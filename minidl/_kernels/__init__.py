@@ -13,17 +13,18 @@ the weight gradient: im2col's cols, Winograd's V), num_threads.  Which family ru
 which tile or layout, is minidl.ops.conv_plan's choice, never the kernels'.
 
 OpenMP waiting: unless the user chose otherwise (OMP_WAIT_POLICY or GOMP_SPINCOUNT set),
-idle OpenMP threads sleep instead of spinning: on a machine whose cores are busy with
-other work, a spinning thread starves the very thread it waits for (measurements:
-benchmarks/conv_dispatch.md).  The price on an idle machine is a few microseconds of
-wake-up per parallel region.  (Read by libgomp when it loads, i.e. on the import below;
-no effect if another package already loaded it.)
+an idle OpenMP thread spins for GOMP_SPINCOUNT=10000 turns, then sleeps.  Sleeping at
+once (OMP_WAIT_POLICY=passive) made every parallel region pay a futex wake-up, which
+cost more than a 2-thread split of a mid-size pooling layer saves; spinning for long (the
+libgomp default) starves the working thread when another process holds a core.  Both
+measured in benchmarks/RESULTS.md.  (Read by libgomp when it loads, i.e. on the import
+below; no effect if another package already loaded it.)
 """
 
 import os
 
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    os.environ["OMP_WAIT_POLICY"] = "passive"
+    os.environ["GOMP_SPINCOUNT"] = "10000"
 
 from minidl import _threads
 

@@ -174,10 +174,8 @@ cdef inline int out_len(int n, int pad, int span, int stride) noexcept nogil:
     return room // stride + 1 if room >= 0 else 0
 
 # Below this many multiply-adds (or element moves) per thread, an extra thread costs
-# more to wake and join than it saves.  With OMP_WAIT_POLICY=passive the wake-up is a
-# futex, measured at 5-20 us on an idle machine and ~100 us when the other core is
-# busy: LeNet-size pooling (~1e5 units, 20-80 us) ran 2-5x slower on 2 threads with
-# the former 32768, while CIFAR-size layers (~2e6 units) gain 1.6-1.9x.
+# more to wake and join than it saves: a thread that has gone to sleep takes a futex
+# wake-up, tens of microseconds in a VM (benchmarks/RESULTS.md).
 cdef enum:
     MIN_WORK_PER_THREAD = 1 << 18
 
