@@ -477,3 +477,31 @@ def test_conv2d_hands_the_winograd_forward_input_to_the_weight_gradient(monkeypa
         x, g.astype(np.float32), w.shape, padding=(1, 1), tile=4, need_bias=True, num_threads=1
     )
     assert np.array_equal(gw, want[0]) and np.array_equal(gb, want[1])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from([np.float32, np.float64]),
+    st.integers(0, 70),
+    st.lists(st.sampled_from(["inf", "-inf", "nan", "big", "-big", "edge", "below"]), max_size=3),
+    st.integers(0, 2**32 - 1),
+)
+def test_fits_winograd_reads_the_exponent_bits_right(dtype, n, specials, seed):
+    from minidl import _kernels as K
+
+    limit = 2.0**64 if dtype == np.float32 else 2.0**512
+    values = {
+        "inf": np.inf,
+        "-inf": -np.inf,
+        "nan": np.nan,
+        "big": 1e30 if dtype == np.float32 else 1e300,
+        "-big": -(1e30 if dtype == np.float32 else 1e300),
+        "edge": limit,
+        "below": np.nextafter(dtype(limit), dtype(0)),
+    }
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(n).astype(dtype)
+    for name in specials if n else ():
+        a[rng.integers(0, n)] = values[name]
+    want = bool(np.all(np.isfinite(a)) and np.all(np.abs(a.astype(np.float64)) < limit))
+    assert K.fits_winograd(a) is want

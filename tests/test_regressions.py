@@ -108,6 +108,20 @@ CASES = {
                 got = F.conv2d(T(x), T(w), padding=1).data
             assert np.array_equal(np.isfinite(got), np.isfinite(want)), fwd
     """,
+    "values too large for Winograd's sums stay finite on every conv path": """
+        from minidl.ops import conv_plan as P
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((2, 8, 8, 8)).astype(np.float32) * np.float32(1e37)
+        w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32) * np.float32(1e-37)
+        want = F.conv2d(T(x.astype(np.float64)), T(w.astype(np.float64)), padding=1).data
+        assert np.isfinite(want).all()
+        cands = P.candidates(x.shape, w.shape, np.float32, (1, 1), (1, 1), (1, 1), 1)
+        for fwd in cands["forward"]:
+            plan = P.ConvPlan(fwd, cands["input"][0], cands["weight"][0], False)
+            with P.forced(plan):
+                got = F.conv2d(T(x), T(w), padding=1).data
+            assert np.allclose(got, want, rtol=1e-4, atol=1e-3), fwd
+    """,
     "nn.Embedding, padding_idx=2.5 (was an IndexError from numpy)": """
         from minidl import nn
         for bad in (2.5, "1", True):

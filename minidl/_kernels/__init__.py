@@ -117,6 +117,7 @@ from minidl._kernels._pooling import (
     max_pool2d_forward,
 )
 from minidl._kernels._winograd import (
+    fits_winograd,
     winograd_backward_input,
     winograd_backward_weight,
     winograd_forward,
@@ -157,6 +158,7 @@ __all__ = [
     "direct_efficiency",
     "direct_level",
     "direct_vector_width",
+    "fits_winograd",
     "flush_denormal",
     "im2col",
     "linear_backward_input",

@@ -809,6 +809,46 @@ def winograd_backward_weight(x, grad_out, weight_shape, *, padding, int tile,
     return dw, db
 
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    /* 1 when every one of the n float32 (wide = 0) or float64 (wide = 1) values at p is
+       finite and below 2^64 (float32) or 2^512 (float64) in magnitude, read off the
+       exponent bits: integer tests, so the loop vectorises. */
+    static int minidl_fits_winograd(const void* p, Py_ssize_t n, int wide) {
+        Py_ssize_t i;
+        if (wide) {
+            const uint64_t* u = (const uint64_t*)p;
+            const uint64_t e = 0x7ff0000000000000ULL, limit = (uint64_t)(1023 + 512) << 52;
+            uint64_t bad = 0;
+            for (i = 0; i < n; i++) bad |= (uint64_t)((u[i] & e) >= limit);
+            return bad == 0;
+        } else {
+            const uint32_t* u = (const uint32_t*)p;
+            const uint32_t e = 0x7f800000U, limit = (uint32_t)(127 + 64) << 23;
+            uint32_t bad = 0;
+            for (i = 0; i < n; i++) bad |= (uint32_t)((u[i] & e) >= limit);
+            return bad == 0;
+        }
+    }
+    """
+    int minidl_fits_winograd(const void* p, Py_ssize_t n, int wide) noexcept nogil
+
+
+def fits_winograd(cnp.ndarray a):
+    """Whether Winograd may transform the C-contiguous float32 or float64 array ``a``: no
+    inf or NaN (the transforms mix a whole tile, so one inf would make the tile NaN where
+    PyTorch's output stays finite) and nothing so large (2^64 in float32, 2^512 in
+    float64) that the transforms' sums could overflow where a direct product would not."""
+    cdef const void* p = cnp.PyArray_DATA(a)
+    cdef Py_ssize_t n = a.size
+    cdef int wide = cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT64
+    cdef int ok
+    with nogil:
+        ok = minidl_fits_winograd(p, n, wide)
+    return bool(ok)
+
+
 def planned_threads():
     """Threads the last call of this module's kernels planned to use (for tests)."""
     return minidl_planned_threads

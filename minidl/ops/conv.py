@@ -53,13 +53,6 @@ def _conv2d_any(input, weight, bias, stride, padding, dilation, groups, what):
     return _conv2d(input, weight, bias, stride, padding, dilation, groups, what)
 
 
-def _all_finite(a: np.ndarray) -> bool:
-    """No inf or NaN in ``a`` (a float32 sum may overflow: then the answer is a safe no).
-    Winograd's transforms mix a whole tile, so one inf would make its tile NaN; PyTorch's
-    output stays finite away from it, and so does the im2col path."""
-    return bool(np.isfinite(a.sum()))
-
-
 def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channels_checked=False):
     """conv2d under the name ``what``; channels_checked: the caller (conv1d) has already
     run V.conv_channels (on its own shapes, for its messages)."""
@@ -83,7 +76,7 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
     )
     keep = plan.keep_input
     path = plan.forward.path
-    if path == "winograd" and not _all_finite(x):
+    if path == "winograd" and not K.fits_winograd(x):
         path, keep = "im2col", False
     if path == "im2col":
         out = K.conv2d_forward(
@@ -119,7 +112,7 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
         gx = gw = gb = None
         if input.requires_grad:
             path = plan.input.path
-            if path == "winograd" and not _all_finite(g):
+            if path == "winograd" and not K.fits_winograd(g):
                 path = "im2col"
             if path == "im2col":
                 gx = K.conv2d_backward_input(
