@@ -183,6 +183,28 @@ cdef extern from *:
                          const double* p2, int taps, Py_ssize_t L) noexcept nogil
 
 
+cdef extern from "depthwise.h" nogil:
+    enum:
+        MINIDL_DWS_NONE
+        MINIDL_DWS_AVX512
+    ctypedef struct minidl_dws_table:
+        int mode
+        int nvec
+    int minidl_dws_build(minidl_dws_table* tb, int transposed, Py_ssize_t Hs, Py_ssize_t Ws,
+                         Py_ssize_t Hout, Py_ssize_t Wout, Py_ssize_t kh, Py_ssize_t kw,
+                         Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                         Py_ssize_t dh, Py_ssize_t dw)
+    void minidl_dws_free(minidl_dws_table* tb)
+    void minidl_dws_forward(const minidl_dws_table* tb, const float* x, const float* w,
+                            const float* b, float* y, Py_ssize_t C, Py_ssize_t m,
+                            Py_ssize_t p0, Py_ssize_t p1)
+    void minidl_dws_input(const minidl_dws_table* tb, const float* dy, const float* w,
+                          float* dx, Py_ssize_t C, Py_ssize_t m, Py_ssize_t p0, Py_ssize_t p1)
+    void minidl_dws_weight(const minidl_dws_table* tb, const float* x, const float* dy,
+                           Py_ssize_t C, Py_ssize_t m, Py_ssize_t n0, Py_ssize_t n1,
+                           Py_ssize_t c, double* dw_part, double* db_part)
+
+
 minidl_dw_select(2)
 
 
@@ -194,6 +216,43 @@ def level():
 def _use_level(int wanted):
     """Tests: run the C loops at ``wanted`` (at most the CPU's level); returns level()."""
     return minidl_dw_select(wanted)
+
+
+cdef enum:
+    SMALL_PLANES = 64    # default: planes (input or output) up to this many elements
+    SMALL_BLOCK = 16     # planes a task on the small-plane path (shares the call's cost)
+
+cdef Py_ssize_t _small_limit = SMALL_PLANES
+
+
+def _use_small_planes(Py_ssize_t limit):
+    """Tests and benchmarks: float32 planes of up to ``limit`` elements (input and output)
+    take the small-plane kernels of depthwise.h on AVX-512 (0: never); returns the
+    previous limit."""
+    global _small_limit
+    old, _small_limit = _small_limit, limit
+    return old
+
+
+cdef bint _small(minidl_dws_table* tb, int transposed, const Geometry* g) except -1:
+    """Build tb for this pass if the small-plane kernels take it (float32 planes within
+    the limit, AVX-512); False (nothing to free) if not."""
+    if not MINIDL_DWS_AVX512 or minidl_dw_level != 2:
+        return False
+    if max(g.H * g.W, g.Ho * g.Wo) > _small_limit:
+        return False
+    if transposed:
+        rc = minidl_dws_build(tb, 1, g.Ho, g.Wo, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
+                              g.dh, g.dw)
+    else:
+        rc = minidl_dws_build(tb, 0, g.H, g.W, g.Ho, g.Wo, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
+                              g.dh, g.dw)
+    if rc < 0:
+        raise MemoryError("minidl depthwise_conv2d: cannot allocate the small-plane table")
+    if tb.mode == MINIDL_DWS_NONE:
+        minidl_dws_free(tb)
+        return False
+    return True
 
 
 cdef inline void _plane3(floating* out, const floating* src, Py_ssize_t ld, const floating* w,
@@ -323,9 +382,20 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, bi
     cdef const floating* bp = NULL
     cdef floating* scratch = NULL
     cdef floating* mine
+    cdef minidl_dws_table tb
+    cdef Py_ssize_t blk, nblk = (planes + SMALL_BLOCK - 1) // SMALL_BLOCK
     if bias is not None:
         bview = bias
         bp = &bview[0]
+    if floating is float:
+        if _small(&tb, 0, &g):
+            with nogil:
+                for blk in prange(nblk, num_threads=min(nt, nblk), schedule='static'):
+                    minidl_dws_forward(&tb, &x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0],
+                                       g.C, g.m, blk * SMALL_BLOCK,
+                                       min((blk + 1) * SMALL_BLOCK, planes))
+            minidl_dws_free(&tb)
+            return
     if g.padded:
         scratch = <floating*>malloc(<size_t>(nt * scratch_len) * sizeof(floating))
         if scratch == NULL:
@@ -401,6 +471,17 @@ cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::
     cdef floating* scratch = NULL
     cdef floating* dst
     cdef floating* plane
+    cdef minidl_dws_table tb
+    cdef Py_ssize_t blk, nblk = (planes + SMALL_BLOCK - 1) // SMALL_BLOCK
+    if floating is float:
+        if _small(&tb, 1, &g):
+            with nogil:
+                for blk in prange(nblk, num_threads=min(nt, nblk), schedule='static'):
+                    minidl_dws_input(&tb, &dy[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0],
+                                     g.C, g.m, blk * SMALL_BLOCK,
+                                     min((blk + 1) * SMALL_BLOCK, planes))
+            minidl_dws_free(&tb)
+            return
     if gather:
         scratch_len = (g.Hp + (g.kh - 1) * g.dh) * (g.Wp + (g.kw - 1) * g.dw)
     if gather or g.padded:
@@ -580,17 +661,30 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     if work_buf == NULL or dw_parts == NULL or db_parts == NULL or ones == NULL:
         free(work_buf); free(dw_parts); free(db_parts); free(ones)
         raise MemoryError("minidl depthwise_conv2d: cannot allocate weight-gradient buffers")
+    cdef minidl_dws_table tb
+    cdef bint small = False
+    if floating is float:
+        small = _small(&tb, 0, &g)
     for e in range(fl.gp_len):
         ones[e] = 1
     with nogil:
-        for u in prange(units, num_threads=nt, schedule='static'):
-            k = u // g.C
-            c = u % g.C
-            mine = work_buf + threadid() * per_thread
-            _weight_grad_unit(&g, &fl, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
-                              k * g.N // nchunks, (k + 1) * g.N // nchunks, c, need_db,
-                              ones, mine, mine + lanes_len, mine + lanes_len + phases_len,
-                              dw_parts + k * wsize, db_parts + k * g.F)
+        if small:
+            if floating is float:
+                for u in prange(units, num_threads=nt, schedule='static'):
+                    k = u // g.C
+                    minidl_dws_weight(&tb, &x[0, 0, 0, 0], &dy[0, 0, 0, 0], g.C, g.m,
+                                      k * g.N // nchunks, (k + 1) * g.N // nchunks, u % g.C,
+                                      dw_parts + k * wsize,
+                                      db_parts + k * g.F if need_db else NULL)
+        else:
+            for u in prange(units, num_threads=nt, schedule='static'):
+                k = u // g.C
+                c = u % g.C
+                mine = work_buf + threadid() * per_thread
+                _weight_grad_unit(&g, &fl, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
+                                  k * g.N // nchunks, (k + 1) * g.N // nchunks, c, need_db,
+                                  ones, mine, mine + lanes_len, mine + lanes_len + phases_len,
+                                  dw_parts + k * wsize, db_parts + k * g.F)
         for e in range(wsize):
             s = 0
             for k in range(nchunks):
@@ -603,6 +697,8 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
             for k in range(nchunks):
                 s += db_parts[k * g.F + e]
             dbv[e] = <floating>s
+    if small:
+        minidl_dws_free(&tb)
     free(work_buf)
     free(dw_parts)
     free(db_parts)
