@@ -186,6 +186,7 @@ cdef extern from *:
 cdef extern from "depthwise.h" nogil:
     enum:
         MINIDL_DWS_NONE
+        MINIDL_DWS_LOADS
         MINIDL_DWS_AVX512
     ctypedef struct minidl_dws_table:
         int mode
@@ -219,27 +220,34 @@ def _use_level(int wanted):
 
 
 cdef enum:
-    SMALL_PLANES = 64    # default: planes (input or output) up to this many elements
+    # planes (input and output) up to this many elements take the small-plane kernels:
+    # the forward and input gradient (larger ones are faster on the row loop), and the
+    # weight gradient (faster up to the table's limit)
+    SMALL_PLANES = 256
+    SMALL_WEIGHT_PLANES = 4096
     SMALL_BLOCK = 16     # planes a task on the small-plane path (shares the call's cost)
 
 cdef Py_ssize_t _small_limit = SMALL_PLANES
+cdef Py_ssize_t _small_weight_limit = SMALL_WEIGHT_PLANES
 
 
-def _use_small_planes(Py_ssize_t limit):
-    """Tests and benchmarks: float32 planes of up to ``limit`` elements (input and output)
-    take the small-plane kernels of depthwise.h on AVX-512 (0: never); returns the
-    previous limit."""
-    global _small_limit
-    old, _small_limit = _small_limit, limit
+def _use_small_planes(Py_ssize_t limit, Py_ssize_t weight_limit):
+    """Tests and benchmarks: float32 planes of up to ``limit`` (forward, input gradient)
+    and ``weight_limit`` elements (weight gradient) take the small-plane kernels of
+    depthwise.h on AVX-512 (0: never); returns the previous limits."""
+    global _small_limit, _small_weight_limit
+    old = (_small_limit, _small_weight_limit)
+    _small_limit, _small_weight_limit = limit, weight_limit
     return old
 
 
-cdef bint _small(minidl_dws_table* tb, int transposed, const Geometry* g) except -1:
-    """Build tb for this pass if the small-plane kernels take it (float32 planes within
-    the limit, AVX-512); False (nothing to free) if not."""
+cdef bint _small(minidl_dws_table* tb, int transposed, const Geometry* g,
+                 Py_ssize_t limit) except -1:
+    """Build tb for this pass if the small-plane kernels take it (float32 planes of up to
+    ``limit`` elements, AVX-512); False (nothing to free) if not."""
     if not MINIDL_DWS_AVX512 or minidl_dw_level != 2:
         return False
-    if max(g.H * g.W, g.Ho * g.Wo) > _small_limit:
+    if max(g.H * g.W, g.Ho * g.Wo) > limit:
         return False
     if transposed:
         rc = minidl_dws_build(tb, 1, g.Ho, g.Wo, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
@@ -253,6 +261,12 @@ cdef bint _small(minidl_dws_table* tb, int transposed, const Geometry* g) except
         minidl_dws_free(tb)
         return False
     return True
+
+
+cdef inline double _small_work(const minidl_dws_table* tb, double work) noexcept nogil:
+    """choose_threads' work for `work` multiply-adds on the small-plane kernels: a
+    multiply-add costs about a third of the row loop's with loads, half with permutes."""
+    return work / 3 if tb.mode == MINIDL_DWS_LOADS else work / 2
 
 
 cdef inline void _plane3(floating* out, const floating* src, Py_ssize_t ld, const floating* w,
@@ -306,6 +320,12 @@ cdef inline const floating* _source(const Geometry* g, const floating* plane,
     for h in range(g.H):
         memcpy(scratch + (h + g.ph) * g.Wp + g.pw, plane + h * g.W, <size_t>g.W * sizeof(floating))
     return scratch
+
+
+cdef inline Py_ssize_t _thread_stride(Py_ssize_t n, Py_ssize_t itemsize) noexcept nogil:
+    """Elements between two threads' scratch planes of n elements: whole 64-byte lines
+    and one more, so that no line is written by two threads (false sharing)."""
+    return ((n * itemsize + 63) // 64 + 1) * 64 // itemsize
 
 
 cdef inline void _axpy(floating* y, const floating* x, floating a, Py_ssize_t n) noexcept nogil:
@@ -375,7 +395,7 @@ cdef void _forward_plane(const Geometry* g, const floating* src, const floating*
 cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, bias,
               floating[:, :, :, ::1] y, Geometry g, int num_threads):
     cdef Py_ssize_t p, n, c, planes = g.N * g.C
-    cdef Py_ssize_t scratch_len = g.Hp * g.Wp
+    cdef Py_ssize_t scratch_len = g.Hp * g.Wp, stride = 0
     cdef int nt = choose_threads(num_threads, <double>planes * g.m * g.Ho * g.Wo * g.kh * g.kw,
                                  planes)
     cdef const floating[::1] bview
@@ -388,23 +408,26 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, bi
         bview = bias
         bp = &bview[0]
     if floating is float:
-        if _small(&tb, 0, &g):
+        if _small(&tb, 0, &g, _small_limit):
+            nt = choose_threads(num_threads, _small_work(&tb, <double>planes * g.m * g.Ho * g.Wo
+                                                         * g.kh * g.kw), nblk)
             with nogil:
-                for blk in prange(nblk, num_threads=min(nt, nblk), schedule='static'):
+                for blk in prange(nblk, num_threads=nt, schedule='static'):
                     minidl_dws_forward(&tb, &x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0],
                                        g.C, g.m, blk * SMALL_BLOCK,
                                        min((blk + 1) * SMALL_BLOCK, planes))
             minidl_dws_free(&tb)
             return
     if g.padded:
-        scratch = <floating*>malloc(<size_t>(nt * scratch_len) * sizeof(floating))
+        stride = _thread_stride(scratch_len, sizeof(floating))
+        scratch = <floating*>malloc(<size_t>(nt * stride) * sizeof(floating))
         if scratch == NULL:
             raise MemoryError("minidl depthwise_conv2d: cannot allocate scratch planes")
     with nogil:
         for p in prange(planes, num_threads=nt, schedule='static'):
             n = p // g.C
             c = p % g.C
-            mine = scratch + threadid() * scratch_len if scratch != NULL else NULL
+            mine = scratch + threadid() * stride if scratch != NULL else NULL
             _forward_plane(&g, _source(&g, &x[n, c, 0, 0], mine), &w[0, 0, 0, 0], bp,
                            &y[0, 0, 0, 0], n, c)
     free(scratch)
@@ -474,9 +497,11 @@ cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::
     cdef minidl_dws_table tb
     cdef Py_ssize_t blk, nblk = (planes + SMALL_BLOCK - 1) // SMALL_BLOCK
     if floating is float:
-        if _small(&tb, 1, &g):
+        if _small(&tb, 1, &g, _small_limit):
+            nt = choose_threads(num_threads, _small_work(&tb, <double>planes * g.m * g.Ho * g.Wo
+                                                         * g.kh * g.kw), nblk)
             with nogil:
-                for blk in prange(nblk, num_threads=min(nt, nblk), schedule='static'):
+                for blk in prange(nblk, num_threads=nt, schedule='static'):
                     minidl_dws_input(&tb, &dy[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0],
                                      g.C, g.m, blk * SMALL_BLOCK,
                                      min((blk + 1) * SMALL_BLOCK, planes))
@@ -484,8 +509,9 @@ cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::
             return
     if gather:
         scratch_len = (g.Hp + (g.kh - 1) * g.dh) * (g.Wp + (g.kw - 1) * g.dw)
+    cdef Py_ssize_t stride = _thread_stride(scratch_len, sizeof(floating))
     if gather or g.padded:
-        scratch = <floating*>malloc(<size_t>(nt * scratch_len) * sizeof(floating))
+        scratch = <floating*>malloc(<size_t>(nt * stride) * sizeof(floating))
         if scratch == NULL:
             raise MemoryError("minidl depthwise_conv2d: cannot allocate scratch planes")
     with nogil:
@@ -494,10 +520,10 @@ cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::
             c = p % g.C
             if gather:
                 _input_grad_gather(&g, &dy[0, 0, 0, 0], &wflip[0, 0, 0, 0],
-                                   scratch + threadid() * scratch_len, &dx[0, 0, 0, 0], n, c)
+                                   scratch + threadid() * stride, &dx[0, 0, 0, 0], n, c)
             else:
                 plane = &dx[n, c, 0, 0]
-                dst = scratch + threadid() * scratch_len if scratch != NULL else plane
+                dst = scratch + threadid() * stride if scratch != NULL else plane
                 memset(dst, 0, <size_t>scratch_len * sizeof(floating))
                 _input_grad_plane(&g, &dy[0, 0, 0, 0], &w[0, 0, 0, 0], dst, n, c)
                 if scratch != NULL:
@@ -648,7 +674,8 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     cdef Flat fl = _flat(&g, sizeof(floating), (g.N + nchunks - 1) // nchunks)
     cdef Py_ssize_t lanes_len = g.m * (khkw + 1) * fl.lw
     cdef Py_ssize_t phases_len = fl.ah * fl.aw * fl.plane_len
-    cdef Py_ssize_t per_thread = lanes_len + phases_len + fl.gp_len
+    cdef Py_ssize_t per_thread = _thread_stride(lanes_len + phases_len + fl.gp_len,
+                                                sizeof(floating))
     cdef bint need_db = db is not None
     cdef floating* work_buf = <floating*>malloc(<size_t>(nt * per_thread) * sizeof(floating))
     cdef double* dw_parts = <double*>malloc(<size_t>(nchunks * wsize) * sizeof(double))
@@ -664,7 +691,9 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     cdef minidl_dws_table tb
     cdef bint small = False
     if floating is float:
-        small = _small(&tb, 0, &g)
+        small = _small(&tb, 0, &g, _small_weight_limit)
+        if small:
+            nt = choose_threads(num_threads, _small_work(&tb, work), units)
     for e in range(fl.gp_len):
         ones[e] = 1
     with nogil:

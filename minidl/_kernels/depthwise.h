@@ -34,28 +34,8 @@ typedef struct {
     unsigned short* mask;              /* [v * taps + k]: lanes that read something */
     unsigned short* hi;                /* PERMUTES: lanes read from registers 2 and 3 */
     int* idx;                          /* PERMUTES: [(v * taps + k) * 16 + lane] */
+    unsigned short regmask[4];         /* PERMUTES: lanes of register q inside the plane */
 } minidl_dws_table;
-
-/* The source element output e reads at tap (i, t), or -1. */
-static Py_ssize_t minidl_dws_source(int transposed, Py_ssize_t e, Py_ssize_t Wout,
-                                    Py_ssize_t Hs, Py_ssize_t Ws, Py_ssize_t i, Py_ssize_t t,
-                                    Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
-                                    Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw)
-{
-    Py_ssize_t r = e / Wout, q = e % Wout, sr, sq;
-    if (!transposed) {
-        sr = r * sh + i * dh - ph;
-        sq = q * sw + t * dw - pw;
-    } else {
-        sr = r + ph - i * dh;
-        sq = q + pw - t * dw;
-        if (sr < 0 || sq < 0 || sr % sh || sq % sw) return -1;
-        sr /= sh;
-        sq /= sw;
-    }
-    if (sr < 0 || sr >= Hs || sq < 0 || sq >= Ws) return -1;
-    return sr * Ws + sq;
-}
 
 static void minidl_dws_free(minidl_dws_table* tb)
 {
@@ -66,15 +46,33 @@ static void minidl_dws_free(minidl_dws_table* tb)
     tb->idx = NULL;
 }
 
+/* Record that output e reads source element src at tap k. */
+static void minidl_dws_entry(minidl_dws_table* tb, Py_ssize_t k, Py_ssize_t e, Py_ssize_t src,
+                             int* seen, int* loads)
+{
+    Py_ssize_t at = (e / 16) * tb->taps + k;
+    int lane = (int)(e % 16);
+    tb->mask[at] |= (unsigned short)(1u << lane);
+    if (tb->idx != NULL) {
+        if (src >= 32) tb->hi[at] |= (unsigned short)(1u << lane);
+        tb->idx[at * 16 + lane] = (int)(src & 31);
+    }
+    if (!seen[k]) tb->off[k] = src - e;
+    else if (src - e != tb->off[k]) *loads = 0;
+    seen[k] = 1;
+}
+
 /* Fill tb for out (Hout, Wout) from src (Hs, Ws); tb->mode says which way (NONE: the
-   plane is too large or the filter has too many taps).  -1 if out of memory. */
+   planes are too large for either, or the filter has too many taps).  -1 if out of
+   memory.  Correlation: out (r, q) reads src (r*sh + i*dh - ph, q*sw + t*dw - pw);
+   transposed: src (r, q) is read by out (r*sh + i*dh - ph, q*sw + t*dw - pw). */
 static int minidl_dws_build(minidl_dws_table* tb, int transposed, Py_ssize_t Hs,
                             Py_ssize_t Ws, Py_ssize_t Hout, Py_ssize_t Wout, Py_ssize_t kh,
                             Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
                             Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw)
 {
-    Py_ssize_t v, k, lane, e, s, n;
-    int loads = 1, seen;
+    Py_ssize_t k, r, q, R, Q, Hb, Wb, Hsm, Wsm, n;
+    int loads = 1, seen[MINIDL_DWS_MAX_TAPS] = {0}, permutes;
     memset(tb, 0, sizeof(*tb));
     tb->taps = (int)(kh * kw);
     tb->src_len = Hs * Ws;
@@ -82,37 +80,43 @@ static int minidl_dws_build(minidl_dws_table* tb, int transposed, Py_ssize_t Hs,
     if (tb->taps > MINIDL_DWS_MAX_TAPS || tb->out_len > MINIDL_DWS_MAX_OUT
         || tb->out_len < 1 || tb->src_len < 1)
         return 0;
+    permutes = tb->src_len <= MINIDL_DWS_MAX_SRC && tb->out_len <= MINIDL_DWS_MAX_SRC;
     tb->nvec = (int)((tb->out_len + 15) / 16);
     n = (Py_ssize_t)tb->nvec * tb->taps;
     tb->mask = (unsigned short*)calloc((size_t)n, sizeof(unsigned short));
     tb->hi = (unsigned short*)calloc((size_t)n, sizeof(unsigned short));
-    tb->idx = (int*)calloc((size_t)n * 16, sizeof(int));
-    if (tb->mask == NULL || tb->hi == NULL || tb->idx == NULL) {
+    tb->idx = permutes ? (int*)calloc((size_t)n * 16, sizeof(int)) : NULL;
+    if (tb->mask == NULL || tb->hi == NULL || (permutes && tb->idx == NULL)) {
         minidl_dws_free(tb);
         return -1;
     }
-    for (k = 0; k < tb->taps; k++) {
-        seen = 0;
-        for (v = 0; v < tb->nvec; v++)
-            for (lane = 0; lane < 16; lane++) {
-                e = v * 16 + lane;
-                if (e >= tb->out_len) continue;
-                s = minidl_dws_source(transposed, e, Wout, Hs, Ws, k / kw, k % kw, sh, sw,
-                                      ph, pw, dh, dw);
-                if (s < 0) continue;
-                tb->mask[v * tb->taps + k] |= (unsigned short)(1u << lane);
-                if (s >= 32) tb->hi[v * tb->taps + k] |= (unsigned short)(1u << lane);
-                tb->idx[(v * tb->taps + k) * 16 + lane] = (int)(s & 31);
-                if (!seen) tb->off[k] = s - e;
-                else if (s - e != tb->off[k]) loads = 0;
-                seen = 1;
+    /* (r, q) runs over the smaller side's plane, (R, Q) is the larger side's position */
+    Hsm = transposed ? Hs : Hout;
+    Wsm = transposed ? Ws : Wout;
+    Hb = transposed ? Hout : Hs;
+    Wb = transposed ? Wout : Ws;
+    for (k = 0; k < tb->taps; k++)
+        for (r = 0; r < Hsm; r++) {
+            R = r * sh + (k / kw) * dh - ph;
+            if (R < 0 || R >= Hb) continue;
+            for (q = 0; q < Wsm; q++) {
+                Q = q * sw + (k % kw) * dw - pw;
+                if (Q < 0 || Q >= Wb) continue;
+                if (transposed)
+                    minidl_dws_entry(tb, k, R * Wout + Q, r * Ws + q, seen, &loads);
+                else
+                    minidl_dws_entry(tb, k, r * Wout + q, R * Ws + Q, seen, &loads);
             }
-    }
+        }
     if (loads) {
         tb->mode = MINIDL_DWS_LOADS;
-    } else if (tb->src_len <= MINIDL_DWS_MAX_SRC) {
+    } else if (permutes) {
         tb->mode = MINIDL_DWS_PERMUTES;
         tb->nreg = (int)((tb->src_len + 15) / 16);
+        for (k = 0; k < 4; k++) {
+            Py_ssize_t rest = tb->src_len - 16 * k;
+            tb->regmask[k] = (unsigned short)(rest >= 16 ? 0xFFFF : rest > 0 ? (1u << rest) - 1 : 0);
+        }
     }
     return 0;
 }
@@ -123,33 +127,33 @@ static int minidl_dws_build(minidl_dws_table* tb, int transposed, Py_ssize_t Hs,
 #define MINIDL_DWS_TARGET __attribute__((target("avx512f")))
 #define MINIDL_DWS_INLINE __attribute__((target("avx512f"), always_inline)) static inline
 
-/* The source plane in registers (PERMUTES), zeros past its end. */
-MINIDL_DWS_INLINE void minidl_dws_regs(const minidl_dws_table* tb, const float* src,
-                                       __m512* r)
-{
-    int q;
-    for (q = 0; q < tb->nreg; q++) {
-        Py_ssize_t rest = tb->src_len - 16 * q;
-        __mmask16 m = rest >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rest) - 1);
-        r[q] = _mm512_maskz_loadu_ps(m, src + 16 * q);
-    }
-}
+/* Output vectors computed side by side: one multiply-add chain each, GROUP chains in
+   flight hide the multiply-add latency (a plane has only 1 to 4 vectors). */
+enum { MINIDL_DWS_GROUP = 8 };
 
-/* Tap k's input vector for output vector v (zeros where nothing is read). */
-MINIDL_DWS_INLINE __m512 minidl_dws_tap(const minidl_dws_table* tb, const float* src,
-                                        const __m512* r, int v, int k)
+/* Tap k's input vector for output vector v of the plane at src (zeros where nothing is
+   read).  mode and nreg are constants where it is inlined.  PERMUTES reads the source
+   registers from memory (L1) each time: the permutations, not the loads, are the
+   bottleneck, and GROUP planes' registers would not fit. */
+MINIDL_DWS_INLINE __m512 minidl_dws_tap(const minidl_dws_table* tb, const int mode,
+                                        const int nreg, const float* src, int v, int k)
 {
-    int e = v * tb->taps + k;
+    Py_ssize_t e = (Py_ssize_t)v * tb->taps + k;
     __mmask16 m = tb->mask[e], h;
     __m512i idx;
-    if (tb->mode == MINIDL_DWS_LOADS)
+    __m512 r0, r1, r2, r3;
+    if (mode == MINIDL_DWS_LOADS)
         return _mm512_maskz_loadu_ps(m, src + (Py_ssize_t)v * 16 + tb->off[k]);
-    idx = _mm512_loadu_si512((const void*)(tb->idx + (Py_ssize_t)e * 16));
-    if (tb->nreg == 1) return _mm512_maskz_permutexvar_ps(m, idx, r[0]);
-    if (tb->nreg == 2) return _mm512_maskz_permutex2var_ps(m, r[0], idx, r[1]);
+    idx = _mm512_loadu_si512((const void*)(tb->idx + e * 16));
+    r0 = _mm512_maskz_loadu_ps(tb->regmask[0], src);
+    if (nreg == 1) return _mm512_maskz_permutexvar_ps(m, idx, r0);
+    r1 = _mm512_maskz_loadu_ps(tb->regmask[1], src + 16);
+    if (nreg == 2) return _mm512_maskz_permutex2var_ps(m, r0, idx, r1);
+    r2 = _mm512_maskz_loadu_ps(tb->regmask[2], src + 32);
+    r3 = _mm512_maskz_loadu_ps(tb->regmask[3], src + 48);
     h = tb->hi[e];
-    return _mm512_mask_mov_ps(_mm512_maskz_permutex2var_ps(m & ~h, r[0], idx, r[1]), m & h,
-                              _mm512_permutex2var_ps(r[2], idx, r[3]));
+    return _mm512_mask_mov_ps(_mm512_maskz_permutex2var_ps(m & ~h, r0, idx, r1), m & h,
+                              _mm512_permutex2var_ps(r2, idx, r3));
 }
 
 MINIDL_DWS_INLINE __mmask16 minidl_dws_out_mask(const minidl_dws_table* tb, int v)
@@ -158,70 +162,108 @@ MINIDL_DWS_INLINE __mmask16 minidl_dws_out_mask(const minidl_dws_table* tb, int 
     return rest >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rest) - 1);
 }
 
-/* Forward, planes p0..p1-1 of x (N*C planes of src_len): y[p*m + j] for j < m, filter
-   f = (p % C)*m + j, bias b (or NULL). */
+/* One pass over planes p0..p1-1 in groups of GROUP output vectors (v of plane p, for j
+   < jobs_m; the last group repeats its last vector, which rewrites the same values).
+   transposed == 0: the forward, vector (p, j, v) of y[p*m + j] = bias + Σ_k tap * w[f, k]
+   (f = (p % C)*m + j).  transposed == 1: the input gradient, vector (p, v) of dx[p] =
+   Σ_j Σ_k tap of dY[p*m + j] * w[f, k].  Every vector's sum runs in the same order
+   whatever the group, so results do not depend on the split into tasks. */
+MINIDL_DWS_INLINE void minidl_dws_pass(const minidl_dws_table* tb, const int mode,
+                                       const int nreg, const int transposed, const float* src0,
+                                       const float* w, const float* b, float* dst,
+                                       Py_ssize_t C, Py_ssize_t m, Py_ssize_t p0, Py_ssize_t p1)
+{
+    const float* src[MINIDL_DWS_GROUP];
+    const float* wp[MINIDL_DWS_GROUP];
+    float* out[MINIDL_DWS_GROUP];
+    int vv[MINIDL_DWS_GROUP];
+    __m512 acc[MINIDL_DWS_GROUP];
+    const Py_ssize_t jm = transposed ? 1 : m;   /* output planes per input plane */
+    const int taps = tb->taps, nvec = tb->nvec;
+    Py_ssize_t p = p0, j = 0, c = p0 % C, jj;
+    int v = 0, g, k;
+    while (p < p1) {
+#pragma GCC unroll 8
+        for (g = 0; g < MINIDL_DWS_GROUP; g++) {
+            if (p < p1) {
+                if (transposed) {
+                    src[g] = src0 + p * m * tb->src_len;
+                    wp[g] = w + c * m * taps;
+                    out[g] = dst + p * tb->out_len + (Py_ssize_t)v * 16;
+                    acc[g] = _mm512_setzero_ps();
+                } else {
+                    src[g] = src0 + p * tb->src_len;
+                    wp[g] = w + (c * m + j) * taps;
+                    out[g] = dst + (p * m + j) * tb->out_len + (Py_ssize_t)v * 16;
+                    acc[g] = _mm512_set1_ps(b != NULL ? b[c * m + j] : 0.0f);
+                }
+                vv[g] = v;
+                if (++v == nvec) {
+                    v = 0;
+                    if (++j == jm) {
+                        j = 0;
+                        p++;
+                        if (++c == C) c = 0;
+                    }
+                }
+            } else {
+                src[g] = src[g - 1];
+                wp[g] = wp[g - 1];
+                out[g] = out[g - 1];
+                vv[g] = vv[g - 1];
+                acc[g] = acc[g - 1];
+            }
+        }
+        for (jj = 0; jj < (transposed ? m : 1); jj++)
+            for (k = 0; k < taps; k++)
+#pragma GCC unroll 8
+                for (g = 0; g < MINIDL_DWS_GROUP; g++)
+                    acc[g] = _mm512_fmadd_ps(
+                        minidl_dws_tap(tb, mode, nreg, src[g] + jj * tb->src_len, vv[g], k),
+                        _mm512_set1_ps(wp[g][jj * taps + k]), acc[g]);
+#pragma GCC unroll 8
+        for (g = 0; g < MINIDL_DWS_GROUP; g++)
+            _mm512_mask_storeu_ps(out[g], minidl_dws_out_mask(tb, vv[g]), acc[g]);
+    }
+}
+
+#define MINIDL_DWS_BY_MODE(CALL)                                                      \
+    if (tb->mode == MINIDL_DWS_LOADS) CALL(MINIDL_DWS_LOADS, 1);                      \
+    else if (tb->nreg == 1) CALL(MINIDL_DWS_PERMUTES, 1);                             \
+    else if (tb->nreg == 2) CALL(MINIDL_DWS_PERMUTES, 2);                             \
+    else CALL(MINIDL_DWS_PERMUTES, 4);
+
+/* Forward, planes p0..p1-1 of x (N*C planes): y[p*m + j] for j < m, bias b or NULL. */
 MINIDL_DWS_TARGET static void minidl_dws_forward(const minidl_dws_table* tb, const float* x,
                                                  const float* w, const float* b, float* y,
                                                  Py_ssize_t C, Py_ssize_t m, Py_ssize_t p0,
                                                  Py_ssize_t p1)
 {
-    __m512 wv[MINIDL_DWS_MAX_TAPS], r[4], acc;
-    Py_ssize_t p, j, f;
-    int v, k;
-    for (p = p0; p < p1; p++) {
-        const float* src = x + p * tb->src_len;
-        if (tb->mode == MINIDL_DWS_PERMUTES) minidl_dws_regs(tb, src, r);
-        for (j = 0; j < m; j++) {
-            float* out = y + (p * m + j) * tb->out_len;
-            f = (p % C) * m + j;
-            for (k = 0; k < tb->taps; k++) wv[k] = _mm512_set1_ps(w[f * tb->taps + k]);
-            for (v = 0; v < tb->nvec; v++) {
-                acc = _mm512_set1_ps(b != NULL ? b[f] : 0.0f);
-                for (k = 0; k < tb->taps; k++)
-                    acc = _mm512_fmadd_ps(minidl_dws_tap(tb, src, r, v, k), wv[k], acc);
-                _mm512_mask_storeu_ps(out + (Py_ssize_t)v * 16, minidl_dws_out_mask(tb, v), acc);
-            }
-        }
-    }
+#define MINIDL_DWS_FWD(MODE, NREG) minidl_dws_pass(tb, MODE, NREG, 0, x, w, b, y, C, m, p0, p1)
+    MINIDL_DWS_BY_MODE(MINIDL_DWS_FWD)
+#undef MINIDL_DWS_FWD
 }
 
-/* Input gradient (tb transposed), planes p0..p1-1 of dx: dx[p] = Σ_j, in order, the
-   transposed correlation of dY[p*m + j] with filter (p % C)*m + j. */
+/* Input gradient (tb transposed), planes p0..p1-1 of dx. */
 MINIDL_DWS_TARGET static void minidl_dws_input(const minidl_dws_table* tb, const float* dy,
                                                const float* w, float* dx, Py_ssize_t C,
                                                Py_ssize_t m, Py_ssize_t p0, Py_ssize_t p1)
 {
-    __m512 wv[MINIDL_DWS_MAX_TAPS], r[4], acc;
-    Py_ssize_t p, j, f;
-    int v, k;
-    for (p = p0; p < p1; p++) {
-        float* out = dx + p * tb->out_len;
-        for (j = 0; j < m; j++) {
-            const float* src = dy + (p * m + j) * tb->src_len;
-            if (tb->mode == MINIDL_DWS_PERMUTES) minidl_dws_regs(tb, src, r);
-            f = (p % C) * m + j;
-            for (k = 0; k < tb->taps; k++) wv[k] = _mm512_set1_ps(w[f * tb->taps + k]);
-            for (v = 0; v < tb->nvec; v++) {
-                __mmask16 om = minidl_dws_out_mask(tb, v);
-                acc = j == 0 ? _mm512_setzero_ps()
-                             : _mm512_maskz_loadu_ps(om, out + (Py_ssize_t)v * 16);
-                for (k = 0; k < tb->taps; k++)
-                    acc = _mm512_fmadd_ps(minidl_dws_tap(tb, src, r, v, k), wv[k], acc);
-                _mm512_mask_storeu_ps(out + (Py_ssize_t)v * 16, om, acc);
-            }
-        }
-    }
+#define MINIDL_DWS_IN(MODE, NREG) minidl_dws_pass(tb, MODE, NREG, 1, dy, w, NULL, dx, C, m, p0, p1)
+    MINIDL_DWS_BY_MODE(MINIDL_DWS_IN)
+#undef MINIDL_DWS_IN
 }
 
 /* Weight gradient of channel c over samples n0..n1-1 (tb: out = dY plane, src = x
    plane): dw_part[f*taps + k] and, if db_part, db_part[f] for f = c*m + j, j < m; each
-   tap sums in 16 float lanes, then the lanes in order in double. */
-MINIDL_DWS_TARGET static void minidl_dws_weight(const minidl_dws_table* tb, const float* x,
-                                                const float* dy, Py_ssize_t C, Py_ssize_t m,
-                                                Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t c,
-                                                double* dw_part, double* db_part)
+   tap sums in 16 float lanes (taps chains in flight), then the lanes in order in double. */
+MINIDL_DWS_INLINE void minidl_dws_weight_as(const minidl_dws_table* tb, const int mode,
+                                            const int nreg, const float* x, const float* dy,
+                                            Py_ssize_t C, Py_ssize_t m, Py_ssize_t n0,
+                                            Py_ssize_t n1, Py_ssize_t c, double* dw_part,
+                                            double* db_part)
 {
-    __m512 acc[MINIDL_DWS_MAX_TAPS], accb, r[4], g;
+    __m512 acc[MINIDL_DWS_MAX_TAPS], accb, g;
     float lanes[16];
     Py_ssize_t n, j, f, p;
     int v, k, q;
@@ -234,12 +276,11 @@ MINIDL_DWS_TARGET static void minidl_dws_weight(const minidl_dws_table* tb, cons
             p = n * C + c;
             const float* src = x + p * tb->src_len;
             const float* gp = dy + (p * m + j) * tb->out_len;
-            if (tb->mode == MINIDL_DWS_PERMUTES) minidl_dws_regs(tb, src, r);
             for (v = 0; v < tb->nvec; v++) {
                 g = _mm512_maskz_loadu_ps(minidl_dws_out_mask(tb, v), gp + (Py_ssize_t)v * 16);
                 accb = _mm512_add_ps(accb, g);
                 for (k = 0; k < tb->taps; k++)
-                    acc[k] = _mm512_fmadd_ps(g, minidl_dws_tap(tb, src, r, v, k), acc[k]);
+                    acc[k] = _mm512_fmadd_ps(g, minidl_dws_tap(tb, mode, nreg, src, v, k), acc[k]);
             }
         }
         for (k = 0; k <= tb->taps; k++) {
@@ -250,6 +291,17 @@ MINIDL_DWS_TARGET static void minidl_dws_weight(const minidl_dws_table* tb, cons
             else if (db_part != NULL) db_part[f] = s;
         }
     }
+}
+
+MINIDL_DWS_TARGET static void minidl_dws_weight(const minidl_dws_table* tb, const float* x,
+                                                const float* dy, Py_ssize_t C, Py_ssize_t m,
+                                                Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t c,
+                                                double* dw_part, double* db_part)
+{
+#define MINIDL_DWS_W(MODE, NREG)                                                     \
+    minidl_dws_weight_as(tb, MODE, NREG, x, dy, C, m, n0, n1, c, dw_part, db_part)
+    MINIDL_DWS_BY_MODE(MINIDL_DWS_W)
+#undef MINIDL_DWS_W
 }
 #else
 #define MINIDL_DWS_AVX512 0
