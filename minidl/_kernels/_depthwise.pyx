@@ -190,20 +190,22 @@ cdef extern from "depthwise.h" nogil:
         MINIDL_DWS_AVX512
     ctypedef struct minidl_dws_table:
         int mode
-        int nvec
-    int minidl_dws_build(minidl_dws_table* tb, int transposed, Py_ssize_t Hs, Py_ssize_t Ws,
+        int phases
+        Py_ssize_t src_len
+    int minidl_dws_build(minidl_dws_table* tb, int transposed, int phases, Py_ssize_t Hs,
+                         Py_ssize_t Ws,
                          Py_ssize_t Hout, Py_ssize_t Wout, Py_ssize_t kh, Py_ssize_t kw,
                          Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
                          Py_ssize_t dh, Py_ssize_t dw)
     void minidl_dws_free(minidl_dws_table* tb)
     void minidl_dws_forward(const minidl_dws_table* tb, const float* x, const float* w,
                             const float* b, float* y, Py_ssize_t C, Py_ssize_t m,
-                            Py_ssize_t p0, Py_ssize_t p1)
+                            Py_ssize_t p0, Py_ssize_t p1, float* buf)
     void minidl_dws_input(const minidl_dws_table* tb, const float* dy, const float* w,
                           float* dx, Py_ssize_t C, Py_ssize_t m, Py_ssize_t p0, Py_ssize_t p1)
     void minidl_dws_weight(const minidl_dws_table* tb, const float* x, const float* dy,
                            Py_ssize_t C, Py_ssize_t m, Py_ssize_t n0, Py_ssize_t n1,
-                           Py_ssize_t c, double* dw_part, double* db_part)
+                           Py_ssize_t c, double* dw_part, double* db_part, float* buf)
 
 
 minidl_dw_select(2)
@@ -250,11 +252,15 @@ cdef bint _small(minidl_dws_table* tb, int transposed, const Geometry* g,
     if max(g.H * g.W, g.Ho * g.Wo) > limit:
         return False
     if transposed:
-        rc = minidl_dws_build(tb, 1, g.Ho, g.Wo, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
-                              g.dh, g.dw)
+        rc = minidl_dws_build(tb, 1, 0, g.Ho, g.Wo, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph,
+                              g.pw, g.dh, g.dw)
     else:
-        rc = minidl_dws_build(tb, 0, g.H, g.W, g.Ho, g.Wo, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
-                              g.dh, g.dw)
+        rc = minidl_dws_build(tb, 0, 0, g.H, g.W, g.Ho, g.Wo, g.kh, g.kw, g.sh, g.sw, g.ph,
+                              g.pw, g.dh, g.dw)
+        if rc == 0 and tb.mode == MINIDL_DWS_NONE:  # strided: loads on phase planes?
+            minidl_dws_free(tb)
+            rc = minidl_dws_build(tb, 0, 1, g.H, g.W, g.Ho, g.Wo, g.kh, g.kw, g.sh, g.sw, g.ph,
+                                  g.pw, g.dh, g.dw)
     if rc < 0:
         raise MemoryError("minidl depthwise_conv2d: cannot allocate the small-plane table")
     if tb.mode == MINIDL_DWS_NONE:
@@ -411,11 +417,19 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, bi
         if _small(&tb, 0, &g, _small_limit):
             nt = choose_threads(num_threads, _small_work(&tb, <double>planes * g.m * g.Ho * g.Wo
                                                          * g.kh * g.kw), nblk)
+            if tb.phases:
+                stride = _thread_stride(SMALL_BLOCK * tb.src_len, sizeof(float))
+                scratch = <floating*>malloc(<size_t>(nt * stride) * sizeof(float))
+                if scratch == NULL:
+                    minidl_dws_free(&tb)
+                    raise MemoryError("minidl depthwise_conv2d: cannot allocate phase planes")
             with nogil:
                 for blk in prange(nblk, num_threads=nt, schedule='static'):
                     minidl_dws_forward(&tb, &x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0],
                                        g.C, g.m, blk * SMALL_BLOCK,
-                                       min((blk + 1) * SMALL_BLOCK, planes))
+                                       min((blk + 1) * SMALL_BLOCK, planes),
+                                       scratch + threadid() * stride if scratch != NULL else NULL)
+            free(scratch)
             minidl_dws_free(&tb)
             return
     if g.padded:
@@ -690,10 +704,19 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
         raise MemoryError("minidl depthwise_conv2d: cannot allocate weight-gradient buffers")
     cdef minidl_dws_table tb
     cdef bint small = False
+    cdef Py_ssize_t stride = 0
+    cdef floating* phases = NULL
     if floating is float:
         small = _small(&tb, 0, &g, _small_weight_limit)
         if small:
             nt = choose_threads(num_threads, _small_work(&tb, work), units)
+            if tb.phases:
+                stride = _thread_stride(tb.src_len, sizeof(float))
+                phases = <floating*>malloc(<size_t>(nt * stride) * sizeof(float))
+                if phases == NULL:
+                    minidl_dws_free(&tb)
+                    free(work_buf); free(dw_parts); free(db_parts); free(ones)
+                    raise MemoryError("minidl depthwise_conv2d: cannot allocate phase planes")
     for e in range(fl.gp_len):
         ones[e] = 1
     with nogil:
@@ -704,7 +727,8 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
                     minidl_dws_weight(&tb, &x[0, 0, 0, 0], &dy[0, 0, 0, 0], g.C, g.m,
                                       k * g.N // nchunks, (k + 1) * g.N // nchunks, u % g.C,
                                       dw_parts + k * wsize,
-                                      db_parts + k * g.F if need_db else NULL)
+                                      db_parts + k * g.F if need_db else NULL,
+                                      phases + threadid() * stride if phases != NULL else NULL)
         else:
             for u in prange(units, num_threads=nt, schedule='static'):
                 k = u // g.C
@@ -728,6 +752,7 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
             dbv[e] = <floating>s
     if small:
         minidl_dws_free(&tb)
+    free(phases)
     free(work_buf)
     free(dw_parts)
     free(db_parts)

@@ -35,6 +35,11 @@ typedef struct {
     unsigned short* hi;                /* PERMUTES: lanes read from registers 2 and 3 */
     int* idx;                          /* PERMUTES: [(v * taps + k) * 16 + lane] */
     unsigned short regmask[4];         /* PERMUTES: lanes of register q inside the plane */
+    /* PHASES (LOADS on a rearranged plane): the source plane (H, W) is first split into
+       sh*sw phase planes of Hq rows at pitch Wq (phase (a, b): rows a, a + sh, ...,
+       columns b, b + sw, ...), which turns a strided correlation into LOADS */
+    int phases;
+    Py_ssize_t H, W, sh, sw, Hq, Wq, phase_len;
 } minidl_dws_table;
 
 static void minidl_dws_free(minidl_dws_table* tb)
@@ -66,7 +71,7 @@ static void minidl_dws_entry(minidl_dws_table* tb, Py_ssize_t k, Py_ssize_t e, P
    planes are too large for either, or the filter has too many taps).  -1 if out of
    memory.  Correlation: out (r, q) reads src (r*sh + i*dh - ph, q*sw + t*dw - pw);
    transposed: src (r, q) is read by out (r*sh + i*dh - ph, q*sw + t*dw - pw). */
-static int minidl_dws_build(minidl_dws_table* tb, int transposed, Py_ssize_t Hs,
+static int minidl_dws_build(minidl_dws_table* tb, int transposed, int phases, Py_ssize_t Hs,
                             Py_ssize_t Ws, Py_ssize_t Hout, Py_ssize_t Wout, Py_ssize_t kh,
                             Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
                             Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw)
@@ -80,7 +85,19 @@ static int minidl_dws_build(minidl_dws_table* tb, int transposed, Py_ssize_t Hs,
     if (tb->taps > MINIDL_DWS_MAX_TAPS || tb->out_len > MINIDL_DWS_MAX_OUT
         || tb->out_len < 1 || tb->src_len < 1)
         return 0;
-    permutes = tb->src_len <= MINIDL_DWS_MAX_SRC && tb->out_len <= MINIDL_DWS_MAX_SRC;
+    if (phases) {  /* correlation only, columns split in at most 2, one row pitch Wout */
+        if (transposed || sw > 2 || (Ws + sw - 1) / sw > Wout) return 0;
+        tb->phases = 1;
+        tb->H = Hs;
+        tb->W = Ws;
+        tb->sh = sh;
+        tb->sw = sw;
+        tb->Hq = (Hs + sh - 1) / sh;
+        tb->Wq = Wout;
+        tb->phase_len = tb->Hq * tb->Wq;
+        tb->src_len = sh * sw * tb->phase_len;
+    }
+    permutes = !phases && tb->src_len <= MINIDL_DWS_MAX_SRC && tb->out_len <= MINIDL_DWS_MAX_SRC;
     tb->nvec = (int)((tb->out_len + 15) / 16);
     n = (Py_ssize_t)tb->nvec * tb->taps;
     tb->mask = (unsigned short*)calloc((size_t)n, sizeof(unsigned short));
@@ -104,12 +121,18 @@ static int minidl_dws_build(minidl_dws_table* tb, int transposed, Py_ssize_t Hs,
                 if (Q < 0 || Q >= Wb) continue;
                 if (transposed)
                     minidl_dws_entry(tb, k, R * Wout + Q, r * Ws + q, seen, &loads);
+                else if (phases)
+                    minidl_dws_entry(tb, k, r * Wout + q,
+                                     ((R % sh) * sw + Q % sw) * tb->phase_len
+                                     + (R / sh) * tb->Wq + Q / sw, seen, &loads);
                 else
                     minidl_dws_entry(tb, k, r * Wout + q, R * Ws + Q, seen, &loads);
             }
         }
     if (loads) {
         tb->mode = MINIDL_DWS_LOADS;
+    } else if (phases) {
+        minidl_dws_free(tb);
     } else if (permutes) {
         tb->mode = MINIDL_DWS_PERMUTES;
         tb->nreg = (int)((tb->src_len + 15) / 16);
@@ -162,16 +185,49 @@ MINIDL_DWS_INLINE __mmask16 minidl_dws_out_mask(const minidl_dws_table* tb, int 
     return rest >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rest) - 1);
 }
 
+/* tb->phases: the phase planes of one (H, W) plane x into buf (tb->src_len floats;
+   elements outside the plane are left as they are: no mask reads them). */
+MINIDL_DWS_TARGET static void minidl_dws_split(const minidl_dws_table* tb, const float* x,
+                                               float* buf)
+{
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    Py_ssize_t r, q, n;
+    for (r = 0; r < tb->H; r++) {
+        const float* row = x + r * tb->W;
+        float* dst = buf + (r % tb->sh) * tb->sw * tb->phase_len + (r / tb->sh) * tb->Wq;
+        for (q = 0; q < tb->W; q += tb->sw * 16) {
+            n = tb->W - q;
+            __mmask16 m0 = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+            __m512 lo = _mm512_maskz_loadu_ps(m0, row + q);
+            if (tb->sw == 1) {
+                _mm512_mask_storeu_ps(dst + q, m0, lo);
+            } else {
+                __mmask16 m1 = n >= 32 ? (__mmask16)0xFFFF
+                             : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : (__mmask16)0;
+                __m512 hi = _mm512_maskz_loadu_ps(m1, row + q + 16);
+                Py_ssize_t ne = n >= 32 ? 16 : (n + 1) / 2, no = n >= 32 ? 16 : n / 2;
+                _mm512_mask_storeu_ps(dst + q / 2, (__mmask16)((1u << ne) - 1),
+                                      _mm512_permutex2var_ps(lo, even, hi));
+                _mm512_mask_storeu_ps(dst + tb->phase_len + q / 2, (__mmask16)((1u << no) - 1),
+                                      _mm512_permutex2var_ps(lo, odd, hi));
+            }
+        }
+    }
+}
+
 /* One pass over planes p0..p1-1 in groups of GROUP output vectors (v of plane p, for j
    < jobs_m; the last group repeats its last vector, which rewrites the same values).
    transposed == 0: the forward, vector (p, j, v) of y[p*m + j] = bias + Σ_k tap * w[f, k]
    (f = (p % C)*m + j).  transposed == 1: the input gradient, vector (p, v) of dx[p] =
    Σ_j Σ_k tap of dY[p*m + j] * w[f, k].  Every vector's sum runs in the same order
-   whatever the group, so results do not depend on the split into tasks. */
+   whatever the group, so results do not depend on the split into tasks.  Source plane
+   of p: src0 + (p - sp0) * (planes per p) * src_len. */
 MINIDL_DWS_INLINE void minidl_dws_pass(const minidl_dws_table* tb, const int mode,
                                        const int nreg, const int transposed, const float* src0,
                                        const float* w, const float* b, float* dst,
-                                       Py_ssize_t C, Py_ssize_t m, Py_ssize_t p0, Py_ssize_t p1)
+                                       Py_ssize_t C, Py_ssize_t m, Py_ssize_t p0, Py_ssize_t p1,
+                                       Py_ssize_t sp0)
 {
     const float* src[MINIDL_DWS_GROUP];
     const float* wp[MINIDL_DWS_GROUP];
@@ -187,12 +243,12 @@ MINIDL_DWS_INLINE void minidl_dws_pass(const minidl_dws_table* tb, const int mod
         for (g = 0; g < MINIDL_DWS_GROUP; g++) {
             if (p < p1) {
                 if (transposed) {
-                    src[g] = src0 + p * m * tb->src_len;
+                    src[g] = src0 + (p - sp0) * m * tb->src_len;
                     wp[g] = w + c * m * taps;
                     out[g] = dst + p * tb->out_len + (Py_ssize_t)v * 16;
                     acc[g] = _mm512_setzero_ps();
                 } else {
-                    src[g] = src0 + p * tb->src_len;
+                    src[g] = src0 + (p - sp0) * tb->src_len;
                     wp[g] = w + (c * m + j) * taps;
                     out[g] = dst + (p * m + j) * tb->out_len + (Py_ssize_t)v * 16;
                     acc[g] = _mm512_set1_ps(b != NULL ? b[c * m + j] : 0.0f);
@@ -233,13 +289,21 @@ MINIDL_DWS_INLINE void minidl_dws_pass(const minidl_dws_table* tb, const int mod
     else if (tb->nreg == 2) CALL(MINIDL_DWS_PERMUTES, 2);                             \
     else CALL(MINIDL_DWS_PERMUTES, 4);
 
-/* Forward, planes p0..p1-1 of x (N*C planes): y[p*m + j] for j < m, bias b or NULL. */
+/* Forward, planes p0..p1-1 of x (N*C planes): y[p*m + j] for j < m, bias b or NULL.
+   buf: tb->phases only, (p1 - p0) * tb->src_len floats. */
 MINIDL_DWS_TARGET static void minidl_dws_forward(const minidl_dws_table* tb, const float* x,
                                                  const float* w, const float* b, float* y,
                                                  Py_ssize_t C, Py_ssize_t m, Py_ssize_t p0,
-                                                 Py_ssize_t p1)
+                                                 Py_ssize_t p1, float* buf)
 {
-#define MINIDL_DWS_FWD(MODE, NREG) minidl_dws_pass(tb, MODE, NREG, 0, x, w, b, y, C, m, p0, p1)
+    Py_ssize_t p;
+    if (tb->phases) {
+        for (p = p0; p < p1; p++)
+            minidl_dws_split(tb, x + p * tb->H * tb->W, buf + (p - p0) * tb->src_len);
+        minidl_dws_pass(tb, MINIDL_DWS_LOADS, 1, 0, buf, w, b, y, C, m, p0, p1, p0);
+        return;
+    }
+#define MINIDL_DWS_FWD(MODE, NREG) minidl_dws_pass(tb, MODE, NREG, 0, x, w, b, y, C, m, p0, p1, 0)
     MINIDL_DWS_BY_MODE(MINIDL_DWS_FWD)
 #undef MINIDL_DWS_FWD
 }
@@ -249,7 +313,8 @@ MINIDL_DWS_TARGET static void minidl_dws_input(const minidl_dws_table* tb, const
                                                const float* w, float* dx, Py_ssize_t C,
                                                Py_ssize_t m, Py_ssize_t p0, Py_ssize_t p1)
 {
-#define MINIDL_DWS_IN(MODE, NREG) minidl_dws_pass(tb, MODE, NREG, 1, dy, w, NULL, dx, C, m, p0, p1)
+#define MINIDL_DWS_IN(MODE, NREG)                                                    \
+    minidl_dws_pass(tb, MODE, NREG, 1, dy, w, NULL, dx, C, m, p0, p1, 0)
     MINIDL_DWS_BY_MODE(MINIDL_DWS_IN)
 #undef MINIDL_DWS_IN
 }
@@ -261,7 +326,7 @@ MINIDL_DWS_INLINE void minidl_dws_weight_as(const minidl_dws_table* tb, const in
                                             const int nreg, const float* x, const float* dy,
                                             Py_ssize_t C, Py_ssize_t m, Py_ssize_t n0,
                                             Py_ssize_t n1, Py_ssize_t c, double* dw_part,
-                                            double* db_part)
+                                            double* db_part, float* buf)
 {
     __m512 acc[MINIDL_DWS_MAX_TAPS], accb, g;
     float lanes[16];
@@ -276,6 +341,10 @@ MINIDL_DWS_INLINE void minidl_dws_weight_as(const minidl_dws_table* tb, const in
             p = n * C + c;
             const float* src = x + p * tb->src_len;
             const float* gp = dy + (p * m + j) * tb->out_len;
+            if (tb->phases) {
+                minidl_dws_split(tb, x + p * tb->H * tb->W, buf);
+                src = buf;
+            }
             for (v = 0; v < tb->nvec; v++) {
                 g = _mm512_maskz_loadu_ps(minidl_dws_out_mask(tb, v), gp + (Py_ssize_t)v * 16);
                 accb = _mm512_add_ps(accb, g);
@@ -296,10 +365,11 @@ MINIDL_DWS_INLINE void minidl_dws_weight_as(const minidl_dws_table* tb, const in
 MINIDL_DWS_TARGET static void minidl_dws_weight(const minidl_dws_table* tb, const float* x,
                                                 const float* dy, Py_ssize_t C, Py_ssize_t m,
                                                 Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t c,
-                                                double* dw_part, double* db_part)
+                                                double* dw_part, double* db_part,
+                                                float* buf)
 {
 #define MINIDL_DWS_W(MODE, NREG)                                                     \
-    minidl_dws_weight_as(tb, MODE, NREG, x, dy, C, m, n0, n1, c, dw_part, db_part)
+    minidl_dws_weight_as(tb, MODE, NREG, x, dy, C, m, n0, n1, c, dw_part, db_part, buf)
     MINIDL_DWS_BY_MODE(MINIDL_DWS_W)
 #undef MINIDL_DWS_W
 }
@@ -307,13 +377,14 @@ MINIDL_DWS_TARGET static void minidl_dws_weight(const minidl_dws_table* tb, cons
 #define MINIDL_DWS_AVX512 0
 static void minidl_dws_forward(const minidl_dws_table* tb, const float* x, const float* w,
                                const float* b, float* y, Py_ssize_t C, Py_ssize_t m,
-                               Py_ssize_t p0, Py_ssize_t p1) { (void)tb; }
+                               Py_ssize_t p0, Py_ssize_t p1, float* buf) { (void)tb; }
 static void minidl_dws_input(const minidl_dws_table* tb, const float* dy, const float* w,
                              float* dx, Py_ssize_t C, Py_ssize_t m, Py_ssize_t p0,
                              Py_ssize_t p1) { (void)tb; }
 static void minidl_dws_weight(const minidl_dws_table* tb, const float* x, const float* dy,
                               Py_ssize_t C, Py_ssize_t m, Py_ssize_t n0, Py_ssize_t n1,
-                              Py_ssize_t c, double* dw_part, double* db_part) { (void)tb; }
+                              Py_ssize_t c, double* dw_part, double* db_part,
+                              float* buf) { (void)tb; }
 #endif
 
 #endif
