@@ -86,13 +86,13 @@ def test_kernel_matches_reference(N, C, m, H, W, k, s, p, d, bias, dtype, level,
 MEDIUM = [
     # (N, C, m, H, W, k, s, p, d): enough work for 2 threads and several weight chunks
     (64, 16, 1, 16, 16, (3, 3), (1, 1), (1, 1), (1, 1)),
-    (24, 8, 2, 29, 27, (3, 3), (2, 2), (1, 1), (1, 1)),
+    (64, 8, 2, 29, 27, (3, 3), (2, 2), (1, 1), (1, 1)),
     (16, 12, 1, 24, 24, (5, 3), (1, 2), (2, 0), (1, 2)),
     (128, 32, 1, 8, 8, (3, 3), (1, 1), (0, 0), (1, 1)),
     (64, 64, 1, 8, 8, (3, 3), (1, 1), (1, 1), (1, 1)),  # small planes: masked loads
     (64, 128, 2, 8, 8, (3, 3), (2, 2), (1, 1), (1, 1)),  # small planes: permutations
     (8, 2, 1, 90, 90, (3, 3), (1, 1), (1, 1), (1, 1)),  # weight grad: several batches
-    (32, 8, 1, 40, 40, (3, 3), (3, 2), (1, 1), (1, 1)),  # weight grad: phase planes
+    (96, 8, 1, 40, 40, (3, 3), (3, 2), (1, 1), (1, 1)),  # weight grad: phase planes
 ]
 
 
@@ -139,7 +139,7 @@ def small_planes(limit, weight_limit=None):
     N=st.integers(1, 3),
     C=st.integers(1, 5),
     m=st.integers(1, 2),
-    H=st.integers(1, 10),
+    H=st.integers(1, 10) | st.just(16),
     W=st.integers(1, 10) | st.just(16),
     k=st.just((3, 3)) | st.tuples(st.integers(1, 3), st.integers(1, 3)),
     s=st.sampled_from([(1, 1), (2, 2), (1, 2), (2, 1), (3, 3)]),
@@ -150,9 +150,9 @@ def small_planes(limit, weight_limit=None):
     seed=st.integers(0, 2**31),
 )
 def test_small_planes_match_reference(N, C, m, H, W, k, s, p, d, bias, dtype, seed):
-    """Planes of up to 8x8 and a little more (every stride, padding, dilation, m) on the
-    small-plane kernels (float32, AVX-512; float64 and other CPUs: the row loops), and on
-    the row loops for comparison."""
+    """Planes of up to 16x16 (every stride, padding, dilation, m) on the small-plane
+    kernels (float32, AVX-512: masked loads, permutations, phase planes; float64 and
+    other CPUs: the row loops), and on the row loops for comparison."""
     assume(H + 2 * p[0] >= d[0] * (k[0] - 1) + 1 and W + 2 * p[1] >= d[1] * (k[1] - 1) + 1)
     K = kernels()
     x, w, b, dy = arrays(seed, N, C, m, H, W, k, s, p, d, dtype)
