@@ -16,6 +16,13 @@ shifted input plane, laid out flat at one row pitch (see Flat), in 64-byte vecto
 The hot loops are C (GCC vector types), compiled for AVX-512, AVX2 + FMA and the
 baseline, one picked at import (``level()``).
 
+Small float32 planes on AVX-512 (up to 16x16 for the forward and input gradient, up to
+4096 elements for the weight gradient) skip all of that: at such sizes the per-plane
+cost (scratch copies, rows shorter than a vector) is what counts, so depthwise.h
+gathers each tap's 16-lane input vector at once from a table built per call (masked
+loads, lane permutations of a <= 64-float plane, or masked loads on the plane split
+into its stride phases) and computes several planes' vectors side by side.
+
 Parallel over the (n, c) planes: the forward and the input gradient write each output
 plane from one thread.  The weight gradient is split into units (chunk of samples,
 channel); a unit sums into its own lanes and reduces them into its own partial; partials
