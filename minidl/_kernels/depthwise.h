@@ -283,8 +283,84 @@ MINIDL_DWS_INLINE void minidl_dws_pass(const minidl_dws_table* tb, const int mod
     }
 }
 
+/* minidl_dws_pass for LOADS with NV (1, 2 or 4) vectors a plane: GROUP / NV output
+   planes side by side, each tap's masks and offset read once for all of them.  The
+   same sums in the same order as minidl_dws_pass. */
+MINIDL_DWS_INLINE void minidl_dws_pass_planes(const minidl_dws_table* tb, const int NV,
+                                              const int transposed, const float* src0,
+                                              const float* w, const float* b, float* dst,
+                                              Py_ssize_t C, Py_ssize_t m, Py_ssize_t p0,
+                                              Py_ssize_t p1, Py_ssize_t sp0)
+{
+    enum { PMAX = MINIDL_DWS_GROUP };
+    const int PP = MINIDL_DWS_GROUP / NV;
+    const float* src[PMAX];
+    const float* wp[PMAX];
+    float* out[PMAX];
+    __m512 acc[PMAX][4];
+    __mmask16 mk[4], om[4];
+    const Py_ssize_t jm = transposed ? 1 : m;
+    const int taps = tb->taps;
+    Py_ssize_t p = p0, j = 0, c = p0 % C, jj, o;
+    int v, q, k;
+    for (v = 0; v < NV; v++) om[v] = minidl_dws_out_mask(tb, v);
+    while (p < p1) {
+#pragma GCC unroll 8
+        for (q = 0; q < PP; q++) {
+            if (p < p1) {
+                __m512 init;
+                if (transposed) {
+                    src[q] = src0 + (p - sp0) * m * tb->src_len;
+                    wp[q] = w + c * m * taps;
+                    out[q] = dst + p * tb->out_len;
+                    init = _mm512_setzero_ps();
+                } else {
+                    src[q] = src0 + (p - sp0) * tb->src_len;
+                    wp[q] = w + (c * m + j) * taps;
+                    out[q] = dst + (p * m + j) * tb->out_len;
+                    init = _mm512_set1_ps(b != NULL ? b[c * m + j] : 0.0f);
+                }
+#pragma GCC unroll 4
+                for (v = 0; v < NV; v++) acc[q][v] = init;
+                if (++j == jm) {
+                    j = 0;
+                    p++;
+                    if (++c == C) c = 0;
+                }
+            } else {
+                src[q] = src[q - 1];
+                wp[q] = wp[q - 1];
+                out[q] = out[q - 1];
+#pragma GCC unroll 4
+                for (v = 0; v < NV; v++) acc[q][v] = acc[q - 1][v];
+            }
+        }
+        for (jj = 0; jj < (transposed ? m : 1); jj++)
+            for (k = 0; k < taps; k++) {
+                o = jj * tb->src_len + tb->off[k];
+#pragma GCC unroll 4
+                for (v = 0; v < NV; v++) mk[v] = tb->mask[v * taps + k];
+#pragma GCC unroll 8
+                for (q = 0; q < PP; q++) {
+                    __m512 wk = _mm512_set1_ps(wp[q][jj * taps + k]);
+#pragma GCC unroll 4
+                    for (v = 0; v < NV; v++)
+                        acc[q][v] = _mm512_fmadd_ps(
+                            _mm512_maskz_loadu_ps(mk[v], src[q] + o + v * 16), wk, acc[q][v]);
+                }
+            }
+#pragma GCC unroll 8
+        for (q = 0; q < PP; q++)
+#pragma GCC unroll 4
+            for (v = 0; v < NV; v++) _mm512_mask_storeu_ps(out[q] + v * 16, om[v], acc[q][v]);
+    }
+}
+
 #define MINIDL_DWS_BY_MODE(CALL)                                                      \
-    if (tb->mode == MINIDL_DWS_LOADS) CALL(MINIDL_DWS_LOADS, 1);                      \
+    if (tb->mode == MINIDL_DWS_LOADS && tb->nvec == 1) CALL##_PLANES(1);              \
+    else if (tb->mode == MINIDL_DWS_LOADS && tb->nvec == 2) CALL##_PLANES(2);         \
+    else if (tb->mode == MINIDL_DWS_LOADS && tb->nvec == 4) CALL##_PLANES(4);         \
+    else if (tb->mode == MINIDL_DWS_LOADS) CALL(MINIDL_DWS_LOADS, 1);                 \
     else if (tb->nreg == 1) CALL(MINIDL_DWS_PERMUTES, 1);                             \
     else if (tb->nreg == 2) CALL(MINIDL_DWS_PERMUTES, 2);                             \
     else CALL(MINIDL_DWS_PERMUTES, 4);
@@ -297,15 +373,18 @@ MINIDL_DWS_TARGET static void minidl_dws_forward(const minidl_dws_table* tb, con
                                                  Py_ssize_t p1, float* buf)
 {
     Py_ssize_t p;
+    Py_ssize_t sp0 = 0;
     if (tb->phases) {
         for (p = p0; p < p1; p++)
             minidl_dws_split(tb, x + p * tb->H * tb->W, buf + (p - p0) * tb->src_len);
-        minidl_dws_pass(tb, MINIDL_DWS_LOADS, 1, 0, buf, w, b, y, C, m, p0, p1, p0);
-        return;
+        x = buf;
+        sp0 = p0;
     }
-#define MINIDL_DWS_FWD(MODE, NREG) minidl_dws_pass(tb, MODE, NREG, 0, x, w, b, y, C, m, p0, p1, 0)
+#define MINIDL_DWS_FWD(MODE, NREG) minidl_dws_pass(tb, MODE, NREG, 0, x, w, b, y, C, m, p0, p1, sp0)
+#define MINIDL_DWS_FWD_PLANES(NV) minidl_dws_pass_planes(tb, NV, 0, x, w, b, y, C, m, p0, p1, sp0)
     MINIDL_DWS_BY_MODE(MINIDL_DWS_FWD)
 #undef MINIDL_DWS_FWD
+#undef MINIDL_DWS_FWD_PLANES
 }
 
 /* Input gradient (tb transposed), planes p0..p1-1 of dx. */
@@ -315,8 +394,11 @@ MINIDL_DWS_TARGET static void minidl_dws_input(const minidl_dws_table* tb, const
 {
 #define MINIDL_DWS_IN(MODE, NREG)                                                    \
     minidl_dws_pass(tb, MODE, NREG, 1, dy, w, NULL, dx, C, m, p0, p1, 0)
+#define MINIDL_DWS_IN_PLANES(NV)                                                     \
+    minidl_dws_pass_planes(tb, NV, 1, dy, w, NULL, dx, C, m, p0, p1, 0)
     MINIDL_DWS_BY_MODE(MINIDL_DWS_IN)
 #undef MINIDL_DWS_IN
+#undef MINIDL_DWS_IN_PLANES
 }
 
 /* Weight gradient of channel c over samples n0..n1-1 (tb: out = dY plane, src = x
@@ -370,7 +452,9 @@ MINIDL_DWS_TARGET static void minidl_dws_weight(const minidl_dws_table* tb, cons
 {
 #define MINIDL_DWS_W(MODE, NREG)                                                     \
     minidl_dws_weight_as(tb, MODE, NREG, x, dy, C, m, n0, n1, c, dw_part, db_part, buf)
+#define MINIDL_DWS_W_PLANES(NV) MINIDL_DWS_W(MINIDL_DWS_LOADS, 1)
     MINIDL_DWS_BY_MODE(MINIDL_DWS_W)
+#undef MINIDL_DWS_W_PLANES
 #undef MINIDL_DWS_W
 }
 #else
