@@ -718,7 +718,7 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
         if small:
             nt = choose_threads(num_threads, _small_work(&tb, work), units)
             if tb.phases:
-                stride = _thread_stride(tb.src_len, sizeof(float))
+                stride = _thread_stride(2 * tb.src_len, sizeof(float))
                 phases = <floating*>malloc(<size_t>(nt * stride) * sizeof(float))
                 if phases == NULL:
                     minidl_dws_free(&tb)

@@ -403,7 +403,8 @@ MINIDL_DWS_TARGET static void minidl_dws_input(const minidl_dws_table* tb, const
 
 /* Weight gradient of channel c over samples n0..n1-1 (tb: out = dY plane, src = x
    plane): dw_part[f*taps + k] and, if db_part, db_part[f] for f = c*m + j, j < m; each
-   tap sums in 16 float lanes (taps chains in flight), then the lanes in order in double. */
+   tap sums in 16 float lanes (taps chains in flight; samples in pairs from n0, a fixed
+   order), then the lanes in order in double.  buf: tb->phases only, 2 * src_len. */
 MINIDL_DWS_INLINE void minidl_dws_weight_as(const minidl_dws_table* tb, const int mode,
                                             const int nreg, const float* x, const float* dy,
                                             Py_ssize_t C, Py_ssize_t m, Py_ssize_t n0,
@@ -419,7 +420,31 @@ MINIDL_DWS_INLINE void minidl_dws_weight_as(const minidl_dws_table* tb, const in
         f = c * m + j;
         for (k = 0; k < tb->taps; k++) acc[k] = _mm512_setzero_ps();
         accb = _mm512_setzero_ps();
-        for (n = n0; n < n1; n++) {
+        for (n = n0; n + 1 < n1; n += 2) {  /* two samples at a time: one table read */
+            const float *s0, *s1, *g0, *g1;
+            __m512 h;
+            p = n * C + c;
+            s0 = x + p * tb->src_len;
+            s1 = x + (p + C) * tb->src_len;
+            g0 = dy + (p * m + j) * tb->out_len;
+            g1 = dy + ((p + C) * m + j) * tb->out_len;
+            if (tb->phases) {
+                minidl_dws_split(tb, x + p * tb->H * tb->W, buf);
+                minidl_dws_split(tb, x + (p + C) * tb->H * tb->W, buf + tb->src_len);
+                s0 = buf;
+                s1 = buf + tb->src_len;
+            }
+            for (v = 0; v < tb->nvec; v++) {
+                g = _mm512_maskz_loadu_ps(minidl_dws_out_mask(tb, v), g0 + (Py_ssize_t)v * 16);
+                h = _mm512_maskz_loadu_ps(minidl_dws_out_mask(tb, v), g1 + (Py_ssize_t)v * 16);
+                accb = _mm512_add_ps(_mm512_add_ps(accb, g), h);
+                for (k = 0; k < tb->taps; k++)
+                    acc[k] = _mm512_fmadd_ps(h, minidl_dws_tap(tb, mode, nreg, s1, v, k),
+                                             _mm512_fmadd_ps(g, minidl_dws_tap(tb, mode, nreg, s0, v, k),
+                                                             acc[k]));
+            }
+        }
+        if (n < n1) {
             p = n * C + c;
             const float* src = x + p * tb->src_len;
             const float* gp = dy + (p * m + j) * tb->out_len;
