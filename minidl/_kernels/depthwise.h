@@ -283,11 +283,13 @@ MINIDL_DWS_INLINE void minidl_dws_pass(const minidl_dws_table* tb, const int mod
     }
 }
 
-/* minidl_dws_pass for LOADS with NV (1, 2 or 4) vectors a plane: GROUP / NV output
-   planes side by side, each tap's masks and offset read once for all of them.  The
-   same sums in the same order as minidl_dws_pass. */
+/* minidl_dws_pass for NV (1, 2 or 4) vectors a plane, LOADS (NREG 0) or PERMUTES from
+   NREG (1 or 2) registers: GROUP / NV output planes side by side, each tap's masks and
+   offset or permutations read once for all of them (and the source registers once a
+   plane).  The same sums in the same order as minidl_dws_pass. */
 MINIDL_DWS_INLINE void minidl_dws_pass_planes(const minidl_dws_table* tb, const int NV,
-                                              const int transposed, const float* src0,
+                                              const int NREG, const int transposed,
+                                              const float* src0,
                                               const float* w, const float* b, float* dst,
                                               Py_ssize_t C, Py_ssize_t m, Py_ssize_t p0,
                                               Py_ssize_t p1, Py_ssize_t sp0)
@@ -297,7 +299,8 @@ MINIDL_DWS_INLINE void minidl_dws_pass_planes(const minidl_dws_table* tb, const 
     const float* src[PMAX];
     const float* wp[PMAX];
     float* out[PMAX];
-    __m512 acc[PMAX][4];
+    __m512 acc[PMAX][4], reg[PMAX][2];
+    __m512i ix[4];
     __mmask16 mk[4], om[4];
     const Py_ssize_t jm = transposed ? 1 : m;
     const int taps = tb->taps;
@@ -335,20 +338,39 @@ MINIDL_DWS_INLINE void minidl_dws_pass_planes(const minidl_dws_table* tb, const 
                 for (v = 0; v < NV; v++) acc[q][v] = acc[q - 1][v];
             }
         }
-        for (jj = 0; jj < (transposed ? m : 1); jj++)
+        for (jj = 0; jj < (transposed ? m : 1); jj++) {
+            if (NREG > 0)
+#pragma GCC unroll 8
+                for (q = 0; q < PP; q++) {
+                    reg[q][0] = _mm512_maskz_loadu_ps(tb->regmask[0], src[q] + jj * tb->src_len);
+                    if (NREG > 1)
+                        reg[q][1] = _mm512_maskz_loadu_ps(tb->regmask[1],
+                                                          src[q] + jj * tb->src_len + 16);
+                }
             for (k = 0; k < taps; k++) {
                 o = jj * tb->src_len + tb->off[k];
 #pragma GCC unroll 4
-                for (v = 0; v < NV; v++) mk[v] = tb->mask[v * taps + k];
+                for (v = 0; v < NV; v++) {
+                    mk[v] = tb->mask[v * taps + k];
+                    if (NREG > 0)
+                        ix[v] = _mm512_loadu_si512((const void*)(tb->idx + (v * taps + k) * 16));
+                }
 #pragma GCC unroll 8
                 for (q = 0; q < PP; q++) {
-                    __m512 wk = _mm512_set1_ps(wp[q][jj * taps + k]);
+                    __m512 wk = _mm512_set1_ps(wp[q][jj * taps + k]), t;
 #pragma GCC unroll 4
-                    for (v = 0; v < NV; v++)
-                        acc[q][v] = _mm512_fmadd_ps(
-                            _mm512_maskz_loadu_ps(mk[v], src[q] + o + v * 16), wk, acc[q][v]);
+                    for (v = 0; v < NV; v++) {
+                        if (NREG == 0)
+                            t = _mm512_maskz_loadu_ps(mk[v], src[q] + o + v * 16);
+                        else if (NREG == 1)
+                            t = _mm512_maskz_permutexvar_ps(mk[v], ix[v], reg[q][0]);
+                        else
+                            t = _mm512_maskz_permutex2var_ps(mk[v], reg[q][0], ix[v], reg[q][1]);
+                        acc[q][v] = _mm512_fmadd_ps(t, wk, acc[q][v]);
+                    }
                 }
             }
+        }
 #pragma GCC unroll 8
         for (q = 0; q < PP; q++)
 #pragma GCC unroll 4
@@ -356,10 +378,17 @@ MINIDL_DWS_INLINE void minidl_dws_pass_planes(const minidl_dws_table* tb, const 
     }
 }
 
+#define MINIDL_DWS_BY_NV(CALL, NREG)                                                  \
+    if (tb->nvec == 1) CALL##_PLANES(1, NREG);                                        \
+    else if (tb->nvec == 2) CALL##_PLANES(2, NREG);                                   \
+    else CALL##_PLANES(4, NREG);
 #define MINIDL_DWS_BY_MODE(CALL)                                                      \
-    if (tb->mode == MINIDL_DWS_LOADS && tb->nvec == 1) CALL##_PLANES(1);              \
-    else if (tb->mode == MINIDL_DWS_LOADS && tb->nvec == 2) CALL##_PLANES(2);         \
-    else if (tb->mode == MINIDL_DWS_LOADS && tb->nvec == 4) CALL##_PLANES(4);         \
+    if ((tb->nvec == 1 || tb->nvec == 2 || tb->nvec == 4)                             \
+        && (tb->mode == MINIDL_DWS_LOADS || tb->nreg <= 2)) {                         \
+        if (tb->mode == MINIDL_DWS_LOADS) { MINIDL_DWS_BY_NV(CALL, 0) }               \
+        else if (tb->nreg == 1) { MINIDL_DWS_BY_NV(CALL, 1) }                         \
+        else { MINIDL_DWS_BY_NV(CALL, 2) }                                            \
+    }                                                                                 \
     else if (tb->mode == MINIDL_DWS_LOADS) CALL(MINIDL_DWS_LOADS, 1);                 \
     else if (tb->nreg == 1) CALL(MINIDL_DWS_PERMUTES, 1);                             \
     else if (tb->nreg == 2) CALL(MINIDL_DWS_PERMUTES, 2);                             \
@@ -381,7 +410,8 @@ MINIDL_DWS_TARGET static void minidl_dws_forward(const minidl_dws_table* tb, con
         sp0 = p0;
     }
 #define MINIDL_DWS_FWD(MODE, NREG) minidl_dws_pass(tb, MODE, NREG, 0, x, w, b, y, C, m, p0, p1, sp0)
-#define MINIDL_DWS_FWD_PLANES(NV) minidl_dws_pass_planes(tb, NV, 0, x, w, b, y, C, m, p0, p1, sp0)
+#define MINIDL_DWS_FWD_PLANES(NV, NREG)                                              \
+    minidl_dws_pass_planes(tb, NV, NREG, 0, x, w, b, y, C, m, p0, p1, sp0)
     MINIDL_DWS_BY_MODE(MINIDL_DWS_FWD)
 #undef MINIDL_DWS_FWD
 #undef MINIDL_DWS_FWD_PLANES
@@ -394,8 +424,8 @@ MINIDL_DWS_TARGET static void minidl_dws_input(const minidl_dws_table* tb, const
 {
 #define MINIDL_DWS_IN(MODE, NREG)                                                    \
     minidl_dws_pass(tb, MODE, NREG, 1, dy, w, NULL, dx, C, m, p0, p1, 0)
-#define MINIDL_DWS_IN_PLANES(NV)                                                     \
-    minidl_dws_pass_planes(tb, NV, 1, dy, w, NULL, dx, C, m, p0, p1, 0)
+#define MINIDL_DWS_IN_PLANES(NV, NREG)                                               \
+    minidl_dws_pass_planes(tb, NV, NREG, 1, dy, w, NULL, dx, C, m, p0, p1, 0)
     MINIDL_DWS_BY_MODE(MINIDL_DWS_IN)
 #undef MINIDL_DWS_IN
 #undef MINIDL_DWS_IN_PLANES
@@ -477,7 +507,8 @@ MINIDL_DWS_TARGET static void minidl_dws_weight(const minidl_dws_table* tb, cons
 {
 #define MINIDL_DWS_W(MODE, NREG)                                                     \
     minidl_dws_weight_as(tb, MODE, NREG, x, dy, C, m, n0, n1, c, dw_part, db_part, buf)
-#define MINIDL_DWS_W_PLANES(NV) MINIDL_DWS_W(MINIDL_DWS_LOADS, 1)
+#define MINIDL_DWS_W_PLANES(NV, NREG)                                                \
+    MINIDL_DWS_W(NREG ? MINIDL_DWS_PERMUTES : MINIDL_DWS_LOADS, NREG ? NREG : 1)
     MINIDL_DWS_BY_MODE(MINIDL_DWS_W)
 #undef MINIDL_DWS_W_PLANES
 #undef MINIDL_DWS_W
