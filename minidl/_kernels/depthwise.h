@@ -35,6 +35,11 @@ typedef struct {
     unsigned short* hi;                /* PERMUTES: lanes read from registers 2 and 3 */
     int* idx;                          /* PERMUTES: [(v * taps + k) * 16 + lane] */
     unsigned short regmask[4];         /* PERMUTES: lanes of register q inside the plane */
+    /* PERMUTES of 33 to 64 floats where each tap reads only even or only odd elements:
+       the plane is first split into its even and its odd elements (two registers each),
+       tap k permutes pair[k] (idx: the element's place in its half) */
+    int split;
+    unsigned char pair[MINIDL_DWS_MAX_TAPS];
     /* PHASES (LOADS on a rearranged plane): the source plane (H, W) is first split into
        sh*sw phase planes of Hq rows at pitch Wq (phase (a, b): rows a, a + sh, ...,
        columns b, b + sw, ...), which turns a strided correlation into LOADS */
@@ -60,10 +65,15 @@ static void minidl_dws_entry(minidl_dws_table* tb, Py_ssize_t k, Py_ssize_t e, P
     tb->mask[at] |= (unsigned short)(1u << lane);
     if (tb->idx != NULL) {
         if (src >= 32) tb->hi[at] |= (unsigned short)(1u << lane);
-        tb->idx[at * 16 + lane] = (int)(src & 31);
+        tb->idx[at * 16 + lane] = (int)src;  /* made a register lane at the end */
     }
-    if (!seen[k]) tb->off[k] = src - e;
-    else if (src - e != tb->off[k]) *loads = 0;
+    if (!seen[k]) {
+        tb->off[k] = src - e;
+        tb->pair[k] = (unsigned char)(src & 1);
+    } else {
+        if (src - e != tb->off[k]) *loads = 0;
+        if ((src & 1) != tb->pair[k]) tb->split = 0;
+    }
     seen[k] = 1;
 }
 
@@ -107,6 +117,7 @@ static int minidl_dws_build(minidl_dws_table* tb, int transposed, int phases, Py
         minidl_dws_free(tb);
         return -1;
     }
+    tb->split = 1;
     /* (r, q) runs over the smaller side's plane, (R, Q) is the larger side's position */
     Hsm = transposed ? Hs : Hout;
     Wsm = transposed ? Ws : Wout;
@@ -136,11 +147,15 @@ static int minidl_dws_build(minidl_dws_table* tb, int transposed, int phases, Py
     } else if (permutes) {
         tb->mode = MINIDL_DWS_PERMUTES;
         tb->nreg = (int)((tb->src_len + 15) / 16);
+        tb->split = tb->split && tb->nreg > 2;
+        for (k = 0; k < n * 16; k++)
+            tb->idx[k] = tb->split ? tb->idx[k] >> 1 : tb->idx[k] & 31;
         for (k = 0; k < 4; k++) {
             Py_ssize_t rest = tb->src_len - 16 * k;
             tb->regmask[k] = (unsigned short)(rest >= 16 ? 0xFFFF : rest > 0 ? (1u << rest) - 1 : 0);
         }
     }
+    if (tb->mode != MINIDL_DWS_PERMUTES) tb->split = 0;
     return 0;
 }
 
@@ -174,6 +189,13 @@ MINIDL_DWS_INLINE __m512 minidl_dws_tap(const minidl_dws_table* tb, const int mo
     if (nreg == 2) return _mm512_maskz_permutex2var_ps(m, r0, idx, r1);
     r2 = _mm512_maskz_loadu_ps(tb->regmask[2], src + 32);
     r3 = _mm512_maskz_loadu_ps(tb->regmask[3], src + 48);
+    if (tb->split) {
+        const __m512i half = _mm512_add_epi32(_mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16,
+                                                               14, 12, 10, 8, 6, 4, 2, 0),
+                                              _mm512_set1_epi32(tb->pair[k]));
+        return _mm512_maskz_permutex2var_ps(m, _mm512_permutex2var_ps(r0, half, r1), idx,
+                                            _mm512_permutex2var_ps(r2, half, r3));
+    }
     h = tb->hi[e];
     return _mm512_mask_mov_ps(_mm512_maskz_permutex2var_ps(m & ~h, r0, idx, r1), m & h,
                               _mm512_permutex2var_ps(r2, idx, r3));
@@ -284,7 +306,7 @@ MINIDL_DWS_INLINE void minidl_dws_pass(const minidl_dws_table* tb, const int mod
 }
 
 /* minidl_dws_pass for NV (1, 2 or 4) vectors a plane, LOADS (NREG 0) or PERMUTES from
-   NREG (1 or 2) registers: GROUP / NV output planes side by side, each tap's masks and
+   NREG (1 or 2) registers or from a split plane (NREG 3: 4 registers, fewer planes): GROUP / NV output planes side by side, each tap's masks and
    offset or permutations read once for all of them (and the source registers once a
    plane).  The same sums in the same order as minidl_dws_pass. */
 MINIDL_DWS_INLINE void minidl_dws_pass_planes(const minidl_dws_table* tb, const int NV,
@@ -295,11 +317,13 @@ MINIDL_DWS_INLINE void minidl_dws_pass_planes(const minidl_dws_table* tb, const 
                                               Py_ssize_t p1, Py_ssize_t sp0)
 {
     enum { PMAX = MINIDL_DWS_GROUP };
-    const int PP = MINIDL_DWS_GROUP / NV;
+    const int PP = NREG == 3 && NV == 1 ? 4 : MINIDL_DWS_GROUP / NV;  /* registers */
     const float* src[PMAX];
     const float* wp[PMAX];
     float* out[PMAX];
-    __m512 acc[PMAX][4], reg[PMAX][2];
+    __m512 acc[PMAX][4], reg[PMAX][4];
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     __m512i ix[4];
     __mmask16 mk[4], om[4];
     const Py_ssize_t jm = transposed ? 1 : m;
@@ -346,6 +370,17 @@ MINIDL_DWS_INLINE void minidl_dws_pass_planes(const minidl_dws_table* tb, const 
                     if (NREG > 1)
                         reg[q][1] = _mm512_maskz_loadu_ps(tb->regmask[1],
                                                           src[q] + jj * tb->src_len + 16);
+                    if (NREG == 3) {  /* split: even elements in 0-1, odd ones in 2-3 */
+                        __m512 r2 = _mm512_maskz_loadu_ps(tb->regmask[2],
+                                                          src[q] + jj * tb->src_len + 32);
+                        __m512 r3 = _mm512_maskz_loadu_ps(tb->regmask[3],
+                                                          src[q] + jj * tb->src_len + 48);
+                        __m512 r0 = reg[q][0], r1 = reg[q][1];
+                        reg[q][0] = _mm512_permutex2var_ps(r0, even, r1);
+                        reg[q][1] = _mm512_permutex2var_ps(r2, even, r3);
+                        reg[q][2] = _mm512_permutex2var_ps(r0, odd, r1);
+                        reg[q][3] = _mm512_permutex2var_ps(r2, odd, r3);
+                    }
                 }
             for (k = 0; k < taps; k++) {
                 o = jj * tb->src_len + tb->off[k];
@@ -364,8 +399,10 @@ MINIDL_DWS_INLINE void minidl_dws_pass_planes(const minidl_dws_table* tb, const 
                             t = _mm512_maskz_loadu_ps(mk[v], src[q] + o + v * 16);
                         else if (NREG == 1)
                             t = _mm512_maskz_permutexvar_ps(mk[v], ix[v], reg[q][0]);
-                        else
+                        else if (NREG == 2 || !tb->pair[k])
                             t = _mm512_maskz_permutex2var_ps(mk[v], reg[q][0], ix[v], reg[q][1]);
+                        else
+                            t = _mm512_maskz_permutex2var_ps(mk[v], reg[q][2], ix[v], reg[q][3]);
                         acc[q][v] = _mm512_fmadd_ps(t, wk, acc[q][v]);
                     }
                 }
@@ -384,10 +421,11 @@ MINIDL_DWS_INLINE void minidl_dws_pass_planes(const minidl_dws_table* tb, const 
     else CALL##_PLANES(4, NREG);
 #define MINIDL_DWS_BY_MODE(CALL)                                                      \
     if ((tb->nvec == 1 || tb->nvec == 2 || tb->nvec == 4)                             \
-        && (tb->mode == MINIDL_DWS_LOADS || tb->nreg <= 2)) {                         \
+        && (tb->mode == MINIDL_DWS_LOADS || tb->nreg <= 2 || tb->split)) {            \
         if (tb->mode == MINIDL_DWS_LOADS) { MINIDL_DWS_BY_NV(CALL, 0) }               \
         else if (tb->nreg == 1) { MINIDL_DWS_BY_NV(CALL, 1) }                         \
-        else { MINIDL_DWS_BY_NV(CALL, 2) }                                            \
+        else if (tb->nreg == 2) { MINIDL_DWS_BY_NV(CALL, 2) }                         \
+        else { MINIDL_DWS_BY_NV(CALL, 3) }                                            \
     }                                                                                 \
     else if (tb->mode == MINIDL_DWS_LOADS) CALL(MINIDL_DWS_LOADS, 1);                 \
     else if (tb->nreg == 1) CALL(MINIDL_DWS_PERMUTES, 1);                             \
@@ -508,7 +546,7 @@ MINIDL_DWS_TARGET static void minidl_dws_weight(const minidl_dws_table* tb, cons
 #define MINIDL_DWS_W(MODE, NREG)                                                     \
     minidl_dws_weight_as(tb, MODE, NREG, x, dy, C, m, n0, n1, c, dw_part, db_part, buf)
 #define MINIDL_DWS_W_PLANES(NV, NREG)                                                \
-    MINIDL_DWS_W(NREG ? MINIDL_DWS_PERMUTES : MINIDL_DWS_LOADS, NREG ? NREG : 1)
+    MINIDL_DWS_W(NREG ? MINIDL_DWS_PERMUTES : MINIDL_DWS_LOADS, NREG == 3 ? 4 : NREG ? NREG : 1)
     MINIDL_DWS_BY_MODE(MINIDL_DWS_W)
 #undef MINIDL_DWS_W_PLANES
 #undef MINIDL_DWS_W
