@@ -201,6 +201,32 @@ MINIDL_DWS_INLINE __m512 minidl_dws_tap(const minidl_dws_table* tb, const int mo
                               _mm512_permutex2var_ps(r2, idx, r3));
 }
 
+/* tb->split: the even elements of the plane at src into h[0..1], the odd ones into
+   h[2..3]. */
+MINIDL_DWS_INLINE void minidl_dws_halves(const minidl_dws_table* tb, const float* src, __m512* h)
+{
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    __m512 r0 = _mm512_maskz_loadu_ps(tb->regmask[0], src);
+    __m512 r1 = _mm512_maskz_loadu_ps(tb->regmask[1], src + 16);
+    __m512 r2 = _mm512_maskz_loadu_ps(tb->regmask[2], src + 32);
+    __m512 r3 = _mm512_maskz_loadu_ps(tb->regmask[3], src + 48);
+    h[0] = _mm512_permutex2var_ps(r0, even, r1);
+    h[1] = _mm512_permutex2var_ps(r2, even, r3);
+    h[2] = _mm512_permutex2var_ps(r0, odd, r1);
+    h[3] = _mm512_permutex2var_ps(r2, odd, r3);
+}
+
+/* tb->split: tap k's input vector for output vector v from the halves h. */
+MINIDL_DWS_INLINE __m512 minidl_dws_tap_split(const minidl_dws_table* tb, const __m512* h,
+                                              int v, int k)
+{
+    Py_ssize_t e = (Py_ssize_t)v * tb->taps + k;
+    __m512i idx = _mm512_loadu_si512((const void*)(tb->idx + e * 16));
+    return tb->pair[k] ? _mm512_maskz_permutex2var_ps(tb->mask[e], h[2], idx, h[3])
+                       : _mm512_maskz_permutex2var_ps(tb->mask[e], h[0], idx, h[1]);
+}
+
 MINIDL_DWS_INLINE __mmask16 minidl_dws_out_mask(const minidl_dws_table* tb, int v)
 {
     Py_ssize_t rest = tb->out_len - (Py_ssize_t)v * 16;
@@ -322,8 +348,6 @@ MINIDL_DWS_INLINE void minidl_dws_pass_planes(const minidl_dws_table* tb, const 
     const float* wp[PMAX];
     float* out[PMAX];
     __m512 acc[PMAX][4], reg[PMAX][4];
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     __m512i ix[4];
     __mmask16 mk[4], om[4];
     const Py_ssize_t jm = transposed ? 1 : m;
@@ -366,21 +390,14 @@ MINIDL_DWS_INLINE void minidl_dws_pass_planes(const minidl_dws_table* tb, const 
             if (NREG > 0)
 #pragma GCC unroll 8
                 for (q = 0; q < PP; q++) {
+                    if (NREG == 3) {
+                        minidl_dws_halves(tb, src[q] + jj * tb->src_len, reg[q]);
+                        continue;
+                    }
                     reg[q][0] = _mm512_maskz_loadu_ps(tb->regmask[0], src[q] + jj * tb->src_len);
                     if (NREG > 1)
                         reg[q][1] = _mm512_maskz_loadu_ps(tb->regmask[1],
                                                           src[q] + jj * tb->src_len + 16);
-                    if (NREG == 3) {  /* split: even elements in 0-1, odd ones in 2-3 */
-                        __m512 r2 = _mm512_maskz_loadu_ps(tb->regmask[2],
-                                                          src[q] + jj * tb->src_len + 32);
-                        __m512 r3 = _mm512_maskz_loadu_ps(tb->regmask[3],
-                                                          src[q] + jj * tb->src_len + 48);
-                        __m512 r0 = reg[q][0], r1 = reg[q][1];
-                        reg[q][0] = _mm512_permutex2var_ps(r0, even, r1);
-                        reg[q][1] = _mm512_permutex2var_ps(r2, even, r3);
-                        reg[q][2] = _mm512_permutex2var_ps(r0, odd, r1);
-                        reg[q][3] = _mm512_permutex2var_ps(r2, odd, r3);
-                    }
                 }
             for (k = 0; k < taps; k++) {
                 o = jj * tb->src_len + tb->off[k];
@@ -479,7 +496,7 @@ MINIDL_DWS_INLINE void minidl_dws_weight_as(const minidl_dws_table* tb, const in
                                             Py_ssize_t n1, Py_ssize_t c, double* dw_part,
                                             double* db_part, float* buf)
 {
-    __m512 acc[MINIDL_DWS_MAX_TAPS], accb, g;
+    __m512 acc[MINIDL_DWS_MAX_TAPS], accb, g, h0[4], h1[4];
     float lanes[16];
     Py_ssize_t n, j, f, p;
     int v, k, q;
@@ -502,14 +519,21 @@ MINIDL_DWS_INLINE void minidl_dws_weight_as(const minidl_dws_table* tb, const in
                 s0 = buf;
                 s1 = buf + tb->src_len;
             }
+            if (nreg == 3) {
+                minidl_dws_halves(tb, s0, h0);
+                minidl_dws_halves(tb, s1, h1);
+            }
             for (v = 0; v < tb->nvec; v++) {
                 g = _mm512_maskz_loadu_ps(minidl_dws_out_mask(tb, v), g0 + (Py_ssize_t)v * 16);
                 h = _mm512_maskz_loadu_ps(minidl_dws_out_mask(tb, v), g1 + (Py_ssize_t)v * 16);
                 accb = _mm512_add_ps(_mm512_add_ps(accb, g), h);
-                for (k = 0; k < tb->taps; k++)
-                    acc[k] = _mm512_fmadd_ps(h, minidl_dws_tap(tb, mode, nreg, s1, v, k),
-                                             _mm512_fmadd_ps(g, minidl_dws_tap(tb, mode, nreg, s0, v, k),
-                                                             acc[k]));
+                for (k = 0; k < tb->taps; k++) {
+                    __m512 t0 = nreg == 3 ? minidl_dws_tap_split(tb, h0, v, k)
+                                          : minidl_dws_tap(tb, mode, nreg, s0, v, k);
+                    __m512 t1 = nreg == 3 ? minidl_dws_tap_split(tb, h1, v, k)
+                                          : minidl_dws_tap(tb, mode, nreg, s1, v, k);
+                    acc[k] = _mm512_fmadd_ps(h, t1, _mm512_fmadd_ps(g, t0, acc[k]));
+                }
             }
         }
         if (n < n1) {
@@ -520,11 +544,14 @@ MINIDL_DWS_INLINE void minidl_dws_weight_as(const minidl_dws_table* tb, const in
                 minidl_dws_split(tb, x + p * tb->H * tb->W, buf);
                 src = buf;
             }
+            if (nreg == 3) minidl_dws_halves(tb, src, h0);
             for (v = 0; v < tb->nvec; v++) {
                 g = _mm512_maskz_loadu_ps(minidl_dws_out_mask(tb, v), gp + (Py_ssize_t)v * 16);
                 accb = _mm512_add_ps(accb, g);
                 for (k = 0; k < tb->taps; k++)
-                    acc[k] = _mm512_fmadd_ps(g, minidl_dws_tap(tb, mode, nreg, src, v, k), acc[k]);
+                    acc[k] = _mm512_fmadd_ps(g, nreg == 3 ? minidl_dws_tap_split(tb, h0, v, k)
+                                                          : minidl_dws_tap(tb, mode, nreg, src, v, k),
+                                             acc[k]);
             }
         }
         for (k = 0; k <= tb->taps; k++) {
@@ -546,7 +573,7 @@ MINIDL_DWS_TARGET static void minidl_dws_weight(const minidl_dws_table* tb, cons
 #define MINIDL_DWS_W(MODE, NREG)                                                     \
     minidl_dws_weight_as(tb, MODE, NREG, x, dy, C, m, n0, n1, c, dw_part, db_part, buf)
 #define MINIDL_DWS_W_PLANES(NV, NREG)                                                \
-    MINIDL_DWS_W(NREG ? MINIDL_DWS_PERMUTES : MINIDL_DWS_LOADS, NREG == 3 ? 4 : NREG ? NREG : 1)
+    MINIDL_DWS_W(NREG ? MINIDL_DWS_PERMUTES : MINIDL_DWS_LOADS, NREG ? NREG : 1)
     MINIDL_DWS_BY_MODE(MINIDL_DWS_W)
 #undef MINIDL_DWS_W_PLANES
 #undef MINIDL_DWS_W
