@@ -85,14 +85,15 @@ def test_kernel_matches_reference(N, C, m, H, W, k, s, p, d, bias, dtype, level,
 
 MEDIUM = [
     # (N, C, m, H, W, k, s, p, d): enough work for 2 threads and several weight chunks
-    (64, 16, 1, 16, 16, (3, 3), (1, 1), (1, 1), (1, 1)),
-    (64, 8, 2, 29, 27, (3, 3), (2, 2), (1, 1), (1, 1)),
+    # (the small-plane kernels need ~4M multiply-adds for 2 threads)
+    (128, 16, 1, 16, 16, (3, 3), (1, 1), (1, 1), (1, 1)),  # small planes: masked loads
+    (160, 8, 2, 29, 27, (3, 3), (2, 2), (1, 1), (1, 1)),  # weight: loads on phase planes
     (16, 12, 1, 24, 24, (5, 3), (1, 2), (2, 0), (1, 2)),
-    (128, 32, 1, 8, 8, (3, 3), (1, 1), (0, 0), (1, 1)),
-    (64, 64, 1, 8, 8, (3, 3), (1, 1), (1, 1), (1, 1)),  # small planes: masked loads
-    (64, 128, 2, 8, 8, (3, 3), (2, 2), (1, 1), (1, 1)),  # small planes: permutations
+    (512, 32, 1, 8, 8, (3, 3), (1, 1), (0, 0), (1, 1)),  # small planes: permutations
+    (128, 64, 1, 8, 8, (3, 3), (1, 1), (1, 1), (1, 1)),  # small planes: masked loads
+    (128, 128, 2, 8, 8, (3, 3), (2, 2), (1, 1), (1, 1)),  # small planes: split halves
     (8, 2, 1, 90, 90, (3, 3), (1, 1), (1, 1), (1, 1)),  # weight grad: several batches
-    (96, 8, 1, 40, 40, (3, 3), (3, 2), (1, 1), (1, 1)),  # weight grad: phase planes
+    (224, 8, 1, 40, 40, (3, 3), (3, 2), (1, 1), (1, 1)),  # weight grad: phase planes
 ]
 
 

@@ -277,9 +277,12 @@ cdef bint _small(minidl_dws_table* tb, int transposed, const Geometry* g,
 
 
 cdef inline double _small_work(const minidl_dws_table* tb, double work) noexcept nogil:
-    """choose_threads' work for `work` multiply-adds on the small-plane kernels: a
-    multiply-add costs about a third of the row loop's with loads, half with permutes."""
-    return work / 3 if tb.mode == MINIDL_DWS_LOADS else work / 2
+    """choose_threads' work for `work` multiply-adds on the small-plane kernels.  They
+    run 3-7x faster than the row loops, and waking the second (passively waiting) thread
+    can cost ~100 us on a virtual machine, which 2 threads only win back on calls of a
+    few hundred microseconds: counted at an eighth, a call goes to 2 threads from about
+    4M multiply-adds (~250 us on one thread)."""
+    return work / 8
 
 
 cdef inline void _plane3(floating* out, const floating* src, Py_ssize_t ld, const floating* w,
