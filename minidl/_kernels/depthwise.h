@@ -4,16 +4,21 @@
 
    A table (minidl_dws_table, built once per call) says, for every output vector v and
    tap k, which source element each lane reads (or none: padding, a stride's gap, past
-   the plane).  Two ways to gather, chosen by minidl_dws_build:
+   the plane).  The ways to gather, chosen by minidl_dws_build:
      LOADS     the lane's source index is e + off[k] (e: the lane's flat output index),
                so the tap vector is one masked unaligned load (stride 1 with Wo == W;
                masked lanes never fault);
      PERMUTES  the source plane (<= 64 floats) sits in up to four registers and each tap
-               vector is one or two lane permutations of them (any stride).
+               vector is one lane permutation of them (any stride), or of its even or
+               odd half when every tap reads only one of them (split: column stride 2);
+     PHASES    LOADS on the plane first split into its stride phases (a strided
+               correlation on planes too large for PERMUTES).
    Correlation (the forward, the weight gradient): out (Ho, Wo) reads src (H, W) at
    row oh*sh + i*dh - ph, column ow*sw + t*dw - pw.  Transposed (the input gradient):
    out (H, W) reads src (Ho, Wo) at row (h + ph - i*dh) / sh when that divides, so
    dx = Σ_taps w[i, t] * gathered dY with the filter as it is.
+   A plane has only 1 to 4 output vectors, so several planes are computed side by side
+   (one multiply-add chain a vector, 8 in flight), sharing each tap's table entries.
    Each output is a fixed sequence of operations: results do not depend on how planes
    are split between threads. */
 #ifndef MINIDL_DEPTHWISE_H
