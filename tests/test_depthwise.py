@@ -85,12 +85,15 @@ def test_kernel_matches_reference(N, C, m, H, W, k, s, p, d, bias, dtype, level,
 
 MEDIUM = [
     # (N, C, m, H, W, k, s, p, d): enough work for 2 threads and several weight chunks
-    (32, 16, 1, 16, 16, (3, 3), (1, 1), (1, 1), (1, 1)),
-    (24, 8, 2, 29, 27, (3, 3), (2, 2), (1, 1), (1, 1)),
+    # (the small-plane kernels need ~4M multiply-adds for 2 threads)
+    (128, 16, 1, 16, 16, (3, 3), (1, 1), (1, 1), (1, 1)),  # small planes: masked loads
+    (160, 8, 2, 29, 27, (3, 3), (2, 2), (1, 1), (1, 1)),  # weight: loads on phase planes
     (16, 12, 1, 24, 24, (5, 3), (1, 2), (2, 0), (1, 2)),
-    (64, 32, 1, 8, 8, (3, 3), (1, 1), (0, 0), (1, 1)),
+    (512, 32, 1, 8, 8, (3, 3), (1, 1), (0, 0), (1, 1)),  # small planes: permutations
+    (128, 64, 1, 8, 8, (3, 3), (1, 1), (1, 1), (1, 1)),  # small planes: masked loads
+    (128, 128, 2, 8, 8, (3, 3), (2, 2), (1, 1), (1, 1)),  # small planes: split halves
     (8, 2, 1, 90, 90, (3, 3), (1, 1), (1, 1), (1, 1)),  # weight grad: several batches
-    (32, 8, 1, 40, 40, (3, 3), (3, 2), (1, 1), (1, 1)),  # weight grad: phase planes
+    (224, 8, 1, 40, 40, (3, 3), (3, 2), (1, 1), (1, 1)),  # weight grad: phase planes
 ]
 
 
@@ -118,6 +121,76 @@ def test_threads_bit_identical_and_match_torch(cfg, dtype, level):
     np.testing.assert_allclose(one[1], tx.grad.numpy(), **tol)
     np.testing.assert_allclose(one[2], tw.grad.numpy(), **tol)
     np.testing.assert_allclose(one[3], tb.grad.numpy(), **tol)
+
+
+@contextlib.contextmanager
+def small_planes(limit, weight_limit=None):
+    """Float32 planes of up to ``limit`` elements take the small-plane kernels (AVX-512)
+    inside the block (0: none)."""
+    K = kernels()
+    old = K._depthwise._use_small_planes(limit, limit if weight_limit is None else weight_limit)
+    try:
+        yield
+    finally:
+        K._depthwise._use_small_planes(*old)
+
+
+@hsettings(max_examples=examples(120))
+@given(
+    N=st.integers(1, 3),
+    C=st.integers(1, 5),
+    m=st.integers(1, 2),
+    H=st.integers(1, 10) | st.just(16),
+    W=st.integers(1, 10) | st.just(16),
+    k=st.just((3, 3)) | st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    s=st.sampled_from([(1, 1), (2, 2), (1, 2), (2, 1), (3, 3)]),
+    p=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    d=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    bias=st.booleans(),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**31),
+)
+def test_small_planes_match_reference(N, C, m, H, W, k, s, p, d, bias, dtype, seed):
+    """Planes of up to 16x16 (every stride, padding, dilation, m) on the small-plane
+    kernels (float32, AVX-512: masked loads, permutations, phase planes; float64 and
+    other CPUs: the row loops), and on the row loops for comparison."""
+    assume(H + 2 * p[0] >= d[0] * (k[0] - 1) + 1 and W + 2 * p[1] >= d[1] * (k[1] - 1) + 1)
+    K = kernels()
+    x, w, b, dy = arrays(seed, N, C, m, H, W, k, s, p, d, dtype)
+    b = b if bias else None
+    with small_planes(4096):
+        got = run(K, x, w, b, dy, s, p, d, 2, bias)
+    with small_planes(0):
+        rows = run(K, x, w, b, dy, s, p, d, 1, bias)
+    want, mag = reference(R.conv2d_forward, (x, w, b), s, p, d, C)
+    (wx, ww, wb), (mx, mw, mb) = reference(R.conv2d_backward, (x, w, dy), s, p, d, C)
+    for y, dx, dw, db in (got, rows):
+        assert_close(y, want, mag, dtype, "forward")
+        assert_close(dx, wx, mx, dtype, "input gradient")
+        assert_close(dw, ww, mw, dtype, "weight gradient")
+        if bias:
+            assert_close(db, wb, mb, dtype, "bias gradient")
+
+
+@hsettings(max_examples=examples(25), deadline=None)
+@given(
+    C=st.integers(24, 40),
+    m=st.integers(1, 2),
+    H=st.sampled_from([4, 7, 8]),
+    s=st.sampled_from([(1, 1), (2, 2)]),
+    p=st.integers(0, 1),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**31),
+)
+def test_small_planes_bit_identical_for_any_thread_count(C, m, H, s, p, dtype, seed):
+    """Many 8x8-or-smaller planes (2 threads where the work is enough, the MEDIUM cases
+    check that they are used): the same bits on 1 and 2 threads."""
+    K = kernels()
+    x, w, b, dy = arrays(seed, 160, C, m, H, H, (3, 3), s, (p, p), (1, 1), dtype)
+    one = run(K, x, w, b, dy, s, (p, p), (1, 1), 1)
+    two = run(K, x, w, b, dy, s, (p, p), (1, 1), 2)
+    for a, b2, what in zip(one, two, ("y", "dx", "dw", "db")):
+        np.testing.assert_array_equal(a, b2, err_msg=what)
 
 
 def test_small_jobs_run_on_one_thread():

@@ -16,6 +16,13 @@ shifted input plane, laid out flat at one row pitch (see Flat), in 64-byte vecto
 The hot loops are C (GCC vector types), compiled for AVX-512, AVX2 + FMA and the
 baseline, one picked at import (``level()``).
 
+Small float32 planes on AVX-512 (up to 16x16 for the forward and input gradient, up to
+4096 elements for the weight gradient) skip all of that: at such sizes the per-plane
+cost (scratch copies, rows shorter than a vector) is what counts, so depthwise.h
+gathers each tap's 16-lane input vector at once from a table built per call (masked
+loads, lane permutations of a <= 64-float plane, or masked loads on the plane split
+into its stride phases) and computes several planes' vectors side by side.
+
 Parallel over the (n, c) planes: the forward and the input gradient write each output
 plane from one thread.  The weight gradient is split into units (chunk of samples,
 channel); a unit sums into its own lanes and reduces them into its own partial; partials
@@ -183,6 +190,31 @@ cdef extern from *:
                          const double* p2, int taps, Py_ssize_t L) noexcept nogil
 
 
+cdef extern from "depthwise.h" nogil:
+    enum:
+        MINIDL_DWS_NONE
+        MINIDL_DWS_LOADS
+        MINIDL_DWS_AVX512
+    ctypedef struct minidl_dws_table:
+        int mode
+        int phases
+        Py_ssize_t src_len
+    int minidl_dws_build(minidl_dws_table* tb, int transposed, int phases, Py_ssize_t Hs,
+                         Py_ssize_t Ws,
+                         Py_ssize_t Hout, Py_ssize_t Wout, Py_ssize_t kh, Py_ssize_t kw,
+                         Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                         Py_ssize_t dh, Py_ssize_t dw)
+    void minidl_dws_free(minidl_dws_table* tb)
+    void minidl_dws_forward(const minidl_dws_table* tb, const float* x, const float* w,
+                            const float* b, float* y, Py_ssize_t C, Py_ssize_t m,
+                            Py_ssize_t p0, Py_ssize_t p1, float* buf)
+    void minidl_dws_input(const minidl_dws_table* tb, const float* dy, const float* w,
+                          float* dx, Py_ssize_t C, Py_ssize_t m, Py_ssize_t p0, Py_ssize_t p1)
+    void minidl_dws_weight(const minidl_dws_table* tb, const float* x, const float* dy,
+                           Py_ssize_t C, Py_ssize_t m, Py_ssize_t n0, Py_ssize_t n1,
+                           Py_ssize_t c, double* dw_part, double* db_part, float* buf)
+
+
 minidl_dw_select(2)
 
 
@@ -194,6 +226,63 @@ def level():
 def _use_level(int wanted):
     """Tests: run the C loops at ``wanted`` (at most the CPU's level); returns level()."""
     return minidl_dw_select(wanted)
+
+
+cdef enum:
+    # planes (input and output) up to this many elements take the small-plane kernels:
+    # the forward and input gradient (larger ones are faster on the row loop), and the
+    # weight gradient (faster up to the table's limit)
+    SMALL_PLANES = 256
+    SMALL_WEIGHT_PLANES = 4096
+    SMALL_BLOCK = 16     # planes a task on the small-plane path (shares the call's cost)
+
+cdef Py_ssize_t _small_limit = SMALL_PLANES
+cdef Py_ssize_t _small_weight_limit = SMALL_WEIGHT_PLANES
+
+
+def _use_small_planes(Py_ssize_t limit, Py_ssize_t weight_limit):
+    """Tests and benchmarks: float32 planes of up to ``limit`` (forward, input gradient)
+    and ``weight_limit`` elements (weight gradient) take the small-plane kernels of
+    depthwise.h on AVX-512 (0: never); returns the previous limits."""
+    global _small_limit, _small_weight_limit
+    old = (_small_limit, _small_weight_limit)
+    _small_limit, _small_weight_limit = limit, weight_limit
+    return old
+
+
+cdef bint _small(minidl_dws_table* tb, int transposed, const Geometry* g,
+                 Py_ssize_t limit) except -1:
+    """Build tb for this pass if the small-plane kernels take it (float32 planes of up to
+    ``limit`` elements, AVX-512); False (nothing to free) if not."""
+    if not MINIDL_DWS_AVX512 or minidl_dw_level != 2:
+        return False
+    if max(g.H * g.W, g.Ho * g.Wo) > limit:
+        return False
+    if transposed:
+        rc = minidl_dws_build(tb, 1, 0, g.Ho, g.Wo, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph,
+                              g.pw, g.dh, g.dw)
+    else:
+        rc = minidl_dws_build(tb, 0, 0, g.H, g.W, g.Ho, g.Wo, g.kh, g.kw, g.sh, g.sw, g.ph,
+                              g.pw, g.dh, g.dw)
+        if rc == 0 and tb.mode == MINIDL_DWS_NONE:  # strided: loads on phase planes?
+            minidl_dws_free(tb)
+            rc = minidl_dws_build(tb, 0, 1, g.H, g.W, g.Ho, g.Wo, g.kh, g.kw, g.sh, g.sw, g.ph,
+                                  g.pw, g.dh, g.dw)
+    if rc < 0:
+        raise MemoryError("minidl depthwise_conv2d: cannot allocate the small-plane table")
+    if tb.mode == MINIDL_DWS_NONE:
+        minidl_dws_free(tb)
+        return False
+    return True
+
+
+cdef inline double _small_work(const minidl_dws_table* tb, double work) noexcept nogil:
+    """choose_threads' work for `work` multiply-adds on the small-plane kernels.  They
+    run 3-7x faster than the row loops, and waking the second (passively waiting) thread
+    can cost ~100 us on a virtual machine, which 2 threads only win back on calls of a
+    few hundred microseconds: counted at an eighth, a call goes to 2 threads from about
+    4M multiply-adds (~250 us on one thread)."""
+    return work / 8
 
 
 cdef inline void _plane3(floating* out, const floating* src, Py_ssize_t ld, const floating* w,
@@ -247,6 +336,12 @@ cdef inline const floating* _source(const Geometry* g, const floating* plane,
     for h in range(g.H):
         memcpy(scratch + (h + g.ph) * g.Wp + g.pw, plane + h * g.W, <size_t>g.W * sizeof(floating))
     return scratch
+
+
+cdef inline Py_ssize_t _thread_stride(Py_ssize_t n, Py_ssize_t itemsize) noexcept nogil:
+    """Elements between two threads' scratch planes of n elements: whole 64-byte lines
+    and one more, so that no line is written by two threads (false sharing)."""
+    return ((n * itemsize + 63) // 64 + 1) * 64 // itemsize
 
 
 cdef inline void _axpy(floating* y, const floating* x, floating a, Py_ssize_t n) noexcept nogil:
@@ -316,25 +411,47 @@ cdef void _forward_plane(const Geometry* g, const floating* src, const floating*
 cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, bias,
               floating[:, :, :, ::1] y, Geometry g, int num_threads):
     cdef Py_ssize_t p, n, c, planes = g.N * g.C
-    cdef Py_ssize_t scratch_len = g.Hp * g.Wp
+    cdef Py_ssize_t scratch_len = g.Hp * g.Wp, stride = 0
     cdef int nt = choose_threads(num_threads, <double>planes * g.m * g.Ho * g.Wo * g.kh * g.kw,
                                  planes)
     cdef const floating[::1] bview
     cdef const floating* bp = NULL
     cdef floating* scratch = NULL
     cdef floating* mine
+    cdef minidl_dws_table tb
+    cdef Py_ssize_t blk, nblk = (planes + SMALL_BLOCK - 1) // SMALL_BLOCK
     if bias is not None:
         bview = bias
         bp = &bview[0]
+    if floating is float:
+        if _small(&tb, 0, &g, _small_limit):
+            nt = choose_threads(num_threads, _small_work(&tb, <double>planes * g.m * g.Ho * g.Wo
+                                                         * g.kh * g.kw), nblk)
+            if tb.phases:
+                stride = _thread_stride(SMALL_BLOCK * tb.src_len, sizeof(float))
+                scratch = <floating*>malloc(<size_t>(nt * stride) * sizeof(float))
+                if scratch == NULL:
+                    minidl_dws_free(&tb)
+                    raise MemoryError("minidl depthwise_conv2d: cannot allocate phase planes")
+            with nogil:
+                for blk in prange(nblk, num_threads=nt, schedule='static'):
+                    minidl_dws_forward(&tb, &x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0],
+                                       g.C, g.m, blk * SMALL_BLOCK,
+                                       min((blk + 1) * SMALL_BLOCK, planes),
+                                       scratch + threadid() * stride if scratch != NULL else NULL)
+            free(scratch)
+            minidl_dws_free(&tb)
+            return
     if g.padded:
-        scratch = <floating*>malloc(<size_t>(nt * scratch_len) * sizeof(floating))
+        stride = _thread_stride(scratch_len, sizeof(floating))
+        scratch = <floating*>malloc(<size_t>(nt * stride) * sizeof(floating))
         if scratch == NULL:
             raise MemoryError("minidl depthwise_conv2d: cannot allocate scratch planes")
     with nogil:
         for p in prange(planes, num_threads=nt, schedule='static'):
             n = p // g.C
             c = p % g.C
-            mine = scratch + threadid() * scratch_len if scratch != NULL else NULL
+            mine = scratch + threadid() * stride if scratch != NULL else NULL
             _forward_plane(&g, _source(&g, &x[n, c, 0, 0], mine), &w[0, 0, 0, 0], bp,
                            &y[0, 0, 0, 0], n, c)
     free(scratch)
@@ -401,10 +518,24 @@ cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::
     cdef floating* scratch = NULL
     cdef floating* dst
     cdef floating* plane
+    cdef minidl_dws_table tb
+    cdef Py_ssize_t blk, nblk = (planes + SMALL_BLOCK - 1) // SMALL_BLOCK
+    if floating is float:
+        if _small(&tb, 1, &g, _small_limit):
+            nt = choose_threads(num_threads, _small_work(&tb, <double>planes * g.m * g.Ho * g.Wo
+                                                         * g.kh * g.kw), nblk)
+            with nogil:
+                for blk in prange(nblk, num_threads=nt, schedule='static'):
+                    minidl_dws_input(&tb, &dy[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0],
+                                     g.C, g.m, blk * SMALL_BLOCK,
+                                     min((blk + 1) * SMALL_BLOCK, planes))
+            minidl_dws_free(&tb)
+            return
     if gather:
         scratch_len = (g.Hp + (g.kh - 1) * g.dh) * (g.Wp + (g.kw - 1) * g.dw)
+    cdef Py_ssize_t stride = _thread_stride(scratch_len, sizeof(floating))
     if gather or g.padded:
-        scratch = <floating*>malloc(<size_t>(nt * scratch_len) * sizeof(floating))
+        scratch = <floating*>malloc(<size_t>(nt * stride) * sizeof(floating))
         if scratch == NULL:
             raise MemoryError("minidl depthwise_conv2d: cannot allocate scratch planes")
     with nogil:
@@ -413,10 +544,10 @@ cdef _backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::
             c = p % g.C
             if gather:
                 _input_grad_gather(&g, &dy[0, 0, 0, 0], &wflip[0, 0, 0, 0],
-                                   scratch + threadid() * scratch_len, &dx[0, 0, 0, 0], n, c)
+                                   scratch + threadid() * stride, &dx[0, 0, 0, 0], n, c)
             else:
                 plane = &dx[n, c, 0, 0]
-                dst = scratch + threadid() * scratch_len if scratch != NULL else plane
+                dst = scratch + threadid() * stride if scratch != NULL else plane
                 memset(dst, 0, <size_t>scratch_len * sizeof(floating))
                 _input_grad_plane(&g, &dy[0, 0, 0, 0], &w[0, 0, 0, 0], dst, n, c)
                 if scratch != NULL:
@@ -567,7 +698,8 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     cdef Flat fl = _flat(&g, sizeof(floating), (g.N + nchunks - 1) // nchunks)
     cdef Py_ssize_t lanes_len = g.m * (khkw + 1) * fl.lw
     cdef Py_ssize_t phases_len = fl.ah * fl.aw * fl.plane_len
-    cdef Py_ssize_t per_thread = lanes_len + phases_len + fl.gp_len
+    cdef Py_ssize_t per_thread = _thread_stride(lanes_len + phases_len + fl.gp_len,
+                                                sizeof(floating))
     cdef bint need_db = db is not None
     cdef floating* work_buf = <floating*>malloc(<size_t>(nt * per_thread) * sizeof(floating))
     cdef double* dw_parts = <double*>malloc(<size_t>(nchunks * wsize) * sizeof(double))
@@ -580,17 +712,42 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     if work_buf == NULL or dw_parts == NULL or db_parts == NULL or ones == NULL:
         free(work_buf); free(dw_parts); free(db_parts); free(ones)
         raise MemoryError("minidl depthwise_conv2d: cannot allocate weight-gradient buffers")
+    cdef minidl_dws_table tb
+    cdef bint small = False
+    cdef Py_ssize_t stride = 0
+    cdef floating* phases = NULL
+    if floating is float:
+        small = _small(&tb, 0, &g, _small_weight_limit)
+        if small:
+            nt = choose_threads(num_threads, _small_work(&tb, work), units)
+            if tb.phases:
+                stride = _thread_stride(2 * tb.src_len, sizeof(float))
+                phases = <floating*>malloc(<size_t>(nt * stride) * sizeof(float))
+                if phases == NULL:
+                    minidl_dws_free(&tb)
+                    free(work_buf); free(dw_parts); free(db_parts); free(ones)
+                    raise MemoryError("minidl depthwise_conv2d: cannot allocate phase planes")
     for e in range(fl.gp_len):
         ones[e] = 1
     with nogil:
-        for u in prange(units, num_threads=nt, schedule='static'):
-            k = u // g.C
-            c = u % g.C
-            mine = work_buf + threadid() * per_thread
-            _weight_grad_unit(&g, &fl, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
-                              k * g.N // nchunks, (k + 1) * g.N // nchunks, c, need_db,
-                              ones, mine, mine + lanes_len, mine + lanes_len + phases_len,
-                              dw_parts + k * wsize, db_parts + k * g.F)
+        if small:
+            if floating is float:
+                for u in prange(units, num_threads=nt, schedule='static'):
+                    k = u // g.C
+                    minidl_dws_weight(&tb, &x[0, 0, 0, 0], &dy[0, 0, 0, 0], g.C, g.m,
+                                      k * g.N // nchunks, (k + 1) * g.N // nchunks, u % g.C,
+                                      dw_parts + k * wsize,
+                                      db_parts + k * g.F if need_db else NULL,
+                                      phases + threadid() * stride if phases != NULL else NULL)
+        else:
+            for u in prange(units, num_threads=nt, schedule='static'):
+                k = u // g.C
+                c = u % g.C
+                mine = work_buf + threadid() * per_thread
+                _weight_grad_unit(&g, &fl, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
+                                  k * g.N // nchunks, (k + 1) * g.N // nchunks, c, need_db,
+                                  ones, mine, mine + lanes_len, mine + lanes_len + phases_len,
+                                  dw_parts + k * wsize, db_parts + k * g.F)
         for e in range(wsize):
             s = 0
             for k in range(nchunks):
@@ -603,6 +760,9 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
             for k in range(nchunks):
                 s += db_parts[k * g.F + e]
             dbv[e] = <floating>s
+    if small:
+        minidl_dws_free(&tb)
+    free(phases)
     free(work_buf)
     free(dw_parts)
     free(db_parts)
