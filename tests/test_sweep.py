@@ -207,7 +207,12 @@ def test_a_worker_killed_mid_sweep_loses_nothing(cluster, small_digits, referenc
             search = running.result(timeout=120)  # finishes, does not hang
         for key, expected in _scores(reference).items():
             np.testing.assert_array_equal(search.cv_results_[key], expected)
+
+        # the scheduler may still list the dead worker for a moment: skip its error
+        def alive():
+            return client.run(os.getpid, on_error="ignore").values()
+
         deadline = time.monotonic() + 30
-        while pids[victim] in client.run(os.getpid).values() and time.monotonic() < deadline:
+        while pids[victim] in alive() and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert pids[victim] not in client.run(os.getpid).values()
+        assert pids[victim] not in alive()
