@@ -27,5 +27,6 @@ MINIDL_DEBUG_KERNELS=1 "$python" setup.py build_ext --inplace -j "$(nproc 2>/dev
 built=$(date +%s)
 echo "debug kernels built in $((built - start)) s"
 PYTHONPATH="$work" "$python" -m pytest -q -p no:cacheprovider \
-    tests/test_kernels*.py tests/test_reference.py tests/test_seed_examples.py "$@"
+    tests/test_kernels*.py tests/test_depthwise.py tests/test_batchnorm.py tests/test_reference.py \
+    tests/test_seed_examples.py "$@"
 echo "kernel tests on the debug build: $(( $(date +%s) - built )) s"
