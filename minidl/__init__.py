@@ -30,7 +30,7 @@ from minidl.autograd import (
     set_grad_enabled,
     tensor,
 )
-from minidl.dtypes import bool, double, float32, float64, int32, int64, long  # noqa: A004
+from minidl.dtypes import bool, double, float32, float64, int32, int64, long  # noqa: A004  (PyTorch's names)
 from minidl.gradcheck import GradcheckError, gradcheck
 from minidl.ops.creation import (
     arange,

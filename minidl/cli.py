@@ -328,7 +328,7 @@ def plot_dir_problem(path: str) -> str | None:
     """Why ``--plot-dir`` cannot hold the pictures, or None; creates the folder (and its
     parents) if missing, so that a problem shows before training."""
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib  # noqa: F401  (only whether it is installed)
     except ImportError:
         return 'needs matplotlib: pip install "minidl[plot]"'
     if path == "":

@@ -223,3 +223,13 @@ def test_no_function_level_import_of_minidl():
         if hidden:
             late[name] = sorted(hidden)
     assert late == {}
+
+
+def test_cython_directives_are_set_only_in_setup_py():
+    # a file-level "# cython:" line would override setup.py's debug-build bounds checks
+    headers = [
+        path.name
+        for path in sorted((PACKAGE / "_kernels").glob("*.p[yx][xd]"))
+        if any(line.startswith("# cython:") for line in path.read_text().splitlines()[:5])
+    ]
+    assert headers == []

@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Batch normalisation over x (N, C, H, W), forward and backward, parallel over channels.
 
 Per channel c, with M = N*H*W values x[:, c]:

@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Depth-wise 2-D convolution (groups = C): forward, input gradient, weight gradient.
 
 Layouts: x (N, C, H, W), weight (F, 1, kh, kw) with F = C * m (m filters per input

@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """The fully connected layer's three GEMMs on scipy's BLAS at one thread, split over
 OpenMP threads by FIXED blocks of output rows.
 

@@ -16,6 +16,7 @@ from numpy.typing import DTypeLike
 from minidl.autograd import Tensor, TensorLike, record
 from minidl.dtypes import as_dtype
 from minidl.ops import _validation as V
+from minidl.ops import reduction as _reduction
 
 
 def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -482,7 +483,6 @@ def getitem(x: Tensor, index: Any) -> Tensor:
 
 
 # the reductions moved to their own module; importable from here as before
-from minidl.ops import reduction as _reduction  # noqa: E402
 
 argmax = _reduction.argmax
 max = _reduction.max
