@@ -403,3 +403,61 @@ def test_sgd_one_pass_update_has_the_bits_of_the_numpy_formula(kwargs, dtype):
             opt.step()
         assert p.data.dtype == dtype
         assert np.array_equal(p.data, want), layout
+
+
+def _adam_by_numpy(data, grads, lr, betas, eps, weight_decay, amsgrad, maximize, decoupled):
+    """Adam written as numpy expressions, one rounding per operation (torch's algorithm)."""
+    b1, b2 = betas
+    data = data.copy()
+    m = np.zeros_like(data)
+    v = np.zeros_like(data)
+    vmax = np.zeros_like(data)
+    for step, g in enumerate(grads, start=1):
+        d = -g if maximize else g
+        if weight_decay != 0:
+            if decoupled:
+                data = data * (1 - lr * weight_decay)
+            else:
+                d = d + weight_decay * data
+        m = m * b1
+        m = m + (1 - b1) * d
+        v = v * b2
+        v = v + (1 - b2) * (d * d)
+        second = v
+        if amsgrad:
+            vmax = np.maximum(vmax, v)
+            second = vmax
+        denom = np.sqrt(second)
+        denom = denom / math.sqrt(1 - b2**step)
+        denom = denom + eps
+        data = data - (lr / (1 - b1**step)) * (m / denom)
+    return data
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "make, options",
+    [
+        (optim.Adam, dict(lr=1e-2)),
+        (optim.Adam, dict(lr=3e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
+        (optim.Adam, dict(lr=1e-2, amsgrad=True, maximize=True)),
+        (optim.AdamW, dict(lr=1e-2)),
+        (optim.AdamW, dict(lr=5e-3, weight_decay=0.3, amsgrad=True)),
+    ],
+)
+def test_adam_one_pass_update_has_the_bits_of_the_numpy_formula(make, options, dtype):
+    rng = np.random.default_rng(1)
+    start = rng.standard_normal((5, 17)).astype(dtype)
+    grads = [rng.standard_normal(start.shape).astype(dtype) for _ in range(7)]
+    full = dict(betas=(0.9, 0.999), eps=1e-8, amsgrad=False, maximize=False)
+    full["weight_decay"] = 1e-2 if make is optim.AdamW else 0
+    full.update(options)
+    want = _adam_by_numpy(start, grads, decoupled=make is optim.AdamW, **full)
+    for layout in ("contiguous", "fortran"):  # the C pass, then numpy's
+        p = nn.Parameter(minidl.tensor(start.copy()))
+        opt = make([p], **options)
+        for g in grads:
+            p.grad = g.copy() if layout == "contiguous" else np.asfortranarray(g)
+            opt.step()
+        assert p.data.dtype == dtype
+        assert np.array_equal(p.data, want), layout

@@ -107,7 +107,7 @@ from minidl._kernels._linear import (
     pin_scipy_blas,
     set_flush_denormal,
 )
-from minidl._kernels._optim import sgd_update
+from minidl._kernels._optim import adam_update, sgd_update
 from minidl._kernels._pooling import (
     avg_pool2d_backward,
     avg_pool2d_forward,
@@ -141,6 +141,7 @@ def planned_threads(kernel):
 
 
 __all__ = [
+    "adam_update",
     "batch_norm_backward",
     "batch_norm_forward",
     "depthwise_conv2d_backward_input",

@@ -1,11 +1,13 @@
 """The optimisers' element-wise updates in one pass over a parameter (minidl.optim).
 
-Each step of ``sgd_update`` rounds exactly where the numpy expressions of
-minidl.optim.SGD round (one float operation at a time, in the parameter's dtype; the
-baseline build has no FMA to contract them), so the two give identical bits.
+Each step of ``sgd_update`` and ``adam_update`` rounds exactly where the numpy expressions
+of minidl.optim.SGD / Adam round (one float operation at a time, in the parameter's
+dtype; the baseline build has no FMA to contract them, and sqrt is correctly rounded in
+both), so the two give identical bits.
 """
 cimport numpy as cnp
 from cython cimport floating
+from libc.math cimport sqrt, sqrtf
 
 cnp.import_array()
 
@@ -92,3 +94,75 @@ cdef bint _matches(cnp.ndarray param, other, int kind):
     cdef cnp.ndarray a = <cnp.ndarray>other
     return (cnp.PyArray_TYPE(a) == kind and cnp.PyArray_IS_C_CONTIGUOUS(a)
             and cnp.PyArray_SAMESHAPE(param, a))
+
+
+cdef void _adam(floating* p, const floating* g, floating* m, floating* v, floating* vmax,
+                Py_ssize_t n, floating beta1, floating keep1, floating beta2, floating keep2,
+                floating step_size, floating bias2, floating eps, floating weight_decay,
+                bint coupled, bint maximize) noexcept nogil:
+    """Adam's step (minidl.optim.Adam._update's order of operations); vmax NULL without
+    amsgrad. keep1 = 1 - beta1, keep2 = 1 - beta2, bias2 = sqrt(1 - beta2^step),
+    weight_decay applied here only when ``coupled`` (L2 in the gradient)."""
+    cdef Py_ssize_t i
+    cdef floating d, a, b, s, denom
+    for i in range(n):
+        d = -g[i] if maximize else g[i]
+        if coupled:
+            d = d + weight_decay * p[i]
+        a = m[i] * beta1
+        a = a + keep1 * d
+        m[i] = a
+        b = v[i] * beta2
+        b = b + keep2 * (d * d)
+        v[i] = b
+        if vmax != NULL:
+            if b > vmax[i] or b != b:
+                vmax[i] = b
+            b = vmax[i]
+        if floating is float:
+            denom = sqrtf(b)
+        else:
+            denom = sqrt(b)
+        denom = denom / bias2
+        denom = denom + eps
+        s = a / denom
+        p[i] = p[i] - step_size * s
+
+
+def adam_update(cnp.ndarray param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, double beta1,
+                double beta2, double step_size, double bias2, double eps,
+                double weight_decay, bint maximize):
+    """One Adam step on ``param`` and its moments in place (``max_exp_avg_sq``: amsgrad's,
+    or None); ``weight_decay`` is the coupled (L2) one, 0 for none or for AdamW, whose
+    decay the caller applies first. False, changing nothing, unless every array is a
+    C-contiguous float32 or float64 array of param's dtype and shape."""
+    cdef int kind = cnp.PyArray_TYPE(param)
+    if not (
+        (kind == cnp.NPY_FLOAT32 or kind == cnp.NPY_FLOAT64)
+        and cnp.PyArray_IS_C_CONTIGUOUS(param) and cnp.PyArray_ISWRITEABLE(param)
+        and _matches(param, grad, kind) and _matches(param, exp_avg, kind)
+        and _matches(param, exp_avg_sq, kind)
+        and (max_exp_avg_sq is None or _matches(param, max_exp_avg_sq, kind))
+    ):
+        return False
+    cdef Py_ssize_t n = param.size
+    cdef void* pp = cnp.PyArray_DATA(param)
+    cdef void* pg = cnp.PyArray_DATA(<cnp.ndarray>grad)
+    cdef void* pm = cnp.PyArray_DATA(<cnp.ndarray>exp_avg)
+    cdef void* pv = cnp.PyArray_DATA(<cnp.ndarray>exp_avg_sq)
+    cdef void* px = (cnp.PyArray_DATA(<cnp.ndarray>max_exp_avg_sq)
+                     if max_exp_avg_sq is not None else NULL)
+    cdef bint coupled = weight_decay != 0
+    if kind == cnp.NPY_FLOAT32:
+        with nogil:
+            _adam[float](<float*>pp, <float*>pg, <float*>pm, <float*>pv, <float*>px, n,
+                         <float>beta1, <float>(1 - beta1), <float>beta2, <float>(1 - beta2),
+                         <float>step_size, <float>bias2, <float>eps, <float>weight_decay,
+                         coupled, maximize)
+    else:
+        with nogil:
+            _adam[double](<double*>pp, <double*>pg, <double*>pm, <double*>pv, <double*>px,
+                          n, beta1, 1 - beta1, beta2, 1 - beta2, step_size, bias2, eps,
+                          weight_decay, coupled, maximize)
+    return True
+

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from minidl import _kernels as K
 from minidl.optim.optimizer import Optimizer, ParamsT, check_betas
 
 
@@ -59,13 +60,9 @@ class Adam(Optimizer):
                 if p.grad is None:
                     continue
                 grad = np.asarray(p.grad)
-                if group["maximize"]:
-                    grad = -grad
-                if weight_decay != 0:
-                    if group["decoupled_weight_decay"]:
-                        p.data *= 1 - lr * weight_decay
-                    else:
-                        grad = grad + weight_decay * p.data
+                decoupled = group["decoupled_weight_decay"]
+                if weight_decay != 0 and decoupled:
+                    p.data *= 1 - lr * weight_decay
                 state = self.state.get(p)
                 if not state:
                     state = {
@@ -79,6 +76,27 @@ class Adam(Optimizer):
                 state["step"] += 1
                 step = state["step"]
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+                step_size = lr / (1 - beta1**step)
+                bias2 = math.sqrt(1 - beta2**step)
+                if K.adam_update(
+                    p.data,
+                    grad,
+                    exp_avg,
+                    exp_avg_sq,
+                    state.get("max_exp_avg_sq"),
+                    beta1,
+                    beta2,
+                    step_size,
+                    bias2,
+                    eps,
+                    0 if decoupled else weight_decay,
+                    group["maximize"],
+                ):
+                    continue  # one pass in C; below, the same arithmetic in numpy
+                if group["maximize"]:
+                    grad = -grad
+                if weight_decay != 0 and not decoupled:
+                    grad = grad + weight_decay * p.data
                 exp_avg *= beta1
                 exp_avg += (1 - beta1) * grad
                 exp_avg_sq *= beta2
@@ -88,9 +106,8 @@ class Adam(Optimizer):
                     second = state["max_exp_avg_sq"]
                 else:
                     second = exp_avg_sq
-                step_size = lr / (1 - beta1**step)
                 denom = np.sqrt(second)
-                denom /= math.sqrt(1 - beta2**step)
+                denom /= bias2
                 denom += eps
                 p.data -= step_size * (exp_avg / denom)
 
