@@ -42,22 +42,11 @@ def max_pool2d(
         raise ValueError(f"{what}: only dilation=1 is supported, got {dilation!r}")
     x = V.data_of(what, "input", input)
     if x.ndim == 3:  # unbatched (C, H, W)
-        out = max_pool2d(
-            input.reshape((1,) + x.shape),
-            kernel_size,
-            stride,
-            padding,
-            1,
-            ceil_mode,
-            return_indices,
-        )
-        if return_indices:
-            return out[0].reshape(out[0].shape[1:]), Tensor(out[1].data[0])
-        return out.reshape(out.shape[1:])
+        args = (kernel_size, stride, padding, 1, ceil_mode, return_indices)
+        return _unbatched(max_pool2d, input, args, return_indices)
     kernel, stride, padding, out_hw = V.pool_args(what, x, kernel_size, stride, padding, ceil_mode)
     if x.shape[0] == 0:
-        out = _empty_batch(input, x, out_hw)
-        return (out, Tensor(np.zeros(out.shape, np.int64))) if return_indices else out
+        return _empty_batch(input, x, out_hw, return_indices)
     extra = _ceil_extra(x.shape, kernel, stride, padding, out_hw) if ceil_mode else (0, 0)
     if extra == (0, 0):
         return _max_pool2d(input, x, kernel, stride, padding, return_indices)
@@ -71,10 +60,21 @@ def max_pool2d(
     return out, Tensor(indices.data // wide * x.shape[3] + indices.data % wide)
 
 
-def _empty_batch(input, x, out_hw):
-    """The empty (0, C, Ho, Wo) output of a pooling of an empty batch; zero gradient."""
+def _unbatched(op, input, args, return_indices=False):
+    """``op(batch, *args)`` on the (1, C, H, W) batch of an unbatched (C, H, W) input, the
+    batch axis dropped again (from the indices too)."""
+    out = op(input.reshape((1,) + input.data.shape), *args)
+    if return_indices:
+        return out[0].reshape(out[0].shape[1:]), Tensor(out[1].data[0])
+    return out.reshape(out.shape[1:])
+
+
+def _empty_batch(input, x, out_hw, return_indices=False):
+    """The empty (0, C, Ho, Wo) output of a pooling of an empty batch (and its empty int64
+    indices); zero gradient."""
     out = np.zeros(x.shape[:2] + tuple(out_hw), dtype=x.dtype)
-    return record(out, (input,), lambda g: (np.zeros(x.shape, g.dtype),))
+    out = record(out, (input,), lambda g: (np.zeros(x.shape, g.dtype),))
+    return (out, Tensor(np.zeros(out.shape, np.int64))) if return_indices else out
 
 
 def _ceil_extra(shape, kernel, stride, padding, out_hw):
@@ -148,16 +148,8 @@ def avg_pool2d(
         )
     x = V.data_of(what, "input", input)
     if x.ndim == 3:  # unbatched (C, H, W)
-        out = avg_pool2d(
-            input.reshape((1,) + x.shape),
-            kernel_size,
-            stride,
-            padding,
-            ceil_mode,
-            count_include_pad,
-            divisor_override,
-        )
-        return out.reshape(out.shape[1:])
+        args = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        return _unbatched(avg_pool2d, input, args)
     kernel, stride, padding, out_hw = V.pool_args(what, x, kernel_size, stride, padding, ceil_mode)
     if x.shape[0] == 0:
         return _empty_batch(input, x, out_hw)
@@ -292,16 +284,11 @@ def min_pool2d(
     what = "min_pool2d"
     x = V.data_of(what, "input", input)
     if x.ndim == 3:  # unbatched (C, H, W)
-        out = min_pool2d(
-            input.reshape((1,) + x.shape), kernel_size, stride, padding, return_indices
-        )
-        if return_indices:
-            return out[0].reshape(out[0].shape[1:]), Tensor(out[1].data[0])
-        return out.reshape(out.shape[1:])
+        args = (kernel_size, stride, padding, return_indices)
+        return _unbatched(min_pool2d, input, args, return_indices)
     kernel, stride, padding, out_hw = V.pool_args(what, x, kernel_size, stride, padding)
     if x.shape[0] == 0:
-        out = _empty_batch(input, x, out_hw)
-        return (out, Tensor(np.zeros(out.shape, np.int64))) if return_indices else out
+        return _empty_batch(input, x, out_hw, return_indices)
     # one tape entry: the max kernels on -x, the output negated in place (its backward
     # reads only the argmax positions, which are the argmin of x, so dx needs no sign)
     result = _max_pool2d(input, np.negative(x), kernel, stride, padding, return_indices)
