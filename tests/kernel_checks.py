@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import strategies as st
 
 try:
     from minidl import _kernels
@@ -139,3 +140,16 @@ def im2col_f64(x, w, b, dy, padding, threads=1):
         x, dy, w.shape, **geometry, need_bias=b is not None, num_threads=threads
     )
     return y, dx, dw, db
+
+
+@st.composite
+def pool_case(draw):
+    """(shape (N, C, H, W), kernel, stride, padding) of a valid 2-D pooling: padding at
+    most half the kernel, the padded plane at least one window."""
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    s = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    p = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
+    h = draw(st.integers(max(1, k[0] - 2 * p[0]), 9))
+    w = draw(st.integers(max(1, k[1] - 2 * p[1]), 9))
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 3)), h, w)
+    return shape, k, s, p

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from kernel_checks import pool_case
 from torch_compare import compare
 
 import minidl
@@ -12,17 +13,6 @@ import minidl.nn.functional as F
 from minidl import gradcheck, nn, tensor
 
 MANY = settings(max_examples=60, deadline=None)
-
-
-@st.composite
-def pool_case(draw):
-    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    s = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    p = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
-    h = draw(st.integers(max(1, k[0] - 2 * p[0]), 9))
-    w = draw(st.integers(max(1, k[1] - 2 * p[1]), 9))
-    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 3)), h, w)
-    return shape, k, s, p
 
 
 def _data(seed, shape):
