@@ -284,6 +284,19 @@ _SIZE_PARAMS = {
 }
 
 
+# parameters whose nice values are small ints (0..3): the sizes but the shaped ones, and
+# the window hyper-parameters
+_SMALL_INT_PARAMS = (_SIZE_PARAMS - {"normalized_shape", "num_classes"}) | {
+    "kernel_size",
+    "stride",
+    "num_groups",
+    "output_size",
+    "size",
+    "dilation",
+    "padding",
+}
+
+
 def _value(rng, name, default, like, nice=False):
     """A random value for the parameter ``name`` (default ``default``); ``nice`` values
     are mostly valid."""
@@ -308,23 +321,7 @@ def _any_value(rng, name, default, like, nice):
         return _related_array(rng, like, nice)
     if nice and default is not None and not isinstance(default, str) and rng.random() < 0.6:
         return default
-    if nice and name in (
-        "kernel_size",
-        "stride",
-        "num_groups",
-        "num_features",
-        "in_channels",
-        "out_channels",
-        "in_features",
-        "out_features",
-        "num_embeddings",
-        "embedding_dim",
-        "num_channels",
-        "output_size",
-        "size",
-        "dilation",
-        "padding",
-    ):
+    if nice and name in _SMALL_INT_PARAMS:
         low = 0 if name == "padding" else 1
         if (
             like is not None
