@@ -9,25 +9,14 @@
 # report (-fno-sanitize-recover), so the fuzz driver restarts after the case that stopped it.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-python=${PYTHON:-python}
+# shellcheck source=tools/kernel_tree.sh
+source "$(dirname "$0")/kernel_tree.sh"
 cases=${1:-5000}
-work=$(mktemp -d "${TMPDIR:-/tmp}/minidl_sanitize.XXXXXX")
-if [ "${KEEP:-0}" = "1" ]; then
-    echo "sanitizer tree: $work"
-else
-    trap 'rm -rf "$work"' EXIT
-fi
-
-(cd "$root" && git ls-files -z --cached --others --exclude-standard \
-    | xargs -0 tar -cf - --ignore-failed-read) | tar -xf - -C "$work"
-cd "$work"
+kernel_tree sanitize
 
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 start=$(date +%s)
-MINIDL_EXTRA_CFLAGS="$san -fno-wrapv -O1 -g" LDFLAGS="-fsanitize=address,undefined" \
-    "$python" setup.py build_ext --inplace -j "$(nproc 2>/dev/null || echo 2)" \
-    > build.log 2>&1 || { tail -n 40 build.log; exit 1; }
+MINIDL_EXTRA_CFLAGS="$san -fno-wrapv -O1 -g" LDFLAGS="-fsanitize=address,undefined" build_kernels
 grep -q -- "-fno-wrapv" build.log || { echo "the build did not get -fno-wrapv" >&2; exit 1; }
 echo "sanitizer kernels built in $(( $(date +%s) - start )) s"
 
@@ -40,8 +29,7 @@ export OMP_NUM_THREADS=2
 
 status=0
 echo "== kernel tests under ASan + UBSan"
-"$python" -m pytest -q -p no:cacheprovider -x \
-    tests/test_kernels*.py tests/test_reference.py tests/test_seed_examples.py 2> tests.err \
+"$python" -m pytest -q -p no:cacheprovider -x "${KERNEL_TESTS[@]}" 2> tests.err \
     || status=1
 grep -E "runtime error|ERROR: AddressSanitizer" tests.err || true
 

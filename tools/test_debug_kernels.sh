@@ -6,27 +6,12 @@
 # KEEP=1 keeps the copy (for gdb) and prints where it is.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-python=${PYTHON:-python}
-work=$(mktemp -d "${TMPDIR:-/tmp}/minidl_debug_kernels.XXXXXX")
-if [ "${KEEP:-0}" = "1" ]; then
-    echo "debug tree: $work"
-else
-    trap 'rm -rf "$work"' EXIT
-fi
-
-# the sources as they are in the working tree (tracked and new files; nothing ignored:
-# no .c, .so or build/ of the normal build)
-(cd "$root" && git ls-files -z --cached --others --exclude-standard \
-    | xargs -0 tar -cf - --ignore-failed-read) | tar -xf - -C "$work"
-
-cd "$work"
+# shellcheck source=tools/kernel_tree.sh
+source "$(dirname "$0")/kernel_tree.sh"
+kernel_tree debug_kernels
 start=$(date +%s)
-MINIDL_DEBUG_KERNELS=1 "$python" setup.py build_ext --inplace -j "$(nproc 2>/dev/null || echo 2)" \
-    > build.log 2>&1 || { tail -n 40 build.log; exit 1; }
+MINIDL_DEBUG_KERNELS=1 build_kernels
 built=$(date +%s)
 echo "debug kernels built in $((built - start)) s"
-PYTHONPATH="$work" "$python" -m pytest -q -p no:cacheprovider \
-    tests/test_kernels*.py tests/test_depthwise.py tests/test_batchnorm.py tests/test_reference.py \
-    tests/test_seed_examples.py "$@"
+PYTHONPATH="$work" "$python" -m pytest -q -p no:cacheprovider "${KERNEL_TESTS[@]}" "$@"
 echo "kernel tests on the debug build: $(( $(date +%s) - built )) s"
