@@ -322,15 +322,10 @@ def _resolve_stride(kernel_size, stride):
     return kernel_size if stride is None else _pair(stride)
 
 
-def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
-    """Max pooling with argmax: x (N, C, H, W) -> (y (N, C, Ho, Wo), indices int64).
-
-    indices[n, c, i, j] = h*W + w, the flat position in the input plane of the window's
-    maximum.  Padding acts as -inf (it never wins).  Ties go to the first maximum in
-    row-major window order; a NaN wins over any number (PyTorch's rule
-    ``val > best or isnan(val)``, so with several NaNs the last one is kept).
-    stride defaults to the kernel size.
-    """
+def _arg_pool(x, kernel_size, stride, padding, start, better):
+    """Max or min pooling with the winner's index: each window's value starts at ``start``
+    (what padding would be), a value replaces the best one when ``better(value, best)`` or
+    when it is a NaN; indices h*W + w in the input plane."""
     kernel_size = _pair(kernel_size)
     stride, padding = _resolve_stride(kernel_size, stride), _pair(padding)
     N, C, H, W = x.shape
@@ -342,14 +337,26 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
         for c in range(C):
             plane = x[n, c]
             for i, j, positions in _pool_windows(H, W, kernel_size, stride, padding):
-                best_value, best_index = -np.inf, positions[0][0] * W + positions[0][1]
+                best_value, best_index = start, positions[0][0] * W + positions[0][1]
                 for h, w in positions:
                     value = plane[h, w]
-                    if value > best_value or np.isnan(value):
+                    if better(value, best_value) or np.isnan(value):
                         best_value, best_index = value, h * W + w
                 y[n, c, i, j] = best_value
                 indices[n, c, i, j] = best_index
     return y, indices
+
+
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
+    """Max pooling with argmax: x (N, C, H, W) -> (y (N, C, Ho, Wo), indices int64).
+
+    indices[n, c, i, j] = h*W + w, the flat position in the input plane of the window's
+    maximum.  Padding acts as -inf (it never wins).  Ties go to the first maximum in
+    row-major window order; a NaN wins over any number (PyTorch's rule
+    ``val > best or isnan(val)``, so with several NaNs the last one is kept).
+    stride defaults to the kernel size.
+    """
+    return _arg_pool(x, kernel_size, stride, padding, -np.inf, lambda v, best: v > best)
 
 
 def max_pool2d_backward(grad_out, indices, input_shape):
@@ -684,25 +691,7 @@ def min_pool2d_forward(x, kernel_size, stride=None, padding=0):
     window order; a NaN wins (the last one), as in max_pool2d_forward. The backward is
     max_pool2d_backward with these indices: each dY goes to its window's minimum.
     """
-    kernel_size = _pair(kernel_size)
-    stride, padding = _resolve_stride(kernel_size, stride), _pair(padding)
-    N, C, H, W = x.shape
-    Ho = output_size(H, kernel_size[0], stride[0], padding[0])
-    Wo = output_size(W, kernel_size[1], stride[1], padding[1])
-    y = np.zeros((N, C, Ho, Wo), dtype=x.dtype)
-    indices = np.zeros((N, C, Ho, Wo), dtype=np.int64)
-    for n in range(N):
-        for c in range(C):
-            plane = x[n, c]
-            for i, j, positions in _pool_windows(H, W, kernel_size, stride, padding):
-                best_value, best_index = np.inf, positions[0][0] * W + positions[0][1]
-                for h, w in positions:
-                    value = plane[h, w]
-                    if value < best_value or np.isnan(value):
-                        best_value, best_index = value, h * W + w
-                y[n, c, i, j] = best_value
-                indices[n, c, i, j] = best_index
-    return y, indices
+    return _arg_pool(x, kernel_size, stride, padding, np.inf, lambda v, best: v < best)
 
 
 __all__ += ["min_pool2d_forward"]
