@@ -120,6 +120,36 @@ def test_winograd_backward_against_reference(cfg):
         assert db is None, "need_bias=False must return None for the bias gradient"
 
 
+# (N, C, F, H, W, padding, k, tile) where every sample's plane is one tile whose patch is
+# the whole zero-padded plane (the kernels copy such planes transposed): several blocks
+# of samples, planes smaller than the patch's interior and unequal padding
+WHOLE_PLANE_SHAPES = [
+    (300, 4, 5, 4, 4, (1, 1), 3, 4),
+    (300, 3, 4, 2, 2, (1, 1), 3, 2),
+    (200, 3, 4, 4, 4, (2, 2), 5, 4),
+    (270, 2, 3, 3, 4, (1, 0), 3, 4),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", WHOLE_PLANE_SHAPES)
+def test_winograd_whole_plane_tiles_against_reference(shape, dtype):
+    K = kernels()
+    N, C, F, H, W, p, k, tile = shape
+    cfg = dict(N=N, C=C, F=F, H=H, W=W, padding=p, k=k, bias=True, seed=7)
+    x, w, b, dy = conv_arrays(cfg, (k, k), dtype)
+    y = K.winograd_forward(x, w, b, padding=p, tile=tile, num_threads=THREADS)
+    want, magnitude = reference(R.conv2d_forward, (x, w, b), 1, p)
+    assert_close(y, want, magnitude, dtype, "winograd_forward", normwise=True, slack=SLACK[k])
+    dx = K.winograd_backward_input(dy, w, tuple(x.shape), padding=p, tile=tile, num_threads=THREADS)
+    dw, _ = K.winograd_backward_weight(
+        x, dy, w.shape, padding=p, tile=tile, need_bias=False, num_threads=THREADS
+    )
+    (want_dx, want_dw, _), (mag_dx, mag_dw, _) = reference(R.conv2d_backward, (x, w, dy), 1, p)
+    assert_close(dx, want_dx, mag_dx, dtype, "backward_input", normwise=True, slack=SLACK[k])
+    assert_close(dw, want_dw, mag_dw, dtype, "backward_weight", normwise=True, slack=SLACK[k])
+
+
 # (N, C, F, H, W, padding, k, tile): big enough for several blocks, threads and
 # weight-gradient chunks; odd outputs (clipped tiles) and unequal padding
 SPLIT_SHAPES = [

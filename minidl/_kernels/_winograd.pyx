@@ -68,20 +68,38 @@ wg_select_level(cpu_level())
 # p0 from 7.9 to 4.5 ms (1 thread, F(2x2, 3x3)).
 cdef extern from "winograd_arith.h" nogil:
     int wg_select_level(int level)
-    void wg2_input_arith_f(const float* d, float* v, Py_ssize_t vs, Py_ssize_t m)
-    void wg2_input_arith_d(const double* d, double* v, Py_ssize_t vs, Py_ssize_t m)
+    void wg2_input_tiles_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
+                           Py_ssize_t m)
+    void wg2_input_rows_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
+                          Py_ssize_t m)
+    void wg2_input_tiles_d(const double* d, Py_ssize_t ds, double* v, Py_ssize_t vs,
+                           Py_ssize_t m)
+    void wg2_input_rows_d(const double* d, Py_ssize_t ds, double* v, Py_ssize_t vs,
+                          Py_ssize_t m)
     void wg2_output_arith_f(const float* M, Py_ssize_t ms, float b, float* o, Py_ssize_t m)
     void wg2_output_arith_d(const double* M, Py_ssize_t ms, double b, double* o, Py_ssize_t m)
     void wg2_output_adjoint_f(const float* e, float* dM, Py_ssize_t ms, Py_ssize_t m)
     void wg2_output_adjoint_d(const double* e, double* dM, Py_ssize_t ms, Py_ssize_t m)
-    void wg4_input_arith_f(const float* d, float* v, Py_ssize_t vs, Py_ssize_t m)
-    void wg4_input_arith_d(const double* d, double* v, Py_ssize_t vs, Py_ssize_t m)
+    void wg4_input_tiles_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
+                           Py_ssize_t m)
+    void wg4_input_rows_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
+                          Py_ssize_t m)
+    void wg4_input_tiles_d(const double* d, Py_ssize_t ds, double* v, Py_ssize_t vs,
+                           Py_ssize_t m)
+    void wg4_input_rows_d(const double* d, Py_ssize_t ds, double* v, Py_ssize_t vs,
+                          Py_ssize_t m)
     void wg4_output_arith_f(const float* M, Py_ssize_t ms, float b, float* o, Py_ssize_t m)
     void wg4_output_arith_d(const double* M, Py_ssize_t ms, double b, double* o, Py_ssize_t m)
     void wg4_output_adjoint_f(const float* e, float* dM, Py_ssize_t ms, Py_ssize_t m)
     void wg4_output_adjoint_d(const double* e, double* dM, Py_ssize_t ms, Py_ssize_t m)
-    void wg45_input_arith_f(const float* d, float* v, Py_ssize_t vs, Py_ssize_t m)
-    void wg45_input_arith_d(const double* d, double* v, Py_ssize_t vs, Py_ssize_t m)
+    void wg45_input_tiles_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
+                           Py_ssize_t m)
+    void wg45_input_rows_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
+                          Py_ssize_t m)
+    void wg45_input_tiles_d(const double* d, Py_ssize_t ds, double* v, Py_ssize_t vs,
+                           Py_ssize_t m)
+    void wg45_input_rows_d(const double* d, Py_ssize_t ds, double* v, Py_ssize_t vs,
+                          Py_ssize_t m)
     void wg45_output_arith_f(const float* M, Py_ssize_t ms, float b, float* o, Py_ssize_t m)
     void wg45_output_arith_d(const double* M, Py_ssize_t ms, double b, double* o,
                              Py_ssize_t m)
@@ -118,6 +136,8 @@ cdef struct Plan:
     Py_ssize_t buf_len      # per thread: V, M, scratch (ds, tb), padded planes (floating)
     int Hp, Wp              # a zero-padded plane covering every tile's a x a patch
     Py_ssize_t pad_len      # padded planes one block needs (0: gather from x, masked)
+    bint whole              # one tile per sample, whose patch is its whole padded plane
+    Py_ssize_t nsp          # whole: the padded planes' row stride (ns rounded up to 16)
 
 
 cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int pw, int k,
@@ -158,9 +178,12 @@ cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int p
     cdef Py_ssize_t ns = (p.tb + p.P - 1) // p.P + 1 if p.P > 0 else 1
     if ns > N:
         ns = N
-    p.pad_len = ns * p.Hp * p.Wp
+    p.whole = p.P == 1 and p.Hp == p.a and p.Wp == p.a
+    p.nsp = (ns + 15) // 16 * 16
+    p.pad_len = (p.nsp if p.whole else ns) * p.Hp * p.Wp
     if p.pad_len > PAD_BUDGET:
         p.pad_len = 0
+        p.whole = False
     p.buf_len += p.pad_len
     return p
 
@@ -362,22 +385,58 @@ cdef inline void _copy_rows(floating* dst, Py_ssize_t dst_stride, const floating
             memcpy(dst + i * dst_stride, src + i * src_stride, 2 * sizeof(floating))
 
 
-cdef inline void _input_arith(const Plan* p, const floating* D, floating* V,
-                              Py_ssize_t vxi, Py_ssize_t m) noexcept nogil:
+cdef inline void _input_arith(const Plan* p, const floating* D, Py_ssize_t rows,
+                              floating* V, Py_ssize_t vxi, Py_ssize_t m) noexcept nogil:
+    """V = Bᵀ d B for m patches D: tile-major (m, ds) if rows is 0, else position-major
+    (a2, rows)."""
     if floating is float:
-        if p.a == 4:
-            wg2_input_arith_f(D, V, vxi, m)
+        if rows:
+            if p.a == 4:
+                wg2_input_rows_f(D, rows, V, vxi, m)
+            elif p.a == 6:
+                wg4_input_rows_f(D, rows, V, vxi, m)
+            else:
+                wg45_input_rows_f(D, rows, V, vxi, m)
+        elif p.a == 4:
+            wg2_input_tiles_f(D, 0, V, vxi, m)
         elif p.a == 6:
-            wg4_input_arith_f(D, V, vxi, m)
+            wg4_input_tiles_f(D, 0, V, vxi, m)
         else:
-            wg45_input_arith_f(D, V, vxi, m)
+            wg45_input_tiles_f(D, 0, V, vxi, m)
     else:
-        if p.a == 4:
-            wg2_input_arith_d(D, V, vxi, m)
+        if rows:
+            if p.a == 4:
+                wg2_input_rows_d(D, rows, V, vxi, m)
+            elif p.a == 6:
+                wg4_input_rows_d(D, rows, V, vxi, m)
+            else:
+                wg45_input_rows_d(D, rows, V, vxi, m)
+        elif p.a == 4:
+            wg2_input_tiles_d(D, 0, V, vxi, m)
         elif p.a == 6:
-            wg4_input_arith_d(D, V, vxi, m)
+            wg4_input_tiles_d(D, 0, V, vxi, m)
         else:
-            wg45_input_arith_d(D, V, vxi, m)
+            wg45_input_tiles_d(D, 0, V, vxi, m)
+
+
+cdef void _input_transform_whole(const Plan* p, const floating* x, Py_ssize_t n0,
+                                 Py_ssize_t ns, floating* V, Py_ssize_t vxi,
+                                 Py_ssize_t vrow, floating* pad) noexcept nogil:
+    """_input_transform when each of the block's ns samples n0.. is one tile whose
+    patch is its whole zero-padded plane: the planes are copied transposed, position by
+    sample (Hp*Wp, nsp), which is already the position-major patch layout."""
+    cdef Py_ssize_t j, plane = <Py_ssize_t>p.H * p.W, nsp = p.nsp
+    cdef int c, h, e, W = p.W
+    cdef const floating* src
+    cdef floating* dst
+    for c in range(p.C):
+        for j in range(ns):
+            src = x + ((n0 + j) * p.C + c) * plane
+            for h in range(p.H):
+                dst = pad + ((h + p.ph) * p.Wp + p.pw) * nsp + j
+                for e in range(W):
+                    dst[e * nsp] = src[h * W + e]
+        _input_arith(p, pad, nsp, V + <Py_ssize_t>c * vrow, vxi, ns)
 
 
 cdef void _input_transform_padded(const Plan* p, const floating* x, Py_ssize_t t0,
@@ -393,7 +452,10 @@ cdef void _input_transform_padded(const Plan* p, const floating* x, Py_ssize_t t
     cdef const floating* src
     cdef floating* dst
     # the padding stays zero: only the planes' interiors are rewritten per channel
-    memset(pad, 0, <size_t>(ns * HpWp) * sizeof(floating))
+    memset(pad, 0, <size_t>p.pad_len * sizeof(floating))
+    if p.whole:
+        _input_transform_whole(p, x, n0, ns, V, vxi, vrow, pad)
+        return
     for c in range(p.C):
         for j in range(ns):
             src = x + ((n0 + j) * p.C + c) * plane
@@ -406,7 +468,7 @@ cdef void _input_transform_padded(const Plan* p, const floating* x, Py_ssize_t t
                     memcpy(dst + h * Wp, src + h * W, W * sizeof(floating))
         for k in range(m):
             _copy_rows(D + p.ds * k, p.dr, pad + info[k].poff, Wp, p.a, p.a)
-        _input_arith(p, D, V + <Py_ssize_t>c * vrow, vxi, m)
+        _input_arith(p, D, 0, V + <Py_ssize_t>c * vrow, vxi, m)
 
 
 cdef void _input_transform(const Plan* p, const floating* x, Py_ssize_t t0, Py_ssize_t m,
@@ -443,7 +505,7 @@ cdef void _input_transform(const Plan* p, const floating* x, Py_ssize_t t0, Py_s
                     for s in range(a):
                         v = row[ti.idx[a * i + s]]
                         d[p.dr * i + s] = v if (mask >> (a * i + s)) & 1ULL else 0
-        _input_arith(p, D, V + <Py_ssize_t>c * vrow, vxi, m)
+        _input_arith(p, D, 0, V + <Py_ssize_t>c * vrow, vxi, m)
 
 
 cdef void _output_transform(const Plan* p, const floating* M, const floating* bias,

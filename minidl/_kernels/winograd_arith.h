@@ -2,13 +2,13 @@
  * F(2x2, 3x3), F(4x4, 3x3) and F(4x4, 5x5) tilings, vectorised across the m tiles of a
  * block.
  *
- * Layouts.  The gathered input patches d, the r x r output tiles o (m, r*r) and dY tiles
- * e (m, r*r) (r = 2 or 4) are tile-major: tile k's values are contiguous, row-major, so a
- * tile is gathered with a few short row copies.  d is (m, 16) for F(2x2, 3x3)'s 4x4
- * patches, and (m, 64) with rows 8 apart for F(4x4, 3x3)'s 6x6 ones and F(4x4, 5x5)'s
- * 8x8 ones: gcc vectorises the
- * loop over tiles for a power-of-two stride, not for 36 (measured: the F(4x4, 3x3)
- * input transform ran scalar, 40% of a backward-input pass).  The
+ * Layouts.  The gathered input patches d come in two layouts (MINIDL_WINOGRAD_INPUT):
+ * ``tiles``, tile k's patch contiguous and row-major, (m, 16) for 4x4 patches and (m,
+ * 64) with rows 8 apart for 6x6 and 8x8 ones (gcc vectorises the loop over tiles for a
+ * power-of-two stride, not for 36), gathered with a few short row copies per tile; and
+ * ``rows``, position-major (a*a rows, row stride ds), where every load is a whole
+ * vector: what planes that are one tile each give when copied transposed.  The r x r
+ * output tiles o (m, r*r) and dY tiles e (m, r*r) (r = 2 or 4) are tile-major.  The
  * transformed arrays V, M, dM are (a*a rows, m) with a row stride: row ξ is the GEMM
  * operand of position ξ.
  *
@@ -110,8 +110,12 @@
       y5 = ev_ + od_; y6 = ev_ - od_; }                                                 \
     y7 = (e3);
 
-#define WG_D8(i) WG_T(d, 64, i)                   /* entry i of an 8x8 patch */
-#define WG_D(i) WG_D8(8 * ((i) / 6) + (i) % 6)   /* entry i of a 6x6 patch */
+#define WG_D4_tiles(i) WG_T(d, 16, i)                    /* entry i of a 4x4 patch */
+#define WG_D6_tiles(i) WG_T(d, 64, 8 * ((i) / 6) + (i) % 6)   /* ... of a 6x6 one */
+#define WG_D8_tiles(i) WG_T(d, 64, i)                    /* ... of an 8x8 one */
+#define WG_D4_rows(i) WG_L(d, ds, i)
+#define WG_D6_rows(i) WG_L(d, ds, i)
+#define WG_D8_rows(i) WG_L(d, ds, i)
 #define WG_V(i) WG_L(v, vs, i)
 #define WG_M(i) WG_L(M, ms, i)
 #define WG_O(i) WG_T(o, 16, i)
@@ -119,31 +123,6 @@
 #define WG_DM(i) WG_L(dM, ms, i)
 
 #define MINIDL_WINOGRAD_ARITH(T, S, ATTR)                                                \
-/* F(2x2, 3x3): v (16 rows, stride vs) = Bᵀ d B, d (m, 16): tile k's 4x4 patch */       \
-ATTR static void wg2_input_arith_##S(const T* restrict d, T* restrict v,                     \
-                                ptrdiff_t vs, ptrdiff_t m) {                             \
-    WG_IVDEP                                                                             \
-    for (ptrdiff_t k = 0; k < m; k++) {                                                  \
-        /* Bᵀ d, column s: e0..e3 */                                                     \
-        T e00 = WG_T(d, 16, 0) - WG_T(d, 16, 8), e01 = WG_T(d, 16, 1) - WG_T(d, 16, 9);  \
-        T e02 = WG_T(d, 16, 2) - WG_T(d, 16, 10), e03 = WG_T(d, 16, 3) - WG_T(d, 16, 11);\
-        T e10 = WG_T(d, 16, 4) + WG_T(d, 16, 8), e11 = WG_T(d, 16, 5) + WG_T(d, 16, 9);  \
-        T e12 = WG_T(d, 16, 6) + WG_T(d, 16, 10), e13 = WG_T(d, 16, 7) + WG_T(d, 16, 11);\
-        T e20 = WG_T(d, 16, 8) - WG_T(d, 16, 4), e21 = WG_T(d, 16, 9) - WG_T(d, 16, 5);  \
-        T e22 = WG_T(d, 16, 10) - WG_T(d, 16, 6), e23 = WG_T(d, 16, 11) - WG_T(d, 16, 7);\
-        T e30 = WG_T(d, 16, 4) - WG_T(d, 16, 12), e31 = WG_T(d, 16, 5) - WG_T(d, 16, 13);\
-        T e32 = WG_T(d, 16, 6) - WG_T(d, 16, 14), e33 = WG_T(d, 16, 7) - WG_T(d, 16, 15);\
-        /* (Bᵀ d) B */                                                                   \
-        WG_V(0) = e00 - e02;  WG_V(1) = e01 + e02;                                       \
-        WG_V(2) = e02 - e01;  WG_V(3) = e01 - e03;                                       \
-        WG_V(4) = e10 - e12;  WG_V(5) = e11 + e12;                                       \
-        WG_V(6) = e12 - e11;  WG_V(7) = e11 - e13;                                       \
-        WG_V(8) = e20 - e22;  WG_V(9) = e21 + e22;                                       \
-        WG_V(10) = e22 - e21; WG_V(11) = e21 - e23;                                      \
-        WG_V(12) = e30 - e32; WG_V(13) = e31 + e32;                                      \
-        WG_V(14) = e32 - e31; WG_V(15) = e31 - e33;                                      \
-    }                                                                                    \
-}                                                                                        \
 /* F(2x2, 3x3): o (m, 4): tile k's y00 y01 y10 y11 = Aᵀ M A + b, M (16 rows, stride     \
    ms) */                                                                                \
 ATTR static void wg2_output_arith_##S(const T* restrict M, ptrdiff_t ms, T b,                \
@@ -178,43 +157,6 @@ ATTR static void wg2_output_adjoint_##S(const T* restrict e, T* restrict dM,    
         WG_DM(4) = a1;  WG_DM(5) = a1 + b1;  WG_DM(6) = a1 - b1;  WG_DM(7) = -b1;        \
         WG_DM(8) = a2;  WG_DM(9) = a2 + b2;  WG_DM(10) = a2 - b2; WG_DM(11) = -b2;       \
         WG_DM(12) = a3; WG_DM(13) = a3 + b3; WG_DM(14) = a3 - b3; WG_DM(15) = -b3;       \
-    }                                                                                    \
-}                                                                                        \
-/* F(4x4, 3x3): v (36 rows, stride vs) = Bᵀ d B, d (m, 64): tile k's 6x6 patch, rows 8 \
-   apart */                                                                              \
-ATTR static void wg4_input_arith_##S(const T* restrict d, T* restrict v,                     \
-                                ptrdiff_t vs, ptrdiff_t m) {                             \
-    WG_IVDEP                                                                             \
-    for (ptrdiff_t k = 0; k < m; k++) {                                                  \
-        /* Bᵀ d: c<s><i> is entry i of column s */                                       \
-        T c00, c01, c02, c03, c04, c05, c10, c11, c12, c13, c14, c15;                    \
-        T c20, c21, c22, c23, c24, c25, c30, c31, c32, c33, c34, c35;                    \
-        T c40, c41, c42, c43, c44, c45, c50, c51, c52, c53, c54, c55;                    \
-        WG4_BT(c00, c01, c02, c03, c04, c05,                                             \
-               WG_D(0), WG_D(6), WG_D(12), WG_D(18), WG_D(24), WG_D(30))                 \
-        WG4_BT(c10, c11, c12, c13, c14, c15,                                             \
-               WG_D(1), WG_D(7), WG_D(13), WG_D(19), WG_D(25), WG_D(31))                 \
-        WG4_BT(c20, c21, c22, c23, c24, c25,                                             \
-               WG_D(2), WG_D(8), WG_D(14), WG_D(20), WG_D(26), WG_D(32))                 \
-        WG4_BT(c30, c31, c32, c33, c34, c35,                                             \
-               WG_D(3), WG_D(9), WG_D(15), WG_D(21), WG_D(27), WG_D(33))                 \
-        WG4_BT(c40, c41, c42, c43, c44, c45,                                             \
-               WG_D(4), WG_D(10), WG_D(16), WG_D(22), WG_D(28), WG_D(34))                \
-        WG4_BT(c50, c51, c52, c53, c54, c55,                                             \
-               WG_D(5), WG_D(11), WG_D(17), WG_D(23), WG_D(29), WG_D(35))                \
-        /* (Bᵀ d) B: row i of V from row i of Bᵀ d */                                    \
-        WG4_BT(WG_V(0), WG_V(1), WG_V(2), WG_V(3), WG_V(4), WG_V(5),                     \
-               c00, c10, c20, c30, c40, c50)                                             \
-        WG4_BT(WG_V(6), WG_V(7), WG_V(8), WG_V(9), WG_V(10), WG_V(11),                   \
-               c01, c11, c21, c31, c41, c51)                                             \
-        WG4_BT(WG_V(12), WG_V(13), WG_V(14), WG_V(15), WG_V(16), WG_V(17),               \
-               c02, c12, c22, c32, c42, c52)                                             \
-        WG4_BT(WG_V(18), WG_V(19), WG_V(20), WG_V(21), WG_V(22), WG_V(23),               \
-               c03, c13, c23, c33, c43, c53)                                             \
-        WG4_BT(WG_V(24), WG_V(25), WG_V(26), WG_V(27), WG_V(28), WG_V(29),               \
-               c04, c14, c24, c34, c44, c54)                                             \
-        WG4_BT(WG_V(30), WG_V(31), WG_V(32), WG_V(33), WG_V(34), WG_V(35),               \
-               c05, c15, c25, c35, c45, c55)                                             \
     }                                                                                    \
 }                                                                                        \
 /* F(4x4, 3x3): o (m, 16): tile k's 4x4 outputs = Aᵀ M A + b, M (36 rows, stride ms) */ \
@@ -273,61 +215,6 @@ ATTR static void wg4_output_adjoint_##S(const T* restrict e, T* restrict dM,    
               g04, g14, g24, g34)                                                        \
         WG4_A(WG_DM(30), WG_DM(31), WG_DM(32), WG_DM(33), WG_DM(34), WG_DM(35),          \
               g05, g15, g25, g35)                                                        \
-    }                                                                                    \
-}                                                                                        \
-/* F(4x4, 5x5): v (64 rows, stride vs) = Bᵀ d B, d (m, 64): tile k's 8x8 patch */        \
-ATTR static void wg45_input_arith_##S(const T* restrict d, T* restrict v,                \
-                                 ptrdiff_t vs, ptrdiff_t m) {                            \
-    typedef T wg_real;                                                                   \
-    WG_IVDEP                                                                             \
-    for (ptrdiff_t k = 0; k < m; k++) {                                                  \
-        /* Bᵀ d: c<s><i> is entry i of column s */                                       \
-        T c00, c01, c02, c03, c04, c05, c06, c07, c10, c11, c12, c13, c14, c15, c16,     \
-          c17, c20, c21, c22, c23, c24, c25, c26, c27, c30, c31, c32, c33, c34, c35,     \
-          c36, c37, c40, c41, c42, c43, c44, c45, c46, c47, c50, c51, c52, c53, c54,     \
-          c55, c56, c57, c60, c61, c62, c63, c64, c65, c66, c67, c70, c71, c72, c73,     \
-          c74, c75, c76, c77;                                                            \
-        WG8_BT(c00, c01, c02, c03, c04, c05, c06, c07, WG_D8(0), WG_D8(8),               \
-               WG_D8(16), WG_D8(24), WG_D8(32), WG_D8(40),                               \
-               WG_D8(48), WG_D8(56))                                                     \
-        WG8_BT(c10, c11, c12, c13, c14, c15, c16, c17, WG_D8(1), WG_D8(9),               \
-               WG_D8(17), WG_D8(25), WG_D8(33), WG_D8(41),                               \
-               WG_D8(49), WG_D8(57))                                                     \
-        WG8_BT(c20, c21, c22, c23, c24, c25, c26, c27, WG_D8(2),                         \
-               WG_D8(10), WG_D8(18), WG_D8(26), WG_D8(34),                               \
-               WG_D8(42), WG_D8(50), WG_D8(58))                                          \
-        WG8_BT(c30, c31, c32, c33, c34, c35, c36, c37, WG_D8(3),                         \
-               WG_D8(11), WG_D8(19), WG_D8(27), WG_D8(35),                               \
-               WG_D8(43), WG_D8(51), WG_D8(59))                                          \
-        WG8_BT(c40, c41, c42, c43, c44, c45, c46, c47, WG_D8(4),                         \
-               WG_D8(12), WG_D8(20), WG_D8(28), WG_D8(36),                               \
-               WG_D8(44), WG_D8(52), WG_D8(60))                                          \
-        WG8_BT(c50, c51, c52, c53, c54, c55, c56, c57, WG_D8(5),                         \
-               WG_D8(13), WG_D8(21), WG_D8(29), WG_D8(37),                               \
-               WG_D8(45), WG_D8(53), WG_D8(61))                                          \
-        WG8_BT(c60, c61, c62, c63, c64, c65, c66, c67, WG_D8(6),                         \
-               WG_D8(14), WG_D8(22), WG_D8(30), WG_D8(38),                               \
-               WG_D8(46), WG_D8(54), WG_D8(62))                                          \
-        WG8_BT(c70, c71, c72, c73, c74, c75, c76, c77, WG_D8(7),                         \
-               WG_D8(15), WG_D8(23), WG_D8(31), WG_D8(39),                               \
-               WG_D8(47), WG_D8(55), WG_D8(63))                                          \
-        /* (Bᵀ d) B: row i of V from row i of Bᵀ d */                                    \
-        WG8_BT(WG_V(0), WG_V(1), WG_V(2), WG_V(3), WG_V(4), WG_V(5), WG_V(6), WG_V(7),   \
-               c00, c10, c20, c30, c40, c50, c60, c70)                                   \
-        WG8_BT(WG_V(8), WG_V(9), WG_V(10), WG_V(11), WG_V(12), WG_V(13), WG_V(14),       \
-               WG_V(15), c01, c11, c21, c31, c41, c51, c61, c71)                         \
-        WG8_BT(WG_V(16), WG_V(17), WG_V(18), WG_V(19), WG_V(20), WG_V(21), WG_V(22),     \
-               WG_V(23), c02, c12, c22, c32, c42, c52, c62, c72)                         \
-        WG8_BT(WG_V(24), WG_V(25), WG_V(26), WG_V(27), WG_V(28), WG_V(29), WG_V(30),     \
-               WG_V(31), c03, c13, c23, c33, c43, c53, c63, c73)                         \
-        WG8_BT(WG_V(32), WG_V(33), WG_V(34), WG_V(35), WG_V(36), WG_V(37), WG_V(38),     \
-               WG_V(39), c04, c14, c24, c34, c44, c54, c64, c74)                         \
-        WG8_BT(WG_V(40), WG_V(41), WG_V(42), WG_V(43), WG_V(44), WG_V(45), WG_V(46),     \
-               WG_V(47), c05, c15, c25, c35, c45, c55, c65, c75)                         \
-        WG8_BT(WG_V(48), WG_V(49), WG_V(50), WG_V(51), WG_V(52), WG_V(53), WG_V(54),     \
-               WG_V(55), c06, c16, c26, c36, c46, c56, c66, c76)                         \
-        WG8_BT(WG_V(56), WG_V(57), WG_V(58), WG_V(59), WG_V(60), WG_V(61), WG_V(62),     \
-               WG_V(63), c07, c17, c27, c37, c47, c57, c67, c77)                         \
     }                                                                                    \
 }                                                                                        \
 /* F(4x4, 5x5): o (m, 16): tile k's 4x4 outputs = Aᵀ M A + b, M (64 rows, stride ms) */  \
@@ -405,20 +292,144 @@ ATTR static void wg45_output_adjoint_##S(const T* restrict e, T* restrict dM,   
     }                                                                                    \
 }
 
+/* The input transforms, for the gathered patches d in layout L (see the top; ds is the
+ * ``rows`` layout's row stride, unused by ``tiles``). */
+#define MINIDL_WINOGRAD_INPUT(T, S, L, ATTR)                                             \
+/* F(2x2, 3x3): v (16 rows, stride vs) = Bᵀ d B, d: the patches */                       \
+ATTR static void wg2_input_##L##_##S(const T* restrict d, ptrdiff_t ds,                  \
+                                T* restrict v, ptrdiff_t vs, ptrdiff_t m) {              \
+    WG_IVDEP                                                                             \
+    for (ptrdiff_t k = 0; k < m; k++) {                                                  \
+        /* Bᵀ d, column s: e0..e3 */                                                     \
+        T e00 = WG_D4_##L(0) - WG_D4_##L(8), e01 = WG_D4_##L(1) - WG_D4_##L(9);          \
+        T e02 = WG_D4_##L(2) - WG_D4_##L(10), e03 = WG_D4_##L(3) - WG_D4_##L(11);        \
+        T e10 = WG_D4_##L(4) + WG_D4_##L(8), e11 = WG_D4_##L(5) + WG_D4_##L(9);          \
+        T e12 = WG_D4_##L(6) + WG_D4_##L(10), e13 = WG_D4_##L(7) + WG_D4_##L(11);        \
+        T e20 = WG_D4_##L(8) - WG_D4_##L(4), e21 = WG_D4_##L(9) - WG_D4_##L(5);          \
+        T e22 = WG_D4_##L(10) - WG_D4_##L(6), e23 = WG_D4_##L(11) - WG_D4_##L(7);        \
+        T e30 = WG_D4_##L(4) - WG_D4_##L(12), e31 = WG_D4_##L(5) - WG_D4_##L(13);        \
+        T e32 = WG_D4_##L(6) - WG_D4_##L(14), e33 = WG_D4_##L(7) - WG_D4_##L(15);        \
+        /* (Bᵀ d) B */                                                                   \
+        WG_V(0) = e00 - e02;  WG_V(1) = e01 + e02;                                       \
+        WG_V(2) = e02 - e01;  WG_V(3) = e01 - e03;                                       \
+        WG_V(4) = e10 - e12;  WG_V(5) = e11 + e12;                                       \
+        WG_V(6) = e12 - e11;  WG_V(7) = e11 - e13;                                       \
+        WG_V(8) = e20 - e22;  WG_V(9) = e21 + e22;                                       \
+        WG_V(10) = e22 - e21; WG_V(11) = e21 - e23;                                      \
+        WG_V(12) = e30 - e32; WG_V(13) = e31 + e32;                                      \
+        WG_V(14) = e32 - e31; WG_V(15) = e31 - e33;                                      \
+    }                                                                                    \
+}                                                                                        \
+/* F(4x4, 3x3): v (36 rows, stride vs) = Bᵀ d B, d: the patches */                       \
+ATTR static void wg4_input_##L##_##S(const T* restrict d, ptrdiff_t ds,                  \
+                                T* restrict v, ptrdiff_t vs, ptrdiff_t m) {              \
+    WG_IVDEP                                                                             \
+    for (ptrdiff_t k = 0; k < m; k++) {                                                  \
+        /* Bᵀ d: c<s><i> is entry i of column s */                                       \
+        T c00, c01, c02, c03, c04, c05, c10, c11, c12, c13, c14, c15;                    \
+        T c20, c21, c22, c23, c24, c25, c30, c31, c32, c33, c34, c35;                    \
+        T c40, c41, c42, c43, c44, c45, c50, c51, c52, c53, c54, c55;                    \
+        WG4_BT(c00, c01, c02, c03, c04, c05,                                             \
+               WG_D6_##L(0), WG_D6_##L(6), WG_D6_##L(12), WG_D6_##L(18), WG_D6_##L(24), WG_D6_##L(30)) \
+        WG4_BT(c10, c11, c12, c13, c14, c15,                                             \
+               WG_D6_##L(1), WG_D6_##L(7), WG_D6_##L(13), WG_D6_##L(19), WG_D6_##L(25), WG_D6_##L(31)) \
+        WG4_BT(c20, c21, c22, c23, c24, c25,                                             \
+               WG_D6_##L(2), WG_D6_##L(8), WG_D6_##L(14), WG_D6_##L(20), WG_D6_##L(26), WG_D6_##L(32)) \
+        WG4_BT(c30, c31, c32, c33, c34, c35,                                             \
+               WG_D6_##L(3), WG_D6_##L(9), WG_D6_##L(15), WG_D6_##L(21), WG_D6_##L(27), WG_D6_##L(33)) \
+        WG4_BT(c40, c41, c42, c43, c44, c45,                                             \
+               WG_D6_##L(4), WG_D6_##L(10), WG_D6_##L(16), WG_D6_##L(22), WG_D6_##L(28), WG_D6_##L(34)) \
+        WG4_BT(c50, c51, c52, c53, c54, c55,                                             \
+               WG_D6_##L(5), WG_D6_##L(11), WG_D6_##L(17), WG_D6_##L(23), WG_D6_##L(29), WG_D6_##L(35)) \
+        /* (Bᵀ d) B: row i of V from row i of Bᵀ d */                                    \
+        WG4_BT(WG_V(0), WG_V(1), WG_V(2), WG_V(3), WG_V(4), WG_V(5),                     \
+               c00, c10, c20, c30, c40, c50)                                             \
+        WG4_BT(WG_V(6), WG_V(7), WG_V(8), WG_V(9), WG_V(10), WG_V(11),                   \
+               c01, c11, c21, c31, c41, c51)                                             \
+        WG4_BT(WG_V(12), WG_V(13), WG_V(14), WG_V(15), WG_V(16), WG_V(17),               \
+               c02, c12, c22, c32, c42, c52)                                             \
+        WG4_BT(WG_V(18), WG_V(19), WG_V(20), WG_V(21), WG_V(22), WG_V(23),               \
+               c03, c13, c23, c33, c43, c53)                                             \
+        WG4_BT(WG_V(24), WG_V(25), WG_V(26), WG_V(27), WG_V(28), WG_V(29),               \
+               c04, c14, c24, c34, c44, c54)                                             \
+        WG4_BT(WG_V(30), WG_V(31), WG_V(32), WG_V(33), WG_V(34), WG_V(35),               \
+               c05, c15, c25, c35, c45, c55)                                             \
+    }                                                                                    \
+}                                                                                        \
+/* F(4x4, 5x5): v (64 rows, stride vs) = Bᵀ d B, d: the patches */                       \
+ATTR static void wg45_input_##L##_##S(const T* restrict d, ptrdiff_t ds,                 \
+                                 T* restrict v, ptrdiff_t vs, ptrdiff_t m) {             \
+    typedef T wg_real;                                                                   \
+    WG_IVDEP                                                                             \
+    for (ptrdiff_t k = 0; k < m; k++) {                                                  \
+        /* Bᵀ d: c<s><i> is entry i of column s */                                       \
+        T c00, c01, c02, c03, c04, c05, c06, c07, c10, c11, c12, c13, c14, c15, c16,     \
+          c17, c20, c21, c22, c23, c24, c25, c26, c27, c30, c31, c32, c33, c34, c35,     \
+          c36, c37, c40, c41, c42, c43, c44, c45, c46, c47, c50, c51, c52, c53, c54,     \
+          c55, c56, c57, c60, c61, c62, c63, c64, c65, c66, c67, c70, c71, c72, c73,     \
+          c74, c75, c76, c77;                                                            \
+        WG8_BT(c00, c01, c02, c03, c04, c05, c06, c07, WG_D8_##L(0), WG_D8_##L(8),       \
+               WG_D8_##L(16), WG_D8_##L(24), WG_D8_##L(32), WG_D8_##L(40),               \
+               WG_D8_##L(48), WG_D8_##L(56))                                             \
+        WG8_BT(c10, c11, c12, c13, c14, c15, c16, c17, WG_D8_##L(1), WG_D8_##L(9),       \
+               WG_D8_##L(17), WG_D8_##L(25), WG_D8_##L(33), WG_D8_##L(41),               \
+               WG_D8_##L(49), WG_D8_##L(57))                                             \
+        WG8_BT(c20, c21, c22, c23, c24, c25, c26, c27, WG_D8_##L(2),                     \
+               WG_D8_##L(10), WG_D8_##L(18), WG_D8_##L(26), WG_D8_##L(34),               \
+               WG_D8_##L(42), WG_D8_##L(50), WG_D8_##L(58))                              \
+        WG8_BT(c30, c31, c32, c33, c34, c35, c36, c37, WG_D8_##L(3),                     \
+               WG_D8_##L(11), WG_D8_##L(19), WG_D8_##L(27), WG_D8_##L(35),               \
+               WG_D8_##L(43), WG_D8_##L(51), WG_D8_##L(59))                              \
+        WG8_BT(c40, c41, c42, c43, c44, c45, c46, c47, WG_D8_##L(4),                     \
+               WG_D8_##L(12), WG_D8_##L(20), WG_D8_##L(28), WG_D8_##L(36),               \
+               WG_D8_##L(44), WG_D8_##L(52), WG_D8_##L(60))                              \
+        WG8_BT(c50, c51, c52, c53, c54, c55, c56, c57, WG_D8_##L(5),                     \
+               WG_D8_##L(13), WG_D8_##L(21), WG_D8_##L(29), WG_D8_##L(37),               \
+               WG_D8_##L(45), WG_D8_##L(53), WG_D8_##L(61))                              \
+        WG8_BT(c60, c61, c62, c63, c64, c65, c66, c67, WG_D8_##L(6),                     \
+               WG_D8_##L(14), WG_D8_##L(22), WG_D8_##L(30), WG_D8_##L(38),               \
+               WG_D8_##L(46), WG_D8_##L(54), WG_D8_##L(62))                              \
+        WG8_BT(c70, c71, c72, c73, c74, c75, c76, c77, WG_D8_##L(7),                     \
+               WG_D8_##L(15), WG_D8_##L(23), WG_D8_##L(31), WG_D8_##L(39),               \
+               WG_D8_##L(47), WG_D8_##L(55), WG_D8_##L(63))                              \
+        /* (Bᵀ d) B: row i of V from row i of Bᵀ d */                                    \
+        WG8_BT(WG_V(0), WG_V(1), WG_V(2), WG_V(3), WG_V(4), WG_V(5), WG_V(6), WG_V(7),   \
+               c00, c10, c20, c30, c40, c50, c60, c70)                                   \
+        WG8_BT(WG_V(8), WG_V(9), WG_V(10), WG_V(11), WG_V(12), WG_V(13), WG_V(14),       \
+               WG_V(15), c01, c11, c21, c31, c41, c51, c61, c71)                         \
+        WG8_BT(WG_V(16), WG_V(17), WG_V(18), WG_V(19), WG_V(20), WG_V(21), WG_V(22),     \
+               WG_V(23), c02, c12, c22, c32, c42, c52, c62, c72)                         \
+        WG8_BT(WG_V(24), WG_V(25), WG_V(26), WG_V(27), WG_V(28), WG_V(29), WG_V(30),     \
+               WG_V(31), c03, c13, c23, c33, c43, c53, c63, c73)                         \
+        WG8_BT(WG_V(32), WG_V(33), WG_V(34), WG_V(35), WG_V(36), WG_V(37), WG_V(38),     \
+               WG_V(39), c04, c14, c24, c34, c44, c54, c64, c74)                         \
+        WG8_BT(WG_V(40), WG_V(41), WG_V(42), WG_V(43), WG_V(44), WG_V(45), WG_V(46),     \
+               WG_V(47), c05, c15, c25, c35, c45, c55, c65, c75)                         \
+        WG8_BT(WG_V(48), WG_V(49), WG_V(50), WG_V(51), WG_V(52), WG_V(53), WG_V(54),     \
+               WG_V(55), c06, c16, c26, c36, c46, c56, c66, c76)                         \
+        WG8_BT(WG_V(56), WG_V(57), WG_V(58), WG_V(59), WG_V(60), WG_V(61), WG_V(62),     \
+               WG_V(63), c07, c17, c27, c37, c47, c57, c67, c77)                         \
+    }                                                                                    \
+}
+
 /* Each routine compiled three times: for the baseline instruction set, AVX2 + FMA and
  * AVX-512 (the target attribute; the rest of the package keeps the baseline), picked at
  * run time by wg_level (AVX-512 against AVX2: benchmarks/conv_dispatch.md).  FMA
  * contraction may round
  * differently from the baseline: results can differ between CPUs, never between runs
  * or thread counts on one. */
-MINIDL_WINOGRAD_ARITH(float, f_base, )
-MINIDL_WINOGRAD_ARITH(double, d_base, )
+#define MINIDL_WINOGRAD_ALL(T, S, ATTR)                                                  \
+    MINIDL_WINOGRAD_ARITH(T, S, ATTR)                                                    \
+    MINIDL_WINOGRAD_INPUT(T, S, tiles, ATTR)                                             \
+    MINIDL_WINOGRAD_INPUT(T, S, rows, ATTR)
+MINIDL_WINOGRAD_ALL(float, f_base, )
+MINIDL_WINOGRAD_ALL(double, d_base, )
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-MINIDL_WINOGRAD_ARITH(float, f_avx2, __attribute__((target("avx2,fma"))))
-MINIDL_WINOGRAD_ARITH(double, d_avx2, __attribute__((target("avx2,fma"))))
-MINIDL_WINOGRAD_ARITH(float, f_avx512, __attribute__((target("avx512f,avx2,fma"))))
-MINIDL_WINOGRAD_ARITH(double, d_avx512, __attribute__((target("avx512f,avx2,fma"))))
+MINIDL_WINOGRAD_ALL(float, f_avx2, __attribute__((target("avx2,fma"))))
+MINIDL_WINOGRAD_ALL(double, d_avx2, __attribute__((target("avx2,fma"))))
+MINIDL_WINOGRAD_ALL(float, f_avx512, __attribute__((target("avx512f,avx2,fma"))))
+MINIDL_WINOGRAD_ALL(double, d_avx512, __attribute__((target("avx512f,avx2,fma"))))
 
 /* The variant the routines run, set once by wg_select_level (module import) from the
    kernels' common level (cpu_level in _helpers.pxd) */
@@ -439,16 +450,22 @@ static int wg_select_level(int level) { (void)level; return 0; }
 
 /* The entry points _winograd.pyx calls, one per routine and type. */
 #define WG_ENTRY(T, S)                                                                   \
-static void wg2_input_arith_##S(const T* d, T* v, ptrdiff_t vs, ptrdiff_t m)             \
-{ WG_CALL(wg2_input_arith, S, (d, v, vs, m)); }                                          \
-static void wg4_input_arith_##S(const T* d, T* v, ptrdiff_t vs, ptrdiff_t m)             \
-{ WG_CALL(wg4_input_arith, S, (d, v, vs, m)); }                                          \
+static void wg2_input_tiles_##S(const T* d, ptrdiff_t ds, T* v, ptrdiff_t vs, ptrdiff_t m) \
+{ WG_CALL(wg2_input_tiles, S, (d, ds, v, vs, m)); }                                      \
+static void wg2_input_rows_##S(const T* d, ptrdiff_t ds, T* v, ptrdiff_t vs, ptrdiff_t m) \
+{ WG_CALL(wg2_input_rows, S, (d, ds, v, vs, m)); }                                       \
+static void wg4_input_tiles_##S(const T* d, ptrdiff_t ds, T* v, ptrdiff_t vs, ptrdiff_t m) \
+{ WG_CALL(wg4_input_tiles, S, (d, ds, v, vs, m)); }                                      \
+static void wg4_input_rows_##S(const T* d, ptrdiff_t ds, T* v, ptrdiff_t vs, ptrdiff_t m) \
+{ WG_CALL(wg4_input_rows, S, (d, ds, v, vs, m)); }                                       \
+static void wg45_input_tiles_##S(const T* d, ptrdiff_t ds, T* v, ptrdiff_t vs, ptrdiff_t m) \
+{ WG_CALL(wg45_input_tiles, S, (d, ds, v, vs, m)); }                                     \
+static void wg45_input_rows_##S(const T* d, ptrdiff_t ds, T* v, ptrdiff_t vs, ptrdiff_t m) \
+{ WG_CALL(wg45_input_rows, S, (d, ds, v, vs, m)); }                                      \
 static void wg2_output_arith_##S(const T* M, ptrdiff_t ms, T b, T* o, ptrdiff_t m)       \
 { WG_CALL(wg2_output_arith, S, (M, ms, b, o, m)); }                                      \
 static void wg4_output_arith_##S(const T* M, ptrdiff_t ms, T b, T* o, ptrdiff_t m)       \
 { WG_CALL(wg4_output_arith, S, (M, ms, b, o, m)); }                                      \
-static void wg45_input_arith_##S(const T* d, T* v, ptrdiff_t vs, ptrdiff_t m)            \
-{ WG_CALL(wg45_input_arith, S, (d, v, vs, m)); }                                         \
 static void wg45_output_arith_##S(const T* M, ptrdiff_t ms, T b, T* o, ptrdiff_t m)      \
 { WG_CALL(wg45_output_arith, S, (M, ms, b, o, m)); }                                     \
 static void wg45_output_adjoint_##S(const T* e, T* dM, ptrdiff_t ms, ptrdiff_t m)        \
