@@ -418,7 +418,17 @@ ATTR static void wg45_input_##L##_##S(const T* restrict d, ptrdiff_t ds,        
  * contraction may round
  * differently from the baseline: results can differ between CPUs, never between runs
  * or thread counts on one. */
+/* dst[j] = src[j * stride] for j < n: one position of every sample's plane, for planes
+ * copied transposed (the loads become gathers where the instruction set has them). */
+#define MINIDL_WINOGRAD_COPY(T, S, ATTR)                                                 \
+ATTR static void wg_strided_copy_##S(const T* restrict src, ptrdiff_t stride,            \
+                                     T* restrict dst, ptrdiff_t n) {                     \
+    for (ptrdiff_t j = 0; j < n; j++)                                                    \
+        dst[j] = src[j * stride];                                                        \
+}
+
 #define MINIDL_WINOGRAD_ALL(T, S, ATTR)                                                  \
+    MINIDL_WINOGRAD_COPY(T, S, ATTR)                                                     \
     MINIDL_WINOGRAD_ARITH(T, S, ATTR)                                                    \
     MINIDL_WINOGRAD_INPUT(T, S, tiles, ATTR)                                             \
     MINIDL_WINOGRAD_INPUT(T, S, rows, ATTR)
@@ -430,6 +440,26 @@ MINIDL_WINOGRAD_ALL(float, f_avx2, __attribute__((target("avx2,fma"))))
 MINIDL_WINOGRAD_ALL(double, d_avx2, __attribute__((target("avx2,fma"))))
 MINIDL_WINOGRAD_ALL(float, f_avx512, __attribute__((target("avx512f,avx2,fma"))))
 MINIDL_WINOGRAD_ALL(double, d_avx512, __attribute__((target("avx512f,avx2,fma"))))
+
+#include <immintrin.h>
+/* The float AVX-512 copy with 16-lane gathers (gcc keeps the strided loads scalar). */
+__attribute__((target("avx512f"))) static void
+wg_gather_copy_f_avx512(const float* restrict src, ptrdiff_t stride, float* restrict dst,
+                        ptrdiff_t n)
+{
+    ptrdiff_t j = 0;
+    if (stride > 0 && stride <= (1 << 26)) {   /* 15 * stride fits the int32 indices */
+        const __m512i idx = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32((int)stride));
+        for (; j + 16 <= n; j += 16)
+            _mm512_storeu_ps(dst + j, _mm512_i32gather_ps(idx, src + j * stride, 4));
+    }
+    for (; j < n; j++)
+        dst[j] = src[j * stride];
+}
+#undef WG_COPY_F_AVX512
+#define WG_COPY_F_AVX512 wg_gather_copy_f_avx512
 
 /* The variant the routines run, set once by wg_select_level (module import) from the
    kernels' common level (cpu_level in _helpers.pxd) */
@@ -476,5 +506,18 @@ static void wg4_output_adjoint_##S(const T* e, T* dM, ptrdiff_t ms, ptrdiff_t m)
 { WG_CALL(wg4_output_adjoint, S, (e, dM, ms, m)); }
 WG_ENTRY(float, f)
 WG_ENTRY(double, d)
+
+static void wg_strided_copy_d(const double* src, ptrdiff_t stride, double* dst, ptrdiff_t n)
+{ WG_CALL(wg_strided_copy, d, (src, stride, dst, n)); }
+#ifdef WG_COPY_F_AVX512
+static void wg_strided_copy_f(const float* src, ptrdiff_t stride, float* dst, ptrdiff_t n)
+{
+    if (wg_level == MINIDL_CPU_AVX512) WG_COPY_F_AVX512(src, stride, dst, n);
+    else WG_CALL(wg_strided_copy, f, (src, stride, dst, n));
+}
+#else
+static void wg_strided_copy_f(const float* src, ptrdiff_t stride, float* dst, ptrdiff_t n)
+{ WG_CALL(wg_strided_copy, f, (src, stride, dst, n)); }
+#endif
 
 #endif
