@@ -26,6 +26,7 @@ import minidl
 import minidl.ops.conv_plan as plan
 if sys.argv[2] == "im2col":  # no layer is big enough for Winograd or the direct kernels
     plan.WINOGRAD_MIN_WORK = {k: float("inf") for k in plan.WINOGRAD_MIN_WORK}
+    plan.WINOGRAD_ONE_TILE_MIN_BATCH = float("inf")
     plan.DIRECT_MIN_WORK = {k: float("inf") for k in plan.DIRECT_MIN_WORK}
 from minidl.training import train_digits
 minidl.set_num_threads(1)

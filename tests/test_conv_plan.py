@@ -258,6 +258,29 @@ def test_the_built_in_plan_is_always_one_the_layer_can_run(cfg, weight_grad):
         assert all(p.path != "winograd" for plans in can.values() for p in plans), can
 
 
+@pytest.mark.parametrize(
+    "ishape, wshape, padding, winograd",
+    [
+        ((64, 6, 4, 4), (16, 6, 3, 3), 1, 4),  # LeNet-digits conv2: one 6x6 tile per plane
+        ((64, 6, 4, 4), (16, 6, 5, 5), 2, 4),  # the same with a 5x5 kernel
+        ((64, 2, 2, 2), (4, 2, 3, 3), 1, 2),  # 2x2 planes: one F(2x2, 3x3) tile
+        ((8, 6, 4, 4), (16, 6, 3, 3), 1, 0),  # too few samples for the weight transform
+        ((64, 1, 4, 4), (32, 1, 3, 3), 1, 0),  # one input channel: too few GEMM savings
+        ((64, 6, 8, 8), (16, 6, 3, 3), 1, 0),  # 8x8 planes are four tiles: the usual rule
+    ],
+)
+def test_planes_that_are_one_tile_go_to_winograd_from_a_low_channel_ratio(
+    ishape, wshape, padding, winograd
+):
+    plan = conv_plan.plan_conv2d(ishape, wshape, np.float32, 1, padding, num_threads=1)
+    for which in conv_plan.PASSES:
+        got = getattr(plan, which)
+        if winograd:
+            assert got == PassPlan("winograd", winograd), (which, plan)
+        else:
+            assert got.path != "winograd", (which, plan)
+
+
 def test_stride_2_and_float64_stay_off_the_fast_paths_even_with_zero_thresholds(monkeypatch):
     """With every threshold at its most permissive, stride 2 still runs on im2col only
     and float64 never on the direct kernels."""

@@ -60,6 +60,10 @@ MAX_KEPT_WINOGRAD_BYTES = 2 * 2**20
 WINOGRAD_MIN_CHANNEL_RATIO = {"forward": 16.0, "input": 8.0, "weight": 5.0}
 # Winograd from this work N*Ho*Wo*C*F per pass: below it, its fixed cost per call dominates.
 WINOGRAD_MIN_WORK = {"forward": 2**18, "input": 2**18, "weight": 2**18}
+# Winograd on planes that are one tile from this r: their transforms need no gather.
+WINOGRAD_ONE_TILE_MIN_CHANNEL_RATIO = 1.25
+# ... and from this batch: the weight transform, paid once per call, against N tiles.
+WINOGRAD_ONE_TILE_MIN_BATCH = 16
 # 5x5 Winograd from this r per pass: 6x fewer multiply-adds against 64 GEMMs and 8x8 transforms.
 WINOGRAD5_MIN_CHANNEL_RATIO = {"forward": 16.0, "input": 8.0, "weight": 4.0}
 # 5x5 Winograd weight gradient on 2+ threads from this r: the direct one splits, it does not.
@@ -251,14 +255,18 @@ def direct_input_layout(
     return "rows" if useful["rows"] > useful["pitch"] else "pitch"
 
 
-def _winograd_pays(which, k, n, c, f, ho, wo, num_threads) -> bool:
+def _winograd_pays(which, k, n, c, f, ho, wo, tile, plane, num_threads) -> bool:
+    """Whether Winograd with ``tile`` pays for pass ``which``, whose output plane is
+    ``plane``: one tile per plane, or else enough channels and work."""
+    ratio = c * f / (c + f)
+    if max(plane) <= tile:
+        return ratio >= WINOGRAD_ONE_TILE_MIN_CHANNEL_RATIO and n >= WINOGRAD_ONE_TILE_MIN_BATCH
     if k == 3:
         floor = WINOGRAD_MIN_CHANNEL_RATIO[which]
     elif which == "weight" and num_threads > 1:
         floor = WINOGRAD5_THREADED_WEIGHT_RATIO
     else:
         floor = WINOGRAD5_MIN_CHANNEL_RATIO[which]
-    ratio = c * f / (c + f)
     return ratio >= floor and n * ho * wo * c * f >= WINOGRAD_MIN_WORK[which]
 
 
@@ -267,11 +275,12 @@ def _winograd_passes(ishape, wshape, ho, wo, num_threads) -> dict[str, PassPlan]
     weight gradient tile the output plane, the input gradient the input plane."""
     n, c, h, w = ishape
     f, _, k, _ = wshape
-    tiles = {"forward": (ho, wo), "input": (h, w), "weight": (ho, wo)}
+    planes = {"forward": (ho, wo), "input": (h, w), "weight": (ho, wo)}
+    tiles = {which: winograd_tile(*plane) if k == 3 else 4 for which, plane in planes.items()}
     return {
-        which: PassPlan("winograd", winograd_tile(*tiles[which]) if k == 3 else 4)
+        which: PassPlan("winograd", tiles[which])
         for which in PASSES
-        if _winograd_pays(which, k, n, c, f, ho, wo, num_threads)
+        if _winograd_pays(which, k, n, c, f, ho, wo, tiles[which], planes[which], num_threads)
     }
 
 
