@@ -70,6 +70,9 @@ cdef extern from "winograd_arith.h" nogil:
     int wg_select_level(int level)
     void wg_strided_copy_f(const float* src, Py_ssize_t stride, float* dst, Py_ssize_t n)
     void wg_strided_copy_d(const double* src, Py_ssize_t stride, double* dst, Py_ssize_t n)
+    int wg_gathers_patches()
+    void wg_gather_patches_f(const float* src, const int* off, Py_ssize_t pitch, int a,
+                             float* d, Py_ssize_t ds, Py_ssize_t m)
     void wg2_input_tiles_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
                            Py_ssize_t m)
     void wg2_input_rows_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
@@ -139,13 +142,17 @@ cdef struct Plan:
     int Hp, Wp              # a zero-padded plane covering every tile's a x a patch
     Py_ssize_t pad_len      # padded planes one block needs (0: gather from x, masked)
     bint whole              # one tile per sample, whose patch is its whole padded plane
+    bint gather             # float32 padded planes, patches gathered position-major
+    Py_ssize_t dst          # gather: the row stride of the patches D (a2, dst)
     Py_ssize_t nsp          # whole: the padded planes' row stride (ns rounded up to 16)
 
 
 cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int pw, int k,
-                int r, Py_ssize_t budget, Py_ssize_t max_tiles=MAX_BLOCK_TILES) noexcept:
+                int r, Py_ssize_t budget, Py_ssize_t max_tiles=MAX_BLOCK_TILES,
+                bint float_gathers=False) noexcept:
     """Tiles and blocks of a problem (input (N, C, H, W) -> output (N, F, Ho, Wo)) with a
-    k x k kernel and r x r output tiles."""
+    k x k kernel and r x r output tiles; ``float_gathers``: float32 data on a CPU where
+    wg_gather_patches_f runs."""
     cdef Plan p
     p.N = N; p.C = C; p.H = H; p.W = W; p.F = F; p.Ho = Ho; p.Wo = Wo
     p.ph = ph; p.pw = pw
@@ -173,7 +180,8 @@ cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int p
     p.tb = tb if tb > 0 else 1
     p.vs = <Py_ssize_t>C * p.tb + XI_PAD
     p.ms = <Py_ssize_t>F * p.tb + XI_PAD
-    p.buf_len = p.a2 * (p.vs + p.ms) + p.ds * p.tb
+    p.dst = (p.tb + 15) // 16 * 16
+    p.buf_len = p.a2 * (p.vs + p.ms) + p.ds * p.dst
     # A block's tiles span at most ns samples; their planes, padded, in PAD_BUDGET?
     p.Hp = r * p.tH + k - 1
     p.Wp = r * p.tW + k - 1
@@ -186,7 +194,8 @@ cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int p
     if p.pad_len > PAD_BUDGET:
         p.pad_len = 0
         p.whole = False
-    p.buf_len += p.pad_len
+    p.gather = p.pad_len > 0 and not p.whole and float_gathers
+    p.buf_len += p.pad_len + p.dst   # the gather's int32 patch offsets after the planes
     return p
 
 
@@ -460,6 +469,10 @@ cdef void _input_transform_padded(const Plan* p, const floating* x, Py_ssize_t t
     if p.whole:
         _input_transform_whole(p, x, n0, ns, V, vxi, vrow, pad)
         return
+    cdef int* offs = <int*>(pad + p.pad_len)
+    if p.gather:
+        for k in range(m):
+            offs[k] = <int>info[k].poff
     for c in range(p.C):
         for j in range(ns):
             src = x + ((n0 + j) * p.C + c) * plane
@@ -470,6 +483,10 @@ cdef void _input_transform_padded(const Plan* p, const floating* x, Py_ssize_t t
                         dst[h * Wp + e] = src[h * W + e]
                 else:
                     memcpy(dst + h * Wp, src + h * W, W * sizeof(floating))
+        if floating is float and p.gather:
+            wg_gather_patches_f(pad, offs, Wp, p.a, D, p.dst, m)
+            _input_arith(p, D, p.dst, V + <Py_ssize_t>c * vrow, vxi, m)
+            continue
         for k in range(m):
             _copy_rows(D + p.ds * k, p.dr, pad + info[k].poff, Wp, p.a, p.a)
         _input_arith(p, D, 0, V + <Py_ssize_t>c * vrow, vxi, m)
@@ -493,7 +510,7 @@ cdef void _input_transform(const Plan* p, const floating* x, Py_ssize_t t0, Py_s
     cdef TileInfo* ti
     _tile_table(p, t0, m, info)
     if p.pad_len > 0:
-        _input_transform_padded(p, x, t0, m, V, vxi, vrow, D, info, D + p.ds * p.tb)
+        _input_transform_padded(p, x, t0, m, V, vxi, vrow, D, info, D + p.ds * p.dst)
         return
     for c in range(p.C):
         src = x + c * plane
@@ -705,13 +722,19 @@ cdef int _tile(int tile, int k) except -1:
     return tile
 
 
-cdef Plan _forward_plan(input_shape, weight_shape, padding, int tile) except *:
+cdef bint _gathers(a) except -1:
+    """Whether the padded planes of array a are gathered position-major."""
+    return a.dtype == np.float32 and wg_gathers_patches()
+
+
+cdef Plan _forward_plan(input_shape, weight_shape, padding, int tile,
+                        bint float_gathers=False) except *:
     """The forward's plan for input (N, C, H, W), weight (F, C, k, k) and padding."""
     cdef int k = _kernel_side(weight_shape)
     cdef int H = input_shape[2], W = input_shape[3], ph = padding[0], pw = padding[1]
     cdef int Ho = H + 2 * ph - k + 1, Wo = W + 2 * pw - k + 1
     return _plan(input_shape[0], input_shape[1], H, W, weight_shape[0], Ho, Wo, ph, pw, k,
-                 _tile(tile, k), BLOCK_BUDGET)
+                 _tile(tile, k), BLOCK_BUDGET, MAX_BLOCK_TILES, float_gathers)
 
 
 def winograd_forward(x, weight, bias, *, padding, int tile, bint keep_input=False,
@@ -721,7 +744,7 @@ def winograd_forward(x, weight, bias, *, padding, int tile, bint keep_input=Fals
     ``tile``: the output tile side, 2 or 4 for 3x3, 4 for 5x5.  keep_input: return
     (y, V), V the transformed x for winograd_backward_weight's ``kept_input`` (None where
     nothing was transformed)."""
-    cdef Plan p = _forward_plan(x.shape, weight.shape, padding, tile)
+    cdef Plan p = _forward_plan(x.shape, weight.shape, padding, tile, _gathers(x))
     y = np.empty((p.N, p.F, p.Ho, p.Wo), dtype=x.dtype)
     if y.size == 0 or p.C == 0:
         if p.C == 0:
@@ -749,7 +772,8 @@ def winograd_backward_input(grad_out, weight, input_shape, *, padding, int tile,
     cdef int N = input_shape[0], C = input_shape[1], H = input_shape[2], W = input_shape[3]
     cdef int F = weight.shape[0], ph = k - 1 - padding[0], pw = k - 1 - padding[1]
     cdef int Ho = grad_out.shape[2], Wo = grad_out.shape[3]
-    cdef Plan p = _plan(N, F, Ho, Wo, C, H, W, ph, pw, k, _tile(tile, k), BLOCK_BUDGET)
+    cdef Plan p = _plan(N, F, Ho, Wo, C, H, W, ph, pw, k, _tile(tile, k), BLOCK_BUDGET,
+                        MAX_BLOCK_TILES, _gathers(grad_out))
     dx = np.empty((N, C, H, W), dtype=grad_out.dtype)
     if dx.size == 0:
         return dx
@@ -847,7 +871,7 @@ def winograd_backward_weight(x, grad_out, weight_shape, *, padding, int tile,
     cdef int F = grad_out.shape[1], ph = padding[0], pw = padding[1]
     cdef int Ho = grad_out.shape[2], Wo = grad_out.shape[3]
     cdef Plan p = _plan(N, C, H, W, F, Ho, Wo, ph, pw, k, _tile(tile, k),
-                        WEIGHT_BLOCK_BUDGET, WEIGHT_MAX_BLOCK_TILES)
+                        WEIGHT_BLOCK_BUDGET, WEIGHT_MAX_BLOCK_TILES, _gathers(x))
     dw = np.empty((F, C, k, k), dtype=x.dtype)
     db = np.empty(F, dtype=x.dtype) if need_bias else None
     if p.T == 0 or dw.size == 0:

@@ -461,6 +461,27 @@ wg_gather_copy_f_avx512(const float* restrict src, ptrdiff_t stride, float* rest
 #undef WG_COPY_F_AVX512
 #define WG_COPY_F_AVX512 wg_gather_copy_f_avx512
 
+/* Position-major patches from padded planes, 16 tiles per gather: d[(i*a + s)*ds + k] =
+ * src[off[k] + i*pitch + s] for the a x a patches of tiles k < m (off: int32). */
+__attribute__((target("avx512f"))) static void
+wg_gather_patches_f_avx512(const float* restrict src, const int* restrict off,
+                           ptrdiff_t pitch, int a, float* restrict d, ptrdiff_t ds,
+                           ptrdiff_t m)
+{
+    for (ptrdiff_t k = 0; k < m; k += 16) {
+        const __mmask16 lanes = m - k >= 16 ? (__mmask16)0xFFFF
+                                            : (__mmask16)((1u << (m - k)) - 1);
+        const __m512i idx = _mm512_maskz_loadu_epi32(lanes, off + k);
+        for (int i = 0; i < a; i++)
+            for (int s = 0; s < a; s++)
+                _mm512_mask_storeu_ps(
+                    d + (i * a + s) * ds + k, lanes,
+                    _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, idx,
+                                             src + i * pitch + s, 4));
+    }
+}
+#define WG_GATHER_PATCHES_F_AVX512 wg_gather_patches_f_avx512
+
 /* The variant the routines run, set once by wg_select_level (module import) from the
    kernels' common level (cpu_level in _helpers.pxd) */
 static int wg_level = 0;
@@ -519,5 +540,25 @@ static void wg_strided_copy_f(const float* src, ptrdiff_t stride, float* dst, pt
 static void wg_strided_copy_f(const float* src, ptrdiff_t stride, float* dst, ptrdiff_t n)
 { WG_CALL(wg_strided_copy, f, (src, stride, dst, n)); }
 #endif
+
+/* 1 where wg_gather_patches_f runs (float32 on AVX-512): the padded planes' patches are
+   then gathered position-major, else tile-major with row copies. */
+static int wg_gathers_patches(void)
+{
+#ifdef WG_GATHER_PATCHES_F_AVX512
+    return wg_level == MINIDL_CPU_AVX512;
+#else
+    return 0;
+#endif
+}
+static void wg_gather_patches_f(const float* src, const int* off, ptrdiff_t pitch, int a,
+                                float* d, ptrdiff_t ds, ptrdiff_t m)
+{
+#ifdef WG_GATHER_PATCHES_F_AVX512
+    WG_GATHER_PATCHES_F_AVX512(src, off, pitch, a, d, ds, m);
+#else
+    (void)src; (void)off; (void)pitch; (void)a; (void)d; (void)ds; (void)m;
+#endif
+}
 
 #endif
