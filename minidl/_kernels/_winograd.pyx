@@ -70,9 +70,12 @@ cdef extern from "winograd_arith.h" nogil:
     int wg_select_level(int level)
     void wg_strided_copy_f(const float* src, Py_ssize_t stride, float* dst, Py_ssize_t n)
     void wg_strided_copy_d(const double* src, Py_ssize_t stride, double* dst, Py_ssize_t n)
-    int wg_gathers_patches()
-    void wg_gather_patches_f(const float* src, const int* off, Py_ssize_t pitch, int a,
-                             float* d, Py_ssize_t ds, Py_ssize_t m)
+    ctypedef struct wg_patch:
+        Py_ssize_t off
+        unsigned short rows[8]
+    int wg_loads_patches()
+    void wg_load_patches_f(const float* src, const char* patches, Py_ssize_t stride,
+                           Py_ssize_t pitch, int a, float* d, Py_ssize_t ds, Py_ssize_t m)
     void wg2_input_tiles_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
                            Py_ssize_t m)
     void wg2_input_rows_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
@@ -142,17 +145,17 @@ cdef struct Plan:
     int Hp, Wp              # a zero-padded plane covering every tile's a x a patch
     Py_ssize_t pad_len      # padded planes one block needs (0: gather from x, masked)
     bint whole              # one tile per sample, whose patch is its whole padded plane
-    bint gather             # float32 padded planes, patches gathered position-major
-    Py_ssize_t dst          # gather: the row stride of the patches D (a2, dst)
+    bint load               # float32: patches loaded position-major from the planes
+    Py_ssize_t dst          # load: the row stride of the patches D (a2, dst)
     Py_ssize_t nsp          # whole: the padded planes' row stride (ns rounded up to 16)
 
 
 cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int pw, int k,
                 int r, Py_ssize_t budget, Py_ssize_t max_tiles=MAX_BLOCK_TILES,
-                bint float_gathers=False) noexcept:
+                bint float_loads=False) noexcept:
     """Tiles and blocks of a problem (input (N, C, H, W) -> output (N, F, Ho, Wo)) with a
-    k x k kernel and r x r output tiles; ``float_gathers``: float32 data on a CPU where
-    wg_gather_patches_f runs."""
+    k x k kernel and r x r output tiles; ``float_loads``: float32 data on a CPU where
+    wg_load_patches_f runs."""
     cdef Plan p
     p.N = N; p.C = C; p.H = H; p.W = W; p.F = F; p.Ho = Ho; p.Wo = Wo
     p.ph = ph; p.pw = pw
@@ -194,8 +197,10 @@ cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int p
     if p.pad_len > PAD_BUDGET:
         p.pad_len = 0
         p.whole = False
-    p.gather = p.pad_len > 0 and not p.whole and float_gathers
-    p.buf_len += p.pad_len + p.dst   # the gather's int32 patch offsets after the planes
+    p.load = float_loads and not p.whole
+    if p.load:
+        p.pad_len = 0
+    p.buf_len += p.pad_len
     return p
 
 
@@ -325,6 +330,7 @@ cdef inline void _walk_next(const Plan* p, TileWalk* w) noexcept nogil:
 
 
 cdef struct TileInfo:
+    wg_patch patch          # the patch in x's planes, for wg_load_patches_f (p.load)
     Py_ssize_t off          # x offset of the patch's top-left, n*C*H*W + ih0*W + iw0 ...
     bint inside             # ... when the whole patch lies in the plane; otherwise
     Py_ssize_t base         # n*C*H*W, and entry i of the patch reads plane[idx[i]]
@@ -347,6 +353,7 @@ cdef void _tile_table(const Plan* p, Py_ssize_t t0, Py_ssize_t m,
     cdef Py_ssize_t n0 = t0 // p.P if p.P > 0 else 0, j, HpWp = <Py_ssize_t>p.Hp * p.Wp
     cdef TileWalk tw
     cdef TileInfo* ti
+    cdef unsigned short cols
     _walk_start(p, t0, &tw)
     for k in range(m):
         ti = &info[k]
@@ -365,7 +372,15 @@ cdef void _tile_table(const Plan* p, Py_ssize_t t0, Py_ssize_t m,
         ti.off = ti.base + <Py_ssize_t>ih0 * W + iw0
         ti.inside = ih0 >= 0 and ih0 + a <= H and iw0 >= 0 and iw0 + a <= W
         ti.mask = 0
-        if not ti.inside:
+        if p.load:
+            ti.patch.off = ti.off
+            cols = 0
+            for s in range(a):
+                if iw0 + s >= 0 and iw0 + s < W:
+                    cols |= (<unsigned short>1) << s
+            for i in range(8):
+                ti.patch.rows[i] = cols if i < a and 0 <= ih0 + i < H else 0
+        elif not ti.inside:
             for i in range(a):
                 for s in range(a):
                     ih = ih0 + i
@@ -469,10 +484,6 @@ cdef void _input_transform_padded(const Plan* p, const floating* x, Py_ssize_t t
     if p.whole:
         _input_transform_whole(p, x, n0, ns, V, vxi, vrow, pad)
         return
-    cdef int* offs = <int*>(pad + p.pad_len)
-    if p.gather:
-        for k in range(m):
-            offs[k] = <int>info[k].poff
     for c in range(p.C):
         for j in range(ns):
             src = x + ((n0 + j) * p.C + c) * plane
@@ -483,10 +494,6 @@ cdef void _input_transform_padded(const Plan* p, const floating* x, Py_ssize_t t
                         dst[h * Wp + e] = src[h * W + e]
                 else:
                     memcpy(dst + h * Wp, src + h * W, W * sizeof(floating))
-        if floating is float and p.gather:
-            wg_gather_patches_f(pad, offs, Wp, p.a, D, p.dst, m)
-            _input_arith(p, D, p.dst, V + <Py_ssize_t>c * vrow, vxi, m)
-            continue
         for k in range(m):
             _copy_rows(D + p.ds * k, p.dr, pad + info[k].poff, Wp, p.a, p.a)
         _input_arith(p, D, 0, V + <Py_ssize_t>c * vrow, vxi, m)
@@ -496,10 +503,12 @@ cdef void _input_transform(const Plan* p, const floating* x, Py_ssize_t t0, Py_s
                            floating* V, Py_ssize_t vxi, Py_ssize_t vrow, floating* D,
                            TileInfo* info) noexcept nogil:
     """V[ξ, c, k] = (Bᵀ d B)[ξ] for tiles t0..t0+m-1 of x (N, C, H, W), V ξ-stride vxi,
-    row stride vrow (a block's own V: p.vs, p.tb).  Per channel, the tiles' a x a patches are gathered into the scratch
-    D (m, ds) (a short row copies per tile inside the plane, a branch-free masked
-    gather at its edges; or, for small planes, a row copies from zero-padded copies
-    of the planes), then transformed all at once."""
+    row stride vrow (a block's own V: p.vs, p.tb).  Per channel, the tiles' a x a
+    patches are gathered into the scratch D, then transformed all at once: position-major
+    (a2, dst) by wg_load_patches_f (float32 on AVX-512, p.load) or by copying planes
+    that are one tile transposed (p.whole); else tile-major (m, ds), by a short row
+    copies per tile inside the plane and a branch-free masked gather at its edges, or
+    for small planes by row copies from zero-padded copies of the planes."""
     cdef Py_ssize_t k, plane = <Py_ssize_t>p.H * p.W
     cdef int c, i, s, a = p.a
     cdef unsigned long long mask
@@ -509,6 +518,12 @@ cdef void _input_transform(const Plan* p, const floating* x, Py_ssize_t t0, Py_s
     cdef floating* d
     cdef TileInfo* ti
     _tile_table(p, t0, m, info)
+    if floating is float and p.load:
+        for c in range(p.C):
+            wg_load_patches_f(x + c * plane, <const char*>&info[0].patch, sizeof(TileInfo),
+                              p.W, a, D, p.dst, m)
+            _input_arith(p, D, p.dst, V + <Py_ssize_t>c * vrow, vxi, m)
+        return
     if p.pad_len > 0:
         _input_transform_padded(p, x, t0, m, V, vxi, vrow, D, info, D + p.ds * p.dst)
         return
@@ -722,19 +737,19 @@ cdef int _tile(int tile, int k) except -1:
     return tile
 
 
-cdef bint _gathers(a) except -1:
-    """Whether the padded planes of array a are gathered position-major."""
-    return a.dtype == np.float32 and wg_gathers_patches()
+cdef bint _loads(a) except -1:
+    """Whether the patches of array a are loaded position-major (wg_load_patches_f)."""
+    return a.dtype == np.float32 and wg_loads_patches()
 
 
 cdef Plan _forward_plan(input_shape, weight_shape, padding, int tile,
-                        bint float_gathers=False) except *:
+                        bint float_loads=False) except *:
     """The forward's plan for input (N, C, H, W), weight (F, C, k, k) and padding."""
     cdef int k = _kernel_side(weight_shape)
     cdef int H = input_shape[2], W = input_shape[3], ph = padding[0], pw = padding[1]
     cdef int Ho = H + 2 * ph - k + 1, Wo = W + 2 * pw - k + 1
     return _plan(input_shape[0], input_shape[1], H, W, weight_shape[0], Ho, Wo, ph, pw, k,
-                 _tile(tile, k), BLOCK_BUDGET, MAX_BLOCK_TILES, float_gathers)
+                 _tile(tile, k), BLOCK_BUDGET, MAX_BLOCK_TILES, float_loads)
 
 
 def winograd_forward(x, weight, bias, *, padding, int tile, bint keep_input=False,
@@ -744,7 +759,7 @@ def winograd_forward(x, weight, bias, *, padding, int tile, bint keep_input=Fals
     ``tile``: the output tile side, 2 or 4 for 3x3, 4 for 5x5.  keep_input: return
     (y, V), V the transformed x for winograd_backward_weight's ``kept_input`` (None where
     nothing was transformed)."""
-    cdef Plan p = _forward_plan(x.shape, weight.shape, padding, tile, _gathers(x))
+    cdef Plan p = _forward_plan(x.shape, weight.shape, padding, tile, _loads(x))
     y = np.empty((p.N, p.F, p.Ho, p.Wo), dtype=x.dtype)
     if y.size == 0 or p.C == 0:
         if p.C == 0:
@@ -773,7 +788,7 @@ def winograd_backward_input(grad_out, weight, input_shape, *, padding, int tile,
     cdef int F = weight.shape[0], ph = k - 1 - padding[0], pw = k - 1 - padding[1]
     cdef int Ho = grad_out.shape[2], Wo = grad_out.shape[3]
     cdef Plan p = _plan(N, F, Ho, Wo, C, H, W, ph, pw, k, _tile(tile, k), BLOCK_BUDGET,
-                        MAX_BLOCK_TILES, _gathers(grad_out))
+                        MAX_BLOCK_TILES, _loads(grad_out))
     dx = np.empty((N, C, H, W), dtype=grad_out.dtype)
     if dx.size == 0:
         return dx
@@ -871,7 +886,7 @@ def winograd_backward_weight(x, grad_out, weight_shape, *, padding, int tile,
     cdef int F = grad_out.shape[1], ph = padding[0], pw = padding[1]
     cdef int Ho = grad_out.shape[2], Wo = grad_out.shape[3]
     cdef Plan p = _plan(N, C, H, W, F, Ho, Wo, ph, pw, k, _tile(tile, k),
-                        WEIGHT_BLOCK_BUDGET, WEIGHT_MAX_BLOCK_TILES, _gathers(x))
+                        WEIGHT_BLOCK_BUDGET, WEIGHT_MAX_BLOCK_TILES, _loads(x))
     dw = np.empty((F, C, k, k), dtype=x.dtype)
     db = np.empty(F, dtype=x.dtype) if need_bias else None
     if p.T == 0 or dw.size == 0:

@@ -21,6 +21,10 @@
 #include <stddef.h>
 #include "cpu_level.h"
 
+/* Where one tile's a x a patch lies in a plane: entry (i, s) is plane[off + i*pitch + s]
+ * where bit s of rows[i] is set, else zero (the padding). */
+typedef struct { ptrdiff_t off; unsigned short rows[8]; } wg_patch;
+
 #if defined(_MSC_VER) && !defined(restrict)
 #define restrict __restrict
 #endif
@@ -461,26 +465,55 @@ wg_gather_copy_f_avx512(const float* restrict src, ptrdiff_t stride, float* rest
 #undef WG_COPY_F_AVX512
 #define WG_COPY_F_AVX512 wg_gather_copy_f_avx512
 
-/* Position-major patches from padded planes, 16 tiles per gather: d[(i*a + s)*ds + k] =
- * src[off[k] + i*pitch + s] for the a x a patches of tiles k < m (off: int32). */
+/* Position-major patches: d[(i*a + s)*ds + k] = entry (i, s) of tile k's patch of the
+ * plane at src, for tiles k < m, a <= 8; tile k's wg_patch at ``patches`` + k*stride
+ * bytes.  Row i of 16 tiles is read as 16 masked short rows (8 lanes) and transposed in
+ * registers, two 8x8 transposes side by side, into ``a`` vectors of 16 tiles: a few
+ * shuffles per value, no copy of the planes into padded ones, no gather. */
 __attribute__((target("avx512f"))) static void
-wg_gather_patches_f_avx512(const float* restrict src, const int* restrict off,
-                           ptrdiff_t pitch, int a, float* restrict d, ptrdiff_t ds,
-                           ptrdiff_t m)
+wg_load_patches_f_avx512(const float* src, const char* patches, ptrdiff_t stride,
+                         ptrdiff_t pitch, int a, float* restrict d, ptrdiff_t ds, ptrdiff_t m)
 {
+    /* lanes 0-3 of x then of y, lanes 8-11 of x then of y; and the next four of each */
+    const __m512i first = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19,
+                                            8, 9, 10, 11, 24, 25, 26, 27);
+    const __m512i second = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23,
+                                             12, 13, 14, 15, 28, 29, 30, 31);
     for (ptrdiff_t k = 0; k < m; k += 16) {
-        const __mmask16 lanes = m - k >= 16 ? (__mmask16)0xFFFF
-                                            : (__mmask16)((1u << (m - k)) - 1);
-        const __m512i idx = _mm512_maskz_loadu_epi32(lanes, off + k);
-        for (int i = 0; i < a; i++)
-            for (int s = 0; s < a; s++)
-                _mm512_mask_storeu_ps(
-                    d + (i * a + s) * ds + k, lanes,
-                    _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, idx,
-                                             src + i * pitch + s, 4));
+        const ptrdiff_t n = m - k >= 16 ? 16 : m - k;
+        const __mmask16 lanes = n == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+        const wg_patch* pt[16];
+        for (int t = 0; t < 16; t++)   /* missing tiles repeat the last one */
+            pt[t] = (const wg_patch*)(patches + (k + (t < n ? t : n - 1)) * stride);
+        for (int i = 0; i < a; i++) {
+            __m512 z[8], t[8], u[8];
+            for (int j = 0; j < 8; j++) {   /* lanes 0-7: tile j's row i, 8-15: tile j+8's */
+                const wg_patch* p = pt[j];
+                const wg_patch* q = pt[j + 8];
+                const __mmask16 pm = (__mmask16)p->rows[i];
+                const __mmask16 qm = (__mmask16)(q->rows[i] << 8);
+                z[j] = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(pm, src + p->off + i * pitch),
+                                            qm, src + q->off + i * pitch - 8);
+            }
+            for (int j = 0; j < 8; j += 2) {
+                t[j] = _mm512_unpacklo_ps(z[j], z[j + 1]);
+                t[j + 1] = _mm512_unpackhi_ps(z[j], z[j + 1]);
+            }
+            for (int j = 0; j < 8; j += 4) {
+                u[j] = _mm512_shuffle_ps(t[j], t[j + 2], 0x44);
+                u[j + 1] = _mm512_shuffle_ps(t[j], t[j + 2], 0xEE);
+                u[j + 2] = _mm512_shuffle_ps(t[j + 1], t[j + 3], 0x44);
+                u[j + 3] = _mm512_shuffle_ps(t[j + 1], t[j + 3], 0xEE);
+            }
+            for (int s = 0; s < a; s++) {   /* column s of the 16 rows */
+                const __m512 col = _mm512_permutex2var_ps(u[s & 3], s < 4 ? first : second,
+                                                          u[4 + (s & 3)]);
+                _mm512_mask_storeu_ps(d + (i * a + s) * ds + k, lanes, col);
+            }
+        }
     }
 }
-#define WG_GATHER_PATCHES_F_AVX512 wg_gather_patches_f_avx512
+#define WG_LOAD_PATCHES_F_AVX512 wg_load_patches_f_avx512
 
 /* The variant the routines run, set once by wg_select_level (module import) from the
    kernels' common level (cpu_level in _helpers.pxd) */
@@ -541,23 +574,23 @@ static void wg_strided_copy_f(const float* src, ptrdiff_t stride, float* dst, pt
 { WG_CALL(wg_strided_copy, f, (src, stride, dst, n)); }
 #endif
 
-/* 1 where wg_gather_patches_f runs (float32 on AVX-512): the padded planes' patches are
-   then gathered position-major, else tile-major with row copies. */
-static int wg_gathers_patches(void)
+/* 1 where wg_load_patches_f runs (float32 on AVX-512): the patches are then loaded
+   position-major straight from the planes, else gathered tile-major with row copies. */
+static int wg_loads_patches(void)
 {
-#ifdef WG_GATHER_PATCHES_F_AVX512
+#ifdef WG_LOAD_PATCHES_F_AVX512
     return wg_level == MINIDL_CPU_AVX512;
 #else
     return 0;
 #endif
 }
-static void wg_gather_patches_f(const float* src, const int* off, ptrdiff_t pitch, int a,
-                                float* d, ptrdiff_t ds, ptrdiff_t m)
+static void wg_load_patches_f(const float* src, const char* patches, ptrdiff_t stride,
+                              ptrdiff_t pitch, int a, float* d, ptrdiff_t ds, ptrdiff_t m)
 {
-#ifdef WG_GATHER_PATCHES_F_AVX512
-    WG_GATHER_PATCHES_F_AVX512(src, off, pitch, a, d, ds, m);
+#ifdef WG_LOAD_PATCHES_F_AVX512
+    WG_LOAD_PATCHES_F_AVX512(src, patches, stride, pitch, a, d, ds, m);
 #else
-    (void)src; (void)off; (void)pitch; (void)a; (void)d; (void)ds; (void)m;
+    (void)src; (void)patches; (void)stride; (void)pitch; (void)a; (void)d; (void)ds; (void)m;
 #endif
 }
 
