@@ -86,8 +86,14 @@ cdef extern from "winograd_arith.h" nogil:
                           Py_ssize_t m)
     void wg2_output_arith_f(const float* M, Py_ssize_t ms, float b, float* o, Py_ssize_t m)
     void wg2_output_arith_d(const double* M, Py_ssize_t ms, double b, double* o, Py_ssize_t m)
-    void wg2_output_adjoint_f(const float* e, float* dM, Py_ssize_t ms, Py_ssize_t m)
-    void wg2_output_adjoint_d(const double* e, double* dM, Py_ssize_t ms, Py_ssize_t m)
+    void wg2_adjoint_tiles_f(const float* e, Py_ssize_t es, float* dM, Py_ssize_t ms,
+                             Py_ssize_t m)
+    void wg2_adjoint_rows_f(const float* e, Py_ssize_t es, float* dM, Py_ssize_t ms,
+                            Py_ssize_t m)
+    void wg2_adjoint_tiles_d(const double* e, Py_ssize_t es, double* dM, Py_ssize_t ms,
+                             Py_ssize_t m)
+    void wg2_adjoint_rows_d(const double* e, Py_ssize_t es, double* dM, Py_ssize_t ms,
+                            Py_ssize_t m)
     void wg4_input_tiles_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
                            Py_ssize_t m)
     void wg4_input_rows_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
@@ -98,8 +104,14 @@ cdef extern from "winograd_arith.h" nogil:
                           Py_ssize_t m)
     void wg4_output_arith_f(const float* M, Py_ssize_t ms, float b, float* o, Py_ssize_t m)
     void wg4_output_arith_d(const double* M, Py_ssize_t ms, double b, double* o, Py_ssize_t m)
-    void wg4_output_adjoint_f(const float* e, float* dM, Py_ssize_t ms, Py_ssize_t m)
-    void wg4_output_adjoint_d(const double* e, double* dM, Py_ssize_t ms, Py_ssize_t m)
+    void wg4_adjoint_tiles_f(const float* e, Py_ssize_t es, float* dM, Py_ssize_t ms,
+                             Py_ssize_t m)
+    void wg4_adjoint_rows_f(const float* e, Py_ssize_t es, float* dM, Py_ssize_t ms,
+                            Py_ssize_t m)
+    void wg4_adjoint_tiles_d(const double* e, Py_ssize_t es, double* dM, Py_ssize_t ms,
+                             Py_ssize_t m)
+    void wg4_adjoint_rows_d(const double* e, Py_ssize_t es, double* dM, Py_ssize_t ms,
+                            Py_ssize_t m)
     void wg45_input_tiles_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
                            Py_ssize_t m)
     void wg45_input_rows_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
@@ -111,8 +123,14 @@ cdef extern from "winograd_arith.h" nogil:
     void wg45_output_arith_f(const float* M, Py_ssize_t ms, float b, float* o, Py_ssize_t m)
     void wg45_output_arith_d(const double* M, Py_ssize_t ms, double b, double* o,
                              Py_ssize_t m)
-    void wg45_output_adjoint_f(const float* e, float* dM, Py_ssize_t ms, Py_ssize_t m)
-    void wg45_output_adjoint_d(const double* e, double* dM, Py_ssize_t ms, Py_ssize_t m)
+    void wg45_adjoint_tiles_f(const float* e, Py_ssize_t es, float* dM, Py_ssize_t ms,
+                             Py_ssize_t m)
+    void wg45_adjoint_rows_f(const float* e, Py_ssize_t es, float* dM, Py_ssize_t ms,
+                            Py_ssize_t m)
+    void wg45_adjoint_tiles_d(const double* e, Py_ssize_t es, double* dM, Py_ssize_t ms,
+                             Py_ssize_t m)
+    void wg45_adjoint_rows_d(const double* e, Py_ssize_t es, double* dM, Py_ssize_t ms,
+                            Py_ssize_t m)
 
 cdef enum:
     # Elements of one block's V + M (per thread): 2^17 float32 = 512 KiB stays in L2
@@ -146,6 +164,7 @@ cdef struct Plan:
     Py_ssize_t pad_len      # padded planes one block needs (0: gather from x, masked)
     bint whole              # one tile per sample, whose patch is its whole padded plane
     bint load               # float32: patches loaded position-major from the planes
+    bint load_out           # float32: dY tiles loaded position-major from the planes
     Py_ssize_t dst          # load: the row stride of the patches D (a2, dst)
     Py_ssize_t nsp          # whole: the padded planes' row stride (ns rounded up to 16)
 
@@ -198,6 +217,7 @@ cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int p
         p.pad_len = 0
         p.whole = False
     p.load = float_loads and not p.whole
+    p.load_out = float_loads
     if p.load:
         p.pad_len = 0
     p.buf_len += p.pad_len
@@ -331,6 +351,7 @@ cdef inline void _walk_next(const Plan* p, TileWalk* w) noexcept nogil:
 
 cdef struct TileInfo:
     wg_patch patch          # the patch in x's planes, for wg_load_patches_f (p.load)
+    wg_patch out            # the output tile in the output planes (p.load_out)
     Py_ssize_t off          # x offset of the patch's top-left, n*C*H*W + ih0*W + iw0 ...
     bint inside             # ... when the whole patch lies in the plane; otherwise
     Py_ssize_t base         # n*C*H*W, and entry i of the patch reads plane[idx[i]]
@@ -367,6 +388,10 @@ cdef void _tile_table(const Plan* p, Py_ssize_t t0, Py_ssize_t m,
         ti.yoff = tw.n * fplanes + <Py_ssize_t>tw.oh * p.Wo + tw.ow
         ti.nr = p.r if tw.oh + p.r <= p.Ho else p.Ho - tw.oh
         ti.nc = p.r if tw.ow + p.r <= p.Wo else p.Wo - tw.ow
+        if p.load_out:
+            ti.out.off = ti.yoff
+            for i in range(8):
+                ti.out.rows[i] = ((<unsigned short>1) << ti.nc) - 1 if i < ti.nr else 0
         iw0 = tw.ow - p.pw
         ti.base = tw.n * cplane
         ti.off = ti.base + <Py_ssize_t>ih0 * W + iw0
@@ -586,13 +611,66 @@ cdef void _output_transform(const Plan* p, const floating* M, const floating* bi
                         dst[i * Wo + s] = o[r * i + s]
 
 
+cdef inline void _output_adjoint(const Plan* p, const floating* E, Py_ssize_t rows,
+                                 floating* dM, Py_ssize_t m) noexcept nogil:
+    """dM = A dY Aᵀ for m dY tiles E: tile-major (m, r*r) if rows is 0, else
+    position-major (r*r, rows)."""
+    if floating is float:
+        if rows:
+            if p.a == 4:
+                wg2_adjoint_rows_f(E, rows, dM, p.ms, m)
+            elif p.a == 6:
+                wg4_adjoint_rows_f(E, rows, dM, p.ms, m)
+            else:
+                wg45_adjoint_rows_f(E, rows, dM, p.ms, m)
+        elif p.a == 4:
+            wg2_adjoint_tiles_f(E, 0, dM, p.ms, m)
+        elif p.a == 6:
+            wg4_adjoint_tiles_f(E, 0, dM, p.ms, m)
+        else:
+            wg45_adjoint_tiles_f(E, 0, dM, p.ms, m)
+    else:
+        if rows:
+            if p.a == 4:
+                wg2_adjoint_rows_d(E, rows, dM, p.ms, m)
+            elif p.a == 6:
+                wg4_adjoint_rows_d(E, rows, dM, p.ms, m)
+            else:
+                wg45_adjoint_rows_d(E, rows, dM, p.ms, m)
+        elif p.a == 4:
+            wg2_adjoint_tiles_d(E, 0, dM, p.ms, m)
+        elif p.a == 6:
+            wg4_adjoint_tiles_d(E, 0, dM, p.ms, m)
+        else:
+            wg45_adjoint_tiles_d(E, 0, dM, p.ms, m)
+
+
+cdef inline void _tile_sums(const floating* E, Py_ssize_t rows, int rr, Py_ssize_t m,
+                            double* acc) noexcept nogil:
+    """acc[k & 1] += the sum of tile k's rr entries (position-major E, row stride rows),
+    each tile summed in entry order, as the tile-major loop of _output_untransform does."""
+    cdef double t[64]
+    cdef Py_ssize_t k0, j, n
+    cdef int i
+    for k0 in range(0, m, 64):
+        n = m - k0 if m - k0 < 64 else 64
+        for j in range(n):
+            t[j] = 0
+        for i in range(rr):
+            for j in range(n):
+                t[j] = t[j] + E[i * rows + k0 + j]
+        for j in range(n):
+            acc[(k0 + j) & 1] += t[j]
+
+
 cdef void _output_untransform(const Plan* p, const floating* dy, floating* dM,
                               double* db, Py_ssize_t m, floating* E,
                               const TileInfo* info) noexcept nogil:
     """dM[ξ, f, k] = (A dY_tile Aᵀ)[ξ] for the block's tiles (info: _tile_table's), the
-    adjoint of _output_transform (dY outside the plane is zero), via the scratch
-    E (m, r*r) of gathered r x r dY tiles; db[f] (if not NULL) += the tiles' dY sum, in a
-    fixed order."""
+    adjoint of _output_transform (dY outside the plane is zero), via the scratch E of
+    gathered r x r dY tiles (position-major (r*r, dst) from wg_load_patches_f where
+    p.load_out, else tile-major (m, r*r)); db[f] (if not NULL) += the tiles' dY sum, in
+    the same fixed order either way."""
     cdef double acc[2]
     cdef double tile_sum
     cdef Py_ssize_t k, HoWo = <Py_ssize_t>p.Ho * p.Wo
@@ -607,6 +685,14 @@ cdef void _output_untransform(const Plan* p, const floating* dy, floating* dM,
         acc[0] = 0
         acc[1] = 0
         dyf = dy + f * HoWo
+        if floating is float and p.load_out:
+            wg_load_patches_f(dyf, <const char*>&info[0].out, sizeof(TileInfo), Wo, r, E,
+                              p.dst, m)
+            if db != NULL:
+                _tile_sums(E, p.dst, rr, m, acc)
+                db[f] += acc[0] + acc[1]
+            _output_adjoint(p, E, p.dst, dM + <Py_ssize_t>f * p.tb, m)
+            continue
         for k in range(m):
             ti = &info[k]
             src = dyf + ti.yoff
@@ -626,20 +712,7 @@ cdef void _output_untransform(const Plan* p, const floating* dy, floating* dM,
                 acc[k & 1] += tile_sum
         if db != NULL:
             db[f] += acc[0] + acc[1]
-        if floating is float:
-            if p.a == 4:
-                wg2_output_adjoint_f(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
-            elif p.a == 6:
-                wg4_output_adjoint_f(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
-            else:
-                wg45_output_adjoint_f(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
-        else:
-            if p.a == 4:
-                wg2_output_adjoint_d(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
-            elif p.a == 6:
-                wg4_output_adjoint_d(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
-            else:
-                wg45_output_adjoint_d(E, dM + <Py_ssize_t>f * p.tb, p.ms, m)
+        _output_adjoint(p, E, 0, dM + <Py_ssize_t>f * p.tb, m)
 
 
 # ---------------------------------------------------------------------------- forward

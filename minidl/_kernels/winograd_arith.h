@@ -2,13 +2,14 @@
  * F(2x2, 3x3), F(4x4, 3x3) and F(4x4, 5x5) tilings, vectorised across the m tiles of a
  * block.
  *
- * Layouts.  The gathered input patches d come in two layouts (MINIDL_WINOGRAD_INPUT):
- * ``tiles``, tile k's patch contiguous and row-major, (m, 16) for 4x4 patches and (m,
- * 64) with rows 8 apart for 6x6 and 8x8 ones (gcc vectorises the loop over tiles for a
- * power-of-two stride, not for 36), gathered with a few short row copies per tile; and
- * ``rows``, position-major (a*a rows, row stride ds), where every load is a whole
- * vector: what planes that are one tile each give when copied transposed.  The r x r
- * output tiles o (m, r*r) and dY tiles e (m, r*r) (r = 2 or 4) are tile-major.  The
+ * Layouts.  The gathered input patches d and dY tiles e come in two layouts
+ * (MINIDL_WINOGRAD_GATHERED's L): ``tiles``, tile k's values contiguous and row-major
+ * ((m, 16) for 4x4 patches and tiles, (m, 4) for 2x2 tiles, (m, 64) with rows 8 apart
+ * for 6x6 and 8x8 patches: gcc vectorises the loop over tiles for a power-of-two stride,
+ * not for 36), gathered with a few short row copies per tile; and ``rows``,
+ * position-major (one row per entry, row stride ds or es), where every load is a whole
+ * vector: what wg_load_patches_f makes, and planes that are one tile each give when
+ * copied transposed.  The r x r output tiles o (m, r*r) are tile-major.  The
  * transformed arrays V, M, dM are (a*a rows, m) with a row stride: row ξ is the GEMM
  * operand of position ξ.
  *
@@ -123,7 +124,10 @@ typedef struct { ptrdiff_t off; unsigned short rows[8]; } wg_patch;
 #define WG_V(i) WG_L(v, vs, i)
 #define WG_M(i) WG_L(M, ms, i)
 #define WG_O(i) WG_T(o, 16, i)
-#define WG_E(i) WG_T(e, 16, i)
+#define WG_E_tiles(i) WG_T(e, 16, i)                     /* entry i of a 4x4 dY tile */
+#define WG_E2_tiles(i) WG_T(e, 4, i)                     /* ... of a 2x2 one */
+#define WG_E_rows(i) WG_L(e, es, i)
+#define WG_E2_rows(i) WG_L(e, es, i)
 #define WG_DM(i) WG_L(dM, ms, i)
 
 #define MINIDL_WINOGRAD_ARITH(T, S, ATTR)                                                \
@@ -143,24 +147,6 @@ ATTR static void wg2_output_arith_##S(const T* restrict M, ptrdiff_t ms, T b,   
         WG_T(o, 4, 1) = u01 - u02 - u03 + b;                                             \
         WG_T(o, 4, 2) = u10 + u11 + u12 + b;                                             \
         WG_T(o, 4, 3) = u11 - u12 - u13 + b;                                             \
-    }                                                                                    \
-}                                                                                        \
-/* F(2x2, 3x3): dM (16 rows, stride ms) = A dY Aᵀ, e (m, 4): tile k's dY e00 e01 e10    \
-   e11 */                                                                                \
-ATTR static void wg2_output_adjoint_##S(const T* restrict e, T* restrict dM,                 \
-                                   ptrdiff_t ms, ptrdiff_t m) {                          \
-    WG_IVDEP                                                                             \
-    for (ptrdiff_t k = 0; k < m; k++) {                                                  \
-        T e00 = WG_T(e, 4, 0), e01 = WG_T(e, 4, 1);                                      \
-        T e10 = WG_T(e, 4, 2), e11 = WG_T(e, 4, 3);                                      \
-        /* A dY: rows (a_i, b_i) */                                                      \
-        T a0 = e00, b0 = e01, a1 = e00 + e10, b1 = e01 + e11;                            \
-        T a2 = e00 - e10, b2 = e01 - e11, a3 = -e10, b3 = -e11;                          \
-        /* (A dY) Aᵀ */                                                                  \
-        WG_DM(0) = a0;  WG_DM(1) = a0 + b0;  WG_DM(2) = a0 - b0;  WG_DM(3) = -b0;        \
-        WG_DM(4) = a1;  WG_DM(5) = a1 + b1;  WG_DM(6) = a1 - b1;  WG_DM(7) = -b1;        \
-        WG_DM(8) = a2;  WG_DM(9) = a2 + b2;  WG_DM(10) = a2 - b2; WG_DM(11) = -b2;       \
-        WG_DM(12) = a3; WG_DM(13) = a3 + b3; WG_DM(14) = a3 - b3; WG_DM(15) = -b3;       \
     }                                                                                    \
 }                                                                                        \
 /* F(4x4, 3x3): o (m, 16): tile k's 4x4 outputs = Aᵀ M A + b, M (36 rows, stride ms) */ \
@@ -192,33 +178,6 @@ ATTR static void wg4_output_arith_##S(const T* restrict M, ptrdiff_t ms, T b,   
                u02, u12, u22, u32, u42, u52, + b)                                        \
         WG4_AT(WG_O(12), WG_O(13), WG_O(14), WG_O(15),                                   \
                u03, u13, u23, u33, u43, u53, + b)                                        \
-    }                                                                                    \
-}                                                                                        \
-/* F(4x4, 3x3): dM (36 rows, stride ms) = A dY Aᵀ, e (m, 16): tile k's 4x4 dY */        \
-ATTR static void wg4_output_adjoint_##S(const T* restrict e, T* restrict dM,                 \
-                                   ptrdiff_t ms, ptrdiff_t m) {                          \
-    WG_IVDEP                                                                             \
-    for (ptrdiff_t k = 0; k < m; k++) {                                                  \
-        /* A dY: g<s><i> is entry i of column s */                                       \
-        T g00, g01, g02, g03, g04, g05, g10, g11, g12, g13, g14, g15;                    \
-        T g20, g21, g22, g23, g24, g25, g30, g31, g32, g33, g34, g35;                    \
-        WG4_A(g00, g01, g02, g03, g04, g05, WG_E(0), WG_E(4), WG_E(8), WG_E(12))         \
-        WG4_A(g10, g11, g12, g13, g14, g15, WG_E(1), WG_E(5), WG_E(9), WG_E(13))         \
-        WG4_A(g20, g21, g22, g23, g24, g25, WG_E(2), WG_E(6), WG_E(10), WG_E(14))        \
-        WG4_A(g30, g31, g32, g33, g34, g35, WG_E(3), WG_E(7), WG_E(11), WG_E(15))        \
-        /* (A dY) Aᵀ: row i of dM from row i of A dY */                                  \
-        WG4_A(WG_DM(0), WG_DM(1), WG_DM(2), WG_DM(3), WG_DM(4), WG_DM(5),                \
-              g00, g10, g20, g30)                                                        \
-        WG4_A(WG_DM(6), WG_DM(7), WG_DM(8), WG_DM(9), WG_DM(10), WG_DM(11),              \
-              g01, g11, g21, g31)                                                        \
-        WG4_A(WG_DM(12), WG_DM(13), WG_DM(14), WG_DM(15), WG_DM(16), WG_DM(17),          \
-              g02, g12, g22, g32)                                                        \
-        WG4_A(WG_DM(18), WG_DM(19), WG_DM(20), WG_DM(21), WG_DM(22), WG_DM(23),          \
-              g03, g13, g23, g33)                                                        \
-        WG4_A(WG_DM(24), WG_DM(25), WG_DM(26), WG_DM(27), WG_DM(28), WG_DM(29),          \
-              g04, g14, g24, g34)                                                        \
-        WG4_A(WG_DM(30), WG_DM(31), WG_DM(32), WG_DM(33), WG_DM(34), WG_DM(35),          \
-              g05, g15, g25, g35)                                                        \
     }                                                                                    \
 }                                                                                        \
 /* F(4x4, 5x5): o (m, 16): tile k's 4x4 outputs = Aᵀ M A + b, M (64 rows, stride ms) */  \
@@ -257,48 +216,11 @@ ATTR static void wg45_output_arith_##S(const T* restrict M, ptrdiff_t ms, T b,  
         WG45_AT(WG_O(12), WG_O(13), WG_O(14), WG_O(15), u03, u13, u23, u33, u43, u53,    \
                 u63, u73, + b)                                                           \
     }                                                                                    \
-}                                                                                        \
-/* F(4x4, 5x5): dM (64 rows, stride ms) = A dY Aᵀ, e (m, 16): tile k's 4x4 dY */         \
-ATTR static void wg45_output_adjoint_##S(const T* restrict e, T* restrict dM,            \
-                                    ptrdiff_t ms, ptrdiff_t m) {                         \
-    typedef T wg_real;                                                                   \
-    WG_IVDEP                                                                             \
-    for (ptrdiff_t k = 0; k < m; k++) {                                                  \
-        /* A dY: g<s><i> is entry i of column s */                                       \
-        T g00, g01, g02, g03, g04, g05, g06, g07, g10, g11, g12, g13, g14, g15, g16,     \
-          g17, g20, g21, g22, g23, g24, g25, g26, g27, g30, g31, g32, g33, g34, g35,     \
-          g36, g37;                                                                      \
-        WG45_A(g00, g01, g02, g03, g04, g05, g06, g07, WG_E(0), WG_E(4), WG_E(8),        \
-               WG_E(12))                                                                 \
-        WG45_A(g10, g11, g12, g13, g14, g15, g16, g17, WG_E(1), WG_E(5), WG_E(9),        \
-               WG_E(13))                                                                 \
-        WG45_A(g20, g21, g22, g23, g24, g25, g26, g27, WG_E(2), WG_E(6), WG_E(10),       \
-               WG_E(14))                                                                 \
-        WG45_A(g30, g31, g32, g33, g34, g35, g36, g37, WG_E(3), WG_E(7), WG_E(11),       \
-               WG_E(15))                                                                 \
-        /* (A dY) Aᵀ: row i of dM from row i of A dY */                                  \
-        WG45_A(WG_DM(0), WG_DM(1), WG_DM(2), WG_DM(3), WG_DM(4), WG_DM(5), WG_DM(6),     \
-               WG_DM(7), g00, g10, g20, g30)                                             \
-        WG45_A(WG_DM(8), WG_DM(9), WG_DM(10), WG_DM(11), WG_DM(12), WG_DM(13),           \
-               WG_DM(14), WG_DM(15), g01, g11, g21, g31)                                 \
-        WG45_A(WG_DM(16), WG_DM(17), WG_DM(18), WG_DM(19), WG_DM(20), WG_DM(21),         \
-               WG_DM(22), WG_DM(23), g02, g12, g22, g32)                                 \
-        WG45_A(WG_DM(24), WG_DM(25), WG_DM(26), WG_DM(27), WG_DM(28), WG_DM(29),         \
-               WG_DM(30), WG_DM(31), g03, g13, g23, g33)                                 \
-        WG45_A(WG_DM(32), WG_DM(33), WG_DM(34), WG_DM(35), WG_DM(36), WG_DM(37),         \
-               WG_DM(38), WG_DM(39), g04, g14, g24, g34)                                 \
-        WG45_A(WG_DM(40), WG_DM(41), WG_DM(42), WG_DM(43), WG_DM(44), WG_DM(45),         \
-               WG_DM(46), WG_DM(47), g05, g15, g25, g35)                                 \
-        WG45_A(WG_DM(48), WG_DM(49), WG_DM(50), WG_DM(51), WG_DM(52), WG_DM(53),         \
-               WG_DM(54), WG_DM(55), g06, g16, g26, g36)                                 \
-        WG45_A(WG_DM(56), WG_DM(57), WG_DM(58), WG_DM(59), WG_DM(60), WG_DM(61),         \
-               WG_DM(62), WG_DM(63), g07, g17, g27, g37)                                 \
-    }                                                                                    \
 }
 
-/* The input transforms, for the gathered patches d in layout L (see the top; ds is the
- * ``rows`` layout's row stride, unused by ``tiles``). */
-#define MINIDL_WINOGRAD_INPUT(T, S, L, ATTR)                                             \
+/* The transforms of gathered data: the input patches d and the dY tiles e, in layout L
+ * (see the top; ds and es are the ``rows`` layout's row strides, unused by ``tiles``). */
+#define MINIDL_WINOGRAD_GATHERED(T, S, L, ATTR)                                          \
 /* F(2x2, 3x3): v (16 rows, stride vs) = Bᵀ d B, d: the patches */                       \
 ATTR static void wg2_input_##L##_##S(const T* restrict d, ptrdiff_t ds,                  \
                                 T* restrict v, ptrdiff_t vs, ptrdiff_t m) {              \
@@ -414,7 +336,90 @@ ATTR static void wg45_input_##L##_##S(const T* restrict d, ptrdiff_t ds,        
         WG8_BT(WG_V(56), WG_V(57), WG_V(58), WG_V(59), WG_V(60), WG_V(61), WG_V(62),     \
                WG_V(63), c07, c17, c27, c37, c47, c57, c67, c77)                         \
     }                                                                                    \
+}                                                                                        \
+/* F(2x2, 3x3): dM (16 rows, stride ms) = A dY Aᵀ, e: the dY tiles e00 e01 e10           \
+   e11 */                                                                                \
+ATTR static void wg2_adjoint_##L##_##S(const T* restrict e, ptrdiff_t es, T* restrict dM, \
+                                   ptrdiff_t ms, ptrdiff_t m) {                          \
+    WG_IVDEP                                                                             \
+    for (ptrdiff_t k = 0; k < m; k++) {                                                  \
+        T e00 = WG_E2_##L(0), e01 = WG_E2_##L(1);                                        \
+        T e10 = WG_E2_##L(2), e11 = WG_E2_##L(3);                                        \
+        /* A dY: rows (a_i, b_i) */                                                      \
+        T a0 = e00, b0 = e01, a1 = e00 + e10, b1 = e01 + e11;                            \
+        T a2 = e00 - e10, b2 = e01 - e11, a3 = -e10, b3 = -e11;                          \
+        /* (A dY) Aᵀ */                                                                  \
+        WG_DM(0) = a0;  WG_DM(1) = a0 + b0;  WG_DM(2) = a0 - b0;  WG_DM(3) = -b0;        \
+        WG_DM(4) = a1;  WG_DM(5) = a1 + b1;  WG_DM(6) = a1 - b1;  WG_DM(7) = -b1;        \
+        WG_DM(8) = a2;  WG_DM(9) = a2 + b2;  WG_DM(10) = a2 - b2; WG_DM(11) = -b2;       \
+        WG_DM(12) = a3; WG_DM(13) = a3 + b3; WG_DM(14) = a3 - b3; WG_DM(15) = -b3;       \
+    }                                                                                    \
+}                                                                                        \
+/* F(4x4, 3x3): dM (36 rows, stride ms) = A dY Aᵀ, e: the 4x4 dY tiles */                \
+ATTR static void wg4_adjoint_##L##_##S(const T* restrict e, ptrdiff_t es, T* restrict dM, \
+                                   ptrdiff_t ms, ptrdiff_t m) {                          \
+    WG_IVDEP                                                                             \
+    for (ptrdiff_t k = 0; k < m; k++) {                                                  \
+        /* A dY: g<s><i> is entry i of column s */                                       \
+        T g00, g01, g02, g03, g04, g05, g10, g11, g12, g13, g14, g15;                    \
+        T g20, g21, g22, g23, g24, g25, g30, g31, g32, g33, g34, g35;                    \
+        WG4_A(g00, g01, g02, g03, g04, g05, WG_E_##L(0), WG_E_##L(4), WG_E_##L(8), WG_E_##L(12)) \
+        WG4_A(g10, g11, g12, g13, g14, g15, WG_E_##L(1), WG_E_##L(5), WG_E_##L(9), WG_E_##L(13)) \
+        WG4_A(g20, g21, g22, g23, g24, g25, WG_E_##L(2), WG_E_##L(6), WG_E_##L(10), WG_E_##L(14)) \
+        WG4_A(g30, g31, g32, g33, g34, g35, WG_E_##L(3), WG_E_##L(7), WG_E_##L(11), WG_E_##L(15)) \
+        /* (A dY) Aᵀ: row i of dM from row i of A dY */                                  \
+        WG4_A(WG_DM(0), WG_DM(1), WG_DM(2), WG_DM(3), WG_DM(4), WG_DM(5),                \
+              g00, g10, g20, g30)                                                        \
+        WG4_A(WG_DM(6), WG_DM(7), WG_DM(8), WG_DM(9), WG_DM(10), WG_DM(11),              \
+              g01, g11, g21, g31)                                                        \
+        WG4_A(WG_DM(12), WG_DM(13), WG_DM(14), WG_DM(15), WG_DM(16), WG_DM(17),          \
+              g02, g12, g22, g32)                                                        \
+        WG4_A(WG_DM(18), WG_DM(19), WG_DM(20), WG_DM(21), WG_DM(22), WG_DM(23),          \
+              g03, g13, g23, g33)                                                        \
+        WG4_A(WG_DM(24), WG_DM(25), WG_DM(26), WG_DM(27), WG_DM(28), WG_DM(29),          \
+              g04, g14, g24, g34)                                                        \
+        WG4_A(WG_DM(30), WG_DM(31), WG_DM(32), WG_DM(33), WG_DM(34), WG_DM(35),          \
+              g05, g15, g25, g35)                                                        \
+    }                                                                                    \
+}                                                                                        \
+/* F(4x4, 5x5): dM (64 rows, stride ms) = A dY Aᵀ, e: the 4x4 dY tiles */                \
+ATTR static void wg45_adjoint_##L##_##S(const T* restrict e, ptrdiff_t es, T* restrict dM, \
+                                    ptrdiff_t ms, ptrdiff_t m) {                         \
+    typedef T wg_real;                                                                   \
+    WG_IVDEP                                                                             \
+    for (ptrdiff_t k = 0; k < m; k++) {                                                  \
+        /* A dY: g<s><i> is entry i of column s */                                       \
+        T g00, g01, g02, g03, g04, g05, g06, g07, g10, g11, g12, g13, g14, g15, g16,     \
+          g17, g20, g21, g22, g23, g24, g25, g26, g27, g30, g31, g32, g33, g34, g35,     \
+          g36, g37;                                                                      \
+        WG45_A(g00, g01, g02, g03, g04, g05, g06, g07, WG_E_##L(0), WG_E_##L(4), WG_E_##L(8), \
+               WG_E_##L(12))                                                             \
+        WG45_A(g10, g11, g12, g13, g14, g15, g16, g17, WG_E_##L(1), WG_E_##L(5), WG_E_##L(9), \
+               WG_E_##L(13))                                                             \
+        WG45_A(g20, g21, g22, g23, g24, g25, g26, g27, WG_E_##L(2), WG_E_##L(6), WG_E_##L(10), \
+               WG_E_##L(14))                                                             \
+        WG45_A(g30, g31, g32, g33, g34, g35, g36, g37, WG_E_##L(3), WG_E_##L(7), WG_E_##L(11), \
+               WG_E_##L(15))                                                             \
+        /* (A dY) Aᵀ: row i of dM from row i of A dY */                                  \
+        WG45_A(WG_DM(0), WG_DM(1), WG_DM(2), WG_DM(3), WG_DM(4), WG_DM(5), WG_DM(6),     \
+               WG_DM(7), g00, g10, g20, g30)                                             \
+        WG45_A(WG_DM(8), WG_DM(9), WG_DM(10), WG_DM(11), WG_DM(12), WG_DM(13),           \
+               WG_DM(14), WG_DM(15), g01, g11, g21, g31)                                 \
+        WG45_A(WG_DM(16), WG_DM(17), WG_DM(18), WG_DM(19), WG_DM(20), WG_DM(21),         \
+               WG_DM(22), WG_DM(23), g02, g12, g22, g32)                                 \
+        WG45_A(WG_DM(24), WG_DM(25), WG_DM(26), WG_DM(27), WG_DM(28), WG_DM(29),         \
+               WG_DM(30), WG_DM(31), g03, g13, g23, g33)                                 \
+        WG45_A(WG_DM(32), WG_DM(33), WG_DM(34), WG_DM(35), WG_DM(36), WG_DM(37),         \
+               WG_DM(38), WG_DM(39), g04, g14, g24, g34)                                 \
+        WG45_A(WG_DM(40), WG_DM(41), WG_DM(42), WG_DM(43), WG_DM(44), WG_DM(45),         \
+               WG_DM(46), WG_DM(47), g05, g15, g25, g35)                                 \
+        WG45_A(WG_DM(48), WG_DM(49), WG_DM(50), WG_DM(51), WG_DM(52), WG_DM(53),         \
+               WG_DM(54), WG_DM(55), g06, g16, g26, g36)                                 \
+        WG45_A(WG_DM(56), WG_DM(57), WG_DM(58), WG_DM(59), WG_DM(60), WG_DM(61),         \
+               WG_DM(62), WG_DM(63), g07, g17, g27, g37)                                 \
+    }                                                                                    \
 }
+
 
 /* Each routine compiled three times: for the baseline instruction set, AVX2 + FMA and
  * AVX-512 (the target attribute; the rest of the package keeps the baseline), picked at
@@ -434,8 +439,8 @@ ATTR static void wg_strided_copy_##S(const T* restrict src, ptrdiff_t stride,   
 #define MINIDL_WINOGRAD_ALL(T, S, ATTR)                                                  \
     MINIDL_WINOGRAD_COPY(T, S, ATTR)                                                     \
     MINIDL_WINOGRAD_ARITH(T, S, ATTR)                                                    \
-    MINIDL_WINOGRAD_INPUT(T, S, tiles, ATTR)                                             \
-    MINIDL_WINOGRAD_INPUT(T, S, rows, ATTR)
+    MINIDL_WINOGRAD_GATHERED(T, S, tiles, ATTR)                                          \
+    MINIDL_WINOGRAD_GATHERED(T, S, rows, ATTR)
 MINIDL_WINOGRAD_ALL(float, f_base, )
 MINIDL_WINOGRAD_ALL(double, d_base, )
 
@@ -552,12 +557,18 @@ static void wg4_output_arith_##S(const T* M, ptrdiff_t ms, T b, T* o, ptrdiff_t 
 { WG_CALL(wg4_output_arith, S, (M, ms, b, o, m)); }                                      \
 static void wg45_output_arith_##S(const T* M, ptrdiff_t ms, T b, T* o, ptrdiff_t m)      \
 { WG_CALL(wg45_output_arith, S, (M, ms, b, o, m)); }                                     \
-static void wg45_output_adjoint_##S(const T* e, T* dM, ptrdiff_t ms, ptrdiff_t m)        \
-{ WG_CALL(wg45_output_adjoint, S, (e, dM, ms, m)); }                                     \
-static void wg2_output_adjoint_##S(const T* e, T* dM, ptrdiff_t ms, ptrdiff_t m)         \
-{ WG_CALL(wg2_output_adjoint, S, (e, dM, ms, m)); }                                      \
-static void wg4_output_adjoint_##S(const T* e, T* dM, ptrdiff_t ms, ptrdiff_t m)         \
-{ WG_CALL(wg4_output_adjoint, S, (e, dM, ms, m)); }
+static void wg45_adjoint_tiles_##S(const T* e, ptrdiff_t es, T* dM, ptrdiff_t ms, ptrdiff_t m) \
+{ WG_CALL(wg45_adjoint_tiles, S, (e, es, dM, ms, m)); }                                  \
+static void wg45_adjoint_rows_##S(const T* e, ptrdiff_t es, T* dM, ptrdiff_t ms, ptrdiff_t m) \
+{ WG_CALL(wg45_adjoint_rows, S, (e, es, dM, ms, m)); }                                   \
+static void wg2_adjoint_tiles_##S(const T* e, ptrdiff_t es, T* dM, ptrdiff_t ms, ptrdiff_t m) \
+{ WG_CALL(wg2_adjoint_tiles, S, (e, es, dM, ms, m)); }                                   \
+static void wg2_adjoint_rows_##S(const T* e, ptrdiff_t es, T* dM, ptrdiff_t ms, ptrdiff_t m) \
+{ WG_CALL(wg2_adjoint_rows, S, (e, es, dM, ms, m)); }                                    \
+static void wg4_adjoint_tiles_##S(const T* e, ptrdiff_t es, T* dM, ptrdiff_t ms, ptrdiff_t m) \
+{ WG_CALL(wg4_adjoint_tiles, S, (e, es, dM, ms, m)); }                                   \
+static void wg4_adjoint_rows_##S(const T* e, ptrdiff_t es, T* dM, ptrdiff_t ms, ptrdiff_t m) \
+{ WG_CALL(wg4_adjoint_rows, S, (e, es, dM, ms, m)); }
 WG_ENTRY(float, f)
 WG_ENTRY(double, d)
 
