@@ -4,6 +4,7 @@ plans a table names run and give the reference's numbers, ``minidl.backends``
 
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -181,6 +182,26 @@ def test_autotune_times_each_new_shape_once(cache, monkeypatch):
     assert_close(y, want, mag, np.float32, "autotuned", True)
     backends.autotune(False)
     assert conv_plan._mode == "table"
+
+
+def test_measure_plan_times_the_kept_pairs_and_takes_one_that_wins(monkeypatch):
+    """The forward keeping its cols or V plus the weight gradient reading them is timed as
+    one pair; a pair faster than the two passes' best paths apart is chosen (here every
+    pass apart is made slow, the pairs free)."""
+    kernels()
+    layer = ((8, 6, 4, 4), (16, 6, 3, 3), F32, (1, 1), (1, 1), (1, 1), 1, True, 1)
+    plan, times = conv_tune.measure_plan(*layer, repeats=1)
+    assert set(times["forward+weight kept"]) >= {"im2col", "winograd F(4x4, 3x3)"}, times
+    conv_plan.check_plan(plan, *layer[:7])
+
+    def slow(*args):
+        time.sleep(0.002)
+
+    monkeypatch.setattr(conv_tune, "_run_pass", slow)
+    monkeypatch.setattr(conv_tune, "_run_kept_pair", lambda *args: None)
+    plan, times = conv_tune.measure_plan(*layer, repeats=1)
+    assert plan.keep_input and plan.forward == plan.weight, (plan, times)
+    assert plan.forward.path in ("im2col", "winograd"), plan
 
 
 @pytest.mark.parametrize("switch", [backends.autotune, backends.deterministic])
