@@ -30,6 +30,7 @@ from minidl import _threads
 
 try:
     from minidl._kernels import (
+        _activation,
         _batchnorm,
         _conv,
         _depthwise,
@@ -44,6 +45,7 @@ except ImportError as _exc:
     import importlib.util
 
     _names = (
+        "_activation",
         "_batchnorm",
         "_conv",
         "_depthwise",
@@ -69,6 +71,7 @@ except ImportError as _exc:
         name=__name__,
         path=_here,
     ) from None
+from minidl._kernels._activation import relu_backward, relu_forward
 from minidl._kernels._batchnorm import batch_norm_backward, batch_norm_forward
 from minidl._kernels._conv import (
     conv2d_backward_input,
@@ -130,7 +133,17 @@ _threads._configure_blas()
 
 _MODULES = {
     m.__name__: m
-    for m in (_batchnorm, _conv, _depthwise, _direct, _im2col, _linear, _pooling, _winograd)
+    for m in (
+        _activation,
+        _batchnorm,
+        _conv,
+        _depthwise,
+        _direct,
+        _im2col,
+        _linear,
+        _pooling,
+        _winograd,
+    )
 }
 
 
@@ -142,17 +155,17 @@ def planned_threads(kernel):
 
 __all__ = [
     "adam_update",
-    "batch_norm_backward",
-    "batch_norm_forward",
-    "depthwise_conv2d_backward_input",
-    "depthwise_conv2d_backward_weight",
-    "depthwise_conv2d_forward",
     "avg_pool2d_backward",
     "avg_pool2d_forward",
+    "batch_norm_backward",
+    "batch_norm_forward",
     "col2im",
     "conv2d_backward_input",
     "conv2d_backward_weight",
     "conv2d_forward",
+    "depthwise_conv2d_backward_input",
+    "depthwise_conv2d_backward_weight",
+    "depthwise_conv2d_forward",
     "direct_conv2d_backward_input",
     "direct_conv2d_backward_weight",
     "direct_conv2d_forward",
@@ -172,6 +185,8 @@ __all__ = [
     "openmp_enabled",
     "pin_scipy_blas",
     "planned_threads",
+    "relu_backward",
+    "relu_forward",
     "set_flush_denormal",
     "sgd_update",
     "winograd_backward_input",

@@ -6,7 +6,9 @@ import warnings
 
 import numpy as np
 
+from minidl import _kernels as K
 from minidl import random as _random
+from minidl._threads import get_num_threads
 from minidl.autograd import Tensor, record
 from minidl.ops import _validation as V
 
@@ -14,13 +16,19 @@ from minidl.ops import _validation as V
 # ---- activations --------------------------------------------------------------------
 def relu(input: Tensor) -> Tensor:
     xd = V.data_of("relu", "input", input)
-    out = np.maximum(xd, 0)
+    # the kernels: one pass, on minidl's threads, the same bits; None for other arrays
+    out = K.relu_forward(xd, get_num_threads())
+    if out is None:
+        out = np.maximum(xd, 0)
 
     def backward(g):
-        # the float mask (x > 0) written straight into the result, then scaled by g in
-        # place: no bool temporary, no bool -> float cast pass
-        gx = np.greater(xd, 0, out=np.empty(xd.shape, g.dtype))
-        return (np.multiply(gx, g, out=gx),)
+        gx = K.relu_backward(xd, g, get_num_threads())
+        if gx is None:
+            # the float mask (x > 0) written straight into the result, then scaled by g
+            # in place: no bool temporary, no bool -> float cast pass
+            gx = np.greater(xd, 0, out=np.empty(xd.shape, g.dtype))
+            np.multiply(gx, g, out=gx)
+        return (gx,)
 
     return record(out, (input,), backward)
 
