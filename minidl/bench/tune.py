@@ -60,7 +60,7 @@ def tune(full: bool = False, threads: tuple[int, ...] | None = None, log=print) 
     saved = get_num_threads()
     threads = tuple(sorted({1, saved})) if threads is None else tuple(threads)
     batches = (DEFAULT_BATCH_SIZE, 64) + ((1, 16, 128) if full else ())
-    repeats = 7 if full else 3
+    repeats = 7 if full else 5
     plans: dict[str, CP.ConvPlan] = {}
     start = time.perf_counter()
     try:
