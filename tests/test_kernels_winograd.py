@@ -82,6 +82,10 @@ def arrays(cfg):
 @settings(max_examples=examples(200), deadline=None)
 @given(winograd_configs())
 def test_winograd_forward_against_reference(cfg):
+    check_forward(cfg)
+
+
+def check_forward(cfg):
     K = kernels()
     x, w, b, _ = arrays(cfg)
     p = cfg["padding"]
@@ -95,6 +99,10 @@ def test_winograd_forward_against_reference(cfg):
 @settings(max_examples=examples(200), deadline=None)
 @given(winograd_configs())
 def test_winograd_backward_against_reference(cfg):
+    check_backward(cfg)
+
+
+def check_backward(cfg):
     K = kernels()
     x, w, _, dy = arrays(cfg)
     p, tile = cfg["padding"], cfg["tile"]
@@ -134,20 +142,11 @@ WHOLE_PLANE_SHAPES = [
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", WHOLE_PLANE_SHAPES)
 def test_winograd_whole_plane_tiles_against_reference(shape, dtype):
-    K = kernels()
-    N, C, F, H, W, p, k, tile = shape
-    cfg = dict(N=N, C=C, F=F, H=H, W=W, padding=p, k=k, bias=True, seed=7)
-    x, w, b, dy = conv_arrays(cfg, (k, k), dtype)
-    y = K.winograd_forward(x, w, b, padding=p, tile=tile, num_threads=THREADS)
-    want, magnitude = reference(R.conv2d_forward, (x, w, b), 1, p)
-    assert_close(y, want, magnitude, dtype, "winograd_forward", normwise=True, slack=SLACK[k])
-    dx = K.winograd_backward_input(dy, w, tuple(x.shape), padding=p, tile=tile, num_threads=THREADS)
-    dw, _ = K.winograd_backward_weight(
-        x, dy, w.shape, padding=p, tile=tile, need_bias=False, num_threads=THREADS
-    )
-    (want_dx, want_dw, _), (mag_dx, mag_dw, _) = reference(R.conv2d_backward, (x, w, dy), 1, p)
-    assert_close(dx, want_dx, mag_dx, dtype, "backward_input", normwise=True, slack=SLACK[k])
-    assert_close(dw, want_dw, mag_dw, dtype, "backward_weight", normwise=True, slack=SLACK[k])
+    N, C, F, H, W, padding, k, tile = shape
+    cfg = dict(N=N, C=C, F=F, H=H, W=W, padding=padding, k=k, bias=True, dtype=dtype)
+    cfg.update(tile=tile, seed=7)
+    check_forward(cfg)
+    check_backward(cfg)
 
 
 # (N, C, F, H, W, padding, k, tile): big enough for several blocks, threads and
