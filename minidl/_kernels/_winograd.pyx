@@ -165,7 +165,7 @@ cdef struct Plan:
     bint whole              # one tile per sample, whose patch is its whole padded plane
     bint load               # float32: patches loaded position-major from the planes
     bint load_out           # float32: dY tiles loaded position-major from the planes
-    Py_ssize_t dst          # load: the row stride of the patches D (a2, dst)
+    Py_ssize_t dst          # load, load_out: the scratch's position-major row stride
     Py_ssize_t nsp          # whole: the padded planes' row stride (ns rounded up to 16)
 
 
