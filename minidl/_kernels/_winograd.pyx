@@ -159,7 +159,7 @@ cdef struct Plan:
     Py_ssize_t P, T         # tiles per sample, all tiles
     Py_ssize_t tb, nblocks  # tiles per block, blocks
     Py_ssize_t vs, ms       # ξ strides of a block's V (C, tb) and M (F, tb)
-    Py_ssize_t buf_len      # per thread: V, M, scratch (ds, tb), padded planes (floating)
+    Py_ssize_t buf_len      # per thread: V, M, scratch (ds, dst), padded planes (floating)
     int Hp, Wp              # a zero-padded plane covering every tile's a x a patch
     Py_ssize_t pad_len      # padded planes one block needs (0: gather from x, masked)
     bint whole              # one tile per sample, whose patch is its whole padded plane
