@@ -21,42 +21,39 @@ measured in benchmarks/RESULTS.md.  (Read by libgomp when it loads, i.e. on the 
 below; no effect if another package already loaded it.)
 """
 
+# ruff: noqa: E402  (the functions are re-exported below the check that the modules built)
+
 import os
 
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["GOMP_SPINCOUNT"] = "10000"
 
+import importlib
+
 from minidl import _threads
 
+# every compiled module of the package (setup.py builds one extension per .pyx)
+_NAMES = (
+    "_activation",
+    "_batchnorm",
+    "_conv",
+    "_depthwise",
+    "_direct",
+    "_im2col",
+    "_linear",
+    "_optim",
+    "_pooling",
+    "_winograd",
+)
 try:
-    from minidl._kernels import (
-        _activation,
-        _batchnorm,
-        _conv,
-        _depthwise,
-        _direct,
-        _im2col,
-        _linear,
-        _pooling,
-        _winograd,
-    )
+    _MODULES = {
+        m.__name__: m for m in map(importlib.import_module, (f"{__name__}.{n}" for n in _NAMES))
+    }
 except ImportError as _exc:
     # a source tree that was never built (e.g. the repository's root after `pip install .`)
     import importlib.util
 
-    _names = (
-        "_activation",
-        "_batchnorm",
-        "_conv",
-        "_depthwise",
-        "_direct",
-        "_im2col",
-        "_linear",
-        "_optim",
-        "_pooling",
-        "_winograd",
-    )
-    _missing = [n for n in _names if importlib.util.find_spec(f"{__name__}.{n}") is None]
+    _missing = [n for n in _NAMES if importlib.util.find_spec(f"{__name__}.{n}") is None]
     if not _missing and (_exc.name or "").startswith(__name__ + "."):
         _missing = [_exc.name.rpartition(".")[2]]  # the shared Cython utility module
     if not _missing:
@@ -130,21 +127,6 @@ from minidl._kernels._winograd import (
 # scipy's BLAS (called from inside our OpenMP regions) is now loaded: pin its threads
 # (every kernel entry pins it again if a user's threadpool_limits raised it).
 _threads._configure_blas()
-
-_MODULES = {
-    m.__name__: m
-    for m in (
-        _activation,
-        _batchnorm,
-        _conv,
-        _depthwise,
-        _direct,
-        _im2col,
-        _linear,
-        _pooling,
-        _winograd,
-    )
-}
 
 
 def planned_threads(kernel):
