@@ -68,6 +68,17 @@ wg_select_level(cpu_level())
 # p0 from 7.9 to 4.5 ms (1 thread, F(2x2, 3x3)).
 cdef extern from "winograd_arith.h" nogil:
     int wg_select_level(int level)
+    void wg_input_f(int a, const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
+                    Py_ssize_t m)
+    void wg_input_d(int a, const double* d, Py_ssize_t ds, double* v, Py_ssize_t vs,
+                    Py_ssize_t m)
+    void wg_output_f(int a, const float* M, Py_ssize_t ms, float b, float* o, Py_ssize_t m)
+    void wg_output_d(int a, const double* M, Py_ssize_t ms, double b, double* o,
+                     Py_ssize_t m)
+    void wg_adjoint_f(int a, const float* e, Py_ssize_t es, float* dM, Py_ssize_t ms,
+                      Py_ssize_t m)
+    void wg_adjoint_d(int a, const double* e, Py_ssize_t es, double* dM, Py_ssize_t ms,
+                      Py_ssize_t m)
     void wg_strided_copy_f(const float* src, Py_ssize_t stride, float* dst, Py_ssize_t n)
     void wg_strided_copy_d(const double* src, Py_ssize_t stride, double* dst, Py_ssize_t n)
     ctypedef struct wg_patch:
@@ -76,61 +87,6 @@ cdef extern from "winograd_arith.h" nogil:
     int wg_loads_patches()
     void wg_load_patches_f(const float* src, const char* patches, Py_ssize_t stride,
                            Py_ssize_t pitch, int a, float* d, Py_ssize_t ds, Py_ssize_t m)
-    void wg2_input_tiles_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
-                           Py_ssize_t m)
-    void wg2_input_rows_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
-                          Py_ssize_t m)
-    void wg2_input_tiles_d(const double* d, Py_ssize_t ds, double* v, Py_ssize_t vs,
-                           Py_ssize_t m)
-    void wg2_input_rows_d(const double* d, Py_ssize_t ds, double* v, Py_ssize_t vs,
-                          Py_ssize_t m)
-    void wg2_output_arith_f(const float* M, Py_ssize_t ms, float b, float* o, Py_ssize_t m)
-    void wg2_output_arith_d(const double* M, Py_ssize_t ms, double b, double* o, Py_ssize_t m)
-    void wg2_adjoint_tiles_f(const float* e, Py_ssize_t es, float* dM, Py_ssize_t ms,
-                             Py_ssize_t m)
-    void wg2_adjoint_rows_f(const float* e, Py_ssize_t es, float* dM, Py_ssize_t ms,
-                            Py_ssize_t m)
-    void wg2_adjoint_tiles_d(const double* e, Py_ssize_t es, double* dM, Py_ssize_t ms,
-                             Py_ssize_t m)
-    void wg2_adjoint_rows_d(const double* e, Py_ssize_t es, double* dM, Py_ssize_t ms,
-                            Py_ssize_t m)
-    void wg4_input_tiles_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
-                           Py_ssize_t m)
-    void wg4_input_rows_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
-                          Py_ssize_t m)
-    void wg4_input_tiles_d(const double* d, Py_ssize_t ds, double* v, Py_ssize_t vs,
-                           Py_ssize_t m)
-    void wg4_input_rows_d(const double* d, Py_ssize_t ds, double* v, Py_ssize_t vs,
-                          Py_ssize_t m)
-    void wg4_output_arith_f(const float* M, Py_ssize_t ms, float b, float* o, Py_ssize_t m)
-    void wg4_output_arith_d(const double* M, Py_ssize_t ms, double b, double* o, Py_ssize_t m)
-    void wg4_adjoint_tiles_f(const float* e, Py_ssize_t es, float* dM, Py_ssize_t ms,
-                             Py_ssize_t m)
-    void wg4_adjoint_rows_f(const float* e, Py_ssize_t es, float* dM, Py_ssize_t ms,
-                            Py_ssize_t m)
-    void wg4_adjoint_tiles_d(const double* e, Py_ssize_t es, double* dM, Py_ssize_t ms,
-                             Py_ssize_t m)
-    void wg4_adjoint_rows_d(const double* e, Py_ssize_t es, double* dM, Py_ssize_t ms,
-                            Py_ssize_t m)
-    void wg45_input_tiles_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
-                           Py_ssize_t m)
-    void wg45_input_rows_f(const float* d, Py_ssize_t ds, float* v, Py_ssize_t vs,
-                          Py_ssize_t m)
-    void wg45_input_tiles_d(const double* d, Py_ssize_t ds, double* v, Py_ssize_t vs,
-                           Py_ssize_t m)
-    void wg45_input_rows_d(const double* d, Py_ssize_t ds, double* v, Py_ssize_t vs,
-                          Py_ssize_t m)
-    void wg45_output_arith_f(const float* M, Py_ssize_t ms, float b, float* o, Py_ssize_t m)
-    void wg45_output_arith_d(const double* M, Py_ssize_t ms, double b, double* o,
-                             Py_ssize_t m)
-    void wg45_adjoint_tiles_f(const float* e, Py_ssize_t es, float* dM, Py_ssize_t ms,
-                             Py_ssize_t m)
-    void wg45_adjoint_rows_f(const float* e, Py_ssize_t es, float* dM, Py_ssize_t ms,
-                            Py_ssize_t m)
-    void wg45_adjoint_tiles_d(const double* e, Py_ssize_t es, double* dM, Py_ssize_t ms,
-                             Py_ssize_t m)
-    void wg45_adjoint_rows_d(const double* e, Py_ssize_t es, double* dM, Py_ssize_t ms,
-                            Py_ssize_t m)
 
 cdef enum:
     # Elements of one block's V + M (per thread): 2^17 float32 = 512 KiB stays in L2
@@ -441,33 +397,9 @@ cdef inline void _input_arith(const Plan* p, const floating* D, Py_ssize_t rows,
     """V = Bᵀ d B for m patches D: tile-major (m, ds) if rows is 0, else position-major
     (a2, rows)."""
     if floating is float:
-        if rows:
-            if p.a == 4:
-                wg2_input_rows_f(D, rows, V, vxi, m)
-            elif p.a == 6:
-                wg4_input_rows_f(D, rows, V, vxi, m)
-            else:
-                wg45_input_rows_f(D, rows, V, vxi, m)
-        elif p.a == 4:
-            wg2_input_tiles_f(D, 0, V, vxi, m)
-        elif p.a == 6:
-            wg4_input_tiles_f(D, 0, V, vxi, m)
-        else:
-            wg45_input_tiles_f(D, 0, V, vxi, m)
+        wg_input_f(p.a, D, rows, V, vxi, m)
     else:
-        if rows:
-            if p.a == 4:
-                wg2_input_rows_d(D, rows, V, vxi, m)
-            elif p.a == 6:
-                wg4_input_rows_d(D, rows, V, vxi, m)
-            else:
-                wg45_input_rows_d(D, rows, V, vxi, m)
-        elif p.a == 4:
-            wg2_input_tiles_d(D, 0, V, vxi, m)
-        elif p.a == 6:
-            wg4_input_tiles_d(D, 0, V, vxi, m)
-        else:
-            wg45_input_tiles_d(D, 0, V, vxi, m)
+        wg_input_d(p.a, D, rows, V, vxi, m)
 
 
 cdef void _input_transform_whole(const Plan* p, const floating* x, Py_ssize_t n0,
@@ -585,19 +517,9 @@ cdef void _output_transform(const Plan* p, const floating* M, const floating* bi
     for f in range(p.F):
         b = bias[f] if bias != NULL else 0
         if floating is float:
-            if p.a == 4:
-                wg2_output_arith_f(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
-            elif p.a == 6:
-                wg4_output_arith_f(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
-            else:
-                wg45_output_arith_f(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
+            wg_output_f(p.a, M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
         else:
-            if p.a == 4:
-                wg2_output_arith_d(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
-            elif p.a == 6:
-                wg4_output_arith_d(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
-            else:
-                wg45_output_arith_d(M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
+            wg_output_d(p.a, M + <Py_ssize_t>f * p.tb, p.ms, b, O, m)
         yf = y + f * HoWo
         for k in range(m):
             ti = &info[k]
@@ -616,33 +538,9 @@ cdef inline void _output_adjoint(const Plan* p, const floating* E, Py_ssize_t ro
     """dM = A dY Aᵀ for m dY tiles E: tile-major (m, r*r) if rows is 0, else
     position-major (r*r, rows)."""
     if floating is float:
-        if rows:
-            if p.a == 4:
-                wg2_adjoint_rows_f(E, rows, dM, p.ms, m)
-            elif p.a == 6:
-                wg4_adjoint_rows_f(E, rows, dM, p.ms, m)
-            else:
-                wg45_adjoint_rows_f(E, rows, dM, p.ms, m)
-        elif p.a == 4:
-            wg2_adjoint_tiles_f(E, 0, dM, p.ms, m)
-        elif p.a == 6:
-            wg4_adjoint_tiles_f(E, 0, dM, p.ms, m)
-        else:
-            wg45_adjoint_tiles_f(E, 0, dM, p.ms, m)
+        wg_adjoint_f(p.a, E, rows, dM, p.ms, m)
     else:
-        if rows:
-            if p.a == 4:
-                wg2_adjoint_rows_d(E, rows, dM, p.ms, m)
-            elif p.a == 6:
-                wg4_adjoint_rows_d(E, rows, dM, p.ms, m)
-            else:
-                wg45_adjoint_rows_d(E, rows, dM, p.ms, m)
-        elif p.a == 4:
-            wg2_adjoint_tiles_d(E, 0, dM, p.ms, m)
-        elif p.a == 6:
-            wg4_adjoint_tiles_d(E, 0, dM, p.ms, m)
-        else:
-            wg45_adjoint_tiles_d(E, 0, dM, p.ms, m)
+        wg_adjoint_d(p.a, E, rows, dM, p.ms, m)
 
 
 cdef inline void _tile_sums(const floating* E, Py_ssize_t rows, int rr, Py_ssize_t m,

@@ -537,38 +537,27 @@ static int wg_select_level(int level) { (void)level; return 0; }
 #define WG_CALL(name, S, args) name##_##S##_base args
 #endif
 
-/* The entry points _winograd.pyx calls, one per routine and type. */
+/* The entry points _winograd.pyx calls, per type: by the patch side a (4: F(2x2, 3x3), 6:
+ * F(4x4, 3x3), 8: F(4x4, 5x5)) and, for the gathered data, the layout (row stride ds or
+ * es 0: ``tiles``, else ``rows``). */
+#define WG_BY_SIDE(a, name, layout, S, args)                                             \
+    do { if ((a) == 4) WG_CALL(wg2_##name##layout, S, args);                             \
+         else if ((a) == 6) WG_CALL(wg4_##name##layout, S, args);                        \
+         else WG_CALL(wg45_##name##layout, S, args); } while (0)
 #define WG_ENTRY(T, S)                                                                   \
-static void wg2_input_tiles_##S(const T* d, ptrdiff_t ds, T* v, ptrdiff_t vs, ptrdiff_t m) \
-{ WG_CALL(wg2_input_tiles, S, (d, ds, v, vs, m)); }                                      \
-static void wg2_input_rows_##S(const T* d, ptrdiff_t ds, T* v, ptrdiff_t vs, ptrdiff_t m) \
-{ WG_CALL(wg2_input_rows, S, (d, ds, v, vs, m)); }                                       \
-static void wg4_input_tiles_##S(const T* d, ptrdiff_t ds, T* v, ptrdiff_t vs, ptrdiff_t m) \
-{ WG_CALL(wg4_input_tiles, S, (d, ds, v, vs, m)); }                                      \
-static void wg4_input_rows_##S(const T* d, ptrdiff_t ds, T* v, ptrdiff_t vs, ptrdiff_t m) \
-{ WG_CALL(wg4_input_rows, S, (d, ds, v, vs, m)); }                                       \
-static void wg45_input_tiles_##S(const T* d, ptrdiff_t ds, T* v, ptrdiff_t vs, ptrdiff_t m) \
-{ WG_CALL(wg45_input_tiles, S, (d, ds, v, vs, m)); }                                     \
-static void wg45_input_rows_##S(const T* d, ptrdiff_t ds, T* v, ptrdiff_t vs, ptrdiff_t m) \
-{ WG_CALL(wg45_input_rows, S, (d, ds, v, vs, m)); }                                      \
-static void wg2_output_arith_##S(const T* M, ptrdiff_t ms, T b, T* o, ptrdiff_t m)       \
-{ WG_CALL(wg2_output_arith, S, (M, ms, b, o, m)); }                                      \
-static void wg4_output_arith_##S(const T* M, ptrdiff_t ms, T b, T* o, ptrdiff_t m)       \
-{ WG_CALL(wg4_output_arith, S, (M, ms, b, o, m)); }                                      \
-static void wg45_output_arith_##S(const T* M, ptrdiff_t ms, T b, T* o, ptrdiff_t m)      \
-{ WG_CALL(wg45_output_arith, S, (M, ms, b, o, m)); }                                     \
-static void wg45_adjoint_tiles_##S(const T* e, ptrdiff_t es, T* dM, ptrdiff_t ms, ptrdiff_t m) \
-{ WG_CALL(wg45_adjoint_tiles, S, (e, es, dM, ms, m)); }                                  \
-static void wg45_adjoint_rows_##S(const T* e, ptrdiff_t es, T* dM, ptrdiff_t ms, ptrdiff_t m) \
-{ WG_CALL(wg45_adjoint_rows, S, (e, es, dM, ms, m)); }                                   \
-static void wg2_adjoint_tiles_##S(const T* e, ptrdiff_t es, T* dM, ptrdiff_t ms, ptrdiff_t m) \
-{ WG_CALL(wg2_adjoint_tiles, S, (e, es, dM, ms, m)); }                                   \
-static void wg2_adjoint_rows_##S(const T* e, ptrdiff_t es, T* dM, ptrdiff_t ms, ptrdiff_t m) \
-{ WG_CALL(wg2_adjoint_rows, S, (e, es, dM, ms, m)); }                                    \
-static void wg4_adjoint_tiles_##S(const T* e, ptrdiff_t es, T* dM, ptrdiff_t ms, ptrdiff_t m) \
-{ WG_CALL(wg4_adjoint_tiles, S, (e, es, dM, ms, m)); }                                   \
-static void wg4_adjoint_rows_##S(const T* e, ptrdiff_t es, T* dM, ptrdiff_t ms, ptrdiff_t m) \
-{ WG_CALL(wg4_adjoint_rows, S, (e, es, dM, ms, m)); }
+static void wg_input_##S(int a, const T* d, ptrdiff_t ds, T* v, ptrdiff_t vs, ptrdiff_t m) \
+{                                                                                        \
+    if (ds) WG_BY_SIDE(a, input_, rows, S, (d, ds, v, vs, m));                           \
+    else WG_BY_SIDE(a, input_, tiles, S, (d, ds, v, vs, m));                             \
+}                                                                                        \
+static void wg_output_##S(int a, const T* M, ptrdiff_t ms, T b, T* o, ptrdiff_t m)       \
+{ WG_BY_SIDE(a, output_, arith, S, (M, ms, b, o, m)); }                                  \
+static void wg_adjoint_##S(int a, const T* e, ptrdiff_t es, T* dM, ptrdiff_t ms,         \
+                           ptrdiff_t m)                                                  \
+{                                                                                        \
+    if (es) WG_BY_SIDE(a, adjoint_, rows, S, (e, es, dM, ms, m));                        \
+    else WG_BY_SIDE(a, adjoint_, tiles, S, (e, es, dM, ms, m));                          \
+}
 WG_ENTRY(float, f)
 WG_ENTRY(double, d)
 
