@@ -427,17 +427,7 @@ ATTR static void wg45_adjoint_##L##_##S(const T* restrict e, ptrdiff_t es, T* re
  * contraction may round
  * differently from the baseline: results can differ between CPUs, never between runs
  * or thread counts on one. */
-/* dst[j] = src[j * stride] for j < n: one position of every sample's plane, for planes
- * copied transposed (the loads become gathers where the instruction set has them). */
-#define MINIDL_WINOGRAD_COPY(T, S, ATTR)                                                 \
-ATTR static void wg_strided_copy_##S(const T* restrict src, ptrdiff_t stride,            \
-                                     T* restrict dst, ptrdiff_t n) {                     \
-    for (ptrdiff_t j = 0; j < n; j++)                                                    \
-        dst[j] = src[j * stride];                                                        \
-}
-
 #define MINIDL_WINOGRAD_ALL(T, S, ATTR)                                                  \
-    MINIDL_WINOGRAD_COPY(T, S, ATTR)                                                     \
     MINIDL_WINOGRAD_ARITH(T, S, ATTR)                                                    \
     MINIDL_WINOGRAD_GATHERED(T, S, tiles, ATTR)                                          \
     MINIDL_WINOGRAD_GATHERED(T, S, rows, ATTR)
@@ -445,6 +435,7 @@ MINIDL_WINOGRAD_ALL(float, f_base, )
 MINIDL_WINOGRAD_ALL(double, d_base, )
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define WG_X86 1
 MINIDL_WINOGRAD_ALL(float, f_avx2, __attribute__((target("avx2,fma"))))
 MINIDL_WINOGRAD_ALL(double, d_avx2, __attribute__((target("avx2,fma"))))
 MINIDL_WINOGRAD_ALL(float, f_avx512, __attribute__((target("avx512f,avx2,fma"))))
@@ -467,8 +458,6 @@ wg_gather_copy_f_avx512(const float* restrict src, ptrdiff_t stride, float* rest
     for (; j < n; j++)
         dst[j] = src[j * stride];
 }
-#undef WG_COPY_F_AVX512
-#define WG_COPY_F_AVX512 wg_gather_copy_f_avx512
 
 /* Position-major patches: d[(i*a + s)*ds + k] = entry (i, s) of tile k's patch of the
  * plane at src, for tiles k < m, a <= 8; tile k's wg_patch at ``patches`` + k*stride
@@ -518,7 +507,6 @@ wg_load_patches_f_avx512(const float* src, const char* patches, ptrdiff_t stride
         }
     }
 }
-#define WG_LOAD_PATCHES_F_AVX512 wg_load_patches_f_avx512
 
 /* The variant the routines run, set once by wg_select_level (module import) from the
    kernels' common level (cpu_level in _helpers.pxd) */
@@ -561,24 +549,30 @@ static void wg_adjoint_##S(int a, const T* e, ptrdiff_t es, T* dM, ptrdiff_t ms,
 WG_ENTRY(float, f)
 WG_ENTRY(double, d)
 
+/* dst[j] = src[j * stride] for j < n: one position of every sample's plane, for planes
+ * copied transposed (float32 on AVX-512: 16-lane gathers). */
 static void wg_strided_copy_d(const double* src, ptrdiff_t stride, double* dst, ptrdiff_t n)
-{ WG_CALL(wg_strided_copy, d, (src, stride, dst, n)); }
-#ifdef WG_COPY_F_AVX512
+{
+    for (ptrdiff_t j = 0; j < n; j++)
+        dst[j] = src[j * stride];
+}
 static void wg_strided_copy_f(const float* src, ptrdiff_t stride, float* dst, ptrdiff_t n)
 {
-    if (wg_level == MINIDL_CPU_AVX512) WG_COPY_F_AVX512(src, stride, dst, n);
-    else WG_CALL(wg_strided_copy, f, (src, stride, dst, n));
-}
-#else
-static void wg_strided_copy_f(const float* src, ptrdiff_t stride, float* dst, ptrdiff_t n)
-{ WG_CALL(wg_strided_copy, f, (src, stride, dst, n)); }
+#ifdef WG_X86
+    if (wg_level == MINIDL_CPU_AVX512) {
+        wg_gather_copy_f_avx512(src, stride, dst, n);
+        return;
+    }
 #endif
+    for (ptrdiff_t j = 0; j < n; j++)
+        dst[j] = src[j * stride];
+}
 
 /* 1 where wg_load_patches_f runs (float32 on AVX-512): the patches are then loaded
    position-major straight from the planes, else gathered tile-major with row copies. */
 static int wg_loads_patches(void)
 {
-#ifdef WG_LOAD_PATCHES_F_AVX512
+#ifdef WG_X86
     return wg_level == MINIDL_CPU_AVX512;
 #else
     return 0;
@@ -587,8 +581,8 @@ static int wg_loads_patches(void)
 static void wg_load_patches_f(const float* src, const char* patches, ptrdiff_t stride,
                               ptrdiff_t pitch, int a, float* d, ptrdiff_t ds, ptrdiff_t m)
 {
-#ifdef WG_LOAD_PATCHES_F_AVX512
-    WG_LOAD_PATCHES_F_AVX512(src, patches, stride, pitch, a, d, ds, m);
+#ifdef WG_X86
+    wg_load_patches_f_avx512(src, patches, stride, pitch, a, d, ds, m);
 #else
     (void)src; (void)patches; (void)stride; (void)pitch; (void)a; (void)d; (void)ds; (void)m;
 #endif
