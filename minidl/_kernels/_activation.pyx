@@ -48,28 +48,41 @@ cdef bint _eligible(cnp.ndarray x) except -1:
     return (kind == cnp.NPY_FLOAT32 or kind == cnp.NPY_FLOAT64) and cnp.PyArray_IS_C_CONTIGUOUS(x)
 
 
+cdef void _chunks(const floating* x, const floating* g, floating* out, Py_ssize_t n,
+                  int num_threads) noexcept nogil:
+    """ReLU (g NULL) or its input gradient over n elements, in fixed CHUNK pieces."""
+    cdef Py_ssize_t chunks = (n + CHUNK - 1) // CHUNK, c, lo
+    cdef int nt = choose_threads(num_threads, <double>n, chunks)
+    for c in prange(chunks, num_threads=nt, schedule='static'):
+        lo = c * CHUNK
+        if g == NULL:
+            _relu(x + lo, out + lo, min(CHUNK, n - lo))
+        else:
+            _relu_grad(x + lo, g + lo, out + lo, min(CHUNK, n - lo))
+
+
+cdef cnp.ndarray _run(cnp.ndarray x, cnp.ndarray grad, int num_threads):
+    """A new array of x's shape from _chunks (grad None: the forward)."""
+    cdef cnp.ndarray out = np.empty_like(x, order="C")
+    cdef void* px = cnp.PyArray_DATA(x)
+    cdef void* pg = NULL if grad is None else cnp.PyArray_DATA(grad)
+    cdef void* po = cnp.PyArray_DATA(out)
+    cdef Py_ssize_t n = x.size
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32:
+        with nogil:
+            _chunks[float](<float*>px, <float*>pg, <float*>po, n, num_threads)
+    else:
+        with nogil:
+            _chunks[double](<double*>px, <double*>pg, <double*>po, n, num_threads)
+    return out
+
+
 def relu_forward(x, int num_threads):
     """max(x, 0) as a new array, or None (computing nothing) unless x is a C-contiguous
     float32 or float64 ndarray: the caller then uses numpy."""
     if type(x) is not cnp.ndarray or not _eligible(<cnp.ndarray>x):
         return None
-    cdef cnp.ndarray xa = <cnp.ndarray>x
-    cdef cnp.ndarray out = np.empty_like(xa, order="C")
-    cdef Py_ssize_t n = xa.size, chunks = (n + CHUNK - 1) // CHUNK, c, lo
-    cdef int nt = choose_threads(num_threads, <double>n, chunks)
-    cdef void* px = cnp.PyArray_DATA(xa)
-    cdef void* po = cnp.PyArray_DATA(out)
-    if cnp.PyArray_TYPE(xa) == cnp.NPY_FLOAT32:
-        with nogil:
-            for c in prange(chunks, num_threads=nt, schedule='static'):
-                lo = c * CHUNK
-                _relu[float](<float*>px + lo, <float*>po + lo, min(CHUNK, n - lo))
-    else:
-        with nogil:
-            for c in prange(chunks, num_threads=nt, schedule='static'):
-                lo = c * CHUNK
-                _relu[double](<double*>px + lo, <double*>po + lo, min(CHUNK, n - lo))
-    return out
+    return _run(<cnp.ndarray>x, None, num_threads)
 
 
 def relu_backward(x, grad, int num_threads):
@@ -78,26 +91,7 @@ def relu_backward(x, grad, int num_threads):
     if (type(x) is not cnp.ndarray or not _eligible(<cnp.ndarray>x)
             or not _same(<cnp.ndarray>x, grad)):
         return None
-    cdef cnp.ndarray xa = <cnp.ndarray>x, ga = <cnp.ndarray>grad
-    cdef cnp.ndarray out = np.empty_like(xa, order="C")
-    cdef Py_ssize_t n = xa.size, chunks = (n + CHUNK - 1) // CHUNK, c, lo
-    cdef int nt = choose_threads(num_threads, <double>n, chunks)
-    cdef void* px = cnp.PyArray_DATA(xa)
-    cdef void* pg = cnp.PyArray_DATA(ga)
-    cdef void* po = cnp.PyArray_DATA(out)
-    if cnp.PyArray_TYPE(xa) == cnp.NPY_FLOAT32:
-        with nogil:
-            for c in prange(chunks, num_threads=nt, schedule='static'):
-                lo = c * CHUNK
-                _relu_grad[float](<float*>px + lo, <float*>pg + lo, <float*>po + lo,
-                                  min(CHUNK, n - lo))
-    else:
-        with nogil:
-            for c in prange(chunks, num_threads=nt, schedule='static'):
-                lo = c * CHUNK
-                _relu_grad[double](<double*>px + lo, <double*>pg + lo, <double*>po + lo,
-                                   min(CHUNK, n - lo))
-    return out
+    return _run(<cnp.ndarray>x, <cnp.ndarray>grad, num_threads)
 
 
 def planned_threads():
