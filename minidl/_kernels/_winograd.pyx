@@ -361,7 +361,7 @@ cdef void _tile_table(const Plan* p, Py_ssize_t t0, Py_ssize_t m,
                     cols |= (<unsigned short>1) << s
             for i in range(8):
                 ti.patch.rows[i] = cols if i < a and 0 <= ih0 + i < H else 0
-        elif not ti.inside:
+        elif not ti.inside and p.pad_len == 0:   # the masked gather from x
             for i in range(a):
                 for s in range(a):
                     ih = ih0 + i
