@@ -181,15 +181,12 @@ def measure_plan(
         times[which] = {}
         best = None
         for p in can[which]:
-            _run_pass(which, p, x, w, g, stride, padding, dilation, groups, nt)
-            spent = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                _run_pass(which, p, x, w, g, stride, padding, dilation, groups, nt)
-                spent.append(time.perf_counter() - start)
-            times[which][p.describe(wshape[2])] = min(spent)
-            if best is None or min(spent) < best[0]:
-                best = (min(spent), p)
+            spent = _best_time(
+                _run_pass, repeats, which, p, x, w, g, stride, padding, dilation, groups, nt
+            )
+            times[which][p.describe(wshape[2])] = spent
+            if best is None or spent < best[0]:
+                best = (spent, p)
         if best[1] != CP.IM2COL:
             chosen[which] = best[1]
     if weight_grad:
@@ -198,6 +195,17 @@ def measure_plan(
         )
     plan = CP.compose(chosen, tuple(ishape), tuple(wshape), dtype, padding, weight_grad, ho, wo)
     return plan, times
+
+
+def _best_time(run, repeats, *args) -> float:
+    """The fastest of ``repeats`` timed calls run(*args), after one untimed call."""
+    run(*args)
+    spent = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(*args)
+        spent.append(time.perf_counter() - start)
+    return min(spent)
 
 
 def _run_kept_pair(p, x, w, g, stride, padding, dilation, groups, nt):
@@ -239,15 +247,12 @@ def _kept_pair(chosen, times, can, x, w, g, stride, padding, dilation, groups, n
         pair = {**chosen, "forward": p, "weight": p}
         if not CP.compose(pair, x.shape, w.shape, x.dtype, padding, True, ho, wo).keep_input:
             continue  # too big to keep: compose would not keep it either
-        _run_kept_pair(p, x, w, g, stride, padding, dilation, groups, nt)
-        spent = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            _run_kept_pair(p, x, w, g, stride, padding, dilation, groups, nt)
-            spent.append(time.perf_counter() - start)
-        times.setdefault("forward+weight kept", {})[p.describe(k)] = min(spent)
-        if min(spent) < apart and (best is None or min(spent) < best[0]):
-            best = (min(spent), p)
+        spent = _best_time(
+            _run_kept_pair, repeats, p, x, w, g, stride, padding, dilation, groups, nt
+        )
+        times.setdefault("forward+weight kept", {})[p.describe(k)] = spent
+        if spent < apart and (best is None or spent < best[0]):
+            best = (spent, p)
     if best is None:
         return chosen
     return {**chosen, "forward": best[1], "weight": best[1]}
