@@ -406,12 +406,15 @@ cdef void _input_transform_whole(const Plan* p, const floating* x, Py_ssize_t n0
                                  Py_ssize_t ns, floating* V, Py_ssize_t vxi,
                                  Py_ssize_t vrow, floating* pad) noexcept nogil:
     """_input_transform when each of the block's ns samples n0.. is one tile whose
-    patch is its whole zero-padded plane: the planes are copied transposed, position by
-    sample (Hp*Wp, nsp), which is already the position-major patch layout."""
+    patch is its whole zero-padded plane (p.whole): the planes are copied transposed,
+    position by sample, into ``pad`` (Hp*Wp, nsp), which is already the position-major
+    patch layout."""
     cdef Py_ssize_t plane = <Py_ssize_t>p.H * p.W, nsp = p.nsp, cplane = p.C * plane
     cdef int c, h, e, W = p.W
     cdef const floating* src
     cdef floating* dst
+    # the padding stays zero: only the planes' interiors are rewritten per channel
+    memset(pad, 0, <size_t>p.pad_len * sizeof(floating))
     for c in range(p.C):
         src = x + (n0 * p.C + c) * plane
         for h in range(p.H):
@@ -437,10 +440,7 @@ cdef void _input_transform_padded(const Plan* p, const floating* x, Py_ssize_t t
     cdef const floating* src
     cdef floating* dst
     # the padding stays zero: only the planes' interiors are rewritten per channel
-    memset(pad, 0, <size_t>p.pad_len * sizeof(floating))
-    if p.whole:
-        _input_transform_whole(p, x, n0, ns, V, vxi, vrow, pad)
-        return
+    memset(pad, 0, <size_t>(ns * HpWp) * sizeof(floating))
     for c in range(p.C):
         for j in range(ns):
             src = x + ((n0 + j) * p.C + c) * plane
@@ -480,6 +480,9 @@ cdef void _input_transform(const Plan* p, const floating* x, Py_ssize_t t0, Py_s
             wg_load_patches_f(x + c * plane, <const char*>&info[0].patch, sizeof(TileInfo),
                               p.W, a, D, p.dst, m)
             _input_arith(p, D, p.dst, V + <Py_ssize_t>c * vrow, vxi, m)
+        return
+    if p.whole:   # one tile per sample: tile k is sample t0 + k
+        _input_transform_whole(p, x, t0, m, V, vxi, vrow, D + p.ds * p.dst)
         return
     if p.pad_len > 0:
         _input_transform_padded(p, x, t0, m, V, vxi, vrow, D, info, D + p.ds * p.dst)
