@@ -152,7 +152,9 @@ cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int p
         tb = max_tiles
     if p.T > 0:
         p.nblocks = (p.T + tb - 1) // tb
-        tb = (p.T + p.nblocks - 1) // p.nblocks   # evened out
+        tb = (p.T + p.nblocks - 1) // p.nblocks   # evened out, then whole vectors:
+        tb = (tb + 15) // 16 * 16                  # rows of 30 tiles ran 1.4x slower
+        p.nblocks = (p.T + tb - 1) // tb
     else:
         p.nblocks = 0
     p.tb = tb if tb > 0 else 1
