@@ -129,10 +129,13 @@ def check_backward(cfg):
 
 
 # (N, C, F, H, W, padding, k, tile) where every sample's plane is one tile whose patch is
-# the whole zero-padded plane (the kernels copy such planes transposed): several blocks
-# of samples, planes smaller than the patch's interior and unequal padding
+# the whole zero-padded plane (the kernels copy such planes transposed, or with 16 or more
+# channels and filters on 4x4 planes transform them channel-major, 16 channels a vector):
+# several blocks of samples, planes smaller than the patch's interior, unequal padding,
+# channel counts that leave a vector part-filled
 WHOLE_PLANE_SHAPES = [
     (300, 4, 5, 4, 4, (1, 1), 3, 4),
+    (40, 17, 20, 4, 4, (1, 1), 3, 4),
     (300, 3, 4, 2, 2, (1, 1), 3, 2),
     (200, 3, 4, 4, 4, (2, 2), 5, 4),
     (270, 2, 3, 3, 4, (1, 0), 3, 4),
@@ -158,6 +161,7 @@ SPLIT_SHAPES = [
     (32, 12, 20, 15, 13, (1, 2), 3, 4),
     (16, 16, 24, 16, 16, (2, 2), 5, 4),
     (32, 12, 20, 15, 13, (0, 3), 5, 4),
+    (256, 32, 48, 4, 4, (1, 1), 3, 4),
 ]
 
 
@@ -418,6 +422,7 @@ KEPT_SHAPES = [
     (2, 6, 16, 12, 12, 5, (0, 0), 4),
     (3, 2, 3, 9, 7, 5, (4, 3), 4),
     (64, 32, 64, 4, 4, 3, (1, 1), None),
+    (70, 17, 20, 4, 4, 3, (1, 1), None),
 ]
 
 

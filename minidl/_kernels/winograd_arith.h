@@ -508,6 +508,154 @@ wg_load_patches_f_avx512(const float* src, const char* patches, ptrdiff_t stride
     }
 }
 
+/* Channel-major F(4x4, 3x3) on 4x4 planes with padding 1 (each plane one tile, its 6x6
+ * patch the plane inside a zero border): the transforms run across 16 channels or
+ * filters per vector instead of 16 tiles.  A sample's 16 planes of 16 values are 16
+ * contiguous vectors, so one 16x16 register transpose turns them into one vector per
+ * position, with no gather.  The transformed rows are then (tile, channel): V[ξ] (m, C)
+ * and M[ξ] (m, F), row stride C or F, and the GEMMs read both operands row-major.
+ * Lanes past C or F are masked: planes past the end load as zeros and are not stored. */
+__attribute__((target("avx512f"))) static inline void wg_transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xDD);
+    }
+}
+
+/* r[j] = the 16 values at src + j*16 for j < n, zero for the others. */
+__attribute__((target("avx512f"))) static inline void
+wg_load_planes16(const float* src, int n, __m512 r[16])
+{
+    for (int j = 0; j < 16; j++)
+        r[j] = j < n ? _mm512_loadu_ps(src + j * 16) : _mm512_setzero_ps();
+}
+
+static inline __mmask16 wg_lanes(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+
+/* v[ξ*vs + t*C + c] = (Bᵀ d B)[ξ] of x's plane (t, c), x (m, C, 4, 4). */
+__attribute__((target("avx512f"))) static void
+wg_cm_input_f_avx512(const float* x, int C, ptrdiff_t m, float* v, ptrdiff_t vs)
+{
+    const __m512 z = _mm512_setzero_ps();
+    for (ptrdiff_t t = 0; t < m; t++) {
+        for (int c0 = 0; c0 < C; c0 += 16) {
+            const int n = C - c0 < 16 ? C - c0 : 16;
+            const __mmask16 lanes = wg_lanes(n);
+            float* out = v + t * C + c0;
+            __m512 d[16], c[36], w[36];
+            wg_load_planes16(x + (t * C + c0) * 16, n, d);
+            wg_transpose16(d);   /* d[4i + j]: entry (i, j) of the 16 planes */
+            /* Bᵀ d, column s of the 6x6 patch (rows 0 and 5 are the zero border) */
+            for (int s = 0; s < 6; s++) {
+                const __m512 d1 = s >= 1 && s <= 4 ? d[s - 1] : z;
+                const __m512 d2 = s >= 1 && s <= 4 ? d[4 + s - 1] : z;
+                const __m512 d3 = s >= 1 && s <= 4 ? d[8 + s - 1] : z;
+                const __m512 d4 = s >= 1 && s <= 4 ? d[12 + s - 1] : z;
+                WG4_BT(c[6 * s], c[6 * s + 1], c[6 * s + 2], c[6 * s + 3], c[6 * s + 4],
+                       c[6 * s + 5], z, d1, d2, d3, d4, z)
+            }
+            /* (Bᵀ d) B: row i of V from row i of Bᵀ d */
+            for (int i = 0; i < 6; i++) {
+                WG4_BT(w[6 * i], w[6 * i + 1], w[6 * i + 2], w[6 * i + 3], w[6 * i + 4],
+                       w[6 * i + 5], c[i], c[6 + i], c[12 + i], c[18 + i], c[24 + i],
+                       c[30 + i])
+            }
+            for (int xi = 0; xi < 36; xi++)
+                _mm512_mask_storeu_ps(out + xi * vs, lanes, w[xi]);
+        }
+    }
+}
+
+/* y (m, F, 4, 4) = Aᵀ M A + bias (bias NULL: none), M[ξ*ms + t*F + f]. */
+__attribute__((target("avx512f"))) static void
+wg_cm_output_f_avx512(const float* M, ptrdiff_t ms, const float* bias, float* y, int F,
+                      ptrdiff_t m)
+{
+    for (ptrdiff_t t = 0; t < m; t++) {
+        for (int f0 = 0; f0 < F; f0 += 16) {
+            const int n = F - f0 < 16 ? F - f0 : 16;
+            const __mmask16 lanes = wg_lanes(n);
+            const float* src = M + t * F + f0;
+            const __m512 b = bias ? _mm512_maskz_loadu_ps(lanes, bias + f0) : _mm512_setzero_ps();
+            __m512 q[36], u[24], o[16];
+            for (int xi = 0; xi < 36; xi++)
+                q[xi] = _mm512_maskz_loadu_ps(lanes, src + xi * ms);
+            /* Aᵀ M: u[4s + i] is entry i of column s */
+            for (int s = 0; s < 6; s++) {
+                WG4_AT(u[4 * s], u[4 * s + 1], u[4 * s + 2], u[4 * s + 3], q[s], q[6 + s],
+                       q[12 + s], q[18 + s], q[24 + s], q[30 + s], )
+            }
+            /* (Aᵀ M) A + b: output row i from row i of Aᵀ M */
+            for (int i = 0; i < 4; i++) {
+                WG4_AT(o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3], u[i], u[4 + i],
+                       u[8 + i], u[12 + i], u[16 + i], u[20 + i], + b)
+            }
+            wg_transpose16(o);   /* o[j]: the 4x4 outputs of filter f0 + j */
+            float* dst = y + (t * F + f0) * 16;
+            for (int j = 0; j < n; j++)
+                _mm512_storeu_ps(dst + j * 16, o[j]);
+        }
+    }
+}
+
+/* dM[ξ*ms + t*F + f] = (A dY Aᵀ)[ξ] of dy's plane (t, f), dy (m, F, 4, 4); db[f] (if not
+ * NULL) += each plane's sum, added in a fixed order. */
+__attribute__((target("avx512f"))) static void
+wg_cm_adjoint_f_avx512(const float* dy, int F, ptrdiff_t m, float* dM, ptrdiff_t ms,
+                       double* db)
+{
+    for (ptrdiff_t t = 0; t < m; t++) {
+        for (int f0 = 0; f0 < F; f0 += 16) {
+            const int n = F - f0 < 16 ? F - f0 : 16;
+            const __mmask16 lanes = wg_lanes(n);
+            float* out = dM + t * F + f0;
+            __m512 e[16], g[24], w[36];
+            wg_load_planes16(dy + (t * F + f0) * 16, n, e);
+            wg_transpose16(e);   /* e[4i + j]: entry (i, j) of the 16 dY tiles */
+            if (db) {
+                __m512 s8[8], s4[4];
+                float sum[16];
+                for (int j = 0; j < 8; j++) s8[j] = e[j] + e[j + 8];
+                for (int j = 0; j < 4; j++) s4[j] = s8[j] + s8[j + 4];
+                _mm512_storeu_ps(sum, (s4[0] + s4[2]) + (s4[1] + s4[3]));
+                for (int j = 0; j < n; j++) db[f0 + j] += sum[j];
+            }
+            /* A dY: g[6s + i] is entry i of column s */
+            for (int s = 0; s < 4; s++) {
+                WG4_A(g[6 * s], g[6 * s + 1], g[6 * s + 2], g[6 * s + 3], g[6 * s + 4],
+                      g[6 * s + 5], e[s], e[4 + s], e[8 + s], e[12 + s])
+            }
+            /* (A dY) Aᵀ: row i of dM from row i of A dY */
+            for (int i = 0; i < 6; i++) {
+                WG4_A(w[6 * i], w[6 * i + 1], w[6 * i + 2], w[6 * i + 3], w[6 * i + 4],
+                      w[6 * i + 5], g[i], g[6 + i], g[12 + i], g[18 + i])
+            }
+            for (int xi = 0; xi < 36; xi++)
+                _mm512_mask_storeu_ps(out + xi * ms, lanes, w[xi]);
+        }
+    }
+}
+
 /* The variant the routines run, set once by wg_select_level (module import) from the
    kernels' common level (cpu_level in _helpers.pxd) */
 static int wg_level = 0;
@@ -585,6 +733,35 @@ static void wg_load_patches_f(const float* src, const char* patches, ptrdiff_t s
     wg_load_patches_f_avx512(src, patches, stride, pitch, a, d, ds, m);
 #else
     (void)src; (void)patches; (void)stride; (void)pitch; (void)a; (void)d; (void)ds; (void)m;
+#endif
+}
+
+
+/* The channel-major transforms (float32, AVX-512 only: callers check wg_loads_patches). */
+static void wg_cm_input_f(const float* x, int C, ptrdiff_t m, float* v, ptrdiff_t vs)
+{
+#ifdef WG_X86
+    wg_cm_input_f_avx512(x, C, m, v, vs);
+#else
+    (void)x; (void)C; (void)m; (void)v; (void)vs;
+#endif
+}
+static void wg_cm_output_f(const float* M, ptrdiff_t ms, const float* bias, float* y, int F,
+                           ptrdiff_t m)
+{
+#ifdef WG_X86
+    wg_cm_output_f_avx512(M, ms, bias, y, F, m);
+#else
+    (void)M; (void)ms; (void)bias; (void)y; (void)F; (void)m;
+#endif
+}
+static void wg_cm_adjoint_f(const float* dy, int F, ptrdiff_t m, float* dM, ptrdiff_t ms,
+                            double* db)
+{
+#ifdef WG_X86
+    wg_cm_adjoint_f_avx512(dy, F, m, dM, ms, db);
+#else
+    (void)dy; (void)F; (void)m; (void)dM; (void)ms; (void)db;
 #endif
 }
 
