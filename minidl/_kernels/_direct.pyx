@@ -155,7 +155,8 @@ def conv2d_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] weight
         bp = &bv[0]
     cdef float[::1] wt = np.empty(g.C * g.taps * g.fpad, dtype=np.float32)
     minidl_direct_weight_for_forward(&g, &weight[0, 0, 0, 0], &wt[0])
-    cdef int nt = choose_threads(num_threads, _work(&g), g.N)
+    # plus the outputs written: with one input channel the stores take the time
+    cdef int nt = choose_threads(num_threads, _work(&g) + <double>y.size, g.N)
     cdef _Scratch scratch = _Scratch(minidl_direct_forward_scratch(&g), nt)
     cdef Py_ssize_t t
     with nogil:
