@@ -161,6 +161,48 @@ def test_cross_entropy_general_path_agrees_with_the_fast_path():
         np.testing.assert_allclose(ignored, expected, rtol=1e-13)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy_rows_kernel_keeps_nan_inf_and_huge_logits_as_numpy_does(reduction, dtype):
+    """The (N, C) kernel (minidl._kernels._loss) against the softmax formula in numpy, on
+    rows with NaN, +-inf and huge logits; the target a strided view."""
+    with np.errstate(all="ignore"):
+        x = np.array(
+            [
+                [1.0, 2.0, 0.5, -3.0],
+                [np.nan, 1.0, 0.0, 2.0],
+                [np.inf, 1.0, 0.0, 2.0],
+                [-np.inf, 1.0, 0.0, 2.0],
+                [1e30, -1e30, 3e29, 0.0],
+                [-80.0, 80.0, 0.0, -200.0],
+            ],
+            dtype=dtype,
+        )
+        t = np.array([[2, 9], [0, 9], [1, 9], [0, 9], [1, 9], [3, 9]])[:, 0]
+        shifted = x - x.max(axis=1, keepdims=True)
+        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        rows = -logp[np.arange(6), t]
+        softmax = np.exp(logp)
+        softmax[np.arange(6), t] -= 1
+        want = {"none": rows, "sum": rows.sum(), "mean": rows.sum() / 6}[reduction]
+        xt = tensor(x, requires_grad=True)
+        out = F.cross_entropy(xt, t, reduction=reduction)
+        out.backward(tensor(np.ones_like(out.data)))
+    scale = 1 / 6 if reduction == "mean" else 1
+    rtol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(out.data, want.astype(dtype), rtol=rtol)
+    np.testing.assert_allclose(xt.grad, (softmax * scale).astype(dtype), rtol=rtol, atol=1e-30)
+    assert out.data.dtype == dtype and xt.grad.dtype == dtype
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy_rows_kernel_gradcheck(reduction):
+    rng = np.random.default_rng(3)
+    x = tensor(logits(rng, (5, 4), np.float64), requires_grad=True)
+    t = rng.integers(0, 4, 5)
+    assert gradcheck(lambda a: F.cross_entropy(a, t, reduction=reduction), [x])
+
+
 def test_cross_entropy_with_all_options_by_hand():
     # two samples, three classes, weight w, smoothing e, sample 1 ignored
     x = np.array([[1.0, 2.0, 0.5], [0.3, -1.0, 2.0]])

@@ -41,6 +41,7 @@ _NAMES = (
     "_direct",
     "_im2col",
     "_linear",
+    "_loss",
     "_optim",
     "_pooling",
     "_winograd",
@@ -107,6 +108,7 @@ from minidl._kernels._linear import (
     pin_scipy_blas,
     set_flush_denormal,
 )
+from minidl._kernels._loss import cross_entropy_backward, cross_entropy_forward
 from minidl._kernels._optim import adam_update, sgd_update
 from minidl._kernels._pooling import (
     avg_pool2d_backward,
@@ -145,6 +147,8 @@ __all__ = [
     "conv2d_backward_input",
     "conv2d_backward_weight",
     "conv2d_forward",
+    "cross_entropy_backward",
+    "cross_entropy_forward",
     "depthwise_conv2d_backward_input",
     "depthwise_conv2d_backward_weight",
     "depthwise_conv2d_forward",

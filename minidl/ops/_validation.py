@@ -89,11 +89,16 @@ def float_image(what: str, x: np.ndarray) -> None:
 
 # ---- losses -------------------------------------------------------------------------
 def class_targets(
-    target: object, logits: np.ndarray, what: str, ignore_index: int | None = None
+    target: object,
+    logits: np.ndarray,
+    what: str,
+    ignore_index: int | None = None,
+    check_range: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Integer class indices matching logits (N, C[, d1, ...]) as an int64 ndarray, and a
     bool mask of the targets equal to ``ignore_index`` (None when there are none); ignored
-    targets may lie outside 0..C-1."""
+    targets may lie outside 0..C-1.  check_range=False: the caller checks that the others
+    lie in 0..C-1 (then only an ignore_index inside that range is looked for)."""
     t = target.data if isinstance(target, Tensor) else np.asarray(target)
     if logits.dtype.kind != "f":
         raise TypeError(f"{what}: input must be float logits, got dtype {logits.dtype}")
@@ -113,7 +118,7 @@ def class_targets(
     if ignore_index is not None and 0 <= ignore_index < n_classes:
         ignored = t == ignore_index
     # one reduction checks both ends: negative indices are huge as unsigned integers
-    if t.size and t.view(np.uint64).max() >= n_classes:
+    if check_range and t.size and t.view(np.uint64).max() >= n_classes:
         if ignore_index is not None and ignored is None:
             ignored = t == ignore_index
         out = (t < 0) | (t >= n_classes)

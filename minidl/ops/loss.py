@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from minidl import _kernels as K
 from minidl.autograd import Tensor, record
 from minidl.ops import _validation as V
 from minidl.ops.activation import _log_softmax
 
 # ---- losses -------------------------------------------------------------------------
+_KERNEL_DTYPES = (np.float32, np.float64)
 _ROWS: dict[int, np.ndarray] = {}  # n -> read-only arange(n): the row index of the (N, C) fast path
 
 
@@ -48,10 +50,17 @@ def cross_entropy(
         return _cross_entropy_probs(
             input, xd, target, weight, ignore_index, reduction, label_smoothing
         )
-    td, ignored = V.class_targets(
-        target, xd, "cross_entropy", _ignore_index("cross_entropy", ignore_index)
-    )
+    ignore = _ignore_index("cross_entropy", ignore_index)
+    # (N, C) logits: the kernel checks the targets' range (their numpy check, cold inside
+    # a training step, took longer than the loss)
+    rows = xd.ndim == 2 and xd.dtype in _KERNEL_DTYPES and weight is None and not label_smoothing
+    td, ignored = V.class_targets(target, xd, "cross_entropy", ignore, check_range=not rows)
     V.reduction(reduction, "cross_entropy")
+    if rows and td.size and ignored is None:
+        out = _cross_entropy_rows(input, xd, td, reduction)
+        if out is not None:
+            return out
+        td, ignored = V.class_targets(target, xd, "cross_entropy", ignore)  # ignored, or raise
     if weight is not None or label_smoothing or ignored is not None:
         return _class_loss(
             "cross_entropy", input, xd, td, ignored, weight, reduction, label_smoothing, True
@@ -305,6 +314,33 @@ def _class_loss(what, input, xd, td, ignored, weight, reduction, smoothing, from
         return (gx * (np.expand_dims(g, axis) if reduction == "none" else g),)
 
     return record(np.asarray(out, dtype=xd.dtype), (input,), backward)
+
+
+def _cross_entropy_rows(
+    input: Tensor, xd: np.ndarray, td: np.ndarray, reduction: str
+) -> Tensor | None:
+    """cross_entropy of (N, C) logits against N >= 1 class indices in one kernel call each
+    way (minidl._kernels._loss), the numpy path's operations row by row; None if a target
+    lies outside 0..C-1."""
+    xd = np.ascontiguousarray(xd)
+    result = K.cross_entropy_forward(xd, td)
+    if result is None:
+        return None
+    loss, stats, total = result
+    count = td.size
+    if reduction == "none":
+        out = loss
+    else:
+        out = np.asarray(total / count if reduction == "mean" else total, dtype=xd.dtype)
+
+    def backward(g):
+        g = np.asarray(g, dtype=xd.dtype)
+        if reduction == "mean":
+            g = g / count
+        scale = np.ascontiguousarray(g.reshape(-1), dtype=xd.dtype)
+        return (K.cross_entropy_backward(xd, td, stats, scale),)
+
+    return record(out, (input,), backward)
 
 
 def _cross_entropy_probs(input, xd, target, weight, ignore_index, reduction, smoothing):
