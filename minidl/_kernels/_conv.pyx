@@ -427,7 +427,7 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
                 _weight_grad_chunk(&g, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
                                    ch * g.nbatches // nchunks, (ch + 1) * g.nbatches // nchunks,
                                    dst, dbc, buf)
-            add_partials(dwp, partials, nchunks - 1, weight_size)   # chunk 0 wrote dw itself
+            add_partials(dwp, partials, nchunks - 1, weight_size, nt)   # chunk 0 wrote dw itself
             if dbp != NULL:
                 sum_bias_partials(dbp, nchunks, g.F, &db[0])
     finally:

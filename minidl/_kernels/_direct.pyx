@@ -226,7 +226,7 @@ def conv2d_backward_weight(const float[:, :, :, ::1] x, const float[:, :, :, ::1
                                      dwp if ch == 0 else partials + (ch - 1) * weight_size,
                                      dbp + ch * g.F if dbp != NULL else NULL,
                                      scratch.base + threadid() * scratch.stride)
-            add_partials(dwp, partials, nchunks - 1, weight_size)   # chunk 0 wrote dw itself
+            add_partials(dwp, partials, nchunks - 1, weight_size, nt)   # chunk 0 wrote dw itself
         if need_bias_grad:
             dbv = db
             sum_bias_partials(dbp, nchunks, g.F, &dbv[0])

@@ -826,6 +826,8 @@ cdef void _weight_grad_chunk(const Plan* p, const floating* x, const floating* d
     if kept != NULL:
         vxi = _kept_xi(p)
         vrow = _kept_row(p)
+    for xi in range(p.a2):   # the padding between ξ rows, which the GEMMs never write
+        memset(dU + xi * FC + <Py_ssize_t>p.F * p.C, 0, XI_PAD * sizeof(floating))
     for blk in range(b0, b1):
         t0 = blk * p.tb
         m = p.tb if t0 + p.tb <= p.T else p.T - t0
@@ -869,7 +871,7 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     cdef Py_ssize_t ch
     try:
         buffers = <floating*>scratch_alloc(<size_t>nt * p.buf_len, sizeof(floating))
-        partials = <floating*>scratch_alloc(<size_t>nchunks * usize, sizeof(floating), True)
+        partials = <floating*>scratch_alloc(<size_t>nchunks * usize, sizeof(floating))
         infos = <TileInfo*>scratch_alloc(<size_t>nt * p.tb, sizeof(TileInfo))
         if db is not None:
             dbp = <double*>scratch_alloc(nchunks * p.F, sizeof(double), True)
@@ -881,7 +883,7 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
                                    ch * p.nblocks // nchunks, (ch + 1) * p.nblocks // nchunks,
                                    partials + ch * usize, dbc, buf, infos + threadid() * p.tb,
                                    kept)
-            add_partials(partials, partials + usize, nchunks - 1, usize)
+            add_partials(partials, partials + usize, nchunks - 1, usize, nt)
             _weight_untransform(partials, &dw[0, 0, 0, 0], p.F, p.C, p.a, p.k)
             if dbp != NULL:
                 sum_bias_partials(dbp, nchunks, p.F, &db[0])
