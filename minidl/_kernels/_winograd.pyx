@@ -40,7 +40,9 @@ tile of the block reads and writes (the same for every channel).
     backward weight  dM = A dY_tile Aᵀ (a x a per tile; outputs past Ho, Wo are zeros);
                      dU[ξ] (F, C) = Σ_blocks dM[ξ] (F, tb) @ V[ξ]ᵀ (tb, C);
                      dW = Gᵀ dU G;  db = Σ dY
-Every product above is a row-major GEMM (_helpers.gemm).
+Every product above is a row-major GEMM (_helpers.gemm), but for float32 on AVX-512 the
+weight transform, which gathers 16 kernels a vector straight from the layer's weight
+(transposed and rotated in place for the input gradient: no copy).
 
 Channel-major (Plan.cm: float32 on AVX-512, F(4x4, 3x3) on 4x4 planes with padding 1,
 C and F >= 16; LeNet()'s conv2).  Each plane is one tile and 16 contiguous values, so
@@ -97,6 +99,9 @@ cdef extern from "winograd_arith.h" nogil:
                         Py_ssize_t m)
     void wg_cm_adjoint_f(const float* dy, int F, Py_ssize_t m, float* dM, Py_ssize_t ms,
                          double* db)
+    void wg_weight_gather_f(const float* w, Py_ssize_t wr, Py_ssize_t ws, Py_ssize_t wi,
+                            Py_ssize_t wj, int R, int S, const float* G, int a, float* U,
+                            Py_ssize_t us)
     void wg_load_patches_f(const float* src, const char* patches, Py_ssize_t stride,
                            Py_ssize_t pitch, int a, float* d, Py_ssize_t ds, Py_ssize_t m)
 
@@ -232,6 +237,12 @@ cdef const double* G_BY_TILING[3]
 G_BY_TILING[0] = &G2[0]
 G_BY_TILING[1] = &G4[0]
 G_BY_TILING[2] = &G45[0]
+
+
+cdef float G_F[3][40]   # G_BY_TILING in float32, for wg_weight_gather_f
+for _t, _n in ((0, 12), (1, 18), (2, 40)):
+    for _j in range(_n):
+        G_F[_t][_j] = <float>G_BY_TILING[_t][_j]
 
 
 cdef inline int _tiling(int a) noexcept nogil:
@@ -685,10 +696,45 @@ cdef void _forward_block(const Plan* p, const floating* x, const floating* U,
     _output_transform(p, M, bias, y, m, scratch, info)
 
 
+cdef struct WeightView:
+    # U[ξ] row r, column s is the transform of the kernel at w[base + r*wr + s*ws], its
+    # entry (i, j) at + i*wi + j*wj (wg_weight_gather_f); wr == 0: w is (R, S, k, k)
+    Py_ssize_t base, wr, ws, wi, wj
+
+
+cdef WeightView _weight_view(weight, const Plan* p, bint swapped) except *:
+    """How U[ξ] ((F, C), or (C, F) where p.cm) reads the layer's weight (F_w, C_w, k, k):
+    the forward's own (swapped False), or for the input gradient its transpose rotated by
+    180 degrees; gathered in place on float32 AVX-512, else (wr 0) from a copy in that
+    layout (_weight_copy)."""
+    cdef WeightView v
+    cdef Py_ssize_t k = p.k, k2 = p.k * p.k, cw = weight.shape[1]
+    v.wr = 0
+    if not (p.load_out or p.cm) or weight.dtype != np.float32 or 15 * cw * k2 >= 2**31:
+        return v
+    # rows walk the weight's input channels where the input gradient's or cm's transpose
+    if swapped != p.cm:
+        v.wr, v.ws = k2, cw * k2
+    else:
+        v.wr, v.ws = cw * k2, k2
+    if swapped:
+        v.wi, v.wj, v.base = -k, -1, k2 - 1
+    else:
+        v.wi, v.wj, v.base = k, 1, 0
+    return v
+
+
+cdef _weight_copy(weight, const Plan* p, bint swapped):
+    """The weight as the (R, S, k, k) array U[ξ]'s rows and columns read (_weight_view)."""
+    w = weight.transpose(1, 0, 2, 3) if swapped != p.cm else weight
+    return np.ascontiguousarray(w[:, :, ::-1, ::-1] if swapped else w)
+
+
 cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
               const floating[::1] bias, floating[:, :, :, ::1] y, Plan p, int num_threads,
-              floating* kept):
-    """w: (F, C, k, k), or (C, F, k, k) where p.cm (U[ξ] is then (C, F))."""
+              floating* kept, WeightView view):
+    """w: the layer's weight if view.wr, else _weight_copy's (R, S, k, k) array, R x S =
+    F x C (or C x F where p.cm: U[ξ] is then (C, F))."""
     cdef const floating* bp = NULL
     cdef Py_ssize_t blk
     cdef int nt = choose_threads(num_threads, _cost(&p), min(p.nblocks, split_units(_cost(&p))))
@@ -703,7 +749,12 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
         buffers = <floating*>scratch_alloc(<size_t>nt * p.buf_len, sizeof(floating))
         infos = <TileInfo*>scratch_alloc(<size_t>nt * p.tb, sizeof(TileInfo))
         with nogil:
-            _weight_transform(&w[0, 0, 0, 0], U, w.shape[0], w.shape[1], p.a, p.k)
+            if floating is float and view.wr != 0:
+                wg_weight_gather_f(&w[0, 0, 0, 0] + view.base, view.wr, view.ws, view.wi,
+                                   view.wj, p.C if p.cm else p.F, p.F if p.cm else p.C,
+                                   &G_F[_tiling(p.a)][0], p.a, U, _u_stride(p.F, p.C))
+            else:
+                _weight_transform(&w[0, 0, 0, 0], U, w.shape[0], w.shape[1], p.a, p.k)
             for blk in prange(p.nblocks, num_threads=nt, schedule='static'):
                 buf = buffers + threadid() * p.buf_len
                 _forward_block(&p, &x[0, 0, 0, 0], U, bp, &y[0, 0, 0, 0], blk, buf,
@@ -714,12 +765,16 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
         free(infos)
 
 
-cdef _run_forward(x, w, bias, y, Plan p, int num_threads, kept=None):
+cdef _run_forward(x, weight, bias, y, Plan p, int num_threads, kept=None,
+                  bint swapped=False):
+    """The forward of x with the layer's ``weight`` (swapped: the input gradient's)."""
     cdef void* kp = NULL if kept is None else cnp.PyArray_DATA(kept)
+    cdef WeightView view = _weight_view(weight, &p, swapped)
+    w = weight if view.wr != 0 else _weight_copy(weight, &p, swapped)
     if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
-        _forward[float](x, w, bias, y, p, num_threads, <float*>kp)
+        _forward[float](x, w, bias, y, p, num_threads, <float*>kp, view)
     else:
-        _forward[double](x, w, bias, y, p, num_threads, <double*>kp)
+        _forward[double](x, w, bias, y, p, num_threads, <double*>kp, view)
 
 
 cdef int _kernel_side(weight_shape) except -1:
@@ -769,8 +824,6 @@ def winograd_forward(x, weight, bias, *, padding, int tile, bint keep_input=Fals
             y[...] = 0 if bias is None else bias.reshape(-1, 1, 1)
         return (y, None) if keep_input else y
     kept = np.empty((p.a2, _kept_xi(&p)), dtype=x.dtype) if keep_input else None
-    if p.cm:
-        weight = np.ascontiguousarray(weight.transpose(1, 0, 2, 3))
     _run_forward(x, weight, bias, y, p, num_threads, kept)
     return (y, kept) if keep_input else y
 
@@ -800,10 +853,7 @@ def winograd_backward_input(grad_out, weight, input_shape, *, padding, int tile,
     if F == 0:
         dx.fill(0)
         return dx
-    # w' (C, F, k, k) as the forward's (F, C, k, k), or its transpose where p.cm
-    w_t = weight if p.cm else weight.transpose(1, 0, 2, 3)
-    w_rot = np.ascontiguousarray(w_t[:, :, ::-1, ::-1])
-    _run_forward(grad_out, w_rot, None, dx, p, num_threads)
+    _run_forward(grad_out, weight, None, dx, p, num_threads, None, True)
     return dx
 
 

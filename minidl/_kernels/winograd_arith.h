@@ -656,6 +656,60 @@ wg_cm_adjoint_f_avx512(const float* dy, int F, ptrdiff_t m, float* dM, ptrdiff_t
     }
 }
 
+/* The weight transform U = G g Gᵀ (a x a from k x k, G (a, k) row-major), 16 kernels
+ * per vector: U[ξ*us + r*S + s] for r < R, s < S, kernel (r, s)'s entry (i, j) at
+ * w[r*wr + s*ws + i*wi + j*wj].  The strides read the weight as the forward's (F, C),
+ * its transpose or its rotation in place (no copy); s is gathered (15 * ws fits an
+ * int32: the caller checks). */
+__attribute__((target("avx512f"), always_inline)) static inline void
+wg_weight_gather_f_ak(const float* w, ptrdiff_t wr, ptrdiff_t ws, ptrdiff_t wi, ptrdiff_t wj,
+                      int R, int S, const float* G, float* U, ptrdiff_t us, const int a,
+                      const int k)
+{
+    const __m512i idx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32((int)ws));
+    for (int r = 0; r < R; r++) {
+        for (int s0 = 0; s0 < S; s0 += 16) {
+            const __mmask16 lanes = wg_lanes(S - s0);
+            const float* src = w + r * wr + s0 * ws;
+            float* out = U + (ptrdiff_t)r * S + s0;
+            __m512 g[25], t[40];
+            for (int i = 0; i < k; i++)
+                for (int j = 0; j < k; j++)
+                    g[i * k + j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, idx,
+                                                            src + i * wi + j * wj, 4);
+            for (int u = 0; u < a; u++)   /* t = G g (a x k) */
+                for (int j = 0; j < k; j++) {
+                    __m512 acc = _mm512_mul_ps(_mm512_set1_ps(G[u * k]), g[j]);
+                    for (int i = 1; i < k; i++)
+                        acc = _mm512_fmadd_ps(_mm512_set1_ps(G[u * k + i]), g[i * k + j], acc);
+                    t[u * k + j] = acc;
+                }
+            for (int u = 0; u < a; u++)   /* U = t Gᵀ (a x a) */
+                for (int v = 0; v < a; v++) {
+                    __m512 acc = _mm512_mul_ps(t[u * k], _mm512_set1_ps(G[v * k]));
+                    for (int j = 1; j < k; j++)
+                        acc = _mm512_fmadd_ps(t[u * k + j], _mm512_set1_ps(G[v * k + j]), acc);
+                    _mm512_mask_storeu_ps(out + (u * a + v) * us, lanes, acc);
+                }
+        }
+    }
+}
+
+__attribute__((target("avx512f"))) static void
+wg_weight_gather_f_avx512(const float* w, ptrdiff_t wr, ptrdiff_t ws, ptrdiff_t wi,
+                          ptrdiff_t wj, int R, int S, const float* G, int a, float* U,
+                          ptrdiff_t us)
+{
+    if (a == 4)
+        wg_weight_gather_f_ak(w, wr, ws, wi, wj, R, S, G, U, us, 4, 3);
+    else if (a == 6)
+        wg_weight_gather_f_ak(w, wr, ws, wi, wj, R, S, G, U, us, 6, 3);
+    else
+        wg_weight_gather_f_ak(w, wr, ws, wi, wj, R, S, G, U, us, 8, 5);
+}
+
 /* The variant the routines run, set once by wg_select_level (module import) from the
    kernels' common level (cpu_level in _helpers.pxd) */
 static int wg_level = 0;
@@ -762,6 +816,21 @@ static void wg_cm_adjoint_f(const float* dy, int F, ptrdiff_t m, float* dM, ptrd
     wg_cm_adjoint_f_avx512(dy, F, m, dM, ms, db);
 #else
     (void)dy; (void)F; (void)m; (void)dM; (void)ms; (void)db;
+#endif
+}
+
+
+/* The gathered weight transform (float32, AVX-512 only: callers check wg_loads_patches);
+   a = 4, 6: k = 3, a = 8: k = 5. */
+static void wg_weight_gather_f(const float* w, ptrdiff_t wr, ptrdiff_t ws, ptrdiff_t wi,
+                               ptrdiff_t wj, int R, int S, const float* G, int a, float* U,
+                               ptrdiff_t us)
+{
+#ifdef WG_X86
+    wg_weight_gather_f_avx512(w, wr, ws, wi, wj, R, S, G, a, U, us);
+#else
+    (void)w; (void)wr; (void)ws; (void)wi; (void)wj; (void)R; (void)S; (void)G; (void)a;
+    (void)U; (void)us;
 #endif
 }
 
