@@ -65,7 +65,8 @@ cdef inline void _grad_weight_block(const floating* g, const floating* x, floati
 cdef void _run(int which, const floating* a, const floating* c, const floating* b,
                floating* out, int M, int N, int K, int num_threads) noexcept nogil:
     cdef Py_ssize_t blocks = ((N if which == 2 else M) + ROW_BLOCK - 1) // ROW_BLOCK
-    cdef int nt = choose_threads(num_threads, <double>M * N * K, blocks)
+    # choose_threads' unit is an element moved: BLAS does ~16 multiply-adds in its time
+    cdef int nt = choose_threads(num_threads, <double>M * N * K / 16, blocks)
     cdef Py_ssize_t blk
     if nt <= 1:
         for blk in range(blocks):
