@@ -11,6 +11,7 @@ import os
 import numpy as np
 import pytest
 
+import minidl
 from minidl import bench
 from minidl.bench import report, suite
 from minidl.bench.pure_python import conv2d_lists
@@ -164,6 +165,37 @@ def _row(op, shape, threads, minidl_s, ratio, comparator="torch", pass_="step"):
         "ratio": ratio,
         "error": None,
     }
+
+
+def test_thread_scaling_targets_prefer_the_interleaved_rows():
+    rows = [
+        _row("lenet-train-epoch", "LeNet() default", 1, 0.040, 3.5),
+        _row("lenet-train-epoch", "LeNet() default", 2, 0.041, 3.6),  # apart: 0.976
+        _row("lenet-train-epoch", "LeNet() default", 2, 0.039, 1.02, suite.ONE_THREAD, "epoch"),
+        _row("cifar-train-step", "CIFAR-size net", 1, 0.100, 1.2),
+        _row("cifar-train-step", "CIFAR-size net", 2, 0.060, 1.1),  # apart: 1.67
+    ]
+    got = {(c["issue"], c["target"], c["threads"]): c for c in report.targets(rows)}
+    epoch = got[(23, "LeNet() default epoch: 2 threads not slower than 1", 2)]
+    assert epoch["met"] and epoch["worst"] == 1.02
+    scaling = got[(23, "CIFAR-size network step: 2 threads >= 1.7x faster than 1", 2)]
+    assert abs(scaling["worst"] - 0.100 / 0.060) < 1e-12  # no interleaved row: the old way
+    assert got[(23, "LeNet() default epoch: minidl <= 1/3 of torch", 1)]["worst"] == 3.5
+
+
+def test_thread_scaling_rows_time_minidl_against_itself():
+    config = suite.preset("tiny")
+    before = minidl.get_num_threads()
+    rows = suite.measure_thread_scaling(config)
+    assert minidl.get_num_threads() == before
+    keys = {_key(r) for r in rows}
+    assert keys == {
+        ("lenet-train-epoch", "LeNet() default", "epoch", 2, suite.ONE_THREAD),
+        ("lenet-inference", "LeNet() default", "fwd", 2, suite.ONE_THREAD),
+        ("cifar-train-step", "CIFAR-size net", "step", 2, suite.ONE_THREAD),
+    }
+    for row in rows:
+        assert row["ratio"] == row["other"]["median"] / row["minidl"]["median"]
 
 
 def test_issue_23_targets_from_hand_made_rows():

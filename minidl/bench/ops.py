@@ -18,6 +18,7 @@ MINIDL, NAIVE, PURE_PYTHON, NUMPY_GEMM, TORCH = (
     "numpy-gemm",
     "torch",
 )
+ONE_THREAD = "minidl, 1 thread"  # minidl against itself: the thread-scaling rows
 
 
 # ---- inputs ---------------------------------------------------------------------------

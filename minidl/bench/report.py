@@ -5,7 +5,7 @@ import json
 
 from minidl.bench.cifar import STEP as CIFAR_STEP
 from minidl.bench.end_to_end import MODELS
-from minidl.bench.ops import FWD_BWD, NAIVE, NUMPY_GEMM, TORCH
+from minidl.bench.ops import FWD_BWD, NAIVE, NUMPY_GEMM, ONE_THREAD, TORCH
 
 
 def format_time(seconds):
@@ -196,7 +196,19 @@ def _ratio_targets(rows):
 
 
 def _speedups(rows, op, shape=None):
-    """minidl's median at 1 thread / at 2 threads for the rows of ``op`` (and ``shape``)."""
+    """minidl's time at 1 thread / at 2 threads for the rows of ``op`` (and ``shape``):
+    the ratio of its thread-scaling row (both timed interleaved) where there is one,
+    else its median at 1 thread over its median at 2 from the separate rows."""
+    paired = [
+        r["ratio"]
+        for r in rows
+        if not r.get("error")
+        and r["op"] == op
+        and r["comparator"] == ONE_THREAD
+        and (shape is None or r["shape"] == shape)
+    ]
+    if paired:
+        return paired
     by_threads = {}
     for r in rows:
         if r.get("error") or r["op"] != op or (shape is not None and r["shape"] != shape):

@@ -13,7 +13,7 @@ import numpy as np
 
 from minidl.bench import cifar, ops, shapes
 from minidl.bench.end_to_end import END_TO_END, MODELS
-from minidl.bench.ops import FWD, FWD_BWD, NAIVE, NUMPY_GEMM, PURE_PYTHON, TORCH
+from minidl.bench.ops import FWD, FWD_BWD, NAIVE, NUMPY_GEMM, ONE_THREAD, PURE_PYTHON, TORCH
 from minidl.bench.threads import thread_count
 from minidl.bench.timing import gflops, time_interleaved
 
@@ -326,6 +326,54 @@ def measure_cifar_step(config, torch, threads):
     return row
 
 
+def _at_threads(n, fn):
+    import minidl
+
+    def call():
+        minidl.set_num_threads(n)
+        fn()
+
+    return call
+
+
+def measure_thread_scaling(config):
+    """minidl at 2 threads against itself at 1 thread, their repeats interleaved in one
+    process, so that drift between the 1-thread and the 2-thread rows (measured minutes
+    apart) cannot decide a speed-up target: one row per end-to-end workload with a
+    scaling target (the LeNet() rows and the CIFAR-size step), threads 2, comparator
+    ONE_THREAD, ratio = the 1-thread time / the 2-thread time."""
+    import minidl
+    from minidl.bench import end_to_end
+
+    workloads = []
+    for model, widths in MODELS:
+        if model.startswith("LeNet()"):
+            calls, _ = end_to_end.build(None, max_train=config.max_train, widths=widths)
+            workloads.append(("lenet-train-epoch", model, "epoch", calls["minidl"]["epoch"]))
+            workloads.append(("lenet-inference", model, "fwd", calls["minidl"]["inference"]))
+    n = 4 if config.max_train is not None else cifar.CIFAR_INPUT[0]
+    x, y = cifar.synthetic_batch((n,) + cifar.CIFAR_INPUT[1:], seed=config.seed)
+    minidl.manual_seed(config.seed)
+    workloads.append((CIFAR_STEP, CIFAR_SHAPE, "step", cifar.minidl_step(cifar.cifar_net(), x, y)))
+    rows = []
+    previous = minidl.get_num_threads()
+    try:
+        for op, shape, pass_, fn in workloads:
+            stats = time_interleaved(
+                {"minidl": _at_threads(2, fn), "other": _at_threads(1, fn)},
+                config.e2e_repeats,
+                min_time=0.0 if pass_ == "epoch" else config.min_time,
+                disable_gc=False,
+            )
+            note = "minidl at 2 threads against 1, repeats interleaved, GC on"
+            row = _row_dict(op, shape, pass_, 2, ONE_THREAD, stats["minidl"], stats["other"], note)
+            row["section"] = "end-to-end"
+            rows.append(row)
+    finally:
+        minidl.set_num_threads(previous)
+    return rows
+
+
 def run_suite(config=None, log=print, strict=False):
     """Measure every planned row; returns {"meta", "config", "rows", "targets"}.
 
@@ -405,6 +453,19 @@ def _run_rows(config, torch, torch_available, log, strict):
                 results.append(row)
                 if log:
                     log(report.format_row_line(row))
+    if config.end_to_end and {1, 2} <= set(config.threads):
+        try:
+            scaling = measure_thread_scaling(config)
+        except Exception as exc:
+            if strict:
+                raise
+            scaling = []
+            if log:
+                log(f"thread-scaling rows failed: {type(exc).__name__}: {exc}")
+        results.extend(scaling)
+        if log:
+            for row in scaling:
+                log(report.format_row_line(row))
     meta = machine.describe(torch)
     meta["seconds"] = time.perf_counter() - started
     return {
