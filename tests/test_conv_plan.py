@@ -288,7 +288,8 @@ def test_stride_2_and_float64_stay_off_the_fast_paths_even_with_zero_thresholds(
         monkeypatch.setattr(conv_plan, name, dict.fromkeys(conv_plan.PASSES, 0))
     monkeypatch.setattr(conv_plan, "DIRECT_MIN_EFFICIENCY", dict.fromkeys(conv_plan.PASSES, 0))
     monkeypatch.setattr(conv_plan, "DIRECT_MIN_WORK", dict.fromkeys(conv_plan.PASSES, 0))
-    monkeypatch.setattr(conv_plan, "WINOGRAD5_THREADED_WEIGHT_RATIO", 0)
+    monkeypatch.setattr(conv_plan, "WINOGRAD5_THREADED_RATIO", 0)
+    monkeypatch.setattr(conv_plan, "WINOGRAD5_AVX512_FORWARD_RATIO", 0)
     monkeypatch.setattr(conv_plan, "DIRECT_MIN_OUTPUTS", 0)
     for k in (3, 5):
         stride2 = conv_plan.plan_conv2d((64, 32, 16, 16), (64, 32, k, k), np.float32, 2, 1)

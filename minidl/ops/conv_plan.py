@@ -66,8 +66,12 @@ WINOGRAD_ONE_TILE_MIN_CHANNEL_RATIO = 1.25
 WINOGRAD_ONE_TILE_MIN_BATCH = 16
 # 5x5 Winograd from this r per pass: 6x fewer multiply-adds against 64 GEMMs and 8x8 transforms.
 WINOGRAD5_MIN_CHANNEL_RATIO = {"forward": 16.0, "input": 8.0, "weight": 4.0}
-# 5x5 Winograd weight gradient on 2+ threads from this r: the direct one splits, it does not.
-WINOGRAD5_THREADED_WEIGHT_RATIO = 8.0
+# ... but the forward from this r on AVX-512, where Winograd loads its patches and gathers
+# its weight transform in registers (elsewhere it gathers and copies).
+WINOGRAD5_AVX512_FORWARD_RATIO = 4.0
+# 5x5 Winograd forward and weight gradient on 2+ threads from at least this r: the direct
+# kernels split small layers, Winograd's blocks do not.
+WINOGRAD5_THREADED_RATIO = 8.0
 # Direct kernels from this share of useful lanes per pass: no im2col against wasted lanes.
 DIRECT_MIN_EFFICIENCY = {"forward": 0.75, "input": 0.45, "weight": 0.75}
 # Direct kernels on planes of at least this many outputs: per-sample copies against the work.
@@ -263,10 +267,12 @@ def _winograd_pays(which, k, n, c, f, ho, wo, tile, plane, num_threads) -> bool:
         return ratio >= WINOGRAD_ONE_TILE_MIN_CHANNEL_RATIO and n >= WINOGRAD_ONE_TILE_MIN_BATCH
     if k == 3:
         floor = WINOGRAD_MIN_CHANNEL_RATIO[which]
-    elif which == "weight" and num_threads > 1:
-        floor = WINOGRAD5_THREADED_WEIGHT_RATIO
     else:
         floor = WINOGRAD5_MIN_CHANNEL_RATIO[which]
+        if which == "forward" and K.direct_level() == 2:
+            floor = WINOGRAD5_AVX512_FORWARD_RATIO
+        if which != "input" and num_threads > 1:
+            floor = max(floor, WINOGRAD5_THREADED_RATIO)
     return ratio >= floor and n * ho * wo * c * f >= WINOGRAD_MIN_WORK[which]
 
 
