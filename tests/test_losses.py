@@ -195,6 +195,22 @@ def test_cross_entropy_rows_kernel_keeps_nan_inf_and_huge_logits_as_numpy_does(r
     assert out.data.dtype == dtype and xt.grad.dtype == dtype
 
 
+def test_cross_entropy_rows_kernel_checks_what_it_is_given():
+    from minidl import _kernels as K
+
+    x = np.zeros((3, 4), np.float32)
+    assert K.cross_entropy_forward(x, np.array([0, 1, 4])) is None  # 4 is outside 0..3
+    assert K.cross_entropy_forward(x, np.array([0, -1, 3])) is None
+    t = np.array([0, 1, 3])
+    loss, stats, total = K.cross_entropy_forward(x, t)
+    np.testing.assert_allclose(loss, np.log(4), rtol=1e-6)  # uniform over 4 classes
+    for bad_scale in (np.ones(2, np.float32), np.ones(4, np.float32)):
+        with pytest.raises(ValueError, match="do not fit 3 rows"):
+            K.cross_entropy_backward(x, t, stats, bad_scale)
+    with pytest.raises(ValueError, match="do not fit 3 rows"):
+        K.cross_entropy_backward(x, t[:2], stats, np.ones(1, np.float32))
+
+
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_cross_entropy_rows_kernel_gradcheck(reduction):
     rng = np.random.default_rng(3)

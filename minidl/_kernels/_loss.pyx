@@ -98,6 +98,12 @@ def cross_entropy_backward(cnp.ndarray x, const int64_t[:] target, cnp.ndarray s
     """dx (N, C) for cross_entropy_forward's x, target and stats: row i's softmax minus
     its one-hot target, times scale[i] (scale (N,), or (1,) for every row), scale of
     x's dtype."""
+    cdef Py_ssize_t n = x.shape[0]
+    if (target.shape[0] != n or stats.shape[0] != n or stats.shape[1] != 2
+            or (scale.shape[0] != 1 and scale.shape[0] != n)):
+        raise ValueError(f"cross_entropy_backward: target {target.shape[0]}, stats "
+                         f"{stats.shape[0]}x{stats.shape[1]} and scale {scale.shape[0]} do "
+                         f"not fit {n} rows")
     dx = np.empty_like(x)
     if x.dtype == np.float32:
         _backward[float](x, target, stats, scale, dx)
