@@ -306,6 +306,40 @@ def test_conv2d_forced_through_winograd_at_a_big_layer(tile):
         assert_close(got, want, mag, np.float32, f"F.conv2d {name} through Winograd", normwise=True)
 
 
+def _conv_with_upstream(x, w, b, g, plan):
+    """(y, dx, dW, db) of F.conv2d (padding 1) under ``plan`` with the upstream gradient g."""
+    xt, wt, bt = (minidl.tensor(a, requires_grad=True) for a in (x, w, b))
+    with conv_plan.forced(plan):
+        y = F.conv2d(xt, wt, bt, padding=1)
+    y.backward(minidl.tensor(g))
+    return y.data, xt.grad, wt.grad, bt.grad
+
+
+@pytest.mark.parametrize("keep_input", [False, True])
+@pytest.mark.parametrize("where", ["x", "dy"])
+@pytest.mark.parametrize("shape", [(16, 4, 8, 8, 8), (16, 32, 4, 4, 32)])
+def test_conv2d_passes_whose_operands_do_not_fit_winograd_run_on_im2col(shape, where, keep_input):
+    """An inf (or a value past fits_winograd's bound) in x or in dY sends every pass that
+    reads it from Winograd to im2col: the same bits as an all-im2col plan (one inf would
+    make a whole Winograd tile NaN), the weight gradient included."""
+    n, c, h, w_, f = shape
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((n, c, h, w_)).astype(np.float32)
+    w = rng.standard_normal((f, c, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(f).astype(np.float32)
+    g = rng.standard_normal((n, f, h, w_)).astype(np.float32)
+    (x if where == "x" else g)[1, 2, 1, 1] = np.inf
+    got = _conv_with_upstream(x, w, b, g, _all_winograd(4, keep_input))
+    want = _conv_with_upstream(x, w, b, g, ConvPlan(IM2COL, IM2COL, IM2COL, False))
+    reads = {"y": "x", "dx": "dy", "dW": "x and dy", "db": "x and dy"}
+    for (name, operands), a, e in zip(reads.items(), got, want):
+        if where in operands:
+            np.testing.assert_array_equal(a, e, err_msg=f"{name} with an inf in {where}")
+        else:  # the pass does not read the inf: it stays on Winograd
+            assert np.all(np.isfinite(a)), name
+            np.testing.assert_allclose(a, e, rtol=1e-3, atol=1e-3, err_msg=name)
+
+
 @pytest.mark.parametrize(
     "kw, wshape",
     [

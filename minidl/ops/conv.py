@@ -53,6 +53,14 @@ def _conv2d_any(input, weight, bias, stride, padding, dilation, groups, what):
     return _conv2d(input, weight, bias, stride, padding, dilation, groups, what)
 
 
+def _fits(memo: dict, name: str, a: np.ndarray) -> bool:
+    """K.fits_winograd(a), remembered in ``memo`` under ``name``: one scan per operand."""
+    ok = memo.get(name)
+    if ok is None:
+        ok = memo[name] = K.fits_winograd(a)
+    return ok
+
+
 def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channels_checked=False):
     """conv2d under the name ``what``; channels_checked: the caller (conv1d) has already
     run V.conv_channels (on its own shapes, for its messages)."""
@@ -76,7 +84,10 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
     )
     keep = plan.keep_input
     path = plan.forward.path
-    if path == "winograd" and not K.fits_winograd(x):
+    # Winograd mixes a whole tile: a pass whose operands hold an inf (or a value past
+    # fits_winograd's bound) runs on im2col; each operand is checked once
+    fits = {}
+    if path == "winograd" and not _fits(fits, "x", x):
         path, keep = "im2col", False
     if path == "im2col":
         out = K.conv2d_forward(
@@ -112,7 +123,7 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
         gx = gw = gb = None
         if input.requires_grad:
             path = plan.input.path
-            if path == "winograd" and not K.fits_winograd(g):
+            if path == "winograd" and not _fits(fits, "g", g):
                 path = "im2col"
             if path == "im2col":
                 gx = K.conv2d_backward_input(
@@ -138,6 +149,9 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
         need_b = bias is not None and bias.requires_grad
         if weight.requires_grad:
             path = plan.weight.path
+            kept_here = kept
+            if path == "winograd" and not (_fits(fits, "x", x) and _fits(fits, "g", g)):
+                path, kept_here = "im2col", None  # kept is Winograd's V, not cols
             if path == "im2col":
                 gw, gb = K.conv2d_backward_weight(
                     x,
@@ -148,7 +162,7 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
                     dilation=dilation,
                     groups=groups,
                     need_bias=need_b,
-                    kept_input=kept,
+                    kept_input=kept_here,
                     num_threads=nt,
                 )
             elif path == "winograd":
@@ -159,7 +173,7 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
                     padding=padding,
                     tile=plan.weight.tile,
                     need_bias=need_b,
-                    kept_input=kept,
+                    kept_input=kept_here,
                     num_threads=nt,
                 )
             elif path == "depthwise":
