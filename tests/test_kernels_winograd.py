@@ -573,3 +573,17 @@ def test_fits_winograd_reads_the_exponent_bits_right(dtype, n, specials, seed):
         a[rng.integers(0, n)] = values[name]
     want = bool(np.all(np.isfinite(a)) and np.all(np.abs(a.astype(np.float64)) < limit))
     assert K.fits_winograd(a) is want
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("where", [None, 0, 65535, 65536, 200_000, 299_999])
+def test_fits_winograd_scans_every_chunk_on_any_thread_count(dtype, where):
+    """A big array is scanned in 2^16-element chunks over the threads: an inf anywhere,
+    the first or last element of a chunk included, is found at 1, 2 and 3 threads."""
+    from minidl import _kernels as K
+
+    a = np.random.default_rng(0).standard_normal(300_000).astype(dtype)
+    if where is not None:
+        a[where] = np.inf
+    for threads in (1, 2, 3):
+        assert K.fits_winograd(a, threads) is (where is None), threads

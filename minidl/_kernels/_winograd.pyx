@@ -116,6 +116,7 @@ cdef enum:
     WEIGHT_MAX_BLOCK_TILES = 512
     MAX_BLOCK_TILES = 256
     XI_PAD = 16
+    FITS_CHUNK = 1 << 16    # elements per parallel piece of fits_winograd's scan
     # Up to this many elements per thread, a block's input planes are first copied into
     # zero-padded planes, so that every tile reads plain rows (no masked edge gather):
     # LeNet's 4x4 planes with padding 1 have no tile inside the plane at all.
@@ -1010,17 +1011,26 @@ cdef extern from *:
     int minidl_fits_winograd(const void* p, Py_ssize_t n, int wide) noexcept nogil
 
 
-def fits_winograd(cnp.ndarray a):
+def fits_winograd(cnp.ndarray a, int num_threads=1):
     """Whether Winograd may transform the C-contiguous float32 or float64 array ``a``: no
     inf or NaN (the transforms mix a whole tile, so one inf would make the tile NaN where
     PyTorch's output stays finite) and nothing so large (2^64 in float32, 2^512 in
-    float64) that the transforms' sums could overflow where a direct product would not."""
-    cdef const void* p = cnp.PyArray_DATA(a)
-    cdef Py_ssize_t n = a.size
+    float64) that the transforms' sums could overflow where a direct product would not.
+    Big arrays are scanned in chunks on up to ``num_threads`` threads."""
+    cdef const char* p = <const char*>cnp.PyArray_DATA(a)
+    cdef Py_ssize_t n = a.size, chunk = FITS_CHUNK, c, lo
+    cdef Py_ssize_t chunks = (n + chunk - 1) // chunk
     cdef int wide = cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT64
-    cdef int ok
+    cdef size_t item = 8 if wide else 4
+    cdef int ok = 1
+    cdef int nt = choose_threads(num_threads, <double>n, chunks)
     with nogil:
-        ok = minidl_fits_winograd(p, n, wide)
+        if nt <= 1:
+            ok = minidl_fits_winograd(p, n, wide)
+        else:
+            for c in prange(chunks, num_threads=nt, schedule='static'):
+                lo = c * chunk
+                ok &= minidl_fits_winograd(p + lo * item, min(chunk, n - lo), wide)
     return bool(ok)
 
 

@@ -57,7 +57,7 @@ def _fits(memo: dict, name: str, a: np.ndarray) -> bool:
     """K.fits_winograd(a), remembered in ``memo`` under ``name``: one scan per operand."""
     ok = memo.get(name)
     if ok is None:
-        ok = memo[name] = K.fits_winograd(a)
+        ok = memo[name] = K.fits_winograd(a, get_num_threads())
     return ok
 
 
