@@ -203,8 +203,7 @@ def _best_time(run, repeats, *args) -> float:
     Before each call the calling thread rewrites the array arguments, as the single-
     threaded op before a layer does in a network: a kernel that splits a small layer over
     threads must then fetch the other threads' share from this core's cache, which a warm
-    loop hides (there, splitting LeNet()'s conv2 won 25 % per pass and lost 20 % of the
-    2-thread epoch)."""
+    loop hides (benchmarks/RESULTS.md: a split that won alone lost inside LeNet())."""
     arrays = [(a, a.copy()) for a in args if isinstance(a, np.ndarray)]
     run(*args)
     spent = []
