@@ -138,8 +138,9 @@ cdef struct Plan:
     Py_ssize_t pad_len      # padded planes one block needs (0: gather from x, masked)
     bint whole              # one tile per sample, whose patch is its whole padded plane
     bint load               # float32: patches loaded position-major from the planes
-    bint load_out           # float32: dY tiles loaded position-major from the planes
-    Py_ssize_t dst          # load, load_out: the scratch's position-major row stride
+    bint loads              # float32 where wg_loads_patches: dY tiles loaded position-
+                            # major from the planes, the weight transform gathered
+    Py_ssize_t dst          # load, loads: the scratch's position-major row stride
     Py_ssize_t nsp          # whole: the padded planes' row stride (ns rounded up to 16)
     bint cm                 # channel-major: V[ξ] (tb, C), M[ξ] (tb, F), U[ξ] (C, F)
 
@@ -200,7 +201,7 @@ cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int p
     if p.cm:
         p.whole = False
     p.load = float_loads and not p.whole and not p.cm
-    p.load_out = float_loads and not p.cm
+    p.loads = float_loads
     if p.load or p.cm:
         p.pad_len = 0
     p.buf_len += p.pad_len
@@ -340,7 +341,7 @@ cdef inline void _walk_next(const Plan* p, TileWalk* w) noexcept nogil:
 
 cdef struct TileInfo:
     wg_patch patch          # the patch in x's planes, for wg_load_patches_f (p.load)
-    wg_patch out            # the output tile in the output planes (p.load_out)
+    wg_patch out            # the output tile in the output planes (p.loads)
     Py_ssize_t off          # x offset of the patch's top-left, n*C*H*W + ih0*W + iw0 ...
     bint inside             # ... when the whole patch lies in the plane; otherwise
     Py_ssize_t base         # n*C*H*W, and entry i of the patch reads plane[idx[i]]
@@ -377,7 +378,7 @@ cdef void _tile_table(const Plan* p, Py_ssize_t t0, Py_ssize_t m,
         ti.yoff = tw.n * fplanes + <Py_ssize_t>tw.oh * p.Wo + tw.ow
         ti.nr = p.r if tw.oh + p.r <= p.Ho else p.Ho - tw.oh
         ti.nc = p.r if tw.ow + p.r <= p.Wo else p.Wo - tw.ow
-        if p.load_out:
+        if p.loads:
             ti.out.off = ti.yoff
             for i in range(8):
                 ti.out.rows[i] = ((<unsigned short>1) << ti.nc) - 1 if i < ti.nr else 0
@@ -603,7 +604,7 @@ cdef void _output_untransform(const Plan* p, const floating* dy, floating* dM,
     """dM[ξ, f, k] = (A dY_tile Aᵀ)[ξ] for the block's tiles (info: _tile_table's), the
     adjoint of _output_transform (dY outside the plane is zero), via the scratch E of
     gathered r x r dY tiles (position-major (r*r, dst) from wg_load_patches_f where
-    p.load_out, else tile-major (m, r*r)); db[f] (if not NULL) += the tiles' dY sum, in
+    p.loads, else tile-major (m, r*r)); db[f] (if not NULL) += the tiles' dY sum, in
     the same fixed order either way."""
     cdef double acc[2]
     cdef double tile_sum
@@ -619,7 +620,7 @@ cdef void _output_untransform(const Plan* p, const floating* dy, floating* dM,
         acc[0] = 0
         acc[1] = 0
         dyf = dy + f * HoWo
-        if floating is float and p.load_out:
+        if floating is float and p.loads:
             wg_load_patches_f(dyf, <const char*>&info[0].out, sizeof(TileInfo), Wo, r, E,
                               p.dst, m)
             if db != NULL:
@@ -711,7 +712,7 @@ cdef WeightView _weight_view(weight, const Plan* p, bint swapped) except *:
     cdef WeightView v
     cdef Py_ssize_t k = p.k, k2 = p.k * p.k, cw = weight.shape[1]
     v.wr = 0
-    if not (p.load_out or p.cm) or weight.dtype != np.float32 or 15 * cw * k2 >= 2**31:
+    if not p.loads or weight.dtype != np.float32 or 15 * cw * k2 >= 2**31:
         return v
     # rows walk the weight's input channels where the input gradient's or cm's transpose
     if swapped != p.cm:
