@@ -442,6 +442,20 @@ MINIDL_WINOGRAD_ALL(float, f_avx512, __attribute__((target("avx512f,avx2,fma")))
 MINIDL_WINOGRAD_ALL(double, d_avx512, __attribute__((target("avx512f,avx2,fma"))))
 
 #include <immintrin.h>
+/* The first n of 16 lanes (all 16 from n = 16 on). */
+static inline __mmask16 wg_lanes(ptrdiff_t n)
+{
+    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+}
+
+/* Lane j's offset j * stride, for a 16-lane gather (15 * stride must fit an int32). */
+__attribute__((target("avx512f"))) static inline __m512i wg_lane_offsets(ptrdiff_t stride)
+{
+    return _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32((int)stride));
+}
+
 /* The float AVX-512 copy with 16-lane gathers (gcc keeps the strided loads scalar). */
 __attribute__((target("avx512f"))) static void
 wg_gather_copy_f_avx512(const float* restrict src, ptrdiff_t stride, float* restrict dst,
@@ -449,9 +463,7 @@ wg_gather_copy_f_avx512(const float* restrict src, ptrdiff_t stride, float* rest
 {
     ptrdiff_t j = 0;
     if (stride > 0 && stride <= (1 << 26)) {   /* 15 * stride fits the int32 indices */
-        const __m512i idx = _mm512_mullo_epi32(
-            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-            _mm512_set1_epi32((int)stride));
+        const __m512i idx = wg_lane_offsets(stride);
         for (; j + 16 <= n; j += 16)
             _mm512_storeu_ps(dst + j, _mm512_i32gather_ps(idx, src + j * stride, 4));
     }
@@ -475,7 +487,7 @@ wg_load_patches_f_avx512(const float* src, const char* patches, ptrdiff_t stride
                                              12, 13, 14, 15, 28, 29, 30, 31);
     for (ptrdiff_t k = 0; k < m; k += 16) {
         const ptrdiff_t n = m - k >= 16 ? 16 : m - k;
-        const __mmask16 lanes = n == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+        const __mmask16 lanes = wg_lanes(n);
         const wg_patch* pt[16];
         for (int t = 0; t < 16; t++)   /* missing tiles repeat the last one */
             pt[t] = (const wg_patch*)(patches + (k + (t < n ? t : n - 1)) * stride);
@@ -550,7 +562,6 @@ wg_load_planes16(const float* src, int n, __m512 r[16])
         r[j] = j < n ? _mm512_loadu_ps(src + j * 16) : _mm512_setzero_ps();
 }
 
-static inline __mmask16 wg_lanes(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
 /* v[ξ*vs + t*C + c] = (Bᵀ d B)[ξ] of x's plane (t, c), x (m, C, 4, 4). */
 __attribute__((target("avx512f"))) static void
@@ -666,9 +677,7 @@ wg_weight_gather_f_ak(const float* w, ptrdiff_t wr, ptrdiff_t ws, ptrdiff_t wi, 
                       int R, int S, const float* G, float* U, ptrdiff_t us, const int a,
                       const int k)
 {
-    const __m512i idx = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32((int)ws));
+    const __m512i idx = wg_lane_offsets(ws);
     for (int r = 0; r < R; r++) {
         for (int s0 = 0; s0 < S; s0 += 16) {
             const __mmask16 lanes = wg_lanes(S - s0);
