@@ -471,6 +471,24 @@ wg_gather_copy_f_avx512(const float* restrict src, ptrdiff_t stride, float* rest
         dst[j] = src[j * stride];
 }
 
+/* The first two steps of a register transpose of n rows (n = 8 or 16; out may be in):
+ * within each 128-bit lane L, out[4g + j] holds entry 4L + j of rows 4g .. 4g+3. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+wg_transpose_4x4_blocks(const __m512* in, __m512* out, const int n)
+{
+    __m512 t[16];
+    for (int i = 0; i < n; i += 2) {
+        t[i] = _mm512_unpacklo_ps(in[i], in[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(in[i], in[i + 1]);
+    }
+    for (int i = 0; i < n; i += 4) {
+        out[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        out[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        out[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        out[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+}
+
 /* Position-major patches: d[(i*a + s)*ds + k] = entry (i, s) of tile k's patch of the
  * plane at src, for tiles k < m, a <= 8; tile k's wg_patch at ``patches`` + k*stride
  * bytes.  Row i of 16 tiles is read as 16 masked short rows (8 lanes) and transposed in
@@ -492,7 +510,7 @@ wg_load_patches_f_avx512(const float* src, const char* patches, ptrdiff_t stride
         for (int t = 0; t < 16; t++)   /* missing tiles repeat the last one */
             pt[t] = (const wg_patch*)(patches + (k + (t < n ? t : n - 1)) * stride);
         for (int i = 0; i < a; i++) {
-            __m512 z[8], t[8], u[8];
+            __m512 z[8], u[8];
             for (int j = 0; j < 8; j++) {   /* lanes 0-7: tile j's row i, 8-15: tile j+8's */
                 const wg_patch* p = pt[j];
                 const wg_patch* q = pt[j + 8];
@@ -501,16 +519,7 @@ wg_load_patches_f_avx512(const float* src, const char* patches, ptrdiff_t stride
                 z[j] = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(pm, src + p->off + i * pitch),
                                             qm, src + q->off + i * pitch - 8);
             }
-            for (int j = 0; j < 8; j += 2) {
-                t[j] = _mm512_unpacklo_ps(z[j], z[j + 1]);
-                t[j + 1] = _mm512_unpackhi_ps(z[j], z[j + 1]);
-            }
-            for (int j = 0; j < 8; j += 4) {
-                u[j] = _mm512_shuffle_ps(t[j], t[j + 2], 0x44);
-                u[j + 1] = _mm512_shuffle_ps(t[j], t[j + 2], 0xEE);
-                u[j + 2] = _mm512_shuffle_ps(t[j + 1], t[j + 3], 0x44);
-                u[j + 3] = _mm512_shuffle_ps(t[j + 1], t[j + 3], 0xEE);
-            }
+            wg_transpose_4x4_blocks(z, u, 8);
             for (int s = 0; s < a; s++) {   /* column s of the 16 rows */
                 const __m512 col = _mm512_permutex2var_ps(u[s & 3], s < 4 ? first : second,
                                                           u[4 + (s & 3)]);
@@ -530,16 +539,7 @@ wg_load_patches_f_avx512(const float* src, const char* patches, ptrdiff_t stride
 __attribute__((target("avx512f"))) static inline void wg_transpose16(__m512 r[16])
 {
     __m512 t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
-        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-    }
+    wg_transpose_4x4_blocks(r, r, 16);   /* then whole 128-bit lanes across rows */
     for (int i = 0; i < 4; i++) {
         t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
         t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
