@@ -230,29 +230,33 @@ cdef inline Py_ssize_t partial_chunks(double work, Py_ssize_t partial_len,
     return n if n > 1 else 1
 
 
+cdef inline void _add_partials_slice(floating* total, const floating* partials,
+                                     Py_ssize_t count, Py_ssize_t length, Py_ssize_t lo,
+                                     Py_ssize_t hi) noexcept nogil:
+    """Elements lo..hi-1 of add_partials."""
+    cdef Py_ssize_t c, e
+    cdef const floating* part
+    for c in range(count):
+        part = partials + c * length
+        for e in range(lo, hi):
+            total[e] = total[e] + part[e]
+
+
 cdef inline void add_partials(floating* total, const floating* partials, Py_ssize_t count,
                               Py_ssize_t length, int num_threads) noexcept nogil:
     """total += partials[0] + ... + partials[count - 1] (each ``length`` long), added in
     that order for every element, row-wise (contiguous, vectorises); from MIN_SPLIT_WORK
     additions on up to num_threads threads, each on its own slice of the elements (the
     same bits for any number): done on one, it capped a 2-thread weight gradient at 1.3x."""
-    cdef Py_ssize_t c, e, t, lo, hi, piece
-    cdef const floating* part
+    cdef Py_ssize_t t, piece
     cdef int nt = num_threads if <double>count * length >= MIN_SPLIT_WORK else 1
     if nt <= 1:
-        for c in range(count):
-            part = partials + c * length
-            for e in range(length):
-                total[e] = total[e] + part[e]
+        _add_partials_slice(total, partials, count, length, 0, length)
         return
     piece = ((length + nt - 1) // nt + 15) // 16 * 16
     for t in prange(nt, num_threads=nt, schedule='static'):
-        lo = t * piece
-        hi = min(lo + piece, length)
-        for c in range(count):
-            part = partials + c * length
-            for e in range(lo, hi):
-                total[e] = total[e] + part[e]
+        _add_partials_slice(total, partials, count, length, t * piece,
+                            min(t * piece + piece, length))
 
 
 cdef inline void sum_bias_partials(const double* partials, Py_ssize_t count, Py_ssize_t F,
