@@ -298,15 +298,26 @@ def measure_end_to_end(config, torch, threads, log, model, widths):
     return rows, about
 
 
+def _cifar_batch(config):
+    """The CIFAR-size rows' synthetic batch (batch 64; 4 in the tiny mode): (n, x, y)."""
+    n = 4 if config.max_train is not None else cifar.CIFAR_INPUT[0]
+    x, y = cifar.synthetic_batch((n,) + cifar.CIFAR_INPUT[1:], seed=config.seed)
+    return n, x, y
+
+
+def _cifar_minidl_step(config, x, y):
+    """minidl's CIFAR-size network, seeded by the config, and its training step on x, y."""
+    import minidl
+
+    minidl.manual_seed(config.seed)
+    return cifar.minidl_step(cifar.cifar_net(), x, y)
+
+
 def measure_cifar_step(config, torch, threads):
     """The CIFAR-size network's training step row, side by side with PyTorch's identical
     network (batch 64; 4 in the tiny mode), synthetic data."""
-    import minidl
-
-    n = 4 if config.max_train is not None else cifar.CIFAR_INPUT[0]
-    x, y = cifar.synthetic_batch((n,) + cifar.CIFAR_INPUT[1:], seed=config.seed)
-    minidl.manual_seed(config.seed)
-    fns = {"minidl": cifar.minidl_step(cifar.cifar_net(), x, y)}
+    n, x, y = _cifar_batch(config)
+    fns = {"minidl": _cifar_minidl_step(config, x, y)}
     if torch is not None:
         torch.manual_seed(config.seed)
         fns["other"] = cifar.torch_step(torch, cifar.torch_cifar_net(torch), x, y)
@@ -351,10 +362,8 @@ def measure_thread_scaling(config):
             calls, _ = end_to_end.build(None, max_train=config.max_train, widths=widths)
             workloads.append(("lenet-train-epoch", model, "epoch", calls["minidl"]["epoch"]))
             workloads.append(("lenet-inference", model, "fwd", calls["minidl"]["inference"]))
-    n = 4 if config.max_train is not None else cifar.CIFAR_INPUT[0]
-    x, y = cifar.synthetic_batch((n,) + cifar.CIFAR_INPUT[1:], seed=config.seed)
-    minidl.manual_seed(config.seed)
-    workloads.append((CIFAR_STEP, CIFAR_SHAPE, "step", cifar.minidl_step(cifar.cifar_net(), x, y)))
+    _, x, y = _cifar_batch(config)
+    workloads.append((CIFAR_STEP, CIFAR_SHAPE, "step", _cifar_minidl_step(config, x, y)))
     rows = []
     previous = minidl.get_num_threads()
     try:
