@@ -118,11 +118,12 @@ cdef minidl_direct_geom _geometry(tuple xshape, tuple wshape, padding,
     return g
 
 
-cdef inline double _work(const minidl_direct_geom* g) noexcept nogil:
-    """choose_threads' unit of work: multiply-adds / 16, so the MNIST-like 6->16 layer
-    (9.8M multiply-adds a pass) splits over 2 threads (measurements:
-    benchmarks/conv_dispatch.md)."""
-    return <double>g.N * g.F * g.C * g.taps * g.Ho * g.Wo / 16
+cdef inline double _work(const minidl_direct_geom* g, double written) noexcept nogil:
+    """choose_threads' unit of work for a pass that writes ``written`` elements:
+    multiply-adds / 16, so the MNIST-like 6->16 layer (9.8M multiply-adds a pass) splits
+    over 2 threads (measurements: benchmarks/conv_dispatch.md), plus what it writes: with
+    few multiply-adds per output (one input channel) the stores take the time."""
+    return <double>g.N * g.F * g.C * g.taps * g.Ho * g.Wo / 16 + written
 
 
 cdef class _Scratch:
@@ -155,8 +156,7 @@ def conv2d_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] weight
         bp = &bv[0]
     cdef float[::1] wt = np.empty(g.C * g.taps * g.fpad, dtype=np.float32)
     minidl_direct_weight_for_forward(&g, &weight[0, 0, 0, 0], &wt[0])
-    # plus the outputs written: with one input channel the stores take the time
-    cdef int nt = choose_threads(num_threads, _work(&g) + <double>y.size, g.N)
+    cdef int nt = choose_threads(num_threads, _work(&g, y.size), g.N)
     cdef _Scratch scratch = _Scratch(minidl_direct_forward_scratch(&g), nt)
     cdef Py_ssize_t t
     with nogil:
@@ -180,7 +180,7 @@ def conv2d_backward_input(const float[:, :, :, ::1] grad_out,
     cdef float[:, :, :, ::1] dxv = dx
     cdef float[::1] wc = np.empty(g.F * g.taps * g.cpad, dtype=np.float32)
     minidl_direct_weight_for_input(&g, &weight[0, 0, 0, 0], &wc[0])
-    cdef int nt = choose_threads(num_threads, _work(&g), g.N)
+    cdef int nt = choose_threads(num_threads, _work(&g, dx.size), g.N)
     cdef _Scratch scratch = _Scratch(minidl_direct_input_scratch(&g), nt)
     cdef Py_ssize_t t
     with nogil:
@@ -205,8 +205,9 @@ def conv2d_backward_weight(const float[:, :, :, ::1] x, const float[:, :, :, ::1
     db = np.empty(g.F, dtype=np.float32) if need_bias_grad else None
     cdef Py_ssize_t weight_size = <Py_ssize_t>g.F * g.C * g.taps
     # the number of partial sums depends on the problem only, never on the threads
-    cdef Py_ssize_t nchunks = partial_chunks(_work(&g), weight_size, g.N)
-    cdef int nt = choose_threads(num_threads, _work(&g), nchunks)
+    # the weights it writes are few; their number of partials stays as it was
+    cdef Py_ssize_t nchunks = partial_chunks(_work(&g, 0), weight_size, g.N)
+    cdef int nt = choose_threads(num_threads, _work(&g, 0), nchunks)
     cdef _Scratch scratch = _Scratch(minidl_direct_weight_scratch(&g), nt)
     cdef float[:, :, :, ::1] dwv = dw
     cdef float[::1] dbv
