@@ -53,11 +53,12 @@ def _conv2d_any(input, weight, bias, stride, padding, dilation, groups, what):
     return _conv2d(input, weight, bias, stride, padding, dilation, groups, what)
 
 
-def _fits(memo: dict, name: str, a: np.ndarray) -> bool:
-    """K.fits_winograd(a), remembered in ``memo`` under ``name``: one scan per operand."""
+def _fits(memo: dict, name: str, a: np.ndarray, nt: int) -> bool:
+    """K.fits_winograd(a) on ``nt`` threads, remembered in ``memo`` under ``name``: one
+    scan per operand."""
     ok = memo.get(name)
     if ok is None:
-        ok = memo[name] = K.fits_winograd(a, get_num_threads())
+        ok = memo[name] = K.fits_winograd(a, nt)
     return ok
 
 
@@ -87,7 +88,7 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
     # Winograd mixes a whole tile: a pass whose operands hold an inf (or a value past
     # fits_winograd's bound) runs on im2col; each operand is checked once
     fits = {}
-    if path == "winograd" and not _fits(fits, "x", x):
+    if path == "winograd" and not _fits(fits, "x", x, nt):
         path, keep = "im2col", False
     if path == "im2col":
         out = K.conv2d_forward(
@@ -123,7 +124,7 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
         gx = gw = gb = None
         if input.requires_grad:
             path = plan.input.path
-            if path == "winograd" and not _fits(fits, "g", g):
+            if path == "winograd" and not _fits(fits, "g", g, nt):
                 path = "im2col"
             if path == "im2col":
                 gx = K.conv2d_backward_input(
@@ -150,7 +151,7 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
         if weight.requires_grad:
             path = plan.weight.path
             kept_here = kept
-            if path == "winograd" and not (_fits(fits, "x", x) and _fits(fits, "g", g)):
+            if path == "winograd" and not (_fits(fits, "x", x, nt) and _fits(fits, "g", g, nt)):
                 path, kept_here = "im2col", None  # kept is Winograd's V, not cols
             if path == "im2col":
                 gw, gb = K.conv2d_backward_weight(
