@@ -215,7 +215,8 @@ static ptrdiff_t minidl_direct_input_scratch(const minidl_direct_geom* g)
 
 static ptrdiff_t minidl_direct_weight_scratch(const minidl_direct_geom* g)
 {
-    return g->xs_len + (ptrdiff_t)g->wblock * (g->cols_len + (ptrdiff_t)g->fpad * g->wq_len);
+    return (ptrdiff_t)g->fpad * g->vw + 2 * g->xs_len
+           + (ptrdiff_t)g->wblock * (g->cols_len + (ptrdiff_t)g->fpad * g->wq_len);
 }
 
 /* Weight layouts the routines read (built once per call, shared by the threads):

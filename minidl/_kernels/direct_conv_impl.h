@@ -10,17 +10,12 @@
 #define DC_NAME(name) DC_CAT(minidl_direct_##name, DC_SUFFIX)
 
 /* x[n] (C, H, W) -> the zero-padded planes xs (C, Hp, Wp; borders zeroed by the caller,
- * once) -> the column-shifted planes cols[(kj*C + c)*col_stride + h*Wo + ow] =
- * xs[c, h, ow + kj].  Rows are copied as whole vectors, each spilling into the next row
- * (rewritten after it) or, for the last, into the plane's slack. */
-__attribute__((target(DC_TARGET)))
-static void DC_NAME(unfold_columns)(const minidl_direct_geom* g, const float* xn, float* xs,
-                                    float* cols)
+ * once). */
+static void DC_NAME(pad_planes)(const minidl_direct_geom* g, const float* xn, float* xs)
 {
-    typedef float uvec __attribute__((vector_size(DC_VW * 4), aligned(4), may_alias));
-    const int C = g->C, H = g->H, W = g->W, Hp = g->Hp, Wp = g->Wp, Wo = g->Wo;
-    const ptrdiff_t plane = g->plane, cs = g->col_stride;
-    int c, h, kj, o;
+    const int C = g->C, H = g->H, W = g->W, Wp = g->Wp;
+    const ptrdiff_t plane = g->plane;
+    int c, h;
     for (c = 0; c < C; c++) {
         if (g->pw == 0)     /* the padded rows are the input's rows: one copy a plane */
             memcpy(xs + c * plane + (ptrdiff_t)g->ph * Wp, xn + (ptrdiff_t)c * H * W,
@@ -30,6 +25,18 @@ static void DC_NAME(unfold_columns)(const minidl_direct_geom* g, const float* xn
                 memcpy(xs + c * plane + (ptrdiff_t)(h + g->ph) * Wp + g->pw,
                        xn + ((ptrdiff_t)c * H + h) * W, sizeof(float) * (size_t)W);
     }
+}
+
+/* The padded planes xs -> the column-shifted planes cols[(kj*C + c)*col_stride + h*Wo +
+ * ow] = xs[c, h, ow + kj].  Rows are copied as whole vectors, each spilling into the next
+ * row (rewritten after it) or, for the last, into the plane's slack. */
+__attribute__((target(DC_TARGET), noinline))
+static void DC_NAME(shift_columns)(const minidl_direct_geom* g, const float* xs, float* cols)
+{
+    typedef float uvec __attribute__((vector_size(DC_VW * 4), aligned(4), may_alias));
+    const int C = g->C, Hp = g->Hp, Wp = g->Wp, Wo = g->Wo;
+    const ptrdiff_t plane = g->plane, cs = g->col_stride;
+    int c, h, kj, o;
     for (kj = 0; kj < g->kw; kj++)
         for (c = 0; c < C; c++) {
             const float* src = xs + c * plane + kj;
@@ -51,6 +58,7 @@ static void DC_NAME(forward)(const minidl_direct_geom* g, const float* x, const 
     const int C = g->C, H = g->H, W = g->W, F = g->F, kh = g->kh, kw = g->kw;
     const int Wo = g->Wo, fpad = g->fpad, taps = g->taps;
     const ptrdiff_t qlen = g->qlen, cs = g->col_stride, HoWo = (ptrdiff_t)g->Ho * g->Wo;
+    const ptrdiff_t q_whole = HoWo / (DC_VW * DC_VB) * (DC_VW * DC_VB);
     float* xs = scratch;
     float* cols = scratch + g->xs_len;
     float* yq = cols + g->cols_len;
@@ -60,7 +68,8 @@ static void DC_NAME(forward)(const minidl_direct_geom* g, const float* x, const 
     memset(scratch, 0, sizeof(float) * (size_t)(g->xs_len + g->cols_len)); /* pads, slack */
     for (n = n0; n < n1; n++) {
         float* yn = y + n * F * HoWo;
-        DC_NAME(unfold_columns)(g, x + n * C * H * W, xs, cols);
+        DC_NAME(pad_planes)(g, x + n * C * H * W, xs);
+        DC_NAME(shift_columns)(g, xs, cols);
         for (f0 = 0; f0 < fpad; f0 += DC_FB) {
             for (q0 = 0; q0 < qlen; q0 += DC_VW * DC_VB) {
                 vec acc[DC_FB][DC_VB];
@@ -88,18 +97,34 @@ static void DC_NAME(forward)(const minidl_direct_geom* g, const float* x, const 
                         }
                     }
                 }
+                if (q0 < q_whole) {
+                    /* whole blocks go straight to y, bias added: a copy pass afterwards
+                     * would load across these stores before they reach the cache */
 #pragma GCC unroll 16
-                for (i = 0; i < DC_FB; i++)
+                    for (i = 0; i < DC_FB; i++) {
+                        if (f0 + i < F) {
+                            const float b = bias != NULL ? bias[f0 + i] : 0.0f;
+                            float* dst = yn + (ptrdiff_t)(f0 + i) * HoWo + q0;
 #pragma GCC unroll 4
-                    for (v = 0; v < DC_VB; v++)
-                        *(uvec*)(yq + (ptrdiff_t)(f0 + i) * qlen + q0 + v * DC_VW) = acc[i][v];
+                            for (v = 0; v < DC_VB; v++)
+                                *(uvec*)(dst + v * DC_VW) = acc[i][v] + b;
+                        }
+                    }
+                } else {
+#pragma GCC unroll 16
+                    for (i = 0; i < DC_FB; i++)
+#pragma GCC unroll 4
+                        for (v = 0; v < DC_VB; v++)
+                            *(uvec*)(yq + (ptrdiff_t)(f0 + i) * qlen + q0 + v * DC_VW) =
+                                acc[i][v];
+                }
             }
         }
-        for (f = 0; f < F; f++) {
+        for (f = 0; f < F; f++) {   /* the last, partial block */
             const float b = bias != NULL ? bias[f] : 0.0f;
             const float* src = yq + (ptrdiff_t)f * qlen;
             float* dst = yn + (ptrdiff_t)f * HoWo;
-            for (q = 0; q < HoWo; q++)
+            for (q = q_whole; q < HoWo; q++)
                 dst[q] = src[q] + b;
         }
     }
@@ -207,6 +232,31 @@ static void DC_NAME(input)(const minidl_direct_geom* g, const float* dy, const f
         DC_NAME(input_blocks)(g, dy, wc, dx, n0, n1, scratch, DC_CB, DC_IVB, 0);
 }
 
+/* acc (VW/2 doubles) += src[0:n] widened to double, in a fixed order: half vectors into
+ * four running sums (one chain would wait on each add), the rest as a last partial one.
+ * The lanes are summed once, after the last sample. */
+__attribute__((target(DC_TARGET)))
+static void DC_NAME(sum_plane)(const float* src, ptrdiff_t n, double* acc)
+{
+    typedef double dvec __attribute__((vector_size(DC_VW * 4)));
+    typedef float uhvec __attribute__((vector_size(DC_VW * 2), aligned(4), may_alias));
+    const int hw = DC_VW / 2;
+    dvec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, rest = {0};
+    ptrdiff_t q = 0;
+    int l;
+    for (; q + 4 * hw <= n; q += 4 * hw) {
+        a0 += __builtin_convertvector(*(const uhvec*)(src + q), dvec);
+        a1 += __builtin_convertvector(*(const uhvec*)(src + q + hw), dvec);
+        a2 += __builtin_convertvector(*(const uhvec*)(src + q + 2 * hw), dvec);
+        a3 += __builtin_convertvector(*(const uhvec*)(src + q + 3 * hw), dvec);
+    }
+    for (; q + hw <= n; q += hw)
+        a0 += __builtin_convertvector(*(const uhvec*)(src + q), dvec);
+    for (l = 0; q + l < n; l++)
+        rest[l] = src[q + l];
+    *(dvec*)acc += ((a0 + a1) + (a2 + a3)) + rest;
+}
+
 __attribute__((target(DC_TARGET)))
 static void DC_NAME(weight)(const minidl_direct_geom* g, const float* x, const float* dy,
                             ptrdiff_t n0, ptrdiff_t n1, float* dw, double* db,
@@ -219,40 +269,31 @@ static void DC_NAME(weight)(const minidl_direct_geom* g, const float* x, const f
     const int tpad = g->tpad, block = g->wblock;
     const ptrdiff_t cs = g->col_stride, cols_len = g->cols_len, wq = g->wq_len;
     const ptrdiff_t HoWo = (ptrdiff_t)g->Ho * g->Wo;
-    float* xs = scratch;                                     /* padded planes, reused */
-    float* colsb = scratch + g->xs_len;                      /* block x column planes */
+    /* padded planes, two: the next sample's are made before this one's are read (a read
+     * right after the narrow row copies waits for them) */
+    double* dbv = (double*)scratch;                          /* (fpad, VW/2): db's lanes */
+    float* xs[2] = {scratch + fpad * DC_VW, scratch + fpad * DC_VW + g->xs_len};
+    float* colsb = xs[1] + g->xs_len;                        /* block x column planes */
     float* dyb = colsb + (ptrdiff_t)block * cols_len;        /* block x (fpad, wq) */
     ptrdiff_t b0, q, offset[DC_WT];
     int m, s, c, f, f0, t, t0, i, j, l, half;
 
-    memset(scratch, 0, sizeof(float) * (size_t)(g->xs_len
+    memset(scratch, 0, sizeof(float) * (size_t)(fpad * DC_VW + 2 * g->xs_len
                                                 + (ptrdiff_t)block * (cols_len + fpad * wq)));
     memset(dw, 0, sizeof(float) * (size_t)F * C * taps);
-    if (db != NULL)
-        for (f = 0; f < F; f++)
-            db[f] = 0;
     for (b0 = n0; b0 < n1; b0 += block) {
         m = (int)(n1 - b0 < block ? n1 - b0 : block);
+        DC_NAME(pad_planes)(g, x + b0 * C * H * W, xs[0]);
         for (s = 0; s < m; s++) {
             const ptrdiff_t n = b0 + s;
-            DC_NAME(unfold_columns)(g, x + n * C * H * W, xs, colsb + s * cols_len);
+            if (s + 1 < m)
+                DC_NAME(pad_planes)(g, x + (n + 1) * C * H * W, xs[(s + 1) & 1]);
+            DC_NAME(shift_columns)(g, xs[s & 1], colsb + s * cols_len);
             for (f = 0; f < F; f++) {      /* dY plane, zero past Ho*Wo (and f >= F) */
                 const float* src = dy + (n * F + f) * HoWo;
                 memcpy(dyb + ((ptrdiff_t)s * fpad + f) * wq, src, sizeof(float) * (size_t)HoWo);
-                if (db != NULL) {
-                    /* four independent sums (one chain would wait on each add), in a
-                     * fixed order */
-                    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-                    for (q = 0; q + 4 <= HoWo; q += 4) {
-                        s0 += src[q];
-                        s1 += src[q + 1];
-                        s2 += src[q + 2];
-                        s3 += src[q + 3];
-                    }
-                    for (; q < HoWo; q++)
-                        s0 += src[q];
-                    db[f] += (s0 + s1) + (s2 + s3);
-                }
+                if (db != NULL)
+                    DC_NAME(sum_plane)(src, HoWo, dbv + (ptrdiff_t)f * (DC_VW / 2));
             }
         }
         /* one (filter block, channel, tap block) pass reads WF dY planes and WT rows of
@@ -311,6 +352,13 @@ static void DC_NAME(weight)(const minidl_direct_geom* g, const float* x, const f
             }
         }
     }
+    if (db != NULL)
+        for (f = 0; f < F; f++) {
+            double total = 0;
+            for (l = 0; l < DC_VW / 2; l++)
+                total += dbv[(ptrdiff_t)f * (DC_VW / 2) + l];
+            db[f] = total;
+        }
 }
 
 /* This level's vector width and register blocks, for minidl_direct_init. */
