@@ -117,6 +117,7 @@ from minidl._kernels._pooling import (
     max_pool2d_2x2_forward,
     max_pool2d_backward,
     max_pool2d_forward,
+    max_pool2d_relu_2x2_forward,
 )
 from minidl._kernels._winograd import (
     fits_winograd,
@@ -168,6 +169,7 @@ __all__ = [
     "max_pool2d_2x2_forward",
     "max_pool2d_backward",
     "max_pool2d_forward",
+    "max_pool2d_relu_2x2_forward",
     "openmp_enabled",
     "pin_scipy_blas",
     "planned_threads",

@@ -48,6 +48,8 @@ cdef extern from "max_pool.h" nogil:
                                    Py_ssize_t rows, Py_ssize_t wo)
     void minidl_max_2x2_backward_d(const double* g, const uint8_t* code, double* dx,
                                    Py_ssize_t rows, Py_ssize_t wo)
+    void minidl_relu_codes_f(float* y, uint8_t* code, Py_ssize_t n)
+    void minidl_relu_codes_d(double* y, uint8_t* code, Py_ssize_t n)
 
 cnp.import_array()
 mp_select_level(cpu_level())
@@ -304,10 +306,11 @@ cdef void _codes_from_indices(const int64_t* ip, uint8_t* cp, int W, int Ho,
 
 
 cdef _max_2x2(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, uint8_t* cp,
-              PoolGeometry g, int num_threads):
+              PoolGeometry g, int num_threads, bint relu=False):
     """The 2x2 window-code kernel (W even) over chunks of consecutive planes (stacked when
     H is even, which saves the per-plane overhead on small planes): the codes into
-    ``cp``, or (NULL) the values only."""
+    ``cp``, or (NULL) the values only; with ``relu``, relu of the maxima, each chunk while
+    it is in cache (code 4 where the ReLU zeroed a maximum)."""
     cdef Py_ssize_t planes = <Py_ssize_t>g.N * g.C
     cdef Py_ssize_t plane_in = <Py_ssize_t>g.H * g.W, plane_out = <Py_ssize_t>g.Ho * g.Wo
     cdef const floating* xp = &x[0, 0, 0, 0]
@@ -350,8 +353,34 @@ cdef _max_2x2(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, uint8_t*
                         if cp != NULL:
                             _codes_from_indices(iscratch + tid * plane_out, cp + p * plane_out,
                                                 g.W, g.Ho, g.Wo)
+                if relu:
+                    if floating is float:
+                        minidl_relu_codes_f(yp + p0 * plane_out, cc, (p1 - p0) * plane_out)
+                    else:
+                        minidl_relu_codes_d(yp + p0 * plane_out, cc, (p1 - p0) * plane_out)
     finally:
         free(hm); free(hs); free(codes); free(iscratch)
+
+
+def max_pool2d_relu_2x2_forward(x, int num_threads, bint need_codes):
+    """relu(max_pool2d_2x2_forward(x)) in one pass: (y, codes), or (y, None) without
+    ``need_codes``; where a maximum is not > 0 (NaN too) its code is 4, for which
+    max_pool2d_2x2_backward writes zeros (ReLU's gradient mask is y > 0)."""
+    cdef PoolGeometry g = _geometry(x.shape, (2, 2), (2, 2), (0, 0))
+    y = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=x.dtype)
+    codes = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.uint8) if need_codes else None
+    if y.size == 0:
+        return y, codes
+    cdef uint8_t[:, :, :, ::1] cv
+    cdef uint8_t* cp = NULL
+    if need_codes:
+        cv = codes
+        cp = &cv[0, 0, 0, 0]
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
+        _max_2x2[float](x, y, cp, g, num_threads, True)
+    else:
+        _max_2x2[double](x, y, cp, g, num_threads, True)
+    return y, codes
 
 
 def max_pool2d_forward(x, kernel_size, stride, padding, int num_threads,

@@ -125,7 +125,35 @@ static void NAME(const T* restrict g, const unsigned char* restrict code,       
 MP_MAX_2X2_BACKWARD(mp_max_2x2_backward_portable_f, float, uint32_t)
 MP_MAX_2X2_BACKWARD(mp_max_2x2_backward_portable_d, double, uint64_t)
 
+/* y = relu(y) (a NaN stays), and code 4 where y is not > 0 (NaN too): the backward
+   then writes zeros there, as ReLU's gradient mask (y > 0) gives.  Selects, not
+   branches: random signs would mispredict half the time. */
+#define MP_RELU_CODES(NAME, T)                                                           \
+static void NAME(T* restrict y, unsigned char* restrict code, Py_ssize_t n)              \
+{                                                                                        \
+    Py_ssize_t k;                                                                        \
+    for (k = 0; k < n; k++) {                                                            \
+        T v = y[k];                                                                      \
+        int positive = v > 0;                                                            \
+        y[k] = (positive | (v != v)) ? v : (T)0;                                         \
+        code[k] = positive ? code[k] : (unsigned char)4;                                 \
+    }                                                                                    \
+}
+MP_RELU_CODES(mp_relu_codes_portable_f, float)
+MP_RELU_CODES(minidl_relu_codes_d, double)
+
 #include "max_pool_2x2_avx512.h"
+
+static void minidl_relu_codes_f(float* y, unsigned char* code, Py_ssize_t n)
+{
+#if MP_HAVE_AVX512
+    if (mp_level) {
+        mp_relu_codes_avx512(y, code, n);
+        return;
+    }
+#endif
+    mp_relu_codes_portable_f(y, code, n);
+}
 
 /* The entry points _pooling.pyx calls: the AVX-512 path where the CPU, the level and the
    width allow it (float32; it writes the codes whatever want_codes says, and is faster

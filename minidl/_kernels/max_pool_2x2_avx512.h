@@ -225,6 +225,24 @@ MP_AVX512 static void mp_max_2x2_backward_avx512(const float* restrict g,
     }
 }
 
+/* minidl_relu_codes_f's contract: zeros stored, masked, where y is neither > 0 nor NaN,
+   and code 4 where y is not > 0. */
+MP_AVX512 static void mp_relu_codes_avx512(float* restrict y, unsigned char* restrict code,
+                                           Py_ssize_t n)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    const __m128i four = _mm_set1_epi8(4);
+    Py_ssize_t k;
+    for (k = 0; k < n; k += 16) {
+        __mmask16 m = n - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - k)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, y + k);
+        __mmask16 positive = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+        __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        _mm512_mask_storeu_ps(y + k, (__mmask16)(~(positive | nan) & m), zero);
+        _mm_mask_storeu_epi8(code + k, (__mmask16)(~positive & m), four);
+    }
+}
+
 #endif
 
 #endif

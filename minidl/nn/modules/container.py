@@ -6,6 +6,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from minidl.nn.modules.fusion import fused_run
 from minidl.nn.modules.module import Module, _add_indent
 
 
@@ -73,8 +74,17 @@ class Sequential(_ModuleSequence):
         return self
 
     def forward(self, input: Any) -> Any:
-        for module in self._modules.values():
-            input = module(input)
+        # some runs of children execute as one op, with the same values (fusion.py)
+        modules = list(self._modules.values())
+        i, n = 0, len(modules)
+        while i < n:
+            run = fused_run(modules, i, input)
+            if run is None:
+                input = modules[i](input)
+                i += 1
+            else:
+                input, count = run
+                i += count
         return input
 
 

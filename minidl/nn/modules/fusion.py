@@ -1,0 +1,73 @@
+"""Runs of Sequential's children that execute as one op (minidl.ops.fused): the same
+values with fewer passes over memory.
+
+    MaxPool2d(2) -> ReLU        ops.fused.max_pool2d_relu
+
+A run is fused only when each child is exactly that class with no hooks and no
+``forward`` of its own set on the instance, so that nothing could observe or change what
+passes between them; and only where the fused op's kernel applies (it returns None
+otherwise, and the children run one by one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from minidl.nn.modules.activation import ReLU
+from minidl.nn.modules.module import Module
+from minidl.nn.modules.pooling import MaxPool2d
+from minidl.ops import fused
+
+
+def _plain(module: Module, cls: type) -> bool:
+    """module is a ``cls`` whose forward runs as the class wrote it, unobserved."""
+    d = module.__dict__
+    return (
+        type(module) is cls
+        and not d.get("_forward_hooks")
+        and not d.get("_forward_pre_hooks")
+        and "forward" not in d
+    )
+
+
+def _is_two(value: Any) -> bool:
+    return (type(value) is int and value == 2) or (
+        isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_two(v) for v in value)
+    )
+
+
+def _is_zero(value: Any, one: bool = False) -> bool:
+    want = 1 if one else 0
+    return (type(value) is int and value == want) or (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(type(v) is int and v == want for v in value)
+    )
+
+
+def _pool_2x2(module: Module) -> bool:
+    return (
+        _plain(module, MaxPool2d)
+        and _is_two(module.kernel_size)
+        and _is_two(module.stride)
+        and _is_zero(module.padding)
+        and _is_zero(module.dilation, one=True)
+        and not module.return_indices
+        and not module.ceil_mode
+    )
+
+
+def fused_run(modules: list[Module], i: int, input: Any) -> tuple[Any, int] | None:
+    """(output, number of children it stands for) when ``modules[i:]`` starts a run
+    that runs fused on ``input``; None otherwise."""
+    head = modules[i]
+    if (
+        type(head) is MaxPool2d
+        and i + 1 < len(modules)
+        and _plain(modules[i + 1], ReLU)
+        and _pool_2x2(head)
+    ):
+        out = fused.max_pool2d_relu(input)
+        if out is not None:
+            return out, 2
+    return None

@@ -1,0 +1,196 @@
+"""Sequential's fused runs (minidl.nn.modules.fusion): MaxPool2d(2) -> ReLU as one op
+gives the separate modules' values and gradients bit for bit, on both pool paths (AVX-512
+and portable), float32 and float64, with ties, signed zeros, infinities and NaNs; and a
+run is not fused where something could observe or change what passes between its
+children."""
+
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from kernel_checks import examples
+
+import minidl
+import minidl.nn.functional as F
+from minidl import nn
+from minidl._kernels import _pooling
+from minidl.ops import fused
+
+
+def _tricky(rng, shape, dtype, specials):
+    """Small integers (ties are common), with +-0, +-inf and NaN sprinkled in."""
+    x = rng.integers(-2, 3, size=shape).astype(dtype)
+    if specials:
+        picks = rng.random(shape)
+        x[picks < 0.05] = np.inf
+        x[(picks >= 0.05) & (picks < 0.10)] = -np.inf
+        x[(picks >= 0.10) & (picks < 0.20)] = -0.0
+        x[(picks >= 0.20) & (picks < 0.23)] = np.nan
+    return x
+
+
+@contextmanager
+def _pool_path(simd):
+    try:
+        yield _pooling._use_simd(simd)
+    finally:
+        _pooling._use_simd(True)
+
+
+@contextmanager
+def _counting_fused_calls():
+    calls = []
+    original = fused.max_pool2d_relu
+
+    def spy(input):
+        out = original(input)
+        calls.append(out is not None)
+        return out
+
+    fused.max_pool2d_relu = spy
+    try:
+        yield calls
+    finally:
+        fused.max_pool2d_relu = original
+
+
+def _separate(x, g):
+    """relu(max_pool2d(x, 2)) and its input gradient for ``g``, op by op."""
+    t = minidl.tensor(x, requires_grad=True)
+    y = F.relu(F.max_pool2d(t, 2))
+    y.backward(g)
+    return y.data, t.grad
+
+
+@settings(max_examples=examples(80), deadline=None)
+@given(
+    n=st.integers(1, 3),
+    c=st.integers(1, 20),
+    half_h=st.integers(1, 5),
+    half_w=st.sampled_from([1, 2, 3, 4, 5, 8, 9, 16, 17]),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    specials=st.booleans(),
+    threads=st.sampled_from([1, 2]),
+    seed=st.integers(0, 2**31 - 1),
+)
+@pytest.mark.parametrize("simd", [True, False], ids=["simd", "portable"])
+def test_pool_relu_run_gives_the_separate_modules_bits(
+    simd, n, c, half_h, half_w, dtype, specials, threads, seed
+):
+    rng = np.random.default_rng(seed)
+    x = _tricky(rng, (n, c, 2 * half_h, 2 * half_w), dtype, specials)
+    g = rng.standard_normal((n, c, half_h, half_w)).astype(dtype)
+    g.flat[::7] = -0.0  # finite upstream gradients, signed zeros included
+    run = nn.Sequential(nn.MaxPool2d(2), nn.ReLU())
+    minidl.set_num_threads(threads)
+    try:
+        with _pool_path(simd), _counting_fused_calls() as calls:
+            want_y, want_gx = _separate(x, g)
+            t = minidl.tensor(x, requires_grad=True)
+            y = run(t)
+            y.backward(g)
+            with minidl.no_grad():
+                y_inference = run(minidl.tensor(x))
+    finally:
+        minidl.set_num_threads(1)
+    assert calls == [True, True]
+    assert y.data.dtype == dtype and y.data.tobytes() == want_y.tobytes()
+    assert y_inference.data.tobytes() == want_y.tobytes()
+    assert t.grad.tobytes() == want_gx.tobytes()
+
+
+def test_pool_relu_run_gives_pytorchs_gradient_for_an_inf_where_relu_zeroed():
+    """Where the ReLU zeroed a maximum the fused gradient is 0 whatever the upstream value,
+    as PyTorch's ReLU backward gives; the separate minidl ReLU multiplies its 0/1 mask,
+    so inf * 0 there is NaN."""
+    x = np.array([[[[-1.0, -2.0], [-3.0, -4.0]], [[1.0, 2.0], [3.0, 4.0]]]], np.float32)
+    g = np.array([[[[np.inf]], [[np.inf]]]], np.float32)
+    t = minidl.tensor(x, requires_grad=True)
+    nn.Sequential(nn.MaxPool2d(2), nn.ReLU())(t).backward(g)
+    want = np.zeros_like(x)
+    want[0, 1, 1, 1] = np.inf  # the second plane's maximum, 4.0
+    np.testing.assert_array_equal(t.grad, want)
+    torch = pytest.importorskip("torch")
+    tt = torch.tensor(x, requires_grad=True)
+    torch.nn.Sequential(torch.nn.MaxPool2d(2), torch.nn.ReLU())(tt).backward(torch.tensor(g))
+    np.testing.assert_array_equal(t.grad, tt.grad.numpy())
+
+
+def _observed(kind):
+    """A Sequential(MaxPool2d(2), ReLU) that something watches between the two, and what
+    it saw."""
+    seen = []
+    pool, relu = nn.MaxPool2d(2), nn.ReLU()
+    if kind == "pool forward hook":
+        pool.register_forward_hook(lambda m, i, o: seen.append(o.data.copy()))
+    elif kind == "relu pre-hook":
+        relu.register_forward_pre_hook(lambda m, i: seen.append(i[0].data.copy()))
+    elif kind == "instance forward":
+        plain = pool.forward
+        pool.forward = lambda input: (seen.append(1), plain(input))[1]
+    elif kind == "subclass":
+
+        class Doubling(nn.ReLU):
+            def forward(self, input):
+                seen.append(1)
+                return super().forward(input) * 2
+
+        relu = Doubling()
+    return nn.Sequential(pool, relu), seen
+
+
+@pytest.mark.parametrize(
+    "kind", ["pool forward hook", "relu pre-hook", "instance forward", "subclass"]
+)
+def test_a_watched_or_changed_pair_runs_module_by_module(kind):
+    x = np.random.default_rng(1).standard_normal((2, 3, 4, 6))
+    run, seen = _observed(kind)
+    with _counting_fused_calls() as calls:
+        y = run(minidl.tensor(x))
+    assert calls == [] and len(seen) == 1
+    want = np.maximum(F.max_pool2d(minidl.tensor(x), 2).data, 0)
+    np.testing.assert_array_equal(y.data, want * (2 if kind == "subclass" else 1))
+
+
+@pytest.mark.parametrize(
+    "pool, shape",
+    [
+        (nn.MaxPool2d(2, stride=1), (2, 3, 4, 4)),
+        (nn.MaxPool2d(3), (2, 3, 6, 6)),
+        (nn.MaxPool2d(2, padding=1), (2, 3, 4, 4)),
+        (nn.MaxPool2d(2, ceil_mode=True), (2, 3, 5, 5)),
+        (nn.MaxPool2d(2), (2, 3, 5, 4)),  # odd height: the op declines
+        (nn.MaxPool2d(2), (3, 4, 6)),  # unbatched: the op declines
+    ],
+)
+def test_other_pools_and_inputs_run_module_by_module_with_the_same_values(pool, shape):
+    x = np.random.default_rng(2).standard_normal(shape)
+    with _counting_fused_calls() as calls:
+        y = nn.Sequential(pool, nn.ReLU())(minidl.tensor(x))
+    assert all(not fused_ran for fused_ran in calls)
+    np.testing.assert_array_equal(y.data, F.relu(pool(minidl.tensor(x))).data)
+
+
+def test_lenet_runs_its_pool_relu_pairs_fused_and_trains_the_same():
+    """LeNet's two MaxPool2d -> ReLU pairs run fused; one SGD step gives the weights of
+    the same step with fusion off (the Sequentials made to run module by module)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 1, 8, 8)).astype(np.float32)
+    target = rng.integers(0, 10, 16)
+    weights = []
+    for fuse in (True, False):
+        minidl.manual_seed(0)
+        model = minidl.models.LeNet()
+        if not fuse:
+            for module in model.modules():
+                if isinstance(module, nn.ReLU):
+                    module.register_forward_hook(lambda m, i, o: None)
+        opt = minidl.optim.SGD(model.parameters(), lr=0.1)
+        with _counting_fused_calls() as calls:
+            F.cross_entropy(model(minidl.tensor(x)), minidl.tensor(target)).backward()
+        opt.step()
+        assert calls == ([True, True] if fuse else [])
+        weights.append([p.data.tobytes() for p in model.parameters()])
+    assert weights[0] == weights[1]
