@@ -1,8 +1,9 @@
-"""Sequential's fused runs (minidl.nn.modules.fusion): MaxPool2d(2) -> ReLU as one op
-gives the separate modules' values and gradients bit for bit, on both pool paths (AVX-512
-and portable), float32 and float64, with ties, signed zeros, infinities and NaNs; and a
+"""Sequential's fused runs (minidl.nn.modules.fusion) give the separate modules' values
+and gradients bit for bit: MaxPool2d(2) -> ReLU on both pool paths (AVX-512 and
+portable), float32 and float64, with ties, signed zeros, infinities and NaNs; Conv2d ->
+MaxPool2d(2) [-> ReLU] on the direct kernel at random layer shapes and 1 or 2 threads. A
 run is not fused where something could observe or change what passes between its
-children."""
+children, or where the fused kernel does not apply."""
 
 from contextlib import contextmanager
 
@@ -10,12 +11,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kernel_checks import examples
+from kernel_checks import examples, kernels
 
 import minidl
 import minidl.nn.functional as F
 from minidl import nn
 from minidl._kernels import _pooling
+from minidl.ops import conv_plan as CP
 from minidl.ops import fused
 
 
@@ -194,3 +196,123 @@ def test_lenet_runs_its_pool_relu_pairs_fused_and_trains_the_same():
         assert calls == ([True, True] if fuse else [])
         weights.append([p.data.tobytes() for p in model.parameters()])
     assert weights[0] == weights[1]
+
+
+# ---- Conv2d -> MaxPool2d(2) [-> ReLU] -------------------------------------------------
+
+
+@contextmanager
+def _counting(name):
+    calls = []
+    original = getattr(fused, name)
+
+    def spy(*args):
+        out = original(*args)
+        calls.append(out is not None)
+        return out
+
+    setattr(fused, name, spy)
+    try:
+        yield calls
+    finally:
+        setattr(fused, name, original)
+
+
+def _layer(rng, c, f, k, bias):
+    conv = nn.Conv2d(c, f, k, bias=bias)
+    conv.weight.data = rng.standard_normal(conv.weight.shape).astype(np.float32)
+    if bias:
+        conv.bias.data = rng.standard_normal(f).astype(np.float32)
+    return conv
+
+
+def _grads(module, t):
+    return [t.grad] + [p.grad for p in module.parameters()]
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    n=st.integers(1, 5),
+    c=st.integers(1, 8),
+    f=st.integers(1, 20),
+    k=st.sampled_from([1, 2, 3, 5]),
+    padding=st.integers(0, 2),
+    half_ho=st.integers(1, 5),
+    half_wo=st.integers(1, 9),
+    bias=st.booleans(),
+    relu=st.booleans(),
+    threads=st.sampled_from([1, 2]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_conv_pool_run_gives_the_separate_modules_bits(
+    n, c, f, k, padding, half_ho, half_wo, bias, relu, threads, seed
+):
+    """On the direct kernel (the plan forced there), float32: the output, and the
+    gradients of the input, weight and bias, bit for bit; and at 1 and 2 threads."""
+    if not kernels().direct_level():
+        pytest.skip("no direct kernels on this CPU: the op declines, tested below")
+    rng = np.random.default_rng(seed)
+    h, w = 2 * half_ho + k - 1 - 2 * padding, 2 * half_wo + k - 1 - 2 * padding
+    if h < 1 or w < 1:
+        return
+    conv = _layer(rng, c, f, k, bias)
+    conv.padding = (padding, padding)
+    run = nn.Sequential(conv, nn.MaxPool2d(2), *([nn.ReLU()] if relu else []))
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    g = rng.standard_normal((n, f, half_ho, half_wo)).astype(np.float32)
+    plan = CP.ConvPlan(CP.DIRECT, CP.IM2COL, CP.DIRECT)
+    results = []
+    minidl.set_num_threads(threads)
+    try:
+        with CP.forced(plan):
+            for fuse in (True, False):
+                t = minidl.tensor(x, requires_grad=True)
+                with _counting("conv2d_max_pool2d") as calls:
+                    if fuse:
+                        y = run(t)
+                    else:
+                        y = F.max_pool2d(conv(t), 2)
+                        y = F.relu(y) if relu else y
+                assert calls == ([True] if fuse else [])
+                conv.zero_grad()
+                y.backward(g)
+                results.append([y.data] + _grads(conv, t))
+                with minidl.no_grad():
+                    results[-1].append(run(minidl.tensor(x)).data)
+    finally:
+        minidl.set_num_threads(1)
+    for got, want in zip(results[0], results[1]):
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+def test_conv_pool_run_declines_where_the_plan_is_not_direct_or_a_nan_reaches_the_pool():
+    rng = np.random.default_rng(4)
+    conv = _layer(rng, 3, 8, 3, True)
+    conv.padding = (1, 1)
+    run = nn.Sequential(conv, nn.MaxPool2d(2), nn.ReLU())
+    x = rng.standard_normal((4, 3, 6, 6)).astype(np.float32)
+    nan_x = x.copy()
+    nan_x[1, 2, 3, 3] = np.nan
+    cases = [
+        (CP.ConvPlan(CP.IM2COL, CP.IM2COL, CP.IM2COL), x),  # not direct
+        (CP.ConvPlan(CP.DIRECT, CP.IM2COL, CP.DIRECT), nan_x),  # a NaN
+    ]
+    if not kernels().direct_level():
+        cases = cases[:1]
+    for plan, data in cases:
+        with CP.forced(plan), _counting("conv2d_max_pool2d") as calls:
+            y = run(minidl.tensor(data))
+            want = F.relu(F.max_pool2d(conv(minidl.tensor(data)), 2))
+        assert calls == [False]
+        assert y.data.tobytes() == want.data.tobytes()
+    # float64 and odd conv outputs are not asked: the op declines
+    for data in (x.astype(np.float64), x[:, :, :5, :]):
+        conv64 = _layer(rng, 3, 8, 3, True)
+        if data.dtype == np.float64:
+            conv64 = conv64.double()
+        conv64.padding = (1, 1)
+        with _counting("conv2d_max_pool2d") as calls:
+            y = nn.Sequential(conv64, nn.MaxPool2d(2))(minidl.tensor(data))
+        assert calls == [False]
+        want = F.max_pool2d(conv64(minidl.tensor(data)), 2)
+        assert y.data.tobytes() == want.data.tobytes()

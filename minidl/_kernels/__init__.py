@@ -91,6 +91,9 @@ from minidl._kernels._direct import (
     conv2d_forward as direct_conv2d_forward,
 )
 from minidl._kernels._direct import (
+    conv2d_pool_forward as direct_conv2d_pool_forward,
+)
+from minidl._kernels._direct import (
     efficiency as direct_efficiency,
 )
 from minidl._kernels._direct import (
@@ -156,6 +159,7 @@ __all__ = [
     "direct_conv2d_backward_input",
     "direct_conv2d_backward_weight",
     "direct_conv2d_forward",
+    "direct_conv2d_pool_forward",
     "direct_efficiency",
     "direct_level",
     "direct_vector_width",

@@ -18,6 +18,7 @@ gradient sums chunks of samples into partials whose number depends on the proble
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
+from libc.stdint cimport int32_t, uint8_t
 from libc.stdlib cimport free
 
 from minidl._kernels._helpers cimport (
@@ -26,6 +27,12 @@ from minidl._kernels._helpers cimport (
 )
 
 cnp.import_array()
+
+cdef extern from "max_pool.h" nogil:
+    int mp_select_level(int level)
+    int minidl_max_2x2_f(const float* x, float* y, uint8_t* code, Py_ssize_t rows,
+                         Py_ssize_t wo, float* hm, int32_t* hs, int want_codes)
+    void minidl_relu_codes_f(float* y, uint8_t* code, Py_ssize_t n)
 
 cdef extern from "direct_conv.h" nogil:
     ctypedef struct minidl_direct_geom:
@@ -59,6 +66,7 @@ _LAYOUT_CODES = {name: code for code, name in enumerate(LAYOUTS)}
 # MINIDL_CPU_LEVEL=0 turns the direct kernels off, 1 keeps them on AVX2 where the CPU
 # has AVX-512 (cpu_level)
 cdef int _LEVEL = minidl_direct_select_level(cpu_level())
+mp_select_level(cpu_level())   # this module's copy of the 2x2 pool (conv2d_pool_forward)
 
 
 def level():
@@ -165,6 +173,75 @@ def conv2d_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] weight
                                   t * g.N // nt, (t + 1) * g.N // nt,
                                   scratch.base + threadid() * scratch.stride)
     return y
+
+
+# conv outputs a chunk of samples holds at most (floats): the pool reads them from cache
+cdef enum:
+    POOL_CHUNK = 1 << 14
+
+
+def conv2d_pool_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] weight,
+                        bias, *, padding, bint relu, bint need_codes, int num_threads):
+    """max_pool2d(conv2d(x), 2), relu'd with ``relu``, without writing the conv output
+    out: each thread convolves a chunk of samples into a buffer that stays in cache and
+    pools it from there (the 2x2 kernel of max_pool.h; codes as max_pool2d_2x2_forward's
+    and, with ``relu``, as max_pool2d_relu_2x2_forward's).  Ho and Wo must be even.
+
+    (y (N, F, Ho/2, Wo/2), codes (same shape, uint8) or None without ``need_codes``); or
+    None if a NaN reached the pool (the caller then runs the ops one by one).  Every
+    sample goes through the same operations whatever the threads: the same bits."""
+    cdef minidl_direct_geom g = _geometry(_shape(x), _shape(weight), padding)
+    if g.Ho % 2 or g.Wo % 2:
+        raise ValueError(f"direct conv: pooling 2x2 needs an even output, got {g.Ho}x{g.Wo}")
+    cdef Py_ssize_t plane = <Py_ssize_t>g.F * g.Ho * g.Wo   # a sample's conv outputs
+    cdef Py_ssize_t pooled = plane // 4
+    y = np.empty((g.N, g.F, g.Ho // 2, g.Wo // 2), dtype=np.float32)
+    codes = np.empty(y.shape, dtype=np.uint8) if need_codes else None
+    if y.size == 0:
+        return y, codes
+    cdef const float[::1] bv
+    cdef const float* bp = NULL
+    if bias is not None:
+        bv = bias
+        bp = &bv[0]
+    cdef float[::1] wt = np.empty(g.C * g.taps * g.fpad, dtype=np.float32)
+    minidl_direct_weight_for_forward(&g, &weight[0, 0, 0, 0], &wt[0])
+    cdef Py_ssize_t chunk = max(1, POOL_CHUNK // plane)
+    cdef Py_ssize_t nchunks = (g.N + chunk - 1) // chunk
+    cdef int nt = choose_threads(num_threads, _work(&g, <double>g.N * plane), nchunks)
+    # a thread's area: the forward's scratch, the chunk's conv outputs, the pool's pair
+    # maxima (hm, and hs as floats' room) and its codes when none are kept
+    cdef Py_ssize_t fwd_len = (minidl_direct_forward_scratch(&g) + 15) // 16 * 16
+    cdef Py_ssize_t out_len = (chunk * plane + 15) // 16 * 16
+    cdef Py_ssize_t pair_len = (chunk * plane // 2 + 15) // 16 * 16
+    cdef _Scratch scratch = _Scratch(fwd_len + out_len + 2 * pair_len + chunk * pooled, nt)
+    cdef float[:, :, :, ::1] yv = y
+    cdef uint8_t[:, :, :, ::1] cv
+    cdef uint8_t* cp = NULL
+    if need_codes:
+        cv = codes
+        cp = &cv[0, 0, 0, 0]
+    cdef uint8_t[::1] nan_seen = np.zeros(nchunks, dtype=np.uint8)
+    cdef Py_ssize_t ch, n0, m
+    cdef float* area
+    cdef uint8_t* cc
+    with nogil:
+        for ch in prange(nchunks, num_threads=nt, schedule='static'):
+            area = scratch.base + threadid() * scratch.stride
+            n0 = ch * chunk
+            m = min(chunk, g.N - n0)
+            minidl_direct_forward(&g, &x[n0, 0, 0, 0], &wt[0], bp, area + fwd_len, 0, m, area)
+            cc = (cp + n0 * pooled if cp != NULL
+                  else <uint8_t*>(area + fwd_len + out_len + 2 * pair_len))
+            if minidl_max_2x2_f(area + fwd_len, &yv[n0, 0, 0, 0], cc, m * g.F * (g.Ho // 2),
+                                g.Wo // 2, area + fwd_len + out_len,
+                                <int32_t*>(area + fwd_len + out_len + pair_len), cp != NULL):
+                nan_seen[ch] = 1
+            elif relu:
+                minidl_relu_codes_f(&yv[n0, 0, 0, 0], cc, m * pooled)
+    if np.asarray(nan_seen).any():
+        return None
+    return y, codes
 
 
 def conv2d_backward_input(const float[:, :, :, ::1] grad_out,

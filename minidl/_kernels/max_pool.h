@@ -129,7 +129,7 @@ MP_MAX_2X2_BACKWARD(mp_max_2x2_backward_portable_d, double, uint64_t)
    then writes zeros there, as ReLU's gradient mask (y > 0) gives.  Selects, not
    branches: random signs would mispredict half the time. */
 #define MP_RELU_CODES(NAME, T)                                                           \
-static void NAME(T* restrict y, unsigned char* restrict code, Py_ssize_t n)              \
+static inline void NAME(T* restrict y, unsigned char* restrict code, Py_ssize_t n)              \
 {                                                                                        \
     Py_ssize_t k;                                                                        \
     for (k = 0; k < n; k++) {                                                            \
@@ -144,7 +144,7 @@ MP_RELU_CODES(minidl_relu_codes_d, double)
 
 #include "max_pool_2x2_avx512.h"
 
-static void minidl_relu_codes_f(float* y, unsigned char* code, Py_ssize_t n)
+static inline void minidl_relu_codes_f(float* y, unsigned char* code, Py_ssize_t n)
 {
 #if MP_HAVE_AVX512
     if (mp_level) {
@@ -158,7 +158,7 @@ static void minidl_relu_codes_f(float* y, unsigned char* code, Py_ssize_t n)
 /* The entry points _pooling.pyx calls: the AVX-512 path where the CPU, the level and the
    width allow it (float32; it writes the codes whatever want_codes says, and is faster
    than the portable values-only pass), else the portable C. */
-static int minidl_max_2x2_f(const float* x, float* y, unsigned char* code, Py_ssize_t rows,
+static inline int minidl_max_2x2_f(const float* x, float* y, unsigned char* code, Py_ssize_t rows,
                             Py_ssize_t wo, float* hm, int32_t* hs, int want_codes)
 {
 #if MP_HAVE_AVX512
@@ -168,13 +168,13 @@ static int minidl_max_2x2_f(const float* x, float* y, unsigned char* code, Py_ss
     return mp_max_2x2_portable_f(x, y, code, rows, wo, hm, hs, want_codes);
 }
 
-static int minidl_max_2x2_d(const double* x, double* y, unsigned char* code, Py_ssize_t rows,
+static inline int minidl_max_2x2_d(const double* x, double* y, unsigned char* code, Py_ssize_t rows,
                             Py_ssize_t wo, double* hm, int32_t* hs, int want_codes)
 {
     return mp_max_2x2_portable_d(x, y, code, rows, wo, hm, hs, want_codes);
 }
 
-static void minidl_max_2x2_backward_f(const float* g, const unsigned char* code, float* dx,
+static inline void minidl_max_2x2_backward_f(const float* g, const unsigned char* code, float* dx,
                                       Py_ssize_t rows, Py_ssize_t wo)
 {
 #if MP_HAVE_AVX512
@@ -186,7 +186,7 @@ static void minidl_max_2x2_backward_f(const float* g, const unsigned char* code,
     mp_max_2x2_backward_portable_f(g, code, dx, rows, wo);
 }
 
-static void minidl_max_2x2_backward_d(const double* g, const unsigned char* code, double* dx,
+static inline void minidl_max_2x2_backward_d(const double* g, const unsigned char* code, double* dx,
                                       Py_ssize_t rows, Py_ssize_t wo)
 {
     mp_max_2x2_backward_portable_d(g, code, dx, rows, wo);

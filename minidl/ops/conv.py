@@ -62,9 +62,9 @@ def _fits(memo: dict, name: str, a: np.ndarray, nt: int) -> bool:
     return ok
 
 
-def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channels_checked=False):
-    """conv2d under the name ``what``; channels_checked: the caller (conv1d) has already
-    run V.conv_channels (on its own shapes, for its messages)."""
+def checked_args(input, weight, bias, stride, padding, dilation, groups, what, channels_checked):
+    """conv2d's arguments validated, the arrays as the kernels read them: (x, w, b or
+    None, stride, padding, dilation, groups)."""
     x = V.data_of(what, "input", input)
     w = V.data_of(what, "weight", weight)
     b = V.optional_data_of(what, "bias", bias)
@@ -78,11 +78,33 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
     w = _contiguous(w)
     if b is not None:
         b = _contiguous(b)
+    return x, w, b, stride, padding, dilation, groups
+
+
+def layer_plan(x, w, weight, stride, padding, dilation, groups):
+    """The plan of the conv layer of these checked arrays on this call's threads."""
     weight_grad = weight.requires_grad and is_grad_enabled()
-    nt = get_num_threads()
-    plan = cached_plan(
-        x.shape, w.shape, x.dtype, stride, padding, dilation, groups, weight_grad, nt
+    return cached_plan(
+        x.shape,
+        w.shape,
+        x.dtype,
+        stride,
+        padding,
+        dilation,
+        groups,
+        weight_grad,
+        get_num_threads(),
     )
+
+
+def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channels_checked=False):
+    """conv2d under the name ``what``; channels_checked: the caller (conv1d) has already
+    run V.conv_channels (on its own shapes, for its messages)."""
+    x, w, b, stride, padding, dilation, groups = checked_args(
+        input, weight, bias, stride, padding, dilation, groups, what, channels_checked
+    )
+    nt = get_num_threads()
+    plan = layer_plan(x, w, weight, stride, padding, dilation, groups)
     keep = plan.keep_input
     path = plan.forward.path
     # Winograd mixes a whole tile: a pass whose operands hold an inf (or a value past
@@ -113,83 +135,92 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
     kept = None
     if keep:
         out, kept = out
-    if bias is None:
-        inputs = (input, weight)
-    else:
-        inputs = (input, weight, bias)
+    layer = (input, weight, bias, x, w, stride, padding, dilation, groups, plan)
 
     def backward(g):
-        g = _contiguous(g)
-        nt = get_num_threads()
-        gx = gw = gb = None
-        if input.requires_grad:
-            path = plan.input.path
-            if path == "winograd" and not _fits(fits, "g", g, nt):
-                path = "im2col"
-            if path == "im2col":
-                gx = K.conv2d_backward_input(
-                    g,
-                    w,
-                    x.shape,
-                    stride=stride,
-                    padding=padding,
-                    dilation=dilation,
-                    groups=groups,
-                    num_threads=nt,
-                )
-            elif path == "winograd":
-                gx = K.winograd_backward_input(
-                    g, w, x.shape, padding=padding, tile=plan.input.tile, num_threads=nt
-                )
-            elif path == "depthwise":
-                gx = K.depthwise_conv2d_backward_input(g, w, x.shape, stride, padding, dilation, nt)
-            else:
-                gx = K.direct_conv2d_backward_input(
-                    g, w, x.shape, padding=padding, layout=plan.input.layout, num_threads=nt
-                )
-        need_b = bias is not None and bias.requires_grad
-        if weight.requires_grad:
-            path = plan.weight.path
-            kept_here = kept
-            if path == "winograd" and not (_fits(fits, "x", x, nt) and _fits(fits, "g", g, nt)):
-                path, kept_here = "im2col", None  # kept is Winograd's V, not cols
-            if path == "im2col":
-                gw, gb = K.conv2d_backward_weight(
-                    x,
-                    g,
-                    w.shape,
-                    stride=stride,
-                    padding=padding,
-                    dilation=dilation,
-                    groups=groups,
-                    need_bias=need_b,
-                    kept_input=kept_here,
-                    num_threads=nt,
-                )
-            elif path == "winograd":
-                gw, gb = K.winograd_backward_weight(
-                    x,
-                    g,
-                    w.shape,
-                    padding=padding,
-                    tile=plan.weight.tile,
-                    need_bias=need_b,
-                    kept_input=kept_here,
-                    num_threads=nt,
-                )
-            elif path == "depthwise":
-                gw, gb = K.depthwise_conv2d_backward_weight(
-                    x, g, w.shape, stride, padding, dilation, need_b, nt
-                )
-            else:
-                gw, gb = K.direct_conv2d_backward_weight(
-                    x, g, w.shape, padding=padding, need_bias=need_b, num_threads=nt
-                )
-        elif need_b:
-            gb = g.sum(axis=(0, 2, 3))
-        return (gx, gw) if bias is None else (gx, gw, gb)
+        return conv2d_backward(g, layer, fits, kept)
 
-    return record(out, inputs, backward)
+    return record(out, _inputs(input, weight, bias), backward)
+
+
+def _inputs(input, weight, bias):
+    return (input, weight) if bias is None else (input, weight, bias)
+
+
+def conv2d_backward(g, layer, fits, kept):
+    """The gradients of the conv2d ``layer`` (its tensors, checked arrays, geometry and
+    plan) for dY ``g``, each pass on the plan's kernel: (gx, gw) or (gx, gw, gb).
+    ``fits`` remembers which operands fit Winograd; ``kept`` is what the forward kept
+    of x (cols or V) or None."""
+    input, weight, bias, x, w, stride, padding, dilation, groups, plan = layer
+    g = _contiguous(g)
+    nt = get_num_threads()
+    gx = gw = gb = None
+    if input.requires_grad:
+        path = plan.input.path
+        if path == "winograd" and not _fits(fits, "g", g, nt):
+            path = "im2col"
+        if path == "im2col":
+            gx = K.conv2d_backward_input(
+                g,
+                w,
+                x.shape,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                groups=groups,
+                num_threads=nt,
+            )
+        elif path == "winograd":
+            gx = K.winograd_backward_input(
+                g, w, x.shape, padding=padding, tile=plan.input.tile, num_threads=nt
+            )
+        elif path == "depthwise":
+            gx = K.depthwise_conv2d_backward_input(g, w, x.shape, stride, padding, dilation, nt)
+        else:
+            gx = K.direct_conv2d_backward_input(
+                g, w, x.shape, padding=padding, layout=plan.input.layout, num_threads=nt
+            )
+    need_b = bias is not None and bias.requires_grad
+    if weight.requires_grad:
+        path = plan.weight.path
+        if path == "winograd" and not (_fits(fits, "x", x, nt) and _fits(fits, "g", g, nt)):
+            path, kept = "im2col", None  # kept is Winograd's V, not cols
+        if path == "im2col":
+            gw, gb = K.conv2d_backward_weight(
+                x,
+                g,
+                w.shape,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                groups=groups,
+                need_bias=need_b,
+                kept_input=kept,
+                num_threads=nt,
+            )
+        elif path == "winograd":
+            gw, gb = K.winograd_backward_weight(
+                x,
+                g,
+                w.shape,
+                padding=padding,
+                tile=plan.weight.tile,
+                need_bias=need_b,
+                kept_input=kept,
+                num_threads=nt,
+            )
+        elif path == "depthwise":
+            gw, gb = K.depthwise_conv2d_backward_weight(
+                x, g, w.shape, stride, padding, dilation, need_b, nt
+            )
+        else:
+            gw, gb = K.direct_conv2d_backward_weight(
+                x, g, w.shape, padding=padding, need_bias=need_b, num_threads=nt
+            )
+    elif need_b:
+        gb = g.sum(axis=(0, 2, 3))
+    return (gx, gw) if bias is None else (gx, gw, gb)
 
 
 def true_conv2d(

@@ -13,6 +13,7 @@ from minidl import _kernels as K
 from minidl._threads import get_num_threads
 from minidl.autograd import Tensor, is_grad_enabled, record
 from minidl.ops import _validation as V
+from minidl.ops import conv
 
 _FLOATS = (np.float32, np.float64)
 
@@ -44,3 +45,55 @@ def max_pool2d_relu(input: Tensor) -> Tensor | None:
         return (K.max_pool2d_2x2_backward(V.kernel_array(g), codes, get_num_threads()),)
 
     return record(out, (input,), backward)
+
+
+def conv2d_max_pool2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride,
+    padding,
+    dilation,
+    groups,
+    relu: bool,
+) -> Tensor | None:
+    """max_pool2d(conv2d(input, weight, bias, ...), 2), then relu if ``relu``: input
+    (N, C, H, W) float32 with N >= 1 -> (N, F, Ho/2, Wo/2). One kernel pass where the
+    plan runs the forward on the direct kernel (stride 1) and Ho, Wo are even: each
+    thread convolves a few samples into a buffer in cache and pools them from there, so
+    the conv output is never written out. None elsewhere, and when a NaN reaches the
+    pool. Gradients as max_pool2d_relu's, then conv2d's on the plan's kernels."""
+    x = getattr(input, "data", None)
+    if (
+        type(x) is not np.ndarray
+        or x.ndim != 4
+        or x.shape[0] == 0
+        or x.dtype != np.float32
+        or type(padding) is str
+    ):
+        return None
+    x, w, b, stride, padding, dilation, groups = conv.checked_args(
+        input, weight, bias, stride, padding, dilation, groups, "conv2d", False
+    )
+    plan = conv.layer_plan(x, w, weight, stride, padding, dilation, groups)
+    if plan.forward.path != "direct" or w.dtype != np.float32:
+        return None
+    ho = x.shape[2] + 2 * padding[0] - w.shape[2] + 1
+    wo = x.shape[3] + 2 * padding[1] - w.shape[3] + 1
+    if ho % 2 or wo % 2:
+        return None
+    inputs = conv._inputs(input, weight, bias)
+    recorded = is_grad_enabled() and any(t.requires_grad for t in inputs)
+    result = K.direct_conv2d_pool_forward(
+        x, w, b, padding=padding, relu=relu, need_codes=recorded, num_threads=get_num_threads()
+    )
+    if result is None:
+        return None
+    out, codes = result
+    layer = (input, weight, bias, x, w, stride, padding, dilation, groups, plan)
+
+    def backward(g):
+        dy = K.max_pool2d_2x2_backward(V.kernel_array(g), codes, get_num_threads())
+        return conv.conv2d_backward(dy, layer, {}, None)
+
+    return record(out, inputs, backward)

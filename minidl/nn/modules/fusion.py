@@ -1,7 +1,8 @@
 """Runs of Sequential's children that execute as one op (minidl.ops.fused): the same
 values with fewer passes over memory.
 
-    MaxPool2d(2) -> ReLU        ops.fused.max_pool2d_relu
+    Conv2d -> MaxPool2d(2) [-> ReLU]    ops.fused.conv2d_max_pool2d
+    MaxPool2d(2) -> ReLU                ops.fused.max_pool2d_relu
 
 A run is fused only when each child is exactly that class with no hooks and no
 ``forward`` of its own set on the instance, so that nothing could observe or change what
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from minidl.nn.modules.activation import ReLU
+from minidl.nn.modules.conv import Conv2d
 from minidl.nn.modules.module import Module
 from minidl.nn.modules.pooling import MaxPool2d
 from minidl.ops import fused
@@ -61,6 +63,26 @@ def fused_run(modules: list[Module], i: int, input: Any) -> tuple[Any, int] | No
     """(output, number of children it stands for) when ``modules[i:]`` starts a run
     that runs fused on ``input``; None otherwise."""
     head = modules[i]
+    if (
+        type(head) is Conv2d
+        and i + 1 < len(modules)
+        and _pool_2x2(modules[i + 1])
+        and _plain(head, Conv2d)
+        and head.padding_mode == "zeros"
+    ):
+        relu = i + 2 < len(modules) and _plain(modules[i + 2], ReLU)
+        out = fused.conv2d_max_pool2d(
+            input,
+            head.weight,
+            head.bias,
+            head.stride,
+            head.padding,
+            head.dilation,
+            head.groups,
+            relu,
+        )
+        if out is not None:
+            return out, 3 if relu else 2
     if (
         type(head) is MaxPool2d
         and i + 1 < len(modules)
