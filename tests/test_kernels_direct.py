@@ -423,3 +423,19 @@ def test_level_cap_rejects_a_bad_value():
     )
     assert done.returncode != 0
     assert "MINIDL_DIRECT_LEVEL must be 0, 1 or 2" in done.stderr
+
+
+def test_weight_gradient_from_a_pooled_gradient_checks_its_shapes():
+    K = kernels()
+    if not K.direct_level():
+        pytest.skip("no direct kernels on this CPU")
+    x = np.zeros((2, 3, 6, 6), np.float32)
+    g = np.zeros((2, 4, 3, 3), np.float32)
+    codes = np.zeros((2, 4, 3, 3), np.uint8)
+    kw = dict(padding=(1, 1), need_bias=True, num_threads=1)
+    dw, db = K.direct_conv2d_backward_weight(x, g, (4, 3, 3, 3), pool_codes=codes, **kw)
+    assert dw.shape == (4, 3, 3, 3) and db.shape == (4,)
+    with pytest.raises(ValueError, match="pooled gradient and codes of shape"):
+        K.direct_conv2d_backward_weight(x, g, (4, 3, 3, 3), pool_codes=codes[:, :, :2], **kw)
+    with pytest.raises(ValueError, match="grad_out of shape"):
+        K.direct_conv2d_backward_weight(x, g, (4, 3, 3, 3), **kw)

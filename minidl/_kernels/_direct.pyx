@@ -54,8 +54,8 @@ cdef extern from "direct_conv.h" nogil:
     void minidl_direct_input(const minidl_direct_geom* g, const float* dy, const float* wc,
                              float* dx, Py_ssize_t n0, Py_ssize_t n1, float* scratch)
     void minidl_direct_weight(const minidl_direct_geom* g, const float* x, const float* dy,
-                              Py_ssize_t n0, Py_ssize_t n1, float* dw, double* db,
-                              float* scratch)
+                              const uint8_t* codes, Py_ssize_t n0, Py_ssize_t n1, float* dw,
+                              double* db, float* scratch)
 
 _LEVEL_NAMES = {0: "none", 1: "avx2", 2: "avx512"}
 # the input gradient's dY' layouts (direct_conv.h), by name
@@ -269,11 +269,28 @@ def conv2d_backward_input(const float[:, :, :, ::1] grad_out,
 
 
 def conv2d_backward_weight(const float[:, :, :, ::1] x, const float[:, :, :, ::1] grad_out,
-                           weight_shape, *, padding, bint need_bias, int num_threads):
-    """(grad_weight (F, C, kh, kw), grad_bias (F,) or None) from x and grad_out."""
+                           weight_shape, *, padding, bint need_bias, int num_threads,
+                           pool_codes=None):
+    """(grad_weight (F, C, kh, kw), grad_bias (F,) or None) from x and grad_out: dY (N, F,
+    Ho, Wo), or, with ``pool_codes``, the gradient of a 2x2 max pool of the conv output
+    (N, F, Ho/2, Wo/2) and that pool's window codes (max_pool2d_2x2_forward's or
+    conv2d_pool_forward's), spread into dY a sample at a time in scratch."""
     wshape = tuple(weight_shape)
     cdef bint need_bias_grad = need_bias
     cdef minidl_direct_geom g = _geometry(_shape(x), wshape, padding)
+    cdef const uint8_t[:, :, :, ::1] cv
+    cdef const uint8_t* cp = NULL
+    if pool_codes is not None:
+        pooled = (g.N, g.F, g.Ho // 2, g.Wo // 2)
+        if (g.Ho % 2 or g.Wo % 2 or _shape(grad_out) != pooled
+                or tuple(pool_codes.shape) != pooled):
+            raise ValueError(f"direct conv: a pooled gradient and codes of shape {pooled} "
+                             f"needed, got {_shape(grad_out)} and {pool_codes.shape}")
+        cv = pool_codes
+        cp = &cv[0, 0, 0, 0]
+    elif _shape(grad_out) != (g.N, g.F, g.Ho, g.Wo):
+        raise ValueError(f"direct conv: grad_out of shape {(g.N, g.F, g.Ho, g.Wo)} needed, "
+                         f"got {_shape(grad_out)}")
     if g.N == 0 or g.Ho * g.Wo == 0:
         return (np.zeros(wshape, dtype=np.float32),
                 np.zeros(g.F, dtype=np.float32) if need_bias_grad else None)
@@ -299,7 +316,7 @@ def conv2d_backward_weight(const float[:, :, :, ::1] x, const float[:, :, :, ::1
             dbp = <double*>scratch_alloc(nchunks * g.F, sizeof(double), True)
         with nogil:
             for ch in prange(nchunks, num_threads=nt, schedule='static'):
-                minidl_direct_weight(&g, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0],
+                minidl_direct_weight(&g, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0], cp,
                                      ch * g.N // nchunks, (ch + 1) * g.N // nchunks,
                                      dwp if ch == 0 else partials + (ch - 1) * weight_size,
                                      dbp + ch * g.F if dbp != NULL else NULL,

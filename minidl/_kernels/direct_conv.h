@@ -40,6 +40,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "max_pool.h"   /* the 2x2 pool's backward, for a pooled dY */
+
 typedef struct {
     int N, C, H, W, F, kh, kw, ph, pw;  /* the problem */
     int Hp, Wp, Ho, Wo, taps;           /* padded plane, output plane, kh*kw */
@@ -261,12 +263,14 @@ static void minidl_direct_input(const minidl_direct_geom* g, const float* dy, co
 }
 
 /* dw (F, C, kh, kw) = the weight gradient over samples n0:n1 (overwritten); db (F), if
- * not NULL, = the sum of dy over those samples (overwritten), in double. */
+ * not NULL, = the sum of dY over those samples (overwritten), in double.  dY is dy (N, F,
+ * Ho, Wo), or, with codes, what max_pool.h's 2x2 backward makes of dy (N, F, Ho/2, Wo/2)
+ * and its window codes (Ho, Wo even): a pooling layer's gradient never written out. */
 static void minidl_direct_weight(const minidl_direct_geom* g, const float* x, const float* dy,
-                                 ptrdiff_t n0, ptrdiff_t n1, float* dw, double* db,
-                                 float* scratch)
+                                 const unsigned char* codes, ptrdiff_t n0, ptrdiff_t n1,
+                                 float* dw, double* db, float* scratch)
 {
-    DC_DISPATCH(weight, (g, x, dy, n0, n1, dw, db, scratch));
+    DC_DISPATCH(weight, (g, x, dy, codes, n0, n1, dw, db, scratch));
 }
 
 #endif

@@ -259,8 +259,8 @@ static void DC_NAME(sum_plane)(const float* src, ptrdiff_t n, double* acc)
 
 __attribute__((target(DC_TARGET)))
 static void DC_NAME(weight)(const minidl_direct_geom* g, const float* x, const float* dy,
-                            ptrdiff_t n0, ptrdiff_t n1, float* dw, double* db,
-                            float* scratch)
+                            const unsigned char* codes, ptrdiff_t n0, ptrdiff_t n1, float* dw,
+                            double* db, float* scratch)
 {
     typedef float vec __attribute__((vector_size(DC_VW * 4)));
     typedef float uvec __attribute__((vector_size(DC_VW * 4), aligned(4), may_alias));
@@ -290,10 +290,15 @@ static void DC_NAME(weight)(const minidl_direct_geom* g, const float* x, const f
                 DC_NAME(pad_planes)(g, x + (n + 1) * C * H * W, xs[(s + 1) & 1]);
             DC_NAME(shift_columns)(g, xs[s & 1], colsb + s * cols_len);
             for (f = 0; f < F; f++) {      /* dY plane, zero past Ho*Wo (and f >= F) */
-                const float* src = dy + (n * F + f) * HoWo;
-                memcpy(dyb + ((ptrdiff_t)s * fpad + f) * wq, src, sizeof(float) * (size_t)HoWo);
+                float* dst = dyb + ((ptrdiff_t)s * fpad + f) * wq;
+                if (codes == NULL)
+                    memcpy(dst, dy + (n * F + f) * HoWo, sizeof(float) * (size_t)HoWo);
+                else    /* dy is a 2x2 max pool's gradient: spread it by the window codes */
+                    minidl_max_2x2_backward_f(dy + (n * F + f) * (HoWo / 4),
+                                              codes + (n * F + f) * (HoWo / 4), dst,
+                                              g->Ho / 2, Wo / 2);
                 if (db != NULL)
-                    DC_NAME(sum_plane)(src, HoWo, dbv + (ptrdiff_t)f * (DC_VW / 2));
+                    DC_NAME(sum_plane)(dst, HoWo, dbv + (ptrdiff_t)f * (DC_VW / 2));
             }
         }
         /* one (filter block, channel, tap block) pass reads WF dY planes and WT rows of

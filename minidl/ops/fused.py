@@ -93,7 +93,16 @@ def conv2d_max_pool2d(
     layer = (input, weight, bias, x, w, stride, padding, dilation, groups, plan)
 
     def backward(g):
-        dy = K.max_pool2d_2x2_backward(V.kernel_array(g), codes, get_num_threads())
+        g = V.kernel_array(g)
+        nt = get_num_threads()
+        if not input.requires_grad and weight.requires_grad and plan.weight.path == "direct":
+            # the weight gradient spreads the pooled gradient itself, a sample at a time
+            need_b = bias is not None and bias.requires_grad
+            gw, gb = K.direct_conv2d_backward_weight(
+                x, g, w.shape, padding=padding, need_bias=need_b, num_threads=nt, pool_codes=codes
+            )
+            return (None, gw) if bias is None else (None, gw, gb)
+        dy = K.max_pool2d_2x2_backward(g, codes, nt)
         return conv.conv2d_backward(dy, layer, {}, None)
 
     return record(out, inputs, backward)
