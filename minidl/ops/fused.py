@@ -14,6 +14,7 @@ from minidl._threads import get_num_threads
 from minidl.autograd import Tensor, is_grad_enabled, record
 from minidl.ops import _validation as V
 from minidl.ops import conv
+from minidl.ops.conv_plan import cached_plan
 
 _FLOATS = (np.float32, np.float64)
 
@@ -47,6 +48,50 @@ def max_pool2d_relu(input: Tensor) -> Tensor | None:
     return record(out, (input,), backward)
 
 
+def _declines_early(x, weight, stride, padding, dilation, groups) -> bool:
+    """True when a layer given as Conv2d keeps it (int pairs) is plainly not the fused
+    kernel's: judged on the shapes and the cached plan, before the full argument checks
+    (a layer whose forward is not direct would pay for them twice)."""
+    w = getattr(weight, "data", None)
+    pairs = (stride, padding, dilation)
+    if not (
+        type(w) is np.ndarray
+        and w.ndim == 4
+        and type(groups) is int
+        and all(type(p) is tuple and len(p) == 2 for p in pairs)
+        and all(type(v) is int for p in pairs for v in p)
+    ):
+        return False  # the full checks decide
+    ho = x.shape[2] + 2 * padding[0] - w.shape[2] + 1
+    wo = x.shape[3] + 2 * padding[1] - w.shape[3] + 1
+    if (
+        stride != (1, 1)
+        or dilation != (1, 1)
+        or groups != 1
+        or w.dtype != np.float32
+        or w.shape[1] != x.shape[1]
+        or min(padding) < 0
+        or ho < 2
+        or wo < 2
+        or ho % 2
+        or wo % 2
+    ):
+        return True
+    weight_grad = weight.requires_grad and is_grad_enabled()
+    plan = cached_plan(
+        x.shape,
+        w.shape,
+        x.dtype,
+        stride,
+        padding,
+        dilation,
+        groups,
+        weight_grad,
+        get_num_threads(),
+    )
+    return plan.forward.path != "direct"
+
+
 def conv2d_max_pool2d(
     input: Tensor,
     weight: Tensor,
@@ -71,6 +116,8 @@ def conv2d_max_pool2d(
         or x.dtype != np.float32
         or type(padding) is str
     ):
+        return None
+    if _declines_early(x, weight, stride, padding, dilation, groups):
         return None
     x, w, b, stride, padding, dilation, groups = conv.checked_args(
         input, weight, bias, stride, padding, dilation, groups, "conv2d", False
