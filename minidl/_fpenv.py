@@ -12,3 +12,16 @@ def set_flush_denormal(mode: bool) -> bool:
     if not isinstance(mode, bool):
         raise TypeError(f"set_flush_denormal: mode must be a bool, got {type(mode).__name__}")
     return _kernels.set_flush_denormal(mode, max(get_num_threads(), 1))
+
+
+class denormals_flushed:
+    """``with denormals_flushed():`` FTZ and DAZ on for the calling thread inside the
+    block, then as they were (the optimisers' updates: minidl.optim.Optimizer.step)."""
+
+    __slots__ = ("_state",)
+
+    def __enter__(self) -> None:
+        self._state = _kernels.flush_denormal_enter()
+
+    def __exit__(self, *exc: object) -> None:
+        _kernels.flush_denormal_restore(self._state)

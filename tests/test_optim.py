@@ -461,3 +461,51 @@ def test_adam_one_pass_update_has_the_bits_of_the_numpy_formula(make, options, d
             opt.step()
         assert p.data.dtype == dtype
         assert np.array_equal(p.data, want), layout
+
+
+TINY32 = np.finfo(np.float32).tiny
+
+
+def _denormals(a):
+    return int(np.count_nonzero((np.abs(a) > 0) & (np.abs(a) < np.finfo(a.dtype).tiny)))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
+        lambda ps: optim.Adam(ps, lr=1e-3),
+        lambda ps: optim.AdamW(ps, lr=1e-3, amsgrad=True),
+    ],
+)
+def test_updates_flush_denormals_on_both_paths_and_restore_the_thread(make):
+    """A state decaying into the denormal range becomes 0, on the one-pass kernel and on
+    the numpy path alike (the same bits), and the thread's FTZ/DAZ state is left as it was
+    (off, then on when the user turned it on)."""
+    from minidl import _kernels as K
+
+    rng = np.random.default_rng(2)
+    start = rng.standard_normal(64).astype(np.float32)
+    # one gradient just above the smallest normal float, then zeros: the momenta decay
+    # by 0.9 a step through the denormal range (without the flush, into denormals)
+    grads = [(rng.standard_normal(64) * 1e-36).astype(np.float32)]
+    grads += [np.zeros(64, np.float32)] * 60
+    for user_flush in (False, True):
+        minidl.set_flush_denormal(user_flush)
+        try:
+            results = []
+            for layout in ("contiguous", "fortran"):
+                p = nn.Parameter(minidl.tensor(start.reshape(8, 8).copy()))
+                opt = make([p])
+                for g in grads:
+                    g = g.reshape(8, 8)
+                    p.grad = g.copy() if layout == "contiguous" else np.asfortranarray(g)
+                    opt.step()
+                    assert K.flush_denormal() is user_flush
+                state = [v for v in opt.state[p].values() if isinstance(v, np.ndarray)]
+                assert state and all(_denormals(s) == 0 for s in state)
+                results.append([p.data.tobytes()] + [s.tobytes() for s in state])
+            assert results[0] == results[1]
+        finally:
+            minidl.set_flush_denormal(False)

@@ -105,6 +105,8 @@ from minidl._kernels._direct import (
 from minidl._kernels._im2col import build_flags, col2im, im2col, openmp_enabled  # noqa: F401  (build_flags: read by minidl info)
 from minidl._kernels._linear import (
     flush_denormal,
+    flush_denormal_enter,
+    flush_denormal_restore,
     linear_backward_input,
     linear_backward_weight,
     linear_forward,
@@ -165,6 +167,8 @@ __all__ = [
     "direct_vector_width",
     "fits_winograd",
     "flush_denormal",
+    "flush_denormal_enter",
+    "flush_denormal_restore",
     "im2col",
     "linear_backward_input",
     "linear_backward_weight",

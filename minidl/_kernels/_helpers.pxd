@@ -106,9 +106,20 @@ cdef extern from *:
     static inline int minidl_get_ftz_here(void) {
         return (_mm_getcsr() & MINIDL_FTZ_BITS) == MINIDL_FTZ_BITS;
     }
+    /* FTZ and DAZ on for the calling thread; returns what to give minidl_ftz_restore */
+    static inline unsigned int minidl_ftz_enter(void) {
+        unsigned int csr = _mm_getcsr();
+        _mm_setcsr(csr | MINIDL_FTZ_BITS);
+        return csr;
+    }
+    static inline void minidl_ftz_restore(unsigned int csr) {
+        _mm_setcsr((_mm_getcsr() & ~MINIDL_FTZ_BITS) | (csr & MINIDL_FTZ_BITS));
+    }
     #else
     static inline int minidl_set_ftz_here(int on) { (void)on; return 0; }
     static inline int minidl_get_ftz_here(void) { return 0; }
+    static inline unsigned int minidl_ftz_enter(void) { return 0; }
+    static inline void minidl_ftz_restore(unsigned int csr) { (void)csr; }
     #endif
 
     /* On the calling thread and on every thread of the OpenMP pool (up to nthreads; threads
@@ -127,6 +138,8 @@ cdef extern from *:
     int minidl_pin_blas_to(void* blas_routine) noexcept nogil
     int minidl_set_flush_denormal(int on, int nthreads) noexcept nogil
     int minidl_get_ftz_here() noexcept nogil
+    unsigned int minidl_ftz_enter() noexcept nogil
+    void minidl_ftz_restore(unsigned int csr) noexcept nogil
 
 
 cdef inline int pin_blas() noexcept nogil:

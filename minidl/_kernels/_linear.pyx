@@ -17,6 +17,8 @@ from cython cimport floating
 from minidl._kernels._helpers cimport (
     choose_threads,
     gemm,
+    minidl_ftz_enter,
+    minidl_ftz_restore,
     minidl_get_ftz_here,
     minidl_planned_threads,
     minidl_set_flush_denormal,
@@ -134,6 +136,17 @@ def set_flush_denormal(bint mode, int num_threads):
 def flush_denormal():
     """Whether FTZ and DAZ are both on for the calling thread."""
     return bool(minidl_get_ftz_here())
+
+
+def flush_denormal_enter():
+    """FTZ and DAZ on for the calling thread; returns the state flush_denormal_restore
+    puts back (0 where unsupported)."""
+    return minidl_ftz_enter()
+
+
+def flush_denormal_restore(unsigned int state):
+    """The calling thread's FTZ and DAZ bits as flush_denormal_enter found them."""
+    minidl_ftz_restore(state)
 
 
 def pin_scipy_blas():
