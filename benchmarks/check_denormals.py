@@ -1,6 +1,7 @@
 """Do denormal floats appear while LeNet trains? (Pitfall: they can slow small networks by
 several times near convergence.) Counts denormal float32 values in the parameters, their
-gradients and the conv features over 30 epochs of SGD on the digits.
+gradients, the optimiser's momentum buffers (minidl.optim flushes those: Optimizer.step)
+and the conv features over 30 epochs of SGD on the digits.
 With ``--flush``, trains with minidl.set_flush_denormal(True) too and compares the two
 runs: the late epochs' losses and whether the final weights differ.
 Run by hand:  python benchmarks/check_denormals.py [--flush] [--epochs N]
@@ -49,14 +50,21 @@ def train(epochs=30, report_every=5, flush=False):
             loss.backward()
             optimizer.step()
             for p in model.parameters():
-                worst = max(worst, denormal_fraction(p.data), denormal_fraction(p.grad))
+                state = [v for v in optimizer.state[p].values() if isinstance(v, np.ndarray)]
+                worst = max(
+                    worst,
+                    denormal_fraction(p.data),
+                    denormal_fraction(p.grad),
+                    *(denormal_fraction(v) for v in state),
+                )
         losses.append(loss.item())
         if epoch % report_every == 0:
             with minidl.no_grad():
                 features = model.features(minidl.tensor(X[:256])).data
             print(
                 f"epoch {epoch}: loss {loss.item():.4f}, worst denormal fraction in "
-                f"params/grads {worst:.2e}, in conv features {denormal_fraction(features):.2e}"
+                f"params/grads/momenta {worst:.2e}, in conv features "
+                f"{denormal_fraction(features):.2e}"
             )
 
     minidl.set_flush_denormal(False)
