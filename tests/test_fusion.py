@@ -176,8 +176,8 @@ def test_other_pools_and_inputs_run_module_by_module_with_the_same_values(pool, 
 
 
 def test_lenet_runs_its_pool_relu_pairs_fused_and_trains_the_same():
-    """LeNet's two MaxPool2d -> ReLU pairs run fused; one SGD step gives the weights of
-    the same step with fusion off (the Sequentials made to run module by module)."""
+    """LeNet's two MaxPool2d -> ReLU pairs run fused (with their conv layer or on their
+    own); one SGD step gives the weights of the same step run module by module."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((16, 1, 8, 8)).astype(np.float32)
     target = rng.integers(0, 10, 16)
@@ -185,15 +185,14 @@ def test_lenet_runs_its_pool_relu_pairs_fused_and_trains_the_same():
     for fuse in (True, False):
         minidl.manual_seed(0)
         model = minidl.models.LeNet()
-        if not fuse:
+        if not fuse:  # a hook on every module: nothing may run fused
             for module in model.modules():
-                if isinstance(module, nn.ReLU):
-                    module.register_forward_hook(lambda m, i, o: None)
+                module.register_forward_hook(lambda m, i, o: None)
         opt = minidl.optim.SGD(model.parameters(), lr=0.1)
-        with _counting_fused_calls() as calls:
+        with _counting("conv2d_max_pool2d") as convs, _counting("max_pool2d_relu") as pools:
             F.cross_entropy(model(minidl.tensor(x)), minidl.tensor(target)).backward()
         opt.step()
-        assert calls == ([True, True] if fuse else [])
+        assert convs.count(True) + pools.count(True) == (2 if fuse else 0)
         weights.append([p.data.tobytes() for p in model.parameters()])
     assert weights[0] == weights[1]
 
@@ -318,3 +317,76 @@ def test_conv_pool_run_declines_where_the_plan_is_not_direct_or_a_nan_reaches_th
         assert calls == [False]
         want = F.max_pool2d(conv64(minidl.tensor(data)), 2)
         assert y.data.tobytes() == want.data.tobytes()
+
+
+WG4 = CP.PassPlan("winograd", tile=4)
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(
+    n=st.integers(1, 40),
+    c=st.integers(16, 40),
+    f=st.integers(16, 40),
+    bias=st.booleans(),
+    relu=st.booleans(),
+    input_grad=st.booleans(),
+    keep=st.booleans(),
+    threads=st.sampled_from([1, 2]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_winograd_conv_pool_run_gives_the_separate_modules_bits(
+    n, c, f, bias, relu, input_grad, keep, threads, seed
+):
+    """The channel-major Winograd layer (4x4 planes, padding 1, LeNet()'s conv2) pools
+    each output plane in registers: output and gradients bit for bit the separate
+    modules', with or without the forward keeping V, at 1 and 2 threads."""
+    if not kernels().winograd_pools((n, c, 4, 4), (f, c, 3, 3), padding=(1, 1), tile=4):
+        pytest.skip("no channel-major Winograd on this CPU (AVX-512 only): the op declines")
+    rng = np.random.default_rng(seed)
+    conv = _layer(rng, c, f, 3, bias)
+    conv.padding = (1, 1)
+    run = nn.Sequential(conv, nn.MaxPool2d(2), *([nn.ReLU()] if relu else []))
+    x = rng.standard_normal((n, c, 4, 4)).astype(np.float32)
+    x[0] = 0  # a zero plane: ties and signed zeros in the pool
+    g = rng.standard_normal((n, f, 2, 2)).astype(np.float32)
+    plan = CP.ConvPlan(WG4, WG4, WG4, keep_input=keep)
+    results = []
+    minidl.set_num_threads(threads)
+    try:
+        with CP.forced(plan):
+            for fuse in (True, False):
+                t = minidl.tensor(x, requires_grad=input_grad)
+                with _counting("conv2d_max_pool2d") as calls:
+                    if fuse:
+                        y = run(t)
+                    else:
+                        y = F.max_pool2d(conv(t), 2)
+                        y = F.relu(y) if relu else y
+                assert calls == ([True] if fuse else [])
+                conv.zero_grad()
+                y.backward(g)
+                results.append([y.data] + _grads(conv, t))
+                with minidl.no_grad():
+                    results[-1].append(run(minidl.tensor(x)).data)
+    finally:
+        minidl.set_num_threads(1)
+    for got, want in zip(results[0], results[1]):
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_winograd_conv_pool_run_declines_on_a_nan_or_an_inf(bad):
+    """A NaN reaching the pool, or an inf that Winograd would mix into a tile: the modules
+    run one by one (the inf on im2col, as conv2d does), with their values."""
+    rng = np.random.default_rng(5)
+    conv = _layer(rng, 16, 16, 3, True)
+    conv.padding = (1, 1)
+    x = rng.standard_normal((4, 16, 4, 4)).astype(np.float32)
+    x[2, 3, 1, 2] = bad
+    run = nn.Sequential(conv, nn.MaxPool2d(2), nn.ReLU())
+    plan = CP.ConvPlan(WG4, WG4, WG4)
+    with CP.forced(plan), _counting("conv2d_max_pool2d") as calls, minidl.no_grad():
+        y = run(minidl.tensor(x))
+        want = F.relu(F.max_pool2d(conv(minidl.tensor(x)), 2))
+    assert calls == [False]
+    assert y.data.tobytes() == want.data.tobytes()

@@ -130,6 +130,8 @@ from minidl._kernels._winograd import (
     winograd_backward_weight,
     winograd_forward,
     winograd_kept_input_elements,
+    winograd_pool_forward,
+    winograd_pools,
 )
 
 # scipy's BLAS (called from inside our OpenMP regions) is now loaded: pin its threads
@@ -189,4 +191,6 @@ __all__ = [
     "winograd_backward_weight",
     "winograd_forward",
     "winograd_kept_input_elements",
+    "winograd_pool_forward",
+    "winograd_pools",
 ]

@@ -97,6 +97,8 @@ cdef extern from "winograd_arith.h" nogil:
     void wg_cm_input_f(const float* x, int C, Py_ssize_t m, float* v, Py_ssize_t vs)
     void wg_cm_output_f(const float* M, Py_ssize_t ms, const float* bias, float* y, int F,
                         Py_ssize_t m)
+    int wg_cm_output_pool_f(const float* M, Py_ssize_t ms, const float* bias, float* yp,
+                            unsigned char* codes, int F, Py_ssize_t m, int relu)
     void wg_cm_adjoint_f(const float* dy, int F, Py_ssize_t m, float* dM, Py_ssize_t ms,
                          double* db)
     void wg_weight_gather_f(const float* w, Py_ssize_t wr, Py_ssize_t ws, Py_ssize_t wi,
@@ -667,11 +669,19 @@ cdef inline Py_ssize_t _kept_xi(const Plan* p) noexcept nogil:
     return <Py_ssize_t>p.C * _kept_row(p) + XI_PAD
 
 
+cdef struct PoolOut:
+    # the channel-major forward pooled 2x2 (wg_cm_output_pool_f): y is (N, F, 2, 2)
+    unsigned char* codes    # window codes, (N, F, 2, 2), or NULL
+    int relu
+    unsigned char* nan      # per block: 1 if a NaN reached the pool
+
+
 cdef void _forward_block(const Plan* p, const floating* x, const floating* U,
                          const floating* bias, floating* y, Py_ssize_t blk,
-                         floating* buf, TileInfo* info, floating* kept) noexcept nogil:
+                         floating* buf, TileInfo* info, floating* kept,
+                         PoolOut* pool) noexcept nogil:
     """Tiles blk*tb.. of the forward; V in buf, or in ``kept`` (see _kept_row) if not
-    NULL."""
+    NULL; pooled if ``pool`` is not NULL (channel-major only)."""
     cdef Py_ssize_t t0 = blk * p.tb
     cdef Py_ssize_t m = p.tb if t0 + p.tb <= p.T else p.T - t0
     cdef floating* V = buf
@@ -689,7 +699,12 @@ cdef void _forward_block(const Plan* p, const floating* x, const floating* U,
         for xi in range(p.a2):   # M[ξ] (m, F) = V[ξ] (m, C) @ U[ξ] (C, F)
             gemm(c'N', c'N', <int>m, p.F, p.C, <floating>1, V + xi * vxi, p.C,
                  U + xi * FC, p.F, <floating>0, M + xi * p.ms, p.F)
-        wg_cm_output_f(M, p.ms, bias, y + t0 * p.F * 16, p.F, m)
+        if pool == NULL:
+            wg_cm_output_f(M, p.ms, bias, y + t0 * p.F * 16, p.F, m)
+        elif wg_cm_output_pool_f(M, p.ms, bias, y + t0 * p.F * 4,
+                                 pool.codes + t0 * p.F * 4 if pool.codes != NULL else NULL,
+                                 p.F, m, pool.relu):
+            pool.nan[blk] = 1
         return
     _input_transform(p, x, t0, m, V, vxi, vrow, scratch, info)
     for xi in range(p.a2):   # M[ξ] (F, m) = U[ξ] (F, C) @ V[ξ] (C, m)
@@ -734,7 +749,7 @@ cdef _weight_copy(weight, const Plan* p, bint swapped):
 
 cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
               const floating[::1] bias, floating[:, :, :, ::1] y, Plan p, int num_threads,
-              floating* kept, WeightView view):
+              floating* kept, WeightView view, PoolOut* pool):
     """w: the layer's weight if view.wr, else _weight_copy's (R, S, k, k) array, R x S =
     F x C (or C x F where p.cm: U[ξ] is then (C, F))."""
     cdef const floating* bp = NULL
@@ -760,7 +775,7 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
             for blk in prange(p.nblocks, num_threads=nt, schedule='static'):
                 buf = buffers + threadid() * p.buf_len
                 _forward_block(&p, &x[0, 0, 0, 0], U, bp, &y[0, 0, 0, 0], blk, buf,
-                               infos + threadid() * p.tb, kept)
+                               infos + threadid() * p.tb, kept, pool)
     finally:
         free(U)
         free(buffers)
@@ -768,15 +783,16 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
 
 
 cdef _run_forward(x, weight, bias, y, Plan p, int num_threads, kept=None,
-                  bint swapped=False):
-    """The forward of x with the layer's ``weight`` (swapped: the input gradient's)."""
+                  bint swapped=False, PoolOut* pool=NULL):
+    """The forward of x with the layer's ``weight`` (swapped: the input gradient's),
+    pooled into y (N, F, 2, 2) with ``pool``."""
     cdef void* kp = NULL if kept is None else cnp.PyArray_DATA(kept)
     cdef WeightView view = _weight_view(weight, &p, swapped)
     w = weight if view.wr != 0 else _weight_copy(weight, &p, swapped)
     if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
-        _forward[float](x, w, bias, y, p, num_threads, <float*>kp, view)
+        _forward[float](x, w, bias, y, p, num_threads, <float*>kp, view, pool)
     else:
-        _forward[double](x, w, bias, y, p, num_threads, <double*>kp, view)
+        _forward[double](x, w, bias, y, p, num_threads, <double*>kp, view, pool)
 
 
 cdef int _kernel_side(weight_shape) except -1:
@@ -828,6 +844,46 @@ def winograd_forward(x, weight, bias, *, padding, int tile, bint keep_input=Fals
     kept = np.empty((p.a2, _kept_xi(&p)), dtype=x.dtype) if keep_input else None
     _run_forward(x, weight, bias, y, p, num_threads, kept)
     return (y, kept) if keep_input else y
+
+
+def winograd_pools(input_shape, weight_shape, *, padding, int tile):
+    """Whether winograd_pool_forward runs for input (N, C, H, W) float32, weight (F, C, k,
+    k), padding and tile: the channel-major plan (F(4x4, 3x3) on 4x4 planes with padding
+    1, C and F >= 16, on AVX-512)."""
+    cdef Plan p = _forward_plan(input_shape, weight_shape, padding, tile, wg_loads_patches())
+    return bool(p.cm)
+
+
+def winograd_pool_forward(x, weight, bias, *, padding, int tile, bint relu, bint need_codes,
+                          bint keep_input, int num_threads):
+    """max_pool2d(winograd_forward(...), 2), relu'd with ``relu``, where winograd_pools:
+    each 4x4 output plane pooled in registers as it is made, so it is never written out.
+    (y (N, F, 2, 2), codes as max_pool2d_2x2_forward's (and max_pool2d_relu_2x2_forward's
+    with ``relu``) or None without ``need_codes``, V as keep_input's or None); or None if a
+    NaN reached the pool (the caller then runs the ops one by one)."""
+    cdef Plan p = _forward_plan(x.shape, weight.shape, padding, tile, _loads(x))
+    if not p.cm:
+        raise ValueError("winograd conv: pooling needs the channel-major plan "
+                         "(see winograd_pools)")
+    y = np.empty((p.N, p.F, 2, 2), dtype=np.float32)
+    codes = np.empty((p.N, p.F, 2, 2), dtype=np.uint8) if need_codes else None
+    kept = np.empty((p.a2, _kept_xi(&p)), dtype=np.float32) if keep_input else None
+    if y.size == 0:
+        return y, codes, kept
+    nan = np.zeros(p.nblocks, dtype=np.uint8)
+    cdef unsigned char[::1] nv = nan
+    cdef unsigned char[:, :, :, ::1] cv
+    cdef PoolOut pool
+    pool.codes = NULL
+    if need_codes:
+        cv = codes
+        pool.codes = &cv[0, 0, 0, 0]
+    pool.relu = relu
+    pool.nan = &nv[0]
+    _run_forward(x, weight, bias, y, p, num_threads, kept, False, &pool)
+    if nan.any():
+        return None
+    return y, codes, kept
 
 
 def winograd_kept_input_elements(input_shape, weight_shape, *, padding, int tile):

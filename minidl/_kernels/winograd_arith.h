@@ -629,6 +629,76 @@ wg_cm_output_f_avx512(const float* M, ptrdiff_t ms, const float* bias, float* y,
     }
 }
 
+/* yp (m, F, 2, 2) = the 2x2 max pool of Aᵀ M A + bias (what wg_cm_output_f writes),
+ * relu'd if ``relu``, and (codes not NULL) each window's code as the 2x2 pool's: the
+ * row-major position 0..3 of its first maximum, 4 where the ReLU zeroed it.  Returns
+ * nonzero, with nothing reliable written, if a NaN reached the pool (the caller then pools
+ * y made the plain way, which lets a NaN win). */
+__attribute__((target("avx512f"))) static int
+wg_cm_output_pool_f_avx512(const float* M, ptrdiff_t ms, const float* bias, float* yp,
+                           unsigned char* codes, int F, ptrdiff_t m, int relu)
+{
+    const __m512 z = _mm512_setzero_ps();
+    __mmask16 nan = 0;
+    for (ptrdiff_t t = 0; t < m; t++) {
+        for (int f0 = 0; f0 < F; f0 += 16) {
+            const int n = F - f0 < 16 ? F - f0 : 16;
+            const __mmask16 lanes = wg_lanes(n);
+            const float* src = M + t * F + f0;
+            const __m512 b = bias ? _mm512_maskz_loadu_ps(lanes, bias + f0) : z;
+            __m512 q[36], u[24], o[16], r[16], c[16];
+            for (int xi = 0; xi < 36; xi++)
+                q[xi] = _mm512_maskz_loadu_ps(lanes, src + xi * ms);
+            for (int s = 0; s < 6; s++) {
+                WG4_AT(u[4 * s], u[4 * s + 1], u[4 * s + 2], u[4 * s + 3], q[s], q[6 + s],
+                       q[12 + s], q[18 + s], q[24 + s], q[30 + s], )
+            }
+            for (int i = 0; i < 4; i++) {
+                WG4_AT(o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3], u[i], u[4 + i],
+                       u[8 + i], u[12 + i], u[16 + i], u[20 + i], + b)
+            }
+            /* o[4i + j]: output (i, j) of the 16 filters; window k = 2 pi + pj takes
+             * (2pi, 2pj), (2pi, 2pj + 1), (2pi + 1, 2pj), (2pi + 1, 2pj + 1) in that order
+             * and keeps the first maximum, as the 2x2 pool */
+            for (int k = 0; k < 16; k++) {
+                r[k] = z;
+                c[k] = z;
+            }
+            for (int k = 0; k < 4; k++) {
+                const int top = 8 * (k >> 1) + 2 * (k & 1);
+                const __m512 v[4] = {o[top], o[top + 1], o[top + 4], o[top + 5]};
+                __m512 best = v[0];
+                __m512i code = _mm512_setzero_si512();
+                for (int e = 0; e < 4; e++)
+                    nan |= _mm512_cmp_ps_mask(v[e], v[e], _CMP_UNORD_Q);
+                for (int e = 1; e < 4; e++) {
+                    const __mmask16 gt = _mm512_cmp_ps_mask(v[e], best, _CMP_GT_OQ);
+                    best = _mm512_mask_blend_ps(gt, best, v[e]);
+                    code = _mm512_mask_blend_epi32(gt, code, _mm512_set1_epi32(e));
+                }
+                if (relu) {
+                    const __mmask16 pos = _mm512_cmp_ps_mask(best, z, _CMP_GT_OQ);
+                    best = _mm512_maskz_mov_ps(pos, best);
+                    code = _mm512_mask_blend_epi32(pos, _mm512_set1_epi32(4), code);
+                }
+                r[k] = best;
+                c[k] = _mm512_castsi512_ps(code);
+            }
+            wg_transpose16(r);   /* r[j]: filter f0 + j's 4 pooled outputs, then zeros */
+            float* dst = yp + (t * F + f0) * 4;
+            for (int j = 0; j < n; j++)
+                _mm512_mask_storeu_ps(dst + j * 4, 0xF, r[j]);
+            if (codes) {
+                wg_transpose16(c);
+                for (int j = 0; j < n; j++)
+                    _mm512_mask_cvtepi32_storeu_epi8(codes + (t * F + f0 + j) * 4, 0xF,
+                                                     _mm512_castps_si512(c[j]));
+            }
+        }
+    }
+    return nan != 0;
+}
+
 /* dM[ξ*ms + t*F + f] = (A dY Aᵀ)[ξ] of dy's plane (t, f), dy (m, F, 4, 4); db[f] (if not
  * NULL) += each plane's sum, added in a fixed order. */
 __attribute__((target("avx512f"))) static void
@@ -816,6 +886,16 @@ static void wg_cm_output_f(const float* M, ptrdiff_t ms, const float* bias, floa
     wg_cm_output_f_avx512(M, ms, bias, y, F, m);
 #else
     (void)M; (void)ms; (void)bias; (void)y; (void)F; (void)m;
+#endif
+}
+static int wg_cm_output_pool_f(const float* M, ptrdiff_t ms, const float* bias, float* yp,
+                               unsigned char* codes, int F, ptrdiff_t m, int relu)
+{
+#ifdef WG_X86
+    return wg_cm_output_pool_f_avx512(M, ms, bias, yp, codes, F, m, relu);
+#else
+    (void)M; (void)ms; (void)bias; (void)yp; (void)codes; (void)F; (void)m; (void)relu;
+    return 1;
 #endif
 }
 static void wg_cm_adjoint_f(const float* dy, int F, ptrdiff_t m, float* dM, ptrdiff_t ms,

@@ -89,7 +89,22 @@ def _declines_early(x, weight, stride, padding, dilation, groups) -> bool:
         weight_grad,
         get_num_threads(),
     )
-    return plan.forward.path != "direct"
+    return _kernel_of(plan, x.shape, w.shape, padding) is None
+
+
+def _kernel_of(plan, x_shape, w_shape, padding) -> str | None:
+    """Which pooled forward runs the plan of this float32 layer: "direct", "winograd"
+    (the channel-major F(4x4, 3x3), K.winograd_pools) or None."""
+    path = plan.forward.path
+    if path == "direct":
+        return path
+    if (
+        path == "winograd"
+        and plan.forward.tile == 4
+        and K.winograd_pools(x_shape, w_shape, padding=padding, tile=4)
+    ):
+        return path
+    return None
 
 
 def conv2d_max_pool2d(
@@ -103,11 +118,12 @@ def conv2d_max_pool2d(
     relu: bool,
 ) -> Tensor | None:
     """max_pool2d(conv2d(input, weight, bias, ...), 2), then relu if ``relu``: input
-    (N, C, H, W) float32 with N >= 1 -> (N, F, Ho/2, Wo/2). One kernel pass where the
-    plan runs the forward on the direct kernel (stride 1) and Ho, Wo are even: each
-    thread convolves a few samples into a buffer in cache and pools them from there, so
-    the conv output is never written out. None elsewhere, and when a NaN reaches the
-    pool. Gradients as max_pool2d_relu's, then conv2d's on the plan's kernels."""
+    (N, C, H, W) float32 with N >= 1 -> (N, F, Ho/2, Wo/2), without writing the conv
+    output out, where the plan's forward can pool as it goes: the direct kernel (each
+    thread convolves a few samples into a buffer in cache and pools them there) and the
+    channel-major Winograd F(4x4, 3x3) (each 4x4 output plane pooled in registers). None
+    elsewhere, and when a NaN reaches the pool. Gradients as max_pool2d_relu's, then
+    conv2d's on the plan's kernels."""
     x = getattr(input, "data", None)
     if (
         type(x) is not np.ndarray
@@ -123,17 +139,36 @@ def conv2d_max_pool2d(
         input, weight, bias, stride, padding, dilation, groups, "conv2d", False
     )
     plan = conv.layer_plan(x, w, weight, stride, padding, dilation, groups)
-    if plan.forward.path != "direct" or w.dtype != np.float32:
-        return None
     ho = x.shape[2] + 2 * padding[0] - w.shape[2] + 1
     wo = x.shape[3] + 2 * padding[1] - w.shape[3] + 1
-    if ho % 2 or wo % 2:
+    kernel = _kernel_of(plan, x.shape, w.shape, padding)
+    if kernel is None or w.dtype != np.float32 or ho % 2 or wo % 2:
         return None
     inputs = conv._inputs(input, weight, bias)
     recorded = is_grad_enabled() and any(t.requires_grad for t in inputs)
-    result = K.direct_conv2d_pool_forward(
-        x, w, b, padding=padding, relu=relu, need_codes=recorded, num_threads=get_num_threads()
-    )
+    nt = get_num_threads()
+    fits, kept = {}, None
+    if kernel == "direct":
+        result = K.direct_conv2d_pool_forward(
+            x, w, b, padding=padding, relu=relu, need_codes=recorded, num_threads=nt
+        )
+    elif not conv._fits(fits, "x", x, nt):  # Winograd would mix an inf into a tile
+        return None
+    else:
+        keep = recorded and plan.keep_input
+        result = K.winograd_pool_forward(
+            x,
+            w,
+            b,
+            padding=padding,
+            tile=4,
+            relu=relu,
+            need_codes=recorded,
+            keep_input=keep,
+            num_threads=nt,
+        )
+        if result is not None:
+            result, kept = result[:2], result[2]
     if result is None:
         return None
     out, codes = result
@@ -142,7 +177,12 @@ def conv2d_max_pool2d(
     def backward(g):
         g = V.kernel_array(g)
         nt = get_num_threads()
-        if not input.requires_grad and weight.requires_grad and plan.weight.path == "direct":
+        if (
+            not input.requires_grad
+            and weight.requires_grad
+            and plan.weight.path == "direct"
+            and kernel == "direct"
+        ):
             # the weight gradient spreads the pooled gradient itself, a sample at a time
             need_b = bias is not None and bias.requires_grad
             gw, gb = K.direct_conv2d_backward_weight(
@@ -150,6 +190,6 @@ def conv2d_max_pool2d(
             )
             return (None, gw) if bias is None else (None, gw, gb)
         dy = K.max_pool2d_2x2_backward(g, codes, nt)
-        return conv.conv2d_backward(dy, layer, {}, None)
+        return conv.conv2d_backward(dy, layer, fits, kept)
 
     return record(out, inputs, backward)
