@@ -587,3 +587,29 @@ def test_fits_winograd_scans_every_chunk_on_any_thread_count(dtype, where):
         a[where] = np.inf
     for threads in (1, 2, 3):
         assert K.fits_winograd(a, threads) is (where is None), threads
+
+
+def test_pooled_gradients_need_the_channel_major_plan_and_matching_codes():
+    K = kernels()
+    x = np.zeros((4, 16, 4, 4), np.float32)
+    w = np.zeros((16, 16, 3, 3), np.float32)
+    g = np.zeros((4, 16, 2, 2), np.float32)
+    codes = np.zeros((4, 16, 2, 2), np.uint8)
+    if not K.winograd_pools(x.shape, w.shape, padding=(1, 1), tile=4):
+        with pytest.raises(ValueError, match="channel-major plan"):
+            K.winograd_backward_input(
+                g, w, x.shape, padding=(1, 1), tile=4, num_threads=1, pool_codes=codes
+            )
+        return
+    kw = dict(padding=(1, 1), tile=4, num_threads=1)
+    assert K.winograd_backward_input(g, w, x.shape, pool_codes=codes, **kw).shape == x.shape
+    with pytest.raises(ValueError, match="uint8 codes of shape"):
+        K.winograd_backward_input(g, w, x.shape, pool_codes=codes[:2], **kw)
+    with pytest.raises(ValueError, match="uint8 codes of shape"):
+        K.winograd_backward_weight(
+            x, g, w.shape, need_bias=False, pool_codes=codes.astype(np.int64), **kw
+        )
+    with pytest.raises(ValueError, match="channel-major plan"):  # 5x5 planes: not cm
+        K.winograd_backward_weight(
+            np.zeros((4, 16, 5, 5), np.float32), g, w.shape, need_bias=False, pool_codes=codes, **kw
+        )

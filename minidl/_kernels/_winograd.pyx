@@ -94,12 +94,14 @@ cdef extern from "winograd_arith.h" nogil:
         Py_ssize_t off
         unsigned short rows[8]
     int wg_loads_patches()
-    void wg_cm_input_f(const float* x, int C, Py_ssize_t m, float* v, Py_ssize_t vs)
+    void wg_cm_input_f(const float* x, const unsigned char* codes, int C, Py_ssize_t m,
+                       float* v, Py_ssize_t vs)
     void wg_cm_output_f(const float* M, Py_ssize_t ms, const float* bias, float* y, int F,
                         Py_ssize_t m)
     int wg_cm_output_pool_f(const float* M, Py_ssize_t ms, const float* bias, float* yp,
                             unsigned char* codes, int F, Py_ssize_t m, int relu)
-    void wg_cm_adjoint_f(const float* dy, int F, Py_ssize_t m, float* dM, Py_ssize_t ms,
+    void wg_cm_adjoint_f(const float* dy, const unsigned char* codes, int F, Py_ssize_t m,
+                         float* dM, Py_ssize_t ms,
                          double* db)
     void wg_weight_gather_f(const float* w, Py_ssize_t wr, Py_ssize_t ws, Py_ssize_t wi,
                             Py_ssize_t wj, int R, int S, const float* G, int a, float* U,
@@ -679,9 +681,11 @@ cdef struct PoolOut:
 cdef void _forward_block(const Plan* p, const floating* x, const floating* U,
                          const floating* bias, floating* y, Py_ssize_t blk,
                          floating* buf, TileInfo* info, floating* kept,
-                         PoolOut* pool) noexcept nogil:
+                         PoolOut* pool, const unsigned char* in_codes) noexcept nogil:
     """Tiles blk*tb.. of the forward; V in buf, or in ``kept`` (see _kept_row) if not
-    NULL; pooled if ``pool`` is not NULL (channel-major only)."""
+    NULL; pooled if ``pool`` is not NULL; with ``in_codes``, x is a 2x2 max pool's
+    gradient (N, C, 2, 2) and its window codes, spread into 4x4 planes as they are read
+    (both channel-major only)."""
     cdef Py_ssize_t t0 = blk * p.tb
     cdef Py_ssize_t m = p.tb if t0 + p.tb <= p.T else p.T - t0
     cdef floating* V = buf
@@ -695,7 +699,10 @@ cdef void _forward_block(const Plan* p, const floating* x, const floating* U,
         vxi = _kept_xi(p)
         vrow = _kept_row(p)
     if floating is float and p.cm:
-        wg_cm_input_f(x + t0 * p.C * 16, p.C, m, V, vxi)
+        if in_codes != NULL:
+            wg_cm_input_f(x + t0 * p.C * 4, in_codes + t0 * p.C * 4, p.C, m, V, vxi)
+        else:
+            wg_cm_input_f(x + t0 * p.C * 16, NULL, p.C, m, V, vxi)
         for xi in range(p.a2):   # M[ξ] (m, F) = V[ξ] (m, C) @ U[ξ] (C, F)
             gemm(c'N', c'N', <int>m, p.F, p.C, <floating>1, V + xi * vxi, p.C,
                  U + xi * FC, p.F, <floating>0, M + xi * p.ms, p.F)
@@ -749,7 +756,8 @@ cdef _weight_copy(weight, const Plan* p, bint swapped):
 
 cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
               const floating[::1] bias, floating[:, :, :, ::1] y, Plan p, int num_threads,
-              floating* kept, WeightView view, PoolOut* pool):
+              floating* kept, WeightView view, PoolOut* pool,
+              const unsigned char* in_codes):
     """w: the layer's weight if view.wr, else _weight_copy's (R, S, k, k) array, R x S =
     F x C (or C x F where p.cm: U[ξ] is then (C, F))."""
     cdef const floating* bp = NULL
@@ -775,7 +783,7 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
             for blk in prange(p.nblocks, num_threads=nt, schedule='static'):
                 buf = buffers + threadid() * p.buf_len
                 _forward_block(&p, &x[0, 0, 0, 0], U, bp, &y[0, 0, 0, 0], blk, buf,
-                               infos + threadid() * p.tb, kept, pool)
+                               infos + threadid() * p.tb, kept, pool, in_codes)
     finally:
         free(U)
         free(buffers)
@@ -783,16 +791,18 @@ cdef _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
 
 
 cdef _run_forward(x, weight, bias, y, Plan p, int num_threads, kept=None,
-                  bint swapped=False, PoolOut* pool=NULL):
+                  bint swapped=False, PoolOut* pool=NULL,
+                  const unsigned char* in_codes=NULL):
     """The forward of x with the layer's ``weight`` (swapped: the input gradient's),
-    pooled into y (N, F, 2, 2) with ``pool``."""
+    pooled into y (N, F, 2, 2) with ``pool``; x pooled with ``in_codes``
+    (_forward_block)."""
     cdef void* kp = NULL if kept is None else cnp.PyArray_DATA(kept)
     cdef WeightView view = _weight_view(weight, &p, swapped)
     w = weight if view.wr != 0 else _weight_copy(weight, &p, swapped)
     if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
-        _forward[float](x, w, bias, y, p, num_threads, <float*>kp, view, pool)
+        _forward[float](x, w, bias, y, p, num_threads, <float*>kp, view, pool, in_codes)
     else:
-        _forward[double](x, w, bias, y, p, num_threads, <double*>kp, view, pool)
+        _forward[double](x, w, bias, y, p, num_threads, <double*>kp, view, pool, in_codes)
 
 
 cdef int _kernel_side(weight_shape) except -1:
@@ -894,24 +904,27 @@ def winograd_kept_input_elements(input_shape, weight_shape, *, padding, int tile
 
 
 def winograd_backward_input(grad_out, weight, input_shape, *, padding, int tile,
-                            int num_threads):
+                            int num_threads, pool_codes=None):
     """grad_input (N, C, H, W) from grad_out (N, F, Ho, Wo) and weight (F, C, k, k):
     the forward on grad_out with the weight transposed to (C, F, k, k) and rotated by
     180 degrees, padding (k - 1 - ph, k - 1 - pw); ``tile`` as the forward's, for the
-    plane (H, W)."""
+    plane (H, W).  pool_codes: as winograd_backward_weight's."""
     cdef int k = _kernel_side(weight.shape)
     cdef int N = input_shape[0], C = input_shape[1], H = input_shape[2], W = input_shape[3]
     cdef int F = weight.shape[0], ph = k - 1 - padding[0], pw = k - 1 - padding[1]
-    cdef int Ho = grad_out.shape[2], Wo = grad_out.shape[3]
+    cdef int pooled = 1 if pool_codes is None else 2
+    cdef int Ho = grad_out.shape[2] * pooled, Wo = grad_out.shape[3] * pooled
     cdef Plan p = _plan(N, F, Ho, Wo, C, H, W, ph, pw, k, _tile(tile, k), BLOCK_BUDGET,
                         MAX_BLOCK_TILES, _loads(grad_out))
+    cdef const unsigned char* in_codes = _pooled(grad_out, pool_codes, &p,
+                                                 "winograd_backward_input")
     dx = np.empty((N, C, H, W), dtype=grad_out.dtype)
     if dx.size == 0:
         return dx
     if F == 0:
         dx.fill(0)
         return dx
-    _run_forward(grad_out, weight, None, dx, p, num_threads, None, True)
+    _run_forward(grad_out, weight, None, dx, p, num_threads, None, True, NULL, in_codes)
     return dx
 
 
@@ -919,11 +932,12 @@ def winograd_backward_input(grad_out, weight, input_shape, *, padding, int tile,
 
 cdef void _weight_grad_chunk(const Plan* p, const floating* x, const floating* dy,
                              Py_ssize_t b0, Py_ssize_t b1, floating* dU, double* db,
-                             floating* buf, TileInfo* info,
-                             const floating* kept) noexcept nogil:
+                             floating* buf, TileInfo* info, const floating* kept,
+                             const unsigned char* dy_codes) noexcept nogil:
     """dU (a2, F, C) = Σ over blocks b0..b1-1 of dM[ξ] @ V[ξ]ᵀ (overwritten);
     db (if not NULL) += Σ dY over those blocks.  V: the forward's (``kept``, see
-    _kept_row) if not NULL, else x transformed here."""
+    _kept_row) if not NULL, else x transformed here.  With ``dy_codes``, dy is a 2x2 max
+    pool's gradient (N, F, 2, 2), spread as it is read (channel-major only)."""
     cdef const floating* V
     cdef Py_ssize_t vxi = p.vs, vrow = p.tb
     cdef floating* dM = buf + p.a2 * p.vs
@@ -945,8 +959,12 @@ cdef void _weight_grad_chunk(const Plan* p, const floating* x, const floating* d
                 V = kept + t0 * p.C
             else:
                 V = buf
-                wg_cm_input_f(x + t0 * p.C * 16, p.C, m, buf, vxi)
-            wg_cm_adjoint_f(dy + t0 * p.F * 16, p.F, m, dM, p.ms, db)
+                wg_cm_input_f(x + t0 * p.C * 16, NULL, p.C, m, buf, vxi)
+            if dy_codes != NULL:
+                wg_cm_adjoint_f(dy + t0 * p.F * 4, dy_codes + t0 * p.F * 4, p.F, m, dM, p.ms,
+                                db)
+            else:
+                wg_cm_adjoint_f(dy + t0 * p.F * 16, NULL, p.F, m, dM, p.ms, db)
             for xi in range(p.a2):   # dU[ξ] (F, C) += dM[ξ]ᵀ (F, m) @ V[ξ] (m, C)
                 gemm(c'T', c'N', p.F, p.C, <int>m, <floating>1, dM + xi * p.ms, p.F,
                      V + xi * vxi, p.C, beta, dU + xi * FC, p.C)
@@ -965,7 +983,7 @@ cdef void _weight_grad_chunk(const Plan* p, const floating* x, const floating* d
 
 cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dy,
                       floating[:, :, :, ::1] dw, floating[::1] db, Plan p, int num_threads,
-                      const floating* kept):
+                      const floating* kept, const unsigned char* dy_codes):
     cdef Py_ssize_t usize = p.a2 * _u_stride(p.F, p.C)
     # Number of chunks (partials): a function of the problem only, never of the threads.
     cdef Py_ssize_t nchunks = partial_chunks(_cost(&p), usize, p.nblocks)
@@ -990,7 +1008,7 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
                 _weight_grad_chunk(&p, &x[0, 0, 0, 0], &dy[0, 0, 0, 0],
                                    ch * p.nblocks // nchunks, (ch + 1) * p.nblocks // nchunks,
                                    partials + ch * usize, dbc, buf, infos + threadid() * p.tb,
-                                   kept)
+                                   kept, dy_codes)
             add_partials(partials, partials + usize, nchunks - 1, usize, nt)
             _weight_untransform(partials, &dw[0, 0, 0, 0], p.F, p.C, p.a, p.k)
             if dbp != NULL:
@@ -1002,19 +1020,43 @@ cdef _backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
         free(infos)
 
 
+cdef const unsigned char* _pooled(grad_out, pool_codes, const Plan* p, str what) except? NULL:
+    """The codes of a pooled gradient (pool_codes not None): checked against grad_out and
+    the channel-major plan, which alone spreads them."""
+    if pool_codes is None:
+        return NULL
+    if not p.cm:
+        raise ValueError(f"{what}: a pooled gradient needs the channel-major plan "
+                         "(see winograd_pools)")
+    want = (p.N, p.F if what == "winograd_backward_weight" else p.C, 2, 2)
+    if (tuple(grad_out.shape) != want or type(pool_codes) is not np.ndarray
+            or pool_codes.dtype != np.uint8 or pool_codes.shape != want
+            or not pool_codes.flags.c_contiguous):
+        raise ValueError(f"{what}: a pooled gradient and C-contiguous uint8 codes of shape "
+                         f"{want} needed, got {grad_out.shape} and "
+                         f"{getattr(pool_codes, 'shape', pool_codes)}")
+    return <const unsigned char*>cnp.PyArray_DATA(pool_codes)
+
+
 def winograd_backward_weight(x, grad_out, weight_shape, *, padding, int tile,
-                             bint need_bias, kept_input=None, int num_threads):
+                             bint need_bias, kept_input=None, int num_threads,
+                             pool_codes=None):
     """(grad_weight (F, C, k, k), grad_bias (F,) or None) from x (N, C, H, W) and
     grad_out (N, F, Ho, Wo) of the stride-1 convolution with weight_shape (F, C, k, k),
     k 3 or 5, and padding (ph, pw); ``tile`` as the forward's, for the plane (Ho, Wo).
     kept_input: the V that winograd_forward(x, ..., keep_input=True) returned for this x
-    and tile, instead of transforming x again."""
+    and tile, instead of transforming x again.  pool_codes: grad_out is the gradient of
+    a 2x2 max pool of the conv output, (N, F, 2, 2), with that pool's window codes,
+    spread into dY as it is read (the channel-major plan only)."""
     cdef int k = _kernel_side(weight_shape)
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int F = grad_out.shape[1], ph = padding[0], pw = padding[1]
-    cdef int Ho = grad_out.shape[2], Wo = grad_out.shape[3]
+    cdef int pooled = 1 if pool_codes is None else 2
+    cdef int Ho = grad_out.shape[2] * pooled, Wo = grad_out.shape[3] * pooled
     cdef Plan p = _plan(N, C, H, W, F, Ho, Wo, ph, pw, k, _tile(tile, k),
                         WEIGHT_BLOCK_BUDGET, WEIGHT_MAX_BLOCK_TILES, _loads(x))
+    cdef const unsigned char* dy_codes = _pooled(grad_out, pool_codes, &p,
+                                                 "winograd_backward_weight")
     dw = np.empty((F, C, k, k), dtype=x.dtype)
     db = np.empty(F, dtype=x.dtype) if need_bias else None
     if p.T == 0 or dw.size == 0:
@@ -1036,9 +1078,11 @@ def winograd_backward_weight(x, grad_out, weight_shape, *, padding, int tile,
                              f"(keep_input=True) returned for this input, got {got}")
         kp = cnp.PyArray_DATA(kept_input)
     if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
-        _backward_weight[float](x, grad_out, dw, db, p, num_threads, <const float*>kp)
+        _backward_weight[float](x, grad_out, dw, db, p, num_threads, <const float*>kp,
+                                dy_codes)
     else:
-        _backward_weight[double](x, grad_out, dw, db, p, num_threads, <const double*>kp)
+        _backward_weight[double](x, grad_out, dw, db, p, num_threads, <const double*>kp,
+                                 dy_codes)
     return dw, db
 
 

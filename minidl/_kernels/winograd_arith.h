@@ -20,6 +20,8 @@
 #define MINIDL_WINOGRAD_ARITH_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 #include "cpu_level.h"
 
 /* Where one tile's a x a patch lies in a plane: entry (i, s) is plane[off + i*pitch + s]
@@ -563,9 +565,36 @@ wg_load_planes16(const float* src, int n, __m512 r[16])
 }
 
 
-/* v[ξ*vs + t*C + c] = (Bᵀ d B)[ξ] of x's plane (t, c), x (m, C, 4, 4). */
+/* r[j] = the 4x4 plane the 2x2 max pool's backward makes of the pooled values g + 4j and
+ * their window codes codes + 4j (0 + g at the coded position, +0 elsewhere; code 4:
+ * none), for j < n; zero for the others. */
+__attribute__((target("avx512f"))) static inline void
+wg_spread_planes16(const float* g, const unsigned char* codes, int n, __m512 r[16])
+{
+    /* lane 4i + j of a plane: window 2(i/2) + j/2, position 2(i%2) + j%2 in it */
+    const __m512i win = _mm512_setr_epi32(0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3);
+    const __m512i pos = _mm512_setr_epi32(0, 1, 0, 1, 2, 3, 2, 3, 0, 1, 0, 1, 2, 3, 2, 3);
+    const __m512 z = _mm512_setzero_ps();
+    for (int j = 0; j < 16; j++) {
+        if (j < n) {
+            int32_t four;
+            memcpy(&four, codes + 4 * j, 4);
+            const __m512 gv = _mm512_permutexvar_ps(
+                win, _mm512_castps128_ps512(_mm_loadu_ps(g + 4 * j)));
+            const __m512i cv = _mm512_permutexvar_epi32(
+                win, _mm512_cvtepu8_epi32(_mm_cvtsi32_si128(four)));
+            r[j] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(cv, pos), _mm512_add_ps(z, gv));
+        } else {
+            r[j] = z;
+        }
+    }
+}
+
+/* v[ξ*vs + t*C + c] = (Bᵀ d B)[ξ] of x's plane (t, c), x (m, C, 4, 4); or, with codes,
+ * of the plane wg_spread_planes16 makes of x (m, C, 2, 2) and codes (m, C, 2, 2). */
 __attribute__((target("avx512f"))) static void
-wg_cm_input_f_avx512(const float* x, int C, ptrdiff_t m, float* v, ptrdiff_t vs)
+wg_cm_input_f_avx512(const float* x, const unsigned char* codes, int C, ptrdiff_t m,
+                     float* v, ptrdiff_t vs)
 {
     const __m512 z = _mm512_setzero_ps();
     for (ptrdiff_t t = 0; t < m; t++) {
@@ -574,7 +603,10 @@ wg_cm_input_f_avx512(const float* x, int C, ptrdiff_t m, float* v, ptrdiff_t vs)
             const __mmask16 lanes = wg_lanes(n);
             float* out = v + t * C + c0;
             __m512 d[16], c[36], w[36];
-            wg_load_planes16(x + (t * C + c0) * 16, n, d);
+            if (codes)
+                wg_spread_planes16(x + (t * C + c0) * 4, codes + (t * C + c0) * 4, n, d);
+            else
+                wg_load_planes16(x + (t * C + c0) * 16, n, d);
             wg_transpose16(d);   /* d[4i + j]: entry (i, j) of the 16 planes */
             /* Bᵀ d, column s of the 6x6 patch (rows 0 and 5 are the zero border) */
             for (int s = 0; s < 6; s++) {
@@ -699,11 +731,12 @@ wg_cm_output_pool_f_avx512(const float* M, ptrdiff_t ms, const float* bias, floa
     return nan != 0;
 }
 
-/* dM[ξ*ms + t*F + f] = (A dY Aᵀ)[ξ] of dy's plane (t, f), dy (m, F, 4, 4); db[f] (if not
- * NULL) += each plane's sum, added in a fixed order. */
+/* dM[ξ*ms + t*F + f] = (A dY Aᵀ)[ξ] of dy's plane (t, f), dy (m, F, 4, 4), or with codes
+ * the plane wg_spread_planes16 makes of dy (m, F, 2, 2); db[f] (if not NULL) += each
+ * plane's sum, added in a fixed order. */
 __attribute__((target("avx512f"))) static void
-wg_cm_adjoint_f_avx512(const float* dy, int F, ptrdiff_t m, float* dM, ptrdiff_t ms,
-                       double* db)
+wg_cm_adjoint_f_avx512(const float* dy, const unsigned char* codes, int F, ptrdiff_t m,
+                       float* dM, ptrdiff_t ms, double* db)
 {
     for (ptrdiff_t t = 0; t < m; t++) {
         for (int f0 = 0; f0 < F; f0 += 16) {
@@ -711,7 +744,10 @@ wg_cm_adjoint_f_avx512(const float* dy, int F, ptrdiff_t m, float* dM, ptrdiff_t
             const __mmask16 lanes = wg_lanes(n);
             float* out = dM + t * F + f0;
             __m512 e[16], g[24], w[36];
-            wg_load_planes16(dy + (t * F + f0) * 16, n, e);
+            if (codes)
+                wg_spread_planes16(dy + (t * F + f0) * 4, codes + (t * F + f0) * 4, n, e);
+            else
+                wg_load_planes16(dy + (t * F + f0) * 16, n, e);
             wg_transpose16(e);   /* e[4i + j]: entry (i, j) of the 16 dY tiles */
             if (db) {
                 __m512 s8[8], s4[4];
@@ -871,12 +907,13 @@ static void wg_load_patches_f(const float* src, const char* patches, ptrdiff_t s
 
 
 /* The channel-major transforms (float32, AVX-512 only: callers check wg_loads_patches). */
-static void wg_cm_input_f(const float* x, int C, ptrdiff_t m, float* v, ptrdiff_t vs)
+static void wg_cm_input_f(const float* x, const unsigned char* codes, int C, ptrdiff_t m,
+                          float* v, ptrdiff_t vs)
 {
 #ifdef WG_X86
-    wg_cm_input_f_avx512(x, C, m, v, vs);
+    wg_cm_input_f_avx512(x, codes, C, m, v, vs);
 #else
-    (void)x; (void)C; (void)m; (void)v; (void)vs;
+    (void)x; (void)codes; (void)C; (void)m; (void)v; (void)vs;
 #endif
 }
 static void wg_cm_output_f(const float* M, ptrdiff_t ms, const float* bias, float* y, int F,
@@ -898,13 +935,13 @@ static int wg_cm_output_pool_f(const float* M, ptrdiff_t ms, const float* bias, 
     return 1;
 #endif
 }
-static void wg_cm_adjoint_f(const float* dy, int F, ptrdiff_t m, float* dM, ptrdiff_t ms,
-                            double* db)
+static void wg_cm_adjoint_f(const float* dy, const unsigned char* codes, int F, ptrdiff_t m,
+                            float* dM, ptrdiff_t ms, double* db)
 {
 #ifdef WG_X86
-    wg_cm_adjoint_f_avx512(dy, F, m, dM, ms, db);
+    wg_cm_adjoint_f_avx512(dy, codes, F, m, dM, ms, db);
 #else
-    (void)dy; (void)F; (void)m; (void)dM; (void)ms; (void)db;
+    (void)dy; (void)codes; (void)F; (void)m; (void)dM; (void)ms; (void)db;
 #endif
 }
 
