@@ -11,8 +11,8 @@ from kernel_checks import examples, kernels
 import minidl
 from minidl.nn import functional as F
 
-# sizes around the kernel's row block (128): one block, several and a ragged last one
-SIZES = st.sampled_from([1, 2, 5, 31, 32, 33, 64, 70, 100, 129, 300])
+# sizes around the kernel's row blocks (at most 256, evened out): one block, two, three
+SIZES = st.sampled_from([1, 2, 5, 31, 32, 33, 64, 70, 100, 129, 256, 257, 300, 513])
 
 
 def _run(x, w, b, g, threads):

@@ -5,9 +5,9 @@ OpenMP threads by FIXED blocks of output rows.
   input grad   gx (M, K) = g (M, N) @ W (N, K)
   weight grad  gW (N, K) = g (M, N)ᵀ @ x (M, K)
 
-Each output block of ROW_BLOCK rows is one GEMM with the whole reduction dimension (never
-split), and the blocks depend on the shape only: every result is bit-identical for any
-thread count, and numpy's BLAS thread pool is never touched.
+Each output block (at most MAX_ROW_BLOCK rows, evened out) is one GEMM with the whole
+reduction dimension (never split), and the blocks depend on the shape only: every result
+is bit-identical for any thread count, and numpy's BLAS thread pool is never touched.
 """
 import numpy as np
 cimport numpy as cnp
@@ -28,16 +28,24 @@ from minidl._kernels._helpers cimport (
 cnp.import_array()
 
 # Rows of the output per GEMM: big enough for BLAS to reach the speed of one whole GEMM
-# (32-row blocks cost up to 1.7x on a 64x4096 -> 256 layer), so threads split only from
-# 256 rows on.
+# (32-row blocks cost up to 1.7x on a 64x4096 -> 256 layer; 360 rows ran 1.2x slower as
+# 128 + 128 + 104 than as 2 x 180), so threads split only past 256 rows.
 cdef enum:
-    ROW_BLOCK = 128
+    MAX_ROW_BLOCK = 256
+
+
+cdef inline Py_ssize_t _block_rows(Py_ssize_t rows) noexcept nogil:
+    """Rows a block for ``rows`` output rows: at most MAX_ROW_BLOCK, evened out over the
+    blocks (a function of the shape only)."""
+    cdef Py_ssize_t blocks = (rows + MAX_ROW_BLOCK - 1) // MAX_ROW_BLOCK
+    return (rows + blocks - 1) // blocks if blocks > 0 else 1
 
 
 cdef inline void _forward_block(const floating* x, const floating* w, const floating* b,
-                                floating* out, int M, int N, int K, Py_ssize_t blk) noexcept nogil:
-    cdef Py_ssize_t r0 = blk * ROW_BLOCK, i, j
-    cdef int rows = ROW_BLOCK if r0 + ROW_BLOCK <= M else M - r0
+                                floating* out, int M, int N, int K, Py_ssize_t blk,
+                                Py_ssize_t R) noexcept nogil:
+    cdef Py_ssize_t r0 = blk * R, i, j
+    cdef int rows = R if r0 + R <= M else M - r0
     cdef floating beta = 1 if b != NULL else 0
     if b != NULL:
         for i in range(r0, r0 + rows):
@@ -47,16 +55,18 @@ cdef inline void _forward_block(const floating* x, const floating* w, const floa
 
 
 cdef inline void _grad_input_block(const floating* g, const floating* w, floating* gx,
-                                   int M, int N, int K, Py_ssize_t blk) noexcept nogil:
-    cdef Py_ssize_t r0 = blk * ROW_BLOCK
-    cdef int rows = ROW_BLOCK if r0 + ROW_BLOCK <= M else M - r0
+                                   int M, int N, int K, Py_ssize_t blk,
+                                   Py_ssize_t R) noexcept nogil:
+    cdef Py_ssize_t r0 = blk * R
+    cdef int rows = R if r0 + R <= M else M - r0
     gemm(c'N', c'N', rows, K, N, 1, g + r0 * N, N, w, K, 0, gx + r0 * K, K)
 
 
 cdef inline void _grad_weight_block(const floating* g, const floating* x, floating* gw,
-                                    int M, int N, int K, Py_ssize_t blk) noexcept nogil:
-    cdef Py_ssize_t r0 = blk * ROW_BLOCK
-    cdef int rows = ROW_BLOCK if r0 + ROW_BLOCK <= N else N - r0
+                                    int M, int N, int K, Py_ssize_t blk,
+                                    Py_ssize_t R) noexcept nogil:
+    cdef Py_ssize_t r0 = blk * R
+    cdef int rows = R if r0 + R <= N else N - r0
     # rows r0.. of gᵀ @ x: op(A) = (g[:, r0:r0+rows])ᵀ, A read with row stride N
     gemm(c'T', c'N', rows, K, M, 1, g + r0, N, x, K, 0, gw + r0 * K, K)
 
@@ -66,26 +76,28 @@ cdef inline void _grad_weight_block(const floating* g, const floating* x, floati
 # small layer's GEMM saves.
 cdef void _run(int which, const floating* a, const floating* c, const floating* b,
                floating* out, int M, int N, int K, int num_threads) noexcept nogil:
-    cdef Py_ssize_t blocks = ((N if which == 2 else M) + ROW_BLOCK - 1) // ROW_BLOCK
+    cdef Py_ssize_t R = _block_rows(N if which == 2 else M)
+    cdef Py_ssize_t blocks = ((N if which == 2 else M) + R - 1) // R
     # choose_threads' unit is an element moved: BLAS does ~16 multiply-adds in its time
     cdef int nt = choose_threads(num_threads, <double>M * N * K / 16, blocks)
     cdef Py_ssize_t blk
     if nt <= 1:
         for blk in range(blocks):
-            _block(which, a, c, b, out, M, N, K, blk)
+            _block(which, a, c, b, out, M, N, K, blk, R)
     else:
         for blk in prange(blocks, num_threads=nt, schedule='static'):
-            _block(which, a, c, b, out, M, N, K, blk)
+            _block(which, a, c, b, out, M, N, K, blk, R)
 
 
 cdef inline void _block(int which, const floating* a, const floating* c, const floating* b,
-                        floating* out, int M, int N, int K, Py_ssize_t blk) noexcept nogil:
+                        floating* out, int M, int N, int K, Py_ssize_t blk,
+                        Py_ssize_t R) noexcept nogil:
     if which == 0:
-        _forward_block(a, c, b, out, M, N, K, blk)
+        _forward_block(a, c, b, out, M, N, K, blk, R)
     elif which == 1:
-        _grad_input_block(a, c, out, M, N, K, blk)
+        _grad_input_block(a, c, out, M, N, K, blk, R)
     else:
-        _grad_weight_block(a, c, out, M, N, K, blk)
+        _grad_weight_block(a, c, out, M, N, K, blk, R)
 
 
 cdef object _call(int which, cnp.ndarray a, cnp.ndarray c, b, cnp.ndarray out, int M, int N,
