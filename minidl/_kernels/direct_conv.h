@@ -68,8 +68,11 @@ enum { MINIDL_DIRECT_NONE = MINIDL_CPU_BASELINE, MINIDL_DIRECT_AVX2 = MINIDL_CPU
 /* the input gradient's dY' layouts (above) */
 enum { MINIDL_IQ_PITCH = 0, MINIDL_IQ_ROWS = 1, MINIDL_IQ_HALF_ROWS = 2 };
 /* position vectors a block by half rows, at both levels: MNIST-like's 8 rows make 4
- * vectors, which blocks of 3 would round up to 6 */
+ * vectors, which blocks of 3 would round up to 6; with 6 channels a block, 4 vectors
+ * when the rows fill them (24 sums a block: the f loop's loads and the block's adds
+ * spread over twice the multiply-adds) */
 #define MINIDL_DIRECT_IVB_HALF 2
+#define MINIDL_DIRECT_IVB_HALF6 4
 
 /* Where dY' vector j adds into a padded dx plane (row pitch Wp), before the tap's shift,
  * in a layout with vw floats a vector and vpr vectors a row (by half rows: its lower
@@ -175,10 +178,12 @@ static void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, i
     g->iq_vpr = (int)((g->Wo + g->vw - 1) / g->vw);
     nv_pitch = minidl_direct_round_up(((ptrdiff_t)g->Ho * g->Wp + g->vw - 1) / g->vw, g->ivb);
     nv_rows = minidl_direct_round_up((ptrdiff_t)g->Ho * g->iq_vpr, g->ivb);
-    nv_half = minidl_direct_round_up(((ptrdiff_t)g->Ho + 1) / 2, MINIDL_DIRECT_IVB_HALF);
+    nv_half = ((ptrdiff_t)g->Ho + 1) / 2;
     g->iq_layout = iq_layout;
     if (iq_layout == MINIDL_IQ_HALF_ROWS) {
-        g->ivb = MINIDL_DIRECT_IVB_HALF;
+        g->ivb = g->cb == 6 && nv_half % MINIDL_DIRECT_IVB_HALF6 == 0
+                     ? MINIDL_DIRECT_IVB_HALF6 : MINIDL_DIRECT_IVB_HALF;
+        nv_half = minidl_direct_round_up(nv_half, g->ivb);
         g->iq_pitch = g->vw / 2;
         nv = nv_half;
     } else if (iq_layout == MINIDL_IQ_ROWS) {

@@ -146,7 +146,7 @@ static void DC_NAME(forward)(const minidl_direct_geom* g, const float* x, const 
         DC_NAME(forward_k)(g, x, wt, bias, y, n0, n1, scratch, g->kh, g->kw);
 }
 
-/* The input gradient with blocks of CB <= 8 channels x IVB <= 3 position vectors, dY'
+/* The input gradient with blocks of CB <= 8 channels x IVB <= 4 position vectors, dY'
  * by half rows or not (HALF): constants once inlined. */
 static inline __attribute__((always_inline, target(DC_TARGET)))
 void DC_NAME(input_blocks)(const minidl_direct_geom* g, const float* dy, const float* wc,
@@ -180,8 +180,8 @@ void DC_NAME(input_blocks)(const minidl_direct_geom* g, const float* dy, const f
             for (t = 0; t < taps; t++) {
                 shift = (ptrdiff_t)(t / kw) * Wp + t % kw;
                 for (q0 = 0; q0 < qlen; q0 += DC_VW * IVB) {
-                    vec acc[8][3];
-                    ptrdiff_t dst[3];   /* where each vector (by half rows: its lower
+                    vec acc[8][4];
+                    ptrdiff_t dst[4];   /* where each vector (by half rows: its lower
                                          * half, the upper one a row below) adds */
 #pragma GCC unroll 4
                     for (v = 0; v < IVB; v++)
@@ -195,7 +195,7 @@ void DC_NAME(input_blocks)(const minidl_direct_geom* g, const float* dy, const f
                     for (f = 0; f < F; f++) {
                         const float* yrow = dyq + f * qlen + q0;
                         const float* wr = wc + ((ptrdiff_t)f * taps + t) * cpad + c0;
-                        vec yv[3];
+                        vec yv[4];
 #pragma GCC unroll 4
                         for (v = 0; v < IVB; v++)
                             yv[v] = *(const uvec*)(yrow + v * DC_VW);
@@ -238,7 +238,9 @@ static void DC_NAME(input)(const minidl_direct_geom* g, const float* dy, const f
 {
     const int half = g->iq_layout == MINIDL_IQ_HALF_ROWS, H2 = MINIDL_DIRECT_IVB_HALF;
     /* cb 6: C = 6, 18, 30, ...: no channel of the block is padding */
-    if (g->cb == 6 && half)
+    if (g->cb == 6 && half && g->ivb == MINIDL_DIRECT_IVB_HALF6)
+        DC_NAME(input_blocks)(g, dy, wc, dx, n0, n1, scratch, 6, MINIDL_DIRECT_IVB_HALF6, 1);
+    else if (g->cb == 6 && half)
         DC_NAME(input_blocks)(g, dy, wc, dx, n0, n1, scratch, 6, H2, 1);
     else if (g->cb == 6)
         DC_NAME(input_blocks)(g, dy, wc, dx, n0, n1, scratch, 6, DC_IVB6, 0);
