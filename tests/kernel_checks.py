@@ -8,6 +8,7 @@ takes the largest magnitude of the whole result instead of each element's own, f
 algorithms whose rounding is spread over neighbouring outputs (Winograd's transforms).
 """
 
+import contextlib
 import functools
 import os
 
@@ -153,3 +154,27 @@ def pool_case(draw):
     w = draw(st.integers(max(1, k[1] - 2 * p[1]), 9))
     shape = (draw(st.integers(1, 3)), draw(st.integers(1, 3)), h, w)
     return shape, k, s, p
+
+
+def tricky_planes(rng, shape, dtype, specials):
+    """Small integers (so ties are common) with +-0, +-inf and NaN sprinkled in."""
+    x = rng.integers(-2, 3, size=shape).astype(dtype)
+    if specials:
+        picks = rng.random(shape)
+        x[picks < 0.05] = np.inf
+        x[(picks >= 0.05) & (picks < 0.10)] = -np.inf
+        x[(picks >= 0.10) & (picks < 0.15)] = -0.0
+        x[(picks >= 0.15) & (picks < 0.18)] = np.nan
+    return x
+
+
+@contextlib.contextmanager
+def pool_path(simd):
+    """The 2x2 max pool on its AVX-512 paths (where the CPU has them) or on the portable
+    C; yields simd_level()."""
+    from minidl._kernels import _pooling
+
+    try:
+        yield _pooling._use_simd(simd)
+    finally:
+        _pooling._use_simd(True)

@@ -11,34 +11,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kernel_checks import examples, kernels
+from kernel_checks import examples, kernels, pool_path, tricky_planes
 
 import minidl
 import minidl.nn.functional as F
 from minidl import nn
-from minidl._kernels import _pooling
 from minidl.ops import conv_plan as CP
 from minidl.ops import fused
-
-
-def _tricky(rng, shape, dtype, specials):
-    """Small integers (ties are common), with +-0, +-inf and NaN sprinkled in."""
-    x = rng.integers(-2, 3, size=shape).astype(dtype)
-    if specials:
-        picks = rng.random(shape)
-        x[picks < 0.05] = np.inf
-        x[(picks >= 0.05) & (picks < 0.10)] = -np.inf
-        x[(picks >= 0.10) & (picks < 0.20)] = -0.0
-        x[(picks >= 0.20) & (picks < 0.23)] = np.nan
-    return x
-
-
-@contextmanager
-def _pool_path(simd):
-    try:
-        yield _pooling._use_simd(simd)
-    finally:
-        _pooling._use_simd(True)
 
 
 @contextmanager
@@ -82,13 +61,13 @@ def test_pool_relu_run_gives_the_separate_modules_bits(
     simd, n, c, half_h, half_w, dtype, specials, threads, seed
 ):
     rng = np.random.default_rng(seed)
-    x = _tricky(rng, (n, c, 2 * half_h, 2 * half_w), dtype, specials)
+    x = tricky_planes(rng, (n, c, 2 * half_h, 2 * half_w), dtype, specials)
     g = rng.standard_normal((n, c, half_h, half_w)).astype(dtype)
     g.flat[::7] = -0.0  # finite upstream gradients, signed zeros included
     run = nn.Sequential(nn.MaxPool2d(2), nn.ReLU())
     minidl.set_num_threads(threads)
     try:
-        with _pool_path(simd), _counting_fused_calls() as calls:
+        with pool_path(simd), _counting_fused_calls() as calls:
             want_y, want_gx = _separate(x, g)
             t = minidl.tensor(x, requires_grad=True)
             y = run(t)
@@ -229,6 +208,34 @@ def _grads(module, t):
     return [np.zeros(0) if t.grad is None else t.grad] + [p.grad for p in module.parameters()]
 
 
+def _assert_fused_run_matches(conv, x, g, relu, input_grad, threads, plan):
+    """Sequential(conv, MaxPool2d(2)[, ReLU]) under ``plan`` runs fused, and its output,
+    its gradients for ``g`` and its no-grad output are the separate ops' bit for bit."""
+    run = nn.Sequential(conv, nn.MaxPool2d(2), *([nn.ReLU()] if relu else []))
+    results = []
+    minidl.set_num_threads(threads)
+    try:
+        with CP.forced(plan):
+            for fuse in (True, False):
+                t = minidl.tensor(x, requires_grad=input_grad)
+                with _counting("conv2d_max_pool2d") as calls:
+                    if fuse:
+                        y = run(t)
+                    else:
+                        y = F.max_pool2d(conv(t), 2)
+                        y = F.relu(y) if relu else y
+                assert calls == ([True] if fuse else [])
+                conv.zero_grad()
+                y.backward(g)
+                results.append([y.data] + _grads(conv, t))
+                with minidl.no_grad():
+                    results[-1].append(run(minidl.tensor(x)).data)
+    finally:
+        minidl.set_num_threads(1)
+    for got, want in zip(results[0], results[1]):
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
 @settings(max_examples=examples(60), deadline=None)
 @given(
     n=st.integers(1, 5),
@@ -258,32 +265,11 @@ def test_conv_pool_run_gives_the_separate_modules_bits(
         return
     conv = _layer(rng, c, f, k, bias)
     conv.padding = (padding, padding)
-    run = nn.Sequential(conv, nn.MaxPool2d(2), *([nn.ReLU()] if relu else []))
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     g = rng.standard_normal((n, f, half_ho, half_wo)).astype(np.float32)
-    plan = CP.ConvPlan(CP.DIRECT, CP.IM2COL, CP.DIRECT)
-    results = []
-    minidl.set_num_threads(threads)
-    try:
-        with CP.forced(plan):
-            for fuse in (True, False):
-                t = minidl.tensor(x, requires_grad=input_grad)
-                with _counting("conv2d_max_pool2d") as calls:
-                    if fuse:
-                        y = run(t)
-                    else:
-                        y = F.max_pool2d(conv(t), 2)
-                        y = F.relu(y) if relu else y
-                assert calls == ([True] if fuse else [])
-                conv.zero_grad()
-                y.backward(g)
-                results.append([y.data] + _grads(conv, t))
-                with minidl.no_grad():
-                    results[-1].append(run(minidl.tensor(x)).data)
-    finally:
-        minidl.set_num_threads(1)
-    for got, want in zip(results[0], results[1]):
-        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    _assert_fused_run_matches(
+        conv, x, g, relu, input_grad, threads, CP.ConvPlan(CP.DIRECT, CP.IM2COL, CP.DIRECT)
+    )
 
 
 def test_conv_pool_run_declines_where_the_plan_is_not_direct_or_a_nan_reaches_the_pool():
@@ -345,33 +331,12 @@ def test_winograd_conv_pool_run_gives_the_separate_modules_bits(
     rng = np.random.default_rng(seed)
     conv = _layer(rng, c, f, 3, bias)
     conv.padding = (1, 1)
-    run = nn.Sequential(conv, nn.MaxPool2d(2), *([nn.ReLU()] if relu else []))
     x = rng.standard_normal((n, c, 4, 4)).astype(np.float32)
     x[0] = 0  # a zero plane: ties and signed zeros in the pool
     g = rng.standard_normal((n, f, 2, 2)).astype(np.float32)
-    plan = CP.ConvPlan(WG4, WG4, WG4, keep_input=keep)
-    results = []
-    minidl.set_num_threads(threads)
-    try:
-        with CP.forced(plan):
-            for fuse in (True, False):
-                t = minidl.tensor(x, requires_grad=input_grad)
-                with _counting("conv2d_max_pool2d") as calls:
-                    if fuse:
-                        y = run(t)
-                    else:
-                        y = F.max_pool2d(conv(t), 2)
-                        y = F.relu(y) if relu else y
-                assert calls == ([True] if fuse else [])
-                conv.zero_grad()
-                y.backward(g)
-                results.append([y.data] + _grads(conv, t))
-                with minidl.no_grad():
-                    results[-1].append(run(minidl.tensor(x)).data)
-    finally:
-        minidl.set_num_threads(1)
-    for got, want in zip(results[0], results[1]):
-        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    _assert_fused_run_matches(
+        conv, x, g, relu, input_grad, threads, CP.ConvPlan(WG4, WG4, WG4, keep_input=keep)
+    )
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])

@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kernel_checks import pool_path, tricky_planes
 
 import minidl
 import minidl.nn.functional as F
@@ -37,18 +38,6 @@ from minidl import reference as R
 from minidl._kernels import _pooling
 
 DTYPES = [np.float32, np.float64]
-
-
-def _tricky_planes(rng, shape, dtype, specials):
-    """Small integers (so ties are common) with +-0, +-inf and NaN sprinkled in."""
-    x = rng.integers(-2, 3, size=shape).astype(dtype)
-    if specials:
-        picks = rng.random(shape)
-        x[picks < 0.05] = np.inf
-        x[(picks >= 0.05) & (picks < 0.10)] = -np.inf
-        x[(picks >= 0.10) & (picks < 0.15)] = -0.0
-        x[(picks >= 0.15) & (picks < 0.18)] = np.nan
-    return x
 
 
 @settings(max_examples=60)
@@ -63,7 +52,7 @@ def _tricky_planes(rng, shape, dtype, specials):
     seed=st.integers(0, 2**31 - 1),
 )
 def test_max_pool_2x2_fast_path_matches_reference(n, c, h, w, dtype, specials, threads, seed):
-    x = _tricky_planes(np.random.default_rng(seed), (n, c, h, w), dtype, specials)
+    x = tricky_planes(np.random.default_rng(seed), (n, c, h, w), dtype, specials)
     y, idx = K.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), threads)
     y_ref, idx_ref = R.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))
     np.testing.assert_array_equal(idx, idx_ref)
@@ -81,18 +70,8 @@ def _codes_of(indices, width):
     return 2 * (indices // width - 2 * oh) + (indices % width - 2 * ow)
 
 
-@contextmanager
-def _pool_path(simd):
-    """The 2x2 max pool on its AVX-512 paths (where the CPU has them) or on the portable
-    C; yields simd_level()."""
-    try:
-        yield _pooling._use_simd(simd)
-    finally:
-        _pooling._use_simd(True)
-
-
 def test_the_avx512_pool_paths_can_be_turned_off():
-    with _pool_path(False) as level:
+    with pool_path(False) as level:
         assert level == "portable" == _pooling.simd_level()
     assert _pooling.simd_level() in ("avx512", "portable")
 
@@ -139,7 +118,7 @@ def test_cpu_level_rejects_a_bad_value():
 def test_max_pool_2x2_window_codes_match_reference(
     simd, n, c, half_h, half_w, dtype, specials, threads, seed
 ):
-    with _pool_path(simd):
+    with pool_path(simd):
         _check_window_codes((n, c, 2 * half_h, 2 * half_w), dtype, specials, threads, seed)
 
 
@@ -151,12 +130,12 @@ def test_max_pool_2x2_avx512_path_equals_the_portable_one_at_every_width(half_w)
         pytest.skip("this CPU has no AVX-512: only the portable path runs")
     rng = np.random.default_rng(half_w)
     for n, c, half_h, specials in [(3, 5, 3, False), (1, 7, 2, True), (2, 1, 5, False)]:
-        x = _tricky_planes(rng, (n, c, 2 * half_h, 2 * half_w), np.float32, specials)
+        x = tricky_planes(rng, (n, c, 2 * half_h, 2 * half_w), np.float32, specials)
         g = rng.standard_normal((n, c, half_h, half_w)).astype(np.float32)
         g.flat[::5] = -0.0
         results = []
         for simd in (True, False):
-            with _pool_path(simd):
+            with pool_path(simd):
                 y, codes = K.max_pool2d_2x2_forward(x, 1)
                 results.append(
                     (y.tobytes(), codes.tobytes(), K.max_pool2d_2x2_backward(g, codes, 1).tobytes())
@@ -187,13 +166,13 @@ def _general_kernel_only():
 def test_max_pool_2x2_kernels_equal_the_general_kernel_bit_for_bit(
     n, c, h, half_w, dtype, specials, simd, threads, seed
 ):
-    x = _tricky_planes(np.random.default_rng(seed), (n, c, h, 2 * half_w), dtype, specials)
+    x = tricky_planes(np.random.default_rng(seed), (n, c, h, 2 * half_w), dtype, specials)
     pool = (2, 2), (2, 2), (0, 0)
     with _general_kernel_only():
         y_general, idx_general = K.max_pool2d_forward(x, *pool, threads)
         y_general_values, none = K.max_pool2d_forward(x, *pool, threads, need_indices=False)
     assert none is None and y_general_values.tobytes() == y_general.tobytes()
-    with _pool_path(simd):
+    with pool_path(simd):
         y, idx = K.max_pool2d_forward(x, *pool, threads)
         y_values, _ = K.max_pool2d_forward(x, *pool, threads, need_indices=False)
         assert y.tobytes() == y_general.tobytes()
@@ -206,7 +185,7 @@ def test_max_pool_2x2_kernels_equal_the_general_kernel_bit_for_bit(
 
 
 def _check_window_codes(shape, dtype, specials, threads, seed):
-    x = _tricky_planes(np.random.default_rng(seed), shape, dtype, specials)
+    x = tricky_planes(np.random.default_rng(seed), shape, dtype, specials)
     y, codes = K.max_pool2d_2x2_forward(x, threads)
     y_ref, idx_ref = R.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))
     y_flat, idx_flat = K.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), threads)
@@ -264,7 +243,7 @@ def test_max_pool_values_only_is_bit_identical_to_the_indices_path(
     n, c, h, w, config, dtype, specials, threads, seed
 ):
     kernel, stride, padding = config
-    x = _tricky_planes(np.random.default_rng(seed), (n, c, h, w), dtype, specials)
+    x = tricky_planes(np.random.default_rng(seed), (n, c, h, w), dtype, specials)
     y, none = K.max_pool2d_forward(x, kernel, stride, padding, threads, need_indices=False)
     y_with, _ = K.max_pool2d_forward(x, kernel, stride, padding, threads)
     y_ref, _ = R.max_pool2d_forward(x, kernel, stride, padding)
@@ -400,7 +379,7 @@ def test_weight_gradient_from_the_forwards_cached_cols_is_bit_identical(
 def test_max_pool2d_without_grad_gives_the_values_it_gives_with_grad(
     dtype, kernel_size, stride, padding
 ):
-    x_data = _tricky_planes(np.random.default_rng(7), (3, 5, 8, 8), dtype, specials=True)
+    x_data = tricky_planes(np.random.default_rng(7), (3, 5, 8, 8), dtype, specials=True)
     x = minidl.tensor(x_data, requires_grad=True)
     with_grad = F.max_pool2d(x, kernel_size, stride, padding)
     assert with_grad.requires_grad

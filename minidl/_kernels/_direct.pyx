@@ -149,6 +149,23 @@ cdef class _Scratch:
         free(self.raw)
 
 
+cdef const float* _bias_pointer(bias) except? NULL:
+    """The float32 bias's data, or NULL for None (the caller keeps ``bias`` alive)."""
+    cdef const float[::1] bv
+    if bias is None:
+        return NULL
+    bv = bias
+    return &bv[0]
+
+
+cdef float[::1] _forward_weights(const minidl_direct_geom* g,
+                                 const float[:, :, :, ::1] weight):
+    """The weight in the layout the forward reads (minidl_direct_weight_for_forward)."""
+    cdef float[::1] wt = np.empty(g.C * g.taps * g.fpad, dtype=np.float32)
+    minidl_direct_weight_for_forward(g, &weight[0, 0, 0, 0], &wt[0])
+    return wt
+
+
 def conv2d_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] weight,
                    bias, *, padding, int num_threads):
     """y (N, F, Ho, Wo) from x (N, C, H, W), weight (F, C, kh, kw), bias (F,) or None."""
@@ -157,13 +174,8 @@ def conv2d_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] weight
     if y.size == 0:
         return y
     cdef float[:, :, :, ::1] yv = y
-    cdef const float[::1] bv
-    cdef const float* bp = NULL
-    if bias is not None:
-        bv = bias
-        bp = &bv[0]
-    cdef float[::1] wt = np.empty(g.C * g.taps * g.fpad, dtype=np.float32)
-    minidl_direct_weight_for_forward(&g, &weight[0, 0, 0, 0], &wt[0])
+    cdef const float* bp = _bias_pointer(bias)
+    cdef float[::1] wt = _forward_weights(&g, weight)
     cdef int nt = choose_threads(num_threads, _work(&g, y.size), g.N)
     cdef _Scratch scratch = _Scratch(minidl_direct_forward_scratch(&g), nt)
     cdef Py_ssize_t t
@@ -199,13 +211,8 @@ def conv2d_pool_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w
     codes = np.empty(y.shape, dtype=np.uint8) if need_codes else None
     if y.size == 0:
         return y, codes
-    cdef const float[::1] bv
-    cdef const float* bp = NULL
-    if bias is not None:
-        bv = bias
-        bp = &bv[0]
-    cdef float[::1] wt = np.empty(g.C * g.taps * g.fpad, dtype=np.float32)
-    minidl_direct_weight_for_forward(&g, &weight[0, 0, 0, 0], &wt[0])
+    cdef const float* bp = _bias_pointer(bias)
+    cdef float[::1] wt = _forward_weights(&g, weight)
     cdef Py_ssize_t chunk = max(1, POOL_CHUNK // plane)
     cdef Py_ssize_t nchunks = (g.N + chunk - 1) // chunk
     cdef int nt = choose_threads(num_threads, _work(&g, <double>g.N * plane), nchunks)

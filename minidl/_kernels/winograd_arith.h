@@ -629,6 +629,28 @@ wg_cm_input_f_avx512(const float* x, const unsigned char* codes, int C, ptrdiff_
     }
 }
 
+/* o[4i + j] = output (i, j) of Aᵀ M A + bias for 16 filters (lanes: those in use), M's
+ * 36 positions at src + ξ*ms, bias (NULL: none) at bias. */
+__attribute__((target("avx512f"))) static inline void
+wg_cm_output_tile(const float* src, ptrdiff_t ms, const float* bias, __mmask16 lanes,
+                  __m512 o[16])
+{
+    const __m512 b = bias ? _mm512_maskz_loadu_ps(lanes, bias) : _mm512_setzero_ps();
+    __m512 q[36], u[24];
+    for (int xi = 0; xi < 36; xi++)
+        q[xi] = _mm512_maskz_loadu_ps(lanes, src + xi * ms);
+    /* Aᵀ M: u[4s + i] is entry i of column s */
+    for (int s = 0; s < 6; s++) {
+        WG4_AT(u[4 * s], u[4 * s + 1], u[4 * s + 2], u[4 * s + 3], q[s], q[6 + s],
+               q[12 + s], q[18 + s], q[24 + s], q[30 + s], )
+    }
+    /* (Aᵀ M) A + b: output row i from row i of Aᵀ M */
+    for (int i = 0; i < 4; i++) {
+        WG4_AT(o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3], u[i], u[4 + i], u[8 + i],
+               u[12 + i], u[16 + i], u[20 + i], + b)
+    }
+}
+
 /* y (m, F, 4, 4) = Aᵀ M A + bias (bias NULL: none), M[ξ*ms + t*F + f]. */
 __attribute__((target("avx512f"))) static void
 wg_cm_output_f_avx512(const float* M, ptrdiff_t ms, const float* bias, float* y, int F,
@@ -638,21 +660,8 @@ wg_cm_output_f_avx512(const float* M, ptrdiff_t ms, const float* bias, float* y,
         for (int f0 = 0; f0 < F; f0 += 16) {
             const int n = F - f0 < 16 ? F - f0 : 16;
             const __mmask16 lanes = wg_lanes(n);
-            const float* src = M + t * F + f0;
-            const __m512 b = bias ? _mm512_maskz_loadu_ps(lanes, bias + f0) : _mm512_setzero_ps();
-            __m512 q[36], u[24], o[16];
-            for (int xi = 0; xi < 36; xi++)
-                q[xi] = _mm512_maskz_loadu_ps(lanes, src + xi * ms);
-            /* Aᵀ M: u[4s + i] is entry i of column s */
-            for (int s = 0; s < 6; s++) {
-                WG4_AT(u[4 * s], u[4 * s + 1], u[4 * s + 2], u[4 * s + 3], q[s], q[6 + s],
-                       q[12 + s], q[18 + s], q[24 + s], q[30 + s], )
-            }
-            /* (Aᵀ M) A + b: output row i from row i of Aᵀ M */
-            for (int i = 0; i < 4; i++) {
-                WG4_AT(o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3], u[i], u[4 + i],
-                       u[8 + i], u[12 + i], u[16 + i], u[20 + i], + b)
-            }
+            __m512 o[16];
+            wg_cm_output_tile(M + t * F + f0, ms, bias ? bias + f0 : NULL, lanes, o);
             wg_transpose16(o);   /* o[j]: the 4x4 outputs of filter f0 + j */
             float* dst = y + (t * F + f0) * 16;
             for (int j = 0; j < n; j++)
@@ -676,19 +685,8 @@ wg_cm_output_pool_f_avx512(const float* M, ptrdiff_t ms, const float* bias, floa
         for (int f0 = 0; f0 < F; f0 += 16) {
             const int n = F - f0 < 16 ? F - f0 : 16;
             const __mmask16 lanes = wg_lanes(n);
-            const float* src = M + t * F + f0;
-            const __m512 b = bias ? _mm512_maskz_loadu_ps(lanes, bias + f0) : z;
-            __m512 q[36], u[24], o[16], r[16], c[16];
-            for (int xi = 0; xi < 36; xi++)
-                q[xi] = _mm512_maskz_loadu_ps(lanes, src + xi * ms);
-            for (int s = 0; s < 6; s++) {
-                WG4_AT(u[4 * s], u[4 * s + 1], u[4 * s + 2], u[4 * s + 3], q[s], q[6 + s],
-                       q[12 + s], q[18 + s], q[24 + s], q[30 + s], )
-            }
-            for (int i = 0; i < 4; i++) {
-                WG4_AT(o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3], u[i], u[4 + i],
-                       u[8 + i], u[12 + i], u[16 + i], u[20 + i], + b)
-            }
+            __m512 o[16], r[16], c[16];
+            wg_cm_output_tile(M + t * F + f0, ms, bias ? bias + f0 : NULL, lanes, o);
             /* o[4i + j]: output (i, j) of the 16 filters; window k = 2 pi + pj takes
              * (2pi, 2pj), (2pi, 2pj + 1), (2pi + 1, 2pj), (2pi + 1, 2pj + 1) in that order
              * and keeps the first maximum, as the 2x2 pool */

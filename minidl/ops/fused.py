@@ -14,7 +14,6 @@ from minidl._threads import get_num_threads
 from minidl.autograd import Tensor, is_grad_enabled, record
 from minidl.ops import _validation as V
 from minidl.ops import conv
-from minidl.ops.conv_plan import cached_plan
 
 _FLOATS = (np.float32, np.float64)
 
@@ -77,18 +76,7 @@ def _declines_early(x, weight, stride, padding, dilation, groups) -> bool:
         or wo % 2
     ):
         return True
-    weight_grad = weight.requires_grad and is_grad_enabled()
-    plan = cached_plan(
-        x.shape,
-        w.shape,
-        x.dtype,
-        stride,
-        padding,
-        dilation,
-        groups,
-        weight_grad,
-        get_num_threads(),
-    )
+    plan = conv.layer_plan(x, w, weight, stride, padding, dilation, groups)
     return _kernel_of(plan, x.shape, w.shape, padding) is None
 
 
