@@ -147,22 +147,46 @@ def _inputs(input, weight, bias):
     return (input, weight) if bias is None else (input, weight, bias)
 
 
-def conv2d_backward(g, layer, fits, kept):
+def conv2d_backward(g, layer, fits, kept, codes=None):
     """The gradients of the conv2d ``layer`` (its tensors, checked arrays, geometry and
     plan) for dY ``g``, each pass on the plan's kernel: (gx, gw) or (gx, gw, gb).
     ``fits`` remembers which operands fit Winograd; ``kept`` is what the forward kept
-    of x (cols or V) or None."""
+    of x (cols or V) or None. With ``codes``, ``g`` is the gradient of a 2x2 max pool of
+    the layer's output and ``codes`` that pool's window codes (ops.fused): the
+    channel-major Winograd passes and the direct weight gradient spread them into dY
+    themselves; any other pass reads dY, made once, when first needed."""
     input, weight, bias, x, w, stride, padding, dilation, groups, plan = layer
     g = _contiguous(g)
     nt = get_num_threads()
+    dy = g if codes is None else None
+
+    def full_dy():
+        nonlocal dy
+        if dy is None:
+            dy = K.max_pool2d_2x2_backward(g, codes, nt)
+        return dy
+
+    def spreads(pass_plan, weight_pass):
+        """Whether a pass can read the pooled gradient and codes (before dY exists)."""
+        if codes is None or dy is not None:
+            return False
+        if pass_plan.path == "winograd":
+            return K.winograd_pools(x.shape, w.shape, padding=padding, tile=pass_plan.tile)
+        return pass_plan.path == "direct" and weight_pass
+
+    def fits_g(src):
+        return _fits(fits, "g" if src is g else "dy", src, nt)
+
     gx = gw = gb = None
     if input.requires_grad:
         path = plan.input.path
-        if path == "winograd" and not _fits(fits, "g", g, nt):
-            path = "im2col"
+        spread = spreads(plan.input, False)
+        src = g if spread else full_dy()
+        if path == "winograd" and not fits_g(src):
+            path, spread, src = "im2col", False, full_dy()
         if path == "im2col":
             gx = K.conv2d_backward_input(
-                g,
+                src,
                 w,
                 x.shape,
                 stride=stride,
@@ -173,23 +197,31 @@ def conv2d_backward(g, layer, fits, kept):
             )
         elif path == "winograd":
             gx = K.winograd_backward_input(
-                g, w, x.shape, padding=padding, tile=plan.input.tile, num_threads=nt
+                src,
+                w,
+                x.shape,
+                padding=padding,
+                tile=plan.input.tile,
+                num_threads=nt,
+                pool_codes=codes if spread else None,
             )
         elif path == "depthwise":
-            gx = K.depthwise_conv2d_backward_input(g, w, x.shape, stride, padding, dilation, nt)
+            gx = K.depthwise_conv2d_backward_input(src, w, x.shape, stride, padding, dilation, nt)
         else:
             gx = K.direct_conv2d_backward_input(
-                g, w, x.shape, padding=padding, layout=plan.input.layout, num_threads=nt
+                src, w, x.shape, padding=padding, layout=plan.input.layout, num_threads=nt
             )
     need_b = bias is not None and bias.requires_grad
     if weight.requires_grad:
         path = plan.weight.path
-        if path == "winograd" and not (_fits(fits, "x", x, nt) and _fits(fits, "g", g, nt)):
-            path, kept = "im2col", None  # kept is Winograd's V, not cols
+        spread = spreads(plan.weight, True)
+        src = g if spread else full_dy()
+        if path == "winograd" and not (_fits(fits, "x", x, nt) and fits_g(src)):
+            path, kept, spread, src = "im2col", None, False, full_dy()  # kept: V, not cols
         if path == "im2col":
             gw, gb = K.conv2d_backward_weight(
                 x,
-                g,
+                src,
                 w.shape,
                 stride=stride,
                 padding=padding,
@@ -202,24 +234,31 @@ def conv2d_backward(g, layer, fits, kept):
         elif path == "winograd":
             gw, gb = K.winograd_backward_weight(
                 x,
-                g,
+                src,
                 w.shape,
                 padding=padding,
                 tile=plan.weight.tile,
                 need_bias=need_b,
                 kept_input=kept,
                 num_threads=nt,
+                pool_codes=codes if spread else None,
             )
         elif path == "depthwise":
             gw, gb = K.depthwise_conv2d_backward_weight(
-                x, g, w.shape, stride, padding, dilation, need_b, nt
+                x, src, w.shape, stride, padding, dilation, need_b, nt
             )
         else:
             gw, gb = K.direct_conv2d_backward_weight(
-                x, g, w.shape, padding=padding, need_bias=need_b, num_threads=nt
+                x,
+                src,
+                w.shape,
+                padding=padding,
+                need_bias=need_b,
+                num_threads=nt,
+                pool_codes=codes if spread else None,
             )
     elif need_b:
-        gb = g.sum(axis=(0, 2, 3))
+        gb = full_dy().sum(axis=(0, 2, 3))
     return (gx, gw) if bias is None else (gx, gw, gb)
 
 

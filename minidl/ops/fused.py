@@ -163,58 +163,6 @@ def conv2d_max_pool2d(
     layer = (input, weight, bias, x, w, stride, padding, dilation, groups, plan)
 
     def backward(g):
-        g = V.kernel_array(g)
-        nt = get_num_threads()
-        if (
-            not input.requires_grad
-            and weight.requires_grad
-            and plan.weight.path == "direct"
-            and kernel == "direct"
-        ):
-            # the weight gradient spreads the pooled gradient itself, a sample at a time
-            need_b = bias is not None and bias.requires_grad
-            gw, gb = K.direct_conv2d_backward_weight(
-                x, g, w.shape, padding=padding, need_bias=need_b, num_threads=nt, pool_codes=codes
-            )
-            return (None, gw) if bias is None else (None, gw, gb)
-        if kernel == "winograd" and _winograd_spreads(plan, input, weight, g, fits, nt):
-            return _winograd_backward_pooled(g, codes, layer, kept, nt)
-        dy = K.max_pool2d_2x2_backward(g, codes, nt)
-        return conv.conv2d_backward(dy, layer, fits, kept)
+        return conv.conv2d_backward(g, layer, fits, kept, codes)
 
     return record(out, inputs, backward)
-
-
-def _winograd_spreads(plan, input, weight, g, fits, nt) -> bool:
-    """Whether both gradients of a channel-major Winograd layer read the pooled gradient
-    ``g`` and its codes themselves (spread in registers, dY never written): both passes
-    planned on F(4x4, 3x3), both wanted, and ``g`` fits Winograd (as dY would, its values
-    and zeros)."""
-    return (
-        input.requires_grad
-        and weight.requires_grad
-        and plan.input == plan.weight == plan.forward
-        and conv._fits(fits, "g", g, nt)
-    )
-
-
-def _winograd_backward_pooled(g, codes, layer, kept, nt):
-    """conv2d_backward's gradients for a channel-major Winograd layer from the pooled
-    gradient ``g`` and its window codes: the same bits as from the dY they make."""
-    input, weight, bias, x, w, stride, padding, dilation, groups, plan = layer
-    need_b = bias is not None and bias.requires_grad
-    gx = K.winograd_backward_input(
-        g, w, x.shape, padding=padding, tile=4, num_threads=nt, pool_codes=codes
-    )
-    gw, gb = K.winograd_backward_weight(
-        x,
-        g,
-        w.shape,
-        padding=padding,
-        tile=4,
-        need_bias=need_b,
-        kept_input=kept,
-        num_threads=nt,
-        pool_codes=codes,
-    )
-    return (gx, gw) if bias is None else (gx, gw, gb)
