@@ -590,6 +590,20 @@ wg_spread_planes16(const float* g, const unsigned char* codes, int n, __m512 r[1
     }
 }
 
+/* r[4i + j] = entry (i, j) of the 4x4 planes p0 .. p0 + n - 1 (16 lanes, zero past n):
+ * planes of src (P, 4, 4), or with codes the ones wg_spread_planes16 makes of src
+ * (P, 2, 2) and codes (P, 2, 2). */
+__attribute__((target("avx512f"))) static inline void
+wg_read_planes16(const float* src, const unsigned char* codes, ptrdiff_t p0, int n,
+                 __m512 r[16])
+{
+    if (codes)
+        wg_spread_planes16(src + p0 * 4, codes + p0 * 4, n, r);
+    else
+        wg_load_planes16(src + p0 * 16, n, r);
+    wg_transpose16(r);
+}
+
 /* v[ξ*vs + t*C + c] = (Bᵀ d B)[ξ] of x's plane (t, c), x (m, C, 4, 4); or, with codes,
  * of the plane wg_spread_planes16 makes of x (m, C, 2, 2) and codes (m, C, 2, 2). */
 __attribute__((target("avx512f"))) static void
@@ -603,11 +617,7 @@ wg_cm_input_f_avx512(const float* x, const unsigned char* codes, int C, ptrdiff_
             const __mmask16 lanes = wg_lanes(n);
             float* out = v + t * C + c0;
             __m512 d[16], c[36], w[36];
-            if (codes)
-                wg_spread_planes16(x + (t * C + c0) * 4, codes + (t * C + c0) * 4, n, d);
-            else
-                wg_load_planes16(x + (t * C + c0) * 16, n, d);
-            wg_transpose16(d);   /* d[4i + j]: entry (i, j) of the 16 planes */
+            wg_read_planes16(x, codes, t * C + c0, n, d);   /* d[4i + j]: entry (i, j) */
             /* Bᵀ d, column s of the 6x6 patch (rows 0 and 5 are the zero border) */
             for (int s = 0; s < 6; s++) {
                 const __m512 d1 = s >= 1 && s <= 4 ? d[s - 1] : z;
@@ -742,11 +752,7 @@ wg_cm_adjoint_f_avx512(const float* dy, const unsigned char* codes, int F, ptrdi
             const __mmask16 lanes = wg_lanes(n);
             float* out = dM + t * F + f0;
             __m512 e[16], g[24], w[36];
-            if (codes)
-                wg_spread_planes16(dy + (t * F + f0) * 4, codes + (t * F + f0) * 4, n, e);
-            else
-                wg_load_planes16(dy + (t * F + f0) * 16, n, e);
-            wg_transpose16(e);   /* e[4i + j]: entry (i, j) of the 16 dY tiles */
+            wg_read_planes16(dy, codes, t * F + f0, n, e);   /* e[4i + j]: entry (i, j) */
             if (db) {
                 __m512 s8[8], s4[4];
                 float sum[16];
