@@ -32,28 +32,20 @@ def _plain(module: Module, cls: type) -> bool:
     )
 
 
-def _is_two(value: Any) -> bool:
-    return (type(value) is int and value == 2) or (
-        isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_two(v) for v in value)
-    )
-
-
-def _is_zero(value: Any, one: bool = False) -> bool:
-    want = 1 if one else 0
-    return (type(value) is int and value == want) or (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(type(v) is int and v == want for v in value)
-    )
+def _pair_is(value: Any, n: int) -> bool:
+    """value is the int n or a pair of ints (n, n), as a pooling argument may be given."""
+    if isinstance(value, (tuple, list)):
+        return len(value) == 2 and all(type(v) is int and v == n for v in value)
+    return type(value) is int and value == n
 
 
 def _pool_2x2(module: Module) -> bool:
     return (
         _plain(module, MaxPool2d)
-        and _is_two(module.kernel_size)
-        and _is_two(module.stride)
-        and _is_zero(module.padding)
-        and _is_zero(module.dilation, one=True)
+        and _pair_is(module.kernel_size, 2)
+        and _pair_is(module.stride, 2)
+        and _pair_is(module.padding, 0)
+        and _pair_is(module.dilation, 1)
         and not module.return_indices
         and not module.ceil_mode
     )
