@@ -97,10 +97,10 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     what = "adaptive_avg_pool2d"
     x = _image(what, input, (3, 4))
     ho, wo = adaptive_output_size(what, output_size, x.shape[-2:])
-    wh, nh = _adaptive_windows(x.shape[-2], ho, x.dtype)
-    ww, nw = _adaptive_windows(x.shape[-1], wo, x.dtype)
     if ho == wo == 1:  # global average pooling: one contiguous sum per plane
         return _global_avg_pool2d(input, x)
+    wh, nh = _adaptive_windows(x.shape[-2], ho, x.dtype)
+    ww, nw = _adaptive_windows(x.shape[-1], wo, x.dtype)
     counts = nh[:, None] * nw[None, :]
     # a window sum is a product of row and column indicators: rows @ x @ cols.T
     out = np.matmul(np.matmul(wh, x), ww.T) / counts
