@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from kernel_checks import examples, kernels, pool_path, tricky_planes
 
@@ -272,14 +272,60 @@ def test_conv_pool_run_gives_the_separate_modules_bits(
     )
 
 
-def test_conv_pool_run_declines_where_the_plan_is_not_direct_or_a_nan_reaches_the_pool():
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    n=st.integers(1, 40),
+    f=st.integers(1, 40),
+    kh=st.integers(1, 5),
+    kw=st.integers(1, 5),
+    padding=st.integers(0, 2),
+    half_ho=st.integers(1, 6),
+    half_wo=st.integers(1, 9),
+    bias=st.booleans(),
+    relu=st.booleans(),
+    input_grad=st.booleans(),
+    tricky=st.booleans(),
+    threads=st.sampled_from([1, 2]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_one_channel_conv_pool_run_gives_the_separate_modules_bits(
+    n, f, kh, kw, padding, half_ho, half_wo, bias, relu, input_grad, tricky, threads, seed
+):
+    """One input channel, which AVX-512 runs on its own kernel from 12 filters on
+    (vectors across filters, direct_conv_c1_pool.h): filters and windows past whole
+    vectors, rectangular filters, and small integers (ties, zeros) as well as random
+    values."""
+    if not kernels().direct_level():
+        pytest.skip("no direct kernels on this CPU: the op declines, tested below")
+    rng = np.random.default_rng(seed)
+    padding = min(padding, kh - 1, kw - 1)
+    h, w = 2 * half_ho + kh - 1 - 2 * padding, 2 * half_wo + kw - 1 - 2 * padding
+    assume(h >= 1 and w >= 1)
+    conv = _layer(rng, 1, f, (kh, kw), bias)
+    conv.padding = (padding, padding)
+    shape = (n, 1, h, w)
+    if tricky:
+        x = tricky_planes(rng, shape, np.float32, False)
+        conv.weight.data = tricky_planes(rng, conv.weight.shape, np.float32, False)
+    else:
+        x = rng.standard_normal(shape).astype(np.float32)
+    g = rng.standard_normal((n, f, half_ho, half_wo)).astype(np.float32)
+    _assert_fused_run_matches(
+        conv, x, g, relu, input_grad, threads, CP.ConvPlan(CP.DIRECT, CP.IM2COL, CP.DIRECT)
+    )
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_conv_pool_run_declines_where_the_plan_is_not_direct_or_a_nan_reaches_the_pool(
+    channels,
+):
     rng = np.random.default_rng(4)
-    conv = _layer(rng, 3, 8, 3, True)
+    conv = _layer(rng, channels, 8, 3, True)
     conv.padding = (1, 1)
     run = nn.Sequential(conv, nn.MaxPool2d(2), nn.ReLU())
-    x = rng.standard_normal((4, 3, 6, 6)).astype(np.float32)
+    x = rng.standard_normal((4, channels, 6, 6)).astype(np.float32)
     nan_x = x.copy()
-    nan_x[1, 2, 3, 3] = np.nan
+    nan_x[1, channels - 1, 3, 3] = np.nan
     cases = [
         (CP.ConvPlan(CP.IM2COL, CP.IM2COL, CP.IM2COL), x),  # not direct
         (CP.ConvPlan(CP.DIRECT, CP.IM2COL, CP.DIRECT), nan_x),  # a NaN
@@ -294,7 +340,7 @@ def test_conv_pool_run_declines_where_the_plan_is_not_direct_or_a_nan_reaches_th
         assert y.data.tobytes() == want.data.tobytes()
     # float64 and odd conv outputs are not asked: the op declines
     for data in (x.astype(np.float64), x[:, :, :5, :]):
-        conv64 = _layer(rng, 3, 8, 3, True)
+        conv64 = _layer(rng, channels, 8, 3, True)
         if data.dtype == np.float64:
             conv64 = conv64.double()
         conv64.padding = (1, 1)

@@ -37,7 +37,7 @@ cdef extern from "max_pool.h" nogil:
 cdef extern from "direct_conv.h" nogil:
     ctypedef struct minidl_direct_geom:
         int N, C, H, W, F, kh, kw, ph, pw, Wp, Ho, Wo, vw, fpad, cpad, cb, taps, iq_layout
-        Py_ssize_t qlen, wq_len, iq_len
+        Py_ssize_t qlen, wq_len, iq_len, plane
     int minidl_direct_select_level(int level)
     void minidl_direct_init(minidl_direct_geom* g, int level, int N, int C, int H, int W,
                             int F, int kh, int kw, int ph, int pw, int iq_layout)
@@ -56,6 +56,12 @@ cdef extern from "direct_conv.h" nogil:
     void minidl_direct_weight(const minidl_direct_geom* g, const float* x, const float* dy,
                               const uint8_t* codes, Py_ssize_t n0, Py_ssize_t n1, float* dw,
                               double* db, float* scratch)
+
+cdef extern from "direct_conv_c1_pool.h" nogil:
+    int minidl_direct_c1_pool_applies(const minidl_direct_geom* g)
+    int minidl_direct_c1_pool(const minidl_direct_geom* g, const float* x, const float* wt,
+                              const float* bias, int relu, float* y, uint8_t* codes,
+                              Py_ssize_t n0, Py_ssize_t n1, float* xs)
 
 _LEVEL_NAMES = {0: "none", 1: "avx2", 2: "avx512"}
 # the input gradient's dY' layouts (direct_conv.h), by name
@@ -216,6 +222,8 @@ def conv2d_pool_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w
     cdef Py_ssize_t chunk = max(1, POOL_CHUNK // plane)
     cdef Py_ssize_t nchunks = (g.N + chunk - 1) // chunk
     cdef int nt = choose_threads(num_threads, _work(&g, <double>g.N * plane), nchunks)
+    if minidl_direct_c1_pool_applies(&g):
+        return _c1_pool_forward(&g, x, wt, bp, relu, y, codes, chunk, nchunks, nt)
     # a thread's area: the forward's scratch, the chunk's conv outputs, the pool's pair
     # maxima (hm, and hs as floats' room) and its codes when none are kept
     cdef Py_ssize_t fwd_len = (minidl_direct_forward_scratch(&g) + 15) // 16 * 16
@@ -246,6 +254,32 @@ def conv2d_pool_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w
                 nan_seen[ch] = 1
             elif relu:
                 minidl_relu_codes_f(&yv[n0, 0, 0, 0], cc, m * pooled)
+    if np.asarray(nan_seen).any():
+        return None
+    return y, codes
+
+
+cdef object _c1_pool_forward(const minidl_direct_geom* g, const float[:, :, :, ::1] x,
+                            float[::1] wt, const float* bp, bint relu, y, codes,
+                            Py_ssize_t chunk, Py_ssize_t nchunks, int nt):
+    """conv2d_pool_forward where the input has one channel (direct_conv_c1_pool.h): the
+    same results, the same chunks of samples a thread."""
+    cdef float[:, :, :, ::1] yv = y
+    cdef uint8_t[:, :, :, ::1] cv
+    cdef uint8_t* cp = NULL
+    if codes is not None:
+        cv = codes
+        cp = &cv[0, 0, 0, 0]
+    cdef _Scratch scratch = _Scratch(g.plane, nt)
+    cdef uint8_t[::1] nan_seen = np.zeros(nchunks, dtype=np.uint8)
+    cdef Py_ssize_t ch, n0
+    with nogil:
+        for ch in prange(nchunks, num_threads=nt, schedule='static'):
+            n0 = ch * chunk
+            if minidl_direct_c1_pool(g, &x[0, 0, 0, 0], &wt[0], bp, relu, &yv[0, 0, 0, 0],
+                                     cp, n0, min(n0 + chunk, g.N),
+                                     scratch.base + threadid() * scratch.stride):
+                nan_seen[ch] = 1
     if np.asarray(nan_seen).any():
         return None
     return y, codes

@@ -444,6 +444,7 @@ MINIDL_WINOGRAD_ALL(float, f_avx512, __attribute__((target("avx512f,avx2,fma")))
 MINIDL_WINOGRAD_ALL(double, d_avx512, __attribute__((target("avx512f,avx2,fma"))))
 
 #include <immintrin.h>
+#include "avx512_transpose.h"
 /* The first n of 16 lanes (all 16 from n = 16 on). */
 static inline __mmask16 wg_lanes(ptrdiff_t n)
 {
@@ -471,24 +472,6 @@ wg_gather_copy_f_avx512(const float* restrict src, ptrdiff_t stride, float* rest
     }
     for (; j < n; j++)
         dst[j] = src[j * stride];
-}
-
-/* The first two steps of a register transpose of n rows (n = 8 or 16; out may be in):
- * within each 128-bit lane L, out[4g + j] holds entry 4L + j of rows 4g .. 4g+3. */
-__attribute__((target("avx512f"), always_inline)) static inline void
-wg_transpose_4x4_blocks(const __m512* in, __m512* out, const int n)
-{
-    __m512 t[16];
-    for (int i = 0; i < n; i += 2) {
-        t[i] = _mm512_unpacklo_ps(in[i], in[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(in[i], in[i + 1]);
-    }
-    for (int i = 0; i < n; i += 4) {
-        out[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-        out[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
-        out[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        out[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-    }
 }
 
 /* Position-major patches: d[(i*a + s)*ds + k] = entry (i, s) of tile k's patch of the
@@ -521,7 +504,7 @@ wg_load_patches_f_avx512(const float* src, const char* patches, ptrdiff_t stride
                 z[j] = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(pm, src + p->off + i * pitch),
                                             qm, src + q->off + i * pitch - 8);
             }
-            wg_transpose_4x4_blocks(z, u, 8);
+            minidl_transpose_4x4_blocks(z, u, 8);
             for (int s = 0; s < a; s++) {   /* column s of the 16 rows */
                 const __m512 col = _mm512_permutex2var_ps(u[s & 3], s < 4 ? first : second,
                                                           u[4 + (s & 3)]);
@@ -537,24 +520,8 @@ wg_load_patches_f_avx512(const float* src, const char* patches, ptrdiff_t stride
  * contiguous vectors, so one 16x16 register transpose turns them into one vector per
  * position, with no gather.  The transformed rows are then (tile, channel): V[ξ] (m, C)
  * and M[ξ] (m, F), row stride C or F, and the GEMMs read both operands row-major.
- * Lanes past C or F are masked: planes past the end load as zeros and are not stored. */
-__attribute__((target("avx512f"))) static inline void wg_transpose16(__m512 r[16])
-{
-    __m512 t[16];
-    wg_transpose_4x4_blocks(r, r, 16);   /* then whole 128-bit lanes across rows */
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
-        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
-        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
-        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
-        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
-        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xDD);
-    }
-}
+ * Lanes past C or F are masked: planes past the end load as zeros and are not stored.
+ * The transpose: avx512_transpose.h. */
 
 /* r[j] = the 16 values at src + j*16 for j < n, zero for the others. */
 __attribute__((target("avx512f"))) static inline void
@@ -601,7 +568,7 @@ wg_read_planes16(const float* src, const unsigned char* codes, ptrdiff_t p0, int
         wg_spread_planes16(src + p0 * 4, codes + p0 * 4, n, r);
     else
         wg_load_planes16(src + p0 * 16, n, r);
-    wg_transpose16(r);
+    minidl_transpose16(r);
 }
 
 /* v[ξ*vs + t*C + c] = (Bᵀ d B)[ξ] of x's plane (t, c), x (m, C, 4, 4); or, with codes,
@@ -672,7 +639,7 @@ wg_cm_output_f_avx512(const float* M, ptrdiff_t ms, const float* bias, float* y,
             const __mmask16 lanes = wg_lanes(n);
             __m512 o[16];
             wg_cm_output_tile(M + t * F + f0, ms, bias ? bias + f0 : NULL, lanes, o);
-            wg_transpose16(o);   /* o[j]: the 4x4 outputs of filter f0 + j */
+            minidl_transpose16(o);   /* o[j]: the 4x4 outputs of filter f0 + j */
             float* dst = y + (t * F + f0) * 16;
             for (int j = 0; j < n; j++)
                 _mm512_storeu_ps(dst + j * 16, o[j]);
@@ -724,12 +691,12 @@ wg_cm_output_pool_f_avx512(const float* M, ptrdiff_t ms, const float* bias, floa
                 r[k] = best;
                 c[k] = _mm512_castsi512_ps(code);
             }
-            wg_transpose16(r);   /* r[j]: filter f0 + j's 4 pooled outputs, then zeros */
+            minidl_transpose16(r);   /* r[j]: filter f0 + j's 4 pooled outputs, then zeros */
             float* dst = yp + (t * F + f0) * 4;
             for (int j = 0; j < n; j++)
                 _mm512_mask_storeu_ps(dst + j * 4, 0xF, r[j]);
             if (codes) {
-                wg_transpose16(c);
+                minidl_transpose16(c);
                 for (int j = 0; j < n; j++)
                     _mm512_mask_cvtepi32_storeu_epi8(codes + (t * F + f0 + j) * 4, 0xF,
                                                      _mm512_castps_si512(c[j]));
