@@ -307,6 +307,8 @@ def test_one_channel_conv_pool_run_gives_the_separate_modules_bits(
     if tricky:
         x = tricky_planes(rng, shape, np.float32, False)
         conv.weight.data = tricky_planes(rng, conv.weight.shape, np.float32, False)
+        if bias:  # -0, and an infinite bias (which the no-grad path adds before the pool)
+            conv.bias.data[rng.integers(f)] = rng.choice([-0.0, np.inf, -np.inf])
     else:
         x = rng.standard_normal(shape).astype(np.float32)
     g = rng.standard_normal((n, f, half_ho, half_wo)).astype(np.float32)

@@ -22,6 +22,8 @@
 #include "direct_conv.h"
 
 #define MINIDL_C1_MAX_TAPS 25
+/* (kh + 1) * (kw + 1) = taps + kh + kw + 1 <= 2 * 25 + 2 */
+#define MINIDL_C1_MAX_PIXELS (2 * MINIDL_C1_MAX_TAPS + 2)
 
 #if MINIDL_DIRECT_COMPILED
 #include "avx512_transpose.h"
@@ -34,11 +36,15 @@ static inline __mmask16 c1_lanes(ptrdiff_t n)
 
 /* Sample n's pooled planes yn (F, Ho/2, Wo/2) and codes cn (or NULL) from its padded
  * plane xs (Hp, Wp); kh, kw and with_codes constants where inlined, so that the tap
- * loops unroll, the weights stay in registers, and no_grad computes no codes. */
+ * loops unroll, the weights and a window's input values stay in registers, and no_grad
+ * computes no codes.  Without codes and with a finite bias, the bias is added after the
+ * pool: rounding x + b is monotonic in x, so the maximum is the same value (only its
+ * position may differ, which nothing reads then), and x86's max takes the second
+ * operand on ties and signed zeros, as the pool's "strictly larger" selects do. */
 static inline __attribute__((always_inline, target(C1_TARGET))) int
 c1_conv_pool_k(const minidl_direct_geom* g, const float* xs, const float* wt,
                const float* bias, int relu, float* yn, uint8_t* cn, const int kh, const int kw,
-               const int with_codes)
+               const int with_codes, const int bias_after)
 {
     const int Wp = g->Wp, Qo = g->Wo / 2, F = g->F, fpad = g->fpad;
     const ptrdiff_t P = (ptrdiff_t)(g->Ho / 2) * Qo;
@@ -64,38 +70,53 @@ c1_conv_pool_k(const minidl_direct_geom* g, const float* xs, const float* wt,
             }
             for (int j = 0; j < m; j++) {
                 const float* s = xs + (ptrdiff_t)2 * pr * Wp + 2 * pc;
+                /* the window's (kh+1) x (kw+1) input values, each broadcast once */
+                __m512 px[MINIDL_C1_MAX_PIXELS];
+                for (int i = 0; i <= kh; i++)
+                    for (int t = 0; t <= kw; t++)
+                        px[i * (kw + 1) + t] = _mm512_set1_ps(s[(ptrdiff_t)i * Wp + t]);
                 __m512 a0 = zero, a1 = zero, a2 = zero, a3 = zero;
                 for (int kj = 0; kj < kw; kj++)
                     for (int ki = 0; ki < kh; ki++) {
-                        const float* q = s + (ptrdiff_t)ki * Wp + kj;
+                        const __m512* q = px + ki * (kw + 1) + kj;
                         const __m512 wv = w[ki * kw + kj];
-                        a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[0]), wv, a0);
-                        a1 = _mm512_fmadd_ps(_mm512_set1_ps(q[1]), wv, a1);
-                        a2 = _mm512_fmadd_ps(_mm512_set1_ps(q[Wp]), wv, a2);
-                        a3 = _mm512_fmadd_ps(_mm512_set1_ps(q[Wp + 1]), wv, a3);
+                        a0 = _mm512_fmadd_ps(q[0], wv, a0);
+                        a1 = _mm512_fmadd_ps(q[1], wv, a1);
+                        a2 = _mm512_fmadd_ps(q[kw + 1], wv, a2);
+                        a3 = _mm512_fmadd_ps(q[kw + 2], wv, a3);
                     }
-                a0 = _mm512_add_ps(a0, b);
-                a1 = _mm512_add_ps(a1, b);
-                a2 = _mm512_add_ps(a2, b);
-                a3 = _mm512_add_ps(a3, b);
+                if (!bias_after) {
+                    a0 = _mm512_add_ps(a0, b);
+                    a1 = _mm512_add_ps(a1, b);
+                    a2 = _mm512_add_ps(a2, b);
+                    a3 = _mm512_add_ps(a3, b);
+                }
                 nan |= _mm512_cmp_ps_mask(a0, a1, _CMP_UNORD_Q)
                        | _mm512_cmp_ps_mask(a2, a3, _CMP_UNORD_Q);
-                const __mmask16 right_top = _mm512_cmp_ps_mask(a1, a0, _CMP_GT_OQ);
-                const __mmask16 right_bot = _mm512_cmp_ps_mask(a3, a2, _CMP_GT_OQ);
-                const __m512 top = _mm512_mask_blend_ps(right_top, a0, a1);
-                const __m512 bot = _mm512_mask_blend_ps(right_bot, a2, a3);
-                const __mmask16 down = _mm512_cmp_ps_mask(bot, top, _CMP_GT_OQ);
-                __m512 v = _mm512_mask_blend_ps(down, top, bot);
+                __m512 v;
                 __m512i code = _mm512_setzero_si512();
-                if (with_codes)
+                if (with_codes) {
+                    const __mmask16 right_top = _mm512_cmp_ps_mask(a1, a0, _CMP_GT_OQ);
+                    const __mmask16 right_bot = _mm512_cmp_ps_mask(a3, a2, _CMP_GT_OQ);
+                    const __m512 top = _mm512_mask_blend_ps(right_top, a0, a1);
+                    const __m512 bot = _mm512_mask_blend_ps(right_bot, a2, a3);
+                    const __mmask16 down = _mm512_cmp_ps_mask(bot, top, _CMP_GT_OQ);
+                    v = _mm512_mask_blend_ps(down, top, bot);
                     code = _mm512_mask_blend_epi32(
-                    down, _mm512_maskz_mov_epi32(right_top, one),
-                    _mm512_mask_blend_epi32(right_bot, two, three));
-                if (relu) {   /* no NaN gets here unnoticed: zero where not > 0, code 4 */
-                    const __mmask16 positive = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
-                    v = _mm512_maskz_mov_ps(positive, v);
-                    if (with_codes)
+                        down, _mm512_maskz_mov_epi32(right_top, one),
+                        _mm512_mask_blend_epi32(right_bot, two, three));
+                    if (relu) {   /* zero where not > 0 (no NaN gets here unnoticed), code 4 */
+                        const __mmask16 positive = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+                        v = _mm512_maskz_mov_ps(positive, v);
                         code = _mm512_mask_blend_epi32(positive, four, code);
+                    }
+                } else {
+                    /* max(x, y) = x > y ? x : y: the right or bottom one if strictly larger */
+                    v = _mm512_max_ps(_mm512_max_ps(a3, a2), _mm512_max_ps(a1, a0));
+                    if (bias_after)
+                        v = _mm512_add_ps(v, b);
+                    if (relu)   /* v > 0 ? v : +0 */
+                        v = _mm512_max_ps(v, zero);
                 }
                 r[j] = v;
                 c[j] = code;
@@ -130,32 +151,35 @@ c1_conv_pool_k(const minidl_direct_geom* g, const float* xs, const float* wt,
     return nan != 0;
 }
 
+/* mode 0: values and codes; 1: values; 2: values, the bias added after the pool. */
+#define C1_MODES(kh, kw)                                                                 \
+    if (mode == 0)                                                                       \
+        return c1_conv_pool_k(g, xs, wt, bias, relu, yn, cn, kh, kw, 1, 0);              \
+    if (mode == 1)                                                                       \
+        return c1_conv_pool_k(g, xs, wt, bias, relu, yn, cn, kh, kw, 0, 0);              \
+    return c1_conv_pool_k(g, xs, wt, bias, relu, yn, cn, kh, kw, 0, 1);
+
 __attribute__((target(C1_TARGET))) static int
 c1_conv_pool_3x3(const minidl_direct_geom* g, const float* xs, const float* wt,
-                 const float* bias, int relu, float* yn, uint8_t* cn)
+                 const float* bias, int relu, float* yn, uint8_t* cn, int mode)
 {
-    if (cn != NULL)
-        return c1_conv_pool_k(g, xs, wt, bias, relu, yn, cn, 3, 3, 1);
-    return c1_conv_pool_k(g, xs, wt, bias, relu, yn, cn, 3, 3, 0);
+    C1_MODES(3, 3)
 }
 
 __attribute__((target(C1_TARGET))) static int
 c1_conv_pool_5x5(const minidl_direct_geom* g, const float* xs, const float* wt,
-                 const float* bias, int relu, float* yn, uint8_t* cn)
+                 const float* bias, int relu, float* yn, uint8_t* cn, int mode)
 {
-    if (cn != NULL)
-        return c1_conv_pool_k(g, xs, wt, bias, relu, yn, cn, 5, 5, 1);
-    return c1_conv_pool_k(g, xs, wt, bias, relu, yn, cn, 5, 5, 0);
+    C1_MODES(5, 5)
 }
 
 __attribute__((target(C1_TARGET))) static int
 c1_conv_pool_any(const minidl_direct_geom* g, const float* xs, const float* wt,
-                 const float* bias, int relu, float* yn, uint8_t* cn)
+                 const float* bias, int relu, float* yn, uint8_t* cn, int mode)
 {
-    if (cn != NULL)
-        return c1_conv_pool_k(g, xs, wt, bias, relu, yn, cn, g->kh, g->kw, 1);
-    return c1_conv_pool_k(g, xs, wt, bias, relu, yn, cn, g->kh, g->kw, 0);
+    C1_MODES(g->kh, g->kw)
 }
+#undef C1_MODES
 
 /* Whether minidl_direct_c1_pool runs this problem here: AVX-512, one input channel, at
  * most MINIDL_C1_MAX_TAPS taps, and filter vectors at least 3/4 full (6 filters in 16
@@ -175,7 +199,10 @@ static int minidl_direct_c1_pool(const minidl_direct_geom* g, const float* x, co
 {
     const int H = g->H, W = g->W, Wp = g->Wp;
     const ptrdiff_t out = (ptrdiff_t)g->F * (g->Ho / 2) * (g->Wo / 2);
-    int nan = 0;
+    int nan = 0, mode = codes != NULL ? 0 : 2;
+    for (int f = 0; f < g->F && bias != NULL; f++)   /* an inf bias: the exact order */
+        if (!(bias[f] - bias[f] == 0.0f))
+            mode = codes != NULL ? 0 : 1;
     memset(xs, 0, sizeof(float) * (size_t)g->plane);   /* the zero border, once */
     for (ptrdiff_t n = n0; n < n1 && !nan; n++) {
         const float* xn = x + n * H * W;
@@ -184,11 +211,11 @@ static int minidl_direct_c1_pool(const minidl_direct_geom* g, const float* x, co
                    sizeof(float) * (size_t)W);
         uint8_t* cn = codes != NULL ? codes + n * out : NULL;
         if (g->kh == 3 && g->kw == 3)
-            nan = c1_conv_pool_3x3(g, xs, wt, bias, relu, y + n * out, cn);
+            nan = c1_conv_pool_3x3(g, xs, wt, bias, relu, y + n * out, cn, mode);
         else if (g->kh == 5 && g->kw == 5)
-            nan = c1_conv_pool_5x5(g, xs, wt, bias, relu, y + n * out, cn);
+            nan = c1_conv_pool_5x5(g, xs, wt, bias, relu, y + n * out, cn, mode);
         else
-            nan = c1_conv_pool_any(g, xs, wt, bias, relu, y + n * out, cn);
+            nan = c1_conv_pool_any(g, xs, wt, bias, relu, y + n * out, cn, mode);
     }
     return nan;
 }
