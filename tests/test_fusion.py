@@ -403,3 +403,86 @@ def test_winograd_conv_pool_run_declines_on_a_nan_or_an_inf(bad):
         want = F.relu(F.max_pool2d(conv(minidl.tensor(x)), 2))
     assert calls == [False]
     assert y.data.tobytes() == want.data.tobytes()
+
+
+# ---- Linear -> ReLU ------------------------------------------------------------------
+def _linear_run_results(lin, x, g, input_grad, threads, fuse):
+    """(output, input/weight/bias gradients, no-grad output) of Linear -> ReLU, fused
+    through Sequential or op by op."""
+    run = nn.Sequential(lin, nn.ReLU())
+    minidl.set_num_threads(threads)
+    try:
+        t = minidl.tensor(x, requires_grad=input_grad)
+        with _counting("linear_relu") as calls:
+            y = run(t) if fuse else F.relu(lin(t))
+        lin.zero_grad()
+        y.backward(g)
+        with minidl.no_grad():
+            y_eval = run(minidl.tensor(x)) if fuse else F.relu(lin(minidl.tensor(x)))
+    finally:
+        minidl.set_num_threads(1)
+    return calls, [y.data] + _grads(lin, t) + [y_eval.data]
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    lead=st.lists(st.integers(1, 5), min_size=0, max_size=2),
+    rows=st.integers(1, 300),
+    in_features=st.integers(1, 40),
+    out_features=st.integers(1, 40),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    bias=st.booleans(),
+    input_grad=st.booleans(),
+    specials=st.booleans(),
+    threads=st.sampled_from([1, 2]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_linear_relu_run_gives_the_separate_modules_bits(
+    lead, rows, in_features, out_features, dtype, bias, input_grad, specials, threads, seed
+):
+    """Linear -> ReLU in a Sequential runs as one op (the ReLU applied to each block of
+    the GEMM's output rows): output, input, weight and bias gradients and the no-grad
+    output bit for bit the two modules', for any leading shape, both float dtypes, with
+    NaN, infinities and signed zeros in the input, at 1 and 2 threads."""
+    rng = np.random.default_rng(seed)
+    lin = nn.Linear(in_features, out_features, bias=bias)
+    if dtype == np.float64:
+        lin = lin.double()
+    shape = (*lead, rows, in_features)
+    x = (tricky_planes(rng, shape, dtype, True) if specials else rng.standard_normal(shape)).astype(
+        dtype
+    )
+    g = rng.standard_normal((*lead, rows, out_features)).astype(dtype)
+    calls, fused_results = _linear_run_results(lin, x, g, input_grad, threads, True)
+    assert calls == [True]
+    _, separate = _linear_run_results(lin, x, g, input_grad, threads, False)
+    for got, want in zip(fused_results, separate):
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+def test_linear_relu_pair_declines_where_it_could_be_observed_or_has_no_kernel():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    lin = nn.Linear(6, 5)
+    want = np.maximum(lin(minidl.tensor(x)).data, 0)
+    hooked = nn.ReLU()
+    hooked.register_forward_hook(lambda module, args, out: None)
+
+    class MyLinear(nn.Linear):
+        pass
+
+    sub = MyLinear(6, 5)
+    sub.load_state_dict(lin.state_dict())
+    for run in (nn.Sequential(lin, hooked), nn.Sequential(sub, nn.ReLU())):
+        with _counting("linear_relu") as calls:
+            y = run(minidl.tensor(x))
+        assert calls == []
+        assert y.data.tobytes() == want.tobytes()
+    # float16 has no kernel: the op declines, the modules run one by one
+    lin16 = nn.Linear(6, 5).to(np.float16)
+    x16 = x.astype(np.float16)
+    with _counting("linear_relu") as calls:
+        y = nn.Sequential(lin16, nn.ReLU())(minidl.tensor(x16))
+    assert calls == [False]
+    assert y.data.dtype == np.float16
+    assert y.data.tobytes() == F.relu(lin16(minidl.tensor(x16))).data.tobytes()

@@ -1,7 +1,7 @@
 """The fully connected layer's three GEMMs on scipy's BLAS at one thread, split over
 OpenMP threads by FIXED blocks of output rows.
 
-  forward      out (M, N) = x (M, K) @ W (N, K)ᵀ + b (N,)
+  forward      out (M, N) = x (M, K) @ W (N, K)ᵀ + b (N,), ReLU'd on request
   input grad   gx (M, K) = g (M, N) @ W (N, K)
   weight grad  gW (N, K) = g (M, N)ᵀ @ x (M, K)
 
@@ -43,15 +43,20 @@ cdef inline Py_ssize_t _block_rows(Py_ssize_t rows) noexcept nogil:
 
 cdef inline void _forward_block(const floating* x, const floating* w, const floating* b,
                                 floating* out, int M, int N, int K, Py_ssize_t blk,
-                                Py_ssize_t R) noexcept nogil:
+                                Py_ssize_t R, bint relu) noexcept nogil:
     cdef Py_ssize_t r0 = blk * R, i, j
     cdef int rows = R if r0 + R <= M else M - r0
     cdef floating beta = 1 if b != NULL else 0
+    cdef floating v
     if b != NULL:
         for i in range(r0, r0 + rows):
             for j in range(N):
                 out[i * N + j] = b[j]
     gemm(c'N', c'T', rows, N, K, 1, x + r0 * K, K, w, K, beta, out + r0 * N, N)
+    if relu:   # while the block is in cache; as the ReLU kernel: NaN stays NaN
+        for i in range(r0 * N, (r0 + rows) * N):
+            v = out[i]
+            out[i] = v if v > 0 or v != v else 0
 
 
 cdef inline void _grad_input_block(const floating* g, const floating* w, floating* gx,
@@ -75,7 +80,8 @@ cdef inline void _grad_weight_block(const floating* g, const floating* x, floati
 # A single thread runs the blocks in a plain loop: an OpenMP team of one costs more than a
 # small layer's GEMM saves.
 cdef void _run(int which, const floating* a, const floating* c, const floating* b,
-               floating* out, int M, int N, int K, int num_threads) noexcept nogil:
+               floating* out, int M, int N, int K, int num_threads,
+               bint relu=False) noexcept nogil:
     cdef Py_ssize_t R = _block_rows(N if which == 2 else M)
     cdef Py_ssize_t blocks = ((N if which == 2 else M) + R - 1) // R
     # choose_threads' unit is an element moved: BLAS does ~16 multiply-adds in its time
@@ -83,17 +89,17 @@ cdef void _run(int which, const floating* a, const floating* c, const floating* 
     cdef Py_ssize_t blk
     if nt <= 1:
         for blk in range(blocks):
-            _block(which, a, c, b, out, M, N, K, blk, R)
+            _block(which, a, c, b, out, M, N, K, blk, R, relu)
     else:
         for blk in prange(blocks, num_threads=nt, schedule='static'):
-            _block(which, a, c, b, out, M, N, K, blk, R)
+            _block(which, a, c, b, out, M, N, K, blk, R, relu)
 
 
 cdef inline void _block(int which, const floating* a, const floating* c, const floating* b,
                         floating* out, int M, int N, int K, Py_ssize_t blk,
-                        Py_ssize_t R) noexcept nogil:
+                        Py_ssize_t R, bint relu) noexcept nogil:
     if which == 0:
-        _forward_block(a, c, b, out, M, N, K, blk, R)
+        _forward_block(a, c, b, out, M, N, K, blk, R, relu)
     elif which == 1:
         _grad_input_block(a, c, out, M, N, K, blk, R)
     else:
@@ -101,7 +107,7 @@ cdef inline void _block(int which, const floating* a, const floating* c, const f
 
 
 cdef object _call(int which, cnp.ndarray a, cnp.ndarray c, b, cnp.ndarray out, int M, int N,
-                  int K, int num_threads):
+                  int K, int num_threads, bint relu=False):
     """Run pass ``which`` on C-contiguous arrays of one float dtype (the op layer checks)."""
     cdef void* pa = cnp.PyArray_DATA(a)
     cdef void* pc = cnp.PyArray_DATA(c)
@@ -110,19 +116,22 @@ cdef object _call(int which, cnp.ndarray a, cnp.ndarray c, b, cnp.ndarray out, i
     if out.dtype == np.float32:
         with nogil:
             _run[float](which, <float*>pa, <float*>pc, <float*>pb, <float*>po, M, N, K,
-                        num_threads)
+                        num_threads, relu)
     else:
         with nogil:
             _run[double](which, <double*>pa, <double*>pc, <double*>pb, <double*>po, M, N, K,
-                         num_threads)
+                         num_threads, relu)
     return out
 
 
-def linear_forward(cnp.ndarray x, cnp.ndarray weight, bias, int num_threads):
-    """out (M, N) = x (M, K) @ weight (N, K)ᵀ + bias (N,) or None; M, N, K >= 1; all
-    C-contiguous, of one dtype (float32 or float64)."""
+def linear_forward(cnp.ndarray x, cnp.ndarray weight, bias, int num_threads, *,
+                   bint relu=False):
+    """out (M, N) = x (M, K) @ weight (N, K)ᵀ + bias (N,) or None, then max(out, 0)
+    (NaN kept) with ``relu``; M, N, K >= 1; all C-contiguous, of one dtype (float32 or
+    float64)."""
     cdef int M = x.shape[0], K = x.shape[1], N = weight.shape[0]
-    return _call(0, x, weight, bias, np.empty((M, N), dtype=x.dtype), M, N, K, num_threads)
+    return _call(0, x, weight, bias, np.empty((M, N), dtype=x.dtype), M, N, K, num_threads,
+                 relu)
 
 
 def linear_backward_input(cnp.ndarray grad_out, cnp.ndarray weight, int num_threads):

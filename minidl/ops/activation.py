@@ -20,17 +20,19 @@ def relu(input: Tensor) -> Tensor:
     out = K.relu_forward(xd, get_num_threads())
     if out is None:
         out = np.maximum(xd, 0)
+    return record(out, (input,), lambda g: (relu_grad(xd, g),))
 
-    def backward(g):
-        gx = K.relu_backward(xd, g, get_num_threads())
-        if gx is None:
-            # the float mask (x > 0) written straight into the result, then scaled by g
-            # in place: no bool temporary, no bool -> float cast pass
-            gx = np.greater(xd, 0, out=np.empty(xd.shape, g.dtype))
-            np.multiply(gx, g, out=gx)
-        return (gx,)
 
-    return record(out, (input,), backward)
+def relu_grad(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """ReLU's input gradient (x > 0) * g; x may as well be ReLU's output, whose mask is
+    the same (NaN included)."""
+    gx = K.relu_backward(x, g, get_num_threads())
+    if gx is None:
+        # the float mask (x > 0) written straight into the result, then scaled by g
+        # in place: no bool temporary, no bool -> float cast pass
+        gx = np.greater(x, 0, out=np.empty(x.shape, g.dtype))
+        np.multiply(gx, g, out=gx)
+    return gx
 
 
 def sigmoid(input: Tensor) -> Tensor:

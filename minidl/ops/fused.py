@@ -2,7 +2,8 @@
 minidl.nn.modules.fusion (Sequential picks them; they are not public API).
 
 Each returns None where its kernel does not apply; the layers then run one by one.
-Values are bit for bit those of the separate ops.
+Values are bit for bit those of the separate ops. Linear -> ReLU is the linear op's own
+(minidl.ops.linear.linear_relu), re-exported here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from minidl._threads import get_num_threads
 from minidl.autograd import Tensor, is_grad_enabled, record
 from minidl.ops import _validation as V
 from minidl.ops import conv
+from minidl.ops.linear import linear_relu  # noqa: F401  (Sequential's Linear -> ReLU)
 
 _FLOATS = (np.float32, np.float64)
 

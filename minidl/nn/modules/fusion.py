@@ -3,6 +3,7 @@ values with fewer passes over memory.
 
     Conv2d -> MaxPool2d(2) [-> ReLU]    ops.fused.conv2d_max_pool2d
     MaxPool2d(2) -> ReLU                ops.fused.max_pool2d_relu
+    Linear -> ReLU                      ops.fused.linear_relu
 
 A run is fused only when each child is exactly that class with no hooks and no
 ``forward`` of its own set on the instance, so that nothing could observe or change what
@@ -16,6 +17,7 @@ from typing import Any
 
 from minidl.nn.modules.activation import ReLU
 from minidl.nn.modules.conv import Conv2d
+from minidl.nn.modules.linear import Linear
 from minidl.nn.modules.module import Module
 from minidl.nn.modules.pooling import MaxPool2d
 from minidl.ops import fused
@@ -82,6 +84,15 @@ def fused_run(modules: list[Module], i: int, input: Any) -> tuple[Any, int] | No
         and _pool_2x2(head)
     ):
         out = fused.max_pool2d_relu(input)
+        if out is not None:
+            return out, 2
+    if (
+        type(head) is Linear
+        and i + 1 < len(modules)
+        and _plain(modules[i + 1], ReLU)
+        and _plain(head, Linear)
+    ):
+        out = fused.linear_relu(input, head.weight, head.bias)
         if out is not None:
             return out, 2
     return None
