@@ -95,11 +95,11 @@ cdef extern from "winograd_arith.h" nogil:
         unsigned short rows[8]
     int wg_loads_patches()
     void wg_cm_input_f(const float* x, const unsigned char* codes, int C, Py_ssize_t m,
-                       float* v, Py_ssize_t vs)
-    void wg_cm_output_f(const float* M, Py_ssize_t ms, const float* bias, float* y, int F,
-                        Py_ssize_t m)
-    int wg_cm_output_pool_f(const float* M, Py_ssize_t ms, const float* bias, float* yp,
-                            unsigned char* codes, int F, Py_ssize_t m, int relu)
+                       float* v, Py_ssize_t vs, Py_ssize_t vt)
+    void wg_cm_output_f(const float* M, Py_ssize_t ms, Py_ssize_t mt, const float* bias,
+                        float* y, int F, Py_ssize_t m)
+    int wg_cm_output_pool_f(const float* M, Py_ssize_t ms, Py_ssize_t mt, const float* bias,
+                            float* yp, unsigned char* codes, int F, Py_ssize_t m, int relu)
     void wg_cm_adjoint_f(const float* dy, const unsigned char* codes, int F, Py_ssize_t m,
                          float* dM, Py_ssize_t ms,
                          double* db)
@@ -689,7 +689,7 @@ cdef void _forward_block(const Plan* p, const floating* x, const floating* U,
     cdef Py_ssize_t t0 = blk * p.tb
     cdef Py_ssize_t m = p.tb if t0 + p.tb <= p.T else p.T - t0
     cdef floating* V = buf
-    cdef Py_ssize_t vxi = p.vs, vrow = p.tb
+    cdef Py_ssize_t vxi = p.vs, vrow = p.tb, vt
     cdef floating* M = buf + p.a2 * p.vs
     cdef Py_ssize_t FC = _u_stride(p.F, p.C)
     cdef int xi
@@ -699,16 +699,21 @@ cdef void _forward_block(const Plan* p, const floating* x, const floating* U,
         vxi = _kept_xi(p)
         vrow = _kept_row(p)
     if floating is float and p.cm:
+        # V (unless kept, which is ξ-major for the weight gradient) and M tile-major
+        # (wg_cm_input_f): the GEMMs read and write rows a tile apart
+        vt = p.C if kept != NULL else p.a2 * p.C
+        if kept == NULL:
+            vxi = p.C
         if in_codes != NULL:
-            wg_cm_input_f(x + t0 * p.C * 4, in_codes + t0 * p.C * 4, p.C, m, V, vxi)
+            wg_cm_input_f(x + t0 * p.C * 4, in_codes + t0 * p.C * 4, p.C, m, V, vxi, vt)
         else:
-            wg_cm_input_f(x + t0 * p.C * 16, NULL, p.C, m, V, vxi)
+            wg_cm_input_f(x + t0 * p.C * 16, NULL, p.C, m, V, vxi, vt)
         for xi in range(p.a2):   # M[ξ] (m, F) = V[ξ] (m, C) @ U[ξ] (C, F)
-            gemm(c'N', c'N', <int>m, p.F, p.C, <floating>1, V + xi * vxi, p.C,
-                 U + xi * FC, p.F, <floating>0, M + xi * p.ms, p.F)
+            gemm(c'N', c'N', <int>m, p.F, p.C, <floating>1, V + xi * vxi, <int>vt,
+                 U + xi * FC, p.F, <floating>0, M + xi * p.F, p.a2 * p.F)
         if pool == NULL:
-            wg_cm_output_f(M, p.ms, bias, y + t0 * p.F * 16, p.F, m)
-        elif wg_cm_output_pool_f(M, p.ms, bias, y + t0 * p.F * 4,
+            wg_cm_output_f(M, p.F, p.a2 * p.F, bias, y + t0 * p.F * 16, p.F, m)
+        elif wg_cm_output_pool_f(M, p.F, p.a2 * p.F, bias, y + t0 * p.F * 4,
                                  pool.codes + t0 * p.F * 4 if pool.codes != NULL else NULL,
                                  p.F, m, pool.relu):
             pool.nan[blk] = 1
@@ -957,9 +962,9 @@ cdef void _weight_grad_chunk(const Plan* p, const floating* x, const floating* d
         if floating is float and p.cm:
             if kept != NULL:
                 V = kept + t0 * p.C
-            else:
+            else:   # ξ-major: these GEMMs sum over the tiles, one row after the other
                 V = buf
-                wg_cm_input_f(x + t0 * p.C * 16, NULL, p.C, m, buf, vxi)
+                wg_cm_input_f(x + t0 * p.C * 16, NULL, p.C, m, buf, vxi, p.C)
             if dy_codes != NULL:
                 wg_cm_adjoint_f(dy + t0 * p.F * 4, dy_codes + t0 * p.F * 4, p.F, m, dM, p.ms,
                                 db)

@@ -575,14 +575,14 @@ wg_read_planes16(const float* src, const unsigned char* codes, ptrdiff_t p0, int
  * of the plane wg_spread_planes16 makes of x (m, C, 2, 2) and codes (m, C, 2, 2). */
 __attribute__((target("avx512f"))) static void
 wg_cm_input_f_avx512(const float* x, const unsigned char* codes, int C, ptrdiff_t m,
-                     float* v, ptrdiff_t vs)
+                     float* v, ptrdiff_t vs, ptrdiff_t vt)
 {
     const __m512 z = _mm512_setzero_ps();
     for (ptrdiff_t t = 0; t < m; t++) {
         for (int c0 = 0; c0 < C; c0 += 16) {
             const int n = C - c0 < 16 ? C - c0 : 16;
             const __mmask16 lanes = wg_lanes(n);
-            float* out = v + t * C + c0;
+            float* out = v + t * vt + c0;
             __m512 d[16], c[36], w[36];
             wg_read_planes16(x, codes, t * C + c0, n, d);   /* d[4i + j]: entry (i, j) */
             /* Bᵀ d, column s of the 6x6 patch (rows 0 and 5 are the zero border) */
@@ -630,15 +630,15 @@ wg_cm_output_tile(const float* src, ptrdiff_t ms, const float* bias, __mmask16 l
 
 /* y (m, F, 4, 4) = Aᵀ M A + bias (bias NULL: none), M[ξ*ms + t*F + f]. */
 __attribute__((target("avx512f"))) static void
-wg_cm_output_f_avx512(const float* M, ptrdiff_t ms, const float* bias, float* y, int F,
-                      ptrdiff_t m)
+wg_cm_output_f_avx512(const float* M, ptrdiff_t ms, ptrdiff_t mt, const float* bias, float* y,
+                      int F, ptrdiff_t m)
 {
     for (ptrdiff_t t = 0; t < m; t++) {
         for (int f0 = 0; f0 < F; f0 += 16) {
             const int n = F - f0 < 16 ? F - f0 : 16;
             const __mmask16 lanes = wg_lanes(n);
             __m512 o[16];
-            wg_cm_output_tile(M + t * F + f0, ms, bias ? bias + f0 : NULL, lanes, o);
+            wg_cm_output_tile(M + t * mt + f0, ms, bias ? bias + f0 : NULL, lanes, o);
             minidl_transpose16(o);   /* o[j]: the 4x4 outputs of filter f0 + j */
             float* dst = y + (t * F + f0) * 16;
             for (int j = 0; j < n; j++)
@@ -653,8 +653,8 @@ wg_cm_output_f_avx512(const float* M, ptrdiff_t ms, const float* bias, float* y,
  * nonzero, with nothing reliable written, if a NaN reached the pool (the caller then pools
  * y made the plain way, which lets a NaN win). */
 __attribute__((target("avx512f"))) static int
-wg_cm_output_pool_f_avx512(const float* M, ptrdiff_t ms, const float* bias, float* yp,
-                           unsigned char* codes, int F, ptrdiff_t m, int relu)
+wg_cm_output_pool_f_avx512(const float* M, ptrdiff_t ms, ptrdiff_t mt, const float* bias,
+                           float* yp, unsigned char* codes, int F, ptrdiff_t m, int relu)
 {
     const __m512 z = _mm512_setzero_ps();
     __mmask16 nan = 0;
@@ -663,7 +663,7 @@ wg_cm_output_pool_f_avx512(const float* M, ptrdiff_t ms, const float* bias, floa
             const int n = F - f0 < 16 ? F - f0 : 16;
             const __mmask16 lanes = wg_lanes(n);
             __m512 o[16], r[16], c[16];
-            wg_cm_output_tile(M + t * F + f0, ms, bias ? bias + f0 : NULL, lanes, o);
+            wg_cm_output_tile(M + t * mt + f0, ms, bias ? bias + f0 : NULL, lanes, o);
             /* o[4i + j]: output (i, j) of the 16 filters; window k = 2 pi + pj takes
              * (2pi, 2pj), (2pi, 2pj + 1), (2pi + 1, 2pj), (2pi + 1, 2pj + 1) in that order
              * and keeps the first maximum, as the 2x2 pool */
@@ -877,30 +877,34 @@ static void wg_load_patches_f(const float* src, const char* patches, ptrdiff_t s
 }
 
 
-/* The channel-major transforms (float32, AVX-512 only: callers check wg_loads_patches). */
+/* The channel-major transforms (float32, AVX-512 only: callers check wg_loads_patches).
+   Entry (tile t, position ξ, channel or filter c) of V or M is at ξ*s + t*st + c:
+   "ξ-major" (st = C or F, s past a whole block of tiles) or "tile-major" (s = C or F,
+   st = 36 s: a tile's 36 vectors stored or loaded in one run, which the hardware
+   prefetches; 36 runs a ξ apart are more streams than it follows). */
 static void wg_cm_input_f(const float* x, const unsigned char* codes, int C, ptrdiff_t m,
-                          float* v, ptrdiff_t vs)
+                          float* v, ptrdiff_t vs, ptrdiff_t vt)
 {
 #ifdef WG_X86
-    wg_cm_input_f_avx512(x, codes, C, m, v, vs);
+    wg_cm_input_f_avx512(x, codes, C, m, v, vs, vt);
 #else
     (void)x; (void)codes; (void)C; (void)m; (void)v; (void)vs;
 #endif
 }
-static void wg_cm_output_f(const float* M, ptrdiff_t ms, const float* bias, float* y, int F,
-                           ptrdiff_t m)
+static void wg_cm_output_f(const float* M, ptrdiff_t ms, ptrdiff_t mt, const float* bias,
+                           float* y, int F, ptrdiff_t m)
 {
 #ifdef WG_X86
-    wg_cm_output_f_avx512(M, ms, bias, y, F, m);
+    wg_cm_output_f_avx512(M, ms, mt, bias, y, F, m);
 #else
     (void)M; (void)ms; (void)bias; (void)y; (void)F; (void)m;
 #endif
 }
-static int wg_cm_output_pool_f(const float* M, ptrdiff_t ms, const float* bias, float* yp,
-                               unsigned char* codes, int F, ptrdiff_t m, int relu)
+static int wg_cm_output_pool_f(const float* M, ptrdiff_t ms, ptrdiff_t mt, const float* bias,
+                               float* yp, unsigned char* codes, int F, ptrdiff_t m, int relu)
 {
 #ifdef WG_X86
-    return wg_cm_output_pool_f_avx512(M, ms, bias, yp, codes, F, m, relu);
+    return wg_cm_output_pool_f_avx512(M, ms, mt, bias, yp, codes, F, m, relu);
 #else
     (void)M; (void)ms; (void)bias; (void)yp; (void)codes; (void)F; (void)m; (void)relu;
     return 1;
