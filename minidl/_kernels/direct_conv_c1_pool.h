@@ -1,6 +1,6 @@
 /* One input channel: the direct convolution with its 2x2 max pool (and ReLU) fused, on
- * AVX-512 (conv2d_pool_forward in _direct.pyx runs it where C = 1 and the filter has
- * at most 25 taps).
+ * AVX-512 (conv2d_pool_forward in _direct.pyx runs it where minidl_direct_c1_pool_applies:
+ * C = 1, at most 25 taps, filter vectors at least 3/4 full).
  *
  * Vectors run across 16 filters: every multiply-add is one input value, broadcast,
  * times a weight vector held in a register, and a window's four conv outputs are
