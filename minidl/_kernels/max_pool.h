@@ -15,6 +15,15 @@
 #include <string.h>
 #include <Python.h>
 
+/* The portable forward is built for AVX2 as well as the baseline, the CPU picking at
+   load time: where the AVX-512 paths do not run (other CPUs, other widths) it ran at four
+   lanes.  (The backward's interleaved stores ran slower as AVX2.) */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define MP_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define MP_CLONES
+#endif
+
 /* "take ? a : b" on the bits (compilers turn a float select into a branch, which random
    data mispredicts half the time). */
 static inline float minidl_select_f(int take, float a, float b)
@@ -61,7 +70,7 @@ static inline int64_t minidl_select_i(int take, int64_t a, int64_t b)
         for (k = 0; k < (WO); k++)                                                       \
             y[k] = hm[(WO) + k] > hm[k] ? hm[(WO) + k] : hm[k];
 #define MP_MAX_2X2(NAME, T)                                                              \
-static int NAME(const T* restrict x, T* restrict y, unsigned char* restrict code,        \
+MP_CLONES static int NAME(const T* restrict x, T* restrict y, unsigned char* restrict code,        \
                 Py_ssize_t rows, Py_ssize_t wo, T* restrict hm, int32_t* restrict hs,    \
                 int want_codes)                                                          \
 {                                                                                        \
