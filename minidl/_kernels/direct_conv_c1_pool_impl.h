@@ -135,7 +135,7 @@ C1_NAME(c1_conv_pool_any)(const minidl_direct_geom* g, const float* xs, const fl
 }
 #undef C1_MODES
 
-/* Samples n0:n1 at this level (minidl_direct_c1_pool's arguments; mode: C1_MODES'). */
+/* Samples n0:n1 at this level: minidl_direct_c1_pool's arguments, and mode as C1_MODES. */
 __attribute__((target(C1_TARGET))) static int
 C1_NAME(c1_pool_samples)(const minidl_direct_geom* g, const float* x, const float* wt,
                          const float* bias, int relu, float* y, uint8_t* codes, ptrdiff_t n0,
