@@ -5,6 +5,9 @@ MaxPool2d(2) [-> ReLU] on the direct kernel at random layer shapes and 1 or 2 th
 run is not fused where something could observe or change what passes between its
 children, or where the fused kernel does not apply."""
 
+import os
+import subprocess
+import sys
 from contextlib import contextmanager
 
 import numpy as np
@@ -486,3 +489,60 @@ def test_linear_relu_pair_declines_where_it_could_be_observed_or_has_no_kernel()
     assert calls == [False]
     assert y.data.dtype == np.float16
     assert y.data.tobytes() == F.relu(lin16(minidl.tensor(x16))).data.tobytes()
+
+
+_ONE_CHANNEL_CHECK = """
+import sys
+import numpy as np
+import minidl
+import minidl.nn.functional as F
+from minidl import nn
+from minidl.ops import conv_plan as CP
+assert minidl._kernels.direct_level() == 1, minidl._kernels.direct_level()
+rng = np.random.default_rng(0)
+checked = 0
+for f in (6, 8, 12, 20, 32):
+    for k, p, h in ((3, 1, 8), (5, 0, 12), (3, 0, 10)):
+        for bias, relu, tricky in ((True, True, False), (False, False, True), (True, True, True)):
+            conv = nn.Conv2d(1, f, k, padding=p, bias=bias)
+            x = rng.standard_normal((5, 1, h, h)).astype(np.float32)
+            if tricky:
+                x = rng.integers(-2, 3, size=x.shape).astype(np.float32)
+                conv.weight.data = rng.integers(-2, 3, size=conv.weight.shape).astype(np.float32)
+            run = nn.Sequential(conv, nn.MaxPool2d(2), *([nn.ReLU()] if relu else []))
+            with CP.forced(CP.ConvPlan(CP.DIRECT, CP.IM2COL, CP.DIRECT)):
+                results = []
+                for fused in (True, False):
+                    t = minidl.tensor(x, requires_grad=True)
+                    y = run(t) if fused else F.max_pool2d(conv(t), 2)
+                    if relu and not fused:
+                        y = F.relu(y)
+                    g = np.linspace(-1, 1, y.data.size, dtype=np.float32).reshape(y.shape)
+                    conv.zero_grad()
+                    y.backward(g)
+                    with minidl.no_grad():
+                        y0 = run(minidl.tensor(x))
+                    results.append([y.data, t.grad, conv.weight.grad, y0.data])
+            for a, b in zip(*results):
+                assert a.tobytes() == b.tobytes(), (f, k, p, bias, relu, tricky)
+            checked += 1
+print(checked)
+"""
+
+
+def test_one_channel_conv_pool_avx2_build_with_the_level_capped():
+    """MINIDL_CPU_LEVEL=1 runs the AVX2 build of the one-channel kernel (8 filters a
+    vector) on an AVX-512 machine: fused runs give the separate modules' bits there too,
+    with and without codes, at filter counts on both sides of its lane rule."""
+    if kernels().direct_level() < 2:
+        pytest.skip("this CPU runs the AVX2 build already (the hypothesis test above)")
+    env = dict(os.environ, MINIDL_CPU_LEVEL="1")
+    done = subprocess.run(
+        [sys.executable, "-c", _ONE_CHANNEL_CHECK],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["45"], done.stdout
