@@ -49,10 +49,15 @@ def max_pool2d_relu(input: Tensor) -> Tensor | None:
     return record(out, (input,), backward)
 
 
-def _declines_early(x, weight, stride, padding, dilation, groups) -> bool:
-    """True when a layer given as Conv2d keeps it (int pairs) is plainly not the fused
-    kernel's: judged on the shapes and the cached plan, before the full argument checks
-    (a layer whose forward is not direct would pay for them twice)."""
+DECLINE = object()  # _early_plan: not the fused kernel's layer
+
+
+def _early_plan(x, weight, stride, padding, dilation, groups):
+    """The plan of a layer given as Conv2d keeps it (int pairs), judged on the shapes
+    before the full argument checks, so that a layer that is plainly not the fused
+    kernel's does not pay for them twice: DECLINE then, None where the full checks must
+    decide (other argument types), else the cached plan of a layer the fused kernel
+    takes."""
     w = getattr(weight, "data", None)
     pairs = (stride, padding, dilation)
     if not (
@@ -62,7 +67,7 @@ def _declines_early(x, weight, stride, padding, dilation, groups) -> bool:
         and all(type(p) is tuple and len(p) == 2 for p in pairs)
         and all(type(v) is int for p in pairs for v in p)
     ):
-        return False  # the full checks decide
+        return None
     ho = x.shape[2] + 2 * padding[0] - w.shape[2] + 1
     wo = x.shape[3] + 2 * padding[1] - w.shape[3] + 1
     if (
@@ -77,9 +82,9 @@ def _declines_early(x, weight, stride, padding, dilation, groups) -> bool:
         or ho % 2
         or wo % 2
     ):
-        return True
+        return DECLINE
     plan = conv.layer_plan(x, w, weight, stride, padding, dilation, groups)
-    return _kernel_of(plan, x.shape, w.shape, padding) is None
+    return plan if _kernel_of(plan, x.shape, w.shape, padding) is not None else DECLINE
 
 
 def _kernel_of(plan, x_shape, w_shape, padding) -> str | None:
@@ -123,16 +128,20 @@ def conv2d_max_pool2d(
         or type(padding) is str
     ):
         return None
-    if _declines_early(x, weight, stride, padding, dilation, groups):
+    plan = _early_plan(x, weight, stride, padding, dilation, groups)
+    if plan is DECLINE:
         return None
     x, w, b, stride, padding, dilation, groups = conv.checked_args(
         input, weight, bias, stride, padding, dilation, groups, "conv2d", False
     )
-    plan = conv.layer_plan(x, w, weight, stride, padding, dilation, groups)
-    ho = x.shape[2] + 2 * padding[0] - w.shape[2] + 1
-    wo = x.shape[3] + 2 * padding[1] - w.shape[3] + 1
+    if plan is None:  # the arguments came in other types: judged now, checked
+        ho = x.shape[2] + 2 * padding[0] - w.shape[2] + 1
+        wo = x.shape[3] + 2 * padding[1] - w.shape[3] + 1
+        if w.dtype != np.float32 or ho % 2 or wo % 2:
+            return None
+        plan = conv.layer_plan(x, w, weight, stride, padding, dilation, groups)
     kernel = _kernel_of(plan, x.shape, w.shape, padding)
-    if kernel is None or w.dtype != np.float32 or ho % 2 or wo % 2:
+    if kernel is None:
         return None
     inputs = conv._inputs(input, weight, bias)
     recorded = is_grad_enabled() and any(t.requires_grad for t in inputs)
