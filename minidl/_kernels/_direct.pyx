@@ -203,7 +203,8 @@ def conv2d_pool_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w
     """max_pool2d(conv2d(x), 2), relu'd with ``relu``, without writing the conv output
     out: each thread convolves a chunk of samples into a buffer that stays in cache and
     pools it from there (the 2x2 kernel of max_pool.h; codes as max_pool2d_2x2_forward's
-    and, with ``relu``, as max_pool2d_relu_2x2_forward's).  Ho and Wo must be even.
+    and, with ``relu``, as max_pool2d_relu_2x2_forward's); with one input channel, the
+    kernel of direct_conv_c1_pool.h, which pools in registers.  Ho and Wo must be even.
 
     (y (N, F, Ho/2, Wo/2), codes (same shape, uint8) or None without ``need_codes``); or
     None if a NaN reached the pool (the caller then runs the ops one by one).  Every
@@ -222,14 +223,15 @@ def conv2d_pool_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w
     cdef Py_ssize_t chunk = max(1, POOL_CHUNK // plane)
     cdef Py_ssize_t nchunks = (g.N + chunk - 1) // chunk
     cdef int nt = choose_threads(num_threads, _work(&g, <double>g.N * plane), nchunks)
-    if minidl_direct_c1_pool_applies(&g):
-        return _c1_pool_forward(&g, x, wt, bp, relu, y, codes, chunk, nchunks, nt)
-    # a thread's area: the forward's scratch, the chunk's conv outputs, the pool's pair
-    # maxima (hm, and hs as floats' room) and its codes when none are kept
+    # one input channel: its own kernel (direct_conv_c1_pool.h), a padded plane a thread
+    cdef bint c1 = minidl_direct_c1_pool_applies(&g)
+    # else a thread's area: the forward's scratch, the chunk's conv outputs, the pool's
+    # pair maxima (hm, and hs as floats' room) and its codes when none are kept
     cdef Py_ssize_t fwd_len = (minidl_direct_forward_scratch(&g) + 15) // 16 * 16
     cdef Py_ssize_t out_len = (chunk * plane + 15) // 16 * 16
     cdef Py_ssize_t pair_len = (chunk * plane // 2 + 15) // 16 * 16
-    cdef _Scratch scratch = _Scratch(fwd_len + out_len + 2 * pair_len + chunk * pooled, nt)
+    cdef _Scratch scratch = _Scratch(
+        g.plane if c1 else fwd_len + out_len + 2 * pair_len + chunk * pooled, nt)
     cdef float[:, :, :, ::1] yv = y
     cdef uint8_t[:, :, :, ::1] cv
     cdef uint8_t* cp = NULL
@@ -245,6 +247,11 @@ def conv2d_pool_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w
             area = scratch.base + threadid() * scratch.stride
             n0 = ch * chunk
             m = min(chunk, g.N - n0)
+            if c1:
+                if minidl_direct_c1_pool(&g, &x[0, 0, 0, 0], &wt[0], bp, relu,
+                                         &yv[0, 0, 0, 0], cp, n0, n0 + m, area):
+                    nan_seen[ch] = 1
+                continue
             minidl_direct_forward(&g, &x[n0, 0, 0, 0], &wt[0], bp, area + fwd_len, 0, m, area)
             cc = (cp + n0 * pooled if cp != NULL
                   else <uint8_t*>(area + fwd_len + out_len + 2 * pair_len))
@@ -254,32 +261,6 @@ def conv2d_pool_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w
                 nan_seen[ch] = 1
             elif relu:
                 minidl_relu_codes_f(&yv[n0, 0, 0, 0], cc, m * pooled)
-    if np.asarray(nan_seen).any():
-        return None
-    return y, codes
-
-
-cdef object _c1_pool_forward(const minidl_direct_geom* g, const float[:, :, :, ::1] x,
-                            float[::1] wt, const float* bp, bint relu, y, codes,
-                            Py_ssize_t chunk, Py_ssize_t nchunks, int nt):
-    """conv2d_pool_forward where the input has one channel (direct_conv_c1_pool.h): the
-    same results, the same chunks of samples a thread."""
-    cdef float[:, :, :, ::1] yv = y
-    cdef uint8_t[:, :, :, ::1] cv
-    cdef uint8_t* cp = NULL
-    if codes is not None:
-        cv = codes
-        cp = &cv[0, 0, 0, 0]
-    cdef _Scratch scratch = _Scratch(g.plane, nt)
-    cdef uint8_t[::1] nan_seen = np.zeros(nchunks, dtype=np.uint8)
-    cdef Py_ssize_t ch, n0
-    with nogil:
-        for ch in prange(nchunks, num_threads=nt, schedule='static'):
-            n0 = ch * chunk
-            if minidl_direct_c1_pool(g, &x[0, 0, 0, 0], &wt[0], bp, relu, &yv[0, 0, 0, 0],
-                                     cp, n0, min(n0 + chunk, g.N),
-                                     scratch.base + threadid() * scratch.stride):
-                nan_seen[ch] = 1
     if np.asarray(nan_seen).any():
         return None
     return y, codes
