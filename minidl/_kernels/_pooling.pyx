@@ -366,6 +366,12 @@ def max_pool2d_relu_2x2_forward(x, int num_threads, bint need_codes):
     """relu(max_pool2d_2x2_forward(x)) in one pass: (y, codes), or (y, None) without
     ``need_codes``; where a maximum is not > 0 (NaN too) its code is 4, for which
     max_pool2d_2x2_backward writes zeros (ReLU's gradient mask is y > 0)."""
+    return _pool_2x2(x, num_threads, need_codes, True)
+
+
+cdef tuple _pool_2x2(x, int num_threads, bint need_codes, bint relu):
+    """max_pool2d_2x2_forward's (y, codes), relu'd as max_pool2d_relu_2x2_forward's with
+    ``relu``; codes None without ``need_codes``."""
     cdef PoolGeometry g = _geometry(x.shape, (2, 2), (2, 2), (0, 0))
     y = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=x.dtype)
     codes = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.uint8) if need_codes else None
@@ -377,9 +383,9 @@ def max_pool2d_relu_2x2_forward(x, int num_threads, bint need_codes):
         cv = codes
         cp = &cv[0, 0, 0, 0]
     if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
-        _max_2x2[float](x, y, cp, g, num_threads, True)
+        _max_2x2[float](x, y, cp, g, num_threads, relu)
     else:
-        _max_2x2[double](x, y, cp, g, num_threads, True)
+        _max_2x2[double](x, y, cp, g, num_threads, relu)
     return y, codes
 
 
@@ -414,17 +420,7 @@ def max_pool2d_2x2_forward(x, int num_threads):
     codes uint8, the row-major position (0..3) of each window's maximum, chosen by the
     same rules as the flat indices of max_pool2d_forward (first maximum; a NaN wins, the
     last NaN); y is bit for bit max_pool2d_forward's."""
-    cdef PoolGeometry g = _geometry(x.shape, (2, 2), (2, 2), (0, 0))
-    y = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=x.dtype)
-    codes = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.uint8)
-    if y.size == 0:
-        return y, codes
-    cdef uint8_t[:, :, :, ::1] cv = codes
-    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
-        _max_2x2[float](x, y, &cv[0, 0, 0, 0], g, num_threads)
-    else:
-        _max_2x2[double](x, y, &cv[0, 0, 0, 0], g, num_threads)
-    return y, codes
+    return _pool_2x2(x, num_threads, True, False)
 
 
 def max_pool2d_2x2_backward(grad_out, codes, int num_threads):
