@@ -28,14 +28,9 @@
 
 #if MINIDL_DIRECT_COMPILED
 #include <immintrin.h>
-#include "avx512_transpose.h"
+#include "vector_helpers.h"
 
 /* ---- AVX-512: 16 filters a vector, masks in k registers ---- */
-static inline __mmask16 c1_lanes16(ptrdiff_t n)
-{
-    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
-}
-
 /* the first n of v's 16 codes (0..4 in int32 lanes) as bytes at dst */
 __attribute__((target("avx512f"))) static inline void
 c1_store_codes16(uint8_t* dst, int n, __m512 v)
@@ -56,7 +51,7 @@ c1_store_codes16(uint8_t* dst, int n, __m512 v)
 #define C1V __m512
 #define C1I __m512i
 #define C1M __mmask16
-#define C1_LANES(n) c1_lanes16(n)
+#define C1_LANES(n) minidl_lanes16(n)
 #define C1_LOAD(m, p) _mm512_maskz_loadu_ps(m, p)
 #define C1_SET1(x) _mm512_set1_ps(x)
 #define C1_ZERO() _mm512_setzero_ps()
@@ -76,43 +71,17 @@ c1_store_codes16(uint8_t* dst, int n, __m512 v)
 #define C1_IMASKZ(m, v) _mm512_maskz_mov_epi32(m, v)
 #define C1_TRANSPOSE(r) minidl_transpose16(r)
 #define C1_ITOF(v) _mm512_castsi512_ps(v)
-#define C1_STORE(p, n, v) _mm512_mask_storeu_ps(p, c1_lanes16(n), v)
+#define C1_STORE(p, n, v) _mm512_mask_storeu_ps(p, minidl_lanes16(n), v)
 #define C1_STORE_CODES(p, n, v) c1_store_codes16(p, n, v)
 #include "direct_conv_c1_pool_impl.h"
 
 /* ---- AVX2: 8 filters a vector, masks as all-ones / zero lanes ---- */
-__attribute__((target("avx2"))) static inline __m256 c1_lanes8(int n)
-{
-    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), index));
-}
-
-/* r[i] lane j <- r[j] lane i, for 8 vectors of 8 */
-__attribute__((target("avx2"))) static inline void c1_transpose8(__m256 r[8])
-{
-    __m256 t[8], u[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-    }
-}
-
 __attribute__((target("avx2"))) static inline void c1_store8(float* dst, int n, __m256 v)
 {
     if (n == 8)
         _mm256_storeu_ps(dst, v);
     else
-        _mm256_maskstore_ps(dst, _mm256_castps_si256(c1_lanes8(n)), v);
+        _mm256_maskstore_ps(dst, _mm256_castps_si256(minidl_lanes8(n)), v);
 }
 
 __attribute__((target("avx2"))) static inline void
@@ -130,7 +99,7 @@ c1_store_codes8(uint8_t* dst, int n, __m256 v)
 #define C1V __m256
 #define C1I __m256i
 #define C1M __m256
-#define C1_LANES(n) c1_lanes8(n)
+#define C1_LANES(n) minidl_lanes8(n)
 #define C1_LOAD(m, p) _mm256_maskload_ps(p, _mm256_castps_si256(m))
 #define C1_SET1(x) _mm256_set1_ps(x)
 #define C1_ZERO() _mm256_setzero_ps()
@@ -149,7 +118,7 @@ c1_store_codes8(uint8_t* dst, int n, __m256 v)
     _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), m))
 #define C1_MASKZ(m, v) _mm256_and_ps(m, v)
 #define C1_IMASKZ(m, v) _mm256_and_si256(_mm256_castps_si256(m), v)
-#define C1_TRANSPOSE(r) c1_transpose8(r)
+#define C1_TRANSPOSE(r) minidl_transpose8(r)
 #define C1_ITOF(v) _mm256_castsi256_ps(v)
 #define C1_STORE(p, n, v) c1_store8(p, n, v)
 #define C1_STORE_CODES(p, n, v) c1_store_codes8(p, n, v)

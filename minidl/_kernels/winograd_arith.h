@@ -444,13 +444,7 @@ MINIDL_WINOGRAD_ALL(float, f_avx512, __attribute__((target("avx512f,avx2,fma")))
 MINIDL_WINOGRAD_ALL(double, d_avx512, __attribute__((target("avx512f,avx2,fma"))))
 
 #include <immintrin.h>
-#include "avx512_transpose.h"
-/* The first n of 16 lanes (all 16 from n = 16 on). */
-static inline __mmask16 wg_lanes(ptrdiff_t n)
-{
-    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
-}
-
+#include "vector_helpers.h"
 /* Lane j's offset j * stride, for a 16-lane gather (15 * stride must fit an int32). */
 __attribute__((target("avx512f"))) static inline __m512i wg_lane_offsets(ptrdiff_t stride)
 {
@@ -490,7 +484,7 @@ wg_load_patches_f_avx512(const float* src, const char* patches, ptrdiff_t stride
                                              12, 13, 14, 15, 28, 29, 30, 31);
     for (ptrdiff_t k = 0; k < m; k += 16) {
         const ptrdiff_t n = m - k >= 16 ? 16 : m - k;
-        const __mmask16 lanes = wg_lanes(n);
+        const __mmask16 lanes = minidl_lanes16(n);
         const wg_patch* pt[16];
         for (int t = 0; t < 16; t++)   /* missing tiles repeat the last one */
             pt[t] = (const wg_patch*)(patches + (k + (t < n ? t : n - 1)) * stride);
@@ -521,7 +515,7 @@ wg_load_patches_f_avx512(const float* src, const char* patches, ptrdiff_t stride
  * position, with no gather.  The transformed rows are then (tile, channel): V[ξ] (m, C)
  * and M[ξ] (m, F), row stride C or F, and the GEMMs read both operands row-major.
  * Lanes past C or F are masked: planes past the end load as zeros and are not stored.
- * The transpose: avx512_transpose.h. */
+ * The transpose: vector_helpers.h. */
 
 /* r[j] = the 16 values at src + j*16 for j < n, zero for the others. */
 __attribute__((target("avx512f"))) static inline void
@@ -581,7 +575,7 @@ wg_cm_input_f_avx512(const float* x, const unsigned char* codes, int C, ptrdiff_
     for (ptrdiff_t t = 0; t < m; t++) {
         for (int c0 = 0; c0 < C; c0 += 16) {
             const int n = C - c0 < 16 ? C - c0 : 16;
-            const __mmask16 lanes = wg_lanes(n);
+            const __mmask16 lanes = minidl_lanes16(n);
             float* out = v + t * vt + c0;
             __m512 d[16], c[36], w[36];
             wg_read_planes16(x, codes, t * C + c0, n, d);   /* d[4i + j]: entry (i, j) */
@@ -636,7 +630,7 @@ wg_cm_output_f_avx512(const float* M, ptrdiff_t ms, ptrdiff_t mt, const float* b
     for (ptrdiff_t t = 0; t < m; t++) {
         for (int f0 = 0; f0 < F; f0 += 16) {
             const int n = F - f0 < 16 ? F - f0 : 16;
-            const __mmask16 lanes = wg_lanes(n);
+            const __mmask16 lanes = minidl_lanes16(n);
             __m512 o[16];
             wg_cm_output_tile(M + t * mt + f0, ms, bias ? bias + f0 : NULL, lanes, o);
             minidl_transpose16(o);   /* o[j]: the 4x4 outputs of filter f0 + j */
@@ -661,7 +655,7 @@ wg_cm_output_pool_f_avx512(const float* M, ptrdiff_t ms, ptrdiff_t mt, const flo
     for (ptrdiff_t t = 0; t < m; t++) {
         for (int f0 = 0; f0 < F; f0 += 16) {
             const int n = F - f0 < 16 ? F - f0 : 16;
-            const __mmask16 lanes = wg_lanes(n);
+            const __mmask16 lanes = minidl_lanes16(n);
             __m512 o[16], r[16], c[16];
             wg_cm_output_tile(M + t * mt + f0, ms, bias ? bias + f0 : NULL, lanes, o);
             /* o[4i + j]: output (i, j) of the 16 filters; window k = 2 pi + pj takes
@@ -716,7 +710,7 @@ wg_cm_adjoint_f_avx512(const float* dy, const unsigned char* codes, int F, ptrdi
     for (ptrdiff_t t = 0; t < m; t++) {
         for (int f0 = 0; f0 < F; f0 += 16) {
             const int n = F - f0 < 16 ? F - f0 : 16;
-            const __mmask16 lanes = wg_lanes(n);
+            const __mmask16 lanes = minidl_lanes16(n);
             float* out = dM + t * F + f0;
             __m512 e[16], g[24], w[36];
             wg_read_planes16(dy, codes, t * F + f0, n, e);   /* e[4i + j]: entry (i, j) */
@@ -757,7 +751,7 @@ wg_weight_gather_f_ak(const float* w, ptrdiff_t wr, ptrdiff_t ws, ptrdiff_t wi, 
     const __m512i idx = wg_lane_offsets(ws);
     for (int r = 0; r < R; r++) {
         for (int s0 = 0; s0 < S; s0 += 16) {
-            const __mmask16 lanes = wg_lanes(S - s0);
+            const __mmask16 lanes = minidl_lanes16(S - s0);
             const float* src = w + r * wr + s0 * ws;
             float* out = U + (ptrdiff_t)r * S + s0;
             __m512 g[25], t[40];
