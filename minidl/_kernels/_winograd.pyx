@@ -1094,17 +1094,14 @@ def winograd_backward_weight(x, grad_out, weight_shape, *, padding, int tile,
 cdef extern from *:
     """
     #include <stdint.h>
-    /* compiled for AVX-512, AVX2 and the baseline, the CPU picking at load time (the scan
-       ran at 4 lanes a step on the baseline build) */
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-    #define MINIDL_FITS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-    #else
-    #define MINIDL_FITS_CLONES
-    #endif
+    #include "cpu_level.h"
     /* 1 when every one of the n float32 (wide = 0) or float64 (wide = 1) values at p is
        finite and below 2^64 (float32) or 2^512 (float64) in magnitude, read off the
        exponent bits: integer tests, so the loop vectorises. */
-    MINIDL_FITS_CLONES static int minidl_fits_winograd(const void* p, Py_ssize_t n, int wide) {
+    /* built for AVX-512, AVX2 and the baseline (the scan ran at 4 lanes a step on the
+       baseline build) */
+    MINIDL_CLONES("avx512f", "avx2", "default")
+    static int minidl_fits_winograd(const void* p, Py_ssize_t n, int wide) {
         Py_ssize_t i;
         if (wide) {
             const uint64_t* u = (const uint64_t*)p;

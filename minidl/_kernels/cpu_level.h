@@ -30,4 +30,13 @@ static inline int minidl_cpu_level(void) { return MINIDL_CPU_BASELINE; }
 static inline int minidl_cpu_has_avx512bw_vl(void) { return 0; }
 #endif
 
+
+/* A function built for each of several instruction sets, the CPU picking one at load
+   time (GCC's target_clones); one plain build elsewhere. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define MINIDL_CLONES(...) __attribute__((target_clones(__VA_ARGS__)))
+#else
+#define MINIDL_CLONES(...)
+#endif
+
 #endif

@@ -15,14 +15,12 @@
 #include <string.h>
 #include <Python.h>
 
-/* The portable forward is built for AVX2 as well as the baseline, the CPU picking at
-   load time: where the AVX-512 paths do not run (other CPUs, other widths) it ran at four
-   lanes.  (The backward's interleaved stores ran slower as AVX2.) */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define MP_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define MP_CLONES
-#endif
+#include "cpu_level.h"
+
+/* The portable forward is built for AVX2 as well as the baseline: where the AVX-512
+   paths do not run (other CPUs, other widths) it ran at four lanes.  (The backward's
+   interleaved stores ran slower as AVX2.) */
+#define MP_CLONES MINIDL_CLONES("avx2", "default")
 
 /* "take ? a : b" on the bits (compilers turn a float select into a branch, which random
    data mispredicts half the time). */
