@@ -11,6 +11,8 @@ algorithms whose rounding is spread over neighbouring outputs (Winograd's transf
 import contextlib
 import functools
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -27,6 +29,22 @@ except ImportError as exc:
 THREADS = 2
 SCALE = float(os.environ.get("MINIDL_HYPOTHESIS_SCALE", "1"))
 TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def python_child(code, *args, env=None, drop=(), timeout=120):
+    """``python -c code *args`` in a fresh interpreter (a module-level setting such as the
+    CPU level is read once per process), with ``env`` added to this environment and the
+    names in ``drop`` removed: its CompletedProcess, output as text."""
+    child_env = dict(os.environ, **(env or {}))
+    for name in drop:
+        child_env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def examples(n):

@@ -5,16 +5,13 @@ MaxPool2d(2) [-> ReLU] on the direct kernel at random layer shapes and 1 or 2 th
 run is not fused where something could observe or change what passes between its
 children, or where the fused kernel does not apply."""
 
-import os
-import subprocess
-import sys
 from contextlib import contextmanager
 
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from kernel_checks import examples, kernels, pool_path, tricky_planes
+from kernel_checks import examples, kernels, pool_path, python_child, tricky_planes
 
 import minidl
 import minidl.nn.functional as F
@@ -536,13 +533,6 @@ def test_one_channel_conv_pool_avx2_build_with_the_level_capped():
     with and without codes, at filter counts on both sides of its lane rule."""
     if kernels().direct_level() < 2:
         pytest.skip("this CPU runs the AVX2 build already (the hypothesis test above)")
-    env = dict(os.environ, MINIDL_CPU_LEVEL="1")
-    done = subprocess.run(
-        [sys.executable, "-c", _ONE_CHANNEL_CHECK],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = python_child(_ONE_CHANNEL_CHECK, env={"MINIDL_CPU_LEVEL": "1"}, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["45"], done.stdout

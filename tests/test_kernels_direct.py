@@ -37,9 +37,6 @@ magnitude is 0 (a tap that only ever reads padding) the result must be exactly 0
 """
 
 import ast
-import os
-import subprocess
-import sys
 
 import kernel_checks
 import numpy as np
@@ -56,6 +53,7 @@ from kernel_checks import (
     f64,
     im2col_f64,
     kernels,
+    python_child,
     reference,
     run_conv,
 )
@@ -397,15 +395,8 @@ def test_avx2_kernels_against_reference_with_the_level_capped():
     blocks) on an AVX-512 machine: it must agree with the reference too."""
     if kernels().direct_level() < 2:
         pytest.skip("this CPU runs the AVX2 build already (tested above)")
-    env = dict(os.environ, MINIDL_DIRECT_LEVEL="1")
     shapes = [(n, c, f, h, w) + k + p for n, c, f, h, w, k, p in LAYOUT_SHAPES]
-    done = subprocess.run(
-        [sys.executable, "-c", _AVX2_CHECK, repr(shapes)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = python_child(_AVX2_CHECK, repr(shapes), env={"MINIDL_DIRECT_LEVEL": "1"})
     assert done.returncode == 0, done.stderr
     layouts, worst = done.stdout.splitlines()
     assert set(ast.literal_eval(layouts)) == LAYOUTS, layouts
@@ -413,14 +404,9 @@ def test_avx2_kernels_against_reference_with_the_level_capped():
 
 
 def test_level_cap_rejects_a_bad_value():
-    env = dict(os.environ, MINIDL_DIRECT_LEVEL="fast")
-    env.pop("MINIDL_CPU_LEVEL", None)  # its newer name would be read first
-    done = subprocess.run(
-        [sys.executable, "-c", "import minidl._kernels"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    # MINIDL_CPU_LEVEL, its newer name, would be read first
+    done = python_child(
+        "import minidl._kernels", env={"MINIDL_DIRECT_LEVEL": "fast"}, drop=["MINIDL_CPU_LEVEL"]
     )
     assert done.returncode != 0
     assert "MINIDL_DIRECT_LEVEL must be 0, 1 or 2" in done.stderr

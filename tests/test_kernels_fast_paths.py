@@ -20,16 +20,13 @@ per-call thread decision.
   than it was given.
 """
 
-import os
-import subprocess
-import sys
 from contextlib import contextmanager
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kernel_checks import pool_path, tricky_planes
+from kernel_checks import pool_path, python_child, tricky_planes
 
 import minidl
 import minidl.nn.functional as F
@@ -77,17 +74,10 @@ def test_the_avx512_pool_paths_can_be_turned_off():
 
 
 def _import_kernels_with(**env):
-    return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from minidl._kernels import _direct, _pooling;"
-            "print(_pooling.simd_level(), _direct.level())",
-        ],
-        env=dict(os.environ, **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return python_child(
+        "from minidl._kernels import _direct, _pooling;"
+        "print(_pooling.simd_level(), _direct.level())",
+        env=env,
     )
 
 
