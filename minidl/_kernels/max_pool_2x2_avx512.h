@@ -10,6 +10,7 @@
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #include <immintrin.h>
+#include "vector_helpers.h"
 #define MP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 #define MP_HAVE_AVX512 1
 #else
@@ -165,7 +166,7 @@ MP_AVX512 static inline void mp_spread16(const float* g, const unsigned char* co
                                         Py_ssize_t n, __m512* v0, __m512* v1, __m512* v2,
                                         __m512* v3)
 {
-    __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+    __mmask16 m = minidl_lanes16(n);
     __m512 v = _mm512_add_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(m, g));
     __m512i c = _mm512_cvtepu8_epi32(_mm_mask_loadu_epi8(_mm_set1_epi8(4), m, code));
     *v0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(c, _mm512_set1_epi32(0)), v);
@@ -234,7 +235,7 @@ MP_AVX512 static void mp_relu_codes_avx512(float* restrict y, unsigned char* res
     const __m128i four = _mm_set1_epi8(4);
     Py_ssize_t k;
     for (k = 0; k < n; k += 16) {
-        __mmask16 m = n - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - k)) - 1);
+        __mmask16 m = minidl_lanes16(n - k);
         __m512 v = _mm512_maskz_loadu_ps(m, y + k);
         __mmask16 positive = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
         __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
