@@ -141,14 +141,11 @@ C1_NAME(c1_pool_samples)(const minidl_direct_geom* g, const float* x, const floa
                          const float* bias, int relu, float* y, uint8_t* codes, ptrdiff_t n0,
                          ptrdiff_t n1, float* xs, int mode)
 {
-    const int H = g->H, W = g->W, Wp = g->Wp;
     const ptrdiff_t out = (ptrdiff_t)g->F * (g->Ho / 2) * (g->Wo / 2);
     int nan = 0;
     for (ptrdiff_t n = n0; n < n1 && !nan; n++) {
-        const float* xn = x + n * H * W;
-        for (int h = 0; h < H; h++)
-            memcpy(xs + (ptrdiff_t)(h + g->ph) * Wp + g->pw, xn + (ptrdiff_t)h * W,
-                   sizeof(float) * (size_t)W);
+        /* the general kernel's padding copy (direct_conv_impl.h) */
+        C1_NAME(minidl_direct_pad_planes)(g, x + n * g->H * g->W, xs);
         uint8_t* cn = codes != NULL ? codes + n * out : NULL;
         if (g->kh == 3 && g->kw == 3)
             nan = C1_NAME(c1_conv_pool_3x3)(g, xs, wt, bias, relu, y + n * out, cn, mode);
