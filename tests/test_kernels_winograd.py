@@ -28,6 +28,8 @@ one 8x8 patch of a nearly-zero dY, whose transform mixes values up to 21/4 x 21/
 its tolerance is SLACK[5] = 4 times the common one.
 """
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -40,6 +42,7 @@ from kernel_checks import (
     examples,
     im2col_f64,
     kernels,
+    python_child,
     reference,
     run_conv,
 )
@@ -150,6 +153,60 @@ def test_winograd_whole_plane_tiles_against_reference(shape, dtype):
     cfg.update(tile=tile, seed=7)
     check_forward(cfg)
     check_backward(cfg)
+
+
+# (N, C, F): channel-major layers (4x4 planes, padding 1) with several blocks of tiles
+# per pass, blocks that are not a whole number of wg_cm_gemm's row blocks (8 on
+# AVX-512, 6 on AVX2), channel counts that leave a vector part-filled, and (2000 tiles)
+# weight gradients summed over several blocks a chunk; against the float64 im2col
+# kernels, since the naive loops take minutes at these sizes
+CHANNEL_MAJOR_BLOCK_SHAPES = [(300, 24, 20), (230, 16, 40), (97, 40, 17), (2000, 16, 16)]
+
+
+@pytest.mark.parametrize("shape", CHANNEL_MAJOR_BLOCK_SHAPES)
+def test_channel_major_blocks_against_im2col(shape):
+    K = kernels()
+    N, C, Fo = shape
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((N, C, 4, 4)).astype(np.float32)
+    w = rng.standard_normal((Fo, C, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(Fo).astype(np.float32)
+    dy = rng.standard_normal((N, Fo, 4, 4)).astype(np.float32)
+    p = dict(padding=(1, 1), tile=4, num_threads=THREADS)
+    got = [K.winograd_forward(x, w, b, **p), K.winograd_backward_input(dy, w, x.shape, **p)]
+    got += K.winograd_backward_weight(x, dy, w.shape, need_bias=True, **p)
+    want = im2col_f64(x, w, b, dy, (1, 1))
+    magnitude = im2col_f64(np.abs(x), np.abs(w), np.abs(b), np.abs(dy), (1, 1))
+    for name, g, e, m in zip(("y", "dx", "dW", "db"), got, want, magnitude):
+        assert_close(g, e, m, np.float32, f"channel-major {name}", normwise=True, slack=SLACK[3])
+
+
+_AVX2_CHECK = """
+import sys
+import pytest
+from minidl import _kernels as K
+assert K.direct_level() == 1, K.direct_level()
+assert K.winograd_pools((8, 16, 4, 4), (16, 16, 3, 3), padding=(1, 1), tile=4)
+sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", *sys.argv[1:]]))
+"""
+
+
+def test_channel_major_avx2_build_with_the_level_capped():
+    """MINIDL_CPU_LEVEL=1 runs the AVX2 build of the channel-major transforms and GEMMs
+    (8 channels a vector) on an AVX-512 machine: this file's checks of them, and the
+    fused conv-pool run's bits against the separate modules', pass there too."""
+    if kernels().direct_level() < 2:
+        pytest.skip("this CPU runs the AVX2 build already (the tests above)")
+    here = os.path.dirname(os.path.abspath(__file__))
+    selected = [
+        os.path.join(here, "test_kernels_winograd.py"),
+        "-k",
+        "channel_major_blocks or whole_plane or bit_identical or winograd_conv_pool",
+        os.path.join(here, "test_fusion.py"),
+    ]
+    done = python_child(_AVX2_CHECK, *selected, env={"MINIDL_CPU_LEVEL": "1"}, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert " passed" in done.stdout and " skipped" not in done.stdout, done.stdout[-3000:]
 
 
 # (N, C, F, H, W, padding, k, tile): big enough for several blocks, threads and

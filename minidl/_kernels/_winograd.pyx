@@ -44,12 +44,16 @@ Every product above is a row-major GEMM (_helpers.gemm), but for float32 on AVX-
 weight transform, which gathers 16 kernels a vector straight from the layer's weight
 (transposed and rotated in place for the input gradient: no copy).
 
-Channel-major (Plan.cm: float32 on AVX-512, F(4x4, 3x3) on 4x4 planes with padding 1,
-C and F >= 16; LeNet()'s conv2).  Each plane is one tile and 16 contiguous values, so
-the transforms run across 16 channels (or filters) per vector after a 16x16 register
-transpose (winograd_arith.h, wg_cm_*), and the transposed operands make every GEMM read
-rows: V[ξ] (tb, C), U[ξ] (C, F), M[ξ] = V[ξ] @ U[ξ] (tb, F), and the weight gradient's
-dU[ξ] = dM[ξ]ᵀ @ V[ξ], which ran 1.7x faster than dM[ξ] @ V[ξ]ᵀ at 64 tiles.
+Channel-major (Plan.cm: float32 on AVX2 + FMA or AVX-512, F(4x4, 3x3) on 4x4 planes
+with padding 1, C and F >= 16; LeNet()'s conv2).  Each plane is one tile and 16
+contiguous values, so the transforms run across 8 or 16 channels (or filters) per vector
+after a register transpose (winograd_cm.h), and the transposed operands make every GEMM
+read rows: V[ξ] (tb, C), U[ξ] (C, F), M[ξ] = V[ξ] @ U[ξ] (tb, F), and the weight
+gradient's dU[ξ] = dM[ξ]ᵀ @ V[ξ], which ran 1.7x faster than dM[ξ] @ V[ξ]ᵀ at 64 tiles.
+These GEMMs (K = C or tiles, N = F or C, 36 per block) run on wg_cm_gemm, not BLAS: no
+packing of the operands and no pass zeroing M first (faster on AVX2 and AVX-512 alike:
+benchmarks/RESULTS.md).  Without AVX-512 the weight transform comes from a transposed
+copy of the weight.
 
 Determinism: blocks depend on the problem only; the weight gradient sums fixed chunks of
 blocks (chunking depends on the problem size only, never on the thread count) into
@@ -94,6 +98,15 @@ cdef extern from "winograd_arith.h" nogil:
         Py_ssize_t off
         unsigned short rows[8]
     int wg_loads_patches()
+    void wg_weight_gather_f(const float* w, Py_ssize_t wr, Py_ssize_t ws, Py_ssize_t wi,
+                            Py_ssize_t wj, int R, int S, const float* G, int a, float* U,
+                            Py_ssize_t us)
+    void wg_load_patches_f(const float* src, const char* patches, Py_ssize_t stride,
+                           Py_ssize_t pitch, int a, float* d, Py_ssize_t ds, Py_ssize_t m)
+
+# the channel-major transforms (Plan.cm)
+cdef extern from "winograd_cm.h" nogil:
+    int wg_channel_major()
     void wg_cm_input_f(const float* x, const unsigned char* codes, int C, Py_ssize_t m,
                        float* v, Py_ssize_t vs, Py_ssize_t vt)
     void wg_cm_output_f(const float* M, Py_ssize_t ms, Py_ssize_t mt, const float* bias,
@@ -101,13 +114,9 @@ cdef extern from "winograd_arith.h" nogil:
     int wg_cm_output_pool_f(const float* M, Py_ssize_t ms, Py_ssize_t mt, const float* bias,
                             float* yp, unsigned char* codes, int F, Py_ssize_t m, int relu)
     void wg_cm_adjoint_f(const float* dy, const unsigned char* codes, int F, Py_ssize_t m,
-                         float* dM, Py_ssize_t ms,
-                         double* db)
-    void wg_weight_gather_f(const float* w, Py_ssize_t wr, Py_ssize_t ws, Py_ssize_t wi,
-                            Py_ssize_t wj, int R, int S, const float* G, int a, float* U,
-                            Py_ssize_t us)
-    void wg_load_patches_f(const float* src, const char* patches, Py_ssize_t stride,
-                           Py_ssize_t pitch, int a, float* d, Py_ssize_t ds, Py_ssize_t m)
+                         float* dM, Py_ssize_t ms, double* db)
+    void wg_cm_gemm(int m, int n, int k, const float* a, Py_ssize_t ars, Py_ssize_t aks,
+                    const float* b, Py_ssize_t ldb, float* c, Py_ssize_t ldc, int accumulate)
 
 cdef enum:
     # Elements of one block's V + M (per thread): 2^17 float32 = 512 KiB stays in L2
@@ -126,6 +135,8 @@ cdef enum:
     # LeNet's 4x4 planes with padding 1 have no tile inside the plane at all.
     PAD_BUDGET = 1 << 15
     MAX_PATCH = 64          # a*a for the largest tiling, F(4x4, 5x5)
+    FLOAT_CM = 1            # _float_level's answers
+    FLOAT_LOADS = 2
 
 
 cdef struct Plan:
@@ -151,10 +162,10 @@ cdef struct Plan:
 
 cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int pw, int k,
                 int r, Py_ssize_t budget, Py_ssize_t max_tiles=MAX_BLOCK_TILES,
-                bint float_loads=False) noexcept:
+                int float_level=0) noexcept:
     """Tiles and blocks of a problem (input (N, C, H, W) -> output (N, F, Ho, Wo)) with a
-    k x k kernel and r x r output tiles; ``float_loads``: float32 data on a CPU where
-    wg_load_patches_f runs."""
+    k x k kernel and r x r output tiles; ``float_level``: what the data may use
+    (_float_level)."""
     cdef Plan p
     p.N = N; p.C = C; p.H = H; p.W = W; p.F = F; p.Ho = Ho; p.Wo = Wo
     p.ph = ph; p.pw = pw
@@ -198,14 +209,14 @@ cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int p
     if p.pad_len > PAD_BUDGET:
         p.pad_len = 0
         p.whole = False
-    # 4x4 planes, padding 1, F(4x4, 3x3): vectors across 16 channels (wg_cm_*) when both
-    # sides fill them; across tiles, C = 6 would waste 10 of 16 lanes.
-    p.cm = (float_loads and p.P == 1 and p.a == 6 and H == 4 and W == 4 and Ho == 4
+    # 4x4 planes, padding 1, F(4x4, 3x3): vectors across channels (wg_cm_*) when both
+    # sides fill 16 lanes; across tiles, C = 6 would waste 10 of 16 lanes.
+    p.cm = (float_level >= FLOAT_CM and p.P == 1 and p.a == 6 and H == 4 and W == 4 and Ho == 4
             and Wo == 4 and C >= 16 and F >= 16)
     if p.cm:
         p.whole = False
-    p.load = float_loads and not p.whole and not p.cm
-    p.loads = float_loads
+    p.loads = float_level >= FLOAT_LOADS
+    p.load = p.loads and not p.whole and not p.cm
     if p.load or p.cm:
         p.pad_len = 0
     p.buf_len += p.pad_len
@@ -709,8 +720,8 @@ cdef void _forward_block(const Plan* p, const floating* x, const floating* U,
         else:
             wg_cm_input_f(x + t0 * p.C * 16, NULL, p.C, m, V, vxi, vt)
         for xi in range(p.a2):   # M[ξ] (m, F) = V[ξ] (m, C) @ U[ξ] (C, F)
-            gemm(c'N', c'N', <int>m, p.F, p.C, <floating>1, V + xi * vxi, <int>vt,
-                 U + xi * FC, p.F, <floating>0, M + xi * p.F, p.a2 * p.F)
+            wg_cm_gemm(<int>m, p.F, p.C, V + xi * vxi, vt, 1, U + xi * FC, p.F,
+                       M + xi * p.F, p.a2 * p.F, 0)
         if pool == NULL:
             wg_cm_output_f(M, p.F, p.a2 * p.F, bias, y + t0 * p.F * 16, p.F, m)
         elif wg_cm_output_pool_f(M, p.F, p.a2 * p.F, bias, y + t0 * p.F * 4,
@@ -828,19 +839,23 @@ cdef int _tile(int tile, int k) except -1:
     return tile
 
 
-cdef bint _loads(a) except -1:
-    """Whether the patches of array a are loaded position-major (wg_load_patches_f)."""
-    return a.dtype == np.float32 and wg_loads_patches()
+cdef int _float_level(dtype) except -1:
+    """What data of ``dtype`` may use on this CPU: FLOAT_LOADS (float32 where
+    wg_loads_patches: position-major loads, the gathered weight transform and the
+    channel-major transforms), FLOAT_CM (float32 where only wg_channel_major), else 0."""
+    if dtype != np.float32:
+        return 0
+    return FLOAT_LOADS if wg_loads_patches() else (FLOAT_CM if wg_channel_major() else 0)
 
 
 cdef Plan _forward_plan(input_shape, weight_shape, padding, int tile,
-                        bint float_loads=False) except *:
+                        int float_level=0) except *:
     """The forward's plan for input (N, C, H, W), weight (F, C, k, k) and padding."""
     cdef int k = _kernel_side(weight_shape)
     cdef int H = input_shape[2], W = input_shape[3], ph = padding[0], pw = padding[1]
     cdef int Ho = H + 2 * ph - k + 1, Wo = W + 2 * pw - k + 1
     return _plan(input_shape[0], input_shape[1], H, W, weight_shape[0], Ho, Wo, ph, pw, k,
-                 _tile(tile, k), BLOCK_BUDGET, MAX_BLOCK_TILES, float_loads)
+                 _tile(tile, k), BLOCK_BUDGET, MAX_BLOCK_TILES, float_level)
 
 
 def winograd_forward(x, weight, bias, *, padding, int tile, bint keep_input=False,
@@ -850,7 +865,7 @@ def winograd_forward(x, weight, bias, *, padding, int tile, bint keep_input=Fals
     ``tile``: the output tile side, 2 or 4 for 3x3, 4 for 5x5.  keep_input: return
     (y, V), V the transformed x for winograd_backward_weight's ``kept_input`` (None where
     nothing was transformed)."""
-    cdef Plan p = _forward_plan(x.shape, weight.shape, padding, tile, _loads(x))
+    cdef Plan p = _forward_plan(x.shape, weight.shape, padding, tile, _float_level(x.dtype))
     y = np.empty((p.N, p.F, p.Ho, p.Wo), dtype=x.dtype)
     if y.size == 0 or p.C == 0:
         if p.C == 0:
@@ -864,8 +879,9 @@ def winograd_forward(x, weight, bias, *, padding, int tile, bint keep_input=Fals
 def winograd_pools(input_shape, weight_shape, *, padding, int tile):
     """Whether winograd_pool_forward runs for input (N, C, H, W) float32, weight (F, C, k,
     k), padding and tile: the channel-major plan (F(4x4, 3x3) on 4x4 planes with padding
-    1, C and F >= 16, on AVX-512)."""
-    cdef Plan p = _forward_plan(input_shape, weight_shape, padding, tile, wg_loads_patches())
+    1, C and F >= 16, on AVX2 + FMA or AVX-512)."""
+    cdef Plan p = _forward_plan(input_shape, weight_shape, padding, tile,
+                                _float_level(np.dtype(np.float32)))
     return bool(p.cm)
 
 
@@ -876,7 +892,7 @@ def winograd_pool_forward(x, weight, bias, *, padding, int tile, bint relu, bint
     (y (N, F, 2, 2), codes as max_pool2d_2x2_forward's (and max_pool2d_relu_2x2_forward's
     with ``relu``) or None without ``need_codes``, V as keep_input's or None); or None if a
     NaN reached the pool (the caller then runs the ops one by one)."""
-    cdef Plan p = _forward_plan(x.shape, weight.shape, padding, tile, _loads(x))
+    cdef Plan p = _forward_plan(x.shape, weight.shape, padding, tile, _float_level(x.dtype))
     if not p.cm:
         raise ValueError("winograd conv: pooling needs the channel-major plan "
                          "(see winograd_pools)")
@@ -920,7 +936,7 @@ def winograd_backward_input(grad_out, weight, input_shape, *, padding, int tile,
     cdef int pooled = 1 if pool_codes is None else 2
     cdef int Ho = grad_out.shape[2] * pooled, Wo = grad_out.shape[3] * pooled
     cdef Plan p = _plan(N, F, Ho, Wo, C, H, W, ph, pw, k, _tile(tile, k), BLOCK_BUDGET,
-                        MAX_BLOCK_TILES, _loads(grad_out))
+                        MAX_BLOCK_TILES, _float_level(grad_out.dtype))
     cdef const unsigned char* in_codes = _pooled(grad_out, pool_codes, &p,
                                                  "winograd_backward_input")
     dx = np.empty((N, C, H, W), dtype=grad_out.dtype)
@@ -971,8 +987,8 @@ cdef void _weight_grad_chunk(const Plan* p, const floating* x, const floating* d
             else:
                 wg_cm_adjoint_f(dy + t0 * p.F * 16, NULL, p.F, m, dM, p.ms, db)
             for xi in range(p.a2):   # dU[ξ] (F, C) += dM[ξ]ᵀ (F, m) @ V[ξ] (m, C)
-                gemm(c'T', c'N', p.F, p.C, <int>m, <floating>1, dM + xi * p.ms, p.F,
-                     V + xi * vxi, p.C, beta, dU + xi * FC, p.C)
+                wg_cm_gemm(p.F, p.C, <int>m, dM + xi * p.ms, 1, p.F, V + xi * vxi, p.C,
+                           dU + xi * FC, p.C, blk != b0)
             continue
         if kept != NULL:
             V = kept + t0
@@ -1059,7 +1075,7 @@ def winograd_backward_weight(x, grad_out, weight_shape, *, padding, int tile,
     cdef int pooled = 1 if pool_codes is None else 2
     cdef int Ho = grad_out.shape[2] * pooled, Wo = grad_out.shape[3] * pooled
     cdef Plan p = _plan(N, C, H, W, F, Ho, Wo, ph, pw, k, _tile(tile, k),
-                        WEIGHT_BLOCK_BUDGET, WEIGHT_MAX_BLOCK_TILES, _loads(x))
+                        WEIGHT_BLOCK_BUDGET, WEIGHT_MAX_BLOCK_TILES, _float_level(x.dtype))
     cdef const unsigned char* dy_codes = _pooled(grad_out, pool_codes, &p,
                                                  "winograd_backward_weight")
     dw = np.empty((F, C, k, k), dtype=x.dtype)
