@@ -375,7 +375,7 @@ def test_winograd_conv_pool_run_gives_the_separate_modules_bits(
     each output plane in registers: output and gradients bit for bit the separate
     modules', with or without the forward keeping V, at 1 and 2 threads."""
     if not kernels().winograd_pools((n, c, 4, 4), (f, c, 3, 3), padding=(1, 1), tile=4):
-        pytest.skip("no channel-major Winograd on this CPU (AVX-512 only): the op declines")
+        pytest.skip("no channel-major Winograd on this CPU (AVX2 or AVX-512): the op declines")
     rng = np.random.default_rng(seed)
     conv = _layer(rng, c, f, 3, bias)
     conv.padding = (1, 1)
