@@ -160,7 +160,14 @@ def test_winograd_whole_plane_tiles_against_reference(shape, dtype):
 # AVX-512, 6 on AVX2), channel counts that leave a vector part-filled, and (2000 tiles)
 # weight gradients summed over several blocks a chunk; against the float64 im2col
 # kernels, since the naive loops take minutes at these sizes
-CHANNEL_MAJOR_BLOCK_SHAPES = [(300, 24, 20), (230, 16, 40), (97, 40, 17), (2000, 16, 16)]
+CHANNEL_MAJOR_BLOCK_SHAPES = [
+    (300, 24, 20),
+    (230, 16, 40),
+    (97, 40, 17),
+    (2000, 16, 16),
+    (300, 6, 16),  # channel-major on AVX2 only (6 channels: 3/4 of its 8 lanes)
+    (130, 16, 7),
+]
 
 
 @pytest.mark.parametrize("shape", CHANNEL_MAJOR_BLOCK_SHAPES)

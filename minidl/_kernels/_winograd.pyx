@@ -209,10 +209,14 @@ cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int p
     if p.pad_len > PAD_BUDGET:
         p.pad_len = 0
         p.whole = False
-    # 4x4 planes, padding 1, F(4x4, 3x3): vectors across channels (wg_cm_*) when both
-    # sides fill 16 lanes; across tiles, C = 6 would waste 10 of 16 lanes.
-    p.cm = (float_level >= FLOAT_CM and p.P == 1 and p.a == 6 and H == 4 and W == 4 and Ho == 4
-            and Wo == 4 and C >= 16 and F >= 16)
+    # 4x4 planes, padding 1, F(4x4, 3x3): vectors across channels (wg_cm_*) when they
+    # fill them.  On AVX-512 both sides >= 16, the vectors across tiles being the better
+    # use of 16 lanes below that; on AVX2, whose plane-major passes copy their patches,
+    # from 3/4 of a vector on one side and two whole ones on the other.
+    p.cm = (float_level >= FLOAT_CM and p.P == 1 and p.a == 6 and H == 4 and W == 4
+            and Ho == 4 and Wo == 4
+            and (min(C, F) >= 16 if float_level >= FLOAT_LOADS
+                 else min(C, F) >= 6 and max(C, F) >= 16))
     if p.cm:
         p.whole = False
     p.loads = float_level >= FLOAT_LOADS
