@@ -157,7 +157,7 @@ def test_winograd_whole_plane_tiles_against_reference(shape, dtype):
 
 # (N, C, F): channel-major layers (4x4 planes, padding 1) with several blocks of tiles
 # per pass, blocks that are not a whole number of wg_cm_gemm's row blocks (8 on
-# AVX-512, 6 on AVX2), channel counts that leave a vector part-filled, and (2000 tiles)
+# AVX-512, 4 on AVX2), channel counts that leave a vector part-filled, and (2000 tiles)
 # weight gradients summed over several blocks a chunk; against the float64 im2col
 # kernels, since the naive loops take minutes at these sizes
 CHANNEL_MAJOR_BLOCK_SHAPES = [

@@ -111,6 +111,7 @@ wg_write_windows16(void* dst, int n, const __m512 r[4], int bytes)
 #define CM_STOREU(p, v) _mm512_storeu_ps(p, v)
 #define CM_SET1(x) _mm512_set1_ps(x)
 #define CM_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+/* 16 accumulators of 32 registers; blocks of tiles are multiples of 16 rows */
 #define CM_GEMM_ROWS 8
 #define CM_STORE(p, n, v) _mm512_mask_storeu_ps(p, minidl_lanes16(n), v)
 #define CM_STORE_ALL(p, v) _mm512_storeu_ps(p, v)
@@ -236,7 +237,9 @@ wg_write_windows8(void* dst, int n, const __m256 r[4], int bytes)
 #define CM_STOREU(p, v) _mm256_storeu_ps(p, v)
 #define CM_SET1(x) _mm256_set1_ps(x)
 #define CM_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
-#define CM_GEMM_ROWS 6
+/* 8 accumulators of 16 registers: 6 rows left single rows at 16-tile blocks, and measured
+   slower */
+#define CM_GEMM_ROWS 4
 #define CM_STORE(p, n, v) wg_store8(p, n, v)
 #define CM_STORE_ALL(p, v) _mm256_storeu_ps(p, v)
 #define CM_GT(a, b) _mm256_cmp_ps(a, b, _CMP_GT_OQ)
