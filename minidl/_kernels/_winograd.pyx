@@ -45,7 +45,8 @@ weight transform, which gathers 16 kernels a vector straight from the layer's we
 (transposed and rotated in place for the input gradient: no copy).
 
 Channel-major (Plan.cm: float32 on AVX2 + FMA or AVX-512, F(4x4, 3x3) on 4x4 planes
-with padding 1, C and F >= 16; LeNet()'s conv2).  Each plane is one tile and 16
+with padding 1, C and F >= 16, or on AVX2 one of them >= 6 and the other >= 16; the
+conv2 of LeNet() and of the LeNet-digits net).  Each plane is one tile and 16
 contiguous values, so the transforms run across 8 or 16 channels (or filters) per vector
 after a register transpose (winograd_cm.h), and the transposed operands make every GEMM
 read rows: V[ξ] (tb, C), U[ξ] (C, F), M[ξ] = V[ξ] @ U[ξ] (tb, F), and the weight
@@ -883,7 +884,7 @@ def winograd_forward(x, weight, bias, *, padding, int tile, bint keep_input=Fals
 def winograd_pools(input_shape, weight_shape, *, padding, int tile):
     """Whether winograd_pool_forward runs for input (N, C, H, W) float32, weight (F, C, k,
     k), padding and tile: the channel-major plan (F(4x4, 3x3) on 4x4 planes with padding
-    1, C and F >= 16, on AVX2 + FMA or AVX-512)."""
+    1, float32 on AVX2 + FMA or AVX-512, with enough channels: _plan's rule)."""
     cdef Plan p = _forward_plan(input_shape, weight_shape, padding, tile,
                                 _float_level(np.dtype(np.float32)))
     return bool(p.cm)

@@ -76,14 +76,6 @@ c1_store_codes16(uint8_t* dst, int n, __m512 v)
 #include "direct_conv_c1_pool_impl.h"
 
 /* ---- AVX2: 8 filters a vector, masks as all-ones / zero lanes ---- */
-__attribute__((target("avx2"))) static inline void c1_store8(float* dst, int n, __m256 v)
-{
-    if (n == 8)
-        _mm256_storeu_ps(dst, v);
-    else
-        _mm256_maskstore_ps(dst, _mm256_castps_si256(minidl_lanes8(n)), v);
-}
-
 __attribute__((target("avx2"))) static inline void
 c1_store_codes8(uint8_t* dst, int n, __m256 v)
 {
@@ -120,7 +112,7 @@ c1_store_codes8(uint8_t* dst, int n, __m256 v)
 #define C1_IMASKZ(m, v) _mm256_and_si256(_mm256_castps_si256(m), v)
 #define C1_TRANSPOSE(r) minidl_transpose8(r)
 #define C1_ITOF(v) _mm256_castsi256_ps(v)
-#define C1_STORE(p, n, v) c1_store8(p, n, v)
+#define C1_STORE(p, n, v) minidl_store8(p, n, v)
 #define C1_STORE_CODES(p, n, v) c1_store_codes8(p, n, v)
 #include "direct_conv_c1_pool_impl.h"
 

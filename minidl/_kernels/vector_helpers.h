@@ -1,6 +1,6 @@
-/* Lane masks and register transposes, AVX-512 (16 floats) and AVX2 (8 floats), for
- * kernels whose vectors run across one index (channels, filters, tiles) and whose memory
- * runs across another (positions). */
+/* Lane masks, partial loads and stores, and register transposes, AVX-512 (16 floats)
+ * and AVX2 (8 floats), for kernels whose vectors run across one index (channels,
+ * filters, tiles) and whose memory runs across another (positions). */
 #ifndef MINIDL_VECTOR_HELPERS_H
 #define MINIDL_VECTOR_HELPERS_H
 #include <stddef.h>
@@ -53,6 +53,22 @@ __attribute__((target("avx2"))) static inline __m256 minidl_lanes8(int n)
 {
     const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), index));
+}
+
+/* The first n of the 8 floats at p, the other lanes zero; and the store of v's first n
+ * lanes to p.  Whole vectors go unmasked (AMD's masked moves are slow). */
+__attribute__((target("avx2"))) static inline __m256 minidl_load8(const float* p, int n)
+{
+    return n >= 8 ? _mm256_loadu_ps(p)
+                  : _mm256_maskload_ps(p, _mm256_castps_si256(minidl_lanes8(n)));
+}
+
+__attribute__((target("avx2"))) static inline void minidl_store8(float* p, int n, __m256 v)
+{
+    if (n >= 8)
+        _mm256_storeu_ps(p, v);
+    else
+        _mm256_maskstore_ps(p, _mm256_castps_si256(minidl_lanes8(n)), v);
 }
 
 /* r[i] lane j <- r[j] lane i, for 8 vectors of 8 (AVX2). */

@@ -131,19 +131,6 @@ wg_write_windows16(void* dst, int n, const __m512 r[4], int bytes)
 
 /* ---- AVX2: 8 channels a vector, a plane's rows 0-1 and 2-3 in two vectors ---- */
 
-__attribute__((target("avx2"))) static inline __m256 wg_load8(int n, const float* p)
-{
-    return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, _mm256_castps_si256(minidl_lanes8(n)));
-}
-
-__attribute__((target("avx2"))) static inline void wg_store8(float* p, int n, __m256 v)
-{
-    if (n >= 8)
-        _mm256_storeu_ps(p, v);
-    else
-        _mm256_maskstore_ps(p, _mm256_castps_si256(minidl_lanes8(n)), v);
-}
-
 /* r[j] = plane j's entries 0..7 and r[8 + j] its entries 8..15, as wg_spread_planes16
  * makes them, for j < n; zero for the others. */
 __attribute__((target("avx2"))) static inline void
@@ -232,7 +219,7 @@ wg_write_windows8(void* dst, int n, const __m256 r[4], int bytes)
 #define CM_ZERO() _mm256_setzero_ps()
 #define CM_IZERO() _mm256_setzero_si256()
 #define CM_ISET1(x) _mm256_set1_epi32(x)
-#define CM_LOAD(n, p) wg_load8(n, p)
+#define CM_LOAD(n, p) minidl_load8(p, n)
 #define CM_LOADU(p) _mm256_loadu_ps(p)
 #define CM_STOREU(p, v) _mm256_storeu_ps(p, v)
 #define CM_SET1(x) _mm256_set1_ps(x)
@@ -240,7 +227,7 @@ wg_write_windows8(void* dst, int n, const __m256 r[4], int bytes)
 /* 8 accumulators of 16 registers: 6 rows left single rows at 16-tile blocks, and measured
    slower */
 #define CM_GEMM_ROWS 4
-#define CM_STORE(p, n, v) wg_store8(p, n, v)
+#define CM_STORE(p, n, v) minidl_store8(p, n, v)
 #define CM_STORE_ALL(p, v) _mm256_storeu_ps(p, v)
 #define CM_GT(a, b) _mm256_cmp_ps(a, b, _CMP_GT_OQ)
 #define CM_UNORD(a, b) _mm256_cmp_ps(a, b, _CMP_UNORD_Q)
