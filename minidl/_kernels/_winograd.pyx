@@ -40,9 +40,10 @@ tile of the block reads and writes (the same for every channel).
     backward weight  dM = A dY_tile Aᵀ (a x a per tile; outputs past Ho, Wo are zeros);
                      dU[ξ] (F, C) = Σ_blocks dM[ξ] (F, tb) @ V[ξ]ᵀ (tb, C);
                      dW = Gᵀ dU G;  db = Σ dY
-Every product above is a row-major GEMM (_helpers.gemm), but for float32 on AVX-512 the
-weight transform, which gathers 16 kernels a vector straight from the layer's weight
-(transposed and rotated in place for the input gradient: no copy).
+Every product above is a row-major GEMM (_helpers.gemm; the channel-major plan's below:
+wg_cm_gemm), but for float32 on AVX-512 the weight transform, which gathers 16 kernels
+a vector straight from the layer's weight (transposed and rotated in place for the input
+gradient: no copy).
 
 Channel-major (Plan.cm: float32 on AVX2 + FMA or AVX-512, F(4x4, 3x3) on 4x4 planes
 with padding 1, C and F >= 16, or on AVX2 one of them >= 6 and the other >= 16; the
@@ -116,7 +117,7 @@ cdef extern from "winograd_cm.h" nogil:
                             float* yp, unsigned char* codes, int F, Py_ssize_t m, int relu)
     void wg_cm_adjoint_f(const float* dy, const unsigned char* codes, int F, Py_ssize_t m,
                          float* dM, Py_ssize_t ms, double* db)
-    void wg_cm_gemm(int m, int n, int k, const float* a, Py_ssize_t ars, Py_ssize_t aks,
+    void wg_cm_gemm(bint trans_a, int m, int n, int k, const float* a, Py_ssize_t lda,
                     const float* b, Py_ssize_t ldb, float* c, Py_ssize_t ldc, int accumulate)
 
 cdef enum:
@@ -725,7 +726,7 @@ cdef void _forward_block(const Plan* p, const floating* x, const floating* U,
         else:
             wg_cm_input_f(x + t0 * p.C * 16, NULL, p.C, m, V, vxi, vt)
         for xi in range(p.a2):   # M[ξ] (m, F) = V[ξ] (m, C) @ U[ξ] (C, F)
-            wg_cm_gemm(<int>m, p.F, p.C, V + xi * vxi, vt, 1, U + xi * FC, p.F,
+            wg_cm_gemm(False, <int>m, p.F, p.C, V + xi * vxi, vt, U + xi * FC, p.F,
                        M + xi * p.F, p.a2 * p.F, 0)
         if pool == NULL:
             wg_cm_output_f(M, p.F, p.a2 * p.F, bias, y + t0 * p.F * 16, p.F, m)
@@ -844,11 +845,11 @@ cdef int _tile(int tile, int k) except -1:
     return tile
 
 
-cdef int _float_level(dtype) except -1:
-    """What data of ``dtype`` may use on this CPU: FLOAT_LOADS (float32 where
-    wg_loads_patches: position-major loads, the gathered weight transform and the
-    channel-major transforms), FLOAT_CM (float32 where only wg_channel_major), else 0."""
-    if dtype != np.float32:
+cdef int _float_level(bint float32) noexcept:
+    """What data may use on this CPU: FLOAT_LOADS (float32 where wg_loads_patches:
+    position-major loads, the gathered weight transform and the channel-major
+    transforms), FLOAT_CM (float32 where only wg_channel_major), else 0."""
+    if not float32:
         return 0
     return FLOAT_LOADS if wg_loads_patches() else (FLOAT_CM if wg_channel_major() else 0)
 
@@ -870,7 +871,8 @@ def winograd_forward(x, weight, bias, *, padding, int tile, bint keep_input=Fals
     ``tile``: the output tile side, 2 or 4 for 3x3, 4 for 5x5.  keep_input: return
     (y, V), V the transformed x for winograd_backward_weight's ``kept_input`` (None where
     nothing was transformed)."""
-    cdef Plan p = _forward_plan(x.shape, weight.shape, padding, tile, _float_level(x.dtype))
+    cdef Plan p = _forward_plan(x.shape, weight.shape, padding, tile,
+                                _float_level(x.dtype == np.float32))
     y = np.empty((p.N, p.F, p.Ho, p.Wo), dtype=x.dtype)
     if y.size == 0 or p.C == 0:
         if p.C == 0:
@@ -885,8 +887,7 @@ def winograd_pools(input_shape, weight_shape, *, padding, int tile):
     """Whether winograd_pool_forward runs for input (N, C, H, W) float32, weight (F, C, k,
     k), padding and tile: the channel-major plan (F(4x4, 3x3) on 4x4 planes with padding
     1, float32 on AVX2 + FMA or AVX-512, with enough channels: _plan's rule)."""
-    cdef Plan p = _forward_plan(input_shape, weight_shape, padding, tile,
-                                _float_level(np.dtype(np.float32)))
+    cdef Plan p = _forward_plan(input_shape, weight_shape, padding, tile, _float_level(True))
     return bool(p.cm)
 
 
@@ -897,7 +898,8 @@ def winograd_pool_forward(x, weight, bias, *, padding, int tile, bint relu, bint
     (y (N, F, 2, 2), codes as max_pool2d_2x2_forward's (and max_pool2d_relu_2x2_forward's
     with ``relu``) or None without ``need_codes``, V as keep_input's or None); or None if a
     NaN reached the pool (the caller then runs the ops one by one)."""
-    cdef Plan p = _forward_plan(x.shape, weight.shape, padding, tile, _float_level(x.dtype))
+    cdef Plan p = _forward_plan(x.shape, weight.shape, padding, tile,
+                                _float_level(x.dtype == np.float32))
     if not p.cm:
         raise ValueError("winograd conv: pooling needs the channel-major plan "
                          "(see winograd_pools)")
@@ -941,7 +943,7 @@ def winograd_backward_input(grad_out, weight, input_shape, *, padding, int tile,
     cdef int pooled = 1 if pool_codes is None else 2
     cdef int Ho = grad_out.shape[2] * pooled, Wo = grad_out.shape[3] * pooled
     cdef Plan p = _plan(N, F, Ho, Wo, C, H, W, ph, pw, k, _tile(tile, k), BLOCK_BUDGET,
-                        MAX_BLOCK_TILES, _float_level(grad_out.dtype))
+                        MAX_BLOCK_TILES, _float_level(grad_out.dtype == np.float32))
     cdef const unsigned char* in_codes = _pooled(grad_out, pool_codes, &p,
                                                  "winograd_backward_input")
     dx = np.empty((N, C, H, W), dtype=grad_out.dtype)
@@ -992,7 +994,7 @@ cdef void _weight_grad_chunk(const Plan* p, const floating* x, const floating* d
             else:
                 wg_cm_adjoint_f(dy + t0 * p.F * 16, NULL, p.F, m, dM, p.ms, db)
             for xi in range(p.a2):   # dU[ξ] (F, C) += dM[ξ]ᵀ (F, m) @ V[ξ] (m, C)
-                wg_cm_gemm(p.F, p.C, <int>m, dM + xi * p.ms, 1, p.F, V + xi * vxi, p.C,
+                wg_cm_gemm(True, p.F, p.C, <int>m, dM + xi * p.ms, p.F, V + xi * vxi, p.C,
                            dU + xi * FC, p.C, blk != b0)
             continue
         if kept != NULL:
@@ -1080,7 +1082,8 @@ def winograd_backward_weight(x, grad_out, weight_shape, *, padding, int tile,
     cdef int pooled = 1 if pool_codes is None else 2
     cdef int Ho = grad_out.shape[2] * pooled, Wo = grad_out.shape[3] * pooled
     cdef Plan p = _plan(N, C, H, W, F, Ho, Wo, ph, pw, k, _tile(tile, k),
-                        WEIGHT_BLOCK_BUDGET, WEIGHT_MAX_BLOCK_TILES, _float_level(x.dtype))
+                        WEIGHT_BLOCK_BUDGET, WEIGHT_MAX_BLOCK_TILES,
+                        _float_level(x.dtype == np.float32))
     cdef const unsigned char* dy_codes = _pooled(grad_out, pool_codes, &p,
                                                  "winograd_backward_weight")
     dw = np.empty((F, C, k, k), dtype=x.dtype)

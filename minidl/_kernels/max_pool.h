@@ -68,9 +68,9 @@ static inline int64_t minidl_select_i(int take, int64_t a, int64_t b)
         for (k = 0; k < (WO); k++)                                                       \
             y[k] = hm[(WO) + k] > hm[k] ? hm[(WO) + k] : hm[k];
 #define MP_MAX_2X2(NAME, T)                                                              \
-MP_CLONES static int NAME(const T* restrict x, T* restrict y, unsigned char* restrict code,        \
-                Py_ssize_t rows, Py_ssize_t wo, T* restrict hm, int32_t* restrict hs,    \
-                int want_codes)                                                          \
+MP_CLONES static int NAME(const T* restrict x, T* restrict y,                           \
+                          unsigned char* restrict code, Py_ssize_t rows, Py_ssize_t wo,  \
+                          T* restrict hm, int32_t* restrict hs, int want_codes)          \
 {                                                                                        \
     Py_ssize_t j, r, k, n_pairs = 2 * rows * wo;                                         \
     int nan_seen = 0;                                                                    \

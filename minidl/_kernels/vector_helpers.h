@@ -48,6 +48,7 @@ __attribute__((target("avx512f"))) static inline void minidl_transpose16(__m512 
         r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xDD);
     }
 }
+
 /* The first n of 8 lanes as an AVX2 mask (all bits set in those lanes). */
 __attribute__((target("avx2"))) static inline __m256 minidl_lanes8(int n)
 {

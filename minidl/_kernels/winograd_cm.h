@@ -152,7 +152,8 @@ wg_spread_planes8(const float* g, const unsigned char* codes, int n, __m256 r[16
                 const __m256i win = h ? win_bottom : win_top;
                 const __m256 hit = _mm256_castsi256_ps(
                     _mm256_cmpeq_epi32(_mm256_permutevar8x32_epi32(c4, win), pos));
-                r[8 * h + j] = _mm256_and_ps(hit, _mm256_add_ps(z, _mm256_permutevar8x32_ps(g4, win)));
+                const __m256 gv = _mm256_permutevar8x32_ps(g4, win);
+                r[8 * h + j] = _mm256_and_ps(hit, _mm256_add_ps(z, gv));
             }
         } else {
             r[j] = r[8 + j] = z;
@@ -295,12 +296,13 @@ static int wg_cm_output_pool_f(const float* M, ptrdiff_t ms, ptrdiff_t mt, const
 #endif
 }
 
-/* C (m, n) = A (m, k) @ B (k, n) (+ C where ``accumulate``), A's entry (i, l) at
- * a[i*ars + l*aks]: the channel-major passes' GEMMs (no packing, no pass over C first). */
-static void wg_cm_gemm(int m, int n, int k, const float* a, ptrdiff_t ars, ptrdiff_t aks,
+/* C (m, n) = op(A) (m, k) @ B (k, n) (+ C where ``accumulate``), op(A) = A or, where
+ * ``trans_a``, Aᵀ, all row-major: the channel-major passes' GEMMs (no packing, no pass
+ * over C first). */
+static void wg_cm_gemm(int trans_a, int m, int n, int k, const float* a, ptrdiff_t lda,
                        const float* b, ptrdiff_t ldb, float* c, ptrdiff_t ldc, int accumulate)
 {
-    (void)WG_CM_CALL(wg_cm_gemm, (m, n, k, a, ars, aks, b, ldb, c, ldc, accumulate));
+    (void)WG_CM_CALL(wg_cm_gemm, (trans_a, m, n, k, a, lda, b, ldb, c, ldc, accumulate));
 }
 
 /* dM[ξ*ms + t*F + f] = (A dY Aᵀ)[ξ] of dy's plane (t, f), dy (m, F, 4, 4), or with codes

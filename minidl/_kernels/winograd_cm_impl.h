@@ -152,25 +152,24 @@ CM_NAME(wg_cm_adjoint_f)(const float* dy, const unsigned char* codes, int F, ptr
 }
 
 /* Rows 0 .. rows - 1 of C, columns 0 .. n0 + n1 - 1 (two vectors, n0 and n1 lanes in
- * use; ``full``: both whole): see wg_cm_gemm.  A's entry (r, l) is a[r*ars + l], or
- * a[r + l*aks] where ``by_columns``.  Inlined only into the variants below, each its own
- * function with constant rows, full and by_columns, so that the accumulators and the
- * few pointers stay in registers. */
+ * use; ``full``: both whole): see wg_cm_gemm.  Inlined only into the variants below,
+ * each its own function with constant rows, full and trans_a, so that the accumulators
+ * and the few pointers stay in registers. */
 static inline __attribute__((always_inline, target(CM_TARGET))) void
-CM_NAME(wg_cm_gemm_block)(int k, const float* a, ptrdiff_t ars, ptrdiff_t aks, const float* b,
-                          ptrdiff_t ldb, float* c, ptrdiff_t ldc, int accumulate, int n0,
-                          int n1, const int rows, const int full, const int by_columns)
+CM_NAME(wg_cm_gemm_block)(int k, const float* a, ptrdiff_t lda, const int trans_a,
+                          const float* b, ptrdiff_t ldb, float* c, ptrdiff_t ldc,
+                          int accumulate, int n0, int n1, const int rows, const int full)
 {
     CMV acc0[CM_GEMM_ROWS], acc1[CM_GEMM_ROWS];
     for (int r = 0; r < rows; r++)
         acc0[r] = acc1[r] = CM_ZERO();
     for (int l = 0; l < k; l++) {
         const float* bl = b + l * ldb;
-        const float* al = by_columns ? a + l * aks : a + l;
+        const float* al = trans_a ? a + l * lda : a + l;   /* A's column l */
         const CMV b0 = full ? CM_LOADU(bl) : CM_LOAD(n0, bl);
         const CMV b1 = full ? CM_LOADU(bl + CM_VW) : CM_LOAD(n1, bl + CM_VW);
         for (int r = 0; r < rows; r++) {
-            const CMV av = CM_SET1(by_columns ? al[r] : al[r * ars]);
+            const CMV av = CM_SET1(trans_a ? al[r] : al[r * lda]);
             acc0[r] = CM_FMA(av, b0, acc0[r]);
             acc1[r] = CM_FMA(av, b1, acc1[r]);
         }
@@ -193,20 +192,20 @@ CM_NAME(wg_cm_gemm_block)(int k, const float* a, ptrdiff_t ars, ptrdiff_t aks, c
 }
 
 /* A block of rows of C across all n columns: whole pairs of vectors, then a part. */
-#define CM_GEMM_VARIANT(suffix, rows, by_columns)                                        \
+#define CM_GEMM_VARIANT(suffix, rows, trans_a)                                           \
     static __attribute__((noinline, target(CM_TARGET))) void                             \
-    CM_NAME(wg_cm_gemm_##suffix)(int n, int k, const float* a, ptrdiff_t ars,            \
-                                 ptrdiff_t aks, const float* b, ptrdiff_t ldb, float* c, \
-                                 ptrdiff_t ldc, int accumulate)                          \
+    CM_NAME(wg_cm_gemm_##suffix)(int n, int k, const float* a, ptrdiff_t lda,            \
+                                 const float* b, ptrdiff_t ldb, float* c, ptrdiff_t ldc, \
+                                 int accumulate)                                         \
     {                                                                                    \
         int j = 0;                                                                       \
         for (; j + 2 * CM_VW <= n; j += 2 * CM_VW)                                       \
-            CM_NAME(wg_cm_gemm_block)(k, a, ars, aks, b + j, ldb, c + j, ldc, accumulate, \
-                                      CM_VW, CM_VW, rows, 1, by_columns);                \
+            CM_NAME(wg_cm_gemm_block)(k, a, lda, trans_a, b + j, ldb, c + j, ldc,        \
+                                      accumulate, CM_VW, CM_VW, rows, 1);                \
         if (j < n) {                                                                     \
             const int n0 = n - j < CM_VW ? n - j : CM_VW;                                \
-            CM_NAME(wg_cm_gemm_block)(k, a, ars, aks, b + j, ldb, c + j, ldc, accumulate, \
-                                      n0, n - j - n0, rows, 0, by_columns);              \
+            CM_NAME(wg_cm_gemm_block)(k, a, lda, trans_a, b + j, ldb, c + j, ldc,        \
+                                      accumulate, n0, n - j - n0, rows, 0);              \
         }                                                                                \
     }
 CM_GEMM_VARIANT(rows, CM_GEMM_ROWS, 0)
@@ -215,29 +214,25 @@ CM_GEMM_VARIANT(rows_t, CM_GEMM_ROWS, 1)
 CM_GEMM_VARIANT(row_t, 1, 1)
 #undef CM_GEMM_VARIANT
 
-/* C (m, n) = A (m, k) @ B (k, n), plus C's own values where ``accumulate``: B and C
- * row-major (row strides ldb, ldc), A's entry (i, l) at a[i*ars + l*aks], with ars or
- * aks 1 (A or Aᵀ row-major).  Each entry sums its k products in order, one FMA each,
- * then adds C's value.  Blocks of CM_GEMM_ROWS rows, then the rows left one at a time. */
+/* C (m, n) = op(A) (m, k) @ B (k, n), plus C's own values where ``accumulate``; row-major
+ * with row strides lda, ldb, ldc, op(A) = A, or Aᵀ where ``trans_a`` (as _helpers.gemm's
+ * transa).  Each entry sums its k products in order, one FMA each, then adds C's value.
+ * Blocks of CM_GEMM_ROWS rows, then the rows left one at a time. */
 __attribute__((target(CM_TARGET))) static void
-CM_NAME(wg_cm_gemm)(int m, int n, int k, const float* a, ptrdiff_t ars, ptrdiff_t aks,
+CM_NAME(wg_cm_gemm)(int trans_a, int m, int n, int k, const float* a, ptrdiff_t lda,
                     const float* b, ptrdiff_t ldb, float* c, ptrdiff_t ldc, int accumulate)
 {
-    const int by_columns = ars == 1 && aks != 1;
-    int i = 0;
-    for (; i + CM_GEMM_ROWS <= m; i += CM_GEMM_ROWS) {
-        if (by_columns)
-            CM_NAME(wg_cm_gemm_rows_t)(n, k, a + i, ars, aks, b, ldb, c + i * ldc, ldc, accumulate);
+    for (int i = 0; i < m;) {
+        const int rows = m - i >= CM_GEMM_ROWS ? CM_GEMM_ROWS : 1;
+        const float* ai = trans_a ? a + i : a + i * lda;   /* op(A)'s row i */
+        float* ci = c + i * ldc;
+        if (trans_a)
+            rows > 1 ? CM_NAME(wg_cm_gemm_rows_t)(n, k, ai, lda, b, ldb, ci, ldc, accumulate)
+                     : CM_NAME(wg_cm_gemm_row_t)(n, k, ai, lda, b, ldb, ci, ldc, accumulate);
         else
-            CM_NAME(wg_cm_gemm_rows)(n, k, a + i * ars, ars, aks, b, ldb, c + i * ldc, ldc,
-                                     accumulate);
-    }
-    for (; i < m; i++) {
-        if (by_columns)
-            CM_NAME(wg_cm_gemm_row_t)(n, k, a + i, ars, aks, b, ldb, c + i * ldc, ldc, accumulate);
-        else
-            CM_NAME(wg_cm_gemm_row)(n, k, a + i * ars, ars, aks, b, ldb, c + i * ldc, ldc,
-                                    accumulate);
+            rows > 1 ? CM_NAME(wg_cm_gemm_rows)(n, k, ai, lda, b, ldb, ci, ldc, accumulate)
+                     : CM_NAME(wg_cm_gemm_row)(n, k, ai, lda, b, ldb, ci, ldc, accumulate);
+        i += rows;
     }
 }
 
