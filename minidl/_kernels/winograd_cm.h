@@ -225,8 +225,8 @@ wg_write_windows8(void* dst, int n, const __m256 r[4], int bytes)
 #define CM_STOREU(p, v) _mm256_storeu_ps(p, v)
 #define CM_SET1(x) _mm256_set1_ps(x)
 #define CM_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
-/* 8 accumulators of 16 registers: 6 rows left single rows at 16-tile blocks, and measured
-   slower */
+/* 8 accumulators of 16 registers; blocks of tiles are multiples of 16 rows (6 rows left
+   single-row blocks and measured no faster) */
 #define CM_GEMM_ROWS 4
 #define CM_STORE(p, n, v) minidl_store8(p, n, v)
 #define CM_STORE_ALL(p, v) _mm256_storeu_ps(p, v)
