@@ -291,10 +291,10 @@ def test_conv_pool_run_gives_the_separate_modules_bits(
 def test_one_channel_conv_pool_run_gives_the_separate_modules_bits(
     n, f, kh, kw, padding, half_ho, half_wo, bias, relu, input_grad, tricky, threads, seed
 ):
-    """One input channel, which AVX-512 runs on its own kernel from 12 filters on
-    (vectors across filters, direct_conv_c1_pool.h): filters and windows past whole
-    vectors, rectangular filters, and small integers (ties, zeros) as well as random
-    values."""
+    """One input channel, which runs on its own kernel where the filters fill 3/4 of a
+    vector (from 12 filters on AVX-512, 6 on AVX2; vectors across filters,
+    direct_conv_c1_pool.h): filters and windows past whole vectors, rectangular filters,
+    and small integers (ties, zeros) as well as random values."""
     if not kernels().direct_level():
         pytest.skip("no direct kernels on this CPU: the op declines, tested below")
     rng = np.random.default_rng(seed)
