@@ -93,7 +93,7 @@ def _kernel_call(which, plan, x, w, b, g, p, nt):
         return lambda: K.depthwise_conv2d_backward_input(g, w, x.shape, ONE, p, ONE, nt)
     common = dict(padding=p, num_threads=nt)
     if plan.path == "winograd":
-        common["tile"] = plan.tile
+        common.update(tile=plan.tile, channel_major=plan.channel_major)
         forward, backward_input, backward_weight = (
             K.winograd_forward,
             K.winograd_backward_input,

@@ -28,6 +28,9 @@ from minidl import reference as R
 from minidl.ops import conv_plan
 from minidl.ops.conv_plan import DEPTHWISE, DIRECT, IM2COL, ConvPlan, PassPlan
 
+WINO4 = PassPlan("winograd", 4)
+CHANNEL_MAJOR = PassPlan("winograd", 4, "channels")
+
 SLACK = {3: 1.0, 5: 4.0}  # Winograd tolerance factor per kernel side
 
 
@@ -182,6 +185,8 @@ def test_fixed_layers_reach_every_path_here():
         for plan in _each_forced_alone(shape, np.float32):
             seen.update(getattr(plan, which) for which in conv_plan.PASSES)
     want = {IM2COL, PassPlan("winograd", 2), PassPlan("winograd", 4)}
+    if kernels().winograd_channel_major_lanes():
+        want.add(PassPlan("winograd", 4, "channels"))
     if kernels().direct_level():
         want |= {DIRECT} | {PassPlan("direct", layout=layout) for layout in conv_plan.LAYOUTS}
     assert want <= seen, want - seen
@@ -276,9 +281,46 @@ def test_planes_that_are_one_tile_go_to_winograd_from_a_low_channel_ratio(
     for which in conv_plan.PASSES:
         got = getattr(plan, which)
         if winograd:
-            assert got == PassPlan("winograd", winograd), (which, plan)
+            assert (got.path, got.tile) == ("winograd", winograd), (which, plan)
         else:
             assert got.path != "winograd", (which, plan)
+
+
+# per channel-major vector width: (C, F) -> whether the built-in rule runs the layer
+# (N 64, 4x4 planes, padding 1, 3x3) channel-major
+CHANNEL_MAJOR_CHOICES = {
+    16: {(6, 16): False, (16, 6): False, (16, 16): True, (32, 64): True, (12, 40): False},
+    8: {(6, 16): True, (16, 6): True, (16, 16): True, (5, 16): False, (8, 12): False},
+}
+
+
+def test_the_built_in_rule_goes_channel_major_where_the_channels_fill_its_vectors():
+    lanes = kernels().winograd_channel_major_lanes()
+    if not lanes:
+        pytest.skip("no channel-major Winograd on this CPU (it needs AVX2 + FMA or AVX-512)")
+    for (c, f), want in CHANNEL_MAJOR_CHOICES[lanes].items():
+        for dtype in (np.float32, np.float64):
+            plan = conv_plan.plan_conv2d((64, c, 4, 4), (f, c, 3, 3), dtype, 1, 1, num_threads=1)
+            passes = [getattr(plan, which) for which in conv_plan.PASSES]
+            assert all(p.path == "winograd" for p in passes), plan
+            major = want and dtype == np.float32
+            assert all(p == (CHANNEL_MAJOR if major else WINO4) for p in passes), (c, f, plan)
+    # not on 8x8 planes, whatever the channels
+    plan = conv_plan.plan_conv2d((64, 32, 8, 8), (64, 32, 3, 3), np.float32, 1, 1)
+    assert not any(getattr(plan, which).channel_major for which in conv_plan.PASSES), plan
+
+
+def test_channel_major_is_a_candidate_where_it_fits():
+    fits = bool(kernels().winograd_channel_major_lanes())
+    for dtype, padding, size, want in (
+        (np.float32, (1, 1), 4, fits),
+        (np.float64, (1, 1), 4, False),
+        (np.float32, (0, 0), 4, False),
+        (np.float32, (1, 1), 5, False),
+    ):
+        can = conv_plan.candidates((2, 3, size, size), (5, 3, 3, 3), dtype, padding=padding)
+        for which in conv_plan.PASSES:
+            assert (CHANNEL_MAJOR in can[which]) == want, (dtype, padding, size, can)
 
 
 def test_stride_2_and_float64_stay_off_the_fast_paths_even_with_zero_thresholds(monkeypatch):
@@ -303,8 +345,6 @@ def test_stride_2_and_float64_stay_off_the_fast_paths_even_with_zero_thresholds(
 # plans: checks, forcing, caching, the command line
 # --------------------------------------------------------------------------------------
 
-WINO4 = PassPlan("winograd", 4)
-
 
 @pytest.mark.parametrize(
     "make",
@@ -315,6 +355,10 @@ WINO4 = PassPlan("winograd", 4)
         lambda: PassPlan("im2col", 2),
         lambda: PassPlan("im2col", layout="rows"),
         lambda: PassPlan("direct", layout="columns"),
+        lambda: PassPlan("direct", layout="channels"),
+        lambda: PassPlan("winograd", 2, "channels"),
+        lambda: PassPlan("winograd", 4, "rows"),
+        lambda: ConvPlan(CHANNEL_MAJOR, IM2COL, WINO4, keep_input=True),  # V's layouts differ
         lambda: ConvPlan(IM2COL, DIRECT, IM2COL),  # a direct input gradient needs a layout
         lambda: ConvPlan(PassPlan("direct", layout="rows"), IM2COL, IM2COL),
         lambda: ConvPlan(IM2COL, IM2COL, WINO4, keep_input=True),

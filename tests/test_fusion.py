@@ -353,13 +353,13 @@ def test_conv_pool_run_declines_where_the_plan_is_not_direct_or_a_nan_reaches_th
         assert y.data.tobytes() == want.data.tobytes()
 
 
-WG4 = CP.PassPlan("winograd", tile=4)
+WGC = CP.WINOGRAD_CHANNEL_MAJOR
 
 
 @settings(max_examples=examples(40), deadline=None)
 @given(
     n=st.integers(1, 40),
-    c=st.one_of(st.integers(6, 15), st.integers(16, 40)),
+    c=st.one_of(st.integers(1, 15), st.integers(16, 40)),
     f=st.integers(16, 40),
     swap=st.booleans(),
     bias=st.booleans(),
@@ -374,14 +374,12 @@ def test_winograd_conv_pool_run_gives_the_separate_modules_bits(
 ):
     """The channel-major Winograd layer (4x4 planes, padding 1, LeNet()'s conv2) pools
     each output plane in registers: output and gradients bit for bit the separate
-    modules', with or without the forward keeping V, at 1 and 2 threads.  (Fewer than 16
-    channels on one side: channel-major on AVX2 only.)"""
-    pools = kernels().winograd_pools
-    if not pools((n, 16, 4, 4), (16, 16, 3, 3), padding=(1, 1), tile=4):
+    modules', with or without the forward keeping V, at 1 and 2 threads, for any channel
+    counts (vectors part-filled on either side)."""
+    if not kernels().winograd_channel_major_lanes():
         pytest.skip("no channel-major Winograd on this CPU (AVX2 or AVX-512): the op declines")
     if swap:
         c, f = f, c
-    assume(pools((n, c, 4, 4), (f, c, 3, 3), padding=(1, 1), tile=4))
     rng = np.random.default_rng(seed)
     conv = _layer(rng, c, f, 3, bias)
     conv.padding = (1, 1)
@@ -389,7 +387,7 @@ def test_winograd_conv_pool_run_gives_the_separate_modules_bits(
     x[0] = 0  # a zero plane: ties and signed zeros in the pool
     g = rng.standard_normal((n, f, 2, 2)).astype(np.float32)
     _assert_fused_run_matches(
-        conv, x, g, relu, input_grad, threads, CP.ConvPlan(WG4, WG4, WG4, keep_input=keep)
+        conv, x, g, relu, input_grad, threads, CP.ConvPlan(WGC, WGC, WGC, keep_input=keep)
     )
 
 
@@ -403,8 +401,24 @@ def test_winograd_conv_pool_run_declines_on_a_nan_or_an_inf(bad):
     x = rng.standard_normal((4, 16, 4, 4)).astype(np.float32)
     x[2, 3, 1, 2] = bad
     run = nn.Sequential(conv, nn.MaxPool2d(2), nn.ReLU())
-    plan = CP.ConvPlan(WG4, WG4, WG4)
+    plan = CP.ConvPlan(WGC, WGC, WGC)
     with CP.forced(plan), _counting("conv2d_max_pool2d") as calls, minidl.no_grad():
+        y = run(minidl.tensor(x))
+        want = F.relu(F.max_pool2d(conv(minidl.tensor(x)), 2))
+    assert calls == [False]
+    assert y.data.tobytes() == want.data.tobytes()
+
+
+def test_winograd_conv_pool_run_declines_on_the_plane_major_layout():
+    """Only the channel-major layout pools as it goes: on the plane-major F(4x4, 3x3) the
+    modules run one by one, with their values."""
+    rng = np.random.default_rng(6)
+    conv = _layer(rng, 16, 16, 3, True)
+    conv.padding = (1, 1)
+    x = rng.standard_normal((4, 16, 4, 4)).astype(np.float32)
+    run = nn.Sequential(conv, nn.MaxPool2d(2), nn.ReLU())
+    planes = CP.PassPlan("winograd", 4)
+    with CP.forced(CP.ConvPlan(planes, planes, planes)), _counting("conv2d_max_pool2d") as calls:
         y = run(minidl.tensor(x))
         want = F.relu(F.max_pool2d(conv(minidl.tensor(x)), 2))
     assert calls == [False]

@@ -92,7 +92,10 @@ def check_forward(cfg):
     K = kernels()
     x, w, b, _ = arrays(cfg)
     p = cfg["padding"]
-    got = K.winograd_forward(x, w, b, padding=p, tile=cfg["tile"], num_threads=THREADS)
+    major = cfg.get("channel_major", False)
+    got = K.winograd_forward(
+        x, w, b, padding=p, tile=cfg["tile"], num_threads=THREADS, channel_major=major
+    )
     want, magnitude = reference(R.conv2d_forward, (x, w, b), 1, p)
     assert_close(
         got, want, magnitude, cfg["dtype"], "winograd_forward", normwise=True, slack=SLACK[cfg["k"]]
@@ -108,11 +111,11 @@ def test_winograd_backward_against_reference(cfg):
 def check_backward(cfg):
     K = kernels()
     x, w, _, dy = arrays(cfg)
-    p, tile = cfg["padding"], cfg["tile"]
-    dx = K.winograd_backward_input(dy, w, tuple(x.shape), padding=p, tile=tile, num_threads=THREADS)
-    dw, db = K.winograd_backward_weight(
-        x, dy, w.shape, padding=p, tile=tile, need_bias=cfg["bias"], num_threads=THREADS
-    )
+    geometry = dict(padding=cfg["padding"], tile=cfg["tile"], num_threads=THREADS)
+    geometry["channel_major"] = cfg.get("channel_major", False)
+    p = cfg["padding"]
+    dx = K.winograd_backward_input(dy, w, tuple(x.shape), **geometry)
+    dw, db = K.winograd_backward_weight(x, dy, w.shape, need_bias=cfg["bias"], **geometry)
     (want_dx, want_dw, want_db), (mag_dx, mag_dw, mag_db) = reference(
         R.conv2d_backward, (x, w, dy), 1, p
     )
@@ -132,8 +135,8 @@ def check_backward(cfg):
 
 
 # (N, C, F, H, W, padding, k, tile) where every sample's plane is one tile whose patch is
-# the whole zero-padded plane (the kernels copy such planes transposed, or with 16 or more
-# channels and filters on 4x4 planes transform them channel-major, 16 channels a vector):
+# the whole zero-padded plane (the kernels copy such planes transposed, or on 4x4 planes
+# with padding 1 transform them channel-major where asked, 8 or 16 channels a vector):
 # several blocks of samples, planes smaller than the patch's interior, unequal padding,
 # channel counts that leave a vector part-filled
 WHOLE_PLANE_SHAPES = [
@@ -151,8 +154,75 @@ def test_winograd_whole_plane_tiles_against_reference(shape, dtype):
     N, C, F, H, W, padding, k, tile = shape
     cfg = dict(N=N, C=C, F=F, H=H, W=W, padding=padding, k=k, bias=True, dtype=dtype)
     cfg.update(tile=tile, seed=7)
+    for major in layouts_here((N, C, H, W), (F, C, k, k), padding, tile, dtype):
+        cfg["channel_major"] = major
+        check_forward(cfg)
+        check_backward(cfg)
+
+
+def layouts_here(ishape, wshape, padding, tile, dtype):
+    """[False] (plane-major), then True where the channel-major plan fits on this CPU."""
+    fits = kernels().winograd_channel_major_fits(
+        ishape, wshape, padding=padding, tile=tile, dtype=dtype
+    )
+    return [False, True] if fits else [False]
+
+
+@st.composite
+def channel_major_configs(draw):
+    """Layers the channel-major plan fits (4x4 planes, padding 1, 3x3, float32) with any
+    channel counts: vectors part-filled on either side, one channel or filter."""
+    return dict(
+        N=draw(st.integers(1, 4)),
+        C=draw(st.integers(1, 20)),
+        F=draw(st.integers(1, 20)),
+        H=4,
+        W=4,
+        padding=(1, 1),
+        k=3,
+        bias=draw(st.booleans()),
+        dtype=np.float32,
+        tile=4,
+        seed=draw(st.integers(0, 2**32 - 1)),
+        channel_major=True,
+    )
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(channel_major_configs())
+def test_channel_major_against_reference(cfg):
+    if not kernels().winograd_channel_major_lanes():
+        pytest.skip("no channel-major Winograd on this CPU (it needs AVX2 + FMA or AVX-512)")
     check_forward(cfg)
     check_backward(cfg)
+
+
+@pytest.mark.parametrize(
+    "ishape, wshape, padding, tile, dtype",
+    [
+        ((4, 8, 4, 4), (8, 8, 3, 3), (1, 1), 4, np.float64),  # float64
+        ((4, 8, 5, 5), (8, 8, 3, 3), (1, 1), 4, np.float32),  # 5x5 planes
+        ((4, 8, 4, 4), (8, 8, 3, 3), (0, 0), 4, np.float32),  # padding 0
+        ((4, 8, 4, 4), (8, 8, 3, 3), (1, 1), 2, np.float32),  # F(2x2, 3x3)
+        ((4, 8, 4, 4), (8, 8, 5, 5), (2, 2), 4, np.float32),  # 5x5 kernel
+    ],
+)
+def test_channel_major_is_refused_where_it_does_not_fit(ishape, wshape, padding, tile, dtype):
+    K = kernels()
+    fits = K.winograd_channel_major_fits(ishape, wshape, padding=padding, tile=tile, dtype=dtype)
+    assert not fits
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(ishape).astype(dtype)
+    w = rng.standard_normal(wshape).astype(dtype)
+    geometry = dict(padding=padding, tile=tile, num_threads=1, channel_major=True)
+    y = K.winograd_forward(x, w, None, padding=padding, tile=tile, num_threads=1)
+    for call in (
+        lambda: K.winograd_forward(x, w, None, **geometry),
+        lambda: K.winograd_backward_input(y, w, x.shape, **geometry),
+        lambda: K.winograd_backward_weight(x, y, w.shape, need_bias=False, **geometry),
+    ):
+        with pytest.raises(ValueError, match="channel-major plan needs float32"):
+            call()
 
 
 # (N, C, F): channel-major layers (4x4 planes, padding 1) with several blocks of tiles
@@ -165,7 +235,7 @@ CHANNEL_MAJOR_BLOCK_SHAPES = [
     (230, 16, 40),
     (97, 40, 17),
     (2000, 16, 16),
-    (300, 6, 16),  # channel-major on AVX2 only (6 channels: 3/4 of its 8 lanes)
+    (300, 6, 16),  # the built-in rule's smallest on AVX2 (6 channels: 3/4 of its 8 lanes)
     (130, 16, 7),
 ]
 
@@ -173,13 +243,15 @@ CHANNEL_MAJOR_BLOCK_SHAPES = [
 @pytest.mark.parametrize("shape", CHANNEL_MAJOR_BLOCK_SHAPES)
 def test_channel_major_blocks_against_im2col(shape):
     K = kernels()
+    if not K.winograd_channel_major_lanes():
+        pytest.skip("no channel-major Winograd on this CPU (it needs AVX2 + FMA or AVX-512)")
     N, C, Fo = shape
     rng = np.random.default_rng(11)
     x = rng.standard_normal((N, C, 4, 4)).astype(np.float32)
     w = rng.standard_normal((Fo, C, 3, 3)).astype(np.float32)
     b = rng.standard_normal(Fo).astype(np.float32)
     dy = rng.standard_normal((N, Fo, 4, 4)).astype(np.float32)
-    p = dict(padding=(1, 1), tile=4, num_threads=THREADS)
+    p = dict(padding=(1, 1), tile=4, num_threads=THREADS, channel_major=True)
     got = [K.winograd_forward(x, w, b, **p), K.winograd_backward_input(dy, w, x.shape, **p)]
     got += K.winograd_backward_weight(x, dy, w.shape, need_bias=True, **p)
     want = im2col_f64(x, w, b, dy, (1, 1))
@@ -193,7 +265,7 @@ import sys
 import pytest
 from minidl import _kernels as K
 assert K.direct_level() == 1, K.direct_level()
-assert K.winograd_pools((8, 16, 4, 4), (16, 16, 3, 3), padding=(1, 1), tile=4)
+assert K.winograd_channel_major_lanes() == 8, K.winograd_channel_major_lanes()
 sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", *sys.argv[1:]]))
 """
 
@@ -208,7 +280,8 @@ def test_channel_major_avx2_build_with_the_level_capped():
     selected = [
         os.path.join(here, "test_kernels_winograd.py"),
         "-k",
-        "channel_major_blocks or whole_plane or bit_identical or winograd_conv_pool",
+        "(channel_major or whole_plane or bit_identical or kept_transformed or winograd_conv_pool)"
+        " and not level_capped",
         os.path.join(here, "test_fusion.py"),
     ]
     done = python_child(_AVX2_CHECK, *selected, env={"MINIDL_CPU_LEVEL": "1"}, timeout=600)
@@ -239,30 +312,30 @@ def test_winograd_bit_identical_for_1_2_3_threads(shape, dtype):
     w = rng.standard_normal((Fo, C, k, k)).astype(dtype)
     b = rng.standard_normal(Fo).astype(dtype)
     dy = rng.standard_normal((N, Fo, H + 2 * p[0] - k + 1, W + 2 * p[1] - k + 1)).astype(dtype)
-    results, plans = [], []
-    for nt in (1, 2, 3):
-        y = K.winograd_forward(x, w, b, padding=p, tile=tile, num_threads=nt)
-        plan = [K.planned_threads(K.winograd_forward)]
-        dx = K.winograd_backward_input(dy, w, x.shape, padding=p, tile=tile, num_threads=nt)
-        plan.append(K.planned_threads(K.winograd_backward_input))
-        dw, db = K.winograd_backward_weight(
-            x, dy, w.shape, padding=p, tile=tile, need_bias=True, num_threads=nt
-        )
-        plan.append(K.planned_threads(K.winograd_backward_weight))
-        results.append((y, dx, dw, db))
-        plans.append(plan)
-    if kernels().openmp_enabled():
-        assert all(n >= 2 for n in plans[1]), f"the shape was not split: {plans}"
-    for nt, other in zip((2, 3), results[1:]):
-        for name, a, c in zip(("y", "dx", "dw", "db"), results[0], other):
-            assert np.array_equal(a, c), f"{name} differs between 1 and {nt} threads"
-    # against the float64 im2col kernels (the naive reference loops take 30 s here)
-    wants = im2col_f64(x, w, b, dy, p)
+    wants = im2col_f64(x, w, b, dy, p)  # the naive reference loops take 30 s here
     magnitudes = im2col_f64(np.abs(x), np.abs(w), np.abs(b), np.abs(dy), p)
-    for name, got, want, mag in zip(("y", "dx", "dw", "db"), results[0], wants, magnitudes):
-        assert_close(
-            got, want, mag, dtype, f"{name} at a split shape", normwise=True, slack=SLACK[k]
-        )
+    for major in layouts_here(x.shape, w.shape, p, tile, dtype):
+        geometry = dict(padding=p, tile=tile, channel_major=major)
+        results, plans = [], []
+        for nt in (1, 2, 3):
+            y = K.winograd_forward(x, w, b, **geometry, num_threads=nt)
+            plan = [K.planned_threads(K.winograd_forward)]
+            dx = K.winograd_backward_input(dy, w, x.shape, **geometry, num_threads=nt)
+            plan.append(K.planned_threads(K.winograd_backward_input))
+            dw, db = K.winograd_backward_weight(
+                x, dy, w.shape, **geometry, need_bias=True, num_threads=nt
+            )
+            plan.append(K.planned_threads(K.winograd_backward_weight))
+            results.append((y, dx, dw, db))
+            plans.append(plan)
+        if kernels().openmp_enabled():
+            assert all(n >= 2 for n in plans[1]), f"the shape was not split: {plans}"
+        for nt, other in zip((2, 3), results[1:]):
+            for name, a, c in zip(("y", "dx", "dw", "db"), results[0], other):
+                assert np.array_equal(a, c), f"{name} differs between 1 and {nt} threads"
+        for name, got, want, mag in zip(("y", "dx", "dw", "db"), results[0], wants, magnitudes):
+            what = f"{name} at a split shape, channel_major={major}"
+            assert_close(got, want, mag, dtype, what, normwise=True, slack=SLACK[k])
 
 
 @pytest.mark.parametrize(
@@ -538,21 +611,23 @@ def test_weight_gradient_from_the_kept_transformed_input_is_bit_identical(shape,
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
     wt = rng.standard_normal((f, c, k, k)).astype(dtype)
     b = rng.standard_normal(f).astype(dtype)
-    geometry = dict(padding=padding, tile=tile)
-    y, kept = K.winograd_forward(x, wt, b, **geometry, keep_input=True, num_threads=THREADS)
-    assert kept is not None and kept.dtype == dtype
-    assert kept.size == K.winograd_kept_input_elements(x.shape, wt.shape, **geometry)
-    assert np.array_equal(y, K.winograd_forward(x, wt, b, **geometry, num_threads=THREADS))
-    g = rng.standard_normal(y.shape).astype(dtype)
-    for nt in (1, THREADS):
-        want = K.winograd_backward_weight(
-            x, g, wt.shape, **geometry, need_bias=True, num_threads=nt
-        )
-        got = K.winograd_backward_weight(
-            x, g, wt.shape, **geometry, need_bias=True, kept_input=kept, num_threads=nt
-        )
-        assert np.array_equal(got[0], want[0]), f"dW, {nt} thread(s)"
-        assert np.array_equal(got[1], want[1]), f"db, {nt} thread(s)"
+    for major in layouts_here(x.shape, wt.shape, padding, tile, dtype):
+        geometry = dict(padding=padding, tile=tile)
+        layout = dict(geometry, channel_major=major)
+        y, kept = K.winograd_forward(x, wt, b, **layout, keep_input=True, num_threads=THREADS)
+        assert kept is not None and kept.dtype == dtype
+        assert kept.size == K.winograd_kept_input_elements(x.shape, wt.shape, **geometry)
+        assert np.array_equal(y, K.winograd_forward(x, wt, b, **layout, num_threads=THREADS))
+        g = rng.standard_normal(y.shape).astype(dtype)
+        for nt in (1, THREADS):
+            want = K.winograd_backward_weight(
+                x, g, wt.shape, **layout, need_bias=True, num_threads=nt
+            )
+            got = K.winograd_backward_weight(
+                x, g, wt.shape, **layout, need_bias=True, kept_input=kept, num_threads=nt
+            )
+            assert np.array_equal(got[0], want[0]), f"dW, {nt} thread(s), channel_major={major}"
+            assert np.array_equal(got[1], want[1]), f"db, {nt} thread(s), channel_major={major}"
 
 
 def test_weight_gradient_rejects_a_kept_input_that_does_not_fit():
@@ -659,13 +734,12 @@ def test_pooled_gradients_need_the_channel_major_plan_and_matching_codes():
     w = np.zeros((16, 16, 3, 3), np.float32)
     g = np.zeros((4, 16, 2, 2), np.float32)
     codes = np.zeros((4, 16, 2, 2), np.uint8)
-    if not K.winograd_pools(x.shape, w.shape, padding=(1, 1), tile=4):
-        with pytest.raises(ValueError, match="channel-major plan"):
-            K.winograd_backward_input(
-                g, w, x.shape, padding=(1, 1), tile=4, num_threads=1, pool_codes=codes
-            )
-        return
     kw = dict(padding=(1, 1), tile=4, num_threads=1)
+    with pytest.raises(ValueError, match="channel-major plan"):  # the plane-major plan
+        K.winograd_backward_input(g, w, x.shape, pool_codes=codes, **kw)
+    if not K.winograd_channel_major_fits(x.shape, w.shape, padding=(1, 1), tile=4, dtype=x.dtype):
+        return
+    kw["channel_major"] = True
     assert K.winograd_backward_input(g, w, x.shape, pool_codes=codes, **kw).shape == x.shape
     with pytest.raises(ValueError, match="uint8 codes of shape"):
         K.winograd_backward_input(g, w, x.shape, pool_codes=codes[:2], **kw)

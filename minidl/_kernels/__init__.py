@@ -128,10 +128,11 @@ from minidl._kernels._winograd import (
     fits_winograd,
     winograd_backward_input,
     winograd_backward_weight,
+    winograd_channel_major_fits,
+    winograd_channel_major_lanes,
     winograd_forward,
     winograd_kept_input_elements,
     winograd_pool_forward,
-    winograd_pools,
 )
 
 # scipy's BLAS (called from inside our OpenMP regions) is now loaded: pin its threads
@@ -189,8 +190,9 @@ __all__ = [
     "sgd_update",
     "winograd_backward_input",
     "winograd_backward_weight",
+    "winograd_channel_major_fits",
+    "winograd_channel_major_lanes",
     "winograd_forward",
     "winograd_kept_input_elements",
     "winograd_pool_forward",
-    "winograd_pools",
 ]

@@ -45,9 +45,10 @@ wg_cm_gemm), but for float32 on AVX-512 the weight transform, which gathers 16 k
 a vector straight from the layer's weight (transposed and rotated in place for the input
 gradient: no copy).
 
-Channel-major (Plan.cm: float32 on AVX2 + FMA or AVX-512, F(4x4, 3x3) on 4x4 planes
-with padding 1, C and F >= 16, or on AVX2 one of them >= 6 and the other >= 16; the
-conv2 of LeNet() and of the LeNet-digits net).  Each plane is one tile and 16
+Channel-major (Plan.cm, asked for with ``channel_major``: float32 on AVX2 + FMA or
+AVX-512, F(4x4, 3x3) on 4x4 planes with padding 1, winograd_channel_major_fits; the
+conv2 of LeNet() and of the LeNet-digits net, where minidl.ops.conv_plan's rule or a
+measured table picks it).  Each plane is one tile and 16
 contiguous values, so the transforms run across 8 or 16 channels (or filters) per vector
 after a register transpose (winograd_cm.h), and the transposed operands make every GEMM
 read rows: V[ξ] (tb, C), U[ξ] (C, F), M[ξ] = V[ξ] @ U[ξ] (tb, F), and the weight
@@ -164,10 +165,11 @@ cdef struct Plan:
 
 cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int pw, int k,
                 int r, Py_ssize_t budget, Py_ssize_t max_tiles=MAX_BLOCK_TILES,
-                int float_level=0) noexcept:
+                int float_level=0, bint channel_major=False) noexcept:
     """Tiles and blocks of a problem (input (N, C, H, W) -> output (N, F, Ho, Wo)) with a
     k x k kernel and r x r output tiles; ``float_level``: what the data may use
-    (_float_level)."""
+    (_float_level); ``channel_major``: the channel-major plan, where it fits (p.cm says
+    whether it does)."""
     cdef Plan p
     p.N = N; p.C = C; p.H = H; p.W = W; p.F = F; p.Ho = Ho; p.Wo = Wo
     p.ph = ph; p.pw = pw
@@ -211,14 +213,9 @@ cdef Plan _plan(int N, int C, int H, int W, int F, int Ho, int Wo, int ph, int p
     if p.pad_len > PAD_BUDGET:
         p.pad_len = 0
         p.whole = False
-    # 4x4 planes, padding 1, F(4x4, 3x3): vectors across channels (wg_cm_*) when they
-    # fill them.  On AVX-512 both sides >= 16, the vectors across tiles being the better
-    # use of 16 lanes below that; on AVX2, whose plane-major passes copy their patches,
-    # from 3/4 of a vector on one side and two whole ones on the other.
-    p.cm = (float_level >= FLOAT_CM and p.P == 1 and p.a == 6 and H == 4 and W == 4
-            and Ho == 4 and Wo == 4
-            and (min(C, F) >= 16 if float_level >= FLOAT_LOADS
-                 else min(C, F) >= 6 and max(C, F) >= 16))
+    # 4x4 planes, padding 1, F(4x4, 3x3): vectors across channels (wg_cm_*), if asked
+    p.cm = (channel_major and float_level >= FLOAT_CM and p.P == 1 and p.a == 6
+            and H == 4 and W == 4 and Ho == 4 and Wo == 4)
     if p.cm:
         p.whole = False
     p.loads = float_level >= FLOAT_LOADS
@@ -855,24 +852,51 @@ cdef int _float_level(bint float32) noexcept:
 
 
 cdef Plan _forward_plan(input_shape, weight_shape, padding, int tile,
-                        int float_level=0) except *:
+                        int float_level=0, bint channel_major=False) except *:
     """The forward's plan for input (N, C, H, W), weight (F, C, k, k) and padding."""
     cdef int k = _kernel_side(weight_shape)
     cdef int H = input_shape[2], W = input_shape[3], ph = padding[0], pw = padding[1]
     cdef int Ho = H + 2 * ph - k + 1, Wo = W + 2 * pw - k + 1
     return _plan(input_shape[0], input_shape[1], H, W, weight_shape[0], Ho, Wo, ph, pw, k,
-                 _tile(tile, k), BLOCK_BUDGET, MAX_BLOCK_TILES, float_level)
+                 _tile(tile, k), BLOCK_BUDGET, MAX_BLOCK_TILES, float_level, channel_major)
+
+
+cdef _check_channel_major(const Plan* p, bint channel_major, str what):
+    """A ValueError where the channel-major plan was asked for and does not fit."""
+    if channel_major and not p.cm:
+        raise ValueError(f"{what}: the channel-major plan needs float32 on AVX2 + FMA or "
+                         "AVX-512 and F(4x4, 3x3) on 4x4 planes with padding 1 (see "
+                         "winograd_channel_major_fits)")
+
+
+def winograd_channel_major_fits(input_shape, weight_shape, *, padding, int tile, dtype):
+    """Whether the channel-major plan (``channel_major=True``) can run input (N, C, H, W)
+    of ``dtype``, weight (F, C, k, k) and padding with ``tile``: float32 on a CPU with
+    AVX2 + FMA or AVX-512, F(4x4, 3x3) on 4x4 planes with padding 1.  The input
+    gradient's plan fits where the forward's does (its planes and padding are the same)."""
+    cdef Plan p = _forward_plan(input_shape, weight_shape, padding, tile,
+                                _float_level(np.dtype(dtype) == np.float32), True)
+    return bool(p.cm)
+
+
+def winograd_channel_major_lanes():
+    """Channels a vector of the channel-major transforms and GEMMs on this CPU: 16 on
+    AVX-512, 8 on AVX2 + FMA, 0 where there are none."""
+    cdef int level = _float_level(True)
+    return 16 if level >= FLOAT_LOADS else (8 if level >= FLOAT_CM else 0)
 
 
 def winograd_forward(x, weight, bias, *, padding, int tile, bint keep_input=False,
-                     int num_threads):
+                     int num_threads, bint channel_major=False):
     """y (N, F, Ho, Wo) = weight (F, C, k, k) ⋆ x (N, C, H, W) + bias (F,) or None, k 3
     or 5, stride 1, padding (ph, pw) (each <= k - 1), Ho = H + 2*ph - k + 1, Wo likewise;
     ``tile``: the output tile side, 2 or 4 for 3x3, 4 for 5x5.  keep_input: return
     (y, V), V the transformed x for winograd_backward_weight's ``kept_input`` (None where
-    nothing was transformed)."""
+    nothing was transformed; its layout is the plan's: pass the same channel_major).
+    channel_major: the channel-major plan (winograd_channel_major_fits)."""
     cdef Plan p = _forward_plan(x.shape, weight.shape, padding, tile,
-                                _float_level(x.dtype == np.float32))
+                                _float_level(x.dtype == np.float32), channel_major)
+    _check_channel_major(&p, channel_major, "winograd_forward")
     y = np.empty((p.N, p.F, p.Ho, p.Wo), dtype=x.dtype)
     if y.size == 0 or p.C == 0:
         if p.C == 0:
@@ -883,26 +907,17 @@ def winograd_forward(x, weight, bias, *, padding, int tile, bint keep_input=Fals
     return (y, kept) if keep_input else y
 
 
-def winograd_pools(input_shape, weight_shape, *, padding, int tile):
-    """Whether winograd_pool_forward runs for input (N, C, H, W) float32, weight (F, C, k,
-    k), padding and tile: the channel-major plan (F(4x4, 3x3) on 4x4 planes with padding
-    1, float32 on AVX2 + FMA or AVX-512, with enough channels: _plan's rule)."""
-    cdef Plan p = _forward_plan(input_shape, weight_shape, padding, tile, _float_level(True))
-    return bool(p.cm)
-
-
 def winograd_pool_forward(x, weight, bias, *, padding, int tile, bint relu, bint need_codes,
                           bint keep_input, int num_threads):
-    """max_pool2d(winograd_forward(...), 2), relu'd with ``relu``, where winograd_pools:
-    each 4x4 output plane pooled in registers as it is made, so it is never written out.
+    """max_pool2d(winograd_forward(..., channel_major=True), 2), relu'd with ``relu``
+    (float32, where winograd_channel_major_fits): each 4x4 output plane pooled in
+    registers as it is made, so it is never written out.
     (y (N, F, 2, 2), codes as max_pool2d_2x2_forward's (and max_pool2d_relu_2x2_forward's
     with ``relu``) or None without ``need_codes``, V as keep_input's or None); or None if a
     NaN reached the pool (the caller then runs the ops one by one)."""
     cdef Plan p = _forward_plan(x.shape, weight.shape, padding, tile,
-                                _float_level(x.dtype == np.float32))
-    if not p.cm:
-        raise ValueError("winograd conv: pooling needs the channel-major plan "
-                         "(see winograd_pools)")
+                                _float_level(x.dtype == np.float32), True)
+    _check_channel_major(&p, True, "winograd_pool_forward")
     y = np.empty((p.N, p.F, 2, 2), dtype=np.float32)
     codes = np.empty((p.N, p.F, 2, 2), dtype=np.uint8) if need_codes else None
     kept = np.empty((p.a2, _kept_xi(&p)), dtype=np.float32) if keep_input else None
@@ -932,18 +947,20 @@ def winograd_kept_input_elements(input_shape, weight_shape, *, padding, int tile
 
 
 def winograd_backward_input(grad_out, weight, input_shape, *, padding, int tile,
-                            int num_threads, pool_codes=None):
+                            int num_threads, pool_codes=None, bint channel_major=False):
     """grad_input (N, C, H, W) from grad_out (N, F, Ho, Wo) and weight (F, C, k, k):
     the forward on grad_out with the weight transposed to (C, F, k, k) and rotated by
     180 degrees, padding (k - 1 - ph, k - 1 - pw); ``tile`` as the forward's, for the
-    plane (H, W).  pool_codes: as winograd_backward_weight's."""
+    plane (H, W).  pool_codes, channel_major: as winograd_backward_weight's."""
     cdef int k = _kernel_side(weight.shape)
     cdef int N = input_shape[0], C = input_shape[1], H = input_shape[2], W = input_shape[3]
     cdef int F = weight.shape[0], ph = k - 1 - padding[0], pw = k - 1 - padding[1]
     cdef int pooled = 1 if pool_codes is None else 2
     cdef int Ho = grad_out.shape[2] * pooled, Wo = grad_out.shape[3] * pooled
     cdef Plan p = _plan(N, F, Ho, Wo, C, H, W, ph, pw, k, _tile(tile, k), BLOCK_BUDGET,
-                        MAX_BLOCK_TILES, _float_level(grad_out.dtype == np.float32))
+                        MAX_BLOCK_TILES, _float_level(grad_out.dtype == np.float32),
+                        channel_major)
+    _check_channel_major(&p, channel_major, "winograd_backward_input")
     cdef const unsigned char* in_codes = _pooled(grad_out, pool_codes, &p,
                                                  "winograd_backward_input")
     dx = np.empty((N, C, H, W), dtype=grad_out.dtype)
@@ -1055,7 +1072,7 @@ cdef const unsigned char* _pooled(grad_out, pool_codes, const Plan* p, str what)
         return NULL
     if not p.cm:
         raise ValueError(f"{what}: a pooled gradient needs the channel-major plan "
-                         "(see winograd_pools)")
+                         "(channel_major=True)")
     want = (p.N, p.F if what == "winograd_backward_weight" else p.C, 2, 2)
     if (tuple(grad_out.shape) != want or type(pool_codes) is not np.ndarray
             or pool_codes.dtype != np.uint8 or pool_codes.shape != want
@@ -1068,14 +1085,15 @@ cdef const unsigned char* _pooled(grad_out, pool_codes, const Plan* p, str what)
 
 def winograd_backward_weight(x, grad_out, weight_shape, *, padding, int tile,
                              bint need_bias, kept_input=None, int num_threads,
-                             pool_codes=None):
+                             pool_codes=None, bint channel_major=False):
     """(grad_weight (F, C, k, k), grad_bias (F,) or None) from x (N, C, H, W) and
     grad_out (N, F, Ho, Wo) of the stride-1 convolution with weight_shape (F, C, k, k),
     k 3 or 5, and padding (ph, pw); ``tile`` as the forward's, for the plane (Ho, Wo).
     kept_input: the V that winograd_forward(x, ..., keep_input=True) returned for this x
     and tile, instead of transforming x again.  pool_codes: grad_out is the gradient of
     a 2x2 max pool of the conv output, (N, F, 2, 2), with that pool's window codes,
-    spread into dY as it is read (the channel-major plan only)."""
+    spread into dY as it is read (the channel-major plan only).  channel_major: the
+    channel-major plan (winograd_channel_major_fits), as the forward's for kept_input."""
     cdef int k = _kernel_side(weight_shape)
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int F = grad_out.shape[1], ph = padding[0], pw = padding[1]
@@ -1083,7 +1101,8 @@ def winograd_backward_weight(x, grad_out, weight_shape, *, padding, int tile,
     cdef int Ho = grad_out.shape[2] * pooled, Wo = grad_out.shape[3] * pooled
     cdef Plan p = _plan(N, C, H, W, F, Ho, Wo, ph, pw, k, _tile(tile, k),
                         WEIGHT_BLOCK_BUDGET, WEIGHT_MAX_BLOCK_TILES,
-                        _float_level(x.dtype == np.float32))
+                        _float_level(x.dtype == np.float32), channel_major)
+    _check_channel_major(&p, channel_major, "winograd_backward_weight")
     cdef const unsigned char* dy_codes = _pooled(grad_out, pool_codes, &p,
                                                  "winograd_backward_weight")
     dw = np.empty((F, C, k, k), dtype=x.dtype)

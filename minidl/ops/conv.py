@@ -126,7 +126,14 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, what, channe
         )
     elif path == "winograd":
         out = K.winograd_forward(
-            x, w, b, padding=padding, tile=plan.forward.tile, keep_input=keep, num_threads=nt
+            x,
+            w,
+            b,
+            padding=padding,
+            tile=plan.forward.tile,
+            keep_input=keep,
+            num_threads=nt,
+            channel_major=plan.forward.channel_major,
         )
     elif path == "depthwise":
         out = K.depthwise_conv2d_forward(x, w, b, stride, padding, dilation, nt)
@@ -171,7 +178,7 @@ def conv2d_backward(g, layer, fits, kept, codes=None):
         if codes is None or dy is not None:
             return False
         if pass_plan.path == "winograd":
-            return K.winograd_pools(x.shape, w.shape, padding=padding, tile=pass_plan.tile)
+            return pass_plan.channel_major
         return pass_plan.path == "direct" and weight_pass
 
     def fits_g(src):
@@ -204,6 +211,7 @@ def conv2d_backward(g, layer, fits, kept, codes=None):
                 tile=plan.input.tile,
                 num_threads=nt,
                 pool_codes=codes if spread else None,
+                channel_major=plan.input.channel_major,
             )
         elif path == "depthwise":
             gx = K.depthwise_conv2d_backward_input(src, w, x.shape, stride, padding, dilation, nt)
@@ -242,6 +250,7 @@ def conv2d_backward(g, layer, fits, kept, codes=None):
                 kept_input=kept,
                 num_threads=nt,
                 pool_codes=codes if spread else None,
+                channel_major=plan.weight.channel_major,
             )
         elif path == "depthwise":
             gw, gb = K.depthwise_conv2d_backward_weight(

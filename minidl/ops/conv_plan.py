@@ -6,7 +6,10 @@ gradient ("weight").  Each runs on one of four kernel families (minidl._kernels)
 - ``im2col``: im2col + GEMM, for every layer (any stride, dilation, groups, dtype);
 - ``winograd``: F(2x2, 3x3) or F(4x4, 3x3) (``tile`` 2 or 4) and F(4x4, 5x5) (``tile``
   4) for 3x3 / 5x5 kernels, stride 1, dilation 1, one group, padding <= k - 1: fewer
-  multiplications than GEMM, but transforms and a fixed cost per call;
+  multiplications than GEMM, but transforms and a fixed cost per call; F(4x4, 3x3) on
+  4x4 planes with padding 1 also has a channel-major ``layout`` ("channels": vectors
+  across channels instead of tiles, float32 on AVX2 or AVX-512; it alone pools its
+  output in registers, ops.fused);
 - ``direct``: float32, stride 1, dilation 1, one group, on a CPU with AVX2 + FMA or
   AVX-512: no im2col, but lanes wasted on rounded-up blocks; the input gradient lays
   dY out in one of three ``layout`` s ("pitch", "rows", "half rows": direct_conv.h);
@@ -45,9 +48,10 @@ from minidl.ops import _validation as V
 
 Path = Literal["im2col", "winograd", "direct", "depthwise"]
 PATHS: tuple[Path, ...] = ("im2col", "winograd", "direct", "depthwise")
-Layout = Literal["pitch", "rows", "half rows"]
+Layout = Literal["pitch", "rows", "half rows", "channels"]
 PASSES = ("forward", "input", "weight")
-LAYOUTS: tuple[Layout, ...] = ("pitch", "rows", "half rows")
+LAYOUTS: tuple[Layout, ...] = ("pitch", "rows", "half rows")  # the direct input gradient's
+CHANNELS: Layout = "channels"  # Winograd F(4x4, 3x3)'s channel-major layout
 
 # ---- thresholds (built-in defaults) ------------------------------------------------
 # r = C*F/(C+F): Winograd saves GEMM work ~C*F per output and pays transforms ~C+F.
@@ -72,6 +76,9 @@ WINOGRAD5_AVX512_FORWARD_RATIO = 4.0
 # 5x5 Winograd forward and weight gradient on 2+ threads from at least this r: the direct
 # kernels split small layers, Winograd's blocks do not.
 WINOGRAD5_THREADED_RATIO = 8.0
+# Channel-major Winograd on 4x4 planes from these (smaller, larger) channel counts per vector
+# width: lanes across channels (and no gathers) against lanes across tiles.
+WINOGRAD_CHANNEL_MAJOR_MIN_CHANNELS = {16: (16, 16), 8: (6, 16)}
 # Direct kernels from this share of useful lanes per pass: no im2col against wasted lanes.
 DIRECT_MIN_EFFICIENCY = {"forward": 0.75, "input": 0.45, "weight": 0.75}
 # Direct kernels on planes of at least this many outputs: per-sample copies against the work.
@@ -85,7 +92,8 @@ DIRECT_HALF_ROWS_MIN_FILL = 0.5
 @dataclass(frozen=True, slots=True)
 class PassPlan:
     """The kernel one pass runs on: ``path``, with Winograd's output ``tile`` side (2 or
-    4; 0 otherwise) and the direct input gradient's dY' ``layout`` ("" otherwise)."""
+    4; 0 otherwise) and a ``layout``: the direct input gradient's dY' layout (one of
+    LAYOUTS), "channels" for Winograd F(4x4, 3x3) channel-major, "" otherwise."""
 
     path: Path
     tile: int = 0
@@ -99,16 +107,24 @@ class PassPlan:
                 f"PassPlan: tile is 2 or 4 for winograd and 0 otherwise, got {self.path} "
                 f"with tile {self.tile!r}"
             )
-        if self.layout not in ("",) + LAYOUTS or (self.layout and self.path != "direct"):
+        allowed = {"direct": LAYOUTS, "winograd": (CHANNELS,) if self.tile == 4 else ()}
+        if self.layout and self.layout not in allowed.get(self.path, ()):
             raise ValueError(
-                f"PassPlan: layout is one of {LAYOUTS} for the direct input gradient and '' "
-                f"otherwise, got {self.path} with layout {self.layout!r}"
+                f"PassPlan: layout is one of {LAYOUTS} for the direct input gradient, "
+                f"{CHANNELS!r} or '' for winograd with tile 4, and '' otherwise, got "
+                f"{self.path} (tile {self.tile}) with layout {self.layout!r}"
             )
+
+    @property
+    def channel_major(self) -> bool:
+        """Winograd's channel-major layout."""
+        return self.layout == CHANNELS
 
     def describe(self, k: int) -> str:
         """e.g. "winograd F(4x4, 3x3)", "direct (rows)" for a k x k kernel."""
         if self.path == "winograd":
-            return f"winograd F({self.tile}x{self.tile}, {k}x{k})"
+            major = ", channel-major" if self.channel_major else ""
+            return f"winograd F({self.tile}x{self.tile}, {k}x{k}){major}"
         if self.path == "direct" and self.layout:
             return f"direct ({self.layout})"
         return self.path
@@ -117,6 +133,7 @@ class PassPlan:
 IM2COL = PassPlan("im2col")
 DIRECT = PassPlan("direct")
 DEPTHWISE = PassPlan("depthwise")
+WINOGRAD_CHANNEL_MAJOR = PassPlan("winograd", 4, CHANNELS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +150,10 @@ class ConvPlan:
         for name in PASSES:
             if not isinstance(getattr(self, name), PassPlan):
                 raise TypeError(f"ConvPlan: {name} must be a PassPlan, got {getattr(self, name)!r}")
-        if (self.input.path == "direct") != bool(self.input.layout):
+        if (self.input.path == "direct") != (self.input.layout in LAYOUTS):
             raise ValueError("ConvPlan: a direct input gradient needs a layout (and only it)")
-        if self.forward.layout or self.weight.layout:
-            raise ValueError("ConvPlan: only the input gradient has a layout")
+        if self.forward.layout in LAYOUTS or self.weight.layout in LAYOUTS:
+            raise ValueError("ConvPlan: only the input gradient has a dY layout")
         if self.keep_input and (
             self.forward != self.weight or self.forward.path not in ("im2col", "winograd")
         ):
@@ -191,6 +208,14 @@ def _depthwise_eligible(ishape, wshape, groups) -> bool:
     return groups == ishape[1] and wshape[1] == 1
 
 
+def _channel_major_fits(ishape, wshape, dtype, padding) -> bool:
+    """Winograd's channel-major layout can run every pass (its fact: F(4x4, 3x3) on 4x4
+    planes with padding 1, float32, AVX2 or AVX-512)."""
+    return wshape[2] == 3 and K.winograd_channel_major_fits(
+        tuple(ishape), tuple(wshape), padding=padding, tile=4, dtype=dtype
+    )
+
+
 def _half_rows_fit(wo: int) -> bool:
     """A dY row fits half a vector (what the half-rows layout needs)."""
     return 2 * wo <= K.direct_vector_width()
@@ -212,8 +237,11 @@ def candidates(
     out = {name: [IM2COL] for name in PASSES}
     if _winograd_eligible(wshape, stride, padding, dilation, groups):
         tiles = (2, 4) if wshape[2] == 3 else (4,)
+        winograd = [PassPlan("winograd", tile) for tile in tiles]
+        if _channel_major_fits(input_shape, wshape, dtype, padding):
+            winograd.append(WINOGRAD_CHANNEL_MAJOR)
         for name in PASSES:
-            out[name] += [PassPlan("winograd", tile) for tile in tiles]
+            out[name] += winograd
     if _direct_eligible(np.dtype(dtype), stride, dilation, groups):
         out["forward"].append(DIRECT)
         out["weight"].append(DIRECT)
@@ -276,15 +304,23 @@ def _winograd_pays(which, k, n, c, f, ho, wo, tile, plane, num_threads) -> bool:
     return ratio >= floor and n * ho * wo * c * f >= WINOGRAD_MIN_WORK[which]
 
 
-def _winograd_passes(ishape, wshape, ho, wo, num_threads) -> dict[str, PassPlan]:
+def _channel_major_pays(c: int, f: int) -> bool:
+    """Whether C and F fill the channel-major vectors (WINOGRAD_CHANNEL_MAJOR_MIN_CHANNELS)."""
+    low, high = WINOGRAD_CHANNEL_MAJOR_MIN_CHANNELS.get(K.winograd_channel_major_lanes(), (0, 0))
+    return bool(low) and min(c, f) >= low and max(c, f) >= high
+
+
+def _winograd_passes(ishape, wshape, dtype, padding, ho, wo, num_threads) -> dict[str, PassPlan]:
     """The passes Winograd takes (each must pay), with their tiles: the forward and the
-    weight gradient tile the output plane, the input gradient the input plane."""
+    weight gradient tile the output plane, the input gradient the input plane; all three
+    channel-major where that fits and pays."""
     n, c, h, w = ishape
     f, _, k, _ = wshape
     planes = {"forward": (ho, wo), "input": (h, w), "weight": (ho, wo)}
     tiles = {which: winograd_tile(*plane) if k == 3 else 4 for which, plane in planes.items()}
+    major = _channel_major_pays(c, f) and _channel_major_fits(ishape, wshape, dtype, padding)
     return {
-        which: PassPlan("winograd", tiles[which])
+        which: WINOGRAD_CHANNEL_MAJOR if major else PassPlan("winograd", tiles[which])
         for which in PASSES
         if _winograd_pays(which, k, n, c, f, ho, wo, tiles[which], planes[which], num_threads)
     }
@@ -355,7 +391,7 @@ def _plan(ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad,
     if groups > 1 and _depthwise_eligible(ishape, wshape, groups):
         return _ALL_DEPTHWISE
     if _winograd_eligible(wshape, stride, padding, dilation, groups):
-        chosen = _winograd_passes(ishape, wshape, ho, wo, nt)
+        chosen = _winograd_passes(ishape, wshape, dtype, padding, ho, wo, nt)
     else:
         chosen = {}
     if _direct_eligible(dtype, stride, dilation, groups):

@@ -24,7 +24,7 @@ import numpy as np
 from minidl import _kernels as K
 from minidl.ops import conv_plan as CP
 
-FORMAT = 1
+FORMAT = 2  # 2: Winograd's channel-major layout is a choice of the plan ("channels")
 
 
 # ---- where the table lives ----------------------------------------------------------
@@ -136,15 +136,12 @@ def _run_pass(which, p, x, w, g, stride, padding, dilation, groups, nt):
             x, g, w.shape, stride, padding, dilation, True, nt
         )
     if p.path == "winograd":
+        layout = dict(padding=padding, tile=p.tile, num_threads=nt, channel_major=p.channel_major)
         if which == "forward":
-            return K.winograd_forward(x, w, None, padding=padding, tile=p.tile, num_threads=nt)
+            return K.winograd_forward(x, w, None, **layout)
         if which == "input":
-            return K.winograd_backward_input(
-                g, w, x.shape, padding=padding, tile=p.tile, num_threads=nt
-            )
-        return K.winograd_backward_weight(
-            x, g, w.shape, padding=padding, tile=p.tile, need_bias=True, num_threads=nt
-        )
+            return K.winograd_backward_input(g, w, x.shape, **layout)
+        return K.winograd_backward_weight(x, g, w.shape, need_bias=True, **layout)
     if p.path == "direct":
         if which == "forward":
             return K.direct_conv2d_forward(x, w, None, padding=padding, num_threads=nt)
@@ -220,19 +217,9 @@ def _run_kept_pair(p, x, w, g, stride, padding, dilation, groups, nt):
     """The forward on PassPlan ``p`` keeping what it made of x, then the weight gradient
     reading it (im2col's cols or Winograd's V)."""
     if p.path == "winograd":
-        _, kept = K.winograd_forward(
-            x, w, None, padding=padding, tile=p.tile, keep_input=True, num_threads=nt
-        )
-        return K.winograd_backward_weight(
-            x,
-            g,
-            w.shape,
-            padding=padding,
-            tile=p.tile,
-            need_bias=True,
-            kept_input=kept,
-            num_threads=nt,
-        )
+        layout = dict(padding=padding, tile=p.tile, num_threads=nt, channel_major=p.channel_major)
+        _, kept = K.winograd_forward(x, w, None, keep_input=True, **layout)
+        return K.winograd_backward_weight(x, g, w.shape, need_bias=True, kept_input=kept, **layout)
     geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     _, kept = K.conv2d_forward(x, w, None, **geometry, keep_input=True, num_threads=nt)
     return K.conv2d_backward_weight(

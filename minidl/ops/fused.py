@@ -84,20 +84,14 @@ def _early_plan(x, weight, stride, padding, dilation, groups):
     ):
         return DECLINE
     plan = conv.layer_plan(x, w, weight, stride, padding, dilation, groups)
-    return plan if _kernel_of(plan, x.shape, w.shape, padding) is not None else DECLINE
+    return plan if _kernel_of(plan) is not None else DECLINE
 
 
-def _kernel_of(plan, x_shape, w_shape, padding) -> str | None:
+def _kernel_of(plan) -> str | None:
     """Which pooled forward runs the plan of this float32 layer: "direct", "winograd"
-    (the channel-major F(4x4, 3x3), K.winograd_pools) or None."""
+    (the channel-major F(4x4, 3x3)) or None."""
     path = plan.forward.path
-    if path == "direct":
-        return path
-    if (
-        path == "winograd"
-        and plan.forward.tile == 4
-        and K.winograd_pools(x_shape, w_shape, padding=padding, tile=4)
-    ):
+    if path == "direct" or (path == "winograd" and plan.forward.channel_major):
         return path
     return None
 
@@ -140,7 +134,7 @@ def conv2d_max_pool2d(
         if w.dtype != np.float32 or ho % 2 or wo % 2:
             return None
         plan = conv.layer_plan(x, w, weight, stride, padding, dilation, groups)
-    kernel = _kernel_of(plan, x.shape, w.shape, padding)
+    kernel = _kernel_of(plan)
     if kernel is None:
         return None
     inputs = conv._inputs(input, weight, bias)
