@@ -216,13 +216,19 @@ def test_channel_major_is_refused_where_it_does_not_fit(ishape, wshape, padding,
     w = rng.standard_normal(wshape).astype(dtype)
     geometry = dict(padding=padding, tile=tile, num_threads=1, channel_major=True)
     y = K.winograd_forward(x, w, None, padding=padding, tile=tile, num_threads=1)
-    for call in (
-        lambda: K.winograd_forward(x, w, None, **geometry),
-        lambda: K.winograd_backward_input(y, w, x.shape, **geometry),
-        lambda: K.winograd_backward_weight(x, y, w.shape, need_bias=False, **geometry),
-    ):
+    for call in each_pass(x, w, y, **geometry):
         with pytest.raises(ValueError, match="channel-major plan needs float32"):
             call()
+
+
+def each_pass(x, w, dy, **kw):
+    """The layer's three Winograd kernels as calls without arguments."""
+    K = kernels()
+    return (
+        lambda: K.winograd_forward(x, w, None, **kw),
+        lambda: K.winograd_backward_input(dy, w, x.shape, **kw),
+        lambda: K.winograd_backward_weight(x, dy, w.shape, need_bias=True, **kw),
+    )
 
 
 # (N, C, F): channel-major layers (4x4 planes, padding 1) with several blocks of tiles
@@ -384,16 +390,10 @@ def test_winograd_rejects_an_unknown_tile(k, tile):
 
 @pytest.mark.parametrize("wshape", [(1, 1, 1, 1), (1, 1, 7, 7), (1, 1, 3, 5), (1, 1, 4, 4)])
 def test_winograd_rejects_other_kernel_sizes(wshape):
-    K = kernels()
     x = np.zeros((1, 1, 8, 8), np.float32)
     w = np.zeros(wshape, np.float32)
     dy = np.zeros((1, 1, 8 - wshape[2] + 1, 8 - wshape[3] + 1), np.float32)
-    kw = dict(padding=(0, 0), tile=4, num_threads=1)
-    for call in (
-        lambda: K.winograd_forward(x, w, None, **kw),
-        lambda: K.winograd_backward_input(dy, w, x.shape, **kw),
-        lambda: K.winograd_backward_weight(x, dy, w.shape, need_bias=True, **kw),
-    ):
+    for call in each_pass(x, w, dy, padding=(0, 0), tile=4, num_threads=1):
         with pytest.raises(ValueError, match="3x3 or 5x5"):
             call()
 

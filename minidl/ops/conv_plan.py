@@ -23,7 +23,8 @@ Winograd with one tile.
 ``plan_conv2d`` decides with the thresholds below (what each trades is on its line; the
 timings behind them are in benchmarks/conv_dispatch.md, and
 benchmarks/conv_dispatch_tables.py measures them again).  It asks the kernels for facts
-only (the CPU level, a layout's vector width and lane efficiency, the size of a kept V).
+only (the CPU level, a layout's vector width and lane efficiency, where the channel-major
+Winograd fits and its vector width, the size of a kept V).
 ``candidates`` lists every path each pass can run at a shape; ``forced(plan)`` makes
 every conv2d in a block run a given plan (tests, benchmarks, a measured calibration).
 F.conv2d looks plans up by shape (``cached_plan``): one dict lookup per call.
