@@ -8,12 +8,13 @@ import time
 
 import numpy as np
 import pytest
-from kernel_checks import assert_close, kernels, reference, run_conv
+from kernel_checks import assert_close, count_kernel_calls, kernels, reference, run_conv
 
 import minidl
 from minidl import backends, cli
 from minidl import reference as R
 from minidl.bench import tune as bench_tune
+from minidl.nn import functional as F
 from minidl.ops import conv_plan, conv_tune
 from minidl.ops.conv_plan import IM2COL, ConvPlan
 
@@ -144,6 +145,45 @@ def test_a_broken_or_mismatched_table_falls_back_to_the_defaults(cache, capsys):
     )
 
 
+def test_a_pooled_layer_has_a_plan_of_its_own_timed_with_the_pool(cache, monkeypatch):
+    """The fused conv + 2x2 max pool + ReLU (ops.fused) looks its layer up under a key of
+    its own, which the tune times as that op runs it: the table's plan for that key is
+    what the fused op runs, while F.conv2d at the same shape runs the plain key's."""
+    K = kernels()
+    if not K.winograd_channel_major_lanes():
+        pytest.skip("no channel-major Winograd on this CPU: nothing pools in the conv")
+    nt = minidl.get_num_threads()
+    layer = ((8, 6, 4, 4), (16, 6, 3, 3), F32, (1, 1), (1, 1), (1, 1), 1, True, nt)
+    pooled_key = conv_tune.layer_key(*layer, True)
+    assert pooled_key == conv_tune.layer_key(*layer) + "|pool"
+    plan, times = conv_tune.measure_plan(*layer, pooled=True, repeats=1)
+    conv_plan.check_plan(plan, *layer[:7])
+    assert "winograd F(4x4, 3x3), channel-major" in times["forward"], times
+    # an odd output plane cannot pool: timed as the plain layer
+    odd = ((2, 3, 5, 5), (4, 3, 3, 3)) + layer[2:]
+    conv_plan.check_plan(conv_tune.measure_plan(*odd, pooled=True, repeats=1)[0], *odd[:7])
+
+    major, planes = conv_plan.WINOGRAD_CHANNEL_MAJOR, conv_plan.PassPlan("winograd", 4)
+    conv_tune.save_table(
+        {
+            pooled_key: ConvPlan(major, major, major),
+            conv_tune.layer_key(*layer): ConvPlan(planes, planes, planes),
+        }
+    )
+    conv_plan.reload_table()
+    calls = count_kernel_calls(
+        monkeypatch, {"pooled": "winograd_pool_forward", "plain": "winograd_forward"}
+    )
+    rng = np.random.default_rng(8)
+    conv = minidl.nn.Conv2d(6, 16, 3, padding=1)
+    x = minidl.tensor(rng.standard_normal(layer[0]).astype(np.float32))
+    y = minidl.nn.Sequential(conv, minidl.nn.MaxPool2d(2), minidl.nn.ReLU())(x)
+    assert calls == {"pooled": 1, "plain": 0}
+    want = F.relu(F.max_pool2d(F.conv2d(x, conv.weight, conv.bias, padding=1), 2))
+    assert calls == {"pooled": 1, "plain": 1}
+    np.testing.assert_allclose(y.data, want.data, rtol=1e-4, atol=1e-4)
+
+
 def test_deterministic_runs_im2col_everywhere_whatever_the_table(cache):
     kernels()
     layer = ((2, 8, 9, 9), (8, 8, 3, 3), F32, (1, 1), (1, 1), (1, 1), 1, True, 1)
@@ -228,7 +268,9 @@ def test_train_with_a_table_is_bit_identical_run_to_run(cache, monkeypatch, tmp_
         assert np.array_equal(np.asarray(weights[0][key]), np.asarray(weights[1][key])), key
 
 
-def _not_im2col(ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad, nt, **kw):
+def _not_im2col(
+    ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad, nt, pooled=False, **kw
+):
     """The last candidate of each pass (a stand-in for a measurement that picks them)."""
     can = conv_plan.candidates(ishape, wshape, dtype, stride, padding, dilation, groups)
     chosen = {which: can[which][-1] for which in conv_plan.PASSES}

@@ -16,9 +16,9 @@ INFERENCE_BATCH = 360
 
 
 def _model_layers(batch_sizes) -> set[tuple]:
-    """The conv layers (conv_plan's cache keys) of one training step of ``LeNet()``,
-    the LeNet-digits model of the suite and the CIFAR-size network at each batch size,
-    and of the two LeNets' inference on the digits' test split."""
+    """The conv layers (conv_plan's cache keys, pooled ones included) of one training
+    step of ``LeNet()``, the LeNet-digits model of the suite and the CIFAR-size network
+    at each batch size, and of the two LeNets' inference on the digits' test split."""
     from minidl.bench import cifar
     from minidl.bench.end_to_end import MODELS
     from minidl.models import LeNet
@@ -48,7 +48,7 @@ def _suite_layers(batch_sizes) -> set[tuple]:
         for n in batch_sizes or (s.n,):
             layer = ((n, s.c, s.h, s.w), (s.f, s.c, s.k, s.k), np.dtype(np.float32))
             pair = ((s.stride,) * 2, (s.padding,) * 2, (1, 1))
-            out.add(layer + pair + (1, True, 0))
+            out.add(layer + pair + (1, True, 0, False))
     return out
 
 
@@ -68,7 +68,7 @@ def tune(full: bool = False, threads: tuple[int, ...] | None = None, log=print) 
             set_num_threads(nt)
             layers = _model_layers(batches) | _suite_layers(batches if full else ())
             for layer in sorted(layers, key=str):
-                layer = layer[:8] + (nt,)
+                layer = layer[:8] + (nt,) + layer[9:]  # (..., threads, pooled)
                 plan, _ = conv_tune.measure_plan(*layer, repeats=repeats)
                 key = conv_tune.layer_key(*layer)
                 plans[key] = plan

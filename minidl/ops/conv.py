@@ -81,8 +81,9 @@ def checked_args(input, weight, bias, stride, padding, dilation, groups, what, c
     return x, w, b, stride, padding, dilation, groups
 
 
-def layer_plan(x, w, weight, stride, padding, dilation, groups):
-    """The plan of the conv layer of these checked arrays on this call's threads."""
+def layer_plan(x, w, weight, stride, padding, dilation, groups, pooled=False):
+    """The plan of the conv layer of these checked arrays on this call's threads;
+    ``pooled``: its output goes into a fused 2x2 max pool (cached_plan)."""
     weight_grad = weight.requires_grad and is_grad_enabled()
     return cached_plan(
         x.shape,
@@ -94,6 +95,7 @@ def layer_plan(x, w, weight, stride, padding, dilation, groups):
         groups,
         weight_grad,
         get_num_threads(),
+        pooled,
     )
 
 

@@ -447,9 +447,13 @@ def cached_plan(
     groups: int,
     weight_grad: bool,
     num_threads: int,
+    pooled: bool = False,
 ) -> ConvPlan:
     """plan_conv2d for F.conv2d's checked arguments (pairs, a valid layer), remembered
-    per shape; the forced plan inside ``forced``."""
+    per shape; the forced plan inside ``forced``.  ``pooled``: the layer's output goes
+    straight into a fused 2x2 max pool (ops.fused), a layer of its own for the measured
+    dispatch, which times its forward with the pool and its gradients from the pooled
+    one (the built-in rule does not tell them apart)."""
     if _forced is not None:
         check_plan(_forced, input_shape, weight_shape, dtype, stride, padding, dilation, groups)
         return _forced
@@ -463,6 +467,7 @@ def cached_plan(
         groups,
         weight_grad,
         num_threads,
+        pooled,
     )
     plan = _PLANS.get(key)
     if plan is None:
@@ -472,12 +477,12 @@ def cached_plan(
     return plan
 
 
-def _choose(ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad, nt):
+def _choose(ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad, nt, pooled):
     """A new shape's plan: im2col everywhere when deterministic; measured now under
     autotune; the table's when it names the layer; else the built-in rule."""
     if _mode == "deterministic":
         return _ALL_IM2COL[False]
-    layer = (ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad, nt)
+    layer = (ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad, nt, pooled)
     if _measured is not None:
         _, layer_key, measure = _measured
         if _mode == "autotune":

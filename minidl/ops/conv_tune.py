@@ -2,7 +2,8 @@
 every eligible path of a layer that both it and ``minidl.backends.autotune`` run.
 
 A table maps a layer's key (``layer_key``: shapes, dtype, stride, padding, dilation,
-groups, training or not, threads) to the ConvPlan that measured fastest on this machine.
+groups, training or not, threads, and whether a fused 2x2 max pool takes its output) to
+the ConvPlan that measured fastest on this machine.
 It lives in the user's cache folder (``MINIDL_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/minidl``, else ``~/.cache/minidl``), one JSON file per CPU model and
 instruction-set level, and is read once per process (``load_table``).  Layers it does not
@@ -17,7 +18,7 @@ import os
 import platform
 import re
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -61,12 +62,15 @@ def table_path() -> str:
     return os.path.join(cache_dir(), f"conv-plans-{slug}-level{cpu_level()}.json")
 
 
-def layer_key(ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad, nt) -> str:
+def layer_key(
+    ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad, nt, pooled=False
+) -> str:
     """The table's key of one layer (the fields of conv_plan's per-shape cache)."""
     dims = "x".join(str(int(v)) for v in tuple(ishape) + tuple(wshape))
     hyper = ",".join(f"{a}x{b}" for a, b in (stride, padding, dilation))
     mode = "train" if weight_grad else "infer"
-    return f"{dims}|{np.dtype(dtype).name}|{hyper}|g{groups}|{mode}|t{nt}"
+    pool = "|pool" if pooled else ""
+    return f"{dims}|{np.dtype(dtype).name}|{hyper}|g{groups}|{mode}|t{nt}{pool}"
 
 
 def _pass_to_json(p: CP.PassPlan) -> dict[str, Any]:
@@ -125,8 +129,11 @@ def save_table(plans: dict[str, CP.ConvPlan], path: str | None = None) -> str:
 # ---- timing the paths of one layer --------------------------------------------------
 
 
-def _run_pass(which, p, x, w, g, stride, padding, dilation, groups, nt):
-    """One pass of the layer on PassPlan ``p`` (what minidl.ops.conv runs for it)."""
+def _run_pass(which, p, x, w, g, stride, padding, dilation, groups, nt, pool=None):
+    """One pass of the layer on PassPlan ``p`` (what minidl.ops.conv runs for it); with
+    ``pool`` (_Pool), as the fused conv + 2x2 max pool + ReLU runs it (ops.fused)."""
+    if pool is not None:
+        return _run_pooled_pass(which, p, x, w, stride, padding, dilation, groups, nt, pool)
     if p.path == "depthwise":
         if which == "forward":
             return K.depthwise_conv2d_forward(x, w, None, stride, padding, dilation, nt)
@@ -160,17 +167,81 @@ def _run_pass(which, p, x, w, g, stride, padding, dilation, groups, nt):
     return K.conv2d_backward_weight(x, g, w.shape, **geometry, need_bias=True, num_threads=nt)
 
 
+class _Pool(NamedTuple):
+    """What a pooled layer's passes read: the pool's output gradient (N, F, Ho/2, Wo/2),
+    its window codes, and whether the forward makes codes (training)."""
+
+    grad: np.ndarray
+    codes: np.ndarray
+    need_codes: bool
+
+
+def _run_pooled_pass(which, p, x, w, stride, padding, dilation, groups, nt, pool):
+    """A pass of a layer whose output goes into a 2x2 max pool and ReLU: the channel-
+    major Winograd and the direct kernels pool in the forward, and their gradients spread
+    the pooled one where they can (conv2d_backward); any other pass pools or unpools
+    apart, as the layer then runs op by op."""
+    major = p.path == "winograd" and p.channel_major
+    if which == "forward":
+        fused = dict(padding=padding, relu=True, need_codes=pool.need_codes, num_threads=nt)
+        if major:
+            return K.winograd_pool_forward(x, w, None, tile=4, keep_input=False, **fused)
+        if p.path == "direct":
+            return K.direct_conv2d_pool_forward(x, w, None, **fused)
+        y = _run_pass("forward", p, x, w, None, stride, padding, dilation, groups, nt)
+        return K.max_pool2d_relu_2x2_forward(y, nt, pool.need_codes)
+    spread = dict(padding=padding, num_threads=nt, pool_codes=pool.codes)
+    if major:
+        if which == "input":
+            return K.winograd_backward_input(
+                pool.grad, w, x.shape, tile=4, channel_major=True, **spread
+            )
+        return K.winograd_backward_weight(
+            x, pool.grad, w.shape, tile=4, channel_major=True, need_bias=True, **spread
+        )
+    if p.path == "direct" and which == "weight":
+        return K.direct_conv2d_backward_weight(x, pool.grad, w.shape, need_bias=True, **spread)
+    dy = K.max_pool2d_2x2_backward(pool.grad, pool.codes, nt)
+    return _run_pass(which, p, x, w, dy, stride, padding, dilation, groups, nt)
+
+
+def _pool_for(x, w, weight_grad, stride, padding, dilation, groups, ho, wo, rng):
+    """The _Pool of a layer that the fused conv + pool can take (float32, even outputs),
+    else None (the layer is timed as a plain conv)."""
+    if x.dtype != np.float32 or ho % 2 or wo % 2 or ho < 2 or wo < 2:
+        return None
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    y = K.conv2d_forward(x, w, None, **geometry, num_threads=1)
+    _, codes = K.max_pool2d_relu_2x2_forward(y, 1, True)
+    grad = rng.standard_normal((x.shape[0], w.shape[0], ho // 2, wo // 2)).astype(np.float32)
+    return _Pool(grad, codes, weight_grad)
+
+
 def measure_plan(
-    ishape, wshape, dtype, stride, padding, dilation, groups, weight_grad, nt, repeats=3
+    ishape,
+    wshape,
+    dtype,
+    stride,
+    padding,
+    dilation,
+    groups,
+    weight_grad,
+    nt,
+    pooled=False,
+    repeats=3,
 ) -> tuple[CP.ConvPlan, dict[str, dict[str, float]]]:
     """(the fastest plan, {pass: {path description: best seconds}}) of one layer: every
-    candidate of each pass timed on random data (best of ``repeats`` after a warm-up)."""
+    candidate of each pass timed on random data (best of ``repeats`` after a warm-up);
+    ``pooled``: each as it runs under a fused 2x2 max pool and ReLU (_run_pooled_pass)."""
     ho, wo = CP.V.conv_output_size("tune", ishape, wshape[2:], stride, padding, dilation)
     dtype = np.dtype(dtype)
     rng = np.random.default_rng(0)
     x = rng.standard_normal(ishape).astype(dtype)
     w = rng.standard_normal(wshape).astype(dtype)
     g = rng.standard_normal((ishape[0], wshape[0], ho, wo)).astype(dtype)
+    pool = None
+    if pooled:
+        pool = _pool_for(x, w, weight_grad, stride, padding, dilation, groups, ho, wo, rng)
     can = CP.candidates(ishape, wshape, dtype, stride, padding, dilation, groups)
     passes = CP.PASSES if weight_grad else ("forward", "input")
     chosen, times = {}, {}
@@ -179,7 +250,7 @@ def measure_plan(
         best = None
         for p in can[which]:
             spent = _best_time(
-                _run_pass, repeats, which, p, x, w, g, stride, padding, dilation, groups, nt
+                _run_pass, repeats, which, p, x, w, g, stride, padding, dilation, groups, nt, pool
             )
             times[which][p.describe(wshape[2])] = spent
             if best is None or spent < best[0]:
@@ -188,7 +259,21 @@ def measure_plan(
             chosen[which] = best[1]
     if weight_grad:
         chosen = _kept_pair(
-            chosen, times, can, x, w, g, stride, padding, dilation, groups, nt, repeats, ho, wo
+            chosen,
+            times,
+            can,
+            x,
+            w,
+            g,
+            stride,
+            padding,
+            dilation,
+            groups,
+            nt,
+            repeats,
+            ho,
+            wo,
+            pool,
         )
     plan = CP.compose(chosen, tuple(ishape), tuple(wshape), dtype, padding, weight_grad, ho, wo)
     return plan, times
@@ -213,21 +298,44 @@ def _best_time(run, repeats, *args) -> float:
     return min(spent)
 
 
-def _run_kept_pair(p, x, w, g, stride, padding, dilation, groups, nt):
+def _run_kept_pair(p, x, w, g, stride, padding, dilation, groups, nt, pool=None):
     """The forward on PassPlan ``p`` keeping what it made of x, then the weight gradient
-    reading it (im2col's cols or Winograd's V)."""
+    reading it (im2col's cols or Winograd's V); with ``pool`` as _run_pooled_pass."""
     if p.path == "winograd":
         layout = dict(padding=padding, tile=p.tile, num_threads=nt, channel_major=p.channel_major)
-        _, kept = K.winograd_forward(x, w, None, keep_input=True, **layout)
+        if pool is not None and p.channel_major:
+            fused = dict(padding=padding, relu=True, need_codes=True, num_threads=nt)
+            *_, kept = K.winograd_pool_forward(x, w, None, tile=4, keep_input=True, **fused)
+            return K.winograd_backward_weight(
+                x,
+                pool.grad,
+                w.shape,
+                need_bias=True,
+                kept_input=kept,
+                pool_codes=pool.codes,
+                **layout,
+            )
+        y, kept = K.winograd_forward(x, w, None, keep_input=True, **layout)
+        g = g if pool is None else _pool_apart(y, pool, nt)
         return K.winograd_backward_weight(x, g, w.shape, need_bias=True, kept_input=kept, **layout)
     geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    _, kept = K.conv2d_forward(x, w, None, **geometry, keep_input=True, num_threads=nt)
+    y, kept = K.conv2d_forward(x, w, None, **geometry, keep_input=True, num_threads=nt)
+    g = g if pool is None else _pool_apart(y, pool, nt)
     return K.conv2d_backward_weight(
         x, g, w.shape, **geometry, need_bias=True, kept_input=kept, num_threads=nt
     )
 
 
-def _kept_pair(chosen, times, can, x, w, g, stride, padding, dilation, groups, nt, repeats, ho, wo):
+def _pool_apart(y, pool, nt):
+    """The separate pool of a conv output ``y`` and the unpooled gradient that a pass
+    then reads."""
+    K.max_pool2d_relu_2x2_forward(y, nt, True)
+    return K.max_pool2d_2x2_backward(pool.grad, pool.codes, nt)
+
+
+def _kept_pair(
+    chosen, times, can, x, w, g, stride, padding, dilation, groups, nt, repeats, ho, wo, pool
+):
     """``chosen`` with the forward and the weight gradient moved to one path whose
     forward keeps its cols or V for the weight gradient, where that pair, timed
     together, beats the two passes' fastest paths timed apart."""
@@ -243,7 +351,7 @@ def _kept_pair(chosen, times, can, x, w, g, stride, padding, dilation, groups, n
         if not CP.compose(pair, x.shape, w.shape, x.dtype, padding, True, ho, wo).keep_input:
             continue  # too big to keep: compose would not keep it either
         spent = _best_time(
-            _run_kept_pair, repeats, p, x, w, g, stride, padding, dilation, groups, nt
+            _run_kept_pair, repeats, p, x, w, g, stride, padding, dilation, groups, nt, pool
         )
         times.setdefault("forward+weight kept", {})[p.describe(k)] = spent
         if spent < apart and (best is None or spent < best[0]):

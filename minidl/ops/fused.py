@@ -83,7 +83,7 @@ def _early_plan(x, weight, stride, padding, dilation, groups):
         or wo % 2
     ):
         return DECLINE
-    plan = conv.layer_plan(x, w, weight, stride, padding, dilation, groups)
+    plan = conv.layer_plan(x, w, weight, stride, padding, dilation, groups, pooled=True)
     return plan if _kernel_of(plan) is not None else DECLINE
 
 
@@ -133,7 +133,7 @@ def conv2d_max_pool2d(
         wo = x.shape[3] + 2 * padding[1] - w.shape[3] + 1
         if w.dtype != np.float32 or ho % 2 or wo % 2:
             return None
-        plan = conv.layer_plan(x, w, weight, stride, padding, dilation, groups)
+        plan = conv.layer_plan(x, w, weight, stride, padding, dilation, groups, pooled=True)
     kernel = _kernel_of(plan)
     if kernel is None:
         return None
