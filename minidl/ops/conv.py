@@ -175,13 +175,9 @@ def conv2d_backward(g, layer, fits, kept, codes=None):
             dy = K.max_pool2d_2x2_backward(g, codes, nt)
         return dy
 
-    def spreads(pass_plan, weight_pass):
-        """Whether a pass can read the pooled gradient and codes (before dY exists)."""
-        if codes is None or dy is not None:
-            return False
-        if pass_plan.path == "winograd":
-            return pass_plan.channel_major
-        return pass_plan.path == "direct" and weight_pass
+    def spreads(which):
+        """Whether a pass reads the pooled gradient and codes (before dY exists)."""
+        return codes is not None and dy is None and getattr(plan, which).spreads_pooled(which)
 
     def fits_g(src):
         return _fits(fits, "g" if src is g else "dy", src, nt)
@@ -189,7 +185,7 @@ def conv2d_backward(g, layer, fits, kept, codes=None):
     gx = gw = gb = None
     if input.requires_grad:
         path = plan.input.path
-        spread = spreads(plan.input, False)
+        spread = spreads("input")
         src = g if spread else full_dy()
         if path == "winograd" and not fits_g(src):
             path, spread, src = "im2col", False, full_dy()
@@ -224,7 +220,7 @@ def conv2d_backward(g, layer, fits, kept, codes=None):
     need_b = bias is not None and bias.requires_grad
     if weight.requires_grad:
         path = plan.weight.path
-        spread = spreads(plan.weight, True)
+        spread = spreads("weight")
         src = g if spread else full_dy()
         if path == "winograd" and not (_fits(fits, "x", x, nt) and fits_g(src)):
             path, kept, spread, src = "im2col", None, False, full_dy()  # kept: V, not cols

@@ -121,6 +121,18 @@ class PassPlan:
         """Winograd's channel-major layout."""
         return self.layout == CHANNELS
 
+    @property
+    def pools_as_it_goes(self) -> bool:
+        """As a forward: its kernel can pool its output 2x2 as it makes it (ops.fused):
+        the direct kernels and the channel-major Winograd."""
+        return self.path == "direct" or self.channel_major
+
+    def spreads_pooled(self, which: str) -> bool:
+        """As pass ``which``: its kernel reads a 2x2 max pool's gradient and window codes
+        itself, no unpooled dY made first: the channel-major Winograd's gradients and
+        the direct weight gradient."""
+        return self.channel_major or (self.path == "direct" and which == "weight")
+
     def describe(self, k: int) -> str:
         """e.g. "winograd F(4x4, 3x3)", "direct (rows)" for a k x k kernel."""
         if self.path == "winograd":

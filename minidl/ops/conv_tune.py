@@ -177,32 +177,27 @@ class _Pool(NamedTuple):
 
 
 def _run_pooled_pass(which, p, x, w, stride, padding, dilation, groups, nt, pool):
-    """A pass of a layer whose output goes into a 2x2 max pool and ReLU: the channel-
-    major Winograd and the direct kernels pool in the forward, and their gradients spread
-    the pooled one where they can (conv2d_backward); any other pass pools or unpools
-    apart, as the layer then runs op by op."""
-    major = p.path == "winograd" and p.channel_major
+    """A pass of a layer whose output goes into a 2x2 max pool and ReLU, as ops.fused and
+    conv2d_backward run it: a forward that pools as it goes does, any other pools apart;
+    a gradient that spreads the pooled one does, any other reads it unpooled first."""
     if which == "forward":
         fused = dict(padding=padding, relu=True, need_codes=pool.need_codes, num_threads=nt)
-        if major:
+        if p.channel_major:
             return K.winograd_pool_forward(x, w, None, tile=4, keep_input=False, **fused)
-        if p.path == "direct":
+        if p.pools_as_it_goes:
             return K.direct_conv2d_pool_forward(x, w, None, **fused)
         y = _run_pass("forward", p, x, w, None, stride, padding, dilation, groups, nt)
         return K.max_pool2d_relu_2x2_forward(y, nt, pool.need_codes)
+    if not p.spreads_pooled(which):
+        dy = K.max_pool2d_2x2_backward(pool.grad, pool.codes, nt)
+        return _run_pass(which, p, x, w, dy, stride, padding, dilation, groups, nt)
     spread = dict(padding=padding, num_threads=nt, pool_codes=pool.codes)
-    if major:
-        if which == "input":
-            return K.winograd_backward_input(
-                pool.grad, w, x.shape, tile=4, channel_major=True, **spread
-            )
-        return K.winograd_backward_weight(
-            x, pool.grad, w.shape, tile=4, channel_major=True, need_bias=True, **spread
-        )
-    if p.path == "direct" and which == "weight":
+    if p.path == "direct":
         return K.direct_conv2d_backward_weight(x, pool.grad, w.shape, need_bias=True, **spread)
-    dy = K.max_pool2d_2x2_backward(pool.grad, pool.codes, nt)
-    return _run_pass(which, p, x, w, dy, stride, padding, dilation, groups, nt)
+    spread.update(tile=4, channel_major=True)
+    if which == "input":
+        return K.winograd_backward_input(pool.grad, w, x.shape, **spread)
+    return K.winograd_backward_weight(x, pool.grad, w.shape, need_bias=True, **spread)
 
 
 def _pool_for(x, w, weight_grad, stride, padding, dilation, groups, ho, wo, rng):

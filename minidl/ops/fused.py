@@ -84,16 +84,7 @@ def _early_plan(x, weight, stride, padding, dilation, groups):
     ):
         return DECLINE
     plan = conv.layer_plan(x, w, weight, stride, padding, dilation, groups, pooled=True)
-    return plan if _kernel_of(plan) is not None else DECLINE
-
-
-def _kernel_of(plan) -> str | None:
-    """Which pooled forward runs the plan of this float32 layer: "direct", "winograd"
-    (the channel-major F(4x4, 3x3)) or None."""
-    path = plan.forward.path
-    if path == "direct" or (path == "winograd" and plan.forward.channel_major):
-        return path
-    return None
+    return plan if plan.forward.pools_as_it_goes else DECLINE
 
 
 def conv2d_max_pool2d(
@@ -134,14 +125,13 @@ def conv2d_max_pool2d(
         if w.dtype != np.float32 or ho % 2 or wo % 2:
             return None
         plan = conv.layer_plan(x, w, weight, stride, padding, dilation, groups, pooled=True)
-    kernel = _kernel_of(plan)
-    if kernel is None:
+    if not plan.forward.pools_as_it_goes:
         return None
     inputs = conv._inputs(input, weight, bias)
     recorded = is_grad_enabled() and any(t.requires_grad for t in inputs)
     nt = get_num_threads()
     fits, kept = {}, None
-    if kernel == "direct":
+    if plan.forward.path == "direct":
         result = K.direct_conv2d_pool_forward(
             x, w, b, padding=padding, relu=relu, need_codes=recorded, num_threads=nt
         )
