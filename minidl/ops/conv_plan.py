@@ -224,7 +224,7 @@ def _depthwise_eligible(ishape, wshape, groups) -> bool:
 def _channel_major_fits(ishape, wshape, dtype, padding) -> bool:
     """Winograd's channel-major layout can run every pass (its fact: F(4x4, 3x3) on 4x4
     planes with padding 1, float32, AVX2 or AVX-512)."""
-    return wshape[2] == 3 and K.winograd_channel_major_fits(
+    return K.winograd_channel_major_fits(
         tuple(ishape), tuple(wshape), padding=padding, tile=4, dtype=dtype
     )
 
