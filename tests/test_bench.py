@@ -15,6 +15,7 @@ import minidl
 from minidl import bench
 from minidl.bench import report, suite
 from minidl.bench.pure_python import conv2d_lists
+from minidl.bench.timing import sign_test_slower
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
@@ -196,6 +197,56 @@ def test_thread_scaling_rows_time_minidl_against_itself():
     }
     for row in rows:
         assert row["ratio"] == row["other"]["median"] / row["minidl"]["median"]
+        two, one = row["minidl"]["samples"], row["other"]["samples"]
+        assert len(two) == len(one) == config.scaling_repeats
+        assert row["slower_rounds"] == sum(a > b for a, b in zip(two, one))
+        assert row["slower_rounds"] <= row["rounds"] <= len(two)
+        assert 0.0 < row["p_slower"] <= 1.0
+
+
+def test_sign_test_against_scipy_binomtest():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        n = int(rng.integers(1, 40))
+        base = list(rng.random(n))
+        times = [b + d for b, d in zip(base, rng.normal(0.05, 0.2, n))]
+        ties = int(rng.integers(0, n // 4 + 1))
+        times[:ties] = base[:ties]  # equal samples count for neither side
+        slower, rounds, p = sign_test_slower(times, base)
+        assert slower == sum(t > b for t, b in zip(times, base))
+        assert rounds == sum(t != b for t, b in zip(times, base))
+        if rounds:
+            want = stats.binomtest(slower, rounds, 0.5, alternative="greater").pvalue
+            assert abs(p - want) < 1e-12
+    assert sign_test_slower([2.0, 2.0], [1.0, 1.0]) == (2, 2, 0.25)
+    assert sign_test_slower([1.0], [1.0]) == (0, 0, 1.0)  # no round differs
+    with pytest.raises(ValueError, match="3 samples against 2"):
+        sign_test_slower([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+def _paired_row(ratio, slower_rounds, rounds, p_slower):
+    row = _row("lenet-train-epoch", "LeNet() default", 2, 0.04, ratio, suite.ONE_THREAD, "epoch")
+    row.update(slower_rounds=slower_rounds, rounds=rounds, p_slower=p_slower)
+    return row
+
+
+def test_not_slower_is_judged_by_the_sign_test():
+    name = (23, "LeNet() default epoch: 2 threads not slower than 1", 2)
+
+    def check(row):
+        return {(c["issue"], c["target"], c["threads"]): c for c in report.targets([row])}[name]
+
+    noise = check(_paired_row(0.998, 11, 21, 0.5))  # a hair under 1: noise
+    assert noise["met"] and noise["worst"] == 0.998
+    assert "not significantly slower" in noise["note"] and "11 of 21" in noise["note"]
+    slower = check(_paired_row(0.97, 19, 21, 1.1e-4))  # slower round after round
+    assert not slower["met"] and slower["note"].startswith("slower: ")
+    faster = check(_paired_row(1.02, 2, 21, 0.99999))
+    assert faster["met"] and "note" not in faster
+    assert not check(_paired_row(0.99, 0, 0, None))["met"]  # no test: the ratio decides
+    text = report.format_targets(report.targets([_paired_row(0.998, 11, 21, 0.5)]))
+    assert "0.998 (goal 1); not significantly slower" in text
 
 
 def test_issue_23_targets_from_hand_made_rows():

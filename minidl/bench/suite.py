@@ -15,7 +15,7 @@ from minidl.bench import cifar, ops, shapes
 from minidl.bench.end_to_end import END_TO_END, MODELS
 from minidl.bench.ops import FWD, FWD_BWD, NAIVE, NUMPY_GEMM, ONE_THREAD, PURE_PYTHON, TORCH
 from minidl.bench.threads import thread_count
-from minidl.bench.timing import gflops, time_interleaved
+from minidl.bench.timing import gflops, sign_test_slower, time_interleaved
 
 OPS = ("conv2d", "max_pool2d", "avg_pool2d", "linear", "cross_entropy")
 COMPARATORS = (NAIVE, PURE_PYTHON, NUMPY_GEMM, TORCH)
@@ -357,7 +357,9 @@ def measure_thread_scaling(config):
     process, so that drift between the 1-thread and the 2-thread rows (measured minutes
     apart) cannot decide a speed-up target: one row per end-to-end workload with a
     scaling target (the LeNet() rows and the CIFAR-size step), threads 2, comparator
-    ONE_THREAD, ratio = the 1-thread time / the 2-thread time."""
+    ONE_THREAD, ratio = the 1-thread time / the 2-thread time; ``slower_rounds`` of
+    ``rounds`` and ``p_slower``: the sign test of 2 threads being the slower
+    (timing.sign_test_slower)."""
     import minidl
     from minidl.bench import end_to_end
 
@@ -385,6 +387,9 @@ def measure_thread_scaling(config):
             )
             row = _row_dict(op, shape, pass_, 2, ONE_THREAD, stats["minidl"], stats["other"], note)
             row["section"] = "end-to-end"
+            row["slower_rounds"], row["rounds"], row["p_slower"] = sign_test_slower(
+                stats["minidl"].samples, stats["other"].samples
+            )
             rows.append(row)
     finally:
         minidl.set_num_threads(previous)

@@ -6,9 +6,10 @@ callables such as the naive loops). Repeats alternate which callable runs first.
 """
 
 import gc
+import math
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Stats:
     max: float
     repeats: int
     number: int  # calls per sample
+    samples: list[float] = field(default_factory=list)  # in the order they were taken
 
     @classmethod
     def of(cls, samples, number=1):
@@ -30,16 +32,36 @@ class Stats:
             max=max(samples),
             repeats=len(samples),
             number=number,
+            samples=list(samples),
         )
 
     def scaled(self, factor):
         """The same statistics times ``factor`` (a time measured on part of a batch)."""
         return Stats(
-            self.median * factor, self.min * factor, self.max * factor, self.repeats, self.number
+            self.median * factor,
+            self.min * factor,
+            self.max * factor,
+            self.repeats,
+            self.number,
+            [t * factor for t in self.samples],
         )
 
     def to_dict(self):
         return asdict(self)
+
+
+def sign_test_slower(times, baseline):
+    """Whether ``times`` is slower than ``baseline``, sample i of each taken in the same
+    interleaved round: (rounds where it was slower, rounds that differ, one-sided p-value
+    of a sign test, i.e. the chance of at least that many slower rounds if neither side
+    were slower).  A consistent slowdown of a few per cent shows as a small p even when
+    the noise between rounds is larger; the same code on both sides does not."""
+    if len(times) != len(baseline):
+        raise ValueError(f"sign_test_slower: {len(times)} samples against {len(baseline)}")
+    slower = sum(t > b for t, b in zip(times, baseline))
+    rounds = sum(t != b for t, b in zip(times, baseline))
+    p = sum(math.comb(rounds, k) for k in range(slower, rounds + 1)) / 2**rounds
+    return slower, rounds, p
 
 
 def gflops(flops, seconds):
