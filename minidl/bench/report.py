@@ -230,8 +230,9 @@ def _speedups(rows, op, shape=None):
 
 
 def _judge_not_slower(check, paired):
-    """A "not slower" check whose ratio is under 1 is still met when no interleaved row
-    shows 2 threads slower by the sign test (p >= NOT_SLOWER_P); says which in a note."""
+    """A "not slower" check whose ratio is under 1 is still met when none of its
+    interleaved rows shows 2 threads slower by the sign test (every p >= NOT_SLOWER_P);
+    the note gives the row with the smallest p."""
     tested = [r for r in paired if r.get("p_slower") is not None]
     if check["met"] or not tested:
         return
@@ -268,19 +269,20 @@ def targets(rows):
         for r in _find(rows, **match):
             by_threads.setdefault(r["threads"], []).append(r["ratio"])
         add(issue, name, by_threads, goal)
+    # (target, op, shape, goal, whether it only asks "not slower")
     scaling = [
-        ("CIFAR-size network step: 2 threads >= 1.7x faster than 1", CIFAR_STEP, None, 1.7),
+        ("CIFAR-size network step: 2 threads >= 1.7x faster than 1", CIFAR_STEP, None, 1.7, False),
     ] + [
-        (f"{model} {what}: 2 threads not slower than 1", op, model, 1.0)
+        (f"{model} {what}: 2 threads not slower than 1", op, model, 1.0, True)
         for model, _ in MODELS
         if model.startswith("LeNet()")
         for what, op in (("epoch", "lenet-train-epoch"), ("inference", "lenet-inference"))
     ]
-    for name, op, shape, goal in scaling:
+    for name, op, shape, goal, not_slower in scaling:
         found = _speedups(rows, op, shape)
         if found:
             add(23, name, {2: found}, goal)
-            if goal == 1.0:
+            if not_slower:
                 _judge_not_slower(checks[-1], _paired(rows, op, shape))
     return checks
 
