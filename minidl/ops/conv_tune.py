@@ -143,12 +143,12 @@ def _run_pass(which, p, x, w, g, stride, padding, dilation, groups, nt, pool=Non
             x, g, w.shape, stride, padding, dilation, True, nt
         )
     if p.path == "winograd":
-        layout = dict(padding=padding, tile=p.tile, num_threads=nt, channel_major=p.channel_major)
+        common = dict(padding=padding, tile=p.tile, num_threads=nt, channel_major=p.channel_major)
         if which == "forward":
-            return K.winograd_forward(x, w, None, **layout)
+            return K.winograd_forward(x, w, None, **common)
         if which == "input":
-            return K.winograd_backward_input(g, w, x.shape, **layout)
-        return K.winograd_backward_weight(x, g, w.shape, need_bias=True, **layout)
+            return K.winograd_backward_input(g, w, x.shape, **common)
+        return K.winograd_backward_weight(x, g, w.shape, need_bias=True, **common)
     if p.path == "direct":
         if which == "forward":
             return K.direct_conv2d_forward(x, w, None, padding=padding, num_threads=nt)
@@ -181,11 +181,8 @@ def _run_pooled_pass(which, p, x, w, stride, padding, dilation, groups, nt, pool
     conv2d_backward run it: a forward that pools as it goes does, any other pools apart;
     a gradient that spreads the pooled one does, any other reads it unpooled first."""
     if which == "forward":
-        fused = dict(padding=padding, relu=True, need_codes=pool.need_codes, num_threads=nt)
-        if p.channel_major:
-            return K.winograd_pool_forward(x, w, None, tile=4, keep_input=False, **fused)
         if p.pools_as_it_goes:
-            return K.direct_conv2d_pool_forward(x, w, None, **fused)
+            return _pool_as_it_goes(p, x, w, padding, nt, pool)
         y = _run_pass("forward", p, x, w, None, stride, padding, dilation, groups, nt)
         return K.max_pool2d_relu_2x2_forward(y, nt, pool.need_codes)
     if not p.spreads_pooled(which):
@@ -198,6 +195,16 @@ def _run_pooled_pass(which, p, x, w, stride, padding, dilation, groups, nt, pool
     if which == "input":
         return K.winograd_backward_input(pool.grad, w, x.shape, **spread)
     return K.winograd_backward_weight(x, pool.grad, w.shape, need_bias=True, **spread)
+
+
+def _pool_as_it_goes(p, x, w, padding, nt, pool, keep_input=False):
+    """The forward of PassPlan ``p``, whose kernel pools as it goes (ops.fused's call):
+    (y, codes) of the channel-major Winograd (and V with ``keep_input``) or the direct
+    kernel."""
+    fused = dict(padding=padding, relu=True, need_codes=pool.need_codes, num_threads=nt)
+    if p.channel_major:
+        return K.winograd_pool_forward(x, w, None, tile=4, keep_input=keep_input, **fused)
+    return K.direct_conv2d_pool_forward(x, w, None, **fused)
 
 
 def _pool_for(x, w, weight_grad, stride, padding, dilation, groups, ho, wo, rng):
@@ -297,10 +304,9 @@ def _run_kept_pair(p, x, w, g, stride, padding, dilation, groups, nt, pool=None)
     """The forward on PassPlan ``p`` keeping what it made of x, then the weight gradient
     reading it (im2col's cols or Winograd's V); with ``pool`` as _run_pooled_pass."""
     if p.path == "winograd":
-        layout = dict(padding=padding, tile=p.tile, num_threads=nt, channel_major=p.channel_major)
+        common = dict(padding=padding, tile=p.tile, num_threads=nt, channel_major=p.channel_major)
         if pool is not None and p.channel_major:
-            fused = dict(padding=padding, relu=True, need_codes=True, num_threads=nt)
-            *_, kept = K.winograd_pool_forward(x, w, None, tile=4, keep_input=True, **fused)
+            *_, kept = _pool_as_it_goes(p, x, w, padding, nt, pool, keep_input=True)
             return K.winograd_backward_weight(
                 x,
                 pool.grad,
@@ -308,11 +314,11 @@ def _run_kept_pair(p, x, w, g, stride, padding, dilation, groups, nt, pool=None)
                 need_bias=True,
                 kept_input=kept,
                 pool_codes=pool.codes,
-                **layout,
+                **common,
             )
-        y, kept = K.winograd_forward(x, w, None, keep_input=True, **layout)
+        y, kept = K.winograd_forward(x, w, None, keep_input=True, **common)
         g = g if pool is None else _pool_apart(y, pool, nt)
-        return K.winograd_backward_weight(x, g, w.shape, need_bias=True, kept_input=kept, **layout)
+        return K.winograd_backward_weight(x, g, w.shape, need_bias=True, kept_input=kept, **common)
     geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     y, kept = K.conv2d_forward(x, w, None, **geometry, keep_input=True, num_threads=nt)
     g = g if pool is None else _pool_apart(y, pool, nt)
