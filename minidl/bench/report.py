@@ -212,13 +212,12 @@ def _paired(rows, op, shape=None):
     ]
 
 
-def _speedups(rows, op, shape=None):
+def _speedups(rows, paired, op, shape=None):
     """minidl's time at 1 thread / at 2 threads for the rows of ``op`` (and ``shape``):
-    the ratio of its thread-scaling row (both timed interleaved) where there is one,
-    else its median at 1 thread over its median at 2 from the separate rows."""
-    paired = [r["ratio"] for r in _paired(rows, op, shape)]
+    the ratios of its thread-scaling rows ``paired`` (both timed interleaved) where there
+    are any, else its median at 1 thread over its median at 2 from the separate rows."""
     if paired:
-        return paired
+        return [r["ratio"] for r in paired]
     by_threads = {}
     for r in rows:
         if r.get("error") or r["op"] != op or (shape is not None and r["shape"] != shape):
@@ -279,11 +278,12 @@ def targets(rows):
         for what, op in (("epoch", "lenet-train-epoch"), ("inference", "lenet-inference"))
     ]
     for name, op, shape, goal, not_slower in scaling:
-        found = _speedups(rows, op, shape)
+        paired = _paired(rows, op, shape)
+        found = _speedups(rows, paired, op, shape)
         if found:
             add(23, name, {2: found}, goal)
             if not_slower:
-                _judge_not_slower(checks[-1], _paired(rows, op, shape))
+                _judge_not_slower(checks[-1], paired)
     return checks
 
 
